@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/matchmeta/matchmeta/db"
+)
+
+const lookupUsage = "lookup [--db PATH] [--type T] [--json] VALUE... | lookup --file FILE [-o OUT]"
+
+func (m *Main) runLookup(ctx context.Context, args []string) error {
+	fs := m.newFlagSet("lookup", lookupUsage)
+	dbPath := m.dbFlag(fs)
+	typ := fs.String("type", "", "force the value type: sha256, sha1, md5, filename, path (default: detect)")
+	file := fs.String("file", "", "read values from FILE, one per line ('-' for stdin); writes JSON lines")
+	out := fs.StringP("output", "o", "", "write results to FILE instead of stdout")
+	asJSON := fs.Bool("json", false, "print JSON lines for command-line values too")
+	records := fs.Bool("records", true, "include per-hash records (NSRL metadata)")
+	if err := m.parse(fs, lookupUsage, args); err != nil {
+		return err
+	}
+	if *file == "" && fs.NArg() == 0 {
+		return usagef(fs, "give values to look up or --file FILE")
+	}
+	if *file != "" && fs.NArg() > 0 {
+		return usagef(fs, "give values or --file, not both")
+	}
+	if *typ != "" && !db.Kind(*typ).Valid() {
+		return usagef(fs, "unknown --type %q", *typ)
+	}
+	var w io.Writer = m.Stdout
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return fmt.Errorf("lookup: %w", err)
+		}
+		defer f.Close()
+		bw := bufio.NewWriterSize(f, 1<<20)
+		defer bw.Flush()
+		w = bw
+	}
+	st, err := m.openStore(ctx, *dbPath, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	parse := func(v string) (db.Query, error) {
+		if *typ != "" {
+			return db.ParseTypedQuery(db.Kind(*typ), v)
+		}
+		return db.ParseQuery(v)
+	}
+	answer := func(r *db.Reader, v string) db.Answer {
+		q, err := parse(v)
+		if err != nil {
+			return db.Answer{Query: v, Verdict: db.VerdictNA, Error: err.Error()}
+		}
+		return r.Answer(q, *records)
+	}
+	if *file == "" {
+		return st.View(func(r *db.Reader) error {
+			enc := json.NewEncoder(w)
+			for _, v := range fs.Args() {
+				a := answer(r, v)
+				if *asJSON {
+					if err := enc.Encode(a); err != nil {
+						return err
+					}
+					continue
+				}
+				printAnswer(w, a)
+			}
+			return nil
+		})
+	}
+	var in io.Reader = m.Stdin
+	if *file != "-" {
+		f, err := os.Open(*file)
+		if err != nil {
+			return fmt.Errorf("lookup: %w", err)
+		}
+		defer f.Close()
+		in = f
+	}
+	return lookupStream(ctx, st, in, w, answer)
+}
+
+// lookupStream answers a line stream in batches, one read transaction per
+// batch so a long input does not pin old pages for its whole run.
+func lookupStream(ctx context.Context, st *db.Store, in io.Reader, w io.Writer, answer func(*db.Reader, string) db.Answer) error {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	enc := json.NewEncoder(w)
+	batch := make([]string, 0, 4096)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := st.View(func(r *db.Reader) error {
+			for _, v := range batch {
+				if err := enc.Encode(answer(r, v)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		batch = batch[:0]
+		return err
+	}
+	for sc.Scan() {
+		v := strings.TrimSpace(strings.TrimSuffix(sc.Text(), "\r"))
+		if v == "" || strings.HasPrefix(v, "#") {
+			continue
+		}
+		batch = append(batch, v)
+		if len(batch) == cap(batch) {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("lookup: read input: %w", err)
+	}
+	return flush()
+}
+
+func printAnswer(w io.Writer, a db.Answer) {
+	if a.Error != "" {
+		fmt.Fprintf(w, "ERR %s  %s\n", a.Query, a.Error)
+		return
+	}
+	var sets []string
+	for _, m := range a.Matches {
+		s := m.Set + " (" + string(m.Class) + ")"
+		if !m.Exact {
+			s += " [case differs]"
+		}
+		sets = append(sets, s)
+	}
+	line := fmt.Sprintf("%s %-8s %s", a.Verdict, a.Type, a.Query)
+	if len(sets) > 0 {
+		line += "  " + strings.Join(sets, ", ")
+	}
+	fmt.Fprintln(w, line)
+	for _, m := range a.Matches {
+		for _, r := range m.Records {
+			var parts []string
+			if r.FileName != "" {
+				parts = append(parts, "name="+r.FileName)
+			}
+			if r.FileSize != nil {
+				parts = append(parts, fmt.Sprintf("size=%d", *r.FileSize))
+			}
+			for _, p := range r.Packages {
+				parts = append(parts, "package="+strings.TrimSpace(p.Name+" "+p.Version))
+			}
+			if len(parts) > 0 {
+				fmt.Fprintf(w, "    %s: %s\n", m.Set, strings.Join(parts, " "))
+			}
+		}
+	}
+}

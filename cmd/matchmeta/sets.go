@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/matchmeta/matchmeta/db"
+)
+
+const setsUsage = "sets list|show NAME|remove NAME|history [--db PATH] [--json]"
+
+func (m *Main) runSets(ctx context.Context, args []string) error {
+	fs := m.newFlagSet("sets", setsUsage)
+	dbPath := m.dbFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := m.parse(fs, setsUsage, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usagef(fs, "missing action (list, show, remove, history)")
+	}
+	action, rest := fs.Arg(0), fs.Args()[1:]
+	switch action {
+	case "list", "history":
+		if len(rest) > 0 {
+			return usagef(fs, "%s takes no argument", action)
+		}
+	case "show", "remove":
+		if len(rest) != 1 {
+			return usagef(fs, "%s needs one set name", action)
+		}
+	default:
+		return usagef(fs, "unknown action %q (want list, show, remove or history)", action)
+	}
+	if action == "remove" {
+		if done, err := m.adminRemoveSet(ctx, rest[0]); done || err != nil {
+			return err
+		}
+	}
+	st, err := m.openStore(ctx, *dbPath, action != "remove")
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	switch action {
+	case "list":
+		sets, err := st.Sets()
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(m, sets)
+		}
+		if len(sets) == 0 {
+			fmt.Fprintf(m.Stdout, "no sets in %s; import one with 'matchmeta import'\n", st.Path())
+			return nil
+		}
+		tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tKIND\tCLASS\tVERSION\tCOUNT\tIMPORTED")
+		for _, s := range sets {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", s.Name, s.Kind, s.Class, s.Version, s.Count, s.Imported.UTC().Format(time.RFC3339))
+		}
+		return tw.Flush()
+	case "show":
+		si, err := st.Set(rest[0])
+		if err != nil {
+			return err
+		}
+		return writeJSON(m, si)
+	case "history":
+		evs, err := st.History(0)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(m, evs)
+		}
+		tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TIME\tACTION\tSET\tVERSION\tCOUNT\tDETAIL")
+		for _, e := range evs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Action, e.Set, e.Version, e.Count, e.Detail)
+		}
+		return tw.Flush()
+	default: // remove
+		if err := st.RemoveSet(ctx, rest[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "removed set %s\n", rest[0])
+		return nil
+	}
+}
+
+func writeJSON(m *Main, v any) error {
+	enc := json.NewEncoder(m.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+var _ = db.KindSHA256

@@ -1,0 +1,290 @@
+package db
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Query is one value to look up, with its type.
+type Query struct {
+	Type  Kind   `json:"type"`
+	Value string `json:"value"`
+	key   []byte // decoded binary key of hash queries
+}
+
+// Key is the decoded binary key of a hash query.
+func (q Query) Key() []byte { return q.key }
+
+// Verdicts, as the original MatchMeta.Info answered them.
+const (
+	VerdictOK = "OK" // some set holds the value
+	VerdictNA = "NA" // no set holds it
+)
+
+// ParseQuery detects the type of a value: hex of 64, 40 or 32 digits is a
+// SHA-256, SHA-1 or MD5; a value starting with "/", "\\" or a drive letter
+// is a full path; anything else is a file name.
+func ParseQuery(v string) (Query, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return Query{}, fmt.Errorf("%w: empty value", ErrInvalid)
+	}
+	if isHex(v) {
+		switch len(v) {
+		case 64:
+			return ParseTypedQuery(KindSHA256, v)
+		case 40:
+			return ParseTypedQuery(KindSHA1, v)
+		case 32:
+			return ParseTypedQuery(KindMD5, v)
+		}
+	}
+	if looksLikePath(v) {
+		return Query{Type: KindPath, Value: v}, nil
+	}
+	return ParseTypedQuery(KindFilename, v)
+}
+
+func looksLikePath(v string) bool {
+	if strings.HasPrefix(v, "/") || strings.HasPrefix(v, `\\`) {
+		return true
+	}
+	return len(v) >= 2 && v[1] == ':' && (('a' <= v[0] && v[0] <= 'z') || ('A' <= v[0] && v[0] <= 'Z'))
+}
+
+// ParseTypedQuery checks a value of a known type.
+func ParseTypedQuery(t Kind, v string) (Query, error) {
+	q := Query{Type: t, Value: v}
+	switch t {
+	case KindSHA256, KindSHA1, KindMD5, KindBlock:
+		w := t.KeyWidth()
+		if v == "" {
+			return q, fmt.Errorf("%w: empty %s", ErrInvalid, t)
+		}
+		if !isHex(v) {
+			return q, fmt.Errorf("%w: %s %q is not hexadecimal", ErrInvalid, t, clip(v))
+		}
+		if len(v) != 2*w {
+			return q, fmt.Errorf("%w: %s must be %d hex digits, got %d", ErrInvalid, t, 2*w, len(v))
+		}
+		q.key, _ = hex.DecodeString(v)
+		q.Value = strings.ToUpper(v)
+	case KindFilename:
+		if v == "" {
+			return q, fmt.Errorf("%w: empty file name", ErrInvalid)
+		}
+		if len(v) > 4096 {
+			return q, fmt.Errorf("%w: file name of %d bytes is too long", ErrInvalid, len(v))
+		}
+	case KindPath:
+		if v == "" {
+			return q, fmt.Errorf("%w: empty path", ErrInvalid)
+		}
+	default:
+		return q, fmt.Errorf("%w: unknown type %q", ErrInvalid, t)
+	}
+	return q, nil
+}
+
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
+}
+
+func isHex(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// Answer is the full answer to one query, shared by the CLI's JSON lines,
+// the JSON API and the page.
+type Answer struct {
+	Query   string        `json:"query"`
+	Type    Kind          `json:"type"`
+	Verdict string        `json:"verdict"`
+	Class   Class         `json:"class,omitempty"` // the gravest class among the matches
+	Matches []AnswerMatch `json:"matches,omitempty"`
+	Error   string        `json:"error,omitempty"`
+	// Path answers (kind path) fill these.
+	Path *PathAnswer `json:"path,omitempty"`
+}
+
+// PathAnswer details a full-path lookup.
+type PathAnswer struct {
+	Normalized []NormalizedPath `json:"normalized"`
+	Profiles   []string         `json:"profiles,omitempty"`
+	Lookalikes []Lookalike      `json:"lookalikes,omitempty"`
+}
+
+// NormalizedPath is one normalized form of a queried path.
+type NormalizedPath struct {
+	Profile string `json:"profile,omitempty"`
+	Path    string `json:"path"`
+	Hash    string `json:"hash"`
+}
+
+// Lookalike is a known path whose final name is a near miss of the query's.
+type Lookalike struct {
+	Set     string `json:"set"`
+	Profile string `json:"profile"`
+	Path    string `json:"path"`
+	Name    string `json:"name"`
+	Reason  string `json:"reason"`
+}
+
+// AnswerMatch is one set that holds the value.
+type AnswerMatch struct {
+	Set         string       `json:"set"`
+	Kind        Kind         `json:"kind"`
+	Class       Class        `json:"class"`
+	Source      string       `json:"source,omitempty"`
+	Version     string       `json:"version,omitempty"`
+	Description string       `json:"description,omitempty"`
+	Profile     string       `json:"profile,omitempty"`
+	Exact       bool         `json:"exact"`
+	Names       []string     `json:"names,omitempty"`
+	Records     []RecordJSON `json:"records,omitempty"`
+}
+
+// RecordJSON is a Record for people and JSON: hashes in upper-case hex (as
+// NSRL writes them), packages resolved.
+type RecordJSON struct {
+	FileName    string    `json:"file_name,omitempty"`
+	FileNameHex string    `json:"file_name_hex,omitempty"` // the exact bytes when not UTF-8
+	FileSize    *int64    `json:"file_size,omitempty"`
+	SHA256      string    `json:"sha256,omitempty"`
+	SHA1        string    `json:"sha1,omitempty"`
+	MD5         string    `json:"md5,omitempty"`
+	CRC32       string    `json:"crc32,omitempty"`
+	SpecialCode string    `json:"special_code,omitempty"`
+	Packages    []Package `json:"packages,omitempty"`
+}
+
+// NameString renders stored name bytes; invalid UTF-8 is shown with
+// replacement characters and the exact bytes are available in hex.
+func NameString(b []byte) (s string, exactHex string) {
+	if utf8.Valid(b) {
+		return string(b), ""
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD"), strings.ToUpper(hex.EncodeToString(b))
+}
+
+func upperHex(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return strings.ToUpper(hex.EncodeToString(b))
+}
+
+// ToJSON converts a record, resolving package keys through pkgs.
+func (rec Record) ToJSON(pkgs map[string]Package) RecordJSON {
+	j := RecordJSON{SHA256: upperHex(rec.SHA256), SHA1: upperHex(rec.SHA1), MD5: upperHex(rec.MD5), CRC32: upperHex(rec.CRC32), SpecialCode: rec.SpecialCode}
+	if len(rec.FileName) > 0 {
+		j.FileName, j.FileNameHex = NameString(rec.FileName)
+	}
+	if rec.FileSize >= 0 {
+		sz := rec.FileSize
+		j.FileSize = &sz
+	}
+	for _, k := range rec.Packages {
+		if p, ok := pkgs[k]; ok {
+			j.Packages = append(j.Packages, p)
+		} else {
+			j.Packages = append(j.Packages, Package{Key: k, ID: k})
+		}
+	}
+	return j
+}
+
+func classRank(c Class) int {
+	switch c {
+	case ClassKnownBad:
+		return 3
+	case ClassNotable:
+		return 2
+	case ClassKnown:
+		return 1
+	}
+	return 0
+}
+
+// GravestClass picks the class that matters most to an examiner.
+func GravestClass(a, b Class) Class {
+	if classRank(b) > classRank(a) {
+		return b
+	}
+	return a
+}
+
+func matchJSON(m Match) AnswerMatch {
+	am := AnswerMatch{Set: m.Set.Name, Kind: m.Set.Kind, Class: m.Set.Class, Source: m.Set.Source, Version: m.Set.Version, Description: m.Set.Desc, Profile: m.Set.Profile, Exact: m.Exact}
+	for _, n := range m.Names {
+		s, _ := NameString(n)
+		am.Names = append(am.Names, s)
+	}
+	for _, r := range m.Records {
+		am.Records = append(am.Records, r.ToJSON(m.Packages))
+	}
+	return am
+}
+
+// Answer looks a parsed query up in every set of its type.
+func (r *Reader) Answer(q Query, withRecords bool) Answer {
+	a := Answer{Query: q.Value, Type: q.Type, Verdict: VerdictNA}
+	var ms []Match
+	var err error
+	switch q.Type {
+	case KindSHA256, KindSHA1, KindMD5, KindBlock:
+		if q.key == nil {
+			if q, err = ParseTypedQuery(q.Type, q.Value); err != nil {
+				a.Error = err.Error()
+				return a
+			}
+		}
+		ms, err = r.LookupHash(q.Type, q.key, withRecords)
+	case KindFilename:
+		ms, err = r.LookupName([]byte(q.Value))
+	case KindPath:
+		if err := r.answerPath(q, &a); err != nil {
+			a.Error = err.Error()
+		}
+		return a
+	default:
+		a.Error = fmt.Sprintf("unknown type %q", q.Type)
+		return a
+	}
+	if err != nil {
+		a.Error = err.Error()
+		return a
+	}
+	for _, m := range ms {
+		a.Matches = append(a.Matches, matchJSON(m))
+		a.Class = GravestClass(a.Class, m.Set.Class)
+	}
+	if len(a.Matches) > 0 {
+		a.Verdict = VerdictOK
+	}
+	return a
+}
+
+// AnswerString parses and answers a raw value; a bad value yields an
+// answer with Error set and verdict NA.
+func (r *Reader) AnswerString(v string, withRecords bool) Answer {
+	q, err := ParseQuery(v)
+	if err != nil {
+		return Answer{Query: v, Verdict: VerdictNA, Error: err.Error()}
+	}
+	return r.Answer(q, withRecords)
+}

@@ -1,0 +1,25 @@
+// Package db owns matchmeta's single bbolt file: the catalog of named sets
+// (hashes, file names, paths, sector blocks), their data, per-hash records,
+// the change history, API keys and inventories.
+//
+// Layout of the file (top-level buckets):
+//
+//	meta      schema version, catalog generation, creation time
+//	sets      set name -> JSON SetInfo (the catalog; only "ready" sets are visible)
+//	data      set ID (uint32 BE) -> per-set bucket with indexes:
+//	            k  the set's keys; hash kinds store sorted fixed-width keys
+//	               packed into chunks (first key -> following keys), which
+//	               keeps a SHA-256 near 32 bytes on disk
+//	            c  case-folded keys (path sets of case-insensitive profiles)
+//	            r  key -> records (NSRL file name, size, packages, ...)
+//	            n  directory index: dir hash -> names (look-alike checks)
+//	            p  package key -> JSON Package
+//	history   uint64 BE sequence -> JSON Event (append-only)
+//	apikeys   key name -> JSON APIKey (only a hash of the secret)
+//	inventory device inventories (netwatch), keyed by MAC
+//
+// Sets are immutable once published. An import writes a new set under a
+// fresh ID in bounded transactions while it is invisible, then publishes it
+// (and drops the set it replaces) in one transaction. Anything left over
+// from an interrupted import is removed the next time the file is opened.
+package db

@@ -1,0 +1,61 @@
+package db
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Event is one entry of the change history: what changed, when, and what it
+// held, so an examiner can say which data answered a lookup on a given day.
+type Event struct {
+	Seq      uint64    `json:"seq"`
+	Time     time.Time `json:"time"`
+	Action   string    `json:"action"` // import, replace, remove
+	Set      string    `json:"set"`
+	Kind     Kind      `json:"kind,omitempty"`
+	Class    Class     `json:"class,omitempty"`
+	Version  string    `json:"version,omitempty"`
+	Source   string    `json:"source,omitempty"`
+	Count    uint64    `json:"count"`
+	Previous uint64    `json:"previous_count,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+}
+
+func appendHistory(tx *bolt.Tx, ev Event) error {
+	b := tx.Bucket(bucketHistory)
+	b.FillPercent = 1.0 // append-only: keys only grow
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	ev.Seq = seq
+	if ev.Time.IsZero() {
+		ev.Time = time.Now().UTC()
+	}
+	v, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	return b.Put(binary.BigEndian.AppendUint64(nil, seq), v)
+}
+
+// History returns up to limit events, newest first.
+func (s *Store) History(limit int) ([]Event, error) {
+	var out []Event
+	err := s.bolt.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketHistory).Cursor()
+		for k, v := c.Last(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Prev() {
+			var ev Event
+			if err := json.Unmarshal(v, &ev); err != nil {
+				return fmt.Errorf("db: history entry %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			out = append(out, ev)
+		}
+		return nil
+	})
+	return out, err
+}

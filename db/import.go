@@ -1,0 +1,642 @@
+package db
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Progress is reported while an import sorts and writes.
+type Progress struct {
+	Phase string // "sort", "write", "publish"
+	Set   string
+	Done  uint64
+	Total uint64 // 0 when unknown
+}
+
+// ImportOptions tune one import.
+type ImportOptions struct {
+	// Progress is called from the committing goroutine; keep it cheap.
+	Progress func(Progress)
+	// TxBytes bounds the data written per bbolt transaction (default 32 MiB).
+	TxBytes int
+}
+
+// Import builds one or more sets that are published together.
+type Import struct {
+	s        *Store
+	opts     ImportOptions
+	tmp      string
+	builders []*Builder
+	done     bool
+	mu       sync.Mutex
+	release  func()
+}
+
+// Builder collects one set's content.
+type Builder struct {
+	imp      *Import
+	info     SetInfo
+	sorters  map[string]*sorter
+	packages map[string]Package
+	limit    int
+	input    uint64
+	rec      []byte
+}
+
+var importing = struct {
+	sync.Mutex
+	names map[string]bool
+}{names: map[string]bool{}}
+
+// BeginImport starts building the given sets. Nothing is visible to lookups
+// until Commit publishes all of them in one transaction.
+func (s *Store) BeginImport(ctx context.Context, specs []SetSpec, opts ImportOptions) (*Import, error) {
+	if len(specs) == 0 {
+		return nil, fmt.Errorf("db: import: %w: no sets", ErrInvalid)
+	}
+	if opts.TxBytes <= 0 {
+		opts.TxBytes = 32 << 20
+	}
+	seen := map[string]bool{}
+	for _, sp := range specs {
+		if err := sp.Validate(); err != nil {
+			return nil, err
+		}
+		if seen[sp.Name] {
+			return nil, fmt.Errorf("db: import: %w: set %q named twice", ErrInvalid, sp.Name)
+		}
+		seen[sp.Name] = true
+	}
+	key := s.path
+	importing.Lock()
+	for _, sp := range specs {
+		if importing.names[key+"\x00"+sp.Name] {
+			importing.Unlock()
+			return nil, fmt.Errorf("db: import: set %q is being imported already", sp.Name)
+		}
+	}
+	for _, sp := range specs {
+		importing.names[key+"\x00"+sp.Name] = true
+	}
+	importing.Unlock()
+	release := func() {
+		importing.Lock()
+		for _, sp := range specs {
+			delete(importing.names, key+"\x00"+sp.Name)
+		}
+		importing.Unlock()
+	}
+
+	tmp, err := os.MkdirTemp(s.tempParent(), "."+filepath.Base(s.path)+".sort-*")
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("db: import: temp dir: %w", err)
+	}
+	imp := &Import{s: s, opts: opts, tmp: tmp}
+	nsorters := 0
+	for _, sp := range specs {
+		nsorters += len(indexesFor(sp))
+	}
+	limit := s.opts.SortMemory / (2 * nsorters)
+	err = s.bolt.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		for _, sp := range specs {
+			var id uint32 = 1
+			if v := meta.Get(keyNextID); v != nil {
+				id = binary.BigEndian.Uint32(v)
+			}
+			if err := meta.Put(keyNextID, binary.BigEndian.AppendUint32(nil, id+1)); err != nil {
+				return err
+			}
+			b, err := tx.Bucket(bucketData).CreateBucket(idKey(id))
+			if err != nil {
+				return err
+			}
+			for _, idx := range indexesFor(sp) {
+				if _, err := b.CreateBucket([]byte(idx)); err != nil {
+					return err
+				}
+			}
+			if _, err := b.CreateBucket(idxPackages); err != nil {
+				return err
+			}
+			imp.builders = append(imp.builders, &Builder{
+				imp:      imp,
+				info:     SetInfo{SetSpec: sp, ID: id, State: StateBuilding},
+				sorters:  map[string]*sorter{},
+				packages: map[string]Package{},
+				limit:    limit,
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		os.RemoveAll(tmp)
+		release()
+		return nil, fmt.Errorf("db: import: %w", err)
+	}
+	s.imports.Add(1)
+	imp.release = release
+	return imp, nil
+}
+
+// indexesFor lists the indexes a set of this kind fills.
+func indexesFor(sp SetSpec) []string {
+	switch sp.Kind {
+	case KindFilename:
+		return []string{"k"}
+	case KindPath:
+		return []string{"k", "c", "n"}
+	default:
+		return []string{"k", "r"}
+	}
+}
+
+// Builders returns the builders in spec order.
+func (imp *Import) Builders() []*Builder { return imp.builders }
+
+// Builder returns the builder of the named set, or nil.
+func (imp *Import) Builder(name string) *Builder {
+	for _, b := range imp.builders {
+		if b.info.Name == name {
+			return b
+		}
+	}
+	return nil
+}
+
+// Info is the set being built.
+func (b *Builder) Info() SetInfo { return b.info }
+
+func (b *Builder) put(idx string, key, val []byte) error {
+	so := b.sorters[idx]
+	if so == nil {
+		so = newSorter(b.imp.tmp, b.limit)
+		b.sorters[idx] = so
+	}
+	return so.add(key, val)
+}
+
+func (b *Builder) checkWidth(key []byte) error {
+	if w := b.info.Kind.KeyWidth(); w != 0 && len(key) != w {
+		return fmt.Errorf("db: set %s: %w: %s key of %d bytes, want %d", b.info.Name, ErrInvalid, b.info.Kind, len(key), w)
+	}
+	return nil
+}
+
+// AddKey adds a binary hash key.
+func (b *Builder) AddKey(key []byte) error {
+	if err := b.checkWidth(key); err != nil {
+		return err
+	}
+	b.input++
+	return b.put("k", key, nil)
+}
+
+// AddRecord adds a hash key with what the source said about it.
+func (b *Builder) AddRecord(key []byte, r *Record) error {
+	if err := b.AddKey(key); err != nil {
+		return err
+	}
+	if r == nil {
+		return nil
+	}
+	b.rec = r.Encode(b.rec[:0])
+	if len(b.rec) == 0 {
+		return nil
+	}
+	return b.put("r", key, b.rec)
+}
+
+// AddPackage records a package that records refer to by key.
+func (b *Builder) AddPackage(p Package) { b.packages[p.Key] = p }
+
+// AddName adds a file name (filename sets). The bytes are kept exactly;
+// the folded form answers case-insensitive lookups.
+func (b *Builder) AddName(name []byte) error {
+	if b.info.Kind != KindFilename {
+		return fmt.Errorf("db: set %s: %w: names go in filename sets", b.info.Name, ErrInvalid)
+	}
+	if len(name) == 0 {
+		return fmt.Errorf("db: set %s: %w: empty file name", b.info.Name, ErrInvalid)
+	}
+	if len(name) > 4096 {
+		return fmt.Errorf("db: set %s: %w: file name of %d bytes", b.info.Name, ErrInvalid, len(name))
+	}
+	b.input++
+	return b.put("k", FoldName(name), name)
+}
+
+// AddPath adds a path set entry: the exact path hash, the hash of the
+// case-folded path (sets whose profile ignores case), and the final name
+// under its directory key (for look-alike checks; skipped when dirKey is nil).
+func (b *Builder) AddPath(hash, foldedHash, dirKey, name []byte) error {
+	if b.info.Kind != KindPath {
+		return fmt.Errorf("db: set %s: %w: paths go in path sets", b.info.Name, ErrInvalid)
+	}
+	if err := b.checkWidth(hash); err != nil {
+		return err
+	}
+	b.input++
+	if err := b.put("k", hash, nil); err != nil {
+		return err
+	}
+	if foldedHash != nil {
+		if err := b.checkWidth(foldedHash); err != nil {
+			return err
+		}
+		if err := b.put("c", foldedHash, nil); err != nil {
+			return err
+		}
+	}
+	if dirKey != nil && len(name) > 0 {
+		return b.put("n", dirKey, name)
+	}
+	return nil
+}
+
+// Abort drops everything built so far.
+func (imp *Import) Abort() {
+	imp.mu.Lock()
+	defer imp.mu.Unlock()
+	if imp.done {
+		return
+	}
+	imp.done = true
+	imp.cleanup()
+	for _, b := range imp.builders {
+		if err := imp.s.dropData(idKey(b.info.ID)); err != nil {
+			imp.s.log.Warn("import abort: data left for the next open to remove", "set", b.info.Name, "err", err)
+		}
+	}
+	imp.s.imports.Done()
+}
+
+func (imp *Import) cleanup() {
+	for _, b := range imp.builders {
+		for _, so := range b.sorters {
+			so.spill.Wait()
+			so.cleanup()
+		}
+	}
+	os.RemoveAll(imp.tmp)
+	imp.release()
+}
+
+func (imp *Import) progress(p Progress) {
+	if imp.opts.Progress != nil {
+		imp.opts.Progress(p)
+	}
+}
+
+// Commit sorts and writes every set, then publishes them in one
+// transaction, replacing sets of the same names. On error nothing changes.
+func (imp *Import) Commit(ctx context.Context) ([]SetInfo, error) {
+	imp.mu.Lock()
+	if imp.done {
+		imp.mu.Unlock()
+		return nil, errors.New("db: import already finished")
+	}
+	imp.mu.Unlock()
+	infos, err := imp.commit(ctx)
+	if err != nil {
+		imp.Abort()
+		return nil, err
+	}
+	return infos, nil
+}
+
+func (imp *Import) commit(ctx context.Context) ([]SetInfo, error) {
+	for _, b := range imp.builders {
+		if err := b.write(ctx); err != nil {
+			return nil, err
+		}
+	}
+	imp.progress(Progress{Phase: "publish"})
+	now := time.Now().UTC()
+	var infos []SetInfo
+	var replaced []uint32
+	err := imp.s.bolt.Update(func(tx *bolt.Tx) error {
+		sets := tx.Bucket(bucketSets)
+		for _, b := range imp.builders {
+			si := b.info
+			si.State = StateReady
+			si.Imported = now
+			si.Input = b.input
+			ev := Event{Action: "import", Set: si.Name, Kind: si.Kind, Class: si.Class, Version: si.Version, Source: si.Source, Count: si.Count}
+			if v := sets.Get([]byte(si.Name)); v != nil {
+				var old SetInfo
+				if err := json.Unmarshal(v, &old); err != nil {
+					return fmt.Errorf("catalog entry %q: %w", si.Name, err)
+				}
+				if old.State == StateReady {
+					replaced = append(replaced, old.ID)
+					ev.Action = "replace"
+					ev.Previous = old.Count
+					ev.Detail = fmt.Sprintf("replaced version %q", old.Version)
+				}
+			}
+			v, err := json.Marshal(si)
+			if err != nil {
+				return err
+			}
+			if err := sets.Put([]byte(si.Name), v); err != nil {
+				return err
+			}
+			if err := appendHistory(tx, ev); err != nil {
+				return err
+			}
+			infos = append(infos, si)
+		}
+		for _, id := range replaced {
+			if err := tx.Bucket(bucketData).DeleteBucket(idKey(id)); err != nil {
+				return fmt.Errorf("drop replaced set data %d: %w", id, err)
+			}
+		}
+		return bumpGeneration(tx)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("db: import: publish: %w", err)
+	}
+	imp.mu.Lock()
+	imp.done = true
+	imp.cleanup()
+	imp.mu.Unlock()
+	imp.s.imports.Done()
+	for _, si := range infos {
+		imp.s.log.Info("set published", "set", si.Name, "kind", si.Kind, "count", si.Count, "version", si.Version)
+	}
+	return infos, nil
+}
+
+// txWriter writes sorted data in bounded transactions. bbolt keeps the
+// key and value slices until commit, so they come from an arena that is
+// reused only after the commit.
+type txWriter struct {
+	s       *Store
+	id      []byte
+	limit   int
+	tx      *bolt.Tx
+	bytes   int
+	arena   []byte
+	spare   [][]byte
+	full    [][]byte
+	buckets map[string]*bolt.Bucket
+}
+
+func (w *txWriter) begin() error {
+	tx, err := w.s.bolt.Begin(true)
+	if err != nil {
+		return err
+	}
+	w.tx = tx
+	w.bytes = 0
+	w.buckets = map[string]*bolt.Bucket{}
+	return nil
+}
+
+func (w *txWriter) bucket(idx string) (*bolt.Bucket, error) {
+	if b := w.buckets[idx]; b != nil {
+		return b, nil
+	}
+	set := w.tx.Bucket(bucketData).Bucket(w.id)
+	if set == nil {
+		return nil, fmt.Errorf("set data bucket %x vanished", w.id)
+	}
+	b := set.Bucket([]byte(idx))
+	if b == nil {
+		return nil, fmt.Errorf("index %s missing", idx)
+	}
+	// Sorted appends into a bucket no one else writes: pack pages full.
+	b.FillPercent = 1.0
+	w.buckets[idx] = b
+	return b, nil
+}
+
+func (w *txWriter) alloc(n int) []byte {
+	if n > cap(w.arena)-len(w.arena) {
+		if len(w.arena) > 0 {
+			w.full = append(w.full, w.arena)
+		}
+		size := 4 << 20
+		if n > size {
+			size = n
+		}
+		if len(w.spare) > 0 && cap(w.spare[len(w.spare)-1]) >= n {
+			w.arena = w.spare[len(w.spare)-1][:0]
+			w.spare = w.spare[:len(w.spare)-1]
+		} else {
+			w.arena = make([]byte, 0, size)
+		}
+	}
+	start := len(w.arena)
+	w.arena = w.arena[:start+n]
+	return w.arena[start : start+n : start+n]
+}
+
+func (w *txWriter) put(idx string, k, v []byte) error {
+	b, err := w.bucket(idx)
+	if err != nil {
+		return err
+	}
+	kk := w.alloc(len(k))
+	copy(kk, k)
+	vv := w.alloc(len(v))
+	copy(vv, v)
+	if err := b.Put(kk, vv); err != nil {
+		return err
+	}
+	w.bytes += len(k) + len(v) + 16
+	if w.bytes >= w.limit {
+		return w.commit(true)
+	}
+	return nil
+}
+
+func (w *txWriter) commit(again bool) error {
+	if err := w.tx.Commit(); err != nil {
+		w.tx = nil
+		return err
+	}
+	w.tx = nil
+	// The committed transaction no longer references the arena.
+	for _, a := range w.full {
+		if cap(a) <= 4<<20 && len(w.spare) < 16 {
+			w.spare = append(w.spare, a[:0])
+		}
+	}
+	w.full = nil
+	w.arena = w.arena[:0]
+	if again {
+		return w.begin()
+	}
+	return nil
+}
+
+func (w *txWriter) rollback() {
+	if w.tx != nil {
+		w.tx.Rollback()
+		w.tx = nil
+	}
+}
+
+// chunkKeys is how many fixed-width keys go in one bbolt element: the first
+// key is the element's key, the rest its value, sized so that an element
+// fills a 4 KiB page (16 bytes page header, 16 bytes element header).
+func chunkKeys(width int) int { return (4096 - 32) / width }
+
+func (b *Builder) write(ctx context.Context) error {
+	w := &txWriter{s: b.imp.s, id: idKey(b.info.ID), limit: b.imp.opts.TxBytes}
+	if err := w.begin(); err != nil {
+		return fmt.Errorf("db: import %s: %w", b.info.Name, err)
+	}
+	defer w.rollback()
+	names := make([]string, 0, len(b.sorters))
+	for idx := range b.sorters {
+		names = append(names, idx)
+	}
+	sort.Strings(names)
+	for _, idx := range names {
+		so := b.sorters[idx]
+		var n uint64
+		var err error
+		if width := b.info.Kind.KeyWidth(); width != 0 && (idx == "k" || idx == "c") {
+			n, err = b.writeChunks(ctx, w, idx, so, width)
+		} else {
+			n, err = b.writeLists(ctx, w, idx, so)
+		}
+		if err != nil {
+			return fmt.Errorf("db: import %s: index %s: %w", b.info.Name, idx, err)
+		}
+		switch idx {
+		case "k":
+			b.info.Count = n
+		case "r":
+			b.info.Records = n
+		}
+	}
+	if len(b.packages) > 0 {
+		keys := make([]string, 0, len(b.packages))
+		for k := range b.packages {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			v, err := json.Marshal(b.packages[k])
+			if err != nil {
+				return err
+			}
+			if err := w.put("p", []byte(k), v); err != nil {
+				return fmt.Errorf("db: import %s: packages: %w", b.info.Name, err)
+			}
+		}
+	}
+	if err := w.commit(false); err != nil {
+		return fmt.Errorf("db: import %s: %w", b.info.Name, err)
+	}
+	return nil
+}
+
+func (b *Builder) writeChunks(ctx context.Context, w *txWriter, idx string, so *sorter, width int) (uint64, error) {
+	per := chunkKeys(width)
+	var first []byte
+	rest := make([]byte, 0, per*width)
+	var n uint64
+	flush := func() error {
+		if first == nil {
+			return nil
+		}
+		err := w.put(idx, first, rest)
+		first, rest = first[:0], rest[:0]
+		first = nil
+		return err
+	}
+	firstBuf := make([]byte, width)
+	err := so.finish(func(key []byte, _ [][]byte) error {
+		n++
+		if n&0xffff == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			b.imp.progress(Progress{Phase: "write", Set: b.info.Name, Done: n, Total: so.added})
+		}
+		if first == nil {
+			first = append(firstBuf[:0], key...)
+			return nil
+		}
+		rest = append(rest, key...)
+		if len(rest) == (per-1)*width {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := flush(); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+func (b *Builder) writeLists(ctx context.Context, w *txWriter, idx string, so *sorter) (uint64, error) {
+	var n uint64
+	var buf []byte
+	err := so.finish(func(key []byte, vals [][]byte) error {
+		n++
+		if n&0xffff == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			b.imp.progress(Progress{Phase: "write", Set: b.info.Name, Done: n})
+		}
+		if len(vals) > MaxRecordsPerKey && idx == "r" {
+			vals = vals[:MaxRecordsPerKey]
+		}
+		buf = appendList(buf[:0], vals)
+		if len(key) > bolt.MaxKeySize {
+			return fmt.Errorf("%w: key of %d bytes", ErrInvalid, len(key))
+		}
+		return w.put(idx, key, buf)
+	})
+	return n, err
+}
+
+// FoldName is the case-insensitive form of a file name: Unicode lower case
+// for valid UTF-8, ASCII lower case otherwise (never rewrites foreign bytes).
+func FoldName(name []byte) []byte {
+	if isASCII(name) || !validUTF8(name) {
+		out := make([]byte, len(name))
+		for i, c := range name {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			out[i] = c
+		}
+		return out
+	}
+	return bytes.ToLower(name)
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func validUTF8(b []byte) bool { return utf8.Valid(b) }

@@ -1,0 +1,234 @@
+package db
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Match is one set that holds a looked-up value.
+type Match struct {
+	Set SetInfo
+	// Exact is false when only a case-insensitive form matched (names, paths).
+	Exact bool
+	// Names are the stored spellings of a matched file name.
+	Names [][]byte
+	// Records are what the source said about the hash (may be empty).
+	Records []Record
+	// Packages resolves the package keys of Records.
+	Packages map[string]Package
+}
+
+// Reader answers lookups inside one read transaction: a consistent view of
+// the published sets. Use Store.View; a Reader must not outlive it.
+type Reader struct {
+	s   *Store
+	tx  *bolt.Tx
+	cat *catalog
+}
+
+// View runs fn with a Reader. Imports may commit meanwhile; the Reader keeps
+// seeing the sets as they were when it started.
+func (s *Store) View(fn func(r *Reader) error) error {
+	return s.bolt.View(func(tx *bolt.Tx) error {
+		cat, err := s.loadCatalog(tx)
+		if err != nil {
+			return err
+		}
+		return fn(&Reader{s: s, tx: tx, cat: cat})
+	})
+}
+
+// Sets returns the ready sets seen by this reader, sorted by name.
+func (r *Reader) Sets() []SetInfo { return r.cat.sets }
+
+// SetsOfKind returns the ready sets of one kind.
+func (r *Reader) SetsOfKind(k Kind) []SetInfo { return r.cat.byKind[k] }
+
+// Empty reports whether no set is published.
+func (r *Reader) Empty() bool { return len(r.cat.sets) == 0 }
+
+func (r *Reader) index(id uint32, idx []byte) *bolt.Bucket {
+	set := r.tx.Bucket(bucketData).Bucket(idKey(id))
+	if set == nil {
+		return nil
+	}
+	return set.Bucket(idx)
+}
+
+// hasChunked looks key up in a chunked fixed-width index.
+func hasChunked(b *bolt.Bucket, key []byte) bool {
+	c := b.Cursor()
+	k, v := c.Seek(key)
+	if k != nil && bytes.Equal(k, key) {
+		return true
+	}
+	if k == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	if k == nil {
+		return false
+	}
+	w := len(key)
+	n := len(v) / w
+	i := sort.Search(n, func(i int) bool { return bytes.Compare(v[i*w:(i+1)*w], key) >= 0 })
+	return i < n && bytes.Equal(v[i*w:(i+1)*w], key)
+}
+
+// Has reports whether set id holds key in its main index. It is the fast
+// path for verdicts: no records are decoded.
+func (r *Reader) Has(set SetInfo, key []byte) bool {
+	b := r.index(set.ID, idxKeys)
+	if b == nil {
+		return false
+	}
+	if set.Kind.KeyWidth() == 0 {
+		return b.Get(key) != nil
+	}
+	if len(key) != set.Kind.KeyWidth() {
+		return false
+	}
+	return hasChunked(b, key)
+}
+
+// HasFolded reports whether a path set holds the case-folded path hash.
+func (r *Reader) HasFolded(set SetInfo, key []byte) bool {
+	b := r.index(set.ID, idxFolded)
+	if b == nil || len(key) != set.Kind.KeyWidth() {
+		return false
+	}
+	return hasChunked(b, key)
+}
+
+// Verdict reports whether any set of the kind holds the key, without
+// collecting matches (bulk lookups that only want OK/NA).
+func (r *Reader) Verdict(kind Kind, key []byte) bool {
+	for _, si := range r.cat.byKind[kind] {
+		if r.Has(si, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// LookupHash returns every set of the kind that holds key, with records
+// and packages when withRecords is set.
+func (r *Reader) LookupHash(kind Kind, key []byte, withRecords bool) ([]Match, error) {
+	if w := kind.KeyWidth(); w == 0 || len(key) != w {
+		return nil, fmt.Errorf("db: lookup %s: %w: %d-byte key", kind, ErrInvalid, len(key))
+	}
+	var out []Match
+	for _, si := range r.cat.byKind[kind] {
+		if !r.Has(si, key) {
+			continue
+		}
+		m := Match{Set: si, Exact: true}
+		if withRecords {
+			if err := r.fillRecords(&m, key); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func (r *Reader) fillRecords(m *Match, key []byte) error {
+	b := r.index(m.Set.ID, idxRecords)
+	if b == nil {
+		return nil
+	}
+	v := b.Get(key)
+	if v == nil {
+		return nil
+	}
+	items, err := decodeList(v)
+	if err != nil {
+		return fmt.Errorf("db: set %s: records of %x: %w", m.Set.Name, key, err)
+	}
+	pk := r.index(m.Set.ID, idxPackages)
+	for _, it := range items {
+		rec, err := DecodeRecord(it)
+		if err != nil {
+			return fmt.Errorf("db: set %s: records of %x: %w", m.Set.Name, key, err)
+		}
+		m.Records = append(m.Records, rec)
+		for _, p := range rec.Packages {
+			if _, ok := m.Packages[p]; ok || pk == nil {
+				continue
+			}
+			pv := pk.Get([]byte(p))
+			if pv == nil {
+				continue
+			}
+			var pkg Package
+			if err := json.Unmarshal(pv, &pkg); err != nil {
+				return fmt.Errorf("db: set %s: package %q: %w", m.Set.Name, p, err)
+			}
+			if m.Packages == nil {
+				m.Packages = map[string]Package{}
+			}
+			m.Packages[p] = pkg
+		}
+	}
+	return nil
+}
+
+// LookupName returns every filename set that holds name, exactly or with
+// another case (Match.Exact tells which).
+func (r *Reader) LookupName(name []byte) ([]Match, error) {
+	if len(name) == 0 {
+		return nil, fmt.Errorf("db: lookup filename: %w: empty name", ErrInvalid)
+	}
+	folded := FoldName(name)
+	var out []Match
+	for _, si := range r.cat.byKind[KindFilename] {
+		b := r.index(si.ID, idxKeys)
+		if b == nil {
+			continue
+		}
+		v := b.Get(folded)
+		if v == nil {
+			continue
+		}
+		names, err := decodeList(v)
+		if err != nil {
+			return nil, fmt.Errorf("db: set %s: names of %q: %w", si.Name, name, err)
+		}
+		m := Match{Set: si}
+		for _, n := range names {
+			if bytes.Equal(n, name) {
+				m.Exact = true
+			}
+			m.Names = append(m.Names, append([]byte(nil), n...))
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// DirNames returns the names a path set knows under a directory key.
+func (r *Reader) DirNames(set SetInfo, dirKey []byte) ([][]byte, error) {
+	b := r.index(set.ID, idxDirs)
+	if b == nil {
+		return nil, nil
+	}
+	v := b.Get(dirKey)
+	if v == nil {
+		return nil, nil
+	}
+	names, err := decodeList(v)
+	if err != nil {
+		return nil, fmt.Errorf("db: set %s: dir index: %w", set.Name, err)
+	}
+	return names, nil
+}
+
+// Generation is the catalog generation this reader sees; it changes on
+// every publish or removal (caches key on it).
+func (r *Reader) Generation() uint64 { return r.cat.gen }

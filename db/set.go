@@ -1,0 +1,122 @@
+package db
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Kind is what a set holds.
+type Kind string
+
+const (
+	KindSHA256   Kind = "sha256"
+	KindSHA1     Kind = "sha1"
+	KindMD5      Kind = "md5"
+	KindFilename Kind = "filename"
+	KindPath     Kind = "path"  // SHA-256 of normalized full paths (MatchMeta)
+	KindBlock    Kind = "block" // MD5 of sector blocks (hashdb)
+)
+
+// Kinds lists every kind in a stable order.
+var Kinds = []Kind{KindSHA256, KindSHA1, KindMD5, KindFilename, KindPath, KindBlock}
+
+// KeyWidth is the binary key width of a hash kind, 0 for variable keys.
+func (k Kind) KeyWidth() int {
+	switch k {
+	case KindSHA256, KindPath:
+		return 32
+	case KindSHA1:
+		return 20
+	case KindMD5, KindBlock:
+		return 16
+	}
+	return 0
+}
+
+// Valid reports whether k is a known kind.
+func (k Kind) Valid() bool {
+	for _, x := range Kinds {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Class says what a match means to an investigator.
+type Class string
+
+const (
+	ClassKnown    Class = "known"     // like NSRL: seen in published software, not proof of good
+	ClassKnownBad Class = "known-bad" // malware, contraband
+	ClassNotable  Class = "notable"   // worth a look (hacking tools, case-specific)
+)
+
+// Classes lists every class.
+var Classes = []Class{ClassKnown, ClassKnownBad, ClassNotable}
+
+// Valid reports whether c is a known class.
+func (c Class) Valid() bool {
+	return c == ClassKnown || c == ClassKnownBad || c == ClassNotable
+}
+
+// State of a set in the catalog.
+type State string
+
+const (
+	StateBuilding State = "building" // being imported, invisible to lookups
+	StateReady    State = "ready"
+)
+
+// SetSpec describes a set to import.
+type SetSpec struct {
+	Name    string `json:"name"`
+	Kind    Kind   `json:"kind"`
+	Class   Class  `json:"class"`
+	Source  string `json:"source,omitempty"`
+	Desc    string `json:"description,omitempty"`
+	Version string `json:"version,omitempty"`
+	// Profile is the OS build profile of a path set (UBUNTU18, WIN2K16, ...).
+	Profile string `json:"profile,omitempty"`
+	// CaseInsensitive marks a path set whose profile matches paths without case.
+	CaseInsensitive bool `json:"case_insensitive,omitempty"`
+	// BlockSize is the block size of a block set.
+	BlockSize int `json:"block_size,omitempty"`
+	// Group ties sets imported together (one NSRL release yields several).
+	Group string `json:"group,omitempty"`
+}
+
+// SetInfo is a catalog entry.
+type SetInfo struct {
+	SetSpec
+	ID       uint32    `json:"id"`
+	State    State     `json:"state"`
+	Imported time.Time `json:"imported"`
+	Count    uint64    `json:"count"`             // distinct keys
+	Records  uint64    `json:"records,omitempty"` // keys that carry records
+	Input    uint64    `json:"input,omitempty"`   // values read, duplicates included
+}
+
+var setNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$`)
+
+// ErrInvalid marks bad input to the store (bad names, kinds, keys).
+var ErrInvalid = errors.New("invalid")
+
+// ErrNotFound is returned for a set or key that does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Validate checks a spec before an import starts.
+func (s SetSpec) Validate() error {
+	if !setNameRE.MatchString(s.Name) {
+		return fmt.Errorf("db: set name %q: %w: use 1-128 letters, digits and . _ : + - (not starting with a symbol)", s.Name, ErrInvalid)
+	}
+	if !s.Kind.Valid() {
+		return fmt.Errorf("db: set %s: %w kind %q", s.Name, ErrInvalid, s.Kind)
+	}
+	if !s.Class.Valid() {
+		return fmt.Errorf("db: set %s: %w class %q (want known, known-bad or notable)", s.Name, ErrInvalid, s.Class)
+	}
+	return nil
+}

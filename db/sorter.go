@@ -1,0 +1,392 @@
+package db
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"container/heap"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync"
+)
+
+// sorter is an external merge sort of (key, value) pairs with bounded
+// memory: pairs collect in an arena; a full arena is sorted and spilled to a
+// run file in the background while the caller keeps adding; the runs and the
+// last arena are merged at the end. Identical pairs are dropped.
+type sorter struct {
+	dir   string
+	limit int // arena bytes per buffer (two buffers may be alive)
+
+	cur   *sortBuf
+	free  *sortBuf
+	runs  []string
+	spill sync.WaitGroup
+	err   error
+	errMu sync.Mutex
+	added uint64
+}
+
+type sortEnt struct {
+	p    uint64 // first 8 key bytes, big-endian, zero-padded: most compares end here
+	off  uint32
+	klen uint32
+	vlen uint32
+}
+
+type sortBuf struct {
+	arena []byte
+	ents  []sortEnt
+}
+
+const sortEntSize = 24
+
+func newSorter(dir string, limit int) *sorter {
+	if limit < 1<<16 {
+		limit = 1 << 16
+	}
+	return &sorter{dir: dir, limit: limit}
+}
+
+func prefix8(k []byte) uint64 {
+	if len(k) >= 8 {
+		return binary.BigEndian.Uint64(k)
+	}
+	var b [8]byte
+	copy(b[:], k)
+	return binary.BigEndian.Uint64(b[:])
+}
+
+func (b *sortBuf) key(e sortEnt) []byte { return b.arena[e.off : e.off+e.klen] }
+func (b *sortBuf) val(e sortEnt) []byte {
+	return b.arena[e.off+e.klen : e.off+e.klen+e.vlen]
+}
+
+func (b *sortBuf) size() int { return len(b.arena) + len(b.ents)*sortEntSize }
+
+// add copies key and val in.
+func (s *sorter) add(key, val []byte) error {
+	if s.cur == nil {
+		if s.free != nil {
+			s.cur, s.free = s.free, nil
+		} else {
+			s.cur = &sortBuf{arena: make([]byte, 0, s.limit/2), ents: make([]sortEnt, 0, s.limit/(2*sortEntSize))}
+		}
+	}
+	b := s.cur
+	if len(key)+len(val) > 1<<24 {
+		return fmt.Errorf("db: sort: entry of %d bytes too large", len(key)+len(val))
+	}
+	off := len(b.arena)
+	b.arena = append(b.arena, key...)
+	b.arena = append(b.arena, val...)
+	b.ents = append(b.ents, sortEnt{p: prefix8(key), off: uint32(off), klen: uint32(len(key)), vlen: uint32(len(val))})
+	s.added++
+	if b.size() >= s.limit || len(b.arena) > 1<<31 {
+		return s.startSpill()
+	}
+	return nil
+}
+
+func (s *sorter) setErr(err error) {
+	s.errMu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.errMu.Unlock()
+}
+
+func (s *sorter) getErr() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return s.err
+}
+
+// startSpill hands the current buffer to a goroutine that sorts and writes
+// it; at most one spill runs at a time so memory stays at two buffers.
+func (s *sorter) startSpill() error {
+	s.spill.Wait()
+	if err := s.getErr(); err != nil {
+		return err
+	}
+	b := s.cur
+	s.cur = nil
+	f, err := os.CreateTemp(s.dir, "run-*")
+	if err != nil {
+		return fmt.Errorf("db: sort: %w", err)
+	}
+	s.runs = append(s.runs, f.Name())
+	s.spill.Add(1)
+	go func() {
+		defer s.spill.Done()
+		b.sort()
+		if err := b.writeRun(f); err != nil {
+			s.setErr(err)
+		}
+		b.arena = b.arena[:0]
+		b.ents = b.ents[:0]
+		s.free = b // safe: read only after spill.Wait
+	}()
+	return nil
+}
+
+func (b *sortBuf) cmp(x, y sortEnt) int {
+	if c := cmp.Compare(x.p, y.p); c != 0 {
+		return c
+	}
+	if c := bytes.Compare(b.key(x), b.key(y)); c != 0 {
+		return c
+	}
+	return bytes.Compare(b.val(x), b.val(y))
+}
+
+func (b *sortBuf) sort() { slices.SortFunc(b.ents, b.cmp) }
+
+func (b *sortBuf) writeRun(f *os.File) error {
+	w := bufio.NewWriterSize(f, 1<<20)
+	var hdr [2 * binary.MaxVarintLen64]byte
+	var last sortEnt
+	for i, e := range b.ents {
+		if i > 0 && b.cmp(last, e) == 0 {
+			continue
+		}
+		last = e
+		n := binary.PutUvarint(hdr[:], uint64(e.klen))
+		n += binary.PutUvarint(hdr[n:], uint64(e.vlen))
+		w.Write(hdr[:n])
+		w.Write(b.arena[e.off : e.off+e.klen+e.vlen])
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("db: sort: write run: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("db: sort: write run: %w", err)
+	}
+	return nil
+}
+
+// mergeSource yields sorted pairs.
+type mergeSource interface {
+	next() (key, val []byte, ok bool, err error)
+}
+
+type memSource struct {
+	b *sortBuf
+	i int
+}
+
+func (m *memSource) next() ([]byte, []byte, bool, error) {
+	for m.i < len(m.b.ents) {
+		e := m.b.ents[m.i]
+		m.i++
+		if m.i > 1 && m.b.cmp(m.b.ents[m.i-2], e) == 0 {
+			continue
+		}
+		return m.b.key(e), m.b.val(e), true, nil
+	}
+	return nil, nil, false, nil
+}
+
+type fileSource struct {
+	name string
+	f    *os.File
+	r    *bufio.Reader
+	buf  []byte
+}
+
+func (fs *fileSource) next() ([]byte, []byte, bool, error) {
+	kl, err := binary.ReadUvarint(fs.r)
+	if err == io.EOF {
+		return nil, nil, false, nil
+	}
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("db: sort: read run %s: %w", fs.name, err)
+	}
+	vl, err := binary.ReadUvarint(fs.r)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("db: sort: read run %s: %w", fs.name, err)
+	}
+	n := int(kl + vl)
+	if cap(fs.buf) < n {
+		fs.buf = make([]byte, n, n*2)
+	}
+	fs.buf = fs.buf[:n]
+	if _, err := io.ReadFull(fs.r, fs.buf); err != nil {
+		return nil, nil, false, fmt.Errorf("db: sort: read run %s: %w", fs.name, err)
+	}
+	return fs.buf[:kl], fs.buf[kl:], true, nil
+}
+
+type mergeItem struct {
+	key, val []byte
+	src      mergeSource
+}
+
+type mergeHeap []*mergeItem
+
+func (h mergeHeap) Len() int { return len(h) }
+func (h mergeHeap) Less(i, j int) bool {
+	if c := bytes.Compare(h[i].key, h[j].key); c != 0 {
+		return c < 0
+	}
+	return bytes.Compare(h[i].val, h[j].val) < 0
+}
+func (h mergeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *mergeHeap) Push(x any)   { *h = append(*h, x.(*mergeItem)) }
+func (h *mergeHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// finish merges everything and calls emit once per distinct key, in key
+// order, with its distinct values in order (nil when the key had only empty
+// values). key and vals are only valid during the call.
+func (s *sorter) finish(emit func(key []byte, vals [][]byte) error) error {
+	s.spill.Wait()
+	if err := s.getErr(); err != nil {
+		return err
+	}
+	var srcs []mergeSource
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+		s.cleanup()
+	}()
+	for _, name := range s.runs {
+		f, err := os.Open(name)
+		if err != nil {
+			return fmt.Errorf("db: sort: %w", err)
+		}
+		files = append(files, f)
+		srcs = append(srcs, &fileSource{name: name, f: f, r: bufio.NewReaderSize(f, 1<<20)})
+	}
+	if s.cur != nil && len(s.cur.ents) > 0 {
+		s.cur.sort()
+		srcs = append(srcs, &memSource{b: s.cur})
+	}
+	if len(srcs) == 1 {
+		return emitGroups(srcs[0], emit)
+	}
+	h := make(mergeHeap, 0, len(srcs))
+	for _, src := range srcs {
+		k, v, ok, err := src.next()
+		if err != nil {
+			return err
+		}
+		if ok {
+			h = append(h, &mergeItem{key: k, val: v, src: src})
+		}
+	}
+	heap.Init(&h)
+	return emitGroups(&heapSource{h: &h}, emit)
+}
+
+// heapSource adapts the merge heap to a mergeSource, dropping duplicates
+// that come from different runs.
+type heapSource struct {
+	h          *mergeHeap
+	lastK      []byte
+	lastV      []byte
+	started    bool
+	keyB, valB []byte
+}
+
+func (hs *heapSource) next() ([]byte, []byte, bool, error) {
+	for hs.h.Len() > 0 {
+		top := (*hs.h)[0]
+		// Copy out: the source's buffer is reused by its next call.
+		hs.keyB = append(hs.keyB[:0], top.key...)
+		hs.valB = append(hs.valB[:0], top.val...)
+		k, v, ok, err := top.src.next()
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if ok {
+			top.key, top.val = k, v
+			heap.Fix(hs.h, 0)
+		} else {
+			heap.Pop(hs.h)
+		}
+		if hs.started && bytes.Equal(hs.keyB, hs.lastK) && bytes.Equal(hs.valB, hs.lastV) {
+			continue
+		}
+		hs.started = true
+		hs.lastK = append(hs.lastK[:0], hs.keyB...)
+		hs.lastV = append(hs.lastV[:0], hs.valB...)
+		return hs.lastK, hs.lastV, true, nil
+	}
+	return nil, nil, false, nil
+}
+
+func emitGroups(src mergeSource, emit func([]byte, [][]byte) error) error {
+	var key []byte
+	var vals [][]byte
+	var arena []byte
+	have := false
+	flush := func() error {
+		if !have {
+			return nil
+		}
+		var vs [][]byte
+		if len(vals) > 0 {
+			vs = vals
+		}
+		return emit(key, vs)
+	}
+	for {
+		k, v, ok, err := src.next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		if have && bytes.Equal(k, key) {
+			if len(v) > 0 {
+				arena = append(arena, v...)
+				vals = append(vals, arena[len(arena)-len(v):len(arena):len(arena)])
+			}
+			continue
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		have = true
+		key = append(key[:0], k...)
+		arena = arena[:0]
+		vals = vals[:0]
+		if len(v) > 0 {
+			// Size the arena so appends above rarely move it (moved
+			// slices stay valid: they point into the old array).
+			if cap(arena) < 4096 {
+				arena = make([]byte, 0, 4096)
+			}
+			arena = append(arena, v...)
+			vals = append(vals, arena[:len(v):len(v)])
+		}
+	}
+	return flush()
+}
+
+// cleanup removes run files.
+func (s *sorter) cleanup() {
+	var errs []error
+	for _, name := range s.runs {
+		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	s.runs = nil
+	s.cur = nil
+	s.free = nil
+	_ = errs
+}

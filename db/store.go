@@ -1,0 +1,397 @@
+package db
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// SchemaVersion is the layout version written to meta.
+const SchemaVersion = 1
+
+var (
+	bucketMeta      = []byte("meta")
+	bucketSets      = []byte("sets")
+	bucketData      = []byte("data")
+	bucketHistory   = []byte("history")
+	bucketAPIKeys   = []byte("apikeys")
+	bucketInventory = []byte("inventory")
+
+	keySchema     = []byte("schema")
+	keyGeneration = []byte("generation")
+	keyCreated    = []byte("created")
+	keyNextID     = []byte("next_id")
+
+	idxKeys     = []byte("k")
+	idxFolded   = []byte("c")
+	idxRecords  = []byte("r")
+	idxDirs     = []byte("n")
+	idxPackages = []byte("p")
+)
+
+// ErrLocked is returned when another process holds the database file.
+var ErrLocked = errors.New("database is in use by another process")
+
+// Options configure Open.
+type Options struct {
+	// Timeout for the file lock; zero means 2 seconds.
+	Timeout time.Duration
+	// ReadOnly opens the file shared, for read-only tools.
+	ReadOnly bool
+	Logger   *slog.Logger
+	// SortMemory bounds the external sort buffers of one import, in bytes
+	// (default 256 MiB).
+	SortMemory int
+	// TempDir holds sort runs; default is a directory beside the file.
+	TempDir string
+}
+
+// Store is the open database.
+type Store struct {
+	bolt   *bolt.DB
+	path   string
+	log    *slog.Logger
+	opts   Options
+	opened time.Time
+
+	catMu   sync.Mutex
+	catalog atomic.Pointer[catalog]
+
+	imports sync.WaitGroup
+}
+
+// catalog is an immutable snapshot of the ready sets at one generation.
+type catalog struct {
+	gen    uint64
+	sets   []SetInfo // sorted by name
+	byKind map[Kind][]SetInfo
+	byID   map[uint32]SetInfo
+}
+
+// DefaultPath is where the database lives when no path is given:
+// $MATCHMETA_DB, else /var/lib/matchmeta/matchmeta.db when that directory is
+// writable (the system service), else the user's data directory.
+func DefaultPath() string {
+	if p := os.Getenv("MATCHMETA_DB"); p != "" {
+		return p
+	}
+	const sys = "/var/lib/matchmeta"
+	if dirWritable(sys) {
+		return filepath.Join(sys, "matchmeta.db")
+	}
+	base := os.Getenv("XDG_DATA_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil || home == "" {
+			home = "."
+		}
+		base = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(base, "matchmeta", "matchmeta.db")
+}
+
+func dirWritable(dir string) bool {
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return false
+	}
+	name := f.Name()
+	f.Close()
+	os.Remove(name)
+	return true
+}
+
+// Open opens or creates the database at path, creating its directory, and
+// removes leftovers of interrupted imports.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = 2 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.SortMemory == 0 {
+		opts.SortMemory = 256 << 20
+	}
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("db: open %s: %w", path, err)
+		}
+	}
+	bdb, err := bolt.Open(path, 0o640, &bolt.Options{
+		Timeout:         opts.Timeout,
+		ReadOnly:        opts.ReadOnly,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: 1 << 30,
+	})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("db: open %s: %w (is `matchmeta serve` running? stop it or use its admin socket)", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("db: open %s: %w", path, err)
+	}
+	s := &Store{bolt: bdb, path: path, log: opts.Logger, opts: opts, opened: time.Now()}
+	if !opts.ReadOnly {
+		if err := s.init(ctx); err != nil {
+			bdb.Close()
+			return nil, err
+		}
+	}
+	if err := s.bolt.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta) == nil {
+			return fmt.Errorf("db: open %s: not a matchmeta database (no meta bucket)", path)
+		}
+		if v := tx.Bucket(bucketMeta).Get(keySchema); v == nil || binary.BigEndian.Uint32(v) != SchemaVersion {
+			return fmt.Errorf("db: open %s: unsupported schema version", path)
+		}
+		_, err := s.loadCatalog(tx)
+		return err
+	}); err != nil {
+		bdb.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) init(ctx context.Context) error {
+	var leftovers [][]byte
+	err := s.bolt.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketSets, bucketData, bucketHistory, bucketAPIKeys, bucketInventory} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if meta.Get(keySchema) == nil {
+			if err := meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion)); err != nil {
+				return err
+			}
+			if err := meta.Put(keyCreated, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
+				return err
+			}
+		}
+		// Sets still building belong to an import that did not finish.
+		sets := tx.Bucket(bucketSets)
+		var stale [][]byte
+		live := map[uint32]bool{}
+		if err := sets.ForEach(func(k, v []byte) error {
+			var si SetInfo
+			if err := json.Unmarshal(v, &si); err != nil {
+				return fmt.Errorf("catalog entry %q: %w", k, err)
+			}
+			if si.State != StateReady {
+				stale = append(stale, append([]byte(nil), k...))
+				return nil
+			}
+			live[si.ID] = true
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range stale {
+			if err := sets.Delete(k); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketData).ForEach(func(k, _ []byte) error {
+			if len(k) != 4 || !live[binary.BigEndian.Uint32(k)] {
+				leftovers = append(leftovers, append([]byte(nil), k...))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("db: open %s: %w", s.path, err)
+	}
+	for _, k := range leftovers {
+		if err := s.dropData(k); err != nil {
+			return fmt.Errorf("db: open %s: remove unfinished import: %w", s.path, err)
+		}
+		s.log.Info("removed leftovers of an interrupted import", "data_id", binary.BigEndian.Uint32(k))
+	}
+	s.removeStaleTemp()
+	return nil
+}
+
+// dropData deletes a data bucket. bbolt frees every page of a bucket in the
+// deleting transaction; that is bounded by the set's page count, which is
+// fine for one transaction.
+func (s *Store) dropData(k []byte) error {
+	return s.bolt.Update(func(tx *bolt.Tx) error {
+		err := tx.Bucket(bucketData).DeleteBucket(k)
+		if errors.Is(err, berrors.ErrBucketNotFound) {
+			return nil
+		}
+		return err
+	})
+}
+
+func (s *Store) tempParent() string {
+	if s.opts.TempDir != "" {
+		return s.opts.TempDir
+	}
+	return filepath.Dir(s.path)
+}
+
+func (s *Store) removeStaleTemp() {
+	matches, _ := filepath.Glob(filepath.Join(s.tempParent(), "."+filepath.Base(s.path)+".sort-*"))
+	for _, m := range matches {
+		os.RemoveAll(m)
+	}
+}
+
+// Path returns the database file path.
+func (s *Store) Path() string { return s.path }
+
+// Bolt exposes the bbolt handle to sibling code in this package's tests and
+// to backup; callers must not write set data through it.
+func (s *Store) Bolt() *bolt.DB { return s.bolt }
+
+// Opened is when the store was opened.
+func (s *Store) Opened() time.Time { return s.opened }
+
+// Close waits for running imports to finish or abort and closes the file.
+func (s *Store) Close() error {
+	s.imports.Wait()
+	if err := s.bolt.Close(); err != nil {
+		return fmt.Errorf("db: close: %w", err)
+	}
+	return nil
+}
+
+// Size is the current file size in bytes.
+func (s *Store) Size() int64 {
+	var n int64
+	s.bolt.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
+	return n
+}
+
+func (s *Store) loadCatalog(tx *bolt.Tx) (*catalog, error) {
+	var gen uint64
+	if v := tx.Bucket(bucketMeta).Get(keyGeneration); v != nil {
+		gen = binary.BigEndian.Uint64(v)
+	}
+	if c := s.catalog.Load(); c != nil && c.gen == gen {
+		return c, nil
+	}
+	c := &catalog{gen: gen, byKind: map[Kind][]SetInfo{}, byID: map[uint32]SetInfo{}}
+	err := tx.Bucket(bucketSets).ForEach(func(k, v []byte) error {
+		var si SetInfo
+		if err := json.Unmarshal(v, &si); err != nil {
+			return fmt.Errorf("db: catalog entry %q: %w", k, err)
+		}
+		if si.State == StateReady {
+			c.sets = append(c.sets, si)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(c.sets, func(i, j int) bool { return c.sets[i].Name < c.sets[j].Name })
+	for _, si := range c.sets {
+		c.byKind[si.Kind] = append(c.byKind[si.Kind], si)
+		c.byID[si.ID] = si
+	}
+	// Only cache newer snapshots: an old read tx must not evict a newer one.
+	s.catMu.Lock()
+	if old := s.catalog.Load(); old == nil || old.gen <= gen {
+		s.catalog.Store(c)
+	}
+	s.catMu.Unlock()
+	return c, nil
+}
+
+func bumpGeneration(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	var gen uint64
+	if v := meta.Get(keyGeneration); v != nil {
+		gen = binary.BigEndian.Uint64(v)
+	}
+	return meta.Put(keyGeneration, binary.BigEndian.AppendUint64(nil, gen+1))
+}
+
+// Sets lists the ready sets, sorted by name.
+func (s *Store) Sets() ([]SetInfo, error) {
+	var out []SetInfo
+	err := s.bolt.View(func(tx *bolt.Tx) error {
+		c, err := s.loadCatalog(tx)
+		if err != nil {
+			return err
+		}
+		out = append(out, c.sets...)
+		return nil
+	})
+	return out, err
+}
+
+// Set returns one ready set by name.
+func (s *Store) Set(name string) (SetInfo, error) {
+	sets, err := s.Sets()
+	if err != nil {
+		return SetInfo{}, err
+	}
+	for _, si := range sets {
+		if si.Name == name {
+			return si, nil
+		}
+	}
+	return SetInfo{}, fmt.Errorf("db: set %q: %w", name, ErrNotFound)
+}
+
+// RemoveSet removes a set in one transaction and records it in history.
+func (s *Store) RemoveSet(ctx context.Context, name string) error {
+	err := s.bolt.Update(func(tx *bolt.Tx) error {
+		sets := tx.Bucket(bucketSets)
+		v := sets.Get([]byte(name))
+		if v == nil {
+			return fmt.Errorf("db: remove set %q: %w", name, ErrNotFound)
+		}
+		var si SetInfo
+		if err := json.Unmarshal(v, &si); err != nil {
+			return fmt.Errorf("db: remove set %q: %w", name, err)
+		}
+		if si.State != StateReady {
+			return fmt.Errorf("db: remove set %q: %w (an import of it is running)", name, ErrNotFound)
+		}
+		if err := sets.Delete([]byte(name)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketData).DeleteBucket(idKey(si.ID)); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+			return err
+		}
+		if err := bumpGeneration(tx); err != nil {
+			return err
+		}
+		return appendHistory(tx, Event{Action: "remove", Set: si.Name, Kind: si.Kind, Class: si.Class, Version: si.Version, Count: si.Count})
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Info("set removed", "set", name)
+	return nil
+}
+
+func idKey(id uint32) []byte { return binary.BigEndian.AppendUint32(nil, id) }
+
+// Check runs bbolt's consistency check and returns the first error.
+func (s *Store) Check() error {
+	return s.bolt.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return fmt.Errorf("db: check: %w", err)
+		}
+		return nil
+	})
+}
