@@ -22,6 +22,7 @@ func (m *Main) runLookup(ctx context.Context, args []string) error {
 	out := fs.StringP("output", "o", "", "write results to FILE instead of stdout")
 	asJSON := fs.Bool("json", false, "print JSON lines for command-line values too")
 	records := fs.Bool("records", true, "include per-hash records (NSRL metadata)")
+	asPath := fs.Bool("path", false, "treat values as full paths (same as --type path)")
 	if err := m.parse(fs, lookupUsage, args); err != nil {
 		return err
 	}
@@ -30,6 +31,12 @@ func (m *Main) runLookup(ctx context.Context, args []string) error {
 	}
 	if *file != "" && fs.NArg() > 0 {
 		return usagef(fs, "give values or --file, not both")
+	}
+	if *asPath {
+		if *typ != "" && *typ != string(db.KindPath) {
+			return usagef(fs, "--path and --type %s disagree", *typ)
+		}
+		*typ = string(db.KindPath)
 	}
 	if *typ != "" && !db.Kind(*typ).Valid() {
 		return usagef(fs, "unknown --type %q", *typ)
