@@ -492,10 +492,13 @@ func (w *txWriter) rollback() {
 	}
 }
 
-// chunkKeys is how many fixed-width keys go in one bbolt element: the first
-// key is the element's key, the rest its value, sized so that an element
-// fills a 4 KiB page (16 bytes page header, 16 bytes element header).
-func chunkKeys(width int) int { return (4096 - 32) / width }
+// chunkKeys is how many fixed-width keys go in one bbolt element. The
+// element's key is the chunk's LAST key and its value the keys before it,
+// so a lookup is one Seek (the first chunk whose last key is >= the query)
+// and a binary search, never a Prev. Four elements fill a 4 KiB page
+// (16-byte page header, 16 bytes per element header), so a Seek usually
+// lands on a page that is already hot.
+func chunkKeys(width int) int { return ((4096-16)/4 - 16) / width }
 
 func (b *Builder) write(ctx context.Context) error {
 	w := &txWriter{s: b.imp.s, id: idKey(b.info.ID), limit: b.imp.opts.TxBytes}
@@ -551,19 +554,17 @@ func (b *Builder) write(ctx context.Context) error {
 
 func (b *Builder) writeChunks(ctx context.Context, w *txWriter, idx string, so *sorter, width int) (uint64, error) {
 	per := chunkKeys(width)
-	var first []byte
-	rest := make([]byte, 0, per*width)
+	buf := make([]byte, 0, per*width)
 	var n uint64
 	flush := func() error {
-		if first == nil {
+		if len(buf) == 0 {
 			return nil
 		}
-		err := w.put(idx, first, rest)
-		first, rest = first[:0], rest[:0]
-		first = nil
+		last := len(buf) - width
+		err := w.put(idx, buf[last:], buf[:last])
+		buf = buf[:0]
 		return err
 	}
-	firstBuf := make([]byte, width)
 	err := so.finish(func(key []byte, _ [][]byte) error {
 		n++
 		if n&0xffff == 0 {
@@ -572,12 +573,8 @@ func (b *Builder) writeChunks(ctx context.Context, w *txWriter, idx string, so *
 			}
 			b.imp.progress(Progress{Phase: "write", Set: b.info.Name, Done: n, Total: so.added})
 		}
-		if first == nil {
-			first = append(firstBuf[:0], key...)
-			return nil
-		}
-		rest = append(rest, key...)
-		if len(rest) == (per-1)*width {
+		buf = append(buf, key...)
+		if len(buf) == per*width {
 			return flush()
 		}
 		return nil

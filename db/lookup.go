@@ -2,9 +2,9 @@ package db
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"sort"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -59,25 +59,47 @@ func (r *Reader) index(id uint32, idx []byte) *bolt.Bucket {
 	return set.Bucket(idx)
 }
 
-// hasChunked looks key up in a chunked fixed-width index.
+// hasChunked looks key up in a chunked fixed-width index (see chunkKeys).
 func hasChunked(b *bolt.Bucket, key []byte) bool {
-	c := b.Cursor()
-	k, v := c.Seek(key)
-	if k != nil && bytes.Equal(k, key) {
+	k, v := b.Cursor().Seek(key)
+	if k == nil {
+		return false // above the last key
+	}
+	if bytes.Equal(k, key) {
 		return true
 	}
-	if k == nil {
-		k, v = c.Last()
-	} else {
-		k, v = c.Prev()
-	}
-	if k == nil {
-		return false
-	}
+	return searchFixed(v, key)
+}
+
+// searchFixed binary-searches sorted fixed-width keys packed in v. Keys
+// are compared by their first 8 bytes as an integer first: for hashes that
+// almost always decides.
+func searchFixed(v, key []byte) bool {
 	w := len(key)
-	n := len(v) / w
-	i := sort.Search(n, func(i int) bool { return bytes.Compare(v[i*w:(i+1)*w], key) >= 0 })
-	return i < n && bytes.Equal(v[i*w:(i+1)*w], key)
+	p := binary.BigEndian.Uint64(key)
+	lo, hi := 0, len(v)/w
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		e := v[m*w : m*w+w]
+		ep := binary.BigEndian.Uint64(e)
+		switch {
+		case ep < p:
+			lo = m + 1
+		case ep > p:
+			hi = m
+		default:
+			c := bytes.Compare(e, key)
+			if c == 0 {
+				return true
+			}
+			if c < 0 {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+	}
+	return false
 }
 
 // Has reports whether set id holds key in its main index. It is the fast
