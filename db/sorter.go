@@ -41,6 +41,7 @@ type sortEnt struct {
 type sortBuf struct {
 	arena []byte
 	ents  []sortEnt
+	spare []sortEnt // the other half of the counting sort, reused
 }
 
 const sortEntSize = 24
@@ -144,7 +145,42 @@ func (b *sortBuf) cmp(x, y sortEnt) int {
 	return bytes.Compare(b.val(x), b.val(y))
 }
 
-func (b *sortBuf) sort() { slices.SortFunc(b.ents, b.cmp) }
+// sort orders the entries: a counting sort on the top 16 bits of the key
+// prefix (hashes are uniform, so the buckets come out small), then a
+// comparison sort inside each bucket. Keys that are not uniform (names)
+// only make the buckets larger.
+func (b *sortBuf) sort() {
+	n := len(b.ents)
+	if n < 1<<12 {
+		slices.SortFunc(b.ents, b.cmp)
+		return
+	}
+	var count [1<<16 + 1]int
+	for _, e := range b.ents {
+		count[e.p>>48+1]++
+	}
+	for i := 1; i < len(count); i++ {
+		count[i] += count[i-1]
+	}
+	out := b.spare[:0]
+	if cap(out) < n {
+		out = make([]sortEnt, n, cap(b.ents))
+	}
+	out = out[:n]
+	pos := count
+	for _, e := range b.ents {
+		k := e.p >> 48
+		out[pos[k]] = e
+		pos[k]++
+	}
+	for i := 0; i < 1<<16; i++ {
+		if lo, hi := count[i], count[i+1]; hi-lo > 1 {
+			slices.SortFunc(out[lo:hi], b.cmp)
+		}
+	}
+	b.spare = b.ents[:0]
+	b.ents = out
+}
 
 func (b *sortBuf) writeRun(f *os.File) error {
 	w := bufio.NewWriterSize(f, 1<<20)
