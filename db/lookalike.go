@@ -1,0 +1,393 @@
+package db
+
+// Look-alike detection: when a path is unknown, which known names in the
+// same directory is its final name a near miss of? This is how a file
+// hidden in plain sight (scvhost.exe, svch0st.exe) stands out.
+//
+// Both names are first reduced to a skeleton: lower case, confusable
+// characters folded to one Latin letter (0->o; 1, l, I, i and | -> l;
+// rn -> m; vv -> w; Cyrillic and Greek homoglyphs of Latin letters -> the
+// letter). Then:
+//
+//   - Equal skeletons (and different names) are a "confusable" hit, the
+//     strongest kind.
+//   - Otherwise the restricted Damerau-Levenshtein distance (optimal string
+//     alignment: substitution, insertion, deletion, transposition of two
+//     adjacent characters; no substring is edited twice) between the
+//     skeletons' stems decides, with an allowance that grows with length so
+//     short names do not flood: stems under 3 characters: confusables only;
+//     3 to 7: one edit; 8 or more: two edits.
+//   - Extensions (after the last ".", not a leading one) must be equal after
+//     folding: cmd.exe vs cdm.dll is not a hit, cmd.exe vs cdm.exe is (a
+//     transposition); svchost.exe vs svchost.dll is a different file, not a
+//     disguise.
+//   - Results are ranked (fewest edits first, then name) and capped.
+//
+// Reasons name the difference from the query to the known name:
+// "transposition of 'vc'" (the known name has "vc" where the query has
+// "cv"), "confusable '0' for 'o'", "'x' for 'y'" (a substitution),
+// "inserted 'x'", "missing 'y'", "case 'S' for 's'" (case-sensitive sets).
+
+import (
+	"fmt"
+	"math/bits"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits that keep a look-alike answer readable.
+const (
+	maxLookalikeNames   = 8  // distinct known names
+	maxLookalikeEntries = 32 // name x set entries
+)
+
+// homoglyphUpper maps upper-case letters that look like a Latin letter
+// (before lower-casing loses the resemblance: Greek Eta looks like H, its
+// lower case like n).
+var homoglyphUpper = map[rune]rune{
+	// Cyrillic
+	'А': 'a', 'В': 'b', 'Е': 'e', 'К': 'k', 'М': 'm', 'Н': 'h', 'О': 'o', 'Р': 'p',
+	'С': 'c', 'Т': 't', 'Х': 'x', 'У': 'y', 'І': 'l', 'Ј': 'j', 'Ѕ': 's', 'Ԛ': 'q', 'Ԝ': 'w',
+	// Greek
+	'Α': 'a', 'Β': 'b', 'Ε': 'e', 'Ζ': 'z', 'Η': 'h', 'Ι': 'l', 'Κ': 'k', 'Μ': 'm',
+	'Ν': 'n', 'Ο': 'o', 'Ρ': 'p', 'Τ': 't', 'Υ': 'y', 'Χ': 'x',
+}
+
+// homoglyphLower maps lower-case characters to the skeleton letter.
+var homoglyphLower = map[rune]rune{
+	// Cyrillic
+	'а': 'a', 'в': 'b', 'е': 'e', 'к': 'k', 'м': 'm', 'н': 'h', 'о': 'o', 'р': 'p',
+	'с': 'c', 'т': 't', 'х': 'x', 'у': 'y', 'і': 'l', 'ј': 'j', 'ѕ': 's', 'ԁ': 'd',
+	'ԛ': 'q', 'ԝ': 'w', 'һ': 'h', 'ӏ': 'l', 'ѵ': 'v', 'ү': 'y',
+	// Greek
+	'α': 'a', 'β': 'b', 'γ': 'y', 'ε': 'e', 'η': 'n', 'ι': 'l', 'κ': 'k', 'ν': 'v',
+	'ο': 'o', 'ρ': 'p', 'τ': 't', 'υ': 'u', 'χ': 'x', 'ω': 'w', 'ϲ': 'c', 'ϳ': 'j',
+	// Latin look-alikes
+	'ı': 'l', 'ɩ': 'l', 'ɑ': 'a', 'ɡ': 'g', 'ǀ': 'l',
+}
+
+// asciiSkel is the skeleton of each ASCII byte.
+var asciiSkel [128]rune
+
+func init() {
+	for c := 0; c < 128; c++ {
+		asciiSkel[c] = rune(c)
+		if 'A' <= c && c <= 'Z' {
+			asciiSkel[c] = rune(c + 'a' - 'A')
+		}
+	}
+	asciiSkel['0'] = 'o'
+	asciiSkel['1'] = 'l'
+	asciiSkel['i'] = 'l'
+	asciiSkel['I'] = 'l'
+	asciiSkel['|'] = 'l'
+}
+
+func skelRune(r rune) rune {
+	if r < utf8.RuneSelf {
+		return asciiSkel[r]
+	}
+	if s, ok := homoglyphUpper[r]; ok {
+		return s
+	}
+	r = unicode.ToLower(r)
+	if s, ok := homoglyphLower[r]; ok {
+		return s
+	}
+	return r
+}
+
+// skeleton appends the skeleton of name to dst. spans, when not nil,
+// receives each skeleton rune's byte span in name (for explanations).
+func skeleton(dst []rune, name []byte, spans *[][2]int) []rune {
+	start := len(dst)
+	merged := false // the last rune is already a merge (rn -> m)
+	for i := 0; i < len(name); {
+		c := name[i]
+		var r rune
+		size := 1
+		if c < utf8.RuneSelf {
+			r = asciiSkel[c]
+		} else {
+			var raw rune
+			raw, size = utf8.DecodeRune(name[i:])
+			r = skelRune(raw)
+		}
+		if n := len(dst); n > start && !merged {
+			last := dst[n-1]
+			if (last == 'r' && r == 'n') || (last == 'v' && r == 'v') {
+				if r == 'n' {
+					dst[n-1] = 'm'
+				} else {
+					dst[n-1] = 'w'
+				}
+				if spans != nil {
+					(*spans)[len(*spans)-1][1] = i + size
+				}
+				merged = true
+				i += size
+				continue
+			}
+		}
+		merged = false
+		dst = append(dst, r)
+		if spans != nil {
+			*spans = append(*spans, [2]int{i, i + size})
+		}
+		i += size
+	}
+	return dst
+}
+
+// splitExt returns the index of the extension dot in a skeleton, or len.
+func splitExt(s []rune) int {
+	for i := len(s) - 1; i > 0; i-- {
+		if s[i] == '.' {
+			return i
+		}
+	}
+	return len(s)
+}
+
+// allowedEdits is the edit allowance for a stem of n skeleton runes.
+func allowedEdits(n int) int {
+	switch {
+	case n < 3:
+		return 0
+	case n < 8:
+		return 1
+	}
+	return 2
+}
+
+func runeMask(s []rune) uint64 {
+	var m uint64
+	for _, r := range s {
+		m |= 1 << (uint(r) & 63)
+	}
+	return m
+}
+
+// nameMatcher compares one query name with many known names, reusing its
+// buffers (one matcher per lookup; not safe for concurrent use).
+type nameMatcher struct {
+	query  string
+	ci     bool
+	folded []byte // FoldName(query) for case-insensitive sets
+	skel   []rune
+	stem   []rune
+	ext    []rune
+	mask   uint64
+	buf    []rune
+	rows   [3][]int
+}
+
+func newNameMatcher(query string, ci bool) *nameMatcher {
+	m := &nameMatcher{query: query, ci: ci}
+	if ci {
+		m.folded = FoldName([]byte(query))
+	}
+	m.skel = skeleton(nil, []byte(query), nil)
+	x := splitExt(m.skel)
+	m.stem, m.ext = m.skel[:x], m.skel[x:]
+	m.mask = runeMask(m.stem)
+	return m
+}
+
+// distance returns the skeleton edit distance of a known name from the
+// query, or -1 when it is not a look-alike (too far, other extension, or
+// the same name).
+func (m *nameMatcher) distance(known []byte) int {
+	if m.ci {
+		if equalFolded(known, m.folded) {
+			return -1
+		}
+	} else if string(known) == m.query {
+		return -1
+	}
+	// Cheap length filter before any decoding: a skeleton rune comes from
+	// one to eight bytes (a merge of two up-to-4-byte runes), so only
+	// wildly different lengths can be skipped early.
+	if len(known) > 8*(len(m.skel)+3) || 8*len(known) < len(m.skel)-3 {
+		return -1
+	}
+	m.buf = skeleton(m.buf[:0], known, nil)
+	s := m.buf
+	x := splitExt(s)
+	stem, ext := s[:x], s[x:]
+	if string(ext) != string(m.ext) {
+		return -1
+	}
+	if len(stem) == len(m.stem) && string(stem) == string(m.stem) {
+		return 0
+	}
+	k := allowedEdits(min(len(stem), len(m.stem)))
+	if k == 0 {
+		return -1
+	}
+	d := len(stem) - len(m.stem)
+	if d < 0 {
+		d = -d
+	}
+	if d > k {
+		return -1
+	}
+	// Each edit flips at most two bits of the character-presence mask.
+	if bits.OnesCount64(runeMask(stem)^m.mask) > 2*k {
+		return -1
+	}
+	if d := m.osa(m.stem, stem, k); d <= k {
+		return d
+	}
+	return -1
+}
+
+// equalFolded compares known with an already folded query.
+func equalFolded(known, folded []byte) bool {
+	if isASCII(known) {
+		if len(known) != len(folded) {
+			return false
+		}
+		for i, c := range known {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != folded[i] {
+				return false
+			}
+		}
+		return true
+	}
+	return string(FoldName(known)) == string(folded)
+}
+
+// osa is the optimal-string-alignment distance of a and b, or k+1 as soon
+// as it must exceed k (a band of width 2k+1 around the diagonal).
+func (m *nameMatcher) osa(a, b []rune, k int) int {
+	n := len(b)
+	for i := range m.rows {
+		if cap(m.rows[i]) < n+1 {
+			m.rows[i] = make([]int, n+1)
+		}
+		m.rows[i] = m.rows[i][:n+1]
+	}
+	big := k + 1
+	prev2, prev, cur := m.rows[0], m.rows[1], m.rows[2]
+	for j := 0; j <= n; j++ {
+		prev[j] = min(j, big)
+		prev2[j] = big
+	}
+	for i := 1; i <= len(a); i++ {
+		lo, hi := max(1, i-k), min(n, i+k)
+		for j := 0; j <= n; j++ {
+			cur[j] = big
+		}
+		if lo == 1 {
+			cur[0] = min(i, big)
+		}
+		rowMin := cur[0]
+		ai := a[i-1]
+		for j := lo; j <= hi; j++ {
+			cost := 1
+			if ai == b[j-1] {
+				cost = 0
+			}
+			v := prev[j-1] + cost
+			if w := prev[j] + 1; w < v {
+				v = w
+			}
+			if w := cur[j-1] + 1; w < v {
+				v = w
+			}
+			if i > 1 && j > 1 && ai == b[j-2] && a[i-2] == b[j-1] {
+				if w := prev2[j-2] + 1; w < v {
+					v = w
+				}
+			}
+			if v > big {
+				v = big
+			}
+			cur[j] = v
+			if v < rowMin {
+				rowMin = v
+			}
+		}
+		if rowMin > k {
+			return big
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[n]
+}
+
+// explain describes how the query differs from a known name: a full OSA
+// alignment of the skeletons, traced back, with confusable and case
+// differences read from the original characters.
+func explain(query, known string, ci bool) string {
+	var qs, ks [][2]int
+	a := skeleton(nil, []byte(query), &qs)
+	b := skeleton(nil, []byte(known), &ks)
+	m, n := len(a), len(b)
+	d := make([][]int, m+1)
+	for i := range d {
+		d[i] = make([]int, n+1)
+		d[i][0] = i
+	}
+	for j := 0; j <= n; j++ {
+		d[0][j] = j
+	}
+	for i := 1; i <= m; i++ {
+		for j := 1; j <= n; j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			v := min(d[i-1][j-1]+cost, d[i-1][j]+1, d[i][j-1]+1)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				v = min(v, d[i-2][j-2]+1)
+			}
+			d[i][j] = v
+		}
+	}
+	qspan := func(i int) string { return query[qs[i][0]:qs[i][1]] }
+	kspan := func(j int) string { return known[ks[j][0]:ks[j][1]] }
+	var ops []string
+	i, j := m, n
+	for i > 0 || j > 0 {
+		switch {
+		case i > 0 && j > 0 && a[i-1] == b[j-1] && d[i][j] == d[i-1][j-1]:
+			q, k := qspan(i-1), kspan(j-1)
+			if q != k {
+				if strings.EqualFold(q, k) {
+					if !ci {
+						ops = append(ops, fmt.Sprintf("case '%s' for '%s'", q, k))
+					}
+				} else {
+					ops = append(ops, fmt.Sprintf("confusable '%s' for '%s'", q, k))
+				}
+			}
+			i, j = i-1, j-1
+		case i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] && d[i][j] == d[i-2][j-2]+1:
+			ops = append(ops, fmt.Sprintf("transposition of '%s%s'", kspan(j-2), kspan(j-1)))
+			i, j = i-2, j-2
+		case i > 0 && j > 0 && d[i][j] == d[i-1][j-1]+1:
+			ops = append(ops, fmt.Sprintf("'%s' for '%s'", qspan(i-1), kspan(j-1)))
+			i, j = i-1, j-1
+		case i > 0 && d[i][j] == d[i-1][j]+1:
+			ops = append(ops, fmt.Sprintf("inserted '%s'", qspan(i-1)))
+			i--
+		default:
+			ops = append(ops, fmt.Sprintf("missing '%s'", kspan(j-1)))
+			j--
+		}
+	}
+	if len(ops) == 0 {
+		return "same name"
+	}
+	// Traced back from the end: report in reading order.
+	for l, r := 0, len(ops)-1; l < r; l, r = l+1, r-1 {
+		ops[l], ops[r] = ops[r], ops[l]
+	}
+	return strings.Join(ops, "; ")
+}
