@@ -1,0 +1,113 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/matchmeta/matchmeta/db"
+)
+
+func (s *Server) apiSets(c echo.Context) error {
+	sets, err := s.st.Sets()
+	if err != nil {
+		return internal("reading the set list", err)
+	}
+	if sets == nil {
+		sets = []db.SetInfo{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"sets": sets})
+}
+
+// apiRemoveSet is DELETE /api/v1/sets/{name}; it changes data, so it
+// always needs a key.
+func (s *Server) apiRemoveSet(c echo.Context) error {
+	name, err := param(c, "name")
+	if err != nil {
+		return err
+	}
+	if err := s.st.RemoveSet(c.Request().Context(), name); err != nil {
+		if errors.Is(err, db.ErrNotFound) {
+			return errf(http.StatusNotFound, "no set named %q", name)
+		}
+		return internal("removing the set", err)
+	}
+	key, _ := c.Get("key").(string)
+	s.log.Info("set removed through the API", "set", name, "key", key)
+	return c.JSON(http.StatusOK, map[string]string{"removed": name})
+}
+
+// Info is GET /api/v1/info.
+type Info struct {
+	Service    string         `json:"service"`
+	Version    string         `json:"version"`
+	Schema     int            `json:"schema"`
+	Started    time.Time      `json:"started"`
+	Uptime     int64          `json:"uptime_seconds"`
+	DBSize     int64          `json:"db_size_bytes"`
+	Sets       int            `json:"sets"`
+	Keys       map[string]int `json:"keys_by_type"`
+	Classes    map[string]int `json:"sets_by_class"`
+	RequireKey bool           `json:"require_key"`
+	Imports    []Job          `json:"imports_running"`
+	Limits     map[string]int `json:"limits"`
+}
+
+func (s *Server) apiInfo(c echo.Context) error {
+	sets, err := s.st.Sets()
+	if err != nil {
+		return internal("reading the set list", err)
+	}
+	in := Info{
+		Service: "matchmeta", Version: s.cfg.Version, Schema: db.SchemaVersion,
+		Started: s.started.UTC(), Uptime: int64(time.Since(s.started).Seconds()),
+		DBSize: s.st.Size(), Sets: len(sets), Keys: map[string]int{}, Classes: map[string]int{},
+		RequireKey: s.RequireKey(), Imports: []Job{},
+		Limits: map[string]int{
+			"max_body_bytes":   int(s.cfg.MaxBodyBytes),
+			"max_bulk_items":   s.cfg.MaxBulkItems,
+			"max_stream_items": s.cfg.MaxStreamItems,
+			"max_line_bytes":   s.cfg.MaxLineBytes,
+		},
+	}
+	for _, si := range sets {
+		in.Keys[string(si.Kind)] += int(si.Count)
+		in.Classes[string(si.Class)]++
+	}
+	if s.cfg.Jobs != nil {
+		in.Imports = append(in.Imports, s.cfg.Jobs()...)
+	}
+	return c.JSON(http.StatusOK, in)
+}
+
+func (s *Server) apiHistory(c echo.Context) error {
+	limit := 100
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return badRequest("limit must be a number from 1 to 10000, got %q", v)
+		}
+		limit = n
+	}
+	evs, err := s.st.History(limit)
+	if err != nil {
+		return internal("reading the history", err)
+	}
+	if evs == nil {
+		evs = []db.Event{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"history": evs})
+}
+
+// healthz answers "ok" when a read transaction works; no key needed so
+// load balancers and systemd checks can use it.
+func (s *Server) healthz(c echo.Context) error {
+	if err := s.st.View(func(r *db.Reader) error { return nil }); err != nil {
+		s.log.Error("health check failed", "err", err)
+		return c.String(http.StatusServiceUnavailable, "unhealthy: the database cannot be read\n")
+	}
+	return c.String(http.StatusOK, "ok\n")
+}

@@ -1,0 +1,59 @@
+// Package web owns matchmeta's HTTP side, built on labstack/echo/v4 over a
+// db.Store: the server-rendered lookup page, the JSON API, the plain-text
+// endpoints of the original MatchMeta.Info, the CIRCL hashlookup-compatible
+// endpoints and /metrics. It never imports the importer: imports reach the
+// daemon through cmd's admin socket.
+//
+// Server has an explicit lifecycle: New(Config) builds it, Start binds and
+// serves in the background, Shutdown drains it. Every handler error is an
+// *Error (status + message for the user, wrapped detail for the log) and
+// Server.handleError is the one place that maps errors to responses:
+// {"error": "..."} under /api, {"message": ..., "error": ...} on the
+// hashlookup routes, "error: ..." on the plain-text routes, and an HTML
+// page elsewhere. User input never yields a 500.
+//
+// Routes
+//
+//	GET  /                         page: search box, verdict (?q=VALUE[&type=KIND])
+//	GET  /bulk, POST /bulk         page: bulk box -> table or CSV (format=csv)
+//	GET  /status                   page: sets, database size, uptime, imports
+//	GET  /sha256/{h} /sha1/{h} /md5/{h} /filename/{name} /path?path=P
+//	                               text/plain "OK" or "NA" (no newline)
+//	GET  /api/v1/{sha256|sha1|md5}/{h}, /api/v1/filename/{name}, /api/v1/path?path=P
+//	                               JSON db.Answer
+//	POST /api/v1/lookup            bulk; see bulk.go (JSON, NDJSON streaming, text)
+//	GET  /api/v1/sets, /api/v1/info, /api/v1/history
+//	DELETE /api/v1/sets/{name}     always needs a key
+//	GET  /healthz, /metrics        health (never needs a key), Prometheus text
+//	GET  /lookup/{md5|sha1|sha256}/{h}, POST /bulk/{md5|sha1|sha256}, GET /info
+//	                               CIRCL hashlookup compatible
+//
+// API keys: lookups are open unless Config.RequireKey (or SetRequireKey at
+// run time); endpoints that change data always need a key. A key travels in
+// the x-api-key header, as "Authorization: Bearer KEY", or as the password
+// of HTTP basic auth (what a browser sends without JavaScript). A missing
+// key is 401, an unknown or revoked one 403.
+//
+// Page element ids (stable; the browser test relies on them):
+//
+//	#q             search input (name q)          #type       type select (auto, sha256, ...)
+//	#search        search form (GET /)            #search-submit  its button
+//	#verdict       the big verdict; data-verdict="OK|NA", data-class="known|known-bad|notable|"
+//	               and CSS classes verdict-ok/verdict-na/verdict-error + class-KIND
+//	#query         the normalized query value     #matches    table of matching sets
+//	#records       NSRL records table             #path       path answer section
+//	#normalized    normalized path forms          #profiles   profiles line
+//	#lookalikes    look-alike warning block        #json-link  link to the JSON answer
+//	#error         error box (role=alert)         #empty      "no sets yet" notice
+//	#bulk-form     bulk form (POST /bulk)         #bulk       its textarea (name values)
+//	#bulk-file     file input (name file)         #bulk-type  type select
+//	#bulk-submit   HTML answer button             #bulk-csv   CSV download button
+//	#bulk-summary  OK/NA counts                   #bulk-results  answers table (one row per line, in order)
+//	#status        status section                 #sets       sets table
+//	#db-size       database size                  #uptime     start time and uptime
+//	#jobs          running imports                #history    recent imports
+//	#nav-search, #nav-bulk, #nav-status           navigation links
+//
+// The page has no JavaScript and loads nothing from elsewhere; the
+// Content-Security-Policy header forbids both.
+package web

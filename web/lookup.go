@@ -1,0 +1,146 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/matchmeta/matchmeta/db"
+)
+
+// routeKind is the hash kind a route like "/api/v1/sha1/:h" serves.
+func routeKind(path string) db.Kind {
+	for _, k := range []db.Kind{db.KindSHA256, db.KindSHA1, db.KindMD5} {
+		if strings.Contains(path, "/"+string(k)+"/") || strings.HasSuffix(path, "/"+string(k)) {
+			return k
+		}
+	}
+	return ""
+}
+
+// param is a path parameter, unescaped (echo hands them over raw).
+func param(c echo.Context, name string) (string, error) {
+	v, err := url.PathUnescape(c.Param(name))
+	if err != nil {
+		return "", badRequest("bad escape in the URL: %v", err)
+	}
+	return v, nil
+}
+
+// parse turns a user's value into a query or a 400 naming the problem.
+func parse(kind db.Kind, v string) (db.Query, error) {
+	var q db.Query
+	var err error
+	if kind == "" {
+		q, err = db.ParseQuery(v)
+	} else {
+		q, err = db.ParseTypedQuery(kind, v)
+	}
+	if err != nil {
+		return q, &Error{Status: http.StatusBadRequest, Msg: strings.TrimPrefix(err.Error(), "invalid: "), Query: v}
+	}
+	return q, nil
+}
+
+// answer looks one parsed query up and counts it.
+func (s *Server) answer(q db.Query, records bool) (db.Answer, error) {
+	var a db.Answer
+	err := s.st.View(func(r *db.Reader) error {
+		a = r.Answer(q, records)
+		return nil
+	})
+	if err != nil {
+		return a, internal("reading the database", err)
+	}
+	if a.Error != "" {
+		if q.Type == db.KindPath {
+			// Path answers fail on paths the normalizer cannot read.
+			s.metrics.countLookup(q.Type, vInvalid)
+			return a, &Error{Status: http.StatusBadRequest, Msg: a.Error, Query: q.Value}
+		}
+		return a, internal("looking up "+string(q.Type), errorString(a.Error))
+	}
+	if a.Verdict == db.VerdictOK {
+		s.metrics.countLookup(q.Type, vOK)
+	} else {
+		s.metrics.countLookup(q.Type, vNA)
+	}
+	return a, nil
+}
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+func (s *Server) lookupParam(c echo.Context, kind db.Kind, name string, records bool) (db.Answer, error) {
+	v, err := param(c, name)
+	if err != nil {
+		return db.Answer{}, err
+	}
+	q, err := parse(kind, v)
+	if err != nil {
+		s.metrics.countLookup(kind, vInvalid)
+		return db.Answer{}, err
+	}
+	return s.answer(q, records)
+}
+
+func (s *Server) lookupPathQuery(c echo.Context, records bool) (db.Answer, error) {
+	v := c.QueryParam("path")
+	q, err := parse(db.KindPath, v)
+	if err != nil {
+		s.metrics.countLookup(db.KindPath, vInvalid)
+		return db.Answer{}, err
+	}
+	return s.answer(q, records)
+}
+
+// Plain text: the word OK or NA and nothing else, as the original
+// MatchMeta.Info answered (scripts compare the body to "OK").
+func plain(c echo.Context, a db.Answer, err error) error {
+	if err != nil {
+		return err
+	}
+	return c.String(http.StatusOK, a.Verdict)
+}
+
+func (s *Server) plainHash(c echo.Context) error {
+	a, err := s.lookupParam(c, routeKind(c.Path()), "h", false)
+	return plain(c, a, err)
+}
+
+func (s *Server) plainName(c echo.Context) error {
+	a, err := s.lookupParam(c, db.KindFilename, "name", false)
+	return plain(c, a, err)
+}
+
+func (s *Server) plainPath(c echo.Context) error {
+	a, err := s.lookupPathQuery(c, false)
+	return plain(c, a, err)
+}
+
+func (s *Server) apiHash(c echo.Context) error {
+	a, err := s.lookupParam(c, routeKind(c.Path()), "h", true)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, a)
+}
+
+func (s *Server) apiName(c echo.Context) error {
+	a, err := s.lookupParam(c, db.KindFilename, "name", true)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, a)
+}
+
+func (s *Server) apiPath(c echo.Context) error {
+	a, err := s.lookupPathQuery(c, true)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, a)
+}

@@ -1,0 +1,425 @@
+package web
+
+import (
+	"bufio"
+	"bytes"
+	"embed"
+	"encoding/csv"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"mime"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/matchmeta/matchmeta/db"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// pageBulkLimit bounds the lines of the page's bulk box: the answer is one
+// HTML table, and a browser chokes on far more (the API takes millions).
+const pageBulkLimit = 10000
+
+type pageData struct {
+	Title       string
+	Nav         string
+	Version     string
+	Error       string
+	ErrorStatus int
+
+	Q      string
+	Type   string
+	Types  []db.Kind
+	Answer *db.Answer
+	Empty  bool
+
+	Bulk       *bulkView
+	BulkValues string
+	Status     *statusView
+}
+
+type bulkView struct {
+	Answers []db.Answer
+	OK, NA  int
+	Invalid int
+}
+
+type statusView struct {
+	Sets       []db.SetInfo
+	DBSize     int64
+	DBPath     string
+	Uptime     time.Duration
+	Started    time.Time
+	History    []db.Event
+	Jobs       []Job
+	RequireKey bool
+	Keys       int
+}
+
+var funcs = template.FuncMap{
+	"bytes": humanBytes,
+	"count": func(n uint64) string { return groupDigits(n) },
+	"time": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	},
+	"dur": func(d time.Duration) string { return d.Truncate(time.Second).String() },
+	"lower": strings.ToLower,
+	"join":  strings.Join,
+	// verdictClass is the CSS class of a verdict: colour by the gravest class.
+	"verdictClass": func(a db.Answer) string {
+		if a.Error != "" {
+			return "verdict-error"
+		}
+		if a.Verdict != db.VerdictOK {
+			return "verdict-na"
+		}
+		return "verdict-ok class-" + string(a.Class)
+	},
+	"setNames": func(a db.Answer) string {
+		var n []string
+		for _, m := range a.Matches {
+			n = append(n, m.Set)
+		}
+		return strings.Join(n, ", ")
+	},
+	"size": func(p *int64) string {
+		if p == nil {
+			return ""
+		}
+		return groupDigits(uint64(*p))
+	},
+	"isImport": func(e db.Event) bool { return e.Action == "import" || e.Action == "replace" || e.Action == "remove" },
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func groupDigits(n uint64) string {
+	s := fmt.Sprint(n)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// parsePages builds one template set per page: the layout plus the page's
+// "content" block.
+func parsePages() (map[string]*template.Template, error) {
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("web: templates: %w", err)
+	}
+	pages := map[string]*template.Template{}
+	for _, n := range names {
+		base := path.Base(n)
+		if base == "layout.html" {
+			continue
+		}
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n)
+		if err != nil {
+			return nil, fmt.Errorf("web: template %s: %w", base, err)
+		}
+		pages[strings.TrimSuffix(base, ".html")] = t
+	}
+	return pages, nil
+}
+
+func (s *Server) renderPage(c echo.Context, status int, d pageData) error {
+	name := "search"
+	switch {
+	case d.Status != nil:
+		name = "status"
+	case d.Nav == "bulk":
+		name = "bulk"
+	}
+	if d.ErrorStatus != 0 && d.Nav == "" {
+		name = "error"
+	}
+	t := s.pages[name]
+	if t == nil {
+		return fmt.Errorf("web: no page %q", name)
+	}
+	d.Version = s.cfg.Version
+	if d.Types == nil {
+		d.Types = []db.Kind{db.KindSHA256, db.KindSHA1, db.KindMD5, db.KindFilename, db.KindPath}
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, d); err != nil {
+		return fmt.Errorf("web: render %s: %w", name, err)
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+func (s *Server) storeEmpty() (bool, error) {
+	var empty bool
+	err := s.st.View(func(r *db.Reader) error { empty = r.Empty(); return nil })
+	return empty, err
+}
+
+// pageSearch is GET /: the search box, and the answer when q is given.
+func (s *Server) pageSearch(c echo.Context) error {
+	d := pageData{Title: "Look up", Nav: "search", Q: c.QueryParam("q"), Type: c.QueryParam("type")}
+	empty, err := s.storeEmpty()
+	if err != nil {
+		return internal("reading the database", err)
+	}
+	d.Empty = empty
+	if strings.TrimSpace(d.Q) == "" {
+		return s.renderPage(c, http.StatusOK, d)
+	}
+	kind := db.Kind(d.Type)
+	if d.Type == "" || d.Type == "auto" {
+		kind = ""
+	} else if !kind.Valid() {
+		d.Error = fmt.Sprintf("unknown type %q", d.Type)
+		return s.renderPage(c, http.StatusBadRequest, d)
+	}
+	q, err := parse(kind, strings.TrimSpace(d.Q))
+	if err != nil {
+		s.metrics.countLookup(kind, vInvalid)
+		d.Error = toError(err).Msg
+		return s.renderPage(c, http.StatusBadRequest, d)
+	}
+	a, err := s.answer(q, true)
+	if err != nil {
+		e := toError(err)
+		if e.Status >= 500 {
+			return err
+		}
+		d.Error = e.Msg
+		return s.renderPage(c, e.Status, d)
+	}
+	d.Title = a.Verdict + " " + a.Query
+	d.Answer = &a
+	return s.renderPage(c, http.StatusOK, d)
+}
+
+func (s *Server) pageBulkForm(c echo.Context) error {
+	return s.renderPage(c, http.StatusOK, pageData{Title: "Bulk lookup", Nav: "bulk"})
+}
+
+// pageBulk is POST /bulk: the pasted lines as a table, or as CSV when the
+// CSV button was pressed.
+func (s *Server) pageBulk(c echo.Context) error {
+	req := c.Request()
+	req.Body = http.MaxBytesReader(c.Response(), req.Body, s.cfg.MaxBodyBytes)
+	if err := req.ParseMultipartForm(1 << 20); err != nil && err != http.ErrNotMultipart {
+		if e := toError(err); e.Status == http.StatusRequestEntityTooLarge {
+			return e
+		}
+		return badRequest("reading the form: %v", err)
+	}
+	values := req.PostFormValue("values")
+	if f, _, err := req.FormFile("file"); err == nil {
+		var b bytes.Buffer
+		_, err := b.ReadFrom(f)
+		f.Close()
+		if err != nil {
+			return badRequest("reading the uploaded file: %v", err)
+		}
+		values += "\n" + b.String()
+	}
+	d := pageData{Title: "Bulk lookup", Nav: "bulk", BulkValues: values}
+	kind := db.Kind(req.PostFormValue("type"))
+	if kind == "auto" {
+		kind = ""
+	}
+	if kind != "" && !kind.Valid() {
+		d.Error = fmt.Sprintf("unknown type %q", kind)
+		return s.renderPage(c, http.StatusBadRequest, d)
+	}
+	var lines []string
+	sc := bufio.NewScanner(strings.NewReader(values))
+	sc.Buffer(make([]byte, 64<<10), s.cfg.MaxLineBytes)
+	for sc.Scan() {
+		v := strings.TrimSpace(sc.Text())
+		if v == "" || strings.HasPrefix(v, "#") {
+			continue
+		}
+		lines = append(lines, v)
+		if len(lines) > pageBulkLimit {
+			d.Error = fmt.Sprintf("too many lines: the page takes at most %d; use the API (POST /api/v1/lookup with NDJSON) for more", pageBulkLimit)
+			d.BulkValues = ""
+			return s.renderPage(c, http.StatusRequestEntityTooLarge, d)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		d.Error = fmt.Sprintf("reading the lines: %v", err)
+		d.BulkValues = ""
+		return s.renderPage(c, http.StatusBadRequest, d)
+	}
+	if len(lines) == 0 {
+		d.Error = "paste at least one hash, file name or path, one per line"
+		return s.renderPage(c, http.StatusBadRequest, d)
+	}
+	bv := &bulkView{}
+	err := s.st.View(func(r *db.Reader) error {
+		for _, v := range lines {
+			var a db.Answer
+			q, err := parse(kind, v)
+			if err != nil {
+				a = db.Answer{Query: v, Type: kind, Verdict: db.VerdictNA, Error: toError(err).Msg}
+			} else {
+				a = r.Answer(q, true)
+			}
+			switch {
+			case a.Error != "":
+				bv.Invalid++
+				s.metrics.countLookup(a.Type, vInvalid)
+			case a.Verdict == db.VerdictOK:
+				bv.OK++
+				s.metrics.countLookup(a.Type, vOK)
+			default:
+				bv.NA++
+				s.metrics.countLookup(a.Type, vNA)
+			}
+			bv.Answers = append(bv.Answers, a)
+		}
+		return nil
+	})
+	if err != nil {
+		return internal("reading the database", err)
+	}
+	if req.PostFormValue("format") == "csv" {
+		return writeCSV(c, bv.Answers)
+	}
+	d.Bulk = bv
+	return s.renderPage(c, http.StatusOK, d)
+}
+
+// csvCell defuses values a spreadsheet would run as a formula.
+func csvCell(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
+}
+
+func writeCSV(c echo.Context, answers []db.Answer) error {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	w.Write([]string{"query", "type", "verdict", "class", "sets", "file_name", "file_size", "packages", "error"})
+	for _, a := range answers {
+		var sets, names, sizes, pkgs []string
+		for _, m := range a.Matches {
+			sets = append(sets, m.Set)
+			for _, r := range m.Records {
+				if r.FileName != "" {
+					names = append(names, r.FileName)
+				}
+				if r.FileSize != nil {
+					sizes = append(sizes, fmt.Sprint(*r.FileSize))
+				}
+				for _, p := range r.Packages {
+					pkgs = append(pkgs, strings.TrimSpace(p.Name+" "+p.Version))
+				}
+			}
+		}
+		w.Write([]string{csvCell(a.Query), string(a.Type), a.Verdict, string(a.Class), csvCell(strings.Join(sets, "; ")),
+			csvCell(strings.Join(uniq(names), "; ")), strings.Join(uniq(sizes), "; "), csvCell(strings.Join(uniq(pkgs), "; ")), a.Error})
+	}
+	w.Flush()
+	h := c.Response().Header()
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": "matchmeta-" + time.Now().UTC().Format("20060102-150405") + ".csv"}))
+	h.Set("Cache-Control", "no-store")
+	return c.Blob(http.StatusOK, "text/csv; charset=utf-8", buf.Bytes())
+}
+
+func uniq(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range in {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (s *Server) statusView() (*statusView, error) {
+	sets, err := s.st.Sets()
+	if err != nil {
+		return nil, err
+	}
+	hist, err := s.st.History(50)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.st.APIKeys()
+	if err != nil {
+		return nil, err
+	}
+	sv := &statusView{Sets: sets, DBSize: s.st.Size(), DBPath: s.st.Path(), Started: s.started, Uptime: time.Since(s.started), RequireKey: s.RequireKey()}
+	for _, k := range keys {
+		if k.Active() {
+			sv.Keys++
+		}
+	}
+	for _, e := range hist {
+		if e.Action == "import" || e.Action == "replace" || e.Action == "remove" {
+			sv.History = append(sv.History, e)
+		}
+		if len(sv.History) == 20 {
+			break
+		}
+	}
+	if s.cfg.Jobs != nil {
+		sv.Jobs = s.cfg.Jobs()
+	}
+	return sv, nil
+}
+
+func (s *Server) pageStatus(c echo.Context) error {
+	sv, err := s.statusView()
+	if err != nil {
+		return internal("reading the status", err)
+	}
+	return s.renderPage(c, http.StatusOK, pageData{Title: "Status", Nav: "status", Status: sv, Empty: len(sv.Sets) == 0})
+}
+
+func (s *Server) static(c echo.Context) error {
+	name := path.Clean("/" + c.Param("*"))
+	b, err := staticFS.ReadFile("static" + name)
+	if err != nil {
+		return errf(http.StatusNotFound, "no such file")
+	}
+	ct := mime.TypeByExtension(path.Ext(name))
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	// Versioned by the binary: a new build may change it.
+	c.Response().Header().Set("Cache-Control", "public, max-age=3600")
+	return c.Blob(http.StatusOK, ct, b)
+}
+
+func (s *Server) favicon(c echo.Context) error {
+	return c.NoContent(http.StatusNoContent)
+}
