@@ -74,7 +74,7 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05 UTC")
 	},
-	"dur": func(d time.Duration) string { return d.Truncate(time.Second).String() },
+	"dur":   func(d time.Duration) string { return d.Truncate(time.Second).String() },
 	"lower": strings.ToLower,
 	"join":  strings.Join,
 	// verdictClass is the CSS class of a verdict: colour by the gravest class.
