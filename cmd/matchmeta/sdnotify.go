@@ -7,20 +7,34 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// sdNotify sends a state line ("READY=1", "RELOADING=1", "STOPPING=1",
-// "WATCHDOG=1") to systemd when NOTIFY_SOCKET is set; sent is false
-// outside systemd. The protocol is one datagram on a unix socket, so no
-// library is needed.
+// systemd's readiness protocol (sd_notify(3)): one datagram of
+// newline-separated VAR=value lines to the unix socket named by
+// NOTIFY_SOCKET. It is small and stable, so no library is needed. The unit
+// (systemd/matchmeta.service) is Type=notify with WatchdogSec, so serve
+// must send READY=1 once the store is open and the listener bound, and
+// ping while healthy.
+
+// sdNotify sends a state ("READY=1", "STOPPING=1", "WATCHDOG=1", or
+// several lines at once) to systemd when NOTIFY_SOCKET is set; sent is
+// false outside systemd.
 func (m *Main) sdNotify(state string) (sent bool, err error) {
 	sock := m.env("NOTIFY_SOCKET")
 	if sock == "" {
 		return false, nil
 	}
-	if sock[0] == '@' {
+	switch sock[0] {
+	case '@':
 		sock = "\x00" + sock[1:] // abstract namespace
+	case '/':
+	default:
+		// vsock: addresses are for VMs; not used on a lab host.
+		return false, fmt.Errorf("sd_notify: unsupported NOTIFY_SOCKET %q", sock)
 	}
 	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {
@@ -33,8 +47,31 @@ func (m *Main) sdNotify(state string) (sent bool, err error) {
 	return true, nil
 }
 
+// sdStatus sets the one-line status `systemctl status matchmeta` shows.
+func (m *Main) sdStatus(format string, args ...any) {
+	s := strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", " ")
+	m.sdNotify("STATUS=" + s)
+}
+
+// sdReloading tells systemd a reload (SIGHUP) began; send READY=1 when it
+// is done. MONOTONIC_USEC lets systemd >= 253 (Type=notify-reload) match
+// the reload to the signal; older versions ignore it.
+func (m *Main) sdReloading() {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		m.sdNotify("RELOADING=1")
+		return
+	}
+	m.sdNotify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", ts.Nano()/1000))
+}
+
+// sdStopping tells systemd shutdown began, so `systemctl status` says so
+// while HTTP drains and the store closes.
+func (m *Main) sdStopping() { m.sdNotify("STOPPING=1") }
+
 // watchdogInterval is half of WATCHDOG_USEC when systemd asked for pings
-// for this process, else 0.
+// for this process, else 0 (sd_watchdog_enabled(3) recommends pinging at
+// half the timeout).
 func (m *Main) watchdogInterval() time.Duration {
 	usec, err := strconv.ParseInt(m.env("WATCHDOG_USEC"), 10, 64)
 	if err != nil || usec <= 0 {
@@ -47,7 +84,9 @@ func (m *Main) watchdogInterval() time.Duration {
 }
 
 // startWatchdog pings systemd until ctx ends; healthy is checked before
-// each ping so a wedged store stops the pings and systemd restarts us.
+// each ping so a wedged store stops the pings and systemd restarts us
+// (with SIGABRT first, which makes Go print every goroutine's stack to the
+// journal: the evidence of what hung).
 func (m *Main) startWatchdog(ctx context.Context, log *slog.Logger, healthy func() error) {
 	iv := m.watchdogInterval()
 	if iv == 0 {
@@ -56,6 +95,7 @@ func (m *Main) startWatchdog(ctx context.Context, log *slog.Logger, healthy func
 	go func() {
 		t := time.NewTicker(iv)
 		defer t.Stop()
+		failing := false
 		for {
 			select {
 			case <-ctx.Done():
@@ -63,9 +103,16 @@ func (m *Main) startWatchdog(ctx context.Context, log *slog.Logger, healthy func
 			case <-t.C:
 				if healthy != nil {
 					if err := healthy(); err != nil {
-						log.Error("watchdog: unhealthy, not pinging", "err", err)
+						if !failing {
+							log.Error("watchdog: unhealthy, not pinging; systemd will restart the service", "err", err)
+						}
+						failing = true
 						continue
 					}
+					if failing {
+						log.Info("watchdog: healthy again")
+					}
+					failing = false
 				}
 				if _, err := m.sdNotify("WATCHDOG=1"); err != nil {
 					log.Warn("watchdog ping failed", "err", err)

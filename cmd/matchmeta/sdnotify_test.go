@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// sdListen is a stand-in for systemd's notify socket: a real unixgram
+// socket whose datagrams the test reads.
+func sdListen(t *testing.T, abstract bool) (env string, recv func(timeout time.Duration) (string, bool)) {
+	t.Helper()
+	name := filepath.Join(t.TempDir(), "notify.sock")
+	env = name
+	if abstract {
+		name = "\x00matchmeta-test-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		env = "@" + name[1:]
+	}
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return env, func(timeout time.Duration) (string, bool) {
+		buf := make([]byte, 4096)
+		conn.SetReadDeadline(time.Now().Add(timeout))
+		n, err := conn.Read(buf)
+		if err != nil {
+			return "", false
+		}
+		return string(buf[:n]), true
+	}
+}
+
+func sdMain(env map[string]string) *Main {
+	return &Main{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(k string) string { return env[k] }}
+}
+
+func TestSdNotify(t *testing.T) {
+	for _, abstract := range []bool{false, true} {
+		t.Run(map[bool]string{false: "path", true: "abstract"}[abstract], func(t *testing.T) {
+			sock, recv := sdListen(t, abstract)
+			m := sdMain(map[string]string{"NOTIFY_SOCKET": sock})
+			sent, err := m.sdNotify("READY=1")
+			if err != nil || !sent {
+				t.Fatalf("sdNotify: sent %v, err %v", sent, err)
+			}
+			if got, _ := recv(time.Second); got != "READY=1" {
+				t.Errorf("datagram: got %q, want READY=1", got)
+			}
+			m.sdStatus("serving %d sets\non %s", 3, ":8080")
+			if got, _ := recv(time.Second); got != "STATUS=serving 3 sets on :8080" {
+				t.Errorf("status: got %q", got)
+			}
+			m.sdReloading()
+			got, _ := recv(time.Second)
+			lines := strings.Split(got, "\n")
+			if len(lines) != 2 || lines[0] != "RELOADING=1" || !strings.HasPrefix(lines[1], "MONOTONIC_USEC=") {
+				t.Errorf("reloading: got %q, want RELOADING=1 and MONOTONIC_USEC", got)
+			} else if us, err := strconv.ParseInt(strings.TrimPrefix(lines[1], "MONOTONIC_USEC="), 10, 64); err != nil || us <= 0 {
+				t.Errorf("MONOTONIC_USEC: got %q", lines[1])
+			}
+			m.sdStopping()
+			if got, _ := recv(time.Second); got != "STOPPING=1" {
+				t.Errorf("stopping: got %q", got)
+			}
+		})
+	}
+}
+
+func TestSdNotifyOutsideSystemd(t *testing.T) {
+	sent, err := sdMain(nil).sdNotify("READY=1")
+	if sent || err != nil {
+		t.Errorf("no NOTIFY_SOCKET: got sent %v, err %v; want false, nil", sent, err)
+	}
+	for _, sock := range []string{filepath.Join(t.TempDir(), "gone.sock"), "vsock:2:1234"} {
+		sent, err := sdMain(map[string]string{"NOTIFY_SOCKET": sock}).sdNotify("READY=1")
+		if sent || err == nil || !strings.HasPrefix(err.Error(), "sd_notify: ") {
+			t.Errorf("NOTIFY_SOCKET=%s: got sent %v, err %v; want an sd_notify error", sock, sent, err)
+		}
+	}
+}
+
+func TestWatchdogInterval(t *testing.T) {
+	self := strconv.Itoa(os.Getpid())
+	for _, tc := range []struct {
+		usec, pid string
+		want      time.Duration
+	}{
+		{"", "", 0},
+		{"30000000", "", 15 * time.Second},
+		{"30000000", self, 15 * time.Second},
+		{"30000000", "1", 0}, // meant for another process
+		{"0", "", 0},
+		{"-5", "", 0},
+		{"abc", "", 0},
+	} {
+		m := sdMain(map[string]string{"WATCHDOG_USEC": tc.usec, "WATCHDOG_PID": tc.pid})
+		if got := m.watchdogInterval(); got != tc.want {
+			t.Errorf("WATCHDOG_USEC=%q WATCHDOG_PID=%q: got %v, want %v", tc.usec, tc.pid, got, tc.want)
+		}
+	}
+}
+
+// TestWatchdogPings: pings flow while healthy, stop while the health check
+// fails (so systemd restarts a wedged daemon), resume when it recovers and
+// end with ctx.
+func TestWatchdogPings(t *testing.T) {
+	sock, recv := sdListen(t, false)
+	m := sdMain(map[string]string{"NOTIFY_SOCKET": sock, "WATCHDOG_USEC": "20000"}) // ping every 10ms
+	var sick atomic.Bool
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m.startWatchdog(ctx, slog.New(slog.DiscardHandler), func() error {
+		if sick.Load() {
+			return errors.New("store does not answer")
+		}
+		return nil
+	})
+	for i := 0; i < 3; i++ {
+		if got, ok := recv(2 * time.Second); !ok || got != "WATCHDOG=1" {
+			t.Fatalf("ping %d: got %q, %v; want WATCHDOG=1", i, got, ok)
+		}
+	}
+	sick.Store(true)
+	// Drain a ping that may have been sent before the flag flipped.
+	recv(50 * time.Millisecond)
+	if got, ok := recv(200 * time.Millisecond); ok {
+		t.Fatalf("unhealthy: got %q, want no ping", got)
+	}
+	sick.Store(false)
+	if got, ok := recv(2 * time.Second); !ok || got != "WATCHDOG=1" {
+		t.Fatalf("recovered: got %q, %v; want WATCHDOG=1", got, ok)
+	}
+	cancel()
+	recv(50 * time.Millisecond)
+	if got, ok := recv(200 * time.Millisecond); ok {
+		t.Fatalf("after cancel: got %q, want no ping", got)
+	}
+}
+
+func TestWatchdogOffWithoutSystemd(t *testing.T) {
+	sock, recv := sdListen(t, false)
+	// NOTIFY_SOCKET but no WATCHDOG_USEC: no pings at all.
+	m := sdMain(map[string]string{"NOTIFY_SOCKET": sock})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m.startWatchdog(ctx, slog.New(slog.DiscardHandler), nil)
+	if got, ok := recv(100 * time.Millisecond); ok {
+		t.Fatalf("got %q, want no ping", got)
+	}
+}
