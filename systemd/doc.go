@@ -1,0 +1,16 @@
+// Package systemd holds no Go code: it owns matchmeta's service and
+// packaging files, and its tests check them with the real tools.
+//
+//	matchmeta.service   the hardened unit (Type=notify, watchdog, port 80 via
+//	                    CAP_NET_BIND_SERVICE, systemd-analyze exposure <= 2.0)
+//	matchmeta.env       /etc/matchmeta/matchmeta.env, every setting documented
+//	build-deb.sh        one command: dist/matchmeta_VERSION_ARCH.deb
+//	debian/             control template, conffiles, postinst, prerm, postrm
+//	trust.d.README      what /etc/matchmeta/trust.d is for
+//	README.md           install, upgrade, uninstall, data, backup and restore
+//
+// The tests run systemd-analyze (verify, security --offline), build the
+// .deb, inspect it with dpkg-deb, install, upgrade, remove and purge it in
+// a throwaway root with dpkg --root, and run the installed binary as the
+// package's unprivileged user with the installed directory layout.
+package systemd
