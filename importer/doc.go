@@ -1,0 +1,19 @@
+// Package importer reads the inputs a lab imports and fills matchmeta's
+// store (package db) with them: plain hash lists (bare hashes or
+// md5sum/sha256sum lines, gzip or not, stdin), file-name lists (the seed's
+// nsrl251.txt), and NIST NSRL releases, RDS v3 SQLite databases (minimal
+// and full/curated flavours, .db or the distributed .zip) and RDS v2 text
+// files (NSRLFile.txt with NSRLProd.txt, NSRLOS.txt and NSRLMfg.txt).
+//
+// Import runs one Request: it streams the inputs into the store's builders
+// and publishes every set of the request in one step, or nothing at all on
+// an error, a bad line under Strict, or cancellation. Bad lines are counted
+// and the first ones reported with file and line number.
+//
+// Progress draws the status line (or log lines off a terminal) that an
+// import shows while it runs.
+//
+// The hot path (one bare SHA-256 per line) allocates nothing per line:
+// lines are read in place with bufio.Reader.ReadSlice and decoded with a
+// table lookup straight into a reused key buffer.
+package importer

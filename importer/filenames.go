@@ -1,0 +1,101 @@
+package importer
+
+import (
+	"fmt"
+
+	"github.com/matchmeta/matchmeta/db"
+)
+
+// maxNameLen is the longest file name a filename set takes (the store's
+// limit; no file system allows more than 255 units anyway).
+const maxNameLen = 4096
+
+// nameLists imports file-name lists such as the seed's nsrl251.txt: one
+// name per line, bytes kept exactly (only the line ending is removed),
+// blank lines skipped. A '#' starts a legitimate file name here, so it is
+// not a comment.
+func (j *job) nameLists() error {
+	if j.req.Source == "" {
+		j.req.Source = describeFiles(j.req.Files)
+	}
+	imp, err := j.begin([]db.SetSpec{j.spec(j.req.Set, db.KindFilename, "")})
+	if err != nil {
+		return fmt.Errorf("importer: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			imp.Abort()
+		}
+	}()
+	b := imp.Builders()[0]
+	j.prog.Phase("read", j.req.Set, inputSize(j.req.Files))
+	for _, path := range j.req.Files {
+		in, err := j.openList(path)
+		if err != nil {
+			return err
+		}
+		err = j.readNameList(in, b)
+		j.res.Bytes += in.counter.n
+		in.Close()
+		if err != nil {
+			return err
+		}
+	}
+	done = true
+	return j.commit(imp, "file-name list "+describeFiles(j.req.Files))
+}
+
+// checkName says why a line cannot be a file name, nil when it can.
+func checkName(name []byte) error {
+	if len(name) > maxNameLen {
+		return fmt.Errorf("file name of %d bytes is too long (limit %d)", len(name), maxNameLen)
+	}
+	return nil
+}
+
+func (j *job) readNameList(in *input, b *db.Builder) error {
+	lr := &lineReader{br: in.br}
+	var values, pending uint64
+	defer func() {
+		j.res.Lines += lr.line
+		j.res.Values += values
+		j.prog.Add(pending, 0)
+	}()
+	for {
+		line, ok := lr.next()
+		if !ok {
+			break
+		}
+		if lr.line%progressEvery == 0 {
+			j.prog.Add(pending, 0)
+			pending = 0
+			if err := j.ctx.Err(); err != nil {
+				return fmt.Errorf("importer: %w", err)
+			}
+		}
+		var err error
+		if lr.tooLong {
+			err = fmt.Errorf("line longer than %d bytes", readBufSize)
+		} else if len(line) == 0 {
+			continue
+		} else {
+			err = checkName(line)
+		}
+		if err != nil {
+			if err := j.bad(&LineError{What: "file-name list", File: in.name, Unit: "line", Line: lr.line, Err: err}); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := b.AddName(line); err != nil {
+			return fmt.Errorf("importer: file-name list %s line %d: %w", in.name, lr.line, err)
+		}
+		values++
+		pending++
+	}
+	if lr.err != nil {
+		return readError("file-name list", in.name, lr.line, lr.err)
+	}
+	return nil
+}

@@ -1,0 +1,283 @@
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/matchmeta/matchmeta/db"
+)
+
+// Formats an import reads.
+const (
+	FormatSHA256    = "sha256"    // plain list of SHA-256 hashes
+	FormatSHA1      = "sha1"      // plain list of SHA-1 hashes
+	FormatMD5       = "md5"       // plain list of MD5 hashes
+	FormatHashes    = "hashes"    // plain list, kind detected per line from the length
+	FormatFilenames = "filenames" // one file name per line (NSRL file-name lists)
+	FormatNSRL      = "nsrl"      // NSRL RDS v3 (SQLite, .db or .zip) or v2 (NSRLFile.txt and friends)
+)
+
+// Formats lists the formats in the order the CLI shows them.
+var Formats = []string{FormatSHA256, FormatSHA1, FormatMD5, FormatHashes, FormatFilenames, FormatNSRL}
+
+// ErrRequest marks a request that cannot run as given (usage errors).
+var ErrRequest = errors.New("bad import request")
+
+// DefaultMaxBadShown is how many bad lines a Result details.
+const DefaultMaxBadShown = 20
+
+// Request is one import job. It is plain data (JSON) so that a CLI can hand
+// it to a running daemon, which then opens the files itself: paths must be
+// absolute for that, and "-" (stdin) only works in the process that owns it.
+type Request struct {
+	Format  string   `json:"format"`
+	Set     string   `json:"set"`
+	Class   db.Class `json:"class"`
+	Source  string   `json:"source,omitempty"`
+	Desc    string   `json:"description,omitempty"`
+	Version string   `json:"version,omitempty"`
+	// Strict fails on the first bad line and imports nothing.
+	Strict bool `json:"strict,omitempty"`
+	// NoRecords keeps only the keys (no file names, sizes, packages).
+	NoRecords bool     `json:"no_records,omitempty"`
+	Files     []string `json:"files"`
+}
+
+// Validate checks the request before any file is opened.
+func (r Request) Validate() error {
+	known := false
+	for _, f := range Formats {
+		if r.Format == f {
+			known = true
+		}
+	}
+	if !known {
+		return fmt.Errorf("importer: %w: unknown format %q (want %s)", ErrRequest, r.Format, strings.Join(Formats, ", "))
+	}
+	if r.Set == "" {
+		return fmt.Errorf("importer: %w: no set name", ErrRequest)
+	}
+	// The longest derived name must be valid too.
+	probe := db.SetSpec{Name: r.Set, Kind: db.KindSHA256, Class: r.Class}
+	if r.Format == FormatNSRL || r.Format == FormatHashes {
+		probe.Name = r.Set + "-filename"
+	}
+	if err := probe.Validate(); err != nil {
+		return fmt.Errorf("importer: %w: %w", ErrRequest, err)
+	}
+	if len(r.Files) == 0 {
+		return fmt.Errorf("importer: %w: no input files", ErrRequest)
+	}
+	stdin := 0
+	for _, f := range r.Files {
+		if f == "" {
+			return fmt.Errorf("importer: %w: empty file name", ErrRequest)
+		}
+		if f == "-" {
+			stdin++
+		}
+	}
+	if stdin > 1 {
+		return fmt.Errorf("importer: %w: stdin (-) given more than once", ErrRequest)
+	}
+	if r.Format == FormatNSRL {
+		if len(r.Files) != 1 {
+			return fmt.Errorf("importer: %w: nsrl takes one release (a .db, .zip, NSRLFile.txt or directory), got %d", ErrRequest, len(r.Files))
+		}
+		if stdin > 0 {
+			return fmt.Errorf("importer: %w: nsrl cannot read stdin", ErrRequest)
+		}
+	}
+	return nil
+}
+
+// Options are the process-side settings of an import.
+type Options struct {
+	Logger *slog.Logger
+	// Progress reports while the import runs; may be nil.
+	Progress *Progress
+	// Stdin is read for the file "-".
+	Stdin io.Reader
+	// TempDir receives extracted NSRL databases and spools; default is the
+	// database's directory (room for the database means room for these),
+	// else os.TempDir().
+	TempDir string
+	// MaxBadShown bounds Result.BadLines (default 20).
+	MaxBadShown int
+	// TxBytes is passed to the store (0: its default).
+	TxBytes int
+}
+
+// Result tells what an import did. It is JSON so a daemon can return it.
+type Result struct {
+	// Format is what was read: sha256, ..., nsrl-v3-minimal, nsrl-v3-curated, nsrl-v2.
+	Format string       `json:"format"`
+	Sets   []db.SetInfo `json:"sets"`
+	// Lines counts input lines (rows for SQLite), blank and comment lines included.
+	Lines uint64 `json:"lines"`
+	// Values counts values handed to the store, duplicates included.
+	Values uint64 `json:"values"`
+	// Bytes read from the inputs (compressed bytes for gzip input).
+	Bytes int64 `json:"bytes"`
+	// Bad counts rejected lines; BadLines details the first ones.
+	Bad      uint64   `json:"bad"`
+	BadLines []string `json:"bad_lines,omitempty"`
+	// Warnings are things an examiner should know (missing NSRLProd.txt, ...).
+	Warnings []string      `json:"warnings,omitempty"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
+}
+
+// Rate is values per second over the whole import.
+func (r *Result) Rate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Values) / r.Elapsed.Seconds()
+}
+
+// LineError is one bad input line (or SQLite row).
+type LineError struct {
+	What string // "hash list", "file-name list", "nsrl v2", "nsrl v3"
+	File string
+	Unit string // "line", "FILE row", ...
+	Line uint64
+	Err  error
+}
+
+func (e *LineError) Error() string {
+	return fmt.Sprintf("importer: %s %s %s %d: %v", e.What, e.File, e.Unit, e.Line, e.Err)
+}
+
+func (e *LineError) Unwrap() error { return e.Err }
+
+// job is the state shared by the format readers.
+type job struct {
+	ctx   context.Context
+	st    *db.Store
+	req   Request
+	opts  Options
+	log   *slog.Logger
+	prog  *Progress
+	res   *Result
+	start time.Time
+}
+
+// Import runs one import job against an open store: it reads the inputs,
+// builds the sets and publishes them together, or publishes nothing on any
+// error, bad line under Strict, or cancellation of ctx.
+func Import(ctx context.Context, st *db.Store, req Request, opts Options) (*Result, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxBadShown <= 0 {
+		opts.MaxBadShown = DefaultMaxBadShown
+	}
+	if opts.TempDir == "" {
+		opts.TempDir = filepath.Dir(st.Path())
+	}
+	if opts.Stdin == nil {
+		opts.Stdin = os.Stdin
+	}
+	j := &job{ctx: ctx, st: st, req: req, opts: opts, log: opts.Logger, prog: opts.Progress, res: &Result{Format: req.Format}, start: time.Now()}
+	var err error
+	switch req.Format {
+	case FormatSHA256, FormatSHA1, FormatMD5, FormatHashes:
+		err = j.hashLists()
+	case FormatFilenames:
+		err = j.nameLists()
+	case FormatNSRL:
+		err = j.nsrl()
+	}
+	j.res.Elapsed = time.Since(j.start)
+	if err != nil {
+		return j.res, err
+	}
+	return j.res, nil
+}
+
+// bad records a bad line; under Strict it returns the error that ends the
+// import.
+func (j *job) bad(err *LineError) error {
+	j.res.Bad++
+	if j.req.Strict {
+		return err
+	}
+	if len(j.res.BadLines) < j.opts.MaxBadShown {
+		j.res.BadLines = append(j.res.BadLines, err.Error())
+	}
+	return nil
+}
+
+func (j *job) warn(msg string, args ...any) {
+	s := fmt.Sprintf(msg, args...)
+	j.res.Warnings = append(j.res.Warnings, s)
+	j.log.Warn(s)
+}
+
+// spec builds a set spec with the request's metadata.
+func (j *job) spec(name string, kind db.Kind, group string) db.SetSpec {
+	return db.SetSpec{Name: name, Kind: kind, Class: j.req.Class, Source: j.req.Source, Desc: j.req.Desc, Version: j.req.Version, Group: group}
+}
+
+// begin starts the store import with progress wired in.
+func (j *job) begin(specs []db.SetSpec) (*db.Import, error) {
+	return j.st.BeginImport(j.ctx, specs, db.ImportOptions{Progress: j.prog.DB, TxBytes: j.opts.TxBytes})
+}
+
+// commit publishes, refusing an import that found nothing: replacing a set
+// with an empty one is almost always a wrong file, not an intent.
+func (j *job) commit(imp *db.Import, what string) error {
+	if j.res.Values == 0 {
+		imp.Abort()
+		return fmt.Errorf("importer: %s: no values found (%d lines read, %d bad); nothing imported", what, j.res.Lines, j.res.Bad)
+	}
+	if err := j.ctx.Err(); err != nil {
+		imp.Abort()
+		return fmt.Errorf("importer: %s: %w; nothing imported", what, err)
+	}
+	infos, err := imp.Commit(j.ctx)
+	if err != nil {
+		if j.ctx.Err() != nil {
+			return fmt.Errorf("importer: %s: %w; nothing imported", what, j.ctx.Err())
+		}
+		return fmt.Errorf("importer: %s: %w", what, err)
+	}
+	j.res.Sets = infos
+	return nil
+}
+
+// describeFiles names the inputs for a default source.
+func describeFiles(files []string) string {
+	var names []string
+	for i, f := range files {
+		if i == 3 {
+			names = append(names, fmt.Sprintf("and %d more", len(files)-3))
+			break
+		}
+		if f == "-" {
+			names = append(names, "stdin")
+			continue
+		}
+		names = append(names, filepath.Base(f))
+	}
+	return strings.Join(names, ", ")
+}
+
+// clip shortens a value quoted in an error message.
+func clip(b []byte) string {
+	const max = 70
+	if len(b) > max {
+		return fmt.Sprintf("%q...", b[:max])
+	}
+	return fmt.Sprintf("%q", b)
+}

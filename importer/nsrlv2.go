@@ -1,0 +1,284 @@
+package importer
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/matchmeta/matchmeta/db"
+)
+
+// v2Release is where the files of an RDS v2 release are.
+type v2Release struct {
+	where                        string
+	file, prod, os, mfg, version *member
+	closers                      []io.Closer
+}
+
+// Close releases zips opened to reach members.
+func (r *v2Release) Close() {
+	for _, c := range r.closers {
+		c.Close()
+	}
+	r.closers = nil
+}
+
+type v2OS struct{ name, version, mfg string }
+
+// v2Meta is NSRLProd/NSRLOS/NSRLMfg, read into memory (they are small).
+type v2Meta struct {
+	mfg    map[string]string
+	oses   map[string]v2OS
+	prods  map[string]db.Package // "ProductCode/OpSystemCode"
+	byCode map[string]db.Package // first row of each ProductCode
+}
+
+// resolve builds the package of a key "ProductCode/OpSystemCode". A file
+// row may name an OS its product has no NSRLProd row for; the product's
+// other data still applies.
+func (m *v2Meta) resolve(key string) (db.Package, bool) {
+	if p, ok := m.prods[key]; ok {
+		return p, true
+	}
+	code, osCode, _ := strings.Cut(key, "/")
+	p, ok := m.byCode[code]
+	if !ok {
+		return db.Package{}, false
+	}
+	p.Key = key
+	o := m.oses[osCode]
+	p.OS, p.OSVersion, p.OSManufacturer = o.name, o.version, m.mfg[o.mfg]
+	if o.name == "" {
+		p.OS = osCode
+	}
+	return p, true
+}
+
+// readV2Table reads a small RDS v2 CSV file, skipping its header.
+func (j *job) readV2Table(m *member, header string, nfields int, fn func(f [][]byte)) error {
+	rc, err := m.open()
+	if err != nil {
+		return fmt.Errorf("importer: nsrl v2 %s: %w", m.name, err)
+	}
+	defer rc.Close()
+	lr := &lineReader{br: bufio.NewReaderSize(rc, 1<<16)}
+	var fields [][]byte
+	var scratch []byte
+	for {
+		line, ok := lr.next()
+		if !ok {
+			break
+		}
+		if len(line) == 0 && !lr.tooLong {
+			continue
+		}
+		var err error
+		if lr.tooLong {
+			err = fmt.Errorf("line longer than %d bytes", readBufSize)
+		} else {
+			fields, err = splitV2(line, fields[:0], &scratch)
+			if err == nil && lr.line == 1 && len(fields) > 0 && string(fields[0]) == header {
+				continue
+			}
+			if err == nil && len(fields) != nfields {
+				err = fmt.Errorf("%d fields, want %d", len(fields), nfields)
+			}
+		}
+		if err != nil {
+			if err := j.bad(&LineError{What: "nsrl v2", File: m.name, Unit: "line", Line: lr.line, Err: err}); err != nil {
+				return err
+			}
+			continue
+		}
+		fn(fields)
+	}
+	if lr.err != nil {
+		return readError("nsrl v2", m.name, lr.line, lr.err)
+	}
+	return nil
+}
+
+func (j *job) v2Meta(rel *v2Release) (*v2Meta, error) {
+	m := &v2Meta{mfg: map[string]string{}, oses: map[string]v2OS{}, prods: map[string]db.Package{}, byCode: map[string]db.Package{}}
+	if rel.mfg != nil {
+		err := j.readV2Table(rel.mfg, "MfgCode", 2, func(f [][]byte) { m.mfg[string(f[0])] = text(f[1]) })
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		j.warn("nsrl v2 %s: no NSRLMfg.txt; manufacturers are not shown", rel.where)
+	}
+	if rel.os != nil {
+		err := j.readV2Table(rel.os, "OpSystemCode", 4, func(f [][]byte) {
+			m.oses[string(f[0])] = v2OS{name: text(f[1]), version: text(f[2]), mfg: string(f[3])}
+		})
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		j.warn("nsrl v2 %s: no NSRLOS.txt; operating systems are not shown", rel.where)
+	}
+	if rel.prod == nil {
+		j.warn("nsrl v2 %s: no NSRLProd.txt; records carry bare product codes", rel.where)
+		return m, nil
+	}
+	err := j.readV2Table(rel.prod, "ProductCode", 7, func(f [][]byte) {
+		code, osCode := string(f[0]), string(f[3])
+		o := m.oses[osCode]
+		p := db.Package{Key: code + "/" + osCode, ID: code, Name: text(f[1]), Version: text(f[2]), OS: o.name, OSVersion: o.version,
+			OSManufacturer: m.mfg[o.mfg], Manufacturer: m.mfg[string(f[4])], Language: text(f[5]), ApplicationType: text(f[6])}
+		if p.OS == "" {
+			p.OS = osCode
+		}
+		if old, ok := m.prods[p.Key]; ok {
+			p = mergePackage(old, p)
+		}
+		m.prods[p.Key] = p
+		if _, ok := m.byCode[code]; !ok {
+			m.byCode[code] = p
+		}
+	})
+	return m, err
+}
+
+// v2Version reads the first line of a release's version.txt.
+func v2Version(m *member) string {
+	if m == nil {
+		return ""
+	}
+	rc, err := m.open()
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(io.LimitReader(rc, 4096))
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	return strings.TrimSpace(text(bytes.TrimSpace(line)))
+}
+
+// nsrlV2 imports an RDS v2 release: the sha1, md5 and filename sets.
+func (j *job) nsrlV2(rel *v2Release) error {
+	defer rel.Close()
+	j.res.Format = "nsrl-v2"
+	if j.req.Version == "" {
+		j.req.Version = v2Version(rel.version)
+	}
+	if j.req.Source == "" {
+		j.req.Source = fmt.Sprintf("NIST NSRL RDS v2 (%s)", filepath.Base(rel.where))
+	}
+	if j.req.Desc == "" {
+		j.req.Desc = "NSRL RDS v2 " + rel.file.name
+	}
+	var meta *v2Meta
+	if !j.req.NoRecords {
+		var err error
+		if meta, err = j.v2Meta(rel); err != nil {
+			return err
+		}
+	}
+	specs := []db.SetSpec{
+		j.spec(j.req.Set+"-sha1", db.KindSHA1, j.req.Set),
+		j.spec(j.req.Set+"-md5", db.KindMD5, j.req.Set),
+		j.spec(j.req.Set+"-filename", db.KindFilename, j.req.Set),
+	}
+	imp, err := j.begin(specs)
+	if err != nil {
+		return fmt.Errorf("importer: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			imp.Abort()
+		}
+	}()
+	bs := imp.Builders()
+	sink := newNSRLSink(j, nil, bs[0], bs[1], bs[2])
+	if err := j.v2Files(rel.file, sink); err != nil {
+		return err
+	}
+	resolve := func(string) (db.Package, bool) { return db.Package{}, false }
+	if meta != nil {
+		resolve = meta.resolve
+	}
+	if err := sink.finish(resolve); err != nil {
+		return err
+	}
+	done = true
+	return j.commit(imp, "nsrl v2 "+rel.file.name)
+}
+
+func (j *job) v2Files(m *member, sink *nsrlSink) error {
+	rc, err := m.open()
+	if err != nil {
+		return fmt.Errorf("importer: nsrl v2 %s: %w", m.name, err)
+	}
+	defer rc.Close()
+	total := m.size
+	if total < 0 {
+		total = 0
+	}
+	j.prog.Phase("read", j.req.Set, total)
+	cr := &countingReader{r: rc, prog: j.prog}
+	lr := &lineReader{br: bufio.NewReaderSize(cr, readBufSize)}
+	var (
+		l              v2FileLine
+		row            nsrlRow
+		sha1, md5, crc [32]byte
+		pkgBuf         []byte
+		pending        uint64
+	)
+	defer func() {
+		j.res.Lines += lr.line
+		j.res.Bytes += cr.n
+		j.prog.Add(pending, 0)
+	}()
+	for {
+		line, ok := lr.next()
+		if !ok {
+			break
+		}
+		pending++
+		if lr.line%progressEvery == 0 {
+			j.prog.Add(pending, 0)
+			pending = 0
+			if err := j.ctx.Err(); err != nil {
+				return fmt.Errorf("importer: %w", err)
+			}
+		}
+		if len(line) == 0 && !lr.tooLong {
+			continue
+		}
+		if lr.line == 1 && bytes.HasPrefix(line, []byte(`"SHA-1"`)) {
+			continue
+		}
+		var err error
+		if lr.tooLong {
+			err = fmt.Errorf("line longer than %d bytes", readBufSize)
+		} else if err = l.parse(line); err == nil {
+			err = decodeV2Line(&l, &row, sha1[:], md5[:], crc[:], &pkgBuf)
+			if err == nil && len(row.name) > maxNameLen {
+				err = checkName(row.name)
+			}
+		}
+		if err != nil {
+			if err := j.bad(&LineError{What: "nsrl v2", File: m.name, Unit: "line", Line: lr.line, Err: err}); err != nil {
+				return err
+			}
+			continue
+		}
+		row.pkg = ""
+		if len(pkgBuf) > 0 {
+			row.pkg = sink.pkgKey(pkgBuf)
+		}
+		if err := sink.add(&row); err != nil {
+			return err
+		}
+	}
+	if lr.err != nil {
+		return readError("nsrl v2", m.name, lr.line, lr.err)
+	}
+	return nil
+}
