@@ -168,3 +168,5 @@ func (lr *lineReader) next() (line []byte, ok bool) {
 	}
 	return b, true
 }
+
+func newBufReader(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, readBufSize) }

@@ -302,6 +302,12 @@ func (j *job) nsrlV3(path, label string) error {
 	}()
 	sink := newNSRLSink(j, imp.Builder(j.req.Set+"-sha256"), imp.Builder(j.req.Set+"-sha1"), imp.Builder(j.req.Set+"-md5"), imp.Builder(j.req.Set+"-filename"))
 
+	// A table's rows are named by rowid in messages (the examiner can
+	// SELECT it); a view's by their position in the scan.
+	withRowid := v.objects["FILE"] == "table"
+	if withRowid {
+		list = "rowid, " + list
+	}
 	query := "SELECT " + list + " FROM " + quoteIdent(v.names["FILE"])
 	// Rows of one hash in a row let the sink merge their packages; use the
 	// primary-key order when an index gives it for free, never a sort of
@@ -330,7 +336,7 @@ func (j *job) nsrlV3(path, label string) error {
 		}
 	}
 	j.prog.PhaseCount("read", j.req.Set, total, "rows")
-	if err := j.v3Scan(v, query, sink); err != nil {
+	if err := j.v3Scan(v, query, withRowid, sink); err != nil {
 		return err
 	}
 	if err := sink.finish(func(k string) (db.Package, bool) { p, ok := pkgs[k]; return p, ok }); err != nil {
@@ -366,7 +372,7 @@ func (v *v3DB) sortFree(ctx context.Context, query string) bool {
 	return rows.Err() == nil
 }
 
-func (j *job) v3Scan(v *v3DB, query string, sink *nsrlSink) error {
+func (j *job) v3Scan(v *v3DB, query string, withRowid bool, sink *nsrlSink) error {
 	rows, err := v.db.QueryContext(j.ctx, query)
 	if err != nil {
 		return fmt.Errorf("importer: nsrl v3 %s: read FILE: %w", v.path, err)
@@ -382,8 +388,14 @@ func (j *job) v3Scan(v *v3DB, query string, sink *nsrlSink) error {
 		pkgBuf  []byte
 		n       uint64
 		pending uint64
+		rowid   int64
 	)
 	dest := []any{&hashes[0], &hashes[1], &hashes[2], &hashes[3], &name, &size, &pkg}
+	unit := "FILE row"
+	if withRowid {
+		dest = append([]any{&rowid}, dest...)
+		unit = "FILE rowid"
+	}
 	kinds := [4]db.Kind{db.KindSHA256, db.KindSHA1, db.KindMD5, "crc32"}
 	defer func() {
 		j.res.Lines += n
@@ -400,7 +412,11 @@ func (j *job) v3Scan(v *v3DB, query string, sink *nsrlSink) error {
 			}
 		}
 		bad := func(err error) error {
-			return j.bad(&LineError{What: "nsrl v3", File: v.path, Unit: "FILE row", Line: n, Err: err})
+			at := n
+			if withRowid && rowid > 0 {
+				at = uint64(rowid)
+			}
+			return j.bad(&LineError{What: "nsrl v3", File: v.path, Unit: unit, Line: at, Err: err})
 		}
 		if err := rows.Scan(dest...); err != nil {
 			if err := bad(err); err != nil {

@@ -193,7 +193,11 @@ func (p *Progress) DB(ev db.Progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if ev.Phase != p.phase || ev.Set != p.set {
-		p.setPhaseLocked(ev.Phase, ev.Set, int64(ev.Total), "keys")
+		unit := "keys"
+		if ev.Phase == "publish" {
+			unit = ""
+		}
+		p.setPhaseLocked(ev.Phase, ev.Set, int64(ev.Total), unit)
 	}
 	// Store events carry absolute counts.
 	p.records.Store(ev.Done)
@@ -263,6 +267,7 @@ func (p *Progress) lineLocked() string {
 		b.WriteString(p.set)
 	}
 	switch p.unit {
+	case "":
 	case "keys":
 		fmt.Fprintf(&b, "  %s keys", groupDigits(recs))
 		if p.total > 0 {
@@ -300,11 +305,13 @@ func (p *Progress) logLocked(msg string) {
 	if p.set != "" {
 		attrs = append(attrs, "set", p.set)
 	}
-	attrs = append(attrs, p.unit, recs)
+	if p.unit != "" {
+		attrs = append(attrs, p.unit, recs)
+	}
 	if p.totalRecs > 0 {
 		attrs = append(attrs, "about_total", p.totalRecs)
 	}
-	if bytes > 0 || p.total > 0 {
+	if p.unit != "" && (bytes > 0 || p.total > 0) {
 		if p.unit == "keys" {
 			attrs = append(attrs, "values", p.total)
 		} else {
@@ -314,7 +321,10 @@ func (p *Progress) logLocked(msg string) {
 			}
 		}
 	}
-	attrs = append(attrs, "rate_per_s", int64(rate), "elapsed", elapsed.Round(time.Millisecond).String())
+	if p.unit != "" {
+		attrs = append(attrs, "rate_per_s", int64(rate))
+	}
+	attrs = append(attrs, "elapsed", elapsed.Round(time.Millisecond).String())
 	p.log.Info(msg, attrs...)
 	p.lastLog = p.now()
 }
