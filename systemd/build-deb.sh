@@ -9,7 +9,8 @@
 # Environment: GOARCH (cross-build, e.g. arm64), OUT (output directory,
 # default dist/), MATCHMETA_BIN (package this prebuilt binary instead of
 # building one; it must be static), SOURCE_DATE_EPOCH (file times; defaults
-# to the last commit, so the same commit gives the same .deb).
+# to the last commit, so the same commit gives the same .deb), COMPRESS
+# (dpkg-deb -Z: xz, the default, which every dpkg reads; gzip is faster).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -107,5 +108,5 @@ chmod 0644 "$root/DEBIAN/control" "$root/DEBIAN/md5sums"
 find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
 deb=$out/matchmeta_${version}_${arch}.deb
-dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null
+dpkg-deb --root-owner-group -Z"${COMPRESS:-xz}" --build "$root" "$deb" >/dev/null
 echo "$deb"
