@@ -71,13 +71,47 @@ func hasChunked(b *bolt.Bucket, key []byte) bool {
 	return searchFixed(v, key)
 }
 
-// searchFixed binary-searches sorted fixed-width keys packed in v. Keys
-// are compared by their first 8 bytes as an integer first: for hashes that
-// almost always decides.
+// searchFixed finds key among the sorted fixed-width keys packed in v.
+// Hash keys are uniform, so it first interpolates on the 8-byte prefix (a
+// few probes narrow the range to a handful of keys), then finishes with a
+// binary search; skewed input only costs the bounded probes.
 func searchFixed(v, key []byte) bool {
 	w := len(key)
 	p := binary.BigEndian.Uint64(key)
-	lo, hi := 0, len(v)/w
+	lo, hi := 0, len(v)/w // search [lo, hi)
+	for probe := 0; probe < 4 && hi-lo > 16; probe++ {
+		lp := binary.BigEndian.Uint64(v[lo*w:])
+		hp := binary.BigEndian.Uint64(v[(hi-1)*w:])
+		if p < lp || p > hp {
+			return false
+		}
+		if hp == lp {
+			break
+		}
+		// Position estimate in [lo, hi-1], computed in float to avoid overflow.
+		m := lo + int(float64(p-lp)/float64(hp-lp)*float64(hi-1-lo))
+		if m < lo {
+			m = lo
+		} else if m > hi-1 {
+			m = hi - 1
+		}
+		mp := binary.BigEndian.Uint64(v[m*w:])
+		switch {
+		case mp < p:
+			lo = m + 1
+		case mp > p:
+			hi = m
+		default:
+			lo, hi = m, m+1
+			for lo > 0 && binary.BigEndian.Uint64(v[(lo-1)*w:]) == p {
+				lo--
+			}
+			for hi < len(v)/w && binary.BigEndian.Uint64(v[hi*w:]) == p {
+				hi++
+			}
+			probe = 4
+		}
+	}
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		e := v[m*w : m*w+w]
