@@ -31,6 +31,7 @@ package db
 import (
 	"fmt"
 	"math/bits"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -350,44 +351,79 @@ func explain(query, known string, ci bool) string {
 			d[i][j] = v
 		}
 	}
-	qspan := func(i int) string { return query[qs[i][0]:qs[i][1]] }
-	kspan := func(j int) string { return known[ks[j][0]:ks[j][1]] }
-	var ops []string
+	// Ops are byte spans of the query (q0:q1) and the known name (k0:k1).
+	type op struct {
+		kind           string
+		q0, q1, k0, k1 int
+	}
+	var ops []op
+	add := func(kind string, qi, qn, kj, kn int) {
+		o := op{kind: kind}
+		if qn > 0 {
+			o.q0, o.q1 = qs[qi][0], qs[qi+qn-1][1]
+		}
+		if kn > 0 {
+			o.k0, o.k1 = ks[kj][0], ks[kj+kn-1][1]
+		}
+		ops = append(ops, o)
+	}
 	i, j := m, n
 	for i > 0 || j > 0 {
 		switch {
 		case i > 0 && j > 0 && a[i-1] == b[j-1] && d[i][j] == d[i-1][j-1]:
-			q, k := qspan(i-1), kspan(j-1)
+			q, k := query[qs[i-1][0]:qs[i-1][1]], known[ks[j-1][0]:ks[j-1][1]]
 			if q != k {
-				if strings.EqualFold(q, k) {
-					if !ci {
-						ops = append(ops, fmt.Sprintf("case '%s' for '%s'", q, k))
-					}
-				} else {
-					ops = append(ops, fmt.Sprintf("confusable '%s' for '%s'", q, k))
+				if !strings.EqualFold(q, k) {
+					add("confusable", i-1, 1, j-1, 1)
+				} else if !ci {
+					add("case", i-1, 1, j-1, 1)
 				}
 			}
 			i, j = i-1, j-1
 		case i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] && d[i][j] == d[i-2][j-2]+1:
-			ops = append(ops, fmt.Sprintf("transposition of '%s%s'", kspan(j-2), kspan(j-1)))
+			add("transposition", i-2, 2, j-2, 2)
 			i, j = i-2, j-2
 		case i > 0 && j > 0 && d[i][j] == d[i-1][j-1]+1:
-			ops = append(ops, fmt.Sprintf("'%s' for '%s'", qspan(i-1), kspan(j-1)))
+			add("substitution", i-1, 1, j-1, 1)
 			i, j = i-1, j-1
 		case i > 0 && d[i][j] == d[i-1][j]+1:
-			ops = append(ops, fmt.Sprintf("inserted '%s'", qspan(i-1)))
+			add("insertion", i-1, 1, 0, 0)
 			i--
 		default:
-			ops = append(ops, fmt.Sprintf("missing '%s'", kspan(j-1)))
+			add("deletion", 0, 0, j-1, 1)
 			j--
 		}
 	}
 	if len(ops) == 0 {
 		return "same name"
 	}
-	// Traced back from the end: report in reading order.
-	for l, r := 0, len(ops)-1; l < r; l, r = l+1, r-1 {
-		ops[l], ops[r] = ops[r], ops[l]
+	// Traced back from the end: put in reading order, then join runs of
+	// adjacent case or confusable differences ("case 'ETC' for 'etc'").
+	slices.Reverse(ops)
+	merged := ops[:1]
+	for _, o := range ops[1:] {
+		p := &merged[len(merged)-1]
+		if o.kind == p.kind && (o.kind == "case" || o.kind == "confusable") && o.q0 == p.q1 && o.k0 == p.k1 {
+			p.q1, p.k1 = o.q1, o.k1
+			continue
+		}
+		merged = append(merged, o)
 	}
-	return strings.Join(ops, "; ")
+	out := make([]string, len(merged))
+	for x, o := range merged {
+		q, k := query[o.q0:o.q1], known[o.k0:o.k1]
+		switch o.kind {
+		case "case", "confusable":
+			out[x] = fmt.Sprintf("%s '%s' for '%s'", o.kind, q, k)
+		case "transposition":
+			out[x] = fmt.Sprintf("transposition of '%s'", k)
+		case "substitution":
+			out[x] = fmt.Sprintf("'%s' for '%s'", q, k)
+		case "insertion":
+			out[x] = fmt.Sprintf("inserted '%s'", q)
+		default:
+			out[x] = fmt.Sprintf("missing '%s'", k)
+		}
+	}
+	return strings.Join(out, "; ")
 }

@@ -44,6 +44,7 @@ func (r *Reader) answerPath(q Query, a *Answer) error {
 	}
 	a.Path = &PathAnswer{}
 	forms := map[formKey]*pathForm{}
+	byNorm := map[string]*pathForm{}
 	var order []*pathForm
 	form := func(os PathOS, user, profile string) *pathForm {
 		k := formKey{os, user}
@@ -51,9 +52,12 @@ func (r *Reader) answerPath(q Query, a *Answer) error {
 		if f == nil {
 			comps := pp.withUser(os, user)
 			norm := pp.join(comps)
-			f = &pathForm{comps: comps, norm: norm, hash: PathHash(norm)}
+			if f = byNorm[norm]; f == nil {
+				f = &pathForm{comps: comps, norm: norm, hash: PathHash(norm)}
+				byNorm[norm] = f
+				order = append(order, f)
+			}
 			forms[k] = f
-			order = append(order, f)
 		}
 		if profile != "" && !slices.Contains(f.profiles, profile) {
 			f.profiles = append(f.profiles, profile)
