@@ -25,9 +25,14 @@ type Match struct {
 // Reader answers lookups inside one read transaction: a consistent view of
 // the published sets. Use Store.View; a Reader must not outlive it.
 type Reader struct {
-	s   *Store
-	tx  *bolt.Tx
-	cat *catalog
+	s     *Store
+	tx    *bolt.Tx
+	cat   *catalog
+	cache [8]struct {
+		key uint64
+		b   *bolt.Bucket
+	}
+	cached int
 }
 
 // View runs fn with a Reader. Imports may commit meanwhile; the Reader keeps
@@ -51,12 +56,26 @@ func (r *Reader) SetsOfKind(k Kind) []SetInfo { return r.cat.byKind[k] }
 // Empty reports whether no set is published.
 func (r *Reader) Empty() bool { return len(r.cat.sets) == 0 }
 
+// index returns a set's index bucket. Opening nested buckets costs three
+// seeks, so a Reader remembers the last few it opened.
 func (r *Reader) index(id uint32, idx []byte) *bolt.Bucket {
-	set := r.tx.Bucket(bucketData).Bucket(idKey(id))
-	if set == nil {
-		return nil
+	key := uint64(id)<<8 | uint64(idx[0])
+	for i := 0; i < r.cached; i++ {
+		if r.cache[i].key == key {
+			return r.cache[i].b
+		}
 	}
-	return set.Bucket(idx)
+	var b *bolt.Bucket
+	var idb [4]byte
+	binary.BigEndian.PutUint32(idb[:], id)
+	if set := r.tx.Bucket(bucketData).Bucket(idb[:]); set != nil {
+		b = set.Bucket(idx)
+	}
+	if r.cached < len(r.cache) {
+		r.cache[r.cached].key, r.cache[r.cached].b = key, b
+		r.cached++
+	}
+	return b
 }
 
 // hasChunked looks key up in a chunked fixed-width index (see chunkKeys).

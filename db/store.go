@@ -73,8 +73,12 @@ type Store struct {
 }
 
 // catalog is an immutable snapshot of the ready sets at one generation.
+// minTx..maxTx is a range of read transaction IDs known to see this
+// generation: the generation only grows with the transaction ID, so any ID
+// in between sees it too, and such readers skip reading it from meta.
 type catalog struct {
-	gen    uint64
+	gen          uint64
+	minTx, maxTx atomic.Int64
 	sets   []SetInfo // sorted by name
 	byKind map[Kind][]SetInfo
 	byID   map[uint32]SetInfo
@@ -279,14 +283,28 @@ func (s *Store) Size() int64 {
 }
 
 func (s *Store) loadCatalog(tx *bolt.Tx) (*catalog, error) {
+	txid := int64(tx.ID())
+	cur := s.catalog.Load()
+	if cur != nil && !tx.Writable() && txid >= cur.minTx.Load() && txid <= cur.maxTx.Load() {
+		return cur, nil
+	}
 	var gen uint64
 	if v := tx.Bucket(bucketMeta).Get(keyGeneration); v != nil {
 		gen = binary.BigEndian.Uint64(v)
 	}
-	if c := s.catalog.Load(); c != nil && c.gen == gen {
-		return c, nil
+	if cur != nil && cur.gen == gen {
+		if !tx.Writable() {
+			cur.widen(txid)
+		}
+		return cur, nil
 	}
 	c := &catalog{gen: gen, byKind: map[Kind][]SetInfo{}, byID: map[uint32]SetInfo{}}
+	c.minTx.Store(txid)
+	c.maxTx.Store(txid)
+	if tx.Writable() {
+		c.minTx.Store(1) // empty range: a write tx's view is not yet committed
+		c.maxTx.Store(0)
+	}
 	err := tx.Bucket(bucketSets).ForEach(func(k, v []byte) error {
 		var si SetInfo
 		if err := json.Unmarshal(v, &si); err != nil {
@@ -312,6 +330,22 @@ func (s *Store) loadCatalog(tx *bolt.Tx) (*catalog, error) {
 	}
 	s.catMu.Unlock()
 	return c, nil
+}
+
+// widen records that read transaction txid sees this generation.
+func (c *catalog) widen(txid int64) {
+	for {
+		v := c.minTx.Load()
+		if txid >= v || c.minTx.CompareAndSwap(v, txid) {
+			break
+		}
+	}
+	for {
+		v := c.maxTx.Load()
+		if txid <= v || c.maxTx.CompareAndSwap(v, txid) {
+			break
+		}
+	}
 }
 
 func bumpGeneration(tx *bolt.Tx) error {
