@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -42,6 +43,9 @@ type Import struct {
 	done     bool
 	mu       sync.Mutex
 	release  func()
+
+	nsorters  int
+	sortLimit atomic.Int64
 }
 
 // Builder collects one set's content.
@@ -50,7 +54,6 @@ type Builder struct {
 	info     SetInfo
 	sorters  map[string]*sorter
 	packages map[string]Package
-	limit    int
 	input    uint64
 	rec      []byte
 }
@@ -105,11 +108,6 @@ func (s *Store) BeginImport(ctx context.Context, specs []SetSpec, opts ImportOpt
 		return nil, fmt.Errorf("db: import: temp dir: %w", err)
 	}
 	imp := &Import{s: s, opts: opts, tmp: tmp}
-	nsorters := 0
-	for _, sp := range specs {
-		nsorters += len(indexesFor(sp))
-	}
-	limit := s.opts.SortMemory / (2 * nsorters)
 	err = s.bolt.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		for _, sp := range specs {
@@ -137,7 +135,6 @@ func (s *Store) BeginImport(ctx context.Context, specs []SetSpec, opts ImportOpt
 				info:     SetInfo{SetSpec: sp, ID: id, State: StateBuilding},
 				sorters:  map[string]*sorter{},
 				packages: map[string]Package{},
-				limit:    limit,
 			})
 		}
 		return nil
@@ -183,8 +180,12 @@ func (b *Builder) Info() SetInfo { return b.info }
 func (b *Builder) put(idx string, key, val []byte) error {
 	so := b.sorters[idx]
 	if so == nil {
-		so = newSorter(b.imp.tmp, b.limit)
+		so = newSorter(b.imp.tmp, &b.imp.sortLimit)
 		b.sorters[idx] = so
+		// The sort memory is shared by the sorters in use: a plain hash
+		// list gets it all, an NSRL release splits it eight ways.
+		b.imp.nsorters++
+		b.imp.sortLimit.Store(max(int64(b.imp.s.opts.SortMemory)/int64(2*b.imp.nsorters), 1<<16))
 	}
 	return so.add(key, val)
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // sorter is an external merge sort of (key, value) pairs with bounded
@@ -20,7 +21,7 @@ import (
 // last arena are merged at the end. Identical pairs are dropped.
 type sorter struct {
 	dir   string
-	limit int // arena bytes per buffer (two buffers may be alive)
+	limit *atomic.Int64 // bytes per buffer (two may be alive), shared by an import's sorters
 
 	cur   *sortBuf
 	free  *sortBuf
@@ -46,10 +47,7 @@ type sortBuf struct {
 
 const sortEntSize = 24
 
-func newSorter(dir string, limit int) *sorter {
-	if limit < 1<<16 {
-		limit = 1 << 16
-	}
+func newSorter(dir string, limit *atomic.Int64) *sorter {
 	return &sorter{dir: dir, limit: limit}
 }
 
@@ -75,7 +73,7 @@ func (s *sorter) add(key, val []byte) error {
 		if s.free != nil {
 			s.cur, s.free = s.free, nil
 		} else {
-			s.cur = &sortBuf{arena: make([]byte, 0, s.limit/2), ents: make([]sortEnt, 0, s.limit/(2*sortEntSize))}
+			s.cur = &sortBuf{arena: make([]byte, 0, 1<<20), ents: make([]sortEnt, 0, 1<<15)}
 		}
 	}
 	b := s.cur
@@ -87,7 +85,7 @@ func (s *sorter) add(key, val []byte) error {
 	b.arena = append(b.arena, val...)
 	b.ents = append(b.ents, sortEnt{p: prefix8(key), off: uint32(off), klen: uint32(len(key)), vlen: uint32(len(val))})
 	s.added++
-	if b.size() >= s.limit || len(b.arena) > 1<<31 {
+	if int64(b.size()) >= s.limit.Load() || len(b.arena) > 1<<31 {
 		return s.startSpill()
 	}
 	return nil

@@ -79,9 +79,9 @@ type Store struct {
 type catalog struct {
 	gen          uint64
 	minTx, maxTx atomic.Int64
-	sets   []SetInfo // sorted by name
-	byKind map[Kind][]SetInfo
-	byID   map[uint32]SetInfo
+	sets         []SetInfo // sorted by name
+	byKind       map[Kind][]SetInfo
+	byID         map[uint32]SetInfo
 }
 
 // DefaultPath is where the database lives when no path is given:
