@@ -29,10 +29,14 @@ package db
 // "inserted 'x'", "missing 'y'", "case 'S' for 's'" (case-sensitive sets).
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
 	"math/bits"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 )
@@ -141,6 +145,50 @@ func skeleton(dst []rune, name []byte, spans *[][2]int) []rune {
 	return dst
 }
 
+// skelEqual reports whether the skeleton of name is want, stopping at the
+// first difference (most names of a directory differ early).
+func skelEqual(name []byte, want []rune) bool {
+	j := 0
+	pending := rune(-1) // 'r' or 'v' that may merge with the next rune
+	merged := false
+	for i := 0; i < len(name); {
+		c := name[i]
+		var r rune
+		size := 1
+		if c < utf8.RuneSelf {
+			r = asciiSkel[c]
+		} else {
+			var raw rune
+			raw, size = utf8.DecodeRune(name[i:])
+			r = skelRune(raw)
+		}
+		i += size
+		if pending >= 0 {
+			if !merged && (pending == 'r' && r == 'n' || pending == 'v' && r == 'v') {
+				if pending == 'r' {
+					pending = 'm'
+				} else {
+					pending = 'w'
+				}
+				merged = true
+				continue
+			}
+			if j >= len(want) || want[j] != pending {
+				return false
+			}
+			j++
+		}
+		pending, merged = r, false
+	}
+	if pending >= 0 {
+		if j >= len(want) || want[j] != pending {
+			return false
+		}
+		j++
+	}
+	return j == len(want)
+}
+
 // splitExt returns the index of the extension dot in a skeleton, or len.
 func splitExt(s []rune) int {
 	for i := len(s) - 1; i > 0; i-- {
@@ -200,27 +248,44 @@ func newNameMatcher(query string, ci bool) *nameMatcher {
 // query, or -1 when it is not a look-alike (too far, other extension, or
 // the same name).
 func (m *nameMatcher) distance(known []byte) int {
+	// The extension first, on the raw bytes: no confusable maps to or from
+	// ".", so the raw last dot is the skeleton's last dot, and most names
+	// of a crowded directory fail here cheaply.
+	stem, ext := known, []byte(nil)
+	if i := bytes.LastIndexByte(known, '.'); i > 0 {
+		stem, ext = known[:i], known[i:]
+	}
+	if (len(ext) == 0) != (len(m.ext) == 0) || len(ext) < len(m.ext) {
+		return -1
+	}
+	if len(ext) > 0 && !skelEqual(ext, m.ext) {
+		return -1
+	}
+	// A skeleton never has more runes than its source has bytes.
+	if len(stem) < len(m.stem)-allowedEdits(len(m.stem)) {
+		return -1
+	}
+	m.buf = skeleton(m.buf[:0], stem, nil)
+	d := m.stemDistance(m.buf, runeMask(m.buf))
+	if d == 0 && m.same(known) {
+		return -1
+	}
+	return d
+}
+
+// same reports whether known is the query itself (ignoring case for
+// case-insensitive sets): not a look-alike.
+func (m *nameMatcher) same(known []byte) bool {
 	if m.ci {
-		if equalFolded(known, m.folded) {
-			return -1
-		}
-	} else if string(known) == m.query {
-		return -1
+		return equalFolded(known, m.folded)
 	}
-	// Cheap length filter before any decoding: a skeleton rune comes from
-	// one to eight bytes (a merge of two up-to-4-byte runes), so only
-	// wildly different lengths can be skipped early.
-	if len(known) > 8*(len(m.skel)+3) || 8*len(known) < len(m.skel)-3 {
-		return -1
-	}
-	m.buf = skeleton(m.buf[:0], known, nil)
-	s := m.buf
-	x := splitExt(s)
-	stem, ext := s[:x], s[x:]
-	if string(ext) != string(m.ext) {
-		return -1
-	}
-	if len(stem) == len(m.stem) && string(stem) == string(m.stem) {
+	return string(known) == m.query
+}
+
+// stemDistance compares a known name's stem skeleton (extensions already
+// equal) with the query's: the distance, or -1 beyond the allowance.
+func (m *nameMatcher) stemDistance(stem []rune, mask uint64) int {
+	if slices.Equal(stem, m.stem) {
 		return 0
 	}
 	k := allowedEdits(min(len(stem), len(m.stem)))
@@ -235,7 +300,7 @@ func (m *nameMatcher) distance(known []byte) int {
 		return -1
 	}
 	// Each edit flips at most two bits of the character-presence mask.
-	if bits.OnesCount64(runeMask(stem)^m.mask) > 2*k {
+	if bits.OnesCount64(mask^m.mask) > 2*k {
 		return -1
 	}
 	if d := m.osa(m.stem, stem, k); d <= k {
@@ -261,6 +326,204 @@ func equalFolded(known, folded []byte) bool {
 		return true
 	}
 	return string(FoldName(known)) == string(folded)
+}
+
+// prepDir is a directory's names prepared for look-alike checks: grouped
+// by extension skeleton, each group sorted by stem length, so a query only
+// touches names of its extension within its edit allowance of length.
+// Crowded directories (System32, WinSxS) are asked again and again, so
+// prepared directories are cached (see dirCache).
+type prepDir struct {
+	byExt map[string][]prepName
+	size  int // bytes, for the cache budget
+}
+
+type prepName struct {
+	raw  string
+	stem []rune
+	mask uint64
+}
+
+// prepareDir builds a prepDir from a stored name list.
+func prepareDir(v []byte) (*prepDir, error) {
+	p := &prepDir{byExt: map[string][]prepName{}}
+	var buf []rune
+	var last []byte
+	err := forEachItem(v, func(name []byte) {
+		if last != nil && bytes.Equal(name, last) {
+			return
+		}
+		last = name
+		buf = skeleton(buf[:0], name, nil)
+		x := splitExt(buf)
+		stem := slices.Clone(buf[:x])
+		ext := string(buf[x:])
+		p.byExt[ext] = append(p.byExt[ext], prepName{raw: string(name), stem: stem, mask: runeMask(stem)})
+		p.size += len(name) + 4*len(stem) + 48
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range p.byExt {
+		slices.SortFunc(g, func(a, b prepName) int { return len(a.stem) - len(b.stem) })
+	}
+	return p, nil
+}
+
+// scan calls fn for each look-alike of the query in the directory.
+func (p *prepDir) scan(m *nameMatcher, fn func(name string, dist int)) {
+	g := p.byExt[string(m.ext)]
+	if len(g) == 0 {
+		return
+	}
+	k := allowedEdits(len(m.stem))
+	lo, _ := slices.BinarySearchFunc(g, len(m.stem)-k, func(e prepName, n int) int { return len(e.stem) - n })
+	for _, e := range g[lo:] {
+		if len(e.stem) > len(m.stem)+k {
+			break
+		}
+		d := m.stemDistance(e.stem, e.mask)
+		if d < 0 || d == 0 && m.same([]byte(e.raw)) {
+			continue
+		}
+		fn(e.raw, d)
+	}
+}
+
+// dirCache is a small LRU of prepared directories, keyed by store, set ID
+// (never reused, and sets never change) and directory key.
+type dirCacheKey struct {
+	s   *Store
+	set uint32
+	dir [32]byte
+}
+
+type dirCacheEntry struct {
+	key        dirCacheKey
+	p          *prepDir
+	prev, next *dirCacheEntry
+}
+
+const (
+	// prepMinBytes: smaller directories (under about 300 names) are
+	// scanned directly, faster than a cache round trip.
+	prepMinBytes = 4096
+	// dirCacheBudget bounds the prepared directories kept, in bytes.
+	dirCacheBudget = 64 << 20
+)
+
+var dirCache = struct {
+	sync.Mutex
+	m          map[dirCacheKey]*dirCacheEntry
+	head, tail *dirCacheEntry // head is the most recent
+	size       int
+}{m: map[dirCacheKey]*dirCacheEntry{}}
+
+func dirCacheGet(k dirCacheKey) *prepDir {
+	dirCache.Lock()
+	defer dirCache.Unlock()
+	e := dirCache.m[k]
+	if e == nil {
+		return nil
+	}
+	dirCacheUnlink(e)
+	dirCachePush(e)
+	return e.p
+}
+
+func dirCachePut(k dirCacheKey, p *prepDir) {
+	if p.size > dirCacheBudget/4 {
+		return
+	}
+	dirCache.Lock()
+	defer dirCache.Unlock()
+	if e := dirCache.m[k]; e != nil {
+		return
+	}
+	e := &dirCacheEntry{key: k, p: p}
+	dirCache.m[k] = e
+	dirCachePush(e)
+	dirCache.size += p.size
+	for dirCache.size > dirCacheBudget && dirCache.tail != nil {
+		old := dirCache.tail
+		dirCacheUnlink(old)
+		delete(dirCache.m, old.key)
+		dirCache.size -= old.p.size
+	}
+}
+
+func dirCachePush(e *dirCacheEntry) {
+	e.prev, e.next = nil, dirCache.head
+	if dirCache.head != nil {
+		dirCache.head.prev = e
+	}
+	dirCache.head = e
+	if dirCache.tail == nil {
+		dirCache.tail = e
+	}
+}
+
+func dirCacheUnlink(e *dirCacheEntry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		dirCache.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		dirCache.tail = e.prev
+	}
+	e.prev, e.next = nil, nil
+}
+
+// dirCacheDisabled turns the cache off (benchmarks of the cold path).
+var dirCacheDisabled atomic.Bool
+
+// dirCachePending tracks prepares in flight, so a directory is prepared
+// once however many queries miss it meanwhile.
+var dirCachePending = struct {
+	sync.Mutex
+	keys map[dirCacheKey]bool
+	wg   sync.WaitGroup
+}{keys: map[dirCacheKey]bool{}}
+
+// dirCachePrepare prepares a directory in the background: the query that
+// missed scans the raw list itself and does not wait. v is copied (bbolt
+// memory is only valid inside the transaction).
+func dirCachePrepare(k dirCacheKey, v []byte, log *slog.Logger) {
+	dirCachePending.Lock()
+	if dirCachePending.keys[k] {
+		dirCachePending.Unlock()
+		return
+	}
+	dirCachePending.keys[k] = true
+	dirCachePending.wg.Add(1)
+	dirCachePending.Unlock()
+	v = bytes.Clone(v)
+	go func() {
+		defer dirCachePending.wg.Done()
+		p, err := prepareDir(v)
+		if err != nil {
+			log.Warn("look-alike directory cache", "set_id", k.set, "err", err)
+		} else {
+			dirCachePut(k, p)
+		}
+		dirCachePending.Lock()
+		delete(dirCachePending.keys, k)
+		dirCachePending.Unlock()
+	}()
+}
+
+// dirCacheWait waits for background prepares (tests).
+func dirCacheWait() { dirCachePending.wg.Wait() }
+
+// dirCacheReset empties the cache (benchmarks of the cold path).
+func dirCacheReset() {
+	dirCache.Lock()
+	defer dirCache.Unlock()
+	dirCache.m = map[dirCacheKey]*dirCacheEntry{}
+	dirCache.head, dirCache.tail, dirCache.size = nil, nil, 0
 }
 
 // osa is the optimal-string-alignment distance of a and b, or k+1 as soon

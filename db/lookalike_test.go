@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -220,6 +221,79 @@ func TestLookalikeCapAndRank(t *testing.T) {
 	for _, l := range out[:7] {
 		if strings.Contains(l.Reason, ";") {
 			t.Errorf("one-edit names must come first, got %s (%s)", l.Name, l.Reason)
+		}
+	}
+}
+
+// TestPreparedDirMatchesScan: the cached, grouped form of a directory
+// finds exactly what the direct scan finds.
+func TestPreparedDirMatchesScan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	names := readNames(t, filepath.Join("testdata", "paths-system32", "names.txt"))
+	for len(names) < 3000 {
+		names = append(names, benchName(rng))
+	}
+	names = append(names, "svchоst.exe", "rnsmpeng.exe", "ΝΤDLL.DLL", ".bashrc", "noext", "a.b.c")
+	sorted := slices.Clone(names)
+	slices.Sort(sorted)
+	var items [][]byte
+	for _, n := range sorted {
+		items = append(items, []byte(n))
+	}
+	v := appendList(nil, items)
+	if len(v) < prepMinBytes {
+		t.Fatalf("fixture of %d bytes does not reach the prepared path (%d)", len(v), prepMinBytes)
+	}
+	p, err := prepareDir(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queries := []string{"scvhost.exe", "svch0st.exe", "kerne132.dll", "msmpeng.exe", "ntdl.dll", ".bashrx", "noexr", "a.b.d", "cdm.exe", "chrome.exe"}
+	for i := 0; i < 300; i++ {
+		queries = append(queries, mutate(names[rng.IntN(len(names))], rng))
+	}
+	for _, ci := range []bool{true, false} {
+		for _, q := range queries {
+			m := newNameMatcher(q, ci)
+			want := map[string]int{}
+			seen := map[string]bool{}
+			for _, n := range sorted {
+				if seen[n] {
+					continue
+				}
+				seen[n] = true
+				if d := m.distance([]byte(n)); d >= 0 {
+					want[n] = d
+				}
+			}
+			got := map[string]int{}
+			p.scan(m, func(name string, d int) { got[name] = d })
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("%q (ci %v): prepared scan %v, direct scan %v", q, ci, got, want)
+			}
+		}
+	}
+}
+
+func TestSkelEqual(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	alpha := []rune("rnvwmRNVW.0o1lIi|аеорсхνηΝ")
+	word := func() string {
+		n := rng.IntN(8)
+		s := make([]rune, n)
+		for i := range s {
+			s[i] = alpha[rng.IntN(len(alpha))]
+		}
+		return string(s)
+	}
+	for n := 0; n < 50000; n++ {
+		a, b := word(), word()
+		if rng.IntN(3) == 0 {
+			b = a
+		}
+		want := slices.Equal(skeleton(nil, []byte(a), nil), skeleton(nil, []byte(b), nil))
+		if got := skelEqual([]byte(a), skeleton(nil, []byte(b), nil)); got != want {
+			t.Fatalf("skelEqual(%q, skeleton(%q)): got %v, want %v", a, b, got, want)
 		}
 	}
 }

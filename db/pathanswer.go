@@ -188,28 +188,38 @@ func (r *Reader) lookalikes(pp parsedPath, depth int, targets func(func(SetInfo,
 			}
 			dirComps := comps[:cut-1]
 			dir := pp.join(dirComps)
-			v := b.Get(dirKey(dir, si.CaseInsensitive))
+			dk := dirKey(dir, si.CaseInsensitive)
+			v := b.Get(dk)
 			if v == nil {
 				return
 			}
 			anyDir = true
 			qname := comps[cut-1]
 			m := matcher(qname, si.CaseInsensitive)
+			emit := func(name string, d int) {
+				full := append(slices.Clip(dirComps), name)
+				cands = append(cands, lookalike{
+					dist: d, dirHit: cut < depth, name: name, qname: qname, ci: si.CaseInsensitive,
+					set: si, path: pp.join(full), profile: si.Profile,
+				})
+			}
+			if len(v) >= prepMinBytes && !dirCacheDisabled.Load() {
+				key := dirCacheKey{s: r.s, set: si.ID, dir: [32]byte(dk)}
+				if p := dirCacheGet(key); p != nil {
+					p.scan(m, emit)
+					return
+				}
+				dirCachePrepare(key, v, r.s.log)
+			}
 			var last []byte
 			ferr = forEachItem(v, func(name []byte) {
 				if last != nil && string(name) == string(last) {
 					return // the sorter keeps duplicate listing lines
 				}
 				last = name
-				d := m.distance(name)
-				if d < 0 {
-					return
+				if d := m.distance(name); d >= 0 {
+					emit(string(name), d)
 				}
-				full := append(slices.Clip(dirComps), string(name))
-				cands = append(cands, lookalike{
-					dist: d, dirHit: cut < depth, name: string(name), qname: qname, ci: si.CaseInsensitive,
-					set: si, path: pp.join(full), profile: si.Profile,
-				})
 			})
 			if ferr != nil {
 				ferr = fmt.Errorf("db: set %s: dir index: %w", si.Name, ferr)

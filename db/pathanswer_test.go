@@ -279,3 +279,54 @@ func TestAnswerPathReadOnly(t *testing.T) {
 		t.Fatalf("got %+v, want a case-insensitive OK", a)
 	}
 }
+
+// TestAnswerPathBigDirCache: a crowded directory answers the same from the
+// raw scan (first query) and from the prepared cache (later ones).
+func TestAnswerPathBigDirCache(t *testing.T) {
+	st := openTest(t, Options{})
+	names := readNames(t, filepath.Join("testdata", "paths-system32", "names.txt"))
+	var paths []string
+	for i := 0; i < 3000; i++ {
+		names = append(names, fmt.Sprintf("component%04d.dll", i))
+	}
+	for _, n := range names {
+		paths = append(paths, `C:\Windows\System32\`+n)
+	}
+	importPathSet(t, st, "w16", "WIN2K16", paths)
+	queries := []string{`C:\Windows\System32\scvhost.exe`, `C:\Windows\System32\svch0st.exe`, `C:\Windows\System32\component0O12.dll`, `C:\Windows\System32\chrome.exe`}
+	render := func(a Answer) string {
+		var s []string
+		for _, l := range a.Path.Lookalikes {
+			s = append(s, l.Name+" ("+l.Reason+")")
+		}
+		return strings.Join(s, ", ")
+	}
+	cold := map[string]string{}
+	for _, q := range queries {
+		cold[q] = render(answerOf(t, st, q))
+	}
+	dirCacheWait()
+	if dirCacheGet(dirCacheKey{s: st, set: mustSet(t, st, "w16").ID, dir: [32]byte(dirKey(`C:\Windows\System32`, true))}) == nil {
+		t.Fatal("crowded directory was not prepared")
+	}
+	for _, q := range queries {
+		if warm := render(answerOf(t, st, q)); warm != cold[q] {
+			t.Errorf("%s: cached answer %q, raw scan %q", q, warm, cold[q])
+		}
+	}
+	if got, want := cold[queries[0]], "svchost.exe (transposition of 'vc')"; got != want {
+		t.Errorf("scvhost.exe: got %q, want %q", got, want)
+	}
+	if got := cold[queries[2]]; !strings.HasPrefix(got, "component0012.dll (confusable 'O' for '0')") {
+		t.Errorf("component0O12.dll: got %q", got)
+	}
+}
+
+func mustSet(t *testing.T, st *Store, name string) SetInfo {
+	t.Helper()
+	si, err := st.Set(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return si
+}
