@@ -123,6 +123,7 @@ type Server struct {
 	started time.Time
 
 	requireKey atomic.Bool
+	cert       atomic.Pointer[tls.Certificate]
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -185,7 +186,16 @@ func (s *Server) Start() error {
 			ln.Close()
 			return fmt.Errorf("web: tls: %w", err)
 		}
-		s.hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+		s.cert.Store(&cert)
+		// The certificate is looked up per handshake so ReloadTLS can swap
+		// in renewed files without a restart.
+		s.hs.TLSConfig = &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			NextProtos: []string{"h2", "http/1.1"},
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+				return s.cert.Load(), nil
+			},
+		}
 		ln = tls.NewListener(ln, s.hs.TLSConfig)
 	}
 	s.mu.Lock()
@@ -201,6 +211,28 @@ func (s *Server) Start() error {
 		s.serveErr <- err
 		close(s.serveErr)
 	}()
+	return nil
+}
+
+// ReloadTLS loads the certificate files again (SIGHUP after a renewal).
+// Switching TLS on or off needs a restart: the listener is either TLS or
+// not.
+func (s *Server) ReloadTLS(certFile, keyFile string) error {
+	was := s.cfg.TLSCert != ""
+	switch {
+	case !was && certFile == "" && keyFile == "":
+		return nil
+	case !was:
+		return errors.New("web: tls: the server runs plain HTTP; restart it to turn TLS on")
+	case certFile == "" || keyFile == "":
+		return errors.New("web: tls: certificate or key missing; restart to turn TLS off, or give both")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return fmt.Errorf("web: tls: %w (keeping the certificate in use)", err)
+	}
+	s.cert.Store(&cert)
+	s.log.Info("tls certificate loaded", "cert", certFile)
 	return nil
 }
 

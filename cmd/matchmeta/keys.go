@@ -2,10 +2,116 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/matchmeta/matchmeta/db"
 )
 
-// runKeys is being built (placeholder replaced by its owner).
+const keysUsage = `keys add NAME | keys list | keys revoke NAME [--db PATH] [--json]
+
+API keys for the HTTP API (header x-api-key). Lookups are open unless the
+daemon runs with --require-key; endpoints that change data always need a
+key. 'add' prints the new key once: only its SHA-256 is stored. While the
+daemon runs, the command goes through its admin socket.`
+
 func (m *Main) runKeys(ctx context.Context, args []string) error {
-	return errors.New("keys: not built yet")
+	fs := m.newFlagSet("keys", keysUsage)
+	dbPath := m.dbFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := m.parse(fs, keysUsage, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usagef(fs, "missing action (add, list, revoke)")
+	}
+	action, rest := fs.Arg(0), fs.Args()[1:]
+	switch action {
+	case "list":
+		if len(rest) > 0 {
+			return usagef(fs, "list takes no argument")
+		}
+	case "add", "revoke":
+		if len(rest) != 1 {
+			return usagef(fs, "%s needs one key name", action)
+		}
+	default:
+		return usagef(fs, "unknown action %q (want add, list or revoke)", action)
+	}
+
+	c, err := m.adminConnect(ctx, *dbPath)
+	if err != nil {
+		return err
+	}
+	var st *db.Store
+	if c == nil {
+		st, err = m.openStore(ctx, *dbPath, action == "list")
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+	}
+	switch action {
+	case "add":
+		var r addKeyResp
+		if c != nil {
+			err = c.call(ctx, "POST", "/v1/keys/add", nameReq{Name: rest[0]}, &r)
+		} else {
+			var k db.APIKey
+			r.Key, k, err = st.AddAPIKey(ctx, rest[0])
+			r.Name, r.Prefix = k.Name, k.Prefix
+		}
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(m, r)
+		}
+		// The key alone on stdout, so scripts can capture it.
+		fmt.Fprintln(m.Stdout, r.Key)
+		fmt.Fprintf(m.Stderr, "created API key %q; copy it now, it is not shown again. Send it as: x-api-key: %s...\n", r.Name, r.Prefix)
+		return nil
+	case "revoke":
+		if c != nil {
+			err = c.call(ctx, "POST", "/v1/keys/revoke", nameReq{Name: rest[0]}, nil)
+		} else {
+			err = st.RevokeAPIKey(ctx, rest[0])
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "revoked API key %s\n", rest[0])
+		return nil
+	default:
+		var keys []db.APIKey
+		if c != nil {
+			err = c.call(ctx, "GET", "/v1/keys", nil, &keys)
+		} else {
+			keys, err = st.APIKeys()
+		}
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			if keys == nil {
+				keys = []db.APIKey{}
+			}
+			return writeJSON(m, keys)
+		}
+		if len(keys) == 0 {
+			fmt.Fprintln(m.Stdout, "no API keys; create one with 'matchmeta keys add NAME'")
+			return nil
+		}
+		tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tPREFIX\tCREATED\tSTATE")
+		for _, k := range keys {
+			state := "active"
+			if !k.Active() {
+				state = "revoked " + k.Revoked.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s...\t%s\t%s\n", k.Name, k.Prefix, k.Created.UTC().Format(time.RFC3339), state)
+		}
+		return tw.Flush()
+	}
 }

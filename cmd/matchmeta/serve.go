@@ -1,11 +1,323 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/web"
 )
 
-// runServe is being built (placeholder replaced by its owner).
+const serveUsage = `serve [--listen ADDR] [--db PATH] [--tls-cert FILE --tls-key FILE] [--require-key] [--admin-socket PATH]
+
+Runs the lookup daemon: the web page, the JSON API, the plain-text and
+hashlookup-compatible endpoints on --listen, and the admin socket through
+which 'matchmeta import', 'sets remove', 'keys' and 'backup' reach it.
+Every flag has a MATCHMETA_* environment variable; a flag wins.
+
+SIGTERM/SIGINT stop it gracefully (HTTP first, then running imports, then
+the database). SIGHUP reloads what can change without a restart: the log
+level, the API-key policy and the TLS certificate files, read again from
+the environment file (--env-file, default /etc/matchmeta/matchmeta.env
+when it exists) over the process environment.`
+
+// defaultEnvFile is the service's settings file (systemd/matchmeta.env).
+const defaultEnvFile = "/etc/matchmeta/matchmeta.env"
+
+// serveSettings are the reloadable settings and where each came from.
+type serveSettings struct {
+	requireKey      bool
+	logLevel        slog.Level
+	tlsCert, tlsKey string
+}
+
 func (m *Main) runServe(ctx context.Context, args []string) error {
-	return errors.New("serve: not built yet")
+	fs := m.newFlagSet("serve", serveUsage)
+	listen := fs.String("listen", envOr(m, "MATCHMETA_LISTEN", ":8080"), "address to listen on, HOST:PORT (env MATCHMETA_LISTEN)")
+	dbPath := m.dbFlag(fs)
+	tlsCert := fs.String("tls-cert", m.env("MATCHMETA_TLS_CERT"), "PEM certificate for HTTPS (env MATCHMETA_TLS_CERT)")
+	tlsKey := fs.String("tls-key", m.env("MATCHMETA_TLS_KEY"), "PEM private key for HTTPS (env MATCHMETA_TLS_KEY)")
+	requireKey := fs.Bool("require-key", false, "lookups need an API key too (env MATCHMETA_REQUIRE_KEY); changes always do")
+	adminSock := fs.String("admin-socket", "", "admin socket path (env MATCHMETA_ADMIN_SOCKET; default /run/matchmeta/admin.sock when writable, else DB.sock)")
+	envFile := fs.String("env-file", m.env("MATCHMETA_ENV_FILE"), "settings file read again on SIGHUP (env MATCHMETA_ENV_FILE; default "+defaultEnvFile+" when it exists)")
+	if err := m.parse(fs, serveUsage, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef(fs, "unexpected argument %q", fs.Arg(0))
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return usagef(fs, "give both --tls-cert and --tls-key, or neither")
+	}
+	if !fs.Changed("require-key") {
+		v, err := parseBoolEnv(m.env("MATCHMETA_REQUIRE_KEY"))
+		if err != nil {
+			return usagef(fs, "MATCHMETA_REQUIRE_KEY: %v", err)
+		}
+		*requireKey = v
+	}
+	level, err := parseLevel(m.env("MATCHMETA_LOG_LEVEL"))
+	if err != nil {
+		return usagef(fs, "MATCHMETA_LOG_LEVEL: %v", err)
+	}
+	if *envFile == "" {
+		if _, err := os.Stat(defaultEnvFile); err == nil {
+			*envFile = defaultEnvFile
+		}
+	}
+
+	var levelVar slog.LevelVar
+	levelVar.Set(level)
+	log := m.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: &levelVar}))
+	}
+	log = log.With("component", "serve")
+
+	// SIGHUP is ours before anyone learns we are ready (the default action
+	// would kill the daemon).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	st, err := db.Open(ctx, *dbPath, db.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	// From here on every exit path closes the store last.
+	closeStore := func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing the database", "err", err)
+		}
+	}
+
+	jobs := newJobTable()
+	srv, err := web.New(web.Config{
+		Store: st, Logger: log, Listen: *listen, TLSCert: *tlsCert, TLSKey: *tlsKey,
+		RequireKey: *requireKey, Version: versionString(), Jobs: jobs.list,
+	})
+	if err != nil {
+		closeStore()
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		closeStore()
+		return err
+	}
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	sockPath := *adminSock
+	if sockPath == "" {
+		sockPath = daemonSocketPath(m, st.Path())
+	}
+	admin, err := m.startAdmin(workCtx, sockPath, st, jobs, log)
+	if err != nil {
+		srv.Shutdown(context.Background())
+		closeStore()
+		return err
+	}
+	addr := srv.Addr().String()
+	sets, _ := st.Sets()
+	log.Info("matchmeta serving", "addr", addr, "db", st.Path(), "sets", len(sets), "admin_socket", sockPath, "version", versionString())
+	m.sdNotify("READY=1")
+	m.sdStatus("serving on %s, %d sets, admin socket %s", addr, len(sets), sockPath)
+	if m.Ready != nil {
+		m.Ready(addr)
+	}
+	m.startWatchdog(workCtx, log, func() error { return healthCheck(st) })
+
+	var serveErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down", "reason", context.Cause(ctx))
+			break loop
+		case err := <-srv.Done():
+			serveErr = fmt.Errorf("serve: http server stopped: %w", err)
+			log.Error("http server stopped", "err", err)
+			break loop
+		case err := <-admin.done:
+			if err != nil {
+				serveErr = fmt.Errorf("serve: admin socket stopped: %w", err)
+				log.Error("admin socket stopped", "err", err)
+				break loop
+			}
+		case <-hup:
+			m.sdReloading()
+			m.reloadServe(log, *envFile, fs, &levelVar, srv)
+			m.sdNotify("READY=1")
+		}
+	}
+
+	m.sdStopping()
+	// HTTP first: finish requests in flight, accept no more.
+	shCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	if err := srv.Shutdown(shCtx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	cancel()
+	// Then the workers: the admin socket stops and running imports abort
+	// (nothing half-imported is ever published).
+	stopWork()
+	admin.shutdown(log)
+	// Then bbolt.
+	closeStore()
+	log.Info("stopped")
+	return serveErr
+}
+
+// reloadServe applies SIGHUP: reread the env file (values there override
+// the process environment), then apply what a flag did not pin.
+func (m *Main) reloadServe(log *slog.Logger, envFile string, fs *pflag.FlagSet, levelVar *slog.LevelVar, srv *web.Server) {
+	vars := map[string]string{}
+	for _, k := range []string{"MATCHMETA_REQUIRE_KEY", "MATCHMETA_LOG_LEVEL", "MATCHMETA_TLS_CERT", "MATCHMETA_TLS_KEY"} {
+		vars[k] = m.env(k)
+	}
+	if envFile != "" {
+		fileVars, err := readEnvFile(envFile)
+		if err != nil {
+			log.Error("reload: settings file not read; keeping the current settings", "err", err)
+			return
+		}
+		for k, v := range fileVars {
+			if _, ok := vars[k]; ok {
+				vars[k] = v
+			}
+		}
+	}
+	if lv, err := parseLevel(vars["MATCHMETA_LOG_LEVEL"]); err != nil {
+		log.Error("reload: MATCHMETA_LOG_LEVEL", "err", err)
+	} else if lv != levelVar.Level() {
+		levelVar.Set(lv)
+		log.Info("reload: log level", "level", lv)
+	}
+	if !fs.Changed("require-key") {
+		if v, err := parseBoolEnv(vars["MATCHMETA_REQUIRE_KEY"]); err != nil {
+			log.Error("reload: MATCHMETA_REQUIRE_KEY", "err", err)
+		} else if v != srv.RequireKey() {
+			srv.SetRequireKey(v)
+			log.Info("reload: lookups need an API key", "require_key", v)
+		}
+	}
+	cert, key := vars["MATCHMETA_TLS_CERT"], vars["MATCHMETA_TLS_KEY"]
+	if fs.Changed("tls-cert") {
+		cert, _ = fs.GetString("tls-cert")
+	}
+	if fs.Changed("tls-key") {
+		key, _ = fs.GetString("tls-key")
+	}
+	if err := srv.ReloadTLS(cert, key); err != nil {
+		log.Error("reload: TLS", "err", err)
+	}
+	log.Info("reloaded", "env_file", envFile)
+}
+
+// readEnvFile reads a systemd EnvironmentFile: VAR=value lines, '#' and ';'
+// comments, optional single or double quotes around the value.
+func readEnvFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' || line[0] == ';' {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		k = strings.TrimSpace(strings.TrimPrefix(k, "export "))
+		if !ok || k == "" {
+			return nil, fmt.Errorf("serve: %s line %d: want VAR=value", path, n)
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
+			v = v[1 : len(v)-1]
+		}
+		out[k] = v
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("serve: %s: %w", path, err)
+	}
+	return out, nil
+}
+
+func envOr(m *Main, name, def string) string {
+	if v := m.env(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func parseBoolEnv(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "0", "false", "no", "off":
+		return false, nil
+	case "1", "true", "yes", "on":
+		return true, nil
+	}
+	return false, fmt.Errorf("%q is not a boolean (want true or false)", v)
+}
+
+func parseLevel(v string) (slog.Level, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "info":
+		return slog.LevelInfo, nil
+	case "debug":
+		return slog.LevelDebug, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("unknown log level %q (want debug, info, warn or error)", v)
+}
+
+// healthCheck is the watchdog's probe: a read transaction must finish
+// promptly.
+func healthCheck(st *db.Store) error {
+	done := make(chan error, 1)
+	go func() { done <- st.View(func(r *db.Reader) error { return nil }) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(5 * time.Second):
+		return errors.New("a read transaction took more than 5s")
+	}
+}
+
+func versionString() string {
+	v := Version
+	if v == "dev" {
+		if bi, ok := buildVersion(); ok {
+			v = bi
+		}
+	}
+	return v + " (schema " + strconv.Itoa(db.SchemaVersion) + ")"
+}
+
+// buildVersion is the module version when built with 'go install m@v'.
+func buildVersion() (string, bool) {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok || bi.Main.Version == "" || bi.Main.Version == "(devel)" {
+		return "", false
+	}
+	return bi.Main.Version, true
 }
