@@ -121,8 +121,8 @@ func TestImportPathListings(t *testing.T) {
 			if strings.Contains(tc.file, "utf16") {
 				// Non-ASCII names survive the decoding.
 				wantPaths(t, st, wantName, map[string]string{
-					`C:\Users\Bob\Desktop\naïve.txt`:   "exact",
-					`C:\Windows\Fonts\ＭＳ ゴシック.ttc`: "exact",
+					`C:\Users\Bob\Desktop\naïve.txt`: "exact",
+					`C:\Windows\Fonts\ＭＳ ゴシック.ttc`:   "exact",
 				})
 			}
 		})
