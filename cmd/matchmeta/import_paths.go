@@ -3,9 +3,174 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/importer"
 )
 
-// runImportPaths imports a gold-build path listing (placeholder replaced by the paths work).
+const importPathsUsage = `import paths --profile NAME [flags] FILE...
+       matchmeta import paths --profile NAME --os windows|unix|macos --default-user USER [FILE...]
+       matchmeta import paths --profiles
+
+Imports a gold build's full paths as a path set of one OS profile
+(MatchMeta v2): every path is normalized for the profile (drive C, home
+directories to the profile's default user), hashed with SHA-256, and its
+name is indexed by directory for look-alike checks.
+
+FILE holds one full path per line: 'find /' output (Unix) or 'dir /s /b'
+output (Windows); LF or CRLF; UTF-8, or UTF-16 with or without a BOM
+(PowerShell and 'cmd /u' redirects) found by itself; --encoding for
+cmd.exe code pages. gzip is read as is; "-" is stdin. With --hashes,
+FILE holds precomputed path hashes (64 hex digits per line) instead.
+
+Profiles are a table in the database, seeded with the seed's builds:
+  admin = DEB8 DEB9; Administrator = WIN2K3 WIN2K8 WIN2K12 WIN2K16;
+  centos = CENTOS6 CENTOS7; ec2-user = AMZN1 AMZN2 RHEL7 SUSE12 SUSE15;
+  ubuntu = UBUNTU14 UBUNTU16 UBUNTU18.
+Give --os and --default-user to add a profile (or change one no set uses
+yet); with no FILE that is all the command does. --profiles lists them.
+
+The set is named paths-<profile> unless --set says otherwise; importing
+the same name again replaces it in one step.`
+
 func (m *Main) runImportPaths(ctx context.Context, args []string) error {
-	return errors.New("import paths: not built yet")
+	fs := m.newFlagSet("import paths", importPathsUsage)
+	dbPath := m.dbFlag(fs)
+	profile := fs.String("profile", "", "OS build profile of the listing, e.g. UBUNTU18 or WIN2K16 (required)")
+	set := fs.String("set", "", "set to create or replace (default paths-<profile>)")
+	class := fs.String("class", string(db.ClassKnown), "what a match means: known, known-bad or notable")
+	source := fs.String("source", "", "where the listing came from (default: the file names)")
+	desc := fs.String("desc", "", "description shown with matches")
+	version := fs.String("version", "", "version of the build")
+	hashes := fs.Bool("hashes", false, "FILE holds precomputed path hashes (hex SHA-256), not paths")
+	encoding := fs.String("encoding", "auto", "listing encoding: "+strings.Join(importer.PathEncodings, ", "))
+	strip := fs.String("strip-prefix", "", "remove this prefix from every path (a listing of a mounted image: find /mnt/gold)")
+	strict := fs.Bool("strict", false, "fail on the first bad line and import nothing")
+	osName := fs.String("os", "", "define the profile: windows, unix or macos (with --default-user)")
+	user := fs.String("default-user", "", "define the profile: the user home directories are normalized to")
+	profDesc := fs.String("profile-desc", "", "define the profile: a description (e.g. Ubuntu 22.04)")
+	list := fs.Bool("profiles", false, "list the profile table and exit")
+	if err := m.parse(fs, importPathsUsage, args); err != nil {
+		return err
+	}
+	files := fs.Args()
+	if *list {
+		if *profile != "" || len(files) > 0 {
+			return usagef(fs, "--profiles takes no other arguments")
+		}
+		return m.listProfiles(ctx, *dbPath)
+	}
+	if *profile == "" {
+		return usagef(fs, "--profile NAME is required (see --profiles)")
+	}
+	define := *osName != "" || *user != "" || *profDesc != ""
+	if define && (*osName == "" || *user == "") {
+		return usagef(fs, "defining a profile takes both --os and --default-user")
+	}
+	if !define && len(files) == 0 {
+		return usagef(fs, "no input file (use - for stdin)")
+	}
+	if *set == "" {
+		*set = importer.DefaultPathSet(*profile)
+	}
+	for i, f := range files {
+		if f == "-" {
+			continue
+		}
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			return fmt.Errorf("import paths: %w", err)
+		}
+		files[i] = abs
+	}
+	req := importer.PathsRequest{Set: *set, Profile: *profile, Class: db.Class(*class), Source: *source, Desc: *desc, Version: *version,
+		Hashes: *hashes, Encoding: *encoding, StripPrefix: *strip, Strict: *strict, Files: files}
+	if len(files) > 0 {
+		if err := req.Validate(); err != nil {
+			return usagef(fs, "%s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "importer: "), importer.ErrRequest.Error()+": "))
+		}
+		if !db.Class(*class).Valid() {
+			return usagef(fs, "--class %q: want known, known-bad or notable", *class)
+		}
+	}
+	// A running daemon holds the file, and path imports are not forwarded
+	// to it: say so rather than time out on the lock.
+	if c, err := m.adminConnect(ctx, *dbPath); err == nil && c != nil {
+		return errors.New("import paths: a running matchmeta serve holds the database; path imports are not forwarded to it yet: stop the daemon for the import")
+	}
+	st, err := m.openStore(ctx, *dbPath, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if define {
+		p := db.Profile{Name: *profile, OS: db.PathOS(strings.ToLower(*osName)), DefaultUser: *user, Description: *profDesc}
+		changed, err := st.PutProfile(ctx, p)
+		if err != nil {
+			return fmt.Errorf("import paths: %w", err)
+		}
+		if changed {
+			fmt.Fprintf(m.Stdout, "profile %s: os %s, default user %s\n", db.ProfileName(p.Name), p.OS, p.DefaultUser)
+		}
+		if len(files) == 0 {
+			return nil
+		}
+	}
+	prog := importer.NewProgress(m.Stderr, importer.ProgressOptions{})
+	res, err := importer.ImportPaths(ctx, st, req, importer.Options{Logger: m.logger(), Progress: prog, Stdin: m.Stdin})
+	prog.Close()
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			m.logger().Warn("import interrupted; nothing was published", "set", req.Set)
+		}
+		if res != nil && len(res.BadLines) > 0 && !req.Strict {
+			writeBadLines(m.Stderr, res)
+		}
+		if errors.Is(err, importer.ErrRequest) {
+			return usagef(fs, "%s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "importer: "), importer.ErrRequest.Error()+": "))
+		}
+		return err
+	}
+	writeImportSummary(m.Stdout, res)
+	return nil
+}
+
+// listProfiles prints the profile table with the path sets of each.
+func (m *Main) listProfiles(ctx context.Context, dbPath string) error {
+	ps := db.DefaultProfiles() // no database yet: the table it will start with
+	var sets []db.SetInfo
+	if _, err := os.Stat(dbPath); err == nil {
+		st, err := m.openStore(ctx, dbPath, true)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if ps, err = st.Profiles(); err != nil {
+			return err
+		}
+		if sets, err = st.Sets(); err != nil {
+			return err
+		}
+	}
+	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROFILE\tOS\tDEFAULT USER\tPATH SETS\tDESCRIPTION")
+	for _, p := range ps {
+		var names []string
+		for _, si := range sets {
+			if si.Kind == db.KindPath && si.Profile == p.Name {
+				names = append(names, si.Name)
+			}
+		}
+		ns := strings.Join(names, ",")
+		if ns == "" {
+			ns = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Name, p.OS, p.DefaultUser, ns, p.Description)
+	}
+	return tw.Flush()
 }

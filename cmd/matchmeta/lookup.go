@@ -159,6 +159,11 @@ func printAnswer(w io.Writer, a db.Answer) {
 		line += "  " + strings.Join(sets, ", ")
 	}
 	fmt.Fprintln(w, line)
+	if a.Path != nil {
+		for _, l := range a.Path.Lookalikes {
+			fmt.Fprintf(w, "    looks like %s (%s) in %s\n", l.Path, l.Reason, l.Set)
+		}
+	}
 	for _, m := range a.Matches {
 		for _, r := range m.Records {
 			var parts []string
