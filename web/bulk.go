@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -106,8 +105,63 @@ func putBatch(b *batch) {
 	batchPool.Put(b)
 }
 
+// hexVal maps a byte to its hex value, or 0xff.
+var hexVal = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c - 'a' + 10)
+		t[c-'a'+'A'] = byte(c - 'a' + 10)
+	}
+	return
+}()
+
+// decodeHex decodes v into dst in one pass; false when v is not all hex.
+func decodeHex(dst []byte, v []byte) bool {
+	for i := 0; i < len(dst); i++ {
+		hi, lo := hexVal[v[2*i]], hexVal[v[2*i+1]]
+		if hi|lo == 0xff {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
 // add parses one value of the given kind ("" = detect) into the batch.
+// The common case, a hash of the right length, costs one pass over the
+// hex and no copy: answers print the key, not the input.
 func (b *batch) add(kind db.Kind, v []byte) {
+	if k := len(v); k > 0 && (v[0] <= ' ' || v[k-1] <= ' ') {
+		v = bytes.TrimSpace(v)
+	}
+	fk := kind
+	if fk == "" {
+		switch len(v) {
+		case 64:
+			fk = db.KindSHA256
+		case 40:
+			fk = db.KindSHA1
+		case 32:
+			fk = db.KindMD5
+		}
+	}
+	if w := fk.KeyWidth(); w > 0 && len(v) == 2*w && fk != db.KindPath {
+		b.items = append(b.items, item{kind: fk, klen: w})
+		it := &b.items[len(b.items)-1]
+		if decodeHex(it.key[:w], v) {
+			return
+		}
+		b.items = b.items[:len(b.items)-1] // not hex: the slow path words it
+	}
+	b.addSlow(kind, v)
+}
+
+func (b *batch) addSlow(kind db.Kind, v []byte) {
 	start := len(b.arena)
 	b.arena = append(b.arena, v...)
 	it := item{val: b.arena[start:len(b.arena):len(b.arena)]}
@@ -120,11 +174,9 @@ func (b *batch) add(kind db.Kind, v []byte) {
 	switch kind {
 	case db.KindSHA256, db.KindSHA1, db.KindMD5, db.KindBlock:
 		w := kind.KeyWidth()
-		if len(v) == 2*w {
-			if _, err := hex.Decode(it.key[:w], v); err == nil {
-				it.klen = w
-				break
-			}
+		if len(v) == 2*w && decodeHex(it.key[:w], v) {
+			it.klen = w
+			break
 		}
 		// Let the shared parser word the complaint.
 		if _, err := db.ParseTypedQuery(kind, string(v)); err != nil {
@@ -147,6 +199,17 @@ func (b *batch) addRejected(v []byte, msg string) {
 	start := len(b.arena)
 	b.arena = append(b.arena, v...)
 	b.items = append(b.items, item{val: b.arena[start:], err: msg})
+}
+
+// plainString reports whether v is the inside of a JSON string that needs
+// no unquoting: no quote, backslash or control character.
+func plainString(v []byte) bool {
+	for _, c := range v {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 func isHexBytes(v []byte) bool {
@@ -270,7 +333,11 @@ func (s *Server) process(b *batch, d detail, sep []byte) error {
 				}
 				continue
 			}
-			q, err := db.ParseTypedQuery(it.kind, string(it.val))
+			v := it.val
+			if it.klen > 0 { // parsed on the fast path: the key is the value
+				v = appendUpperHex(make([]byte, 0, 2*it.klen), it.key[:it.klen])
+			}
+			q, err := db.ParseTypedQuery(it.kind, string(v))
 			if err != nil { // add() already checked; keep the answer honest anyway
 				t[vInvalid]++
 				it.err = strings.TrimPrefix(err.Error(), "invalid: ")
@@ -601,6 +668,8 @@ func (s *Server) bulkStream(c echo.Context, body io.Reader, d detail, force db.K
 					switch {
 					case text:
 						cur.add(force, v)
+					case len(v) > 2 && v[0] == '"' && v[len(v)-1] == '"' && plainString(v[1:len(v)-1]):
+						cur.add(force, v[1:len(v)-1]) // a plain JSON string: no unquoting needed
 					case v[0] == '"':
 						sc := &jscan{b: v}
 						sv, serr := sc.str()

@@ -1,0 +1,195 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/matchmeta/matchmeta/db"
+)
+
+// benchStore imports n SHA-256 keys (MATCHMETA_BENCH_KEYS, default 1 M;
+// the issue's figure is for 10 M). Key i is SHA-256 of its index.
+func benchStore(b *testing.B) (*db.Store, int) {
+	n := 1_000_000
+	if v := os.Getenv("MATCHMETA_BENCH_KEYS"); v != "" {
+		n, _ = strconv.Atoi(v)
+	}
+	ctx := context.Background()
+	st, err := db.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), db.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	imp, err := st.BeginImport(ctx, []db.SetSpec{{Name: "bench", Kind: db.KindSHA256, Class: db.ClassKnown}}, db.ImportOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var buf [8]byte
+	for i := 0; i < n; i++ {
+		binary.BigEndian.PutUint64(buf[:], uint64(i))
+		h := sha256.Sum256(buf[:])
+		if err := imp.Builders()[0].AddKey(h[:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := imp.Commit(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return st, n
+}
+
+// BenchmarkBulkNDJSON posts 1 M SHA-256 values (half known) as NDJSON in
+// one request over loopback and reads the verdicts back:
+//
+//	go test ./web -run XXX -bench BulkNDJSON -benchtime 3x
+//	MATCHMETA_BENCH_KEYS=10000000 go test ./web -run XXX -bench BulkNDJSON -benchtime 3x -timeout 30m
+func BenchmarkBulkNDJSON(b *testing.B) {
+	st, n := benchStore(b)
+	s, err := New(Config{Store: st, Listen: "127.0.0.1:0"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	const values = 1_000_000
+	var body bytes.Buffer
+	var buf [8]byte
+	for i := 0; i < values; i++ {
+		k := uint64(i)
+		if i%2 == 1 {
+			k = uint64(n + i) // not in the set
+		}
+		binary.BigEndian.PutUint64(buf[:], k)
+		h := sha256.Sum256(buf[:])
+		body.WriteByte('"')
+		body.WriteString(hex.EncodeToString(h[:]))
+		body.WriteString("\"\n")
+	}
+	url := "http://" + s.Addr().String() + "/api/v1/lookup?detail=verdict"
+	b.SetBytes(int64(body.Len()))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := http.Post(url, "application/x-ndjson", bytes.NewReader(body.Bytes()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		got, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil || res.StatusCode != 200 {
+			b.Fatalf("%v %d", err, res.StatusCode)
+		}
+		if lines := bytes.Count(got, []byte("\n")); lines != values {
+			b.Fatalf("%d answers, want %d", lines, values)
+		}
+		if ok := bytes.Count(got, []byte(`"OK"`)); ok != values/2 {
+			b.Fatalf("%d OK, want %d", ok, values/2)
+		}
+	}
+	b.ReportMetric(float64(values)*float64(b.N)/b.Elapsed().Seconds(), "hashes/s")
+}
+
+// BenchmarkSingleGET is the per-request cost of GET /sha256/{h} through
+// the whole server, from one client goroutine per core (the wrk load with
+// 64 connections is the other helper's benchmark).
+func BenchmarkSingleGET(b *testing.B) {
+	st, _ := benchStore(b)
+	s, err := New(Config{Store: st, Listen: "127.0.0.1:0"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	base := "http://" + s.Addr().String() + "/sha256/"
+	tr := &http.Transport{MaxIdleConnsPerHost: 256}
+	c := &http.Client{Transport: tr}
+	b.SetParallelism(32)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var buf [8]byte
+		i := 0
+		for pb.Next() {
+			binary.BigEndian.PutUint64(buf[:], uint64(i))
+			h := sha256.Sum256(buf[:])
+			i++
+			res, err := c.Get(base + hex.EncodeToString(h[:]))
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+}
+
+// BenchmarkBulkParts splits the bulk path: parsing lines into a batch, and
+// answering a parsed batch (one read transaction), without HTTP.
+func BenchmarkBulkParts(b *testing.B) {
+	st, n := benchStore(b)
+	s, err := New(Config{Store: st})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var lines [][]byte
+	var buf [8]byte
+	for i := 0; i < batchSize; i++ {
+		k := uint64(i * 7 % n)
+		if i%2 == 1 {
+			k = uint64(n + i)
+		}
+		binary.BigEndian.PutUint64(buf[:], k)
+		h := sha256.Sum256(buf[:])
+		lines = append(lines, []byte(hex.EncodeToString(h[:])))
+	}
+	b.Run("parse", func(b *testing.B) {
+		bt := getBatch()
+		for i := 0; i < b.N; i++ {
+			if len(bt.items) == batchSize {
+				bt.items, bt.arena = bt.items[:0], bt.arena[:0]
+			}
+			bt.add("", lines[i%batchSize])
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "values/s")
+	})
+	b.Run("answer", func(b *testing.B) {
+		bt := getBatch()
+		for _, l := range lines {
+			bt.add("", l)
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			bt.out = bt.out[:0]
+			if err := s.process(bt, detailVerdict, []byte("\n")); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "values/s")
+	})
+	b.Run("verdict", func(b *testing.B) {
+		keys := make([][]byte, len(lines))
+		for i, l := range lines {
+			keys[i], _ = hex.DecodeString(string(l))
+		}
+		b.ResetTimer()
+		st.View(func(r *db.Reader) error {
+			for i := 0; i < b.N; i++ {
+				r.Verdict(db.KindSHA256, keys[i%len(keys)])
+			}
+			return nil
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "values/s")
+	})
+}
