@@ -18,7 +18,7 @@
 //	apikeys   key name -> JSON APIKey (only a hash of the secret)
 //	inventory device inventories (netwatch), keyed by MAC
 //	profiles  OS profile name -> JSON Profile (path normalization; created
-//	          with the seed's table on the first profile write, profile.go)
+//	          with the seed's table by the first path import, profile.go)
 //
 // Sets are immutable once published. An import writes a new set under a
 // fresh ID in bounded transactions while it is invisible, then publishes it

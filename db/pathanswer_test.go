@@ -330,3 +330,28 @@ func mustSet(t *testing.T, st *Store, name string) SetInfo {
 	}
 	return si
 }
+
+func TestSeedProfiles(t *testing.T) {
+	st := openTest(t, Options{})
+	st.View(func(r *Reader) error {
+		if r.tx.Bucket(bucketProfiles) != nil {
+			t.Fatal("profiles bucket before any path import")
+		}
+		return nil
+	})
+	for i := 0; i < 2; i++ {
+		if err := st.SeedProfiles(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.View(func(r *Reader) error {
+		b := r.tx.Bucket(bucketProfiles)
+		if b == nil || b.Stats().KeyN != len(defaultProfiles) {
+			t.Fatal("seeded bucket missing or incomplete")
+		}
+		return nil
+	})
+	if evs, _ := st.History(0); len(evs) != 0 {
+		t.Fatalf("seeding wrote history: %v", evs)
+	}
+}

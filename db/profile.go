@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -186,6 +187,30 @@ func seedProfiles(tx *bolt.Tx) (*bolt.Bucket, error) {
 	}
 	return b, nil
 }
+
+// SeedProfiles stores the built-in table if the file has none yet. A path
+// import calls it so that the rule its hashes were made with stays in the
+// file, whatever later versions of the built-in table say.
+func (s *Store) SeedProfiles() error {
+	if err := s.bolt.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketProfiles) != nil {
+			return errSeeded
+		}
+		return nil
+	}); err == errSeeded {
+		return nil
+	}
+	err := s.bolt.Update(func(tx *bolt.Tx) error {
+		_, err := seedProfiles(tx)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("db: seed profiles: %w", err)
+	}
+	return nil
+}
+
+var errSeeded = errors.New("profiles seeded")
 
 // Profiles returns the profile table (the built-in one until an operator
 // adds a profile).

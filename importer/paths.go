@@ -177,6 +177,9 @@ func ImportPaths(ctx context.Context, st *db.Store, req PathsRequest, opts Optio
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
+	if err := st.SeedProfiles(); err != nil {
+		return nil, fmt.Errorf("importer: %w", err)
+	}
 	prof, err := st.Profile(req.Profile)
 	if err != nil {
 		if errors.Is(err, db.ErrNotFound) {
