@@ -57,7 +57,7 @@ var v3files = []v3file{
 	{"unicode", "Ünïcödé.txt", 12, 100},
 }
 
-func execSQL(t *testing.T, path, script string) {
+func execSQL(t testing.TB, path, script string) {
 	t.Helper()
 	sdb, err := sql.Open("sqlite", path)
 	if err != nil {
@@ -82,7 +82,7 @@ func v3Inserts(table string, cols string, crc bool) string {
 	return b.String()
 }
 
-func makeMinimal(t *testing.T, dir string) string {
+func makeMinimal(t testing.TB, dir string) string {
 	p := filepath.Join(dir, "RDS_2024.03.1_modern_minimal.db")
 	execSQL(t, p, minimalSchema+v3Inserts("FILE", "sha256, sha1, md5, crc32, file_name, file_size, package_id", true))
 	return p
@@ -109,7 +109,7 @@ INSERT INTO APPLICATION VALUES (100, 'Windows 10', '22H2', 10, 1, 'English', 'Op
 INSERT INTO APPLICATION VALUES (200, 'GIMP', '2.10', 11, 2, 'Any', 'Graphics');
 `
 
-func makeCurated(t *testing.T, dir string) string {
+func makeCurated(t testing.TB, dir string) string {
 	p := filepath.Join(dir, "RDS_2021.12.2_curated.db")
 	var b strings.Builder
 	b.WriteString(curatedSchema)
@@ -319,7 +319,7 @@ func TestNSRLv3Corrupt(t *testing.T) {
 		err    string
 	}{
 		{"not sqlite", notSQL, false, "not an NSRL release"},
-		{"cut sqlite", cutDB, false, "nsrl v3 " + cutDB},
+		{"cut sqlite", cutDB, false, "nsrl v3 " + cutDB + ": read schema: database disk image is malformed (11) (the database file is damaged or truncated"},
 		{"no FILE", noFile, false, "no FILE table or view, so not an NSRL RDS v3 database (found: "},
 		{"no hash column", noHash, false, "FILE has no sha256, sha1 or md5 column"},
 		{"bad row strict", badRows, true, `FILE rowid`},

@@ -51,7 +51,7 @@ func openV3(ctx context.Context, path, label string) (*v3DB, error) {
 	rows, err := sdb.QueryContext(ctx, `SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view')`)
 	if err != nil {
 		sdb.Close()
-		return nil, fmt.Errorf("importer: nsrl v3 %s: read schema: %w", label, err)
+		return nil, fmt.Errorf("importer: nsrl v3 %s: read schema: %w", label, sqliteHint(err))
 	}
 	for rows.Next() {
 		var name, typ string
@@ -67,7 +67,7 @@ func openV3(ctx context.Context, path, label string) (*v3DB, error) {
 	rows.Close()
 	if err != nil {
 		sdb.Close()
-		return nil, fmt.Errorf("importer: nsrl v3 %s: read schema: %w", label, err)
+		return nil, fmt.Errorf("importer: nsrl v3 %s: read schema: %w", label, sqliteHint(err))
 	}
 	return v, nil
 }
@@ -375,7 +375,7 @@ func (v *v3DB) sortFree(ctx context.Context, query string) bool {
 func (j *job) v3Scan(v *v3DB, query string, withRowid bool, sink *nsrlSink) error {
 	rows, err := v.db.QueryContext(j.ctx, query)
 	if err != nil {
-		return fmt.Errorf("importer: nsrl v3 %s: read FILE: %w", v.path, err)
+		return fmt.Errorf("importer: nsrl v3 %s: read FILE: %w", v.path, sqliteHint(err))
 	}
 	defer rows.Close()
 	var (
@@ -473,7 +473,16 @@ func (j *job) v3Scan(v *v3DB, query string, withRowid bool, sink *nsrlSink) erro
 		if j.ctx.Err() != nil {
 			return fmt.Errorf("importer: %w", j.ctx.Err())
 		}
-		return fmt.Errorf("importer: nsrl v3 %s: read FILE after row %d: %w", v.path, n, err)
+		return fmt.Errorf("importer: nsrl v3 %s: read FILE after row %d: %w", v.path, n, sqliteHint(err))
 	}
 	return nil
+}
+
+// sqliteHint adds what an examiner should do about a damaged database.
+func sqliteHint(err error) error {
+	msg := err.Error()
+	if strings.Contains(msg, "malformed") || strings.Contains(msg, "not a database") || strings.Contains(msg, "disk I/O error") {
+		return fmt.Errorf("%w (the database file is damaged or truncated: download it again and check its published hash)", err)
+	}
+	return err
 }
