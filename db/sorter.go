@@ -65,27 +65,41 @@ func (b *sortBuf) val(e sortEnt) []byte {
 	return b.arena[e.off+e.klen : e.off+e.klen+e.vlen]
 }
 
-func (b *sortBuf) size() int { return len(b.arena) + len(b.ents)*sortEntSize }
+// size counts the arena and both entry arrays (the counting sort's second
+// array is as large as the first).
+func (b *sortBuf) size() int { return len(b.arena) + 2*len(b.ents)*sortEntSize }
 
 // add copies key and val in.
 func (s *sorter) add(key, val []byte) error {
+	limit := int(s.limit.Load())
 	if s.cur == nil {
-		if s.free != nil {
-			s.cur, s.free = s.free, nil
+		// Buffers are allocated whole, once: growing them by appends
+		// would leave garbage copies that push the peak RSS up. Untouched
+		// capacity costs no memory. A recycled buffer larger than the
+		// current share (more sorters joined) is dropped.
+		if s.free != nil && cap(s.free.arena) <= limit/2 {
+			s.cur = s.free
 		} else {
-			s.cur = &sortBuf{arena: make([]byte, 0, 1<<20), ents: make([]sortEnt, 0, 1<<15)}
+			s.cur = &sortBuf{arena: make([]byte, 0, limit/2), ents: make([]sortEnt, 0, limit/(4*sortEntSize))}
 		}
+		s.free = nil
 	}
 	b := s.cur
 	if len(key)+len(val) > 1<<24 {
 		return fmt.Errorf("db: sort: entry of %d bytes too large", len(key)+len(val))
+	}
+	if len(b.ents) > 0 && (len(b.arena)+len(key)+len(val) > cap(b.arena) || len(b.ents) == cap(b.ents)) {
+		if err := s.startSpill(); err != nil {
+			return err
+		}
+		return s.add(key, val)
 	}
 	off := len(b.arena)
 	b.arena = append(b.arena, key...)
 	b.arena = append(b.arena, val...)
 	b.ents = append(b.ents, sortEnt{p: prefix8(key), off: uint32(off), klen: uint32(len(key)), vlen: uint32(len(val))})
 	s.added++
-	if int64(b.size()) >= s.limit.Load() || len(b.arena) > 1<<31 {
+	if b.size() >= limit || len(b.arena) > 1<<31 {
 		return s.startSpill()
 	}
 	return nil

@@ -52,7 +52,7 @@ type Options struct {
 	ReadOnly bool
 	Logger   *slog.Logger
 	// SortMemory bounds the external sort buffers of one import, in bytes
-	// (default 256 MiB).
+	// (default 192 MiB; with the write buffers an import stays under 512 MiB).
 	SortMemory int
 	// TempDir holds sort runs; default is a directory beside the file.
 	TempDir string
@@ -127,7 +127,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.SortMemory == 0 {
-		opts.SortMemory = 256 << 20
+		opts.SortMemory = 192 << 20
 	}
 	if !opts.ReadOnly {
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
