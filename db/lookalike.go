@@ -45,6 +45,10 @@ import (
 const (
 	maxLookalikeNames   = 8  // distinct known names
 	maxLookalikeEntries = 32 // name x set entries
+	// maxLookalikeName: longer names (in bytes) are not compared. No file
+	// system allows more than 255 characters (765 UTF-8 bytes on NTFS),
+	// and the explanation's full matrix must stay small.
+	maxLookalikeName = 1024
 )
 
 // homoglyphUpper maps upper-case letters that look like a Latin letter
@@ -248,6 +252,9 @@ func newNameMatcher(query string, ci bool) *nameMatcher {
 // query, or -1 when it is not a look-alike (too far, other extension, or
 // the same name).
 func (m *nameMatcher) distance(known []byte) int {
+	if len(known) > maxLookalikeName || len(m.query) > maxLookalikeName {
+		return -1
+	}
 	// The extension first, on the raw bytes: no confusable maps to or from
 	// ".", so the raw last dot is the skeleton's last dot, and most names
 	// of a crowded directory fail here cheaply.
@@ -373,7 +380,7 @@ func prepareDir(v []byte) (*prepDir, error) {
 // scan calls fn for each look-alike of the query in the directory.
 func (p *prepDir) scan(m *nameMatcher, fn func(name string, dist int)) {
 	g := p.byExt[string(m.ext)]
-	if len(g) == 0 {
+	if len(g) == 0 || len(m.query) > maxLookalikeName {
 		return
 	}
 	k := allowedEdits(len(m.stem))
@@ -381,6 +388,9 @@ func (p *prepDir) scan(m *nameMatcher, fn func(name string, dist int)) {
 	for _, e := range g[lo:] {
 		if len(e.stem) > len(m.stem)+k {
 			break
+		}
+		if len(e.raw) > maxLookalikeName {
+			continue
 		}
 		d := m.stemDistance(e.stem, e.mask)
 		if d < 0 || d == 0 && m.same([]byte(e.raw)) {
@@ -636,7 +646,7 @@ func explain(query, known string, ci bool) string {
 		case i > 0 && j > 0 && a[i-1] == b[j-1] && d[i][j] == d[i-1][j-1]:
 			q, k := query[qs[i-1][0]:qs[i-1][1]], known[ks[j-1][0]:ks[j-1][1]]
 			if q != k {
-				if !strings.EqualFold(q, k) {
+				if !strings.EqualFold(q, k) || !utf8.ValidString(q) || !utf8.ValidString(k) {
 					add("confusable", i-1, 1, j-1, 1)
 				} else if !ci {
 					add("case", i-1, 1, j-1, 1)
