@@ -150,7 +150,7 @@ func VerifyBackup(ctx context.Context, path string) (rep BackupReport, err error
 		for err := range tx.Check() {
 			return err
 		}
-		return nil
+		return checkChunks(tx)
 	})
 	bdb.Close()
 	if err != nil {

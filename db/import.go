@@ -557,14 +557,20 @@ func (b *Builder) write(ctx context.Context) error {
 
 func (b *Builder) writeChunks(ctx context.Context, w *txWriter, idx string, so *sorter, width int) (uint64, error) {
 	per := chunkKeys(width)
-	buf := make([]byte, 0, per*width)
+	buf := make([]byte, 0, per*width+chunkSumLen)
+	lastKey := make([]byte, 0, width)
 	var n uint64
 	flush := func() error {
 		if len(buf) == 0 {
 			return nil
 		}
 		last := len(buf) - width
-		err := w.put(idx, buf[last:], buf[:last])
+		// The value gets a CRC-32C of the whole chunk: bbolt checks its
+		// page structure but not the bytes inside a value, and a flipped
+		// bit in a hash must not go unnoticed.
+		key := append(lastKey[:0], buf[last:]...) // the sum overwrites buf[last:]
+		val := appendChunkSum(buf[:last], key)
+		err := w.put(idx, key, val)
 		buf = buf[:0]
 		return err
 	}

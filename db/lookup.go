@@ -87,7 +87,10 @@ func hasChunked(b *bolt.Bucket, key []byte) bool {
 	if bytes.Equal(k, key) {
 		return true
 	}
-	return searchFixed(v, key)
+	if len(v) < chunkSumLen {
+		return false
+	}
+	return searchFixed(v[:len(v)-chunkSumLen], key)
 }
 
 // searchFixed finds key among the sorted fixed-width keys packed in v.

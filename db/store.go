@@ -420,12 +420,4 @@ func (s *Store) RemoveSet(ctx context.Context, name string) error {
 
 func idKey(id uint32) []byte { return binary.BigEndian.AppendUint32(nil, id) }
 
-// Check runs bbolt's consistency check and returns the first error.
-func (s *Store) Check() error {
-	return s.bolt.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return fmt.Errorf("db: check: %w", err)
-		}
-		return nil
-	})
-}
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

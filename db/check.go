@@ -1,0 +1,93 @@
+package db
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// chunkSumLen is the CRC-32C trailer of a chunk value.
+const chunkSumLen = 4
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// appendChunkSum appends the checksum of a chunk (its packed keys, then its
+// last key, which is the element's key) to packed.
+func appendChunkSum(packed, last []byte) []byte {
+	c := crc32.Update(crc32.Checksum(packed, castagnoli), castagnoli, last)
+	return binary.BigEndian.AppendUint32(packed, c)
+}
+
+// Check runs bbolt's page check, then verifies every chunked index: the
+// CRC-32C of each chunk and that keys are strictly ascending within and
+// across chunks. It returns the first problem, naming the set.
+func (s *Store) Check() error {
+	return s.bolt.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return fmt.Errorf("db: check: %w", err)
+		}
+		return checkChunks(tx)
+	})
+}
+
+func checkChunks(tx *bolt.Tx) error {
+	sets := tx.Bucket(bucketSets)
+	data := tx.Bucket(bucketData)
+	if sets == nil || data == nil {
+		return fmt.Errorf("db: check: missing buckets")
+	}
+	return sets.ForEach(func(name, v []byte) error {
+		var si SetInfo
+		if err := jsonUnmarshal(v, &si); err != nil {
+			return fmt.Errorf("db: check: catalog entry %q: %w", name, err)
+		}
+		w := si.Kind.KeyWidth()
+		if si.State != StateReady || w == 0 {
+			return nil
+		}
+		set := data.Bucket(idKey(si.ID))
+		if set == nil {
+			return fmt.Errorf("db: check: set %s: data missing", si.Name)
+		}
+		var n uint64
+		for _, idx := range [][]byte{idxKeys, idxFolded} {
+			b := set.Bucket(idx)
+			if b == nil {
+				continue
+			}
+			var prev []byte
+			c := b.Cursor()
+			cnt := uint64(0)
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if len(k) != w || len(v) < chunkSumLen || (len(v)-chunkSumLen)%w != 0 {
+					return fmt.Errorf("db: check: set %s index %s chunk %X: bad sizes", si.Name, idx, k)
+				}
+				packed := v[:len(v)-chunkSumLen]
+				if got := appendChunkSum(append([]byte(nil), packed...), k)[len(packed):]; !bytes.Equal(got, v[len(packed):]) {
+					return fmt.Errorf("db: check: set %s index %s chunk %X: checksum mismatch", si.Name, idx, k)
+				}
+				for i := 0; i <= len(packed); i += w {
+					cur := k
+					if i < len(packed) {
+						cur = packed[i : i+w]
+					}
+					if prev != nil && bytes.Compare(prev, cur) >= 0 {
+						return fmt.Errorf("db: check: set %s index %s chunk %X: keys out of order", si.Name, idx, k)
+					}
+					prev = cur
+					cnt++
+				}
+			}
+			if bytes.Equal(idx, idxKeys) {
+				n = cnt
+			}
+		}
+		if n != si.Count {
+			return fmt.Errorf("db: check: set %s: %d keys stored, catalog says %d", si.Name, n, si.Count)
+		}
+		return nil
+	})
+}
