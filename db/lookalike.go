@@ -255,6 +255,15 @@ func (m *nameMatcher) distance(known []byte) int {
 	if len(known) > maxLookalikeName || len(m.query) > maxLookalikeName {
 		return -1
 	}
+	// Quick reject on the last character: with an extension the names
+	// must end alike (unless the last byte may merge: rn -> m, vv -> w).
+	if n := len(m.ext); n > 0 && len(known) > 0 {
+		if c := known[len(known)-1]; c < utf8.RuneSelf {
+			if r := asciiSkel[c]; r != 'n' && r != 'v' && r != m.ext[n-1] {
+				return -1
+			}
+		}
+	}
 	// The extension first, on the raw bytes: no confusable maps to or from
 	// ".", so the raw last dot is the skeleton's last dot, and most names
 	// of a crowded directory fail here cheaply.
