@@ -8,11 +8,12 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/matchmeta/matchmeta/db"
 )
 
-const lookupUsage = "lookup [--db PATH] [--type T] [--json] VALUE... | lookup --file FILE [-o OUT]"
+const lookupUsage = "lookup [--db PATH | --server URL [--api-key K]] [--type T] [--json] VALUE... | lookup [--server URL] --file FILE [-o OUT]"
 
 func (m *Main) runLookup(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("lookup", lookupUsage)
@@ -23,8 +24,38 @@ func (m *Main) runLookup(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print JSON lines for command-line values too")
 	records := fs.Bool("records", true, "include per-hash records (NSRL metadata)")
 	asPath := fs.Bool("path", false, "treat values as full paths (same as --type path)")
+	server := fs.String("server", "", "look up on a remote appliance (http://HOST:8080) instead of the local database")
+	apiKey := fs.String("api-key", "", "with --server: API key, sent in the x-api-key header (env MATCHMETA_API_KEY)")
+	concurrency := fs.Int("concurrency", 4, "with --server: requests in flight")
+	batchN := fs.Int("batch", 10000, "with --server: values per request")
+	timeout := fs.Duration("timeout", 60*time.Second, "with --server: time limit of one request")
+	retries := fs.Int("retries", 4, "with --server: further attempts after a network error, 5xx or 429")
 	if err := m.parse(fs, lookupUsage, args); err != nil {
 		return err
+	}
+	if *server == "" {
+		for _, f := range []string{"api-key", "concurrency", "batch", "timeout", "retries"} {
+			if fs.Changed(f) {
+				return usagef(fs, "--%s needs --server", f)
+			}
+		}
+	} else {
+		if fs.Changed("db") {
+			return usagef(fs, "give --db or --server, not both")
+		}
+		switch {
+		case *concurrency < 1 || *concurrency > 256:
+			return usagef(fs, "--concurrency must be from 1 to 256, got %d", *concurrency)
+		case *batchN < 1 || *batchN > 1_000_000:
+			return usagef(fs, "--batch must be from 1 to 1000000, got %d", *batchN)
+		case *timeout <= 0:
+			return usagef(fs, "--timeout must be positive, got %v", *timeout)
+		case *retries < 0 || *retries > 100:
+			return usagef(fs, "--retries must be from 0 to 100, got %d", *retries)
+		}
+		if *apiKey == "" {
+			*apiKey = m.env("MATCHMETA_API_KEY")
+		}
 	}
 	if *file == "" && fs.NArg() == 0 {
 		return usagef(fs, "give values to look up or --file FILE")
@@ -51,6 +82,13 @@ func (m *Main) runLookup(ctx context.Context, args []string) error {
 		bw := bufio.NewWriterSize(f, 1<<20)
 		defer bw.Flush()
 		w = bw
+	}
+	if *server != "" {
+		return m.lookupRemote(ctx, remoteLookup{
+			server: *server, apiKey: *apiKey, concurrency: *concurrency, batch: *batchN,
+			timeout: *timeout, retries: *retries, typ: db.Kind(*typ), records: *records,
+			asJSON: *asJSON, file: *file, args: fs.Args(),
+		}, w)
 	}
 	st, err := m.openStore(ctx, *dbPath, true)
 	if err != nil {
