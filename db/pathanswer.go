@@ -144,6 +144,9 @@ func sortProfileNames(names []string) {
 	})
 }
 
+// maxLookalikeLevels bounds the walk up from the query's directory.
+const maxLookalikeLevels = 32
+
 // lookalike is a candidate before ranking.
 type lookalike struct {
 	dist    int
@@ -228,7 +231,20 @@ func (r *Reader) lookalikes(pp parsedPath, depth int, targets func(func(SetInfo,
 		if ferr != nil {
 			return nil, ferr
 		}
-		if anyDir {
+		if anyDir || depth-cut+1 >= maxLookalikeLevels {
+			break
+		}
+		// A directory that is itself known (an empty directory has no
+		// index entry) ends the walk: its own name is fine.
+		known := false
+		targets(func(si SetInfo, comps []string) {
+			if known || cut < 2 {
+				return
+			}
+			dir := pp.join(comps[:cut-1])
+			known = r.Has(si, PathHash(dir)) || si.CaseInsensitive && r.HasFolded(si, FoldedPathHash(dir))
+		})
+		if known {
 			break
 		}
 	}

@@ -46,7 +46,7 @@ func pathFixture(t *testing.T) *Store {
 		"/usr", "/usr/bin", "/usr/bin/python3", "/usr/sbin/sshd", "/root/.bashrc", "/etc/passwd", // a duplicate line
 	})
 	importPathSet(t, st, "debian9", "DEB9", []string{"/etc/passwd", "/home/admin/.bashrc"})
-	win := []string{`C:\Windows`, `C:\Windows\explorer.exe`, `C:\Windows\System32`, `C:\Users\Administrator\NTUSER.DAT`}
+	win := []string{`C:\Windows`, `C:\Windows\explorer.exe`, `C:\Windows\System32`, `C:\Windows\Temp`, `C:\Windows\Temp2`, `C:\Users\Administrator\NTUSER.DAT`}
 	for _, n := range readNames(t, filepath.Join("testdata", "paths-system32", "names.txt")) {
 		win = append(win, `C:\Windows\System32\`+n)
 	}
@@ -106,6 +106,9 @@ func TestAnswerPath(t *testing.T) {
 		{q: `C:\Windows\Sytem32\svchost.exe`, verdict: "NA",
 			lookalikes: []lk{{"win2016", `C:\Windows\System32`, "directory 'Sytem32': missing 's'"}}},
 		{q: `C:\Windows\System32\cdm.dll`, verdict: "NA"},
+		{q: `C:\Windows\Temp\x.exe`, verdict: "NA"}, // Temp is known (empty): no walk up to its siblings
+		{q: `C:\Windows\Tmep\x.exe`, verdict: "NA",
+			lookalikes: []lk{{"win2016", `C:\Windows\Temp`, "directory 'Tmep': transposition of 'em'"}}},
 		{q: `C:\Windows\System32\chrome.exe`, verdict: "NA"},
 		{q: `/usr/bin/Python3`, verdict: "NA",
 			lookalikes: []lk{{"ubuntu18", "/usr/bin/python3", "case 'P' for 'p'"}}},
