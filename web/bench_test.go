@@ -193,3 +193,25 @@ func BenchmarkBulkParts(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "values/s")
 	})
 }
+
+// BenchmarkHandlerGET is the server's own cost of GET /sha256/{h} (routing,
+// middleware, lookup, answer) without the network.
+func BenchmarkHandlerGET(b *testing.B) {
+	st := fixtureStore(b)
+	s, err := New(Config{Store: st})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := s.Handler()
+	req, _ := http.NewRequest("GET", "/sha256/"+knownSHA256, nil)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &recorder{h: http.Header{}}
+		for pb.Next() {
+			w.body.Reset()
+			w.code = 0
+			clear(w.h)
+			h.ServeHTTP(w, req)
+		}
+	})
+}

@@ -106,9 +106,29 @@ func plain(c echo.Context, a db.Answer, err error) error {
 	return c.String(http.StatusOK, a.Verdict)
 }
 
+// plainHash answers from Reader.Verdict: the word is all it prints, so no
+// matches are collected.
 func (s *Server) plainHash(c echo.Context) error {
-	a, err := s.lookupParam(c, routeKind(c.Path()), "h", false)
-	return plain(c, a, err)
+	kind := routeKind(c.Path())
+	v, err := param(c, "h")
+	if err != nil {
+		return err
+	}
+	q, err := parse(kind, v)
+	if err != nil {
+		s.metrics.countLookup(kind, vInvalid)
+		return err
+	}
+	var ok bool
+	if err := s.st.View(func(r *db.Reader) error { ok = r.Verdict(kind, q.Key()); return nil }); err != nil {
+		return internal("reading the database", err)
+	}
+	if ok {
+		s.metrics.countLookup(kind, vOK)
+		return c.String(http.StatusOK, db.VerdictOK)
+	}
+	s.metrics.countLookup(kind, vNA)
+	return c.String(http.StatusOK, db.VerdictNA)
 }
 
 func (s *Server) plainName(c echo.Context) error {
