@@ -358,3 +358,42 @@ func TestSeedProfiles(t *testing.T) {
 		t.Fatalf("seeding wrote history: %v", evs)
 	}
 }
+
+// TestAnswerPathConcurrent: concurrent readers share the prepared
+// directory cache (run with -race) and agree with a lone reader.
+func TestAnswerPathConcurrent(t *testing.T) {
+	st := openTest(t, Options{})
+	var paths []string
+	for i := 0; i < 2000; i++ {
+		paths = append(paths, fmt.Sprintf(`C:\Windows\WinSxS\part%04d.manifest`, i), fmt.Sprintf(`C:\Windows\System32\lib%04d.dll`, i))
+	}
+	importPathSet(t, st, "w", "WIN2K16", paths)
+	queries := []string{`C:\Windows\WinSxS\prat0042.manifest`, `C:\Windows\System32\lib0O42.dll`, `C:\Windows\System32\ilb0042.dll`, `C:\Windows\WinSxS\x.manifest`}
+	want := map[string]string{}
+	render := func(a Answer) string { b, _ := json.Marshal(a.Path.Lookalikes); return string(b) }
+	for _, q := range queries {
+		want[q] = render(answerOf(t, st, q))
+	}
+	dirCacheReset()
+	errs := make(chan string, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			for i := 0; i < 40; i++ {
+				q := queries[(g+i)%len(queries)]
+				var a Answer
+				st.View(func(r *Reader) error { a = r.Answer(Query{Type: KindPath, Value: q}, false); return nil })
+				if got := render(a); got != want[q] {
+					errs <- fmt.Sprintf("%s: got %s, want %s", q, got, want[q])
+					return
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
+	dirCacheWait()
+}
