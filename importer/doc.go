@@ -4,6 +4,8 @@
 // nsrl251.txt), and NIST NSRL releases, RDS v3 SQLite databases (minimal
 // and full/curated flavours, .db or the distributed .zip) and RDS v2 text
 // files (NSRLFile.txt with NSRLProd.txt, NSRLOS.txt and NSRLMfg.txt).
+// ImportPaths (paths.go) reads gold-build path listings and path hash
+// lists into path sets of an OS profile (MatchMeta v2).
 //
 // Import runs one Request: it streams the inputs into the store's builders
 // and publishes every set of the request in one step, or nothing at all on
