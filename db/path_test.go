@@ -205,6 +205,14 @@ func FuzzNormalize(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	// And every input of the seed interop table.
+	if data, err := os.ReadFile(filepath.Join("testdata", "paths-seed", "seed-hashes.tsv")); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if in, _, ok := strings.Cut(l, "\t"); ok && !strings.HasPrefix(l, "#") {
+				f.Add(in)
+			}
+		}
+	}
 	profs := []Profile{profUbuntu, profWin, profMac}
 	f.Fuzz(func(t *testing.T, in string) {
 		for _, p := range profs {
