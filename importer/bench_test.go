@@ -88,3 +88,31 @@ func BenchmarkImportSHA256(b *testing.B) {
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "hashes/s")
 	b.ReportMetric(float64(cpuTime()-c0)/float64(n*b.N), "cpu-ns/hash")
 }
+
+// BenchmarkNSRLv3 imports an RDS v3 minimal database of MATCHMETA_BENCH_V3
+// (a path; skipped when unset), reporting FILE rows per second.
+//
+//	MATCHMETA_BENCH_V3=/path/RDS_minimal.db go test ./importer -run '^$' -bench NSRLv3 -benchtime 1x
+func BenchmarkNSRLv3(b *testing.B) {
+	path := os.Getenv("MATCHMETA_BENCH_V3")
+	if path == "" {
+		b.Skip("set MATCHMETA_BENCH_V3 to an RDS v3 database")
+	}
+	st, err := db.Open(context.Background(), filepath.Join(b.TempDir(), "mm.db"), db.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	b.ResetTimer()
+	c0 := cpuTime()
+	var rows uint64
+	for i := 0; i < b.N; i++ {
+		res, err := Import(context.Background(), st, Request{Format: FormatNSRL, Set: "bench", Class: db.ClassKnown, Files: []string{path}}, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows += res.Lines
+	}
+	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(cpuTime()-c0)/float64(rows), "cpu-ns/row")
+}

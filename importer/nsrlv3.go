@@ -372,28 +372,114 @@ func (v *v3DB) sortFree(ctx context.Context, query string) bool {
 	return rows.Err() == nil
 }
 
+// v3Batch carries FILE rows from the SQLite reader goroutine to the
+// decoder: SQLite's row stepping is the costliest part of an RDS v3 import,
+// so it runs beside the hex decoding and the store's sorting.
+type v3Batch struct {
+	buf  []byte // column bytes of the rows
+	rows []v3RawRow
+	err  error // the error that ended the scan, after these rows
+}
+
+type v3RawRow struct {
+	n       uint64 // position in the scan
+	rowid   int64
+	cols    [5][2]int // sha256, sha1, md5, crc32, file_name: offset, length in buf
+	size    sql.NullInt64
+	pkg     sql.NullInt64
+	scanErr error
+}
+
+const v3BatchRows = 4096
+
+func (b *v3Batch) col(r *v3RawRow, i int) []byte {
+	c := r.cols[i]
+	return b.buf[c[0] : c[0]+c[1] : c[0]+c[1]]
+}
+
+// v3Read steps through the query and sends batches until the end, an
+// error, or ctx's end. It owns rows and closes ch when done.
+func v3Read(ctx context.Context, rows *sql.Rows, withRowid bool, ch chan<- *v3Batch, free chan *v3Batch) {
+	defer close(ch)
+	defer rows.Close()
+	var (
+		cols  [5]sql.RawBytes
+		size  sql.NullInt64
+		pkg   sql.NullInt64
+		rowid int64
+		n     uint64
+	)
+	dest := []any{&cols[0], &cols[1], &cols[2], &cols[3], &cols[4], &size, &pkg}
+	if withRowid {
+		dest = append([]any{&rowid}, dest...)
+	}
+	get := func() *v3Batch {
+		select {
+		case b := <-free:
+			b.buf, b.rows, b.err = b.buf[:0], b.rows[:0], nil
+			return b
+		default:
+			return &v3Batch{buf: make([]byte, 0, v3BatchRows*200), rows: make([]v3RawRow, 0, v3BatchRows)}
+		}
+	}
+	send := func(b *v3Batch) bool {
+		select {
+		case ch <- b:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	b := get()
+	for rows.Next() {
+		n++
+		r := v3RawRow{n: n}
+		if err := rows.Scan(dest...); err != nil {
+			r.scanErr = err
+		} else {
+			r.rowid, r.size, r.pkg = rowid, size, pkg
+			for i, c := range cols {
+				r.cols[i] = [2]int{len(b.buf), len(c)}
+				b.buf = append(b.buf, c...)
+			}
+		}
+		b.rows = append(b.rows, r)
+		if len(b.rows) == v3BatchRows {
+			if !send(b) {
+				return
+			}
+			b = get()
+		}
+	}
+	b.err = rows.Err()
+	send(b)
+}
+
 func (j *job) v3Scan(v *v3DB, query string, withRowid bool, sink *nsrlSink) error {
-	rows, err := v.db.QueryContext(j.ctx, query)
+	ctx, cancel := context.WithCancel(j.ctx)
+	defer cancel()
+	rows, err := v.db.QueryContext(ctx, query)
 	if err != nil {
 		return fmt.Errorf("importer: nsrl v3 %s: read FILE: %w", v.path, sqliteHint(err))
 	}
-	defer rows.Close()
+	ch := make(chan *v3Batch, 2)
+	free := make(chan *v3Batch, 4)
+	go v3Read(ctx, rows, withRowid, ch, free)
+	defer func() {
+		// Stop the reader and wait for it: it closes rows on its way out.
+		cancel()
+		for range ch {
+		}
+	}()
 	var (
-		hashes  [4]sql.RawBytes // sha256, sha1, md5, crc32
-		name    sql.RawBytes
-		size    sql.NullInt64
-		pkg     sql.NullInt64
 		keys    [4][32]byte
 		row     nsrlRow
 		pkgBuf  []byte
 		n       uint64
 		pending uint64
-		rowid   int64
 	)
-	dest := []any{&hashes[0], &hashes[1], &hashes[2], &hashes[3], &name, &size, &pkg}
 	unit := "FILE row"
 	if withRowid {
-		dest = append([]any{&rowid}, dest...)
 		unit = "FILE rowid"
 	}
 	kinds := [4]db.Kind{db.KindSHA256, db.KindSHA1, db.KindMD5, "crc32"}
@@ -401,79 +487,91 @@ func (j *job) v3Scan(v *v3DB, query string, withRowid bool, sink *nsrlSink) erro
 		j.res.Lines += n
 		j.prog.Add(pending, 0)
 	}()
-	for rows.Next() {
-		n++
-		pending++
-		if n%progressEvery == 0 {
-			j.prog.Add(pending, 0)
-			pending = 0
-			if err := j.ctx.Err(); err != nil {
-				return fmt.Errorf("importer: %w", err)
+	for b := range ch {
+		for i := range b.rows {
+			r := &b.rows[i]
+			n = r.n
+			pending++
+			if n%progressEvery == 0 {
+				j.prog.Add(pending, 0)
+				pending = 0
+				if err := j.ctx.Err(); err != nil {
+					return fmt.Errorf("importer: %w", err)
+				}
 			}
-		}
-		bad := func(err error) error {
-			at := n
-			if withRowid && rowid > 0 {
-				at = uint64(rowid)
+			bad := func(err error) error {
+				at := n
+				if withRowid && r.rowid > 0 {
+					at = uint64(r.rowid)
+				}
+				return j.bad(&LineError{What: "nsrl v3", File: v.path, Unit: unit, Line: at, Err: err})
 			}
-			return j.bad(&LineError{What: "nsrl v3", File: v.path, Unit: unit, Line: at, Err: err})
-		}
-		if err := rows.Scan(dest...); err != nil {
-			if err := bad(err); err != nil {
-				return err
-			}
-			continue
-		}
-		var rowErr error
-		var got [4][]byte
-		for i, h := range hashes {
-			if len(h) == 0 {
+			if r.scanErr != nil {
+				if err := bad(r.scanErr); err != nil {
+					return err
+				}
 				continue
 			}
-			if i == 3 {
-				if len(h) != 8 || !decodeHex(keys[3][:4], h) {
-					rowErr = fmt.Errorf("bad crc32 %s: want 8 hex digits", clip(h))
+			var rowErr error
+			var got [4][]byte
+			for i := 0; i < 4; i++ {
+				h := b.col(r, i)
+				if len(h) == 0 {
+					continue
+				}
+				if i == 3 {
+					if len(h) != 8 || !decodeHex(keys[3][:4], h) {
+						rowErr = fmt.Errorf("bad crc32 %s: want 8 hex digits", clip(h))
+						break
+					}
+					got[3] = keys[3][:4]
+					continue
+				}
+				_, w, err := parseHash(h, kinds[i], keys[i][:])
+				if err != nil {
+					rowErr = err
 					break
 				}
-				got[3] = keys[3][:4]
+				got[i] = keys[i][:w]
+			}
+			name := b.col(r, 4)
+			if rowErr == nil && got[0] == nil && got[1] == nil && got[2] == nil {
+				rowErr = fmt.Errorf("no hash")
+			}
+			if rowErr == nil && len(name) > maxNameLen {
+				rowErr = checkName(name)
+			}
+			if rowErr != nil {
+				if err := bad(rowErr); err != nil {
+					return err
+				}
 				continue
 			}
-			_, w, err := parseHash(h, kinds[i], keys[i][:])
-			if err != nil {
-				rowErr = err
-				break
+			row = nsrlRow{sha256: got[0], sha1: got[1], md5: got[2], crc32: got[3], name: name, size: -1}
+			if r.size.Valid && r.size.Int64 >= 0 {
+				row.size = r.size.Int64
 			}
-			got[i] = keys[i][:w]
-		}
-		if rowErr == nil && got[0] == nil && got[1] == nil && got[2] == nil {
-			rowErr = fmt.Errorf("no hash")
-		}
-		if rowErr == nil && len(name) > maxNameLen {
-			rowErr = checkName(name)
-		}
-		if rowErr != nil {
-			if err := bad(rowErr); err != nil {
+			if r.pkg.Valid {
+				pkgBuf = strconv.AppendInt(pkgBuf[:0], r.pkg.Int64, 10)
+				row.pkg = sink.pkgKey(pkgBuf)
+			}
+			if err := sink.add(&row); err != nil {
 				return err
 			}
-			continue
 		}
-		row = nsrlRow{sha256: got[0], sha1: got[1], md5: got[2], crc32: got[3], name: name, size: -1}
-		if size.Valid && size.Int64 >= 0 {
-			row.size = size.Int64
+		if b.err != nil {
+			if j.ctx.Err() != nil {
+				return fmt.Errorf("importer: %w", j.ctx.Err())
+			}
+			return fmt.Errorf("importer: nsrl v3 %s: read FILE after row %d: %w", v.path, n, sqliteHint(b.err))
 		}
-		if pkg.Valid {
-			pkgBuf = strconv.AppendInt(pkgBuf[:0], pkg.Int64, 10)
-			row.pkg = sink.pkgKey(pkgBuf)
-		}
-		if err := sink.add(&row); err != nil {
-			return err
+		select {
+		case free <- b:
+		default:
 		}
 	}
-	if err := rows.Err(); err != nil {
-		if j.ctx.Err() != nil {
-			return fmt.Errorf("importer: %w", j.ctx.Err())
-		}
-		return fmt.Errorf("importer: nsrl v3 %s: read FILE after row %d: %w", v.path, n, sqliteHint(err))
+	if err := j.ctx.Err(); err != nil {
+		return fmt.Errorf("importer: %w", err)
 	}
 	return nil
 }
