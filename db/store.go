@@ -86,13 +86,15 @@ type catalog struct {
 
 // DefaultPath is where the database lives when no path is given:
 // $MATCHMETA_DB, else /var/lib/matchmeta/matchmeta.db when that directory is
-// writable (the system service), else the user's data directory.
+// writable (the system service) or that file is visible (operators in group
+// matchmeta, whose CLI reaches it through the daemon's admin socket), else
+// the user's data directory.
 func DefaultPath() string {
 	if p := os.Getenv("MATCHMETA_DB"); p != "" {
 		return p
 	}
 	const sys = "/var/lib/matchmeta"
-	if dirWritable(sys) {
+	if _, err := os.Stat(filepath.Join(sys, "matchmeta.db")); err == nil || dirWritable(sys) {
 		return filepath.Join(sys, "matchmeta.db")
 	}
 	base := os.Getenv("XDG_DATA_HOME")
