@@ -33,6 +33,8 @@ func TestPlainText(t *testing.T) {
 		{"/sha256/" + knownSHA256[:62], 400, "must be 64 hex digits, got 62"},
 		{"/md5/" + knownSHA256, 400, "must be 32 hex digits, got 64"},
 		{"/path?path=", 400, "empty path"},
+		{"/sha256/", 400, "empty sha256"},
+		{"/filename/", 400, "empty file name"},
 		{"/path", 400, "empty path"},
 		{"/path?path=" + url.QueryEscape(`C:\Windows\System32\notepad.exe`), 200, "NA"},
 	} {
@@ -117,6 +119,8 @@ func TestAPIErrors(t *testing.T) {
 		{"bad hex", "GET", "/api/v1/sha256/" + strings.Repeat("z", 64), "", "", 400, "not hexadecimal"},
 		{"wrong length", "GET", "/api/v1/sha1/abcd", "", "", 400, "sha1 must be 40 hex digits, got 4"},
 		{"empty path", "GET", "/api/v1/path?path=", "", "", 400, "empty path"},
+		{"empty hash", "GET", "/api/v1/md5/", "", "", 400, "empty md5"},
+		{"empty name", "GET", "/api/v1/filename/", "", "", 400, "empty file name"},
 		{"unknown route", "GET", "/api/v1/sha512/abcd", "", "", 404, "no such page or endpoint"},
 		{"unknown api root", "GET", "/api/v2/info", "", "", 404, "no such page or endpoint"},
 		{"wrong method", "PUT", "/api/v1/lookup", "", "", 405, "method not allowed"},

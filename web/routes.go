@@ -58,6 +58,15 @@ func (s *Server) routes() {
 	e.POST("/bulk/sha256", s.hlBulk, open)
 	e.GET("/info", s.hlInfo, open)
 
+	// An empty value is a 400 naming the problem, not an unknown route.
+	for _, k := range []string{"sha256", "sha1", "md5"} {
+		e.GET("/"+k+"/", s.plainHash, open)
+		api.GET("/"+k+"/", s.apiHash, open)
+		e.GET("/lookup/"+k+"/", s.hlLookup, open)
+	}
+	e.GET("/filename/", s.plainName, open)
+	api.GET("/filename/", s.apiName, open)
+
 	for _, r := range e.Routes() {
 		s.metrics.route(r.Method + " " + r.Path)
 	}
