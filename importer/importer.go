@@ -245,6 +245,9 @@ func (j *job) commit(imp *db.Import, what string) error {
 		imp.Abort()
 		return fmt.Errorf("importer: %s: %w; nothing imported", what, err)
 	}
+	// The store sorts before its first write event: say so, or the read
+	// phase would seem to hang at 100%.
+	j.prog.PhaseCount("sort", "", 0, "")
 	infos, err := imp.Commit(j.ctx)
 	if err != nil {
 		if j.ctx.Err() != nil {

@@ -47,6 +47,8 @@ type Progress struct {
 	lastLog    time.Time
 	drawn      bool
 
+	closed bool
+
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
@@ -214,6 +216,7 @@ func (p *Progress) Close() {
 		<-p.done
 		p.mu.Lock()
 		defer p.mu.Unlock()
+		p.closed = true
 		if p.phase == "" {
 			return
 		}
@@ -226,6 +229,28 @@ func (p *Progress) Close() {
 			p.logLocked("import phase done")
 		}
 	})
+}
+
+// LogWriter returns a writer for log output that shares the terminal with
+// the status line: the line is cleared before the text and drawn again
+// after it. Off a terminal it writes straight through.
+func (p *Progress) LogWriter() io.Writer { return logWriter{p} }
+
+type logWriter struct{ p *Progress }
+
+func (l logWriter) Write(b []byte) (int, error) {
+	p := l.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.tty || !p.drawn {
+		return p.w.Write(b)
+	}
+	fmt.Fprint(p.w, "\r\x1b[K")
+	n, err := p.w.Write(b)
+	if p.phase != "" && !p.closed {
+		p.drawLocked()
+	}
+	return n, err
 }
 
 // Elapsed is the time since the reporter started.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -96,12 +97,11 @@ func (m *Main) runImport(ctx context.Context, args []string) error {
 	if err := req.Validate(); err != nil {
 		return usagef(fs, "%s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "importer: "), importer.ErrRequest.Error()+": "))
 	}
-	st, err := m.openStore(ctx, *dbPath, false)
-	if err != nil {
-		return err
+	// A running daemon holds the file: it runs the job (admin.go).
+	res, done, err := m.adminImport(ctx, *dbPath, req)
+	if !done && err == nil {
+		res, err = m.importLocal(ctx, *dbPath, req)
 	}
-	defer st.Close()
-	res, err := m.importJob(ctx, st, req, m.Stderr)
 	if err != nil {
 		if res != nil && len(res.BadLines) > 0 && !req.Strict {
 			writeBadLines(m.Stderr, res)
@@ -112,21 +112,57 @@ func (m *Main) runImport(ctx context.Context, args []string) error {
 	return nil
 }
 
+// importLocal runs the job in this process on the database file.
+func (m *Main) importLocal(ctx context.Context, dbPath string, req importRequest) (*importer.Result, error) {
+	// The status line and the log share stderr: log lines clear the
+	// status line and it is drawn again below them.
+	p := importer.NewProgress(m.Stderr, importer.ProgressOptions{})
+	defer p.Close()
+	log := m.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(p.LogWriter(), &slog.HandlerOptions{Level: importLogLevel(m.env("MATCHMETA_LOG_LEVEL"))}))
+	}
+	st, err := db.Open(ctx, dbPath, db.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	return runImportJob(ctx, st, req, p, log, m.Stdin)
+}
+
 // importJob runs one import job against an open store and returns what it
 // did. Progress goes to the progress writer: a rewritten status line when
 // it is a terminal, log lines every few seconds otherwise (a log file, or
 // the admin socket connection of a daemon running a forwarded job). The
 // job opens its files itself, so a daemon can run a request a CLI built;
 // "-" reads m.Stdin and only makes sense in the CLI. Cancelling ctx
-// (Ctrl-C) aborts it and publishes nothing.
+// (Ctrl-C, a closed admin connection) aborts it and publishes nothing.
 func (m *Main) importJob(ctx context.Context, st *db.Store, req importRequest, progress io.Writer) (*importer.Result, error) {
 	p := importer.NewProgress(progress, importer.ProgressOptions{})
 	defer p.Close()
-	res, err := importer.Import(ctx, st, req, importer.Options{Logger: m.logger(), Progress: p, Stdin: m.Stdin})
+	return runImportJob(ctx, st, req, p, m.logger(), m.Stdin)
+}
+
+func runImportJob(ctx context.Context, st *db.Store, req importRequest, p *importer.Progress, log *slog.Logger, stdin io.Reader) (*importer.Result, error) {
+	res, err := importer.Import(ctx, st, req, importer.Options{Logger: log, Progress: p, Stdin: stdin})
+	p.Close() // end the status line before the summary
 	if err != nil && errors.Is(err, context.Canceled) {
-		m.logger().Warn("import interrupted; nothing was published", "set", req.Set)
+		log.Warn("import interrupted; nothing was published", "set", req.Set)
 	}
 	return res, err
+}
+
+// importLogLevel reads MATCHMETA_LOG_LEVEL as the rest of the command does.
+func importLogLevel(v string) slog.Level {
+	switch strings.ToLower(v) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
 }
 
 // writeImportSummary prints what an import did.
