@@ -230,7 +230,15 @@ func (s *Server) pageBulkForm(c echo.Context) error {
 func (s *Server) pageBulk(c echo.Context) error {
 	req := c.Request()
 	req.Body = http.MaxBytesReader(c.Response(), req.Body, s.cfg.MaxBodyBytes)
-	if err := req.ParseMultipartForm(1 << 20); err != nil && err != http.ErrNotMultipart {
+	var err error
+	if strings.HasPrefix(req.Header.Get("Content-Type"), "multipart/") {
+		err = req.ParseMultipartForm(1 << 20)
+	} else {
+		// ParseMultipartForm would hide a too-large urlencoded body behind
+		// ErrNotMultipart.
+		err = req.ParseForm()
+	}
+	if err != nil {
 		if e := toError(err); e.Status == http.StatusRequestEntityTooLarge {
 			return e
 		}
@@ -280,7 +288,7 @@ func (s *Server) pageBulk(c echo.Context) error {
 		return s.renderPage(c, http.StatusBadRequest, d)
 	}
 	bv := &bulkView{}
-	err := s.st.View(func(r *db.Reader) error {
+	err = s.st.View(func(r *db.Reader) error {
 		for _, v := range lines {
 			var a db.Answer
 			q, err := parse(kind, v)

@@ -226,3 +226,20 @@ func TestPageStatusAndStatic(t *testing.T) {
 		t.Errorf("unknown page asked as JSON: %d %s", r.status, r.header.Get("Content-Type"))
 	}
 }
+
+func TestPageBulkTooLarge(t *testing.T) {
+	ts := startServer(t, fixtureStore(t), func(c *Config) { c.MaxBodyBytes = 1000 })
+	r := do(t, "POST", ts.URL+"/bulk", strings.NewReader("values="+strings.Repeat("a", 2000)), "Content-Type", "application/x-www-form-urlencoded")
+	if r.status != 413 || !strings.Contains(r.body, `id="error"`) || !strings.Contains(r.body, "limit of 1000 bytes") {
+		t.Fatalf("oversized form: %d %.300s", r.status, r.body)
+	}
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	fw, _ := mw.CreateFormFile("file", "big.txt")
+	fw.Write([]byte(strings.Repeat(knownMD5+"\n", 100)))
+	mw.Close()
+	r = do(t, "POST", ts.URL+"/bulk", &b, "Content-Type", mw.FormDataContentType())
+	if r.status != 413 || !strings.Contains(r.body, "limit of 1000 bytes") {
+		t.Fatalf("oversized upload: %d %.300s", r.status, r.body)
+	}
+}

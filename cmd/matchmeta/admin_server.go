@@ -82,6 +82,10 @@ func (t *jobTable) add(sets []string, cancel context.CancelFunc) *jobState {
 }
 
 func (t *jobTable) setPhase(j *jobState, phase string) {
+	// Progress arrives as slog text lines; the page wants the message part.
+	if i := strings.Index(phase, "msg="); strings.HasPrefix(phase, "time=") && i > 0 {
+		phase = phase[i+len("msg="):]
+	}
 	t.mu.Lock()
 	j.Phase = phase
 	t.mu.Unlock()
