@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -242,6 +243,12 @@ func (j *job) nsrlV3(path, label string) error {
 		return err
 	}
 	defer v.Close()
+	if path == label {
+		// Read in place (an extracted copy counted its bytes already).
+		if fi, err := os.Stat(path); err == nil {
+			j.res.Bytes += fi.Size()
+		}
+	}
 	if !v.has("FILE") {
 		var found []string
 		for _, n := range v.names {

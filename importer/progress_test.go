@@ -2,6 +2,7 @@ package importer
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -73,6 +74,30 @@ func TestProgressTerminal(t *testing.T) {
 	}
 }
 
+func TestProgressLogWriter(t *testing.T) {
+	var out syncBuffer
+	on := true
+	p := NewProgress(&out, ProgressOptions{Terminal: &on, Interval: time.Hour})
+	p.Phase("read", "s", 0)
+	log := slog.New(slog.NewTextHandler(p.LogWriter(), nil))
+	log.Info("set published")
+	p.Close()
+	// The status line is cleared, the log line printed, the status drawn again.
+	s := out.String()
+	i := strings.Index(s, "time=")
+	if i < 0 || !strings.HasSuffix(s[:i], "\r\x1b[K") || !strings.Contains(s[i:], "msg=\"set published\"\n\rread s") {
+		t.Errorf("log line not on a line of its own: %q", s)
+	}
+	off := false
+	var plain syncBuffer
+	p = NewProgress(&plain, ProgressOptions{Terminal: &off})
+	fmt.Fprint(p.LogWriter(), "x\n")
+	p.Close()
+	if !strings.Contains(plain.String(), "x\n") || strings.Contains(plain.String(), "\r") {
+		t.Errorf("plain log writer: %q", plain.String())
+	}
+}
+
 func TestProgressRateLimited(t *testing.T) {
 	var out syncBuffer
 	on := true
@@ -113,7 +138,6 @@ func TestProgressLog(t *testing.T) {
 	nilp.Add(1, 1)
 	nilp.DB(db.Progress{})
 	nilp.Close()
-	_ = slog.Default()
 }
 
 func TestHumanFormats(t *testing.T) {

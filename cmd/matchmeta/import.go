@@ -167,7 +167,11 @@ func importLogLevel(v string) slog.Level {
 
 // writeImportSummary prints what an import did.
 func writeImportSummary(w io.Writer, res *importer.Result) {
-	fmt.Fprintf(w, "imported %s (%s): %d values from %d lines in %s, %s values/s", res.Format, importSize(res.Bytes), res.Values, res.Lines,
+	unit := "lines"
+	if strings.HasPrefix(res.Format, "nsrl-v3") {
+		unit = "rows"
+	}
+	fmt.Fprintf(w, "imported %s (%s): %d values from %d %s in %s, %s values/s", res.Format, importSize(res.Bytes), res.Values, res.Lines, unit,
 		res.Elapsed.Round(time.Millisecond), importRate(res.Rate()))
 	if res.Bad > 0 {
 		fmt.Fprintf(w, ", %d bad lines", res.Bad)
