@@ -88,7 +88,9 @@ func (j *job) openList(path string) (*input, error) {
 			return nil, fmt.Errorf("importer: %s: bad gzip header: %w", in.name, err)
 		}
 		in.closers = append(in.closers, zr)
-		br = bufio.NewReaderSize(zr, readBufSize)
+		ra := newReadAhead(zr)
+		in.closers = append(in.closers, ra) // closed first: stops reading zr
+		br = bufio.NewReaderSize(ra, readBufSize)
 	case bytes.HasPrefix(head, magicZip):
 		in.Close()
 		return nil, fmt.Errorf("importer: %s is a zip archive; unzip it first (lists are read plain or gzip-compressed)", in.name)

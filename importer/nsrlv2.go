@@ -221,7 +221,10 @@ func (j *job) v2Files(m *member, sink *nsrlSink) error {
 		total = 0
 	}
 	j.prog.Phase("read", j.req.Set, total)
-	cr := &countingReader{r: rc, prog: j.prog}
+	// Inflating a zip member costs as much as parsing it: do it ahead.
+	ra := newReadAhead(rc)
+	defer ra.Close()
+	cr := &countingReader{r: ra, prog: j.prog}
 	lr := &lineReader{br: bufio.NewReaderSize(cr, readBufSize)}
 	var (
 		l              v2FileLine
