@@ -3,14 +3,17 @@ package web
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -71,8 +74,13 @@ type item struct {
 	err  string
 }
 
+// sortBatches looks verdict batches up in key order (see sortedVerdicts).
+var sortBatches = true
+
 type batch struct {
 	items []item
+	order []keyRef
+	hit   []bool
 	arena []byte
 	out   []byte
 	tally map[db.Kind]*[3]uint64
@@ -301,8 +309,38 @@ func (b *batch) addObject(s *jscan) error {
 }
 
 // process answers every item of b inside one read transaction.
+// sortedVerdicts answers the batch's hash items in key order: neighbouring
+// keys share index pages, so the lookups walk memory forward instead of
+// jumping around the mmap. Results land in b.hit by item position.
+func (b *batch) sortedVerdicts(r *db.Reader) {
+	b.order = b.order[:0]
+	for i := range b.items {
+		it := &b.items[i]
+		if it.klen > 0 && it.err == "" {
+			b.order = append(b.order, keyRef{p: binary.BigEndian.Uint64(it.key[:8]), i: int32(i)})
+		}
+	}
+	slices.SortFunc(b.order, func(x, y keyRef) int { return cmp.Compare(x.p, y.p) })
+	if cap(b.hit) < len(b.items) {
+		b.hit = make([]bool, len(b.items))
+	}
+	b.hit = b.hit[:len(b.items)]
+	for _, o := range b.order {
+		it := &b.items[o.i]
+		b.hit[o.i] = r.Verdict(it.kind, it.key[:it.klen])
+	}
+}
+
+type keyRef struct {
+	p uint64 // first 8 key bytes: enough to order random hashes
+	i int32
+}
+
 func (s *Server) process(b *batch, d detail, sep []byte) error {
 	err := s.st.View(func(r *db.Reader) error {
+		if d == detailVerdict && sortBatches {
+			b.sortedVerdicts(r)
+		}
 		for i := range b.items {
 			if i > 0 {
 				b.out = append(b.out, sep...)
@@ -319,7 +357,12 @@ func (s *Server) process(b *batch, d detail, sep []byte) error {
 				continue
 			}
 			if d == detailVerdict && it.klen > 0 {
-				ok := r.Verdict(it.kind, it.key[:it.klen])
+				var ok bool
+				if sortBatches {
+					ok = b.hit[i]
+				} else {
+					ok = r.Verdict(it.kind, it.key[:it.klen])
+				}
 				b.out = append(b.out, `{"query":"`...)
 				b.out = appendUpperHex(b.out, it.key[:it.klen])
 				b.out = append(b.out, `","type":"`...)
