@@ -12,6 +12,14 @@
 // an error, a bad line under Strict, or cancellation. Bad lines are counted
 // and the first ones reported with file and line number.
 //
+// Set names: a single-kind list fills the set named in the request. A
+// "hashes" list that mixes kinds fills NAME-sha256, NAME-sha1 and NAME-md5
+// (one group NAME); an NSRL release fills NAME-sha256 (v3 only), NAME-sha1,
+// NAME-md5 and NAME-filename, one group, with per-hash records (file name,
+// size, CRC-32, all hashes, packages joined from PKG/OS/MFG or
+// NSRLProd/NSRLOS/NSRLMfg; v3 package keys are package_id, v2 keys
+// "ProductCode/OpSystemCode").
+//
 // Progress draws the status line (or log lines off a terminal) that an
 // import shows while it runs.
 //

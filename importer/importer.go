@@ -173,6 +173,9 @@ type job struct {
 // builds the sets and publishes them together, or publishes nothing on any
 // error, bad line under Strict, or cancellation of ctx.
 func Import(ctx context.Context, st *db.Store, req Request, opts Options) (*Result, error) {
+	if req.Class == "" && req.Format == FormatNSRL {
+		req.Class = db.ClassKnown // NSRL is "known" (not "known good")
+	}
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
