@@ -181,6 +181,27 @@ func (m *Main) adminRemoveSet(ctx context.Context, name string) (done bool, err 
 	return true, nil
 }
 
+// adminSets lists the daemon's sets (what 'sets list' and 'sets show'
+// need while the daemon holds the file); done is false without a daemon.
+func (m *Main) adminSets(ctx context.Context) (sets []db.SetInfo, done bool, err error) {
+	c, err := m.adminConnect(ctx, m.currentDB())
+	if c == nil || err != nil {
+		return nil, false, err
+	}
+	err = c.call(ctx, "GET", "/v1/sets", nil, &sets)
+	return sets, true, err
+}
+
+// adminHistory is the daemon's change history, newest first.
+func (m *Main) adminHistory(ctx context.Context) (evs []db.Event, done bool, err error) {
+	c, err := m.adminConnect(ctx, m.currentDB())
+	if c == nil || err != nil {
+		return nil, false, err
+	}
+	err = c.call(ctx, "GET", "/v1/history", nil, &evs)
+	return evs, true, err
+}
+
 // adminBackupVia streams the daemon's copy of its database into sink;
 // done is false when no daemon serves this database.
 func (m *Main) adminBackupVia(ctx context.Context, sink func(write func(io.Writer) (int64, error)) (int64, error)) (n int64, done bool, err error) {

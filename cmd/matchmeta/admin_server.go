@@ -34,6 +34,8 @@ import (
 //
 //	GET  /v1/ping              {"version", "db", "dev", "ino", "pid"}
 //	POST /v1/sets/remove       {"name"} -> {"removed"}
+//	GET  /v1/sets              [SetInfo] (read-only commands while the daemon holds the file)
+//	GET  /v1/history           [Event], newest first
 //	GET  /v1/keys              [APIKey]
 //	POST /v1/keys/add          {"name"} -> {"name", "key", "prefix"}
 //	POST /v1/keys/revoke       {"name"} -> {"revoked"}
@@ -186,6 +188,8 @@ func (m *Main) startAdmin(ctx context.Context, path string, st *db.Store, jobs *
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/ping", a.ping)
 	mux.HandleFunc("POST /v1/sets/remove", a.guard(a.removeSet))
+	mux.HandleFunc("GET /v1/sets", a.guard(a.listSets))
+	mux.HandleFunc("GET /v1/history", a.guard(a.history))
 	mux.HandleFunc("GET /v1/keys", a.guard(a.listKeys))
 	mux.HandleFunc("POST /v1/keys/add", a.guard(a.addKey))
 	mux.HandleFunc("POST /v1/keys/revoke", a.guard(a.revokeKey))
@@ -318,6 +322,30 @@ func (a *adminServer) removeSet(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.Info("set removed through the admin socket", "set", name)
 	adminJSON(w, 200, map[string]string{"removed": name})
+}
+
+func (a *adminServer) listSets(w http.ResponseWriter, r *http.Request) {
+	sets, err := a.st.Sets()
+	if err != nil {
+		adminError(w, 500, err)
+		return
+	}
+	if sets == nil {
+		sets = []db.SetInfo{}
+	}
+	adminJSON(w, 200, sets)
+}
+
+func (a *adminServer) history(w http.ResponseWriter, r *http.Request) {
+	evs, err := a.st.History(0)
+	if err != nil {
+		adminError(w, 500, err)
+		return
+	}
+	if evs == nil {
+		evs = []db.Event{}
+	}
+	adminJSON(w, 200, evs)
 }
 
 func (a *adminServer) listKeys(w http.ResponseWriter, r *http.Request) {

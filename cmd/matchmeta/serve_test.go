@@ -216,6 +216,15 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatalf("removed set still answers: %q", body)
 	}
 
+	// Read-only views through the daemon.
+	mc := &Main{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(k string) string { return env[k] }}
+	if sets, done, err := mc.adminSets(context.Background()); !done || err != nil || len(sets) != 1 || sets[0].Name != "case-1" {
+		t.Fatalf("adminSets: %v %v %+v", done, err, sets)
+	}
+	if evs, done, err := mc.adminHistory(context.Background()); !done || err != nil || len(evs) == 0 || evs[0].Action != "remove" {
+		t.Fatalf("adminHistory: %v %v %+v", done, err, evs)
+	}
+
 	// Backup through the daemon.
 	copyPath := filepath.Join(t.TempDir(), "copy.db")
 	if code, out, errOut := cli(t, env, "", "backup", copyPath); code != 0 || !strings.Contains(out, "wrote "+copyPath) {
