@@ -7,9 +7,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 const testVersion = "1.2.3~test"
@@ -31,9 +33,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// testEpoch pins the packages' file times, so builds during one test run
+// compare equal even when a commit lands in between.
+var testEpoch = strconv.FormatInt(time.Now().Unix(), 10)
+
 // goEnv makes sure build-deb.sh finds the go command running the tests.
 func goEnv() []string {
-	env := os.Environ()
+	env := append(os.Environ(), "SOURCE_DATE_EPOCH="+testEpoch)
 	if _, err := exec.LookPath("go"); err != nil {
 		env = append(env, "PATH="+filepath.Join(runtime.GOROOT(), "bin")+string(os.PathListSeparator)+os.Getenv("PATH"))
 	}

@@ -271,12 +271,7 @@ func asService(t *testing.T, r *troot, uid, gid int) {
 	env := []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent", "LANG=C",
 		"MATCHMETA_DB=" + dbPath, "MATCHMETA_ADMIN_SOCKET=" + filepath.Join(runDir, "admin.sock")}
 	cmdAs := func(args ...string) *exec.Cmd {
-		full := append([]string{"--reuid=" + strconv.Itoa(uid), "--regid=" + strconv.Itoa(gid), "--clear-groups",
-			"--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--", bin}, args...)
-		cmd := exec.Command("setpriv", full...)
-		cmd.Env = env
-		cmd.Dir = "/"
-		return cmd
+		return asUser(uid, gid, nil, env, bin, args...)
 	}
 	runAs := func(args ...string) (string, error) {
 		out, err := cmdAs(args...).CombinedOutput()
@@ -310,13 +305,13 @@ func asService(t *testing.T, r *troot, uid, gid int) {
 		t.Log("serve is not built yet: not starting the daemon as the service user")
 		return
 	}
-	serveAsService(t, r, cmdAs, uid, dbPath, runDir)
+	serveAsService(t, r, cmdAs, uid, gid, dbPath, runDir)
 }
 
 // serveAsService starts `matchmeta serve` as the service user with a
 // systemd-style notify socket, waits for READY=1, asks /healthz, takes a
 // backup through the daemon as root, and stops it with SIGTERM.
-func serveAsService(t *testing.T, r *troot, cmdAs func(...string) *exec.Cmd, uid int, dbPath, runDir string) {
+func serveAsService(t *testing.T, r *troot, cmdAs func(...string) *exec.Cmd, uid, gid int, dbPath, runDir string) {
 	t.Helper()
 	notifyDir := r.path("run/systemd")
 	os.MkdirAll(notifyDir, 0o755)
@@ -342,8 +337,10 @@ func serveAsService(t *testing.T, r *troot, cmdAs func(...string) *exec.Cmd, uid
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// exited is closed once serve is gone; waitErr holds how it ended.
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	defer func() {
 		select {
 		case <-exited:
@@ -377,8 +374,8 @@ func serveAsService(t *testing.T, r *troot, cmdAs func(...string) *exec.Cmd, uid
 		if got != "READY=1" {
 			t.Fatalf("serve as the service user sent no READY=1 (%s)\n%s", got, logs.String())
 		}
-	case err := <-exited:
-		t.Fatalf("serve exited before READY=1: %v\n%s", err, logs.String())
+	case <-exited:
+		t.Fatalf("serve exited before READY=1: %v\n%s", waitErr, logs.String())
 	}
 	resp, err := http.Get("http://" + addr + "/healthz")
 	if err != nil {
@@ -407,6 +404,21 @@ func serveAsService(t *testing.T, r *troot, cmdAs func(...string) *exec.Cmd, uid
 	if out, err := bk.CombinedOutput(); err != nil || !strings.Contains(string(out), "1 sets") {
 		t.Errorf("backup while serving: %v\n%s", err, out)
 	}
+	// An operator in group matchmeta backs up through the daemon without
+	// root; the database file itself stays closed to them. Someone outside
+	// the group gets neither.
+	const opUID, outUID = 4242, 4343
+	opEnv := []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent", "MATCHMETA_ADMIN_SOCKET=" + sock}
+	opCopy := r.path("tmp/operator.db")
+	if out, err := asUser(opUID, opUID, []int{gid}, opEnv, r.path("usr/bin/matchmeta"), "backup", opCopy, "--db", dbPath).CombinedOutput(); err != nil || !strings.Contains(string(out), "1 sets") {
+		t.Errorf("backup by an operator in group matchmeta: %v\n%s", err, out)
+	}
+	if out, err := asUser(opUID, opUID, []int{gid}, opEnv, "/bin/cat", dbPath).CombinedOutput(); err == nil {
+		t.Errorf("an operator could read the database file directly (%d bytes)", len(out))
+	}
+	if out, err := asUser(outUID, outUID, nil, opEnv, r.path("usr/bin/matchmeta"), "backup", r.path("tmp/outsider.db"), "--db", dbPath).CombinedOutput(); err == nil {
+		t.Errorf("backup by a user outside group matchmeta succeeded:\n%s", out)
+	}
 	if resp, err := http.Get("http://" + addr + "/sha256/" + strings.Repeat("a", 64)); err != nil {
 		t.Errorf("lookup after backup: %v", err)
 	} else {
@@ -420,13 +432,34 @@ func serveAsService(t *testing.T, r *troot, cmdAs func(...string) *exec.Cmd, uid
 
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("serve after SIGTERM: %v\n%s", err, logs.String())
+	case <-exited:
+		if waitErr != nil {
+			t.Errorf("serve after SIGTERM: %v\n%s", waitErr, logs.String())
 		}
 	case <-time.After(20 * time.Second):
 		t.Errorf("serve did not stop within 20s of SIGTERM\n%s", logs.String())
 	}
+}
+
+// asUser runs bin as uid:gid with only the given supplementary groups, no
+// capabilities, no new privileges and the service's UMask=0077.
+func asUser(uid, gid int, groups []int, env []string, bin string, args ...string) *exec.Cmd {
+	full := []string{"--reuid=" + strconv.Itoa(uid), "--regid=" + strconv.Itoa(gid)}
+	if len(groups) == 0 {
+		full = append(full, "--clear-groups")
+	} else {
+		var gs []string
+		for _, g := range groups {
+			gs = append(gs, strconv.Itoa(g))
+		}
+		full = append(full, "--groups="+strings.Join(gs, ","))
+	}
+	full = append(full, "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--",
+		"/bin/sh", "-c", `umask 077; exec "$0" "$@"`, bin)
+	cmd := exec.Command("setpriv", append(full, args...)...)
+	cmd.Env = env
+	cmd.Dir = "/"
+	return cmd
 }
 
 func waitDatagram(c *net.UnixConn, want string, d time.Duration) bool {

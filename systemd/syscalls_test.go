@@ -99,7 +99,17 @@ func straced(t *testing.T, strace string, during func(pid int), args ...string) 
 	if during != nil {
 		during(traceeOf(t, cmd.Process.Pid))
 	}
-	if err := cmd.Wait(); err != nil {
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-waited:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		<-waited
+		t.Fatalf("%s did not end within 60s under strace\n%s", strings.Join(args, " "), logs.String())
+	}
+	if err != nil {
 		if strings.Contains(logs.String(), "ptrace") {
 			t.Skipf("strace cannot trace here (ptrace not permitted): %s", logs.String())
 		}
@@ -190,9 +200,13 @@ func TestSyscallsWithinUnitFilter(t *testing.T) {
 					resp.Body.Close()
 				}
 			}
-			syscall.Kill(pid, syscall.SIGHUP) // reload
-			time.Sleep(200 * time.Millisecond)
-			syscall.Kill(pid, syscall.SIGTERM)
+			if err := syscall.Kill(pid, syscall.SIGHUP); err != nil { // reload
+				t.Errorf("SIGHUP %d: %v", pid, err)
+			}
+			time.Sleep(500 * time.Millisecond)
+			if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+				t.Errorf("SIGTERM %d: %v", pid, err)
+			}
 		}, debBin, "serve", "--listen", addr, "--db", dbPath))
 	} else {
 		t.Log("serve is not built yet: tracing import, lookup and backup only")
