@@ -76,8 +76,8 @@ func TestBackupCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("backup: exit %d, stderr %q", code, stderr)
 	}
-	if want := "wrote " + out + ": "; !strings.HasPrefix(stdout, want) || !strings.Contains(stdout, "2 sets, 3010 keys, page check ok") {
-		t.Errorf("backup output: got %q, want %q... 2 sets, 3010 keys, page check ok", stdout, want)
+	if want := "wrote " + out + ": "; !strings.HasPrefix(stdout, want) || !strings.Contains(stdout, "2 sets, 3010 keys, check ok") {
+		t.Errorf("backup output: got %q, want %q... 2 sets, 3010 keys, check ok", stdout, want)
 	}
 	rep, err := db.VerifyBackup(context.Background(), out)
 	if err != nil {
