@@ -39,19 +39,26 @@ const (
 type metrics struct {
 	mu     sync.RWMutex
 	routes map[string]*routeStats
+	// byRoute is routes keyed without building a string per request; it is
+	// filled while the server is built and only read afterwards.
+	byRoute map[routeKey]*routeStats
 	// lookups[kind][verdict]
 	lookups map[db.Kind]*[3]atomic.Uint64
 	other   [3]atomic.Uint64 // values whose type could not be told
+
+	unmatched *routeStats
 }
 
 func newMetrics() *metrics {
-	m := &metrics{routes: map[string]*routeStats{}, lookups: map[db.Kind]*[3]atomic.Uint64{}}
+	m := &metrics{routes: map[string]*routeStats{}, byRoute: map[routeKey]*routeStats{}, lookups: map[db.Kind]*[3]atomic.Uint64{}}
 	for _, k := range db.Kinds {
 		m.lookups[k] = new([3]atomic.Uint64)
 	}
-	m.route("unmatched")
+	m.unmatched = m.route("unmatched")
 	return m
 }
+
+type routeKey struct{ method, path string }
 
 func (m *metrics) route(name string) *routeStats {
 	m.mu.Lock()
@@ -61,6 +68,9 @@ func (m *metrics) route(name string) *routeStats {
 	}
 	r := new(routeStats)
 	m.routes[name] = r
+	if method, path, ok := strings.Cut(name, " "); ok {
+		m.byRoute[routeKey{method, path}] = r
+	}
 	return r
 }
 
@@ -70,11 +80,11 @@ func (m *metrics) get(name string) *routeStats {
 	return m.routes[name]
 }
 
-func (m *metrics) observe(route string, status int, d time.Duration) {
-	r := m.get(route)
+func (m *metrics) observe(method, path string, status int, d time.Duration) {
+	r := m.byRoute[routeKey{method, path}]
 	if r == nil {
 		// Unknown routes share one series: a scanner must not grow our map.
-		r = m.get("unmatched")
+		r = m.unmatched
 	}
 	if status < 0 || status >= len(r.codes) {
 		status = 0
