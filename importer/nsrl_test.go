@@ -279,6 +279,9 @@ func TestNSRLv3Zip(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkV3(t, st, res, "z", "2024.03.1", true)
+	if fi, _ := os.Stat(p); res.Bytes != fi.Size() {
+		t.Errorf("bytes: got %d, want the extracted %d", res.Bytes, fi.Size())
+	}
 	// The extracted copy is gone.
 	left, _ := filepath.Glob(filepath.Join(filepath.Dir(st.Path()), ".*nsrl-*"))
 	if len(left) != 0 {
@@ -526,5 +529,23 @@ func TestNSRLDetect(t *testing.T) {
 	res, err := Import(context.Background(), st, Request{Format: FormatNSRL, Set: "d", Class: db.ClassKnown, Files: []string{one}}, Options{})
 	if err != nil || res.Format != "nsrl-v3-curated" {
 		t.Fatalf("dir with one db: %v %v", res, err)
+	}
+}
+
+func TestNSRLNoRecords(t *testing.T) {
+	p := makeMinimal(t, t.TempDir())
+	st := openStore(t)
+	res, err := run(t, st, Request{Format: FormatNSRL, Set: "k", NoRecords: true, Files: []string{p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, si := range res.Sets {
+		if si.Records != 0 {
+			t.Errorf("set %s: %d records, want none", si.Name, si.Records)
+		}
+	}
+	ms := lookup(t, st, db.KindSHA256, sum256("notepad"))
+	if len(ms) != 1 || len(ms[0].Records) != 0 {
+		t.Fatalf("lookup: got %+v, want a bare match", ms)
 	}
 }
