@@ -152,7 +152,9 @@ func (m *Main) dbFlag(fs *pflag.FlagSet) *string {
 	if def == "" {
 		def = db.DefaultPath()
 	}
-	return fs.String("db", def, "database file (env MATCHMETA_DB)")
+	p := fs.String("db", def, "database file (env MATCHMETA_DB)")
+	rememberDBFlag(m, p) // admin.go: the admin client needs the --db a command got
+	return p
 }
 
 func (m *Main) logger() *slog.Logger {
