@@ -243,6 +243,14 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatalf("the daemon got the other db's key: %d %s", code, out)
 	}
 
+	// --db wins over the environment: this removal is for the other file.
+	if code, _, errOut := cli(t, env, "", "sets", "remove", "case-1", "--db", other["MATCHMETA_DB"]); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Fatalf("sets remove --db other: %d %s", code, errOut)
+	}
+	if _, body := httpGet(t, d.url+"/api/v1/sets"); !strings.Contains(body, `"case-1"`) {
+		t.Fatal("a removal for another database reached the daemon")
+	}
+
 	// Graceful stop: exit 0, socket gone, the file opens again.
 	if code := d.shutdown(t); code != 0 {
 		t.Fatalf("serve exit %d: %s", code, d.stderr.String())
