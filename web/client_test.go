@@ -117,8 +117,9 @@ func TestClientOrder(t *testing.T) {
 	var wants []want
 	var lines []int
 	line := 0
+	rng := rand.New(rand.NewPCG(3, 4)) // the same input every run
 	for i := 0; i < 1500; i++ {
-		p := pool[rand.N(len(pool))]
+		p := pool[rng.IntN(len(pool))]
 		// Unique values where possible, so an answer out of place shows.
 		v := p.v
 		if p.w.typ == "filename" && p.w.verdict == "NA" {
@@ -157,13 +158,18 @@ func TestClientOrder(t *testing.T) {
 		t.Errorf("peak of %d requests in flight, want 2 to 6", p)
 	}
 	// NSRL metadata comes through with the default detail.
-	if len(out[0].Answer.Matches) == 0 {
-		t.Fatal("no matches")
-	}
+	seen := 0
 	for _, r := range out {
-		if r.Answer.Query == knownSHA256 && (len(r.Answer.Matches[0].Records) == 0 || r.Answer.Matches[0].Records[0].FileName != "notepad") {
+		if r.Answer.Query != knownSHA256 {
+			continue
+		}
+		seen++
+		if len(r.Answer.Matches) == 0 || len(r.Answer.Matches[0].Records) == 0 || r.Answer.Matches[0].Records[0].FileName != "notepad" {
 			t.Fatalf("records of %s: %+v", knownSHA256, r.Answer.Matches)
 		}
+	}
+	if seen == 0 {
+		t.Fatal("the input holds no known SHA-256")
 	}
 }
 

@@ -100,6 +100,8 @@ func BenchmarkLoad(b *testing.B) {
 			r.report(b)
 		})
 		b.Run(ph.name+"-wrk", func(b *testing.B) {
+			stop := loadProfile(b, ph.name+"-wrk") // the server alone
+			defer stop()
 			runWrk(b, base+ph.prefix+hashes[0], conns, dur)
 		})
 	}
