@@ -60,4 +60,10 @@
 // API.md beside this file has curl and Python examples for users.
 // Benchmarks: go test ./web -run XXX -bench 'BulkNDJSON|BulkSorted|HandlerGET'
 // (MATCHMETA_BENCH_KEYS=10000000 for the issue's 10 M set).
+//
+// Client (client.go) is the workstation side of POST /api/v1/lookup that
+// `matchmeta lookup --server` uses: bounded keep-alive concurrency,
+// batches, retries, answers in input order. The load benchmark against the
+// issue's speed targets (64 connections, wrk, bulk on 10 M keys) is
+// go test ./web -run '^$' -bench Load -benchtime 1x (loadbench_test.go).
 package web
