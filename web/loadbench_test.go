@@ -215,6 +215,17 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// pageFaults counts the process's minor and major page faults: lookups in
+// a big set fault its mmap'd pages in, which costs time that may not show
+// as CPU.
+func pageFaults() (minor, major int64) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, 0
+	}
+	return ru.Minflt, ru.Majflt
+}
+
 // loadAverage is the first field of /proc/loadavg: other work on the
 // machine skews every figure here, so the log says how busy it was.
 func loadAverage() string {
@@ -550,6 +561,7 @@ func runBulkLoad(b *testing.B, url, ctype string, body []byte, perRequest, strea
 	errc := make(chan error, streams)
 	b.ResetTimer()
 	start, cpu0 := time.Now(), processCPU()
+	min0, maj0 := pageFaults()
 	deadline := start.Add(dur)
 	for g := 0; g < streams; g++ {
 		wg.Add(1)
@@ -569,6 +581,7 @@ func runBulkLoad(b *testing.B, url, ctype string, body []byte, perRequest, strea
 	wg.Wait()
 	el := time.Since(start)
 	cpu := processCPU() - cpu0
+	min1, maj1 := pageFaults()
 	b.StopTimer()
 	close(errc)
 	for err := range errc {
@@ -578,7 +591,8 @@ func runBulkLoad(b *testing.B, url, ctype string, body []byte, perRequest, strea
 	b.ReportMetric(hps, "hashes/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(total.Load()), "cpu-ns/hash")
 	b.ReportMetric(0, "ns/op")
-	b.Logf("%d hashes in %d requests of %d (%.0f MB each) in %v: %.0f hashes/s, %.0f ms per request; process CPU %v (%.1f cores), load average %s",
+	b.Logf("%d hashes in %d requests of %d (%.0f MB each) in %v: %.0f hashes/s, %.0f ms per request; process CPU %v (%.1f cores), page faults %d minor %d major, load average %s",
 		total.Load(), requests.Load(), perRequest, float64(len(body))/1e6, el.Round(time.Millisecond), hps,
-		float64(el.Milliseconds())*float64(streams)/float64(requests.Load()), cpu.Round(time.Millisecond), cpu.Seconds()/el.Seconds(), loadAverage())
+		float64(el.Milliseconds())*float64(streams)/float64(requests.Load()), cpu.Round(time.Millisecond), cpu.Seconds()/el.Seconds(),
+		min1-min0, maj1-maj0, loadAverage())
 }
