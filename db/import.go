@@ -361,6 +361,41 @@ func (imp *Import) commit(ctx context.Context) ([]SetInfo, error) {
 			}
 			infos = append(infos, si)
 		}
+		// A release replaces its whole group: a set of the group that the
+		// new release does not have (an NSRL v3 sha256 set when v2 is
+		// imported under the same name) must not linger with old data.
+		groups, names := map[string]bool{}, map[string]bool{}
+		for _, b := range imp.builders {
+			names[b.info.Name] = true
+			if b.info.Group != "" {
+				groups[b.info.Group] = true
+			}
+		}
+		if len(groups) > 0 {
+			var stale []SetInfo
+			if err := sets.ForEach(func(k, v []byte) error {
+				var old SetInfo
+				if err := json.Unmarshal(v, &old); err != nil {
+					return fmt.Errorf("catalog entry %q: %w", k, err)
+				}
+				if old.State == StateReady && groups[old.Group] && !names[old.Name] {
+					stale = append(stale, old)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			for _, old := range stale {
+				if err := sets.Delete([]byte(old.Name)); err != nil {
+					return err
+				}
+				replaced = append(replaced, old.ID)
+				if err := appendHistory(tx, Event{Action: "remove", Set: old.Name, Kind: old.Kind, Class: old.Class, Version: old.Version, Count: old.Count,
+					Detail: fmt.Sprintf("not in the new import of group %q", old.Group)}); err != nil {
+					return err
+				}
+			}
+		}
 		for _, id := range replaced {
 			if err := tx.Bucket(bucketData).DeleteBucket(idKey(id)); err != nil {
 				return fmt.Errorf("drop replaced set data %d: %w", id, err)

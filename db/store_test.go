@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -225,4 +226,41 @@ func countKeys(b *bolt.Bucket) int {
 	n := 0
 	b.ForEach(func(_, _ []byte) error { n++; return nil })
 	return n
+}
+
+// TestGroupReplace: a new import of a group drops the group's sets that
+// the new import does not have, and leaves other groups alone.
+func TestGroupReplace(t *testing.T) {
+	st := openTest(t, Options{})
+	ctx := context.Background()
+	build := func(specs ...SetSpec) {
+		t.Helper()
+		imp, err := st.BeginImport(ctx, specs, ImportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range imp.Builders() {
+			if w := b.Info().Kind.KeyWidth(); w > 0 {
+				b.AddKey(hashN(1)[:w])
+			} else {
+				b.AddName([]byte("a.exe"))
+			}
+		}
+		if _, err := imp.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build(SetSpec{Name: "nsrl-sha256", Kind: KindSHA256, Class: ClassKnown, Group: "nsrl"},
+		SetSpec{Name: "nsrl-md5", Kind: KindMD5, Class: ClassKnown, Group: "nsrl"},
+		SetSpec{Name: "other-md5", Kind: KindMD5, Class: ClassKnown, Group: "other"})
+	build(SetSpec{Name: "nsrl-md5", Kind: KindMD5, Class: ClassKnown, Group: "nsrl", Version: "v2"},
+		SetSpec{Name: "nsrl-filename", Kind: KindFilename, Class: ClassKnown, Group: "nsrl"})
+	sets, _ := st.Sets()
+	var got []string
+	for _, s := range sets {
+		got = append(got, s.Name)
+	}
+	if want := "nsrl-filename nsrl-md5 other-md5"; strings.Join(got, " ") != want {
+		t.Fatalf("sets: got %v, want %s", got, want)
+	}
 }
