@@ -37,25 +37,56 @@ func (m *Main) runSets(ctx context.Context, args []string) error {
 	}
 	if action == "remove" {
 		if done, err := m.adminRemoveSet(ctx, rest[0]); done || err != nil {
-			return err
+			return err // the daemon did it (and said so)
 		}
-	}
-	st, err := m.openStore(ctx, *dbPath, action != "remove")
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	switch action {
-	case "list":
-		sets, err := st.Sets()
+		st, err := m.openStore(ctx, *dbPath, false)
 		if err != nil {
 			return err
 		}
+		defer st.Close()
+		if err := st.RemoveSet(ctx, rest[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "removed set %s\n", rest[0])
+		return nil
+	}
+	// Reads go to a running daemon when one holds the file, else to the file.
+	var sets []db.SetInfo
+	var evs []db.Event
+	var done bool
+	var err error
+	if action == "history" {
+		evs, done, err = m.adminHistory(ctx)
+	} else {
+		sets, done, err = m.adminSets(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	where := *dbPath
+	if !done {
+		st, err := m.openStore(ctx, *dbPath, true)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		where = st.Path()
+		if action == "history" {
+			evs, err = st.History(0)
+		} else {
+			sets, err = st.Sets()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	switch action {
+	case "list":
 		if *asJSON {
 			return writeJSON(m, sets)
 		}
 		if len(sets) == 0 {
-			fmt.Fprintf(m.Stdout, "no sets in %s; import one with 'matchmeta import'\n", st.Path())
+			fmt.Fprintf(m.Stdout, "no sets in %s; import one with 'matchmeta import'\n", where)
 			return nil
 		}
 		tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
@@ -65,16 +96,13 @@ func (m *Main) runSets(ctx context.Context, args []string) error {
 		}
 		return tw.Flush()
 	case "show":
-		si, err := st.Set(rest[0])
-		if err != nil {
-			return err
+		for _, si := range sets {
+			if si.Name == rest[0] {
+				return writeJSON(m, si)
+			}
 		}
-		return writeJSON(m, si)
-	case "history":
-		evs, err := st.History(0)
-		if err != nil {
-			return err
-		}
+		return fmt.Errorf("set %q: %w", rest[0], db.ErrNotFound)
+	default: // history
 		if *asJSON {
 			return writeJSON(m, evs)
 		}
@@ -84,12 +112,6 @@ func (m *Main) runSets(ctx context.Context, args []string) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Action, e.Set, e.Version, e.Count, e.Detail)
 		}
 		return tw.Flush()
-	default: // remove
-		if err := st.RemoveSet(ctx, rest[0]); err != nil {
-			return err
-		}
-		fmt.Fprintf(m.Stdout, "removed set %s\n", rest[0])
-		return nil
 	}
 }
 
@@ -98,5 +120,3 @@ func writeJSON(m *Main, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
-
-var _ = db.KindSHA256
