@@ -28,11 +28,17 @@ type Reader struct {
 	s     *Store
 	tx    *bolt.Tx
 	cat   *catalog
-	cache [8]struct {
-		key uint64
-		b   *bolt.Bucket
-	}
+	cache  [8]indexCache
 	cached int
+}
+
+// indexCache is an opened index bucket and the last chunk read from it:
+// a batch of sorted keys finds most of them in the chunk it already holds.
+type indexCache struct {
+	key    uint64
+	b      *bolt.Bucket
+	lo, hi []byte // first and last key of the chunk
+	v      []byte // its packed keys (checksum cut off)
 }
 
 // View runs fn with a Reader. Imports may commit meanwhile; the Reader keeps
@@ -59,10 +65,17 @@ func (r *Reader) Empty() bool { return len(r.cat.sets) == 0 }
 // index returns a set's index bucket. Opening nested buckets costs three
 // seeks, so a Reader remembers the last few it opened.
 func (r *Reader) index(id uint32, idx []byte) *bolt.Bucket {
+	if c := r.indexEntry(id, idx); c != nil {
+		return c.b
+	}
+	return nil
+}
+
+func (r *Reader) indexEntry(id uint32, idx []byte) *indexCache {
 	key := uint64(id)<<8 | uint64(idx[0])
 	for i := 0; i < r.cached; i++ {
 		if r.cache[i].key == key {
-			return r.cache[i].b
+			return &r.cache[i]
 		}
 	}
 	var b *bolt.Bucket
@@ -71,11 +84,33 @@ func (r *Reader) index(id uint32, idx []byte) *bolt.Bucket {
 	if set := r.tx.Bucket(bucketData).Bucket(idb[:]); set != nil {
 		b = set.Bucket(idx)
 	}
-	if r.cached < len(r.cache) {
-		r.cache[r.cached].key, r.cache[r.cached].b = key, b
-		r.cached++
+	if b == nil {
+		return nil
 	}
-	return b
+	if r.cached == len(r.cache) {
+		return &indexCache{key: key, b: b}
+	}
+	r.cache[r.cached] = indexCache{key: key, b: b}
+	r.cached++
+	return &r.cache[r.cached-1]
+}
+
+// hasCached is hasChunked that first tries the chunk read last.
+func (c *indexCache) has(key []byte) bool {
+	if c.hi != nil && bytes.Compare(key, c.hi) <= 0 && bytes.Compare(key, c.lo) >= 0 {
+		return bytes.Equal(key, c.hi) || searchFixed(c.v, key)
+	}
+	k, v := c.b.Cursor().Seek(key)
+	if k == nil || len(v) < chunkSumLen {
+		return false
+	}
+	v = v[:len(v)-chunkSumLen]
+	c.hi, c.v = k, v
+	c.lo = k
+	if len(v) >= len(key) {
+		c.lo = v[:len(key)]
+	}
+	return bytes.Equal(k, key) || searchFixed(v, key)
 }
 
 // hasChunked looks key up in a chunked fixed-width index (see chunkKeys).
@@ -161,26 +196,26 @@ func searchFixed(v, key []byte) bool {
 // Has reports whether set id holds key in its main index. It is the fast
 // path for verdicts: no records are decoded.
 func (r *Reader) Has(set SetInfo, key []byte) bool {
-	b := r.index(set.ID, idxKeys)
-	if b == nil {
+	c := r.indexEntry(set.ID, idxKeys)
+	if c == nil {
 		return false
 	}
 	if set.Kind.KeyWidth() == 0 {
-		return b.Get(key) != nil
+		return c.b.Get(key) != nil
 	}
 	if len(key) != set.Kind.KeyWidth() {
 		return false
 	}
-	return hasChunked(b, key)
+	return c.has(key)
 }
 
 // HasFolded reports whether a path set holds the case-folded path hash.
 func (r *Reader) HasFolded(set SetInfo, key []byte) bool {
-	b := r.index(set.ID, idxFolded)
-	if b == nil || len(key) != set.Kind.KeyWidth() {
+	c := r.indexEntry(set.ID, idxFolded)
+	if c == nil || len(key) != set.Kind.KeyWidth() {
 		return false
 	}
-	return hasChunked(b, key)
+	return c.has(key)
 }
 
 // Verdict reports whether any set of the kind holds the key, without

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -263,4 +264,33 @@ func TestGroupReplace(t *testing.T) {
 	if want := "nsrl-filename nsrl-md5 other-md5"; strings.Join(got, " ") != want {
 		t.Fatalf("sets: got %v, want %s", got, want)
 	}
+}
+
+// TestSortedBatchUsesChunkCache: a sorted stream of present and absent keys
+// in one reader (the bulk API's order) answers like single lookups.
+func TestSortedBatchUsesChunkCache(t *testing.T) {
+	st := openTest(t, Options{})
+	var keys [][]byte
+	want := map[string]bool{}
+	for i := 0; i < 30000; i++ {
+		k := hashN(i)
+		if i%3 != 0 {
+			keys = append(keys, k)
+			want[string(k)] = true
+		}
+	}
+	importHashes(t, st, SetSpec{Name: "s", Kind: KindSHA256, Class: ClassKnown}, keys)
+	var queries [][]byte
+	for i := 0; i < 30000; i++ {
+		queries = append(queries, hashN(i))
+	}
+	slices.SortFunc(queries, bytes.Compare)
+	st.View(func(r *Reader) error {
+		for _, q := range queries {
+			if got := r.Verdict(KindSHA256, q); got != want[string(q)] {
+				t.Fatalf("%x: got %v, want %v", q, got, want[string(q)])
+			}
+		}
+		return nil
+	})
 }
