@@ -37,7 +37,8 @@ type Reader struct {
 type indexCache struct {
 	key    uint64
 	b      *bolt.Bucket
-	lo, hi []byte // first and last key of the chunk
+	cur    *bolt.Cursor // reused: a new cursor per lookup is an allocation
+	lo, hi []byte       // first and last key of the chunk
 	v      []byte // its packed keys (checksum cut off)
 }
 
@@ -100,7 +101,10 @@ func (c *indexCache) has(key []byte) bool {
 	if c.hi != nil && bytes.Compare(key, c.hi) <= 0 && bytes.Compare(key, c.lo) >= 0 {
 		return bytes.Equal(key, c.hi) || searchFixed(c.v, key)
 	}
-	k, v := c.b.Cursor().Seek(key)
+	if c.cur == nil {
+		c.cur = c.b.Cursor()
+	}
+	k, v := c.cur.Seek(key)
 	if k == nil || len(v) < chunkSumLen {
 		return false
 	}
