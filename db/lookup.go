@@ -25,9 +25,9 @@ type Match struct {
 // Reader answers lookups inside one read transaction: a consistent view of
 // the published sets. Use Store.View; a Reader must not outlive it.
 type Reader struct {
-	s     *Store
-	tx    *bolt.Tx
-	cat   *catalog
+	s      *Store
+	tx     *bolt.Tx
+	cat    *catalog
 	cache  [8]indexCache
 	cached int
 }
@@ -39,7 +39,7 @@ type indexCache struct {
 	b      *bolt.Bucket
 	cur    *bolt.Cursor // reused: a new cursor per lookup is an allocation
 	lo, hi []byte       // first and last key of the chunk
-	v      []byte // its packed keys (checksum cut off)
+	v      []byte       // its packed keys (checksum cut off)
 }
 
 // View runs fn with a Reader. Imports may commit meanwhile; the Reader keeps
