@@ -224,6 +224,13 @@ func (m *Main) adminBackupVia(ctx context.Context, sink func(write func(io.Write
 	return n, true, err
 }
 
+// putProfile stores a path profile through the daemon.
+func (c *adminClient) putProfile(ctx context.Context, p db.Profile) (changed bool, err error) {
+	var res profileResp
+	err = c.call(ctx, "POST", "/v1/profiles", p, &res)
+	return res.Changed, err
+}
+
 // adminForceUpload streams every input even when the daemon could read it
 // in place (tests exercise the upload path with it).
 var adminForceUpload = false
@@ -242,11 +249,36 @@ func (m *Main) adminImport(ctx context.Context, dbPath string, req importRequest
 	if c == nil || err != nil {
 		return nil, false, err
 	}
-	spec := importJobSpec{Request: req, Inputs: make([]string, len(req.Files))}
+	res, err = m.forwardImport(ctx, c, importJobSpec{Request: req}, "import")
+	return res, true, err
+}
+
+// adminJobError is a forwarded job's failure as the daemon reported it.
+type adminJobError struct {
+	msg        string
+	badRequest bool // the job was refused as asked (importer.ErrRequest)
+}
+
+func (e *adminJobError) Error() string { return e.msg }
+
+func (e *adminJobError) Unwrap() error {
+	if e.badRequest {
+		return importer.ErrRequest
+	}
+	return nil
+}
+
+// forwardImport sends an import job (a list import or a path-set import)
+// to the daemon behind c with its inputs, relays the daemon's progress to
+// stderr and returns its result. what prefixes the client's own errors.
+func (m *Main) forwardImport(ctx context.Context, c *adminClient, spec importJobSpec, what string) (*importer.Result, error) {
+	files := spec.files()
+	nsrl := spec.Paths == nil && spec.Request.Format == importer.FormatNSRL
+	spec.Inputs = make([]string, len(files))
 	var probes []fileProbe
 	var probeIdx []int
 	var uploads []uploadEntry
-	for i, f := range req.Files {
+	for i, f := range files {
 		if f == "-" {
 			spec.Inputs[i] = "file"
 			uploads = append(uploads, uploadEntry{index: i, name: stdinName})
@@ -254,13 +286,13 @@ func (m *Main) adminImport(ctx context.Context, dbPath string, req importRequest
 		}
 		fi, err := os.Stat(f)
 		if err != nil {
-			return nil, true, fmt.Errorf("import: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		if fi.IsDir() {
 			spec.Inputs[i] = "dir"
 			ents, err := os.ReadDir(f)
 			if err != nil {
-				return nil, true, fmt.Errorf("import: %w", err)
+				return nil, fmt.Errorf("%s: %w", what, err)
 			}
 			for _, e := range ents {
 				if e.Type().IsRegular() {
@@ -271,7 +303,7 @@ func (m *Main) adminImport(ctx context.Context, dbPath string, req importRequest
 		}
 		p, err := probeFile(f)
 		if err != nil {
-			return nil, true, fmt.Errorf("import: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		probes = append(probes, p)
 		probeIdx = append(probeIdx, i)
@@ -279,7 +311,7 @@ func (m *Main) adminImport(ctx context.Context, dbPath string, req importRequest
 	if len(probes) > 0 {
 		var direct []bool
 		if err := c.call(ctx, "POST", "/v1/import/check", probes, &direct); err != nil {
-			return nil, true, err
+			return nil, err
 		}
 		for k, i := range probeIdx {
 			if k < len(direct) && direct[k] && !adminForceUpload {
@@ -287,9 +319,9 @@ func (m *Main) adminImport(ctx context.Context, dbPath string, req importRequest
 				continue
 			}
 			spec.Inputs[i] = "file"
-			f := req.Files[i]
+			f := files[i]
 			uploads = append(uploads, uploadEntry{index: i, name: filepath.Base(f), path: f})
-			if req.Format == importer.FormatNSRL && strings.EqualFold(filepath.Base(f), "NSRLFile.txt") {
+			if nsrl && strings.EqualFold(filepath.Base(f), "NSRLFile.txt") {
 				uploads = append(uploads, nsrlSiblings(i, f)...)
 			}
 		}
@@ -297,9 +329,9 @@ func (m *Main) adminImport(ctx context.Context, dbPath string, req importRequest
 	for i, in := range spec.Inputs {
 		switch in {
 		case "direct":
-			fmt.Fprintf(m.Stderr, "matchmeta: the daemon reads %s in place\n", req.Files[i])
+			fmt.Fprintf(m.Stderr, "matchmeta: the daemon reads %s in place\n", files[i])
 		case "dir":
-			fmt.Fprintf(m.Stderr, "matchmeta: sending directory %s to the daemon\n", req.Files[i])
+			fmt.Fprintf(m.Stderr, "matchmeta: sending directory %s to the daemon\n", files[i])
 		}
 	}
 
@@ -311,7 +343,10 @@ func (m *Main) adminImport(ctx context.Context, dbPath string, req importRequest
 	hres, err := c.request(ctx, "POST", "/v1/import", pr, mw.FormDataContentType())
 	pr.CloseWithError(errors.New("request finished"))
 	if err != nil {
-		return nil, true, err
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, fmt.Errorf("%s: %w; the daemon dropped the job and published nothing", what, cerr)
+		}
+		return nil, err
 	}
 	defer hres.Body.Close()
 	sc := bufio.NewScanner(hres.Body)
@@ -319,24 +354,24 @@ func (m *Main) adminImport(ctx context.Context, dbPath string, req importRequest
 	for sc.Scan() {
 		var ev importEvent
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			return nil, true, fmt.Errorf("admin socket %s: bad progress line: %w", c.sock, err)
+			return nil, fmt.Errorf("admin socket %s: bad progress line: %w", c.sock, err)
 		}
 		switch {
 		case ev.Progress != "":
 			fmt.Fprintln(m.Stderr, ev.Progress)
 		case ev.Error != "":
-			return ev.Result, true, errors.New(ev.Error)
+			return ev.Result, &adminJobError{msg: ev.Error, badRequest: ev.BadRequest}
 		case ev.Result != nil:
-			return ev.Result, true, nil
+			return ev.Result, nil
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, true, fmt.Errorf("import: %w; the daemon aborted the job and published nothing", err)
+		return nil, fmt.Errorf("%s: %w; the daemon aborted the job and published nothing", what, err)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, true, fmt.Errorf("admin socket %s: %w", c.sock, err)
+		return nil, fmt.Errorf("admin socket %s: %w", c.sock, err)
 	}
-	return nil, true, fmt.Errorf("admin socket %s: the daemon ended the import without a result (did it stop?)", c.sock)
+	return nil, fmt.Errorf("admin socket %s: the daemon ended the import without a result (did it stop?)", c.sock)
 }
 
 // nsrlSiblings are the RDS v2 files read beside NSRLFile.txt.

@@ -44,7 +44,14 @@ import (
 //	POST /v1/import            multipart: "job" (importJobSpec JSON), then "file-I"
 //	                           parts (input I) for uploaded inputs; answers NDJSON events
 //	                           {"progress": line} ... then {"result": Result} or
-//	                           {"error": msg, "result": Result}
+//	                           {"error": msg, "result": Result}; a job is a list import
+//	                           (spec.request) or a path-set import (spec.paths)
+//	GET  /v1/profiles          [Profile] (import paths --profiles)
+//	POST /v1/profiles          Profile -> {"changed"} (import paths --os --default-user)
+//	POST /v1/lookup?type=T&records=true|false
+//	                           body: one value per line, Go-quoted (strconv.Quote, so
+//	                           any byte survives); answers NDJSON db.Answer lines in
+//	                           input order, or a last line {"admin_error": msg}
 //
 // Inputs of an import: the daemon usually runs as another user with its
 // own /tmp and no view of home directories (systemd/matchmeta.service), so
@@ -196,6 +203,9 @@ func (m *Main) startAdmin(ctx context.Context, path string, st *db.Store, jobs *
 	mux.HandleFunc("GET /v1/backup", a.guard(a.backup))
 	mux.HandleFunc("POST /v1/import/check", a.guard(a.importCheck))
 	mux.HandleFunc("POST /v1/import", a.guard(a.importRun))
+	mux.HandleFunc("GET /v1/profiles", a.guard(a.listProfiles))
+	mux.HandleFunc("POST /v1/profiles", a.guard(a.putProfile))
+	mux.HandleFunc("POST /v1/lookup", a.guard(a.lookup))
 	a.hs = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -393,6 +403,42 @@ func (a *adminServer) revokeKey(w http.ResponseWriter, r *http.Request) {
 	adminJSON(w, 200, map[string]string{"revoked": name})
 }
 
+func (a *adminServer) listProfiles(w http.ResponseWriter, r *http.Request) {
+	ps, err := a.st.Profiles()
+	if err != nil {
+		adminError(w, 500, err)
+		return
+	}
+	if ps == nil {
+		ps = []db.Profile{}
+	}
+	adminJSON(w, 200, ps)
+}
+
+// putProfile adds or changes a profile of the path normalization (import
+// paths --os --default-user); the store refuses changes that would
+// invalidate published path sets.
+func (a *adminServer) putProfile(w http.ResponseWriter, r *http.Request) {
+	var p db.Profile
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&p); err != nil {
+		adminError(w, 400, fmt.Errorf("admin: bad request: %w", err))
+		return
+	}
+	changed, err := a.st.PutProfile(r.Context(), p)
+	if err != nil {
+		adminError(w, statusOf(err), err)
+		return
+	}
+	if changed {
+		a.log.Info("profile stored through the admin socket", "profile", db.ProfileName(p.Name))
+	}
+	adminJSON(w, 200, profileResp{Changed: changed})
+}
+
+type profileResp struct {
+	Changed bool `json:"changed"`
+}
+
 // backup streams a consistent copy (one read transaction); lookups and
 // imports go on meanwhile.
 func (a *adminServer) backup(w http.ResponseWriter, r *http.Request) {
@@ -461,10 +507,32 @@ func (a *adminServer) importCheck(w http.ResponseWriter, r *http.Request) {
 // importJobSpec is the first part of an import request.
 type importJobSpec struct {
 	Request importer.Request `json:"request"`
-	// Inputs says, per Request.Files entry, how it arrives: "direct" (the
-	// daemon opens Request.Files[i]), "file" (streamed as one part) or
-	// "dir" (streamed as several parts, a directory).
+	// Paths, when set, makes the job a path-set import (import paths);
+	// Request is then unused.
+	Paths *importer.PathsRequest `json:"paths,omitempty"`
+	// Inputs says, per entry of the job's files, how it arrives: "direct"
+	// (the daemon opens the file), "file" (streamed as one part) or "dir"
+	// (streamed as several parts, a directory).
 	Inputs []string `json:"inputs"`
+}
+
+// files are the job's inputs as the client named them.
+func (s importJobSpec) files() []string {
+	if s.Paths != nil {
+		return s.Paths.Files
+	}
+	return s.Request.Files
+}
+
+// set names the job on the status page.
+func (s importJobSpec) set() string {
+	if s.Paths != nil {
+		if s.Paths.Set == "" {
+			return importer.DefaultPathSet(s.Paths.Profile)
+		}
+		return s.Paths.Set
+	}
+	return s.Request.Set
 }
 
 // importEvent is one NDJSON line of the import answer.
@@ -472,6 +540,9 @@ type importEvent struct {
 	Progress string           `json:"progress,omitempty"`
 	Result   *importer.Result `json:"result,omitempty"`
 	Error    string           `json:"error,omitempty"`
+	// BadRequest: the job was refused as asked (importer.ErrRequest, such
+	// as an unknown profile); the CLI answers it as a usage error.
+	BadRequest bool `json:"bad_request,omitempty"`
 }
 
 // lineWriter turns progress output into NDJSON events, one per line.
@@ -515,6 +586,10 @@ func (lw *lineWriter) event(ev importEvent) {
 	lw.flush()
 }
 
+// adminJobHook, when set, runs as a forwarded job starts (tests hold a job
+// there to interrupt it mid-way).
+var adminJobHook func(ctx context.Context)
+
 // importRun receives the job and its streamed inputs, then runs the import
 // with the CLI's own job function while lookups go on.
 func (a *adminServer) importRun(w http.ResponseWriter, r *http.Request) {
@@ -533,9 +608,8 @@ func (a *adminServer) importRun(w http.ResponseWriter, r *http.Request) {
 		adminError(w, 400, fmt.Errorf("admin: import: job: %w", err))
 		return
 	}
-	req := spec.Request
-	req.Files = append([]string(nil), spec.Request.Files...) // spec keeps the client's names
-	if len(spec.Inputs) != len(req.Files) {
+	files := append([]string(nil), spec.files()...) // spec keeps the client's names
+	if len(spec.Inputs) != len(files) {
 		adminError(w, 400, errors.New("admin: import: inputs and files disagree"))
 		return
 	}
@@ -550,7 +624,7 @@ func (a *adminServer) importRun(w http.ResponseWriter, r *http.Request) {
 	defer stopRead()
 	a.wg.Add(1)
 	defer a.wg.Done()
-	job := a.jobs.add([]string{req.Set}, cancel)
+	job := a.jobs.add([]string{spec.set()}, cancel)
 	defer a.jobs.remove(job)
 
 	var spool string
@@ -576,9 +650,9 @@ func (a *adminServer) importRun(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			if in == "dir" {
-				req.Files[i] = dir
+				files[i] = dir
 			} else {
-				req.Files[i] = "" // set by the first part of entry i
+				files[i] = "" // set by the first part of entry i
 			}
 		default:
 			adminError(w, 400, fmt.Errorf("admin: import: input %d: unknown mode %q", i, in))
@@ -610,27 +684,43 @@ func (a *adminServer) importRun(w http.ResponseWriter, r *http.Request) {
 			adminError(w, 500, fmt.Errorf("admin: import: saving %s: %w", name, err))
 			return
 		}
-		if spec.Inputs[i] == "file" && req.Files[i] == "" {
-			req.Files[i] = dst
+		if spec.Inputs[i] == "file" && files[i] == "" {
+			files[i] = dst
 		}
 		if ctx.Err() != nil {
 			adminError(w, 499, errors.New("admin: import: cancelled while receiving"))
 			return
 		}
 	}
-	for i, f := range req.Files {
+	for i, f := range files {
 		if f == "" {
 			adminError(w, 400, fmt.Errorf("admin: import: input %d was not sent", i))
 			return
 		}
 	}
-	a.log.Info("import job started", "set", req.Set, "format", req.Format, "files", len(req.Files), "received_bytes", received, "client_files", spec.Request.Files)
+	format := spec.Request.Format
+	if spec.Paths != nil {
+		format = "paths"
+	}
+	a.log.Info("import job started", "set", spec.set(), "format", format, "files", len(files), "received_bytes", received, "client_files", spec.files())
 
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(200)
 	lw := &lineWriter{w: w, flush: func() { rc.Flush() }, last: func(l string) { a.jobs.setPhase(job, l) }}
 	a.jobs.setPhase(job, "importing")
-	res, err := a.m.importJob(ctx, a.st, req, lw)
+	if adminJobHook != nil {
+		adminJobHook(ctx)
+	}
+	var res *importer.Result
+	if spec.Paths != nil {
+		req := *spec.Paths
+		req.Files = files
+		res, err = a.m.importPathsJob(ctx, a.st, req, lw)
+	} else {
+		req := spec.Request
+		req.Files = files
+		res, err = a.m.importJob(ctx, a.st, req, lw)
+	}
 	if spool != "" {
 		// Before the answer: once the client has it, nothing is left over.
 		os.RemoveAll(spool)
@@ -643,11 +733,11 @@ func (a *adminServer) importRun(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		msg := unspool([]string{err.Error()}, names)[0]
-		a.log.Warn("import job failed", "set", req.Set, "err", msg)
-		lw.event(importEvent{Error: msg, Result: res})
+		a.log.Warn("import job failed", "set", spec.set(), "err", msg)
+		lw.event(importEvent{Error: msg, Result: res, BadRequest: errors.Is(err, importer.ErrRequest)})
 		return
 	}
-	a.log.Info("import job done", "set", req.Set, "values", res.Values)
+	a.log.Info("import job done", "set", spec.set(), "values", res.Values)
 	lw.event(importEvent{Result: res})
 }
 
@@ -676,7 +766,7 @@ func spoolNames(spool string, spec importJobSpec) *strings.Replacer {
 			continue
 		}
 		from := filepath.Join(spool, strconv.Itoa(i))
-		client := spec.Request.Files[i]
+		client := spec.files()[i]
 		switch {
 		case client == "-":
 			add(filepath.Join(from, stdinName), "-")

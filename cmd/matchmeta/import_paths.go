@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,36 +99,23 @@ func (m *Main) runImportPaths(ctx context.Context, args []string) error {
 			return usagef(fs, "--class %q: want known, known-bad or notable", *class)
 		}
 	}
-	// A running daemon holds the file, and path imports are not forwarded
-	// to it: say so rather than time out on the lock.
-	if c, err := m.adminConnect(ctx, *dbPath); err == nil && c != nil {
-		return errors.New("import paths: a running matchmeta serve holds the database; path imports are not forwarded to it yet: stop the daemon for the import")
+	var prof *db.Profile
+	if define {
+		prof = &db.Profile{Name: *profile, OS: db.PathOS(strings.ToLower(*osName)), DefaultUser: *user, Description: *profDesc}
 	}
-	st, err := m.openStore(ctx, *dbPath, false)
+	// A running daemon holds the file: it stores the profile and runs the
+	// job (admin.go), else this process opens the file.
+	c, err := m.adminConnect(ctx, *dbPath)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	if define {
-		p := db.Profile{Name: *profile, OS: db.PathOS(strings.ToLower(*osName)), DefaultUser: *user, Description: *profDesc}
-		changed, err := st.PutProfile(ctx, p)
-		if err != nil {
-			return fmt.Errorf("import paths: %w", err)
-		}
-		if changed {
-			fmt.Fprintf(m.Stdout, "profile %s: os %s, default user %s\n", db.ProfileName(p.Name), p.OS, p.DefaultUser)
-		}
-		if len(files) == 0 {
-			return nil
-		}
+	var res *importer.Result
+	if c != nil {
+		res, err = m.importPathsVia(ctx, c, prof, req)
+	} else {
+		res, err = m.importPathsLocal(ctx, *dbPath, prof, req)
 	}
-	prog := importer.NewProgress(m.Stderr, importer.ProgressOptions{})
-	res, err := importer.ImportPaths(ctx, st, req, importer.Options{Logger: m.logger(), Progress: prog, Stdin: m.Stdin})
-	prog.Close()
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			m.logger().Warn("import interrupted; nothing was published", "set", req.Set)
-		}
 		if res != nil && len(res.BadLines) > 0 && !req.Strict {
 			writeBadLines(m.Stderr, res)
 		}
@@ -136,15 +124,87 @@ func (m *Main) runImportPaths(ctx context.Context, args []string) error {
 		}
 		return err
 	}
-	writeImportSummary(m.Stdout, res)
+	if res != nil {
+		writeImportSummary(m.Stdout, res)
+	}
 	return nil
+}
+
+// importPathsLocal stores the profile, if any, and runs the import (when
+// there are files) in this process; the result is nil without files.
+func (m *Main) importPathsLocal(ctx context.Context, dbPath string, prof *db.Profile, req importer.PathsRequest) (*importer.Result, error) {
+	st, err := m.openStore(ctx, dbPath, false)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	if prof != nil {
+		changed, err := st.PutProfile(ctx, *prof)
+		if err != nil {
+			return nil, fmt.Errorf("import paths: %w", err)
+		}
+		m.profileStored(*prof, changed)
+	}
+	if len(req.Files) == 0 {
+		return nil, nil
+	}
+	return m.importPathsJob(ctx, st, req, m.Stderr)
+}
+
+// importPathsVia does what importPathsLocal does through the daemon
+// behind c: the profile goes to its table, the job runs there while
+// lookups go on, and the progress comes back here.
+func (m *Main) importPathsVia(ctx context.Context, c *adminClient, prof *db.Profile, req importer.PathsRequest) (*importer.Result, error) {
+	if prof != nil {
+		changed, err := c.putProfile(ctx, *prof)
+		if err != nil {
+			return nil, fmt.Errorf("import paths: %w", err)
+		}
+		m.profileStored(*prof, changed)
+	}
+	if len(req.Files) == 0 {
+		return nil, nil
+	}
+	return m.forwardImport(ctx, c, importJobSpec{Paths: &req}, "import paths")
+}
+
+func (m *Main) profileStored(p db.Profile, changed bool) {
+	if changed {
+		fmt.Fprintf(m.Stdout, "profile %s: os %s, default user %s\n", db.ProfileName(p.Name), p.OS, p.DefaultUser)
+	}
+}
+
+// importPathsJob runs one path-set import against an open store, in the
+// CLI or in the daemon for a forwarded job (see importJob: the same
+// progress and cancellation rules).
+func (m *Main) importPathsJob(ctx context.Context, st *db.Store, req importer.PathsRequest, progress io.Writer) (*importer.Result, error) {
+	p := importer.NewProgress(progress, importer.ProgressOptions{})
+	defer p.Close()
+	res, err := importer.ImportPaths(ctx, st, req, importer.Options{Logger: m.logger(), Progress: p, Stdin: m.Stdin})
+	p.Close() // end the status line before the summary
+	if err != nil && errors.Is(err, context.Canceled) {
+		m.logger().Warn("import interrupted; nothing was published", "set", req.Set)
+	}
+	return res, err
 }
 
 // listProfiles prints the profile table with the path sets of each.
 func (m *Main) listProfiles(ctx context.Context, dbPath string) error {
 	ps := db.DefaultProfiles() // no database yet: the table it will start with
 	var sets []db.SetInfo
-	if _, err := os.Stat(dbPath); err == nil {
+	c, err := m.adminConnect(ctx, dbPath)
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		// The daemon holds the file.
+		if err := c.call(ctx, "GET", "/v1/profiles", nil, &ps); err != nil {
+			return fmt.Errorf("import paths: %w", err)
+		}
+		if err := c.call(ctx, "GET", "/v1/sets", nil, &sets); err != nil {
+			return fmt.Errorf("import paths: %w", err)
+		}
+	} else if _, err := os.Stat(dbPath); err == nil {
 		st, err := m.openStore(ctx, dbPath, true)
 		if err != nil {
 			return err
