@@ -87,26 +87,34 @@ func expand(t *testing.T, sa, name string) map[string]bool {
 }
 
 // straced runs cmd under strace -f -c and returns the system calls made.
-func straced(t *testing.T, strace string, during func(pid int), args ...string) map[string]bool {
+func straced(t *testing.T, strace string, during func(pid func() int) bool, args ...string) map[string]bool {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "strace.txt")
 	cmd := exec.Command(strace, append([]string{"-f", "-c", "-U", "name", "-o", out, "--"}, args...)...)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
+	// Own process group: a timeout kills strace and the tracee together.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if during != nil {
-		during(traceeOf(t, cmd.Process.Pid))
-	}
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
+	killAll := func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-waited
+	}
+	if during != nil {
+		if !during(func() int { return traceeOf(t, cmd.Process.Pid, args[0]) }) {
+			killAll()
+			t.Fatalf("%s under strace:\n%s", strings.Join(args, " "), logs.String())
+		}
+	}
 	var err error
 	select {
 	case err = <-waited:
 	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		<-waited
+		killAll()
 		t.Fatalf("%s did not end within 60s under strace\n%s", strings.Join(args, " "), logs.String())
 	}
 	if err != nil {
@@ -120,11 +128,11 @@ func straced(t *testing.T, strace string, during func(pid int), args ...string) 
 		t.Fatal(err)
 	}
 	calls := map[string]bool{}
-	// One name per line between the "syscall" header, a dashed rule and
-	// the "total" line.
-	for i, line := range strings.Split(string(b), "\n") {
+	// One name per line between "syscall" headers (one per personality),
+	// dashed rules and "total" lines.
+	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
-		if i == 0 || len(f) != 1 || f[0] == "total" || strings.HasPrefix(f[0], "-") {
+		if len(f) != 1 || f[0] == "syscall" || f[0] == "total" || strings.HasPrefix(f[0], "-") {
 			continue
 		}
 		calls[f[0]] = true
@@ -135,20 +143,23 @@ func straced(t *testing.T, strace string, during func(pid int), args ...string) 
 	return calls
 }
 
-// traceeOf waits for strace's child (the traced program) and returns it.
-func traceeOf(t *testing.T, stracePid int) int {
+// traceeOf finds strace's child running exe (strace may fork helpers, so
+// the first child is not necessarily the program).
+func traceeOf(t *testing.T, stracePid int, exe string) int {
 	t.Helper()
 	p := "/proc/" + strconv.Itoa(stracePid) + "/task/" + strconv.Itoa(stracePid) + "/children"
-	for i := 0; i < 200; i++ {
-		if b, err := os.ReadFile(p); err == nil {
-			if f := strings.Fields(string(b)); len(f) > 0 {
-				pid, _ := strconv.Atoi(f[0])
+	for i := 0; i < 400; i++ {
+		b, _ := os.ReadFile(p)
+		for _, f := range strings.Fields(string(b)) {
+			cl, err := os.ReadFile("/proc/" + f + "/cmdline")
+			if err == nil && strings.SplitN(string(cl), "\x00", 2)[0] == exe {
+				pid, _ := strconv.Atoi(f)
 				return pid
 			}
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	t.Fatal("strace started no child")
+	t.Fatalf("strace (pid %d) has no child running %s", stracePid, exe)
 	return 0
 }
 
@@ -181,10 +192,11 @@ func TestSyscallsWithinUnitFilter(t *testing.T) {
 		}
 		addr := l.Addr().String()
 		l.Close()
-		record("serve", straced(t, strace, func(pid int) {
+		record("serve", straced(t, strace, func(tracee func() int) bool {
+			hc := &http.Client{Timeout: 5 * time.Second}
 			ok := false
 			for i := 0; i < 200 && !ok; i++ {
-				if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
+				if resp, err := hc.Get("http://" + addr + "/healthz"); err == nil {
 					resp.Body.Close()
 					ok = resp.StatusCode == 200
 				}
@@ -194,12 +206,17 @@ func TestSyscallsWithinUnitFilter(t *testing.T) {
 			}
 			if !ok {
 				t.Errorf("serve under strace never answered /healthz")
+				return false
 			}
 			for _, p := range []string{"/sha256/" + strings.Repeat("a", 64), "/api/v1/info", "/metrics", "/"} {
-				if resp, err := http.Get("http://" + addr + p); err == nil {
-					resp.Body.Close()
+				resp, err := hc.Get("http://" + addr + p)
+				if err != nil {
+					t.Errorf("GET %s under strace: %v", p, err)
+					return false
 				}
+				resp.Body.Close()
 			}
+			pid := tracee()
 			if err := syscall.Kill(pid, syscall.SIGHUP); err != nil { // reload
 				t.Errorf("SIGHUP %d: %v", pid, err)
 			}
@@ -207,6 +224,7 @@ func TestSyscallsWithinUnitFilter(t *testing.T) {
 			if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 				t.Errorf("SIGTERM %d: %v", pid, err)
 			}
+			return true
 		}, debBin, "serve", "--listen", addr, "--db", dbPath))
 	} else {
 		t.Log("serve is not built yet: tracing import, lookup and backup only")
