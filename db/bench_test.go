@@ -1,10 +1,12 @@
 package db
 
 import (
+	"bytes"
 	"context"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -149,4 +151,88 @@ func BenchmarkAnswerRecords(b *testing.B) {
 			return nil
 		})
 	}
+}
+
+// BenchmarkLookupSorted answers batches of 4096 keys sorted by key in one
+// read transaction each, as the bulk API does (half of them absent).
+func BenchmarkLookupSorted(b *testing.B) {
+	st, keys := openBenchStore(b)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		rng := rand.New(rand.NewPCG(rand.Uint64(), 9))
+		batch := make([][]byte, 0, 4096)
+		for {
+			batch = batch[:0]
+			for len(batch) < cap(batch) && pb.Next() {
+				if len(batch)&1 == 0 {
+					batch = append(batch, keys[rng.IntN(len(keys))])
+				} else {
+					k := make([]byte, 32)
+					for j := range k {
+						k[j] = byte(rng.Uint32())
+					}
+					batch = append(batch, k)
+				}
+			}
+			if len(batch) == 0 {
+				return
+			}
+			slices.SortFunc(batch, bytes.Compare)
+			st.View(func(r *Reader) error {
+				for _, k := range batch {
+					r.Verdict(KindSHA256, k)
+				}
+				return nil
+			})
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
+}
+
+// BenchmarkLookupMemoryFloor is the same chunked search over the same
+// number of keys held in Go memory instead of the mapped file: the floor
+// this machine's memory latency sets for any sorted layout. The store's
+// figure is read against it.
+func BenchmarkLookupMemoryFloor(b *testing.B) {
+	n := benchN()
+	rng := rand.New(rand.NewPCG(5, 6))
+	flat := make([]byte, n*32)
+	for i := range flat {
+		flat[i] = byte(rng.Uint32())
+	}
+	keys := make([][]byte, n)
+	for i := range keys {
+		keys[i] = flat[i*32 : i*32+32]
+	}
+	slices.SortFunc(keys, bytes.Compare)
+	sorted := make([]byte, 0, n*32)
+	for _, k := range keys {
+		sorted = append(sorted, k...)
+	}
+	keys = nil
+	per := chunkKeys(32)
+	chunks := (n + per - 1) / per
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		r := rand.New(rand.NewPCG(rand.Uint64(), 3))
+		for pb.Next() {
+			i := r.IntN(n)
+			k := sorted[i*32 : i*32+32]
+			lo, hi := 0, chunks
+			for lo < hi {
+				m := (lo + hi) / 2
+				last := min((m+1)*per, n) - 1
+				if bytes.Compare(sorted[last*32:last*32+32], k) < 0 {
+					lo = m + 1
+				} else {
+					hi = m
+				}
+			}
+			if !searchFixed(sorted[lo*per*32:min((lo+1)*per, n)*32], k) {
+				b.Error("present key not found")
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
 }
