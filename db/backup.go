@@ -129,9 +129,9 @@ func VerifyBackup(ctx context.Context, path string) (rep BackupReport, err error
 	if !fi.Mode().IsRegular() {
 		return BackupReport{}, fmt.Errorf("db: verify backup %s: not a regular file", path)
 	}
-	// bbolt maps the file and trusts its meta page: pages past the end of a
-	// truncated copy would fault (SIGBUS) instead of failing. Check first.
-	if err := checkBoltSize(path, fi.Size()); err != nil {
+	// bbolt maps the file and trusts what its pages say: damage would make
+	// it fault instead of failing. Walk the pages with bounds checks first.
+	if err := checkBoltFile(path, fi.Size()); err != nil {
 		return BackupReport{}, fmt.Errorf("db: verify backup %s: %w", path, err)
 	}
 	// bbolt asserts page types with panics while reading a damaged tree.
@@ -168,62 +168,221 @@ func VerifyBackup(ctx context.Context, path string) (rep BackupReport, err error
 	return BackupReport{Path: path, Size: fi.Size(), Schema: SchemaVersion, Sets: sets}, nil
 }
 
-// bbolt's meta page (page 0 and page 1, same layout): after the 16-byte
-// page header come magic, version, page size, flags, root bucket (pgid,
-// sequence), freelist pgid, high-water pgid, txid and an FNV-64a checksum
-// of the fields before it, in native byte order.
+// bbolt's on-disk layout, as far as checkBoltFile reads it. Every page
+// starts with a 16-byte header: id u64, flags u16, count u16, overflow u32.
+// Meta pages (0 and 1) then hold magic, version, page size, flags, the root
+// bucket (root pgid, sequence), freelist pgid, high-water pgid, txid and an
+// FNV-64a checksum of the fields before it. Branch elements are pos u32,
+// ksize u32, pgid u64; leaf elements flags u32, pos u32, ksize u32, vsize
+// u32, with pos counted from the element. A bucket value is root pgid u64,
+// sequence u64, and for an inline bucket (root 0) a leaf page after it.
+// Everything is in native byte order.
 const (
-	boltMagic       = 0xED0CDAED
-	boltMetaOff     = 16
-	boltMetaSumLen  = 56 // bytes of meta covered by the checksum
-	boltMetaLen     = boltMetaSumLen + 8
-	boltMinPageSize = 512
+	boltMagic        = 0xED0CDAED
+	boltVersion      = 2
+	boltHeader       = 16
+	boltMetaSumLen   = 56 // bytes of meta covered by the checksum
+	boltElem         = 16
+	boltMinPageSize  = 512
+	boltMaxPageSize  = 1 << 16
+	boltBranch       = 0x01
+	boltLeaf         = 0x02
+	boltFreelist     = 0x10
+	boltBucketLeaf   = 0x01
+	boltNoFreelist   = ^uint64(0)
+	boltMaxTreeDepth = 64
 )
 
-// checkBoltSize reads both meta pages of a bbolt file and checks that the
-// file holds every page a valid meta page claims (its high-water mark).
-func checkBoltSize(path string, size int64) error {
+type boltMeta struct {
+	pageSize                uint32
+	root, freelist, hwm, tx uint64
+}
+
+// checkBoltFile walks the page tree of a bbolt file with plain reads and
+// bounds checks before bbolt maps it: bbolt trusts page ids and offsets,
+// so a truncated or damaged copy would make it fault (SIGBUS, SIGSEGV) and
+// kill the process instead of returning an error. It checks that the file
+// holds every page up to the high-water mark, that every page reachable
+// from the root bucket and the freelist lies below it, names itself, has
+// the expected type, is referenced once, and that every element stays
+// inside its page.
+func checkBoltFile(path string, size int64) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	readMeta := func(off int64) (pageSize uint32, hwm uint64, ok bool) {
-		b := make([]byte, boltMetaOff+boltMetaLen)
+	ne := binary.NativeEndian
+	readMeta := func(off int64) (boltMeta, bool) {
+		b := make([]byte, boltHeader+boltMetaSumLen+8)
 		if _, err := f.ReadAt(b, off); err != nil {
-			return 0, 0, false
+			return boltMeta{}, false
 		}
-		m := b[boltMetaOff:]
-		ne := binary.NativeEndian
+		m := b[boltHeader:]
 		h := fnv.New64a()
 		h.Write(m[:boltMetaSumLen])
-		if ne.Uint32(m[0:]) != boltMagic || ne.Uint64(m[boltMetaSumLen:]) != h.Sum64() {
-			return 0, 0, false
+		if ne.Uint32(m[0:]) != boltMagic || ne.Uint32(m[4:]) != boltVersion || ne.Uint64(m[boltMetaSumLen:]) != h.Sum64() {
+			return boltMeta{}, false
 		}
-		return ne.Uint32(m[8:]), ne.Uint64(m[40:]), true
+		return boltMeta{pageSize: ne.Uint32(m[8:]), root: ne.Uint64(m[16:]), freelist: ne.Uint64(m[32:]),
+			hwm: ne.Uint64(m[40:]), tx: ne.Uint64(m[48:])}, true
 	}
-	ps0, hwm0, ok0 := readMeta(0)
+	m0, ok0 := readMeta(0)
 	second := int64(os.Getpagesize())
 	if ok0 {
-		second = int64(ps0)
+		second = int64(m0.pageSize)
 	}
-	ps1, hwm1, ok1 := readMeta(second)
-	if !ok0 && !ok1 {
+	m1, ok1 := readMeta(second)
+	// bbolt uses the valid meta page with the higher txid.
+	var m boltMeta
+	switch {
+	case ok0 && ok1 && m1.tx > m0.tx, !ok0 && ok1:
+		m = m1
+	case ok0:
+		m = m0
+	default:
 		return errors.New("not a bbolt database (no valid meta page)")
 	}
-	for _, m := range []struct {
-		ok  bool
-		ps  uint32
-		hwm uint64
-	}{{ok0, ps0, hwm0}, {ok1, ps1, hwm1}} {
-		if !m.ok {
+	ps := uint64(m.pageSize)
+	if ps < boltMinPageSize || ps > boltMaxPageSize || ps&(ps-1) != 0 {
+		return fmt.Errorf("bad page size %d in meta page", ps)
+	}
+	if m.hwm < 2 || m.hwm > uint64(size)/ps {
+		return fmt.Errorf("truncated: %d bytes, the meta page needs %d pages of %d", size, m.hwm, ps)
+	}
+	w := &boltWalker{f: f, ps: ps, hwm: m.hwm, seen: make([]uint64, (m.hwm+63)/64)}
+	if m.freelist != boltNoFreelist {
+		p, err := w.page(m.freelist, boltFreelist)
+		if err != nil {
+			return fmt.Errorf("freelist: %w", err)
+		}
+		n := uint64(ne.Uint16(p[10:]))
+		if n == 0xFFFF && len(p) >= boltHeader+8 {
+			n = ne.Uint64(p[boltHeader:]) + 1
+		}
+		if n > uint64(len(p)-boltHeader)/8 {
+			return fmt.Errorf("freelist page %d: %d ids do not fit", m.freelist, n)
+		}
+	}
+	return w.tree(m.root, 0)
+}
+
+type boltWalker struct {
+	f    *os.File
+	ps   uint64
+	hwm  uint64
+	seen []uint64 // bitset of pages already reached
+}
+
+// page reads page id with its overflow pages and checks its header.
+func (w *boltWalker) page(id uint64, want uint16) ([]byte, error) {
+	if id < 2 || id >= w.hwm {
+		return nil, fmt.Errorf("page %d: outside the file's %d pages", id, w.hwm)
+	}
+	if w.seen[id/64]&(1<<(id%64)) != 0 {
+		return nil, fmt.Errorf("page %d: reached twice", id)
+	}
+	w.seen[id/64] |= 1 << (id % 64)
+	hdr := make([]byte, boltHeader)
+	if _, err := w.f.ReadAt(hdr, int64(id*w.ps)); err != nil {
+		return nil, fmt.Errorf("page %d: %w", id, err)
+	}
+	ne := binary.NativeEndian
+	if got := ne.Uint64(hdr); got != id {
+		return nil, fmt.Errorf("page %d: names itself %d", id, got)
+	}
+	if got := ne.Uint16(hdr[8:]); got != want {
+		return nil, fmt.Errorf("page %d: type %#x, want %#x", id, got, want)
+	}
+	over := uint64(ne.Uint32(hdr[12:]))
+	if over >= w.hwm-id {
+		return nil, fmt.Errorf("page %d: %d overflow pages run past the file's %d pages", id, over, w.hwm)
+	}
+	p := make([]byte, (over+1)*w.ps)
+	if _, err := w.f.ReadAt(p, int64(id*w.ps)); err != nil {
+		return nil, fmt.Errorf("page %d: %w", id, err)
+	}
+	return p, nil
+}
+
+// tree checks the B+tree rooted at page id.
+func (w *boltWalker) tree(id uint64, depth int) error {
+	if depth > boltMaxTreeDepth {
+		return fmt.Errorf("page %d: tree deeper than %d", id, boltMaxTreeDepth)
+	}
+	hdr := make([]byte, boltHeader)
+	if id >= 2 && id < w.hwm {
+		if _, err := w.f.ReadAt(hdr, int64(id*w.ps)); err != nil {
+			return fmt.Errorf("page %d: %w", id, err)
+		}
+	}
+	want := binary.NativeEndian.Uint16(hdr[8:])
+	if want != boltBranch && want != boltLeaf {
+		want = boltLeaf // page reports the mismatch
+	}
+	p, err := w.page(id, want)
+	if err != nil {
+		return err
+	}
+	if want == boltLeaf {
+		return w.leaf(p, id, depth)
+	}
+	ne := binary.NativeEndian
+	n := int(ne.Uint16(p[10:]))
+	if n == 0 || boltHeader+n*boltElem > len(p) {
+		return fmt.Errorf("page %d: %d branch elements do not fit", id, n)
+	}
+	for i := 0; i < n; i++ {
+		e := boltHeader + i*boltElem
+		pos, ksize := int(ne.Uint32(p[e:])), int(ne.Uint32(p[e+4:]))
+		if e+pos+ksize > len(p) || pos < 0 || ksize < 0 {
+			return fmt.Errorf("page %d: branch element %d: key outside the page", id, i)
+		}
+		if err := w.tree(ne.Uint64(p[e+8:]), depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// leaf checks a leaf page (or an inline bucket's page, id 0) and descends
+// into the buckets it holds.
+func (w *boltWalker) leaf(p []byte, id uint64, depth int) error {
+	ne := binary.NativeEndian
+	n := int(ne.Uint16(p[10:]))
+	if boltHeader+n*boltElem > len(p) {
+		return fmt.Errorf("page %d: %d leaf elements do not fit", id, n)
+	}
+	for i := 0; i < n; i++ {
+		e := boltHeader + i*boltElem
+		flags := ne.Uint32(p[e:])
+		pos, ksize, vsize := uint64(ne.Uint32(p[e+4:])), uint64(ne.Uint32(p[e+8:])), uint64(ne.Uint32(p[e+12:]))
+		end := uint64(e) + pos + ksize + vsize
+		if end > uint64(len(p)) {
+			return fmt.Errorf("page %d: leaf element %d: key or value outside the page", id, i)
+		}
+		if flags&boltBucketLeaf == 0 {
 			continue
 		}
-		if m.ps < boltMinPageSize || m.ps&(m.ps-1) != 0 {
-			return fmt.Errorf("bad page size %d in meta page", m.ps)
+		v := p[end-vsize : end]
+		if len(v) < 16 {
+			return fmt.Errorf("page %d: leaf element %d: bucket header of %d bytes", id, i, len(v))
 		}
-		if need := m.hwm * uint64(m.ps); uint64(size) < need {
-			return fmt.Errorf("truncated: %d bytes, the meta page needs %d", size, need)
+		if root := ne.Uint64(v); root != 0 {
+			if err := w.tree(root, depth+1); err != nil {
+				return err
+			}
+			continue
+		}
+		inline := v[16:]
+		if len(inline) < boltHeader || ne.Uint16(inline[8:]) != boltLeaf {
+			return fmt.Errorf("page %d: leaf element %d: bad inline bucket", id, i)
+		}
+		if depth > boltMaxTreeDepth {
+			return fmt.Errorf("page %d: buckets nested deeper than %d", id, boltMaxTreeDepth)
+		}
+		if err := w.leaf(inline, id, depth+1); err != nil {
+			return err
 		}
 	}
 	return nil

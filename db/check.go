@@ -35,8 +35,7 @@ func (s *Store) Check() error {
 
 func checkChunks(tx *bolt.Tx) error {
 	sets := tx.Bucket(bucketSets)
-	data := tx.Bucket(bucketData)
-	if sets == nil || data == nil {
+	if sets == nil {
 		return fmt.Errorf("db: check: missing buckets")
 	}
 	return sets.ForEach(func(name, v []byte) error {
@@ -48,13 +47,12 @@ func checkChunks(tx *bolt.Tx) error {
 		if si.State != StateReady || w == 0 {
 			return nil
 		}
-		set := data.Bucket(idKey(si.ID))
-		if set == nil {
+		if indexBucket(tx, si.ID, idxKeys) == nil {
 			return fmt.Errorf("db: check: set %s: data missing", si.Name)
 		}
 		var n uint64
 		for _, idx := range [][]byte{idxKeys, idxFolded} {
-			b := set.Bucket(idx)
+			b := indexBucket(tx, si.ID, idx)
 			if b == nil {
 				continue
 			}

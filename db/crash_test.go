@@ -136,7 +136,7 @@ func TestKillImport(t *testing.T) {
 				return nil
 			})
 			st.bolt.View(func(tx *bolt.Tx) error {
-				if n := countKeys(tx.Bucket(bucketData)); n != 2 {
+				if n := len(dataIDs(tx)); n != 2 {
 					t.Errorf("data buckets after reopen: got %d, want 2 (leftovers not removed)", n)
 				}
 				return nil

@@ -6,10 +6,10 @@
 //
 //	meta      schema version, catalog generation, creation time
 //	sets      set name -> JSON SetInfo (the catalog; only "ready" sets are visible)
-//	data      set ID (uint32 BE) -> per-set bucket with indexes:
+//	xIIIIc    one bucket per index of a set: 'x', set ID (uint32 BE), index letter
 //	            k  the set's keys; hash kinds store sorted fixed-width keys
-//	               packed into chunks (first key -> following keys), which
-//	               keeps a SHA-256 near 32 bytes on disk
+//	               packed into chunks of 8192 (last key -> the keys before
+//	               it + CRC-32C), which keeps a SHA-256 near 32 bytes on disk
 //	            c  case-folded keys (path sets of case-insensitive profiles)
 //	            r  key -> records (NSRL file name, size, packages, ...)
 //	            n  directory index: dir hash -> names (look-alike checks)

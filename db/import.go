@@ -118,16 +118,12 @@ func (s *Store) BeginImport(ctx context.Context, specs []SetSpec, opts ImportOpt
 			if err := meta.Put(keyNextID, binary.BigEndian.AppendUint32(nil, id+1)); err != nil {
 				return err
 			}
-			b, err := tx.Bucket(bucketData).CreateBucket(idKey(id))
-			if err != nil {
-				return err
-			}
 			for _, idx := range indexesFor(sp) {
-				if _, err := b.CreateBucket([]byte(idx)); err != nil {
+				if err := createIndex(tx, id, []byte(idx)); err != nil {
 					return err
 				}
 			}
-			if _, err := b.CreateBucket(idxPackages); err != nil {
+			if err := createIndex(tx, id, idxPackages); err != nil {
 				return err
 			}
 			imp.builders = append(imp.builders, &Builder{
@@ -278,7 +274,7 @@ func (imp *Import) Abort() {
 	imp.done = true
 	imp.cleanup()
 	for _, b := range imp.builders {
-		if err := imp.s.dropData(idKey(b.info.ID)); err != nil {
+		if err := imp.s.dropData(b.info.ID); err != nil {
 			imp.s.log.Warn("import abort: data left for the next open to remove", "set", b.info.Name, "err", err)
 		}
 	}
@@ -397,7 +393,7 @@ func (imp *Import) commit(ctx context.Context) ([]SetInfo, error) {
 			}
 		}
 		for _, id := range replaced {
-			if err := tx.Bucket(bucketData).DeleteBucket(idKey(id)); err != nil {
+			if err := dropSetData(tx, id); err != nil {
 				return fmt.Errorf("drop replaced set data %d: %w", id, err)
 			}
 		}
@@ -422,7 +418,7 @@ func (imp *Import) commit(ctx context.Context) ([]SetInfo, error) {
 // reused only after the commit.
 type txWriter struct {
 	s       *Store
-	id      []byte
+	id      uint32
 	limit   int
 	tx      *bolt.Tx
 	bytes   int
@@ -447,13 +443,9 @@ func (w *txWriter) bucket(idx string) (*bolt.Bucket, error) {
 	if b := w.buckets[idx]; b != nil {
 		return b, nil
 	}
-	set := w.tx.Bucket(bucketData).Bucket(w.id)
-	if set == nil {
-		return nil, fmt.Errorf("set data bucket %x vanished", w.id)
-	}
-	b := set.Bucket([]byte(idx))
+	b := indexBucket(w.tx, w.id, []byte(idx))
 	if b == nil {
-		return nil, fmt.Errorf("index %s missing", idx)
+		return nil, fmt.Errorf("set %d index %s missing", w.id, idx)
 	}
 	// Sorted appends into a bucket no one else writes: pack pages full.
 	b.FillPercent = 1.0
@@ -539,7 +531,7 @@ func (w *txWriter) rollback() {
 func chunkKeys(width int) int { return 8192 }
 
 func (b *Builder) write(ctx context.Context) error {
-	w := &txWriter{s: b.imp.s, id: idKey(b.info.ID), limit: b.imp.opts.TxBytes}
+	w := &txWriter{s: b.imp.s, id: b.info.ID, limit: b.imp.opts.TxBytes}
 	if err := w.begin(); err != nil {
 		return fmt.Errorf("db: import %s: %w", b.info.Name, err)
 	}

@@ -79,12 +79,7 @@ func (r *Reader) indexEntry(id uint32, idx []byte) *indexCache {
 			return &r.cache[i]
 		}
 	}
-	var b *bolt.Bucket
-	var idb [4]byte
-	binary.BigEndian.PutUint32(idb[:], id)
-	if set := r.tx.Bucket(bucketData).Bucket(idb[:]); set != nil {
-		b = set.Bucket(idx)
-	}
+	b := indexBucket(r.tx, id, idx)
 	if b == nil {
 		return nil
 	}

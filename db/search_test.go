@@ -108,7 +108,7 @@ func TestCheckFindsFlippedBit(t *testing.T) {
 	}
 	// Flip one bit in the middle of the chunk through a write tx.
 	err = st.bolt.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketData).Bucket(idKey(1)).Bucket(idxKeys)
+		b := indexBucket(tx, 1, idxKeys)
 		k, v := b.Cursor().First()
 		nv := append([]byte(nil), v...)
 		nv[len(nv)/2] ^= 0x10

@@ -24,7 +24,6 @@ const SchemaVersion = 1
 var (
 	bucketMeta      = []byte("meta")
 	bucketSets      = []byte("sets")
-	bucketData      = []byte("data")
 	bucketHistory   = []byte("history")
 	bucketAPIKeys   = []byte("apikeys")
 	bucketInventory = []byte("inventory")
@@ -172,9 +171,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 }
 
 func (s *Store) init(ctx context.Context) error {
-	var leftovers [][]byte
+	var leftovers []uint32
 	err := s.bolt.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketSets, bucketData, bucketHistory, bucketAPIKeys, bucketInventory} {
+		for _, name := range [][]byte{bucketMeta, bucketSets, bucketHistory, bucketAPIKeys, bucketInventory} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -211,12 +210,12 @@ func (s *Store) init(ctx context.Context) error {
 				return err
 			}
 		}
-		return tx.Bucket(bucketData).ForEach(func(k, _ []byte) error {
-			if len(k) != 4 || !live[binary.BigEndian.Uint32(k)] {
-				leftovers = append(leftovers, append([]byte(nil), k...))
+		for id := range dataIDs(tx) {
+			if !live[id] {
+				leftovers = append(leftovers, id)
 			}
-			return nil
-		})
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("db: open %s: %w", s.path, err)
@@ -225,7 +224,7 @@ func (s *Store) init(ctx context.Context) error {
 		if err := s.dropData(k); err != nil {
 			return fmt.Errorf("db: open %s: remove unfinished import: %w", s.path, err)
 		}
-		s.log.Info("removed leftovers of an interrupted import", "data_id", binary.BigEndian.Uint32(k))
+		s.log.Info("removed leftovers of an interrupted import", "data_id", k)
 	}
 	s.removeStaleTemp()
 	return nil
@@ -234,14 +233,8 @@ func (s *Store) init(ctx context.Context) error {
 // dropData deletes a data bucket. bbolt frees every page of a bucket in the
 // deleting transaction; that is bounded by the set's page count, which is
 // fine for one transaction.
-func (s *Store) dropData(k []byte) error {
-	return s.bolt.Update(func(tx *bolt.Tx) error {
-		err := tx.Bucket(bucketData).DeleteBucket(k)
-		if errors.Is(err, berrors.ErrBucketNotFound) {
-			return nil
-		}
-		return err
-	})
+func (s *Store) dropData(id uint32) error {
+	return s.bolt.Update(func(tx *bolt.Tx) error { return dropSetData(tx, id) })
 }
 
 func (s *Store) tempParent() string {
@@ -405,7 +398,7 @@ func (s *Store) RemoveSet(ctx context.Context, name string) error {
 		if err := sets.Delete([]byte(name)); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketData).DeleteBucket(idKey(si.ID)); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+		if err := dropSetData(tx, si.ID); err != nil {
 			return err
 		}
 		if err := bumpGeneration(tx); err != nil {

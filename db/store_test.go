@@ -174,7 +174,7 @@ func TestAbortedImportInvisibleAndCleaned(t *testing.T) {
 	}
 	defer st.Close()
 	st.bolt.View(func(tx *bolt.Tx) error {
-		if n := countKeys(tx.Bucket(bucketData)); n != 0 {
+		if n := len(dataIDs(tx)); n != 0 {
 			t.Errorf("data buckets after reopen: got %d, want none left", n)
 		}
 		return nil
