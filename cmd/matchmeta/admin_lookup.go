@@ -141,7 +141,9 @@ func (a *adminServer) lookup(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := flush(); err != nil {
 		a.log.Debug("lookup over the admin socket: writing answers", "err", err)
+		return
 	}
+	a.log.Debug("lookup answered through the admin socket", "values", n)
 }
 
 // daemonLookup is what `matchmeta lookup` asks a running daemon.

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -588,7 +589,7 @@ func (lw *lineWriter) event(ev importEvent) {
 
 // adminJobHook, when set, runs as a forwarded job starts (tests hold a job
 // there to interrupt it mid-way).
-var adminJobHook func(ctx context.Context)
+var adminJobHook atomic.Pointer[func(ctx context.Context)]
 
 // importRun receives the job and its streamed inputs, then runs the import
 // with the CLI's own job function while lookups go on.
@@ -708,8 +709,8 @@ func (a *adminServer) importRun(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(200)
 	lw := &lineWriter{w: w, flush: func() { rc.Flush() }, last: func(l string) { a.jobs.setPhase(job, l) }}
 	a.jobs.setPhase(job, "importing")
-	if adminJobHook != nil {
-		adminJobHook(ctx)
+	if hook := adminJobHook.Load(); hook != nil {
+		(*hook)(ctx)
 	}
 	var res *importer.Result
 	if spec.Paths != nil {
