@@ -90,6 +90,10 @@ func (m *Main) runLookup(ctx context.Context, args []string) error {
 			asJSON: *asJSON, file: *file, args: fs.Args(),
 		}, w)
 	}
+	// A running daemon holds the file: it answers (admin_lookup.go).
+	if done, err := m.adminLookup(ctx, *dbPath, daemonLookup{typ: db.Kind(*typ), records: *records, asJSON: *asJSON, file: *file, args: fs.Args()}, w); done || err != nil {
+		return err
+	}
 	st, err := m.openStore(ctx, *dbPath, true)
 	if err != nil {
 		return err
