@@ -24,10 +24,12 @@ import (
 )
 
 // The CLI side of the admin socket (protocol in admin_server.go). Every
-// command that changes data first looks for a daemon serving its database;
-// when one answers, the daemon does the work (it holds the bbolt file) and
-// the command prints what the direct path would have printed. Otherwise the
-// command opens the file itself.
+// command that changes data (import, import paths and its profiles, sets
+// remove, keys), and every command that reads the file (sets list/show,
+// backup, local lookup: admin_lookup.go), first looks for a daemon serving
+// its database; when one answers, the daemon does the work (it holds the
+// bbolt file) and the command prints what the direct path would have
+// printed. Otherwise the command opens the file itself.
 
 var dbFlags sync.Map // *Main -> *string (the --db of the running command)
 
