@@ -17,8 +17,9 @@ import (
 // the dpkg --root test cannot take. Then, as on a lab machine with no
 // flags or environment at all: the service user imports into the default
 // database, serves it with the unit's umask, and an operator in group
-// matchmeta lists sets and takes a backup through the admin socket while
-// someone outside the group cannot.
+// matchmeta lists sets, imports a file only she can read and takes a
+// backup, all through the admin socket, while someone outside the group
+// cannot.
 const overlayScript = `
 set -eu
 deb=$1 w=$2
@@ -50,8 +51,10 @@ useradd --create-home bob
 as() { u=$1; shift; setpriv --reuid=$u --regid=$u --init-groups /bin/sh -c "cd /; exec env -i PATH=/usr/bin:/bin HOME=/home/$u \"\$@\"" sh "$@"; }
 out=$(as alice matchmeta sets list 2>&1) || fail "alice sets list: $out"
 case "$out" in *lab*sha256*) ;; *) fail "alice sets list: $out" ;; esac
+printf "%064d\n" 3 >/home/alice/mine.txt; chown alice:alice /home/alice/mine.txt; chmod 600 /home/alice/mine.txt
+out=$(as alice matchmeta import sha256 /home/alice/mine.txt --set alice-set --class notable 2>&1) || fail "alice import of a file only she can read: $out"
 out=$(as alice matchmeta backup /home/alice/copy.db 2>&1) || fail "alice backup: $out"
-case "$out" in *"1 sets, 2 keys, check ok"*) ;; *) fail "alice backup: $out" ;; esac
+case "$out" in *"2 sets, 3 keys, check ok"*) ;; *) fail "alice backup: $out" ;; esac
 if out=$(as bob matchmeta backup /home/bob/copy.db 2>&1); then fail "bob (not in the group) could back up: $out"; fi
 if as alice cat /var/lib/matchmeta/matchmeta.db >/dev/null 2>&1; then fail "alice can read the database file"; fi
 kill -TERM $svc
