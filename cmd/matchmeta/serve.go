@@ -55,6 +55,12 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	if err := m.parse(fs, serveUsage, args); err != nil {
 		return err
 	}
+	// The daemon's live heap is small and short-lived per request: a
+	// rarer GC buys ~10% more lookups per core (measured with wrk), and the
+	// soft memory limit set in main still bounds the heap.
+	if m.env("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	if fs.NArg() > 0 {
 		return usagef(fs, "unexpected argument %q", fs.Arg(0))
 	}
