@@ -113,32 +113,8 @@ func putBatch(b *batch) {
 	batchPool.Put(b)
 }
 
-// hexVal maps a byte to its hex value, or 0xff.
-var hexVal = func() (t [256]byte) {
-	for i := range t {
-		t[i] = 0xff
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = byte(c - '0')
-	}
-	for c := 'a'; c <= 'f'; c++ {
-		t[c] = byte(c - 'a' + 10)
-		t[c-'a'+'A'] = byte(c - 'a' + 10)
-	}
-	return
-}()
-
-// decodeHex decodes v into dst in one pass; false when v is not all hex.
-func decodeHex(dst []byte, v []byte) bool {
-	for i := 0; i < len(dst); i++ {
-		hi, lo := hexVal[v[2*i]], hexVal[v[2*i+1]]
-		if hi|lo == 0xff {
-			return false
-		}
-		dst[i] = hi<<4 | lo
-	}
-	return true
-}
+// decodeHex is db.DecodeHex: len(v) must be 2*len(dst).
+func decodeHex(dst []byte, v []byte) bool { return db.DecodeHex(dst, v) }
 
 // add parses one value of the given kind ("" = detect) into the batch.
 // The common case, a hash of the right length, costs one pass over the
