@@ -231,7 +231,7 @@ func (j *job) nsrlZipV3(zipPath string, f *zip.File) error {
 	j.removeStaleExtracts(dir, pattern)
 	if need := int64(f.UncompressedSize64); need > 0 {
 		if free, ok := freeSpace(dir); ok && free < need+(64<<20) {
-			return fmt.Errorf("importer: nsrl %s: extracting %s needs %s in %s, only %s free (set TMPDIR or free space)", zipPath, f.Name, humanBytes(need), dir, humanBytes(free))
+			return fmt.Errorf("importer: nsrl %s: extracting %s needs %s in %s, only %s free (set TMPDIR or free space)", zipPath, f.Name, HumanBytes(need), dir, HumanBytes(free))
 		}
 	}
 	tmp, err := os.CreateTemp(dir, pattern)

@@ -304,14 +304,14 @@ func (p *Progress) lineLocked() string {
 			fmt.Fprintf(&b, " of ~%s (%d%%)", groupDigits(p.totalRecs), percent(int64(recs), int64(p.totalRecs)))
 		}
 		if bytes > 0 || p.total > 0 {
-			fmt.Fprintf(&b, "  %s", humanBytes(bytes))
+			fmt.Fprintf(&b, "  %s", HumanBytes(bytes))
 			if p.total > 0 {
-				fmt.Fprintf(&b, " of %s (%d%%)", humanBytes(p.total), percent(bytes, p.total))
+				fmt.Fprintf(&b, " of %s (%d%%)", HumanBytes(p.total), percent(bytes, p.total))
 			}
 		}
 	}
 	if rate > 0 {
-		fmt.Fprintf(&b, "  %s/s", humanCount(rate))
+		fmt.Fprintf(&b, "  %s/s", HumanCount(rate))
 	}
 	fmt.Fprintf(&b, "  elapsed %s", clock(elapsed))
 	return b.String()
@@ -385,7 +385,8 @@ func groupDigits(n uint64) string {
 	return b.String()
 }
 
-func humanBytes(n int64) string {
+// HumanBytes renders a byte count with binary units (KiB, MiB, ...).
+func HumanBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
@@ -398,7 +399,8 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
 }
 
-func humanCount(v float64) string {
+// HumanCount renders a count or rate with k/M suffixes.
+func HumanCount(v float64) string {
 	switch {
 	case v >= 1e6:
 		return fmt.Sprintf("%.2f M", v/1e6)

@@ -143,9 +143,9 @@ func TestProgressLog(t *testing.T) {
 func TestHumanFormats(t *testing.T) {
 	for _, tc := range []struct{ got, want string }{
 		{groupDigits(0), "0"}, {groupDigits(999), "999"}, {groupDigits(1000), "1,000"}, {groupDigits(12345678), "12,345,678"},
-		{humanBytes(512), "512 B"}, {humanBytes(1536), "1.5 KiB"}, {humanBytes(18 << 30), "18.0 GiB"},
+		{HumanBytes(512), "512 B"}, {HumanBytes(1536), "1.5 KiB"}, {HumanBytes(18 << 30), "18.0 GiB"},
 		{clock(65 * time.Second), "1:05"}, {clock(3725 * time.Second), "1:02:05"},
-		{humanCount(1_500_000), "1.50 M"}, {humanCount(2500), "2.5 k"}, {humanCount(12), "12"},
+		{HumanCount(1_500_000), "1.50 M"}, {HumanCount(2500), "2.5 k"}, {HumanCount(12), "12"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)

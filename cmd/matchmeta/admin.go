@@ -419,7 +419,7 @@ func (m *Main) writeUpload(ctx context.Context, mw *multipart.Writer, spec impor
 			r = f
 			what = u.path
 			if fi, err := f.Stat(); err == nil {
-				what += " (" + importSize(fi.Size()) + ")"
+				what += " (" + importer.HumanBytes(fi.Size()) + ")"
 			}
 		}
 		fmt.Fprintf(m.Stderr, "matchmeta: sending %s to the daemon\n", what)

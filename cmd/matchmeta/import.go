@@ -171,8 +171,8 @@ func writeImportSummary(w io.Writer, res *importer.Result) {
 	if strings.HasPrefix(res.Format, "nsrl-v3") {
 		unit = "rows"
 	}
-	fmt.Fprintf(w, "imported %s (%s): %d values from %d %s in %s, %s values/s", res.Format, importSize(res.Bytes), res.Values, res.Lines, unit,
-		res.Elapsed.Round(time.Millisecond), importRate(res.Rate()))
+	fmt.Fprintf(w, "imported %s (%s): %d values from %d %s in %s, %s values/s", res.Format, importer.HumanBytes(res.Bytes), res.Values, res.Lines, unit,
+		res.Elapsed.Round(time.Millisecond), importer.HumanCount(res.Rate()))
 	if res.Bad > 0 {
 		fmt.Fprintf(w, ", %d bad lines", res.Bad)
 	}
@@ -201,27 +201,4 @@ func writeBadLines(w io.Writer, res *importer.Result) {
 	for _, b := range res.BadLines {
 		fmt.Fprintf(w, "  %s\n", b)
 	}
-}
-
-func importSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for v := n / unit; v >= unit && exp < 4; v /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
-}
-
-func importRate(v float64) string {
-	switch {
-	case v >= 1e6:
-		return fmt.Sprintf("%.2fM", v/1e6)
-	case v >= 1e3:
-		return fmt.Sprintf("%.1fk", v/1e3)
-	}
-	return fmt.Sprintf("%.0f", v)
 }
