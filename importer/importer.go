@@ -72,26 +72,14 @@ func (r Request) Validate() error {
 	if err := probe.Validate(); err != nil {
 		return fmt.Errorf("importer: %w: %w", ErrRequest, err)
 	}
-	if len(r.Files) == 0 {
-		return fmt.Errorf("importer: %w: no input files", ErrRequest)
-	}
-	stdin := 0
-	for _, f := range r.Files {
-		if f == "" {
-			return fmt.Errorf("importer: %w: empty file name", ErrRequest)
-		}
-		if f == "-" {
-			stdin++
-		}
-	}
-	if stdin > 1 {
-		return fmt.Errorf("importer: %w: stdin (-) given more than once", ErrRequest)
+	if err := validateFiles(r.Files); err != nil {
+		return err
 	}
 	if r.Format == FormatNSRL {
 		if len(r.Files) != 1 {
 			return fmt.Errorf("importer: %w: nsrl takes one release (a .db, .zip, NSRLFile.txt or directory), got %d", ErrRequest, len(r.Files))
 		}
-		if stdin > 0 {
+		if r.Files[0] == "-" {
 			return fmt.Errorf("importer: %w: nsrl cannot read stdin", ErrRequest)
 		}
 	}
@@ -286,4 +274,25 @@ func clip(b []byte) string {
 		return fmt.Sprintf("%q...", b[:max])
 	}
 	return fmt.Sprintf("%q", b)
+}
+
+// validateFiles checks a request's input list: at least one, none empty,
+// stdin at most once.
+func validateFiles(files []string) error {
+	if len(files) == 0 {
+		return fmt.Errorf("importer: %w: no input files", ErrRequest)
+	}
+	stdin := 0
+	for _, f := range files {
+		if f == "" {
+			return fmt.Errorf("importer: %w: empty file name", ErrRequest)
+		}
+		if f == "-" {
+			stdin++
+		}
+	}
+	if stdin > 1 {
+		return fmt.Errorf("importer: %w: stdin (-) given more than once", ErrRequest)
+	}
+	return nil
 }

@@ -95,20 +95,8 @@ func (r PathsRequest) Validate() error {
 	if r.Hashes && (r.StripPrefix != "" || (r.Encoding != "" && r.Encoding != "auto")) {
 		return fmt.Errorf("importer: %w: --strip-prefix and --encoding apply to listings, not to hash lists", ErrRequest)
 	}
-	if len(r.Files) == 0 {
-		return fmt.Errorf("importer: %w: no input files", ErrRequest)
-	}
-	stdin := 0
-	for _, f := range r.Files {
-		if f == "" {
-			return fmt.Errorf("importer: %w: empty file name", ErrRequest)
-		}
-		if f == "-" {
-			stdin++
-		}
-	}
-	if stdin > 1 {
-		return fmt.Errorf("importer: %w: stdin (-) given more than once", ErrRequest)
+	if err := validateFiles(r.Files); err != nil {
+		return err
 	}
 	return nil
 }
