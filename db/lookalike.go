@@ -107,22 +107,22 @@ func skelRune(r rune) rune {
 	return r
 }
 
+// skelAt is the skeleton rune of the character at name[i] and its size.
+func skelAt(name []byte, i int) (rune, int) {
+	if c := name[i]; c < utf8.RuneSelf {
+		return asciiSkel[c], 1
+	}
+	raw, size := utf8.DecodeRune(name[i:])
+	return skelRune(raw), size
+}
+
 // skeleton appends the skeleton of name to dst. spans, when not nil,
 // receives each skeleton rune's byte span in name (for explanations).
 func skeleton(dst []rune, name []byte, spans *[][2]int) []rune {
 	start := len(dst)
 	merged := false // the last rune is already a merge (rn -> m)
 	for i := 0; i < len(name); {
-		c := name[i]
-		var r rune
-		size := 1
-		if c < utf8.RuneSelf {
-			r = asciiSkel[c]
-		} else {
-			var raw rune
-			raw, size = utf8.DecodeRune(name[i:])
-			r = skelRune(raw)
-		}
+		r, size := skelAt(name, i)
 		if n := len(dst); n > start && !merged {
 			last := dst[n-1]
 			if (last == 'r' && r == 'n') || (last == 'v' && r == 'v') {
@@ -156,16 +156,7 @@ func skelEqual(name []byte, want []rune) bool {
 	pending := rune(-1) // 'r' or 'v' that may merge with the next rune
 	merged := false
 	for i := 0; i < len(name); {
-		c := name[i]
-		var r rune
-		size := 1
-		if c < utf8.RuneSelf {
-			r = asciiSkel[c]
-		} else {
-			var raw rune
-			raw, size = utf8.DecodeRune(name[i:])
-			r = skelRune(raw)
-		}
+		r, size := skelAt(name, i)
 		i += size
 		if pending >= 0 {
 			if !merged && (pending == 'r' && r == 'n' || pending == 'v' && r == 'v') {
