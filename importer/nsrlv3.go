@@ -3,12 +3,15 @@ package importer
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	_ "modernc.org/sqlite" // pure Go: the binary stays static
 
@@ -386,6 +389,8 @@ type v3Batch struct {
 	buf  []byte // column bytes of the rows
 	rows []v3RawRow
 	err  error // the error that ended the scan, after these rows
+	// queryErr: err came from starting the query, before any row
+	queryErr bool
 }
 
 type v3RawRow struct {
@@ -404,26 +409,19 @@ func (b *v3Batch) col(r *v3RawRow, i int) []byte {
 	return b.buf[c[0] : c[0]+c[1] : c[0]+c[1]]
 }
 
-// v3Read steps through the query and sends batches until the end, an
-// error, or ctx's end. It owns rows and closes ch when done.
-func v3Read(ctx context.Context, rows *sql.Rows, withRowid bool, ch chan<- *v3Batch, free chan *v3Batch) {
+// v3Read runs query on its own connection and sends batches until the
+// end, an error, or ctx's end; it closes ch when done. It reads through
+// the driver (conn.Raw) rather than sql.Rows.Scan: database/sql's per-row
+// locking and per-column conversion copies cost more than SQLite's own
+// stepping. The conversions below are database/sql's, so rows read the
+// same and bad ones fail with the same messages.
+func v3Read(ctx context.Context, conn *sql.Conn, query string, withRowid bool, ch chan<- *v3Batch, free chan *v3Batch) {
 	defer close(ch)
-	defer rows.Close()
-	var (
-		cols  [5]sql.RawBytes
-		size  sql.NullInt64
-		pkg   sql.NullInt64
-		rowid int64
-		n     uint64
-	)
-	dest := []any{&cols[0], &cols[1], &cols[2], &cols[3], &cols[4], &size, &pkg}
-	if withRowid {
-		dest = append([]any{&rowid}, dest...)
-	}
+	defer conn.Close()
 	get := func() *v3Batch {
 		select {
 		case b := <-free:
-			b.buf, b.rows, b.err = b.buf[:0], b.rows[:0], nil
+			b.buf, b.rows, b.err, b.queryErr = b.buf[:0], b.rows[:0], nil, false
 			return b
 		default:
 			return &v3Batch{buf: make([]byte, 0, v3BatchRows*200), rows: make([]v3RawRow, 0, v3BatchRows)}
@@ -438,42 +436,123 @@ func v3Read(ctx context.Context, rows *sql.Rows, withRowid bool, ch chan<- *v3Ba
 		}
 	}
 	b := get()
-	for rows.Next() {
-		n++
-		r := v3RawRow{n: n}
-		if err := rows.Scan(dest...); err != nil {
-			r.scanErr = err
-		} else {
-			r.rowid, r.size, r.pkg = rowid, size, pkg
-			for i, c := range cols {
-				r.cols[i] = [2]int{len(b.buf), len(c)}
-				b.buf = append(b.buf, c...)
+	err := conn.Raw(func(dc any) error {
+		q, ok := dc.(driver.QueryerContext)
+		if !ok {
+			b.queryErr = true
+			return fmt.Errorf("sqlite driver cannot run queries directly")
+		}
+		rows, err := q.QueryContext(ctx, query, nil)
+		if err != nil {
+			b.queryErr = true
+			return err
+		}
+		defer rows.Close()
+		names := rows.Columns()
+		vals := make([]driver.Value, len(names))
+		first := 0
+		if withRowid {
+			first = 1
+		}
+		var n uint64
+		for {
+			if err := rows.Next(vals); err != nil {
+				if err == io.EOF {
+					return nil
+				}
+				return err
+			}
+			n++
+			r := v3RawRow{n: n}
+			r.scanErr = v3Convert(b, &r, vals, names, first, withRowid)
+			b.rows = append(b.rows, r)
+			if len(b.rows) == v3BatchRows {
+				if !send(b) {
+					return ctx.Err()
+				}
+				b = get()
 			}
 		}
-		b.rows = append(b.rows, r)
-		if len(b.rows) == v3BatchRows {
-			if !send(b) {
-				return
+	})
+	if err == nil && ctx.Err() != nil {
+		return
+	}
+	b.err = err
+	send(b)
+}
+
+// v3Convert stores one row's values in b and r as sql.Rows.Scan into
+// (rowid int64,) five sql.RawBytes and two sql.NullInt64 would.
+func v3Convert(b *v3Batch, r *v3RawRow, vals []driver.Value, names []string, first int, withRowid bool) error {
+	scanErr := func(i int, err error) error {
+		return fmt.Errorf("sql: Scan error on column index %d, name %q: %w", i, names[i], err)
+	}
+	start := len(b.buf)
+	if withRowid {
+		if v, ok := vals[0].(int64); ok {
+			r.rowid = v
+		} else {
+			var id sql.NullInt64
+			if err := id.Scan(vals[0]); err != nil || !id.Valid {
+				if err == nil {
+					err = fmt.Errorf("converting NULL to int64 is unsupported")
+				}
+				b.buf = b.buf[:start]
+				return scanErr(0, err)
 			}
-			b = get()
+			r.rowid = id.Int64
 		}
 	}
-	b.err = rows.Err()
-	send(b)
+	for i := 0; i < 5; i++ {
+		off := len(b.buf)
+		switch v := vals[first+i].(type) {
+		case nil:
+		case string:
+			b.buf = append(b.buf, v...)
+		case []byte:
+			b.buf = append(b.buf, v...)
+		case int64:
+			b.buf = strconv.AppendInt(b.buf, v, 10)
+		case float64:
+			b.buf = strconv.AppendFloat(b.buf, v, 'g', -1, 64)
+		case bool:
+			b.buf = strconv.AppendBool(b.buf, v)
+		case time.Time:
+			b.buf = v.AppendFormat(b.buf, time.RFC3339Nano)
+		default:
+			b.buf = b.buf[:start]
+			return scanErr(first+i, fmt.Errorf("unsupported Scan, storing driver.Value type %T into type *sql.RawBytes", v))
+		}
+		r.cols[i] = [2]int{off, len(b.buf) - off}
+	}
+	for i, dst := range []*sql.NullInt64{&r.size, &r.pkg} {
+		c := first + 5 + i
+		if v, ok := vals[c].(int64); ok {
+			*dst = sql.NullInt64{Int64: v, Valid: true}
+			continue
+		}
+		if err := dst.Scan(vals[c]); err != nil {
+			b.buf = b.buf[:start]
+			r.cols = [5][2]int{}
+			return scanErr(c, err)
+		}
+	}
+	return nil
 }
 
 func (j *job) v3Scan(v *v3DB, query string, withRowid bool, sink *nsrlSink) error {
 	ctx, cancel := context.WithCancel(j.ctx)
 	defer cancel()
-	rows, err := v.db.QueryContext(ctx, query)
+	conn, err := v.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("importer: nsrl v3 %s: read FILE: %w", v.path, sqliteHint(err))
 	}
 	ch := make(chan *v3Batch, 2)
 	free := make(chan *v3Batch, 4)
-	go v3Read(ctx, rows, withRowid, ch, free)
+	go v3Read(ctx, conn, query, withRowid, ch, free)
 	defer func() {
-		// Stop the reader and wait for it: it closes rows on its way out.
+		// Stop the reader and wait for it: it closes the connection on
+		// its way out.
 		cancel()
 		for range ch {
 		}
@@ -569,6 +648,9 @@ func (j *job) v3Scan(v *v3DB, query string, withRowid bool, sink *nsrlSink) erro
 		if b.err != nil {
 			if j.ctx.Err() != nil {
 				return fmt.Errorf("importer: %w", j.ctx.Err())
+			}
+			if b.queryErr {
+				return fmt.Errorf("importer: nsrl v3 %s: read FILE: %w", v.path, sqliteHint(b.err))
 			}
 			return fmt.Errorf("importer: nsrl v3 %s: read FILE after row %d: %w", v.path, n, sqliteHint(b.err))
 		}
