@@ -67,12 +67,8 @@ func (j *job) readNameList(in *input, b *db.Builder) error {
 		if !ok {
 			break
 		}
-		if lr.line%progressEvery == 0 {
-			j.prog.Add(pending, 0)
-			pending = 0
-			if err := j.ctx.Err(); err != nil {
-				return fmt.Errorf("importer: %w", err)
-			}
+		if err := j.tick(lr.line, &pending); err != nil {
+			return err
 		}
 		var err error
 		if lr.tooLong {

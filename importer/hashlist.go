@@ -187,6 +187,20 @@ func (j *job) readHashLists(forced db.Kind, label string, sink hashSink) error {
 // cancellation checks.
 const progressEvery = 1 << 13
 
+// tick hands the values counted since the last tick to the progress
+// reporter and checks for cancellation, every progressEvery lines.
+func (j *job) tick(line uint64, pending *uint64) error {
+	if line%progressEvery != 0 {
+		return nil
+	}
+	j.prog.Add(*pending, 0)
+	*pending = 0
+	if err := j.ctx.Err(); err != nil {
+		return fmt.Errorf("importer: %w", err)
+	}
+	return nil
+}
+
 func (j *job) readHashList(in *input, forced db.Kind, h *hashLine, sink hashSink) error {
 	lr := &lineReader{br: in.br}
 	var values, pending uint64
@@ -200,12 +214,8 @@ func (j *job) readHashList(in *input, forced db.Kind, h *hashLine, sink hashSink
 		if !ok {
 			break
 		}
-		if lr.line%progressEvery == 0 {
-			j.prog.Add(pending, 0)
-			pending = 0
-			if err := j.ctx.Err(); err != nil {
-				return fmt.Errorf("importer: %w", err)
-			}
+		if err := j.tick(lr.line, &pending); err != nil {
+			return err
 		}
 		if lr.tooLong {
 			if err := j.bad(&LineError{What: "hash list", File: in.name, Unit: "line", Line: lr.line, Err: fmt.Errorf("line longer than %d bytes", readBufSize)}); err != nil {

@@ -244,12 +244,8 @@ func (j *job) v2Files(m *member, sink *nsrlSink) error {
 			break
 		}
 		pending++
-		if lr.line%progressEvery == 0 {
-			j.prog.Add(pending, 0)
-			pending = 0
-			if err := j.ctx.Err(); err != nil {
-				return fmt.Errorf("importer: %w", err)
-			}
+		if err := j.tick(lr.line, &pending); err != nil {
+			return err
 		}
 		if len(line) == 0 && !lr.tooLong {
 			continue

@@ -301,12 +301,8 @@ func (p *pathReader) readListing(in *input, enc string) error {
 		if !ok {
 			break
 		}
-		if lr.line%progressEvery == 0 {
-			p.j.prog.Add(pending, 0)
-			pending = 0
-			if err := p.j.ctx.Err(); err != nil {
-				return fmt.Errorf("importer: %w", err)
-			}
+		if err := p.j.tick(lr.line, &pending); err != nil {
+			return err
 		}
 		if lr.tooLong {
 			if err := p.bad("path listing", in.name, lr.line, fmt.Errorf("line longer than %d bytes", readBufSize)); err != nil {
@@ -393,12 +389,8 @@ func (p *pathReader) readHashes(in *input) error {
 		if !ok {
 			break
 		}
-		if lr.line%progressEvery == 0 {
-			p.j.prog.Add(pending, 0)
-			pending = 0
-			if err := p.j.ctx.Err(); err != nil {
-				return fmt.Errorf("importer: %w", err)
-			}
+		if err := p.j.tick(lr.line, &pending); err != nil {
+			return err
 		}
 		var err error
 		t := bytes.TrimSpace(line)
