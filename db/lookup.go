@@ -91,7 +91,9 @@ func (r *Reader) indexEntry(id uint32, idx []byte) *indexCache {
 	return &r.cache[r.cached-1]
 }
 
-// hasCached is hasChunked that first tries the chunk read last.
+// has looks key up in a chunked fixed-width index (see chunkKeys): one
+// Seek to the first chunk whose last key is >= key, then a search inside
+// it. A key within the chunk read last skips the Seek.
 func (c *indexCache) has(key []byte) bool {
 	if c.hi != nil && bytes.Compare(key, c.hi) <= 0 && bytes.Compare(key, c.lo) >= 0 {
 		return bytes.Equal(key, c.hi) || searchFixed(c.v, key)
@@ -110,21 +112,6 @@ func (c *indexCache) has(key []byte) bool {
 		c.lo = v[:len(key)]
 	}
 	return bytes.Equal(k, key) || searchFixed(v, key)
-}
-
-// hasChunked looks key up in a chunked fixed-width index (see chunkKeys).
-func hasChunked(b *bolt.Bucket, key []byte) bool {
-	k, v := b.Cursor().Seek(key)
-	if k == nil {
-		return false // above the last key
-	}
-	if bytes.Equal(k, key) {
-		return true
-	}
-	if len(v) < chunkSumLen {
-		return false
-	}
-	return searchFixed(v[:len(v)-chunkSumLen], key)
 }
 
 // searchFixed finds key among the sorted fixed-width keys packed in v.

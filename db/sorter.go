@@ -6,7 +6,6 @@ import (
 	"cmp"
 	"container/heap"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -425,16 +424,13 @@ func emitGroups(src mergeSource, emit func([]byte, [][]byte) error) error {
 	return flush()
 }
 
-// cleanup removes run files.
+// cleanup removes run files. A file that cannot be removed goes with the
+// import's temp directory (RemoveAll), or the next Open's stale-dir sweep.
 func (s *sorter) cleanup() {
-	var errs []error
 	for _, name := range s.runs {
-		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
+		os.Remove(name)
 	}
 	s.runs = nil
 	s.cur = nil
 	s.free = nil
-	_ = errs
 }

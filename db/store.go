@@ -80,7 +80,6 @@ type catalog struct {
 	minTx, maxTx atomic.Int64
 	sets         []SetInfo // sorted by name
 	byKind       map[Kind][]SetInfo
-	byID         map[uint32]SetInfo
 }
 
 // DefaultPath is where the database lives when no path is given:
@@ -293,7 +292,7 @@ func (s *Store) loadCatalog(tx *bolt.Tx) (*catalog, error) {
 		}
 		return cur, nil
 	}
-	c := &catalog{gen: gen, byKind: map[Kind][]SetInfo{}, byID: map[uint32]SetInfo{}}
+	c := &catalog{gen: gen, byKind: map[Kind][]SetInfo{}}
 	c.minTx.Store(txid)
 	c.maxTx.Store(txid)
 	if tx.Writable() {
@@ -316,7 +315,6 @@ func (s *Store) loadCatalog(tx *bolt.Tx) (*catalog, error) {
 	sort.Slice(c.sets, func(i, j int) bool { return c.sets[i].Name < c.sets[j].Name })
 	for _, si := range c.sets {
 		c.byKind[si.Kind] = append(c.byKind[si.Kind], si)
-		c.byID[si.ID] = si
 	}
 	// Only cache newer snapshots: an old read tx must not evict a newer one.
 	s.catMu.Lock()
