@@ -23,13 +23,17 @@ func appendChunkSum(packed, last []byte) []byte {
 
 // Check runs bbolt's page check, then verifies every chunked index: the
 // CRC-32C of each chunk and that keys are strictly ascending within and
-// across chunks. It returns the first problem, naming the set.
+// across chunks, then each set's content fingerprint. It returns the first
+// problem, naming the set.
 func (s *Store) Check() error {
 	return s.bolt.View(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
 			return fmt.Errorf("db: check: %w", err)
 		}
-		return checkChunks(tx)
+		if err := checkChunks(tx); err != nil {
+			return err
+		}
+		return checkFingerprints(tx)
 	})
 }
 
@@ -83,8 +87,8 @@ func checkChunks(tx *bolt.Tx) error {
 				n = cnt
 			}
 		}
-		if n != si.Count {
-			return fmt.Errorf("db: check: set %s: %d keys stored, catalog says %d", si.Name, n, si.Count)
+		if n != si.baseCount() {
+			return fmt.Errorf("db: check: set %s: %d keys stored, catalog says %d", si.Name, n, si.baseCount())
 		}
 		return nil
 	})

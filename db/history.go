@@ -23,6 +23,8 @@ type Event struct {
 	Count    uint64    `json:"count"`
 	Previous uint64    `json:"previous_count,omitempty"`
 	Detail   string    `json:"detail,omitempty"`
+	// Fingerprint is the set's content fingerprint after the change.
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
 func appendHistory(tx *bolt.Tx, ev Event) error {

@@ -32,6 +32,9 @@ type ImportOptions struct {
 	Progress func(Progress)
 	// TxBytes bounds the data written per bbolt transaction (default 32 MiB).
 	TxBytes int
+	// Stage, when set, makes Commit write and check the sets but leave
+	// them for the stage to publish together with others (stage.go).
+	Stage *Stage
 }
 
 // Import builds one or more sets that are published together.
@@ -63,6 +66,28 @@ var importing = struct {
 	names map[string]bool
 }{names: map[string]bool{}}
 
+// lockNames claims sets of the database at path for one writer (an import,
+// a delta, a merge) until release is called.
+func lockNames(path string, names []string) (release func(), err error) {
+	importing.Lock()
+	defer importing.Unlock()
+	for _, n := range names {
+		if importing.names[path+"\x00"+n] {
+			return nil, fmt.Errorf("set %q is being imported already", n)
+		}
+	}
+	for _, n := range names {
+		importing.names[path+"\x00"+n] = true
+	}
+	return func() {
+		importing.Lock()
+		for _, n := range names {
+			delete(importing.names, path+"\x00"+n)
+		}
+		importing.Unlock()
+	}, nil
+}
+
 // BeginImport starts building the given sets. Nothing is visible to lookups
 // until Commit publishes all of them in one transaction.
 func (s *Store) BeginImport(ctx context.Context, specs []SetSpec, opts ImportOptions) (*Import, error) {
@@ -82,24 +107,13 @@ func (s *Store) BeginImport(ctx context.Context, specs []SetSpec, opts ImportOpt
 		}
 		seen[sp.Name] = true
 	}
-	key := s.path
-	importing.Lock()
+	names := make([]string, 0, len(specs))
 	for _, sp := range specs {
-		if importing.names[key+"\x00"+sp.Name] {
-			importing.Unlock()
-			return nil, fmt.Errorf("db: import: set %q is being imported already", sp.Name)
-		}
+		names = append(names, sp.Name)
 	}
-	for _, sp := range specs {
-		importing.names[key+"\x00"+sp.Name] = true
-	}
-	importing.Unlock()
-	release := func() {
-		importing.Lock()
-		for _, sp := range specs {
-			delete(importing.names, key+"\x00"+sp.Name)
-		}
-		importing.Unlock()
+	release, err := lockNames(s.path, names)
+	if err != nil {
+		return nil, fmt.Errorf("db: import: %w", err)
 	}
 
 	tmp, err := os.MkdirTemp(s.tempParent(), "."+filepath.Base(s.path)+".sort-*")
@@ -316,92 +330,50 @@ func (imp *Import) Commit(ctx context.Context) ([]SetInfo, error) {
 }
 
 func (imp *Import) commit(ctx context.Context) ([]SetInfo, error) {
-	for _, b := range imp.builders {
-		if err := b.write(ctx); err != nil {
-			return nil, err
-		}
+	if err := imp.writeAll(ctx); err != nil {
+		return nil, err
+	}
+	if imp.opts.Stage != nil {
+		// Written and checked; the stage publishes it with the rest.
+		return imp.opts.Stage.stage(imp)
 	}
 	imp.progress(Progress{Phase: "publish"})
-	now := time.Now().UTC()
 	var infos []SetInfo
-	var replaced []uint32
 	err := imp.s.bolt.Update(func(tx *bolt.Tx) error {
-		sets := tx.Bucket(bucketSets)
-		for _, b := range imp.builders {
-			si := b.info
-			si.State = StateReady
-			si.Imported = now
-			si.Input = b.input
-			ev := Event{Action: "import", Set: si.Name, Kind: si.Kind, Class: si.Class, Version: si.Version, Source: si.Source, Count: si.Count}
-			if v := sets.Get([]byte(si.Name)); v != nil {
-				var old SetInfo
-				if err := json.Unmarshal(v, &old); err != nil {
-					return fmt.Errorf("catalog entry %q: %w", si.Name, err)
-				}
-				if old.State == StateReady {
-					replaced = append(replaced, old.ID)
-					ev.Action = "replace"
-					ev.Previous = old.Count
-					ev.Detail = fmt.Sprintf("replaced version %q", old.Version)
-				}
-			}
-			v, err := json.Marshal(si)
-			if err != nil {
-				return err
-			}
-			if err := sets.Put([]byte(si.Name), v); err != nil {
-				return err
-			}
-			if err := appendHistory(tx, ev); err != nil {
-				return err
-			}
-			infos = append(infos, si)
-		}
-		// A release replaces its whole group: a set of the group that the
-		// new release does not have (an NSRL v3 sha256 set when v2 is
-		// imported under the same name) must not linger with old data.
-		groups, names := map[string]bool{}, map[string]bool{}
-		for _, b := range imp.builders {
-			names[b.info.Name] = true
-			if b.info.Group != "" {
-				groups[b.info.Group] = true
-			}
-		}
-		if len(groups) > 0 {
-			var stale []SetInfo
-			if err := sets.ForEach(func(k, v []byte) error {
-				var old SetInfo
-				if err := json.Unmarshal(v, &old); err != nil {
-					return fmt.Errorf("catalog entry %q: %w", k, err)
-				}
-				if old.State == StateReady && groups[old.Group] && !names[old.Name] {
-					stale = append(stale, old)
-				}
-				return nil
-			}); err != nil {
-				return err
-			}
-			for _, old := range stale {
-				if err := sets.Delete([]byte(old.Name)); err != nil {
-					return err
-				}
-				replaced = append(replaced, old.ID)
-				if err := appendHistory(tx, Event{Action: "remove", Set: old.Name, Kind: old.Kind, Class: old.Class, Version: old.Version, Count: old.Count,
-					Detail: fmt.Sprintf("not in the new import of group %q", old.Group)}); err != nil {
-					return err
-				}
-			}
-		}
-		for _, id := range replaced {
-			if err := dropSetData(tx, id); err != nil {
-				return fmt.Errorf("drop replaced set data %d: %w", id, err)
-			}
+		var err error
+		if infos, err = imp.publish(tx, time.Now().UTC()); err != nil {
+			return err
 		}
 		return bumpGeneration(tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("db: import: publish: %w", err)
 	}
+	imp.finish(infos)
+	return infos, nil
+}
+
+// writeAll writes every set's data and takes its fingerprint.
+func (imp *Import) writeAll(ctx context.Context) error {
+	for _, b := range imp.builders {
+		if err := b.write(ctx); err != nil {
+			return err
+		}
+	}
+	return imp.s.bolt.View(func(tx *bolt.Tx) error {
+		for _, b := range imp.builders {
+			fp, err := fingerprint(ctx, tx, b.info)
+			if err != nil {
+				return fmt.Errorf("db: import %s: fingerprint: %w", b.info.Name, err)
+			}
+			b.info.Fingerprint = fp
+		}
+		return nil
+	})
+}
+
+// finish releases what a published import held.
+func (imp *Import) finish(infos []SetInfo) {
 	imp.mu.Lock()
 	imp.done = true
 	imp.cleanup()
@@ -409,6 +381,85 @@ func (imp *Import) commit(ctx context.Context) ([]SetInfo, error) {
 	imp.s.imports.Done()
 	for _, si := range infos {
 		imp.s.log.Info("set published", "set", si.Name, "kind", si.Kind, "count", si.Count, "version", si.Version)
+	}
+}
+
+// publish makes the import's sets visible in tx, replacing sets of the
+// same names (and stale sets of their groups), and drops the replaced data.
+// The caller bumps the generation.
+func (imp *Import) publish(tx *bolt.Tx, now time.Time) ([]SetInfo, error) {
+	var infos []SetInfo
+	var replaced []uint32
+	sets := tx.Bucket(bucketSets)
+	for _, b := range imp.builders {
+		si := b.info
+		si.State = StateReady
+		si.Imported = now
+		si.Input = b.input
+		ev := Event{Action: "import", Set: si.Name, Kind: si.Kind, Class: si.Class, Version: si.Version, Source: si.Source, Count: si.Count, Fingerprint: si.Fingerprint}
+		if v := sets.Get([]byte(si.Name)); v != nil {
+			var old SetInfo
+			if err := json.Unmarshal(v, &old); err != nil {
+				return nil, fmt.Errorf("catalog entry %q: %w", si.Name, err)
+			}
+			if old.State == StateReady {
+				replaced = append(replaced, old.dataIDs()...)
+				ev.Action = "replace"
+				ev.Previous = old.Count
+				ev.Detail = fmt.Sprintf("replaced version %q", old.Version)
+			}
+		}
+		v, err := json.Marshal(si)
+		if err != nil {
+			return nil, err
+		}
+		if err := sets.Put([]byte(si.Name), v); err != nil {
+			return nil, err
+		}
+		if err := appendHistory(tx, ev); err != nil {
+			return nil, err
+		}
+		infos = append(infos, si)
+	}
+	// A release replaces its whole group: a set of the group that the
+	// new release does not have (an NSRL v3 sha256 set when v2 is
+	// imported under the same name) must not linger with old data.
+	groups, names := map[string]bool{}, map[string]bool{}
+	for _, b := range imp.builders {
+		names[b.info.Name] = true
+		if b.info.Group != "" {
+			groups[b.info.Group] = true
+		}
+	}
+	if len(groups) > 0 {
+		var stale []SetInfo
+		if err := sets.ForEach(func(k, v []byte) error {
+			var old SetInfo
+			if err := json.Unmarshal(v, &old); err != nil {
+				return fmt.Errorf("catalog entry %q: %w", k, err)
+			}
+			if old.State == StateReady && groups[old.Group] && !names[old.Name] {
+				stale = append(stale, old)
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		for _, old := range stale {
+			if err := sets.Delete([]byte(old.Name)); err != nil {
+				return nil, err
+			}
+			replaced = append(replaced, old.dataIDs()...)
+			if err := appendHistory(tx, Event{Action: "remove", Set: old.Name, Kind: old.Kind, Class: old.Class, Version: old.Version, Count: old.Count,
+				Detail: fmt.Sprintf("not in the new import of group %q", old.Group)}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, id := range replaced {
+		if err := dropSetData(tx, id); err != nil {
+			return nil, fmt.Errorf("drop replaced set data %d: %w", id, err)
+		}
 	}
 	return infos, nil
 }
@@ -583,24 +634,8 @@ func (b *Builder) write(ctx context.Context) error {
 }
 
 func (b *Builder) writeChunks(ctx context.Context, w *txWriter, idx string, so *sorter, width int) (uint64, error) {
-	per := chunkKeys(width)
-	buf := make([]byte, 0, per*width+chunkSumLen)
-	lastKey := make([]byte, 0, width)
+	cw := newChunkWriter(w, idx, width)
 	var n uint64
-	flush := func() error {
-		if len(buf) == 0 {
-			return nil
-		}
-		last := len(buf) - width
-		// The value gets a CRC-32C of the whole chunk: bbolt checks its
-		// page structure but not the bytes inside a value, and a flipped
-		// bit in a hash must not go unnoticed.
-		key := append(lastKey[:0], buf[last:]...) // the sum overwrites buf[last:]
-		val := appendChunkSum(buf[:last], key)
-		err := w.put(idx, key, val)
-		buf = buf[:0]
-		return err
-	}
 	err := so.finish(func(key []byte, _ [][]byte) error {
 		n++
 		if n&0xffff == 0 {
@@ -609,16 +644,12 @@ func (b *Builder) writeChunks(ctx context.Context, w *txWriter, idx string, so *
 			}
 			b.imp.progress(Progress{Phase: "write", Set: b.info.Name, Done: n, Total: so.added})
 		}
-		buf = append(buf, key...)
-		if len(buf) == per*width {
-			return flush()
-		}
-		return nil
+		return cw.add(key)
 	})
 	if err != nil {
 		return 0, err
 	}
-	if err := flush(); err != nil {
+	if err := cw.flush(); err != nil {
 		return 0, err
 	}
 	return n, nil

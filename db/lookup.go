@@ -182,6 +182,9 @@ func searchFixed(v, key []byte) bool {
 // Has reports whether set id holds key in its main index. It is the fast
 // path for verdicts: no records are decoded.
 func (r *Reader) Has(set SetInfo, key []byte) bool {
+	if set.Delta != nil {
+		return r.hasDelta(set, key)
+	}
 	c := r.indexEntry(set.ID, idxKeys)
 	if c == nil {
 		return false

@@ -97,6 +97,29 @@ type SetInfo struct {
 	Count    uint64    `json:"count"`             // distinct keys
 	Records  uint64    `json:"records,omitempty"` // keys that carry records
 	Input    uint64    `json:"input,omitempty"`   // values read, duplicates included
+	// Fingerprint is the SHA-256 content digest of the set's keys and
+	// records (fingerprint.go): equal on two appliances means equal data.
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// Delta is the layer of adds and removes over the immutable base data,
+	// nil when the set is one base (delta.go).
+	Delta *DeltaInfo `json:"delta,omitempty"`
+}
+
+// dataIDs are the data IDs the set's buckets live under: the base and, when
+// it has one, the delta layer.
+func (si SetInfo) dataIDs() []uint32 {
+	if si.Delta != nil {
+		return []uint32{si.ID, si.Delta.ID}
+	}
+	return []uint32{si.ID}
+}
+
+// baseCount is the number of keys stored in the base data.
+func (si SetInfo) baseCount() uint64 {
+	if si.Delta != nil {
+		return si.Count - si.Delta.Adds + si.Delta.Removes
+	}
+	return si.Count
 }
 
 var setNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$`)

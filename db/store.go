@@ -172,7 +172,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 func (s *Store) init(ctx context.Context) error {
 	var leftovers []uint32
 	err := s.bolt.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketSets, bucketHistory, bucketAPIKeys, bucketInventory} {
+		for _, name := range [][]byte{bucketMeta, bucketSets, bucketHistory, bucketAPIKeys, bucketInventory, bucketBundles, bucketProducers} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -199,7 +199,9 @@ func (s *Store) init(ctx context.Context) error {
 				stale = append(stale, append([]byte(nil), k...))
 				return nil
 			}
-			live[si.ID] = true
+			for _, id := range si.dataIDs() {
+				live[id] = true
+			}
 			return nil
 		}); err != nil {
 			return err
@@ -396,8 +398,10 @@ func (s *Store) RemoveSet(ctx context.Context, name string) error {
 		if err := sets.Delete([]byte(name)); err != nil {
 			return err
 		}
-		if err := dropSetData(tx, si.ID); err != nil {
-			return err
+		for _, id := range si.dataIDs() {
+			if err := dropSetData(tx, id); err != nil {
+				return err
+			}
 		}
 		if err := bumpGeneration(tx); err != nil {
 			return err

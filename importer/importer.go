@@ -101,6 +101,10 @@ type Options struct {
 	MaxBadShown int
 	// TxBytes is passed to the store (0: its default).
 	TxBytes int
+	// Stage, when set, leaves the written sets to it to publish together
+	// with others (the datasets of one bundle); Result.Sets are then not
+	// yet visible.
+	Stage *db.Stage
 }
 
 // Result tells what an import did. It is JSON so a daemon can return it.
@@ -222,7 +226,7 @@ func (j *job) spec(name string, kind db.Kind, group string) db.SetSpec {
 
 // begin starts the store import with progress wired in.
 func (j *job) begin(specs []db.SetSpec) (*db.Import, error) {
-	return j.st.BeginImport(j.ctx, specs, db.ImportOptions{Progress: j.prog.DB, TxBytes: j.opts.TxBytes})
+	return j.st.BeginImport(j.ctx, specs, db.ImportOptions{Progress: j.prog.DB, TxBytes: j.opts.TxBytes, Stage: j.opts.Stage})
 }
 
 // commit publishes, refusing an import that found nothing: replacing a set

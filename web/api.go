@@ -54,6 +54,9 @@ type Info struct {
 	RequireKey bool           `json:"require_key"`
 	Imports    []Job          `json:"imports_running"`
 	Limits     map[string]int `json:"limits"`
+	// Fingerprints maps each set to its content fingerprint: replicas fed
+	// the same bundles show the same map.
+	Fingerprints map[string]string `json:"fingerprints"`
 }
 
 func (s *Server) apiInfo(c echo.Context) error {
@@ -65,7 +68,7 @@ func (s *Server) apiInfo(c echo.Context) error {
 		Service: "matchmeta", Version: s.cfg.Version, Schema: db.SchemaVersion,
 		Started: s.started.UTC(), Uptime: int64(time.Since(s.started).Seconds()),
 		DBSize: s.st.Size(), Sets: len(sets), Keys: map[string]int{}, Classes: map[string]int{},
-		RequireKey: s.RequireKey(), Imports: []Job{},
+		RequireKey: s.RequireKey(), Imports: []Job{}, Fingerprints: map[string]string{},
 		Limits: map[string]int{
 			"max_body_bytes":   int(s.cfg.MaxBodyBytes),
 			"max_bulk_items":   s.cfg.MaxBulkItems,
@@ -76,6 +79,7 @@ func (s *Server) apiInfo(c echo.Context) error {
 	for _, si := range sets {
 		in.Keys[string(si.Kind)] += int(si.Count)
 		in.Classes[string(si.Class)]++
+		in.Fingerprints[si.Name] = si.Fingerprint
 	}
 	if s.cfg.Jobs != nil {
 		in.Imports = append(in.Imports, s.cfg.Jobs()...)

@@ -10,12 +10,13 @@ import (
 	"github.com/matchmeta/matchmeta/db"
 )
 
-const setsUsage = "sets list|show NAME|remove NAME|history [--db PATH] [--json]"
+const setsUsage = "sets list [--fingerprints]|show NAME|remove NAME|history [--db PATH] [--json]"
 
 func (m *Main) runSets(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("sets", setsUsage)
 	dbPath := m.dbFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
+	fps := fs.Bool("fingerprints", false, "list: add each set's content fingerprint (equal on two appliances means equal data)")
 	if err := m.parse(fs, setsUsage, args); err != nil {
 		return err
 	}
@@ -90,9 +91,17 @@ func (m *Main) runSets(ctx context.Context, args []string) error {
 			return nil
 		}
 		tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tKIND\tCLASS\tVERSION\tCOUNT\tIMPORTED")
+		head := "NAME\tKIND\tCLASS\tVERSION\tCOUNT\tIMPORTED"
+		if *fps {
+			head += "\tFINGERPRINT"
+		}
+		fmt.Fprintln(tw, head)
 		for _, s := range sets {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", s.Name, s.Kind, s.Class, s.Version, s.Count, s.Imported.UTC().Format(time.RFC3339))
+			line := fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%s", s.Name, s.Kind, s.Class, s.Version, s.Count, s.Imported.UTC().Format(time.RFC3339))
+			if *fps {
+				line += "\t" + s.Fingerprint
+			}
+			fmt.Fprintln(tw, line)
 		}
 		return tw.Flush()
 	case "show":

@@ -1,0 +1,617 @@
+package db
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// A delta layer lets a small change to a large hash set cost in proportion
+// to the change: rewriting a 10 M set for 1% random changes would touch
+// every chunk. The set keeps its immutable base data (set ID) and gains one
+// bucket under a second data ID, 'x' DELTAID 'd', mapping a key to '+'
+// (added: not in the base) or '-' (removed: in the base). Entries are
+// normalized against the base, so Count = base keys + adds - removes.
+// Lookups consult the layer first (one Get), then the base. A later delta
+// merges with the layer into a new layer under a fresh ID; MergeDelta
+// folds the layer into a new base when convenient. Only fixed-width hash
+// sets (sha256, sha1, md5, block) take deltas; added keys carry no records
+// and a removed key's records are hidden.
+
+var idxDeltaB = []byte("d")
+
+const (
+	deltaAdd    = '+'
+	deltaRemove = '-'
+)
+
+// DeltaInfo describes a set's delta layer.
+type DeltaInfo struct {
+	ID      uint32 `json:"id"` // data ID of the layer's bucket
+	Adds    uint64 `json:"adds"`
+	Removes uint64 `json:"removes"`
+	// BaseFingerprint and BaseVersion are those of the base data alone.
+	BaseFingerprint string `json:"base_fingerprint"`
+	BaseVersion     string `json:"base_version,omitempty"`
+}
+
+// ErrBaseMismatch marks a delta whose base is not the set this database
+// holds (missing, another version, or other content).
+var ErrBaseMismatch = errors.New("delta base mismatch")
+
+// BaseMismatchError says which base a delta needs and what the database has.
+type BaseMismatchError struct {
+	Set             string
+	WantFingerprint string
+	WantVersion     string
+	HaveFingerprint string // "" when the set is missing
+	HaveVersion     string
+}
+
+func (e *BaseMismatchError) Error() string {
+	want := e.WantFingerprint
+	if e.WantVersion != "" {
+		want = fmt.Sprintf("version %q (%s)", e.WantVersion, e.WantFingerprint)
+	}
+	if e.HaveFingerprint == "" {
+		return fmt.Sprintf("db: delta for set %s: %v: the set is not in this database; it needs %s first", e.Set, ErrBaseMismatch, want)
+	}
+	return fmt.Sprintf("db: delta for set %s: %v: it applies to %s, this database has version %q (%s)", e.Set, ErrBaseMismatch, want, e.HaveVersion, e.HaveFingerprint)
+}
+
+func (e *BaseMismatchError) Unwrap() error { return ErrBaseMismatch }
+
+func (r *Reader) hasDelta(set SetInfo, key []byte) bool {
+	if len(key) != set.Kind.KeyWidth() {
+		return false
+	}
+	if c := r.indexEntry(set.Delta.ID, idxDeltaB); c != nil {
+		if v := c.b.Get(key); len(v) == 1 {
+			return v[0] == deltaAdd
+		}
+	}
+	c := r.indexEntry(set.ID, idxKeys)
+	return c != nil && c.has(key)
+}
+
+func deltaKind(k Kind) bool {
+	return k == KindSHA256 || k == KindSHA1 || k == KindMD5 || k == KindBlock
+}
+
+// DeltaSpec names the set a delta changes and the base it was made for.
+type DeltaSpec struct {
+	Set string
+	// BaseFingerprint is the set's fingerprint the delta was made against
+	// (required); BaseVersion is for messages.
+	BaseFingerprint string
+	BaseVersion     string
+	// Version is the set's version after the delta ("" keeps it).
+	Version string
+}
+
+// DeltaBuilder collects one delta's adds and removes.
+type DeltaBuilder struct {
+	st      *Stage
+	spec    DeltaSpec
+	base    SetInfo // the set as it was when the delta began
+	id      uint32  // data ID of the new layer
+	tmp     string
+	so      *sorter
+	limit   atomic.Int64
+	info    SetInfo
+	release func()
+	done    bool
+}
+
+// BeginDelta starts a delta of a published hash set. It fails with a
+// *BaseMismatchError when the set's fingerprint is not spec.BaseFingerprint.
+func (st *Stage) BeginDelta(ctx context.Context, spec DeltaSpec) (*DeltaBuilder, error) {
+	s := st.s
+	cur, err := s.Set(spec.Set)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, &BaseMismatchError{Set: spec.Set, WantFingerprint: spec.BaseFingerprint, WantVersion: spec.BaseVersion}
+		}
+		return nil, err
+	}
+	if !deltaKind(cur.Kind) {
+		return nil, fmt.Errorf("db: delta for set %s: %w: a %s set takes no delta (only sha256, sha1, md5 and block sets do)", spec.Set, ErrInvalid, cur.Kind)
+	}
+	if spec.BaseFingerprint == "" || cur.Fingerprint != spec.BaseFingerprint {
+		return nil, &BaseMismatchError{Set: spec.Set, WantFingerprint: spec.BaseFingerprint, WantVersion: spec.BaseVersion,
+			HaveFingerprint: cur.Fingerprint, HaveVersion: cur.Version}
+	}
+	release, err := lockNames(s.path, []string{spec.Set})
+	if err != nil {
+		return nil, fmt.Errorf("db: delta for set %s: %w", spec.Set, err)
+	}
+	tmp, err := os.MkdirTemp(s.tempParent(), "."+filepath.Base(s.path)+".sort-*")
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("db: delta for set %s: temp dir: %w", spec.Set, err)
+	}
+	d := &DeltaBuilder{st: st, spec: spec, base: cur, tmp: tmp, release: release}
+	d.limit.Store(max(int64(s.opts.SortMemory)/2, 1<<16))
+	d.so = newSorter(tmp, &d.limit)
+	err = s.bolt.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		var id uint32 = 1
+		if v := meta.Get(keyNextID); v != nil {
+			id = binary.BigEndian.Uint32(v)
+		}
+		if err := meta.Put(keyNextID, binary.BigEndian.AppendUint32(nil, id+1)); err != nil {
+			return err
+		}
+		d.id = id
+		return createIndex(tx, id, idxDeltaB)
+	})
+	if err != nil {
+		os.RemoveAll(tmp)
+		release()
+		return nil, fmt.Errorf("db: delta for set %s: %w", spec.Set, err)
+	}
+	s.imports.Add(1)
+	st.mu.Lock()
+	st.deltas = append(st.deltas, d)
+	st.mu.Unlock()
+	return d, nil
+}
+
+// Base is the set as it was when the delta began.
+func (d *DeltaBuilder) Base() SetInfo { return d.base }
+
+func (d *DeltaBuilder) check(key []byte) error {
+	if w := d.base.Kind.KeyWidth(); len(key) != w {
+		return fmt.Errorf("db: delta for set %s: %w: %s key of %d bytes, want %d", d.base.Name, ErrInvalid, d.base.Kind, len(key), w)
+	}
+	return nil
+}
+
+// Add marks key as added. Adding a key the set holds changes nothing.
+func (d *DeltaBuilder) Add(key []byte) error {
+	if err := d.check(key); err != nil {
+		return err
+	}
+	return d.so.add(key, []byte{deltaAdd})
+}
+
+// Remove marks key as removed. Removing a key the set lacks changes nothing.
+func (d *DeltaBuilder) Remove(key []byte) error {
+	if err := d.check(key); err != nil {
+		return err
+	}
+	return d.so.add(key, []byte{deltaRemove})
+}
+
+// Old layer entries go through the same sort with their own markers, so
+// that a new change of a key overrides the old one.
+const (
+	oldAdd    = 'a'
+	oldRemove = 'r'
+)
+
+// Finish writes the new layer (the old layer merged with the changes),
+// computes the resulting count and fingerprint and returns the set as it
+// will be published. Nothing is visible until the stage publishes.
+func (d *DeltaBuilder) Finish(ctx context.Context) (SetInfo, error) {
+	s := d.st.s
+	name := d.base.Name
+	if d.base.Delta != nil {
+		err := s.bolt.View(func(tx *bolt.Tx) error {
+			b := indexBucket(tx, d.base.Delta.ID, idxDeltaB)
+			if b == nil {
+				return fmt.Errorf("delta layer %d missing", d.base.Delta.ID)
+			}
+			return b.ForEach(func(k, v []byte) error {
+				if err := checkDeltaEntry(k, v, d.base.Kind.KeyWidth()); err != nil {
+					return err
+				}
+				m := byte(oldAdd)
+				if v[0] == deltaRemove {
+					m = oldRemove
+				}
+				return d.so.add(k, []byte{m})
+			})
+		})
+		if err != nil {
+			return SetInfo{}, fmt.Errorf("db: delta for set %s: %w", name, err)
+		}
+	}
+	w := &txWriter{s: s, id: d.id, limit: 32 << 20}
+	if err := w.begin(); err != nil {
+		return SetInfo{}, fmt.Errorf("db: delta for set %s: %w", name, err)
+	}
+	defer w.rollback()
+	var base *indexCache
+	var baseTx *bolt.Tx
+	var adds, removes, n uint64
+	err := d.so.finish(func(key []byte, vals [][]byte) error {
+		if n++; n&0xffff == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		var op byte
+		for _, v := range vals {
+			switch v[0] {
+			case deltaAdd, deltaRemove:
+				if op == deltaAdd || op == deltaRemove {
+					return fmt.Errorf("%w: the delta both adds and removes %X", ErrInvalid, key)
+				}
+				op = v[0]
+			case oldAdd, oldRemove:
+				if op == 0 {
+					op = deltaAdd
+					if v[0] == oldRemove {
+						op = deltaRemove
+					}
+				}
+			}
+		}
+		// The base is read through the writer's transaction: a separate
+		// read transaction held across the writer's commits could block
+		// bbolt from growing its mapping.
+		if baseTx != w.tx {
+			baseTx = w.tx
+			b := indexBucket(w.tx, d.base.ID, idxKeys)
+			if b == nil {
+				return fmt.Errorf("set %s: base data missing", name)
+			}
+			base = &indexCache{b: b}
+		}
+		inBase := base.has(key)
+		switch {
+		case op == deltaAdd && !inBase:
+			adds++
+			return w.put(string(idxDeltaB), key, []byte{deltaAdd})
+		case op == deltaRemove && inBase:
+			removes++
+			return w.put(string(idxDeltaB), key, []byte{deltaRemove})
+		}
+		return nil
+	})
+	if err == nil {
+		err = w.commit(false)
+	}
+	if err != nil {
+		return SetInfo{}, fmt.Errorf("db: delta for set %s: %w", name, err)
+	}
+	info := d.base
+	info.Imported = d.base.Imported
+	if d.spec.Version != "" {
+		info.Version = d.spec.Version
+	}
+	di := &DeltaInfo{ID: d.id, Adds: adds, Removes: removes, BaseFingerprint: d.base.Fingerprint, BaseVersion: d.base.Version}
+	if d.base.Delta != nil {
+		di.BaseFingerprint, di.BaseVersion = d.base.Delta.BaseFingerprint, d.base.Delta.BaseVersion
+	}
+	info.Delta = di
+	info.Count = d.base.baseCount() + adds - removes
+	err = s.bolt.View(func(tx *bolt.Tx) error {
+		fp, err := fingerprint(ctx, tx, info)
+		info.Fingerprint = fp
+		return err
+	})
+	if err != nil {
+		return SetInfo{}, fmt.Errorf("db: delta for set %s: fingerprint: %w", name, err)
+	}
+	d.info = info
+	return info, nil
+}
+
+// publish swaps the set's catalog entry for the one with the new layer,
+// provided the set is still the one the delta began from.
+func (d *DeltaBuilder) publish(tx *bolt.Tx) (SetInfo, error) {
+	if d.info.Delta == nil {
+		return SetInfo{}, fmt.Errorf("delta for set %s: not finished", d.base.Name)
+	}
+	sets := tx.Bucket(bucketSets)
+	v := sets.Get([]byte(d.base.Name))
+	var cur SetInfo
+	if v == nil || jsonUnmarshal(v, &cur) != nil || cur.State != StateReady || cur.ID != d.base.ID || cur.Fingerprint != d.base.Fingerprint ||
+		!sameLayer(cur.Delta, d.base.Delta) {
+		return SetInfo{}, fmt.Errorf("delta for set %s: the set changed while the delta was applied", d.base.Name)
+	}
+	si := d.info
+	si.Input = d.info.Delta.Adds + d.info.Delta.Removes
+	buf, err := jsonMarshal(si)
+	if err != nil {
+		return SetInfo{}, err
+	}
+	if err := sets.Put([]byte(si.Name), buf); err != nil {
+		return SetInfo{}, err
+	}
+	if cur.Delta != nil {
+		if err := dropSetData(tx, cur.Delta.ID); err != nil {
+			return SetInfo{}, err
+		}
+	}
+	ev := Event{Action: "delta", Set: si.Name, Kind: si.Kind, Class: si.Class, Version: si.Version, Source: si.Source, Count: si.Count,
+		Previous: cur.Count, Fingerprint: si.Fingerprint,
+		Detail: fmt.Sprintf("from version %q: layer of %d adds and %d removes over base version %q", cur.Version, si.Delta.Adds, si.Delta.Removes, si.Delta.BaseVersion)}
+	return si, appendHistory(tx, ev)
+}
+
+func sameLayer(a, b *DeltaInfo) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.ID == b.ID
+}
+
+// abort drops the layer written so far.
+func (d *DeltaBuilder) abort() {
+	if d.done {
+		return
+	}
+	d.done = true
+	d.so.spill.Wait()
+	d.so.cleanup()
+	if err := d.st.s.dropData(d.id); err != nil {
+		d.st.s.log.Warn("delta abort: data left for the next open to remove", "set", d.base.Name, "err", err)
+	}
+	d.end()
+}
+
+func (d *DeltaBuilder) end() {
+	d.done = true
+	os.RemoveAll(d.tmp)
+	d.release()
+	d.st.s.imports.Done()
+}
+
+// MergeDelta folds a set's delta layer into a new base in bounded
+// transactions while lookups go on, then swaps it in (one transaction), if
+// the set has not changed meanwhile. The fingerprint must come out equal;
+// the old base and layer are dropped. A set without a layer is left alone.
+func (s *Store) MergeDelta(ctx context.Context, name string) (SetInfo, error) {
+	cur, err := s.Set(name)
+	if err != nil {
+		return SetInfo{}, fmt.Errorf("db: merge delta: %w", err)
+	}
+	if cur.Delta == nil {
+		return cur, nil
+	}
+	release, err := lockNames(s.path, []string{name})
+	if err != nil {
+		return SetInfo{}, fmt.Errorf("db: merge delta of %s: %w", name, err)
+	}
+	defer release()
+	s.imports.Add(1)
+	defer s.imports.Done()
+	var id uint32
+	err = s.bolt.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		id = 1
+		if v := meta.Get(keyNextID); v != nil {
+			id = binary.BigEndian.Uint32(v)
+		}
+		if err := meta.Put(keyNextID, binary.BigEndian.AppendUint32(nil, id+1)); err != nil {
+			return err
+		}
+		for _, idx := range [][]byte{idxKeys, idxRecords, idxPackages} {
+			if err := createIndex(tx, id, idx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return SetInfo{}, fmt.Errorf("db: merge delta of %s: %w", name, err)
+	}
+	info, err := s.mergeDelta(ctx, cur, id)
+	if err != nil {
+		if derr := s.dropData(id); derr != nil {
+			s.log.Warn("merge delta: data left for the next open to remove", "set", name, "err", derr)
+		}
+		return SetInfo{}, fmt.Errorf("db: merge delta of %s: %w", name, err)
+	}
+	s.log.Info("delta layer merged", "set", name, "count", info.Count)
+	return info, nil
+}
+
+func (s *Store) mergeDelta(ctx context.Context, cur SetInfo, id uint32) (SetInfo, error) {
+	width := cur.Kind.KeyWidth()
+	// The layer is small next to the base: hold it in memory so the copy
+	// can run in bounded write transactions (cursors die at each commit).
+	type ent struct {
+		k  []byte
+		op byte
+	}
+	var layer []ent
+	if err := s.bolt.View(func(tx *bolt.Tx) error {
+		b := indexBucket(tx, cur.Delta.ID, idxDeltaB)
+		if b == nil {
+			return fmt.Errorf("delta layer %d missing", cur.Delta.ID)
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if err := checkDeltaEntry(k, v, width); err != nil {
+				return err
+			}
+			layer = append(layer, ent{append([]byte(nil), k...), v[0]})
+			return nil
+		})
+	}); err != nil {
+		return SetInfo{}, err
+	}
+	removed := func(k []byte) bool {
+		i, ok := searchEnts(len(layer), func(i int) int { return bytes.Compare(layer[i].k, k) })
+		return ok && layer[i].op == deltaRemove
+	}
+	w := &txWriter{s: s, id: id, limit: 32 << 20}
+	if err := w.begin(); err != nil {
+		return SetInfo{}, err
+	}
+	defer w.rollback()
+	cw := newChunkWriter(w, string(idxKeys), width)
+	li := 0
+	var n uint64
+	addKey := func(k []byte) error {
+		n++
+		return cw.add(k)
+	}
+	// Keys: the base chunk by chunk (copied: a commit inside the writer
+	// may remap the file), each Seek in the writer's current transaction.
+	var after, chunk []byte
+	for {
+		src := indexBucket(w.tx, cur.ID, idxKeys)
+		if src == nil {
+			return SetInfo{}, fmt.Errorf("base data missing")
+		}
+		c := src.Cursor()
+		var ck, cv []byte
+		if after == nil {
+			ck, cv = c.First()
+		} else if ck, cv = c.Seek(after); ck != nil && bytes.Equal(ck, after) {
+			ck, cv = c.Next()
+		}
+		if ck == nil {
+			break
+		}
+		if len(ck) != width || len(cv) < chunkSumLen || (len(cv)-chunkSumLen)%width != 0 {
+			return SetInfo{}, fmt.Errorf("base chunk %X: bad sizes", ck)
+		}
+		chunk = append(append(chunk[:0], cv[:len(cv)-chunkSumLen]...), ck...)
+		after = append(after[:0], ck...)
+		for i := 0; i < len(chunk); i += width {
+			x := chunk[i : i+width]
+			for li < len(layer) && bytes.Compare(layer[li].k, x) < 0 {
+				if layer[li].op == deltaAdd {
+					if err := addKey(layer[li].k); err != nil {
+						return SetInfo{}, err
+					}
+				}
+				li++
+			}
+			if li < len(layer) && bytes.Equal(layer[li].k, x) {
+				op := layer[li].op
+				li++
+				if op == deltaRemove {
+					continue
+				}
+			}
+			if err := addKey(x); err != nil {
+				return SetInfo{}, err
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return SetInfo{}, err
+		}
+	}
+	for ; li < len(layer); li++ {
+		if layer[li].op == deltaAdd {
+			if err := addKey(layer[li].k); err != nil {
+				return SetInfo{}, err
+			}
+		}
+	}
+	if err := cw.flush(); err != nil {
+		return SetInfo{}, err
+	}
+	// Records of keys still present, and packages, copied in key order;
+	// after a commit inside the writer the cursor resumes with a Seek.
+	for _, idx := range [][]byte{idxRecords, idxPackages} {
+		var after []byte
+		first := true
+		for {
+			src := indexBucket(w.tx, cur.ID, idx)
+			if src == nil {
+				break
+			}
+			c := src.Cursor()
+			var k, v []byte
+			if first {
+				k, v = c.First()
+				first = false
+			} else if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+			tx := w.tx
+			for k != nil {
+				after = append(after[:0], k...)
+				if !bytes.Equal(idx, idxRecords) || !removed(k) {
+					if err := w.put(string(idx), k, v); err != nil {
+						return SetInfo{}, err
+					}
+					if w.tx != tx {
+						break // committed: this cursor is gone
+					}
+				}
+				k, v = c.Next()
+			}
+			if k == nil {
+				break
+			}
+		}
+	}
+	if err := w.commit(false); err != nil {
+		return SetInfo{}, err
+	}
+	if n != cur.Count {
+		return SetInfo{}, fmt.Errorf("merged %d keys, the set has %d", n, cur.Count)
+	}
+	info := cur
+	info.ID = id
+	info.Delta = nil
+	var fp string
+	if err := s.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		fp, err = fingerprint(ctx, tx, info)
+		return err
+	}); err != nil {
+		return SetInfo{}, err
+	}
+	if fp != cur.Fingerprint {
+		return SetInfo{}, fmt.Errorf("merged data fingerprint %s differs from the set's %s", fp, cur.Fingerprint)
+	}
+	err := s.bolt.Update(func(tx *bolt.Tx) error {
+		sets := tx.Bucket(bucketSets)
+		var now SetInfo
+		v := sets.Get([]byte(cur.Name))
+		if v == nil || jsonUnmarshal(v, &now) != nil || now.ID != cur.ID || !sameLayer(now.Delta, cur.Delta) {
+			return fmt.Errorf("the set changed during the merge")
+		}
+		buf, err := jsonMarshal(info)
+		if err != nil {
+			return err
+		}
+		if err := sets.Put([]byte(cur.Name), buf); err != nil {
+			return err
+		}
+		for _, old := range cur.dataIDs() {
+			if err := dropSetData(tx, old); err != nil {
+				return err
+			}
+		}
+		if err := appendHistory(tx, Event{Action: "merge", Set: info.Name, Kind: info.Kind, Class: info.Class, Version: info.Version, Source: info.Source,
+			Count: info.Count, Previous: cur.Count, Fingerprint: info.Fingerprint,
+			Detail: fmt.Sprintf("delta layer of %d adds and %d removes merged into the base", cur.Delta.Adds, cur.Delta.Removes)}); err != nil {
+			return err
+		}
+		return bumpGeneration(tx)
+	})
+	if err != nil {
+		return SetInfo{}, err
+	}
+	return info, nil
+}
+
+func searchEnts(n int, cmp func(i int) int) (int, bool) {
+	lo, hi := 0, n
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if cmp(m) < 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < n && cmp(lo) == 0
+}

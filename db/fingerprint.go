@@ -1,0 +1,276 @@
+package db
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"hash"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The content fingerprint of a set is the SHA-256 of a canonical stream of
+// what the set answers, independent of its name, class, version, set ID and
+// of how the data is split into chunks or delta layers:
+//
+//	"matchmeta set fingerprint v1\n" KIND "\n"
+//	then, for each index of the set in ascending letter order that holds
+//	at least one entry, the letter followed by
+//	  hash keys (index k and c of fixed-width kinds): every key, sorted,
+//	    concatenated (a key is exactly the kind's width);
+//	  any other index: every (key, value) as uvarint(len) key uvarint(len)
+//	    value, in key order.
+//
+// A delta layer is applied while streaming: removed keys (and their
+// records) are left out, added keys are merged in. Two appliances whose
+// sets have equal fingerprints answer every lookup of them alike, and a
+// bundle producer computes the same value from the data it ships.
+const fingerprintMagic = "matchmeta set fingerprint v1\n"
+
+// FingerprintPrefix starts every fingerprint string.
+const FingerprintPrefix = "sha256:"
+
+// fpStream writes the canonical stream into a hash, buffering keys so that
+// the hash sees large writes.
+type fpStream struct {
+	h      hash.Hash
+	buf    []byte
+	header byte // index letter whose header is still to be written, 0 if written
+	tmp    [2 * binary.MaxVarintLen64]byte
+}
+
+func (f *fpStream) flush() {
+	if len(f.buf) > 0 {
+		f.h.Write(f.buf)
+		f.buf = f.buf[:0]
+	}
+}
+
+func (f *fpStream) section(idx byte) { f.header = idx }
+
+func (f *fpStream) writeHeader() {
+	if f.header != 0 {
+		f.buf = append(f.buf, f.header)
+		f.header = 0
+	}
+}
+
+func (f *fpStream) key(k []byte) {
+	f.writeHeader()
+	f.buf = append(f.buf, k...)
+	if len(f.buf) >= 1<<16 {
+		f.flush()
+	}
+}
+
+// bulk writes many packed keys at once (a whole chunk).
+func (f *fpStream) bulk(packed []byte) {
+	if len(packed) == 0 {
+		return
+	}
+	f.writeHeader()
+	f.flush()
+	f.h.Write(packed)
+}
+
+func (f *fpStream) pair(k, v []byte) {
+	f.writeHeader()
+	f.buf = binary.AppendUvarint(f.buf, uint64(len(k)))
+	f.buf = append(f.buf, k...)
+	f.buf = binary.AppendUvarint(f.buf, uint64(len(v)))
+	f.buf = append(f.buf, v...)
+	if len(f.buf) >= 1<<16 {
+		f.flush()
+	}
+}
+
+// fingerprint computes a set's content fingerprint from the data stored in
+// tx (its base and, when si.Delta is set, its delta layer).
+func fingerprint(ctx context.Context, tx *bolt.Tx, si SetInfo) (string, error) {
+	f := &fpStream{h: sha256.New(), buf: make([]byte, 0, 1<<16+1024)}
+	f.buf = append(f.buf, fingerprintMagic...)
+	f.buf = append(f.buf, si.Kind...)
+	f.buf = append(f.buf, '\n')
+	var delta *bolt.Bucket
+	if si.Delta != nil {
+		if delta = indexBucket(tx, si.Delta.ID, idxDeltaB); delta == nil {
+			return "", fmt.Errorf("set %s: delta layer %d missing", si.Name, si.Delta.ID)
+		}
+	}
+	prefix := append([]byte{indexPrefix}, idKey(si.ID)...)
+	var names [][]byte
+	c := tx.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && len(k) == 6 && bytes.Equal(k[:5], prefix); k, _ = c.Next() {
+		names = append(names, append([]byte(nil), k...))
+	}
+	width := si.Kind.KeyWidth()
+	for _, name := range names {
+		idx := name[5]
+		b := tx.Bucket(name)
+		if b == nil {
+			continue
+		}
+		f.section(idx)
+		var err error
+		if width != 0 && (idx == idxKeys[0] || idx == idxFolded[0]) {
+			var d *bolt.Bucket
+			if idx == idxKeys[0] {
+				d = delta
+			}
+			err = fpChunks(ctx, f, b, width, d)
+		} else {
+			var d *bolt.Bucket
+			if idx == idxRecords[0] {
+				d = delta
+			}
+			err = fpPairs(ctx, f, b, d)
+		}
+		if err != nil {
+			return "", fmt.Errorf("set %s index %c: %w", si.Name, idx, err)
+		}
+	}
+	f.flush()
+	return FingerprintPrefix + hex.EncodeToString(f.h.Sum(nil)), nil
+}
+
+// fpChunks streams a chunked key index, merging the delta layer in. A chunk
+// with no delta entry up to its last key is hashed in one write.
+func fpChunks(ctx context.Context, f *fpStream, b *bolt.Bucket, width int, delta *bolt.Bucket) error {
+	var dc *bolt.Cursor
+	var dk, dv []byte
+	if delta != nil {
+		dc = delta.Cursor()
+		dk, dv = dc.First()
+		if err := checkDeltaEntry(dk, dv, width); err != nil {
+			return err
+		}
+	}
+	n := 0
+	c := b.Cursor()
+	for ck, cv := c.First(); ck != nil; ck, cv = c.Next() {
+		if n++; n&255 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if len(cv) < chunkSumLen || (len(cv)-chunkSumLen)%width != 0 || len(ck) != width {
+			return fmt.Errorf("chunk %X: bad sizes", ck)
+		}
+		packed := cv[:len(cv)-chunkSumLen]
+		if dk == nil || bytes.Compare(dk, ck) > 0 {
+			f.bulk(packed)
+			f.key(ck)
+			continue
+		}
+		for i := 0; i <= len(packed); i += width {
+			x := ck
+			if i < len(packed) {
+				x = packed[i : i+width]
+			}
+			for dk != nil {
+				cmp := bytes.Compare(dk, x)
+				if cmp > 0 {
+					break
+				}
+				if cmp < 0 && dv[0] == deltaAdd {
+					f.key(dk)
+				}
+				if cmp == 0 && dv[0] == deltaRemove {
+					x = nil
+				}
+				dk, dv = dc.Next()
+				if err := checkDeltaEntry(dk, dv, width); err != nil {
+					return err
+				}
+			}
+			if x != nil {
+				f.key(x)
+			}
+		}
+	}
+	for ; dk != nil; dk, dv = dc.Next() {
+		if err := checkDeltaEntry(dk, dv, width); err != nil {
+			return err
+		}
+		if dv[0] == deltaAdd {
+			f.key(dk)
+		}
+	}
+	return nil
+}
+
+func checkDeltaEntry(k, v []byte, width int) error {
+	if k != nil && (len(k) != width || len(v) != 1 || (v[0] != deltaAdd && v[0] != deltaRemove)) {
+		return fmt.Errorf("delta entry %X: bad entry", k)
+	}
+	return nil
+}
+
+// fpPairs streams a key/value index; with a delta layer, entries of
+// removed keys are left out.
+func fpPairs(ctx context.Context, f *fpStream, b *bolt.Bucket, delta *bolt.Bucket) error {
+	n := 0
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if n++; n&0xffff == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if delta != nil {
+			if dv := delta.Get(k); len(dv) == 1 && dv[0] == deltaRemove {
+				continue
+			}
+		}
+		f.pair(k, v)
+	}
+	return nil
+}
+
+// Fingerprint recomputes a set's fingerprint from its stored data (the
+// catalog keeps the one taken at import; Check compares the two).
+func (s *Store) Fingerprint(ctx context.Context, name string) (string, error) {
+	var fp string
+	err := s.bolt.View(func(tx *bolt.Tx) error {
+		cat, err := s.loadCatalog(tx)
+		if err != nil {
+			return err
+		}
+		for _, si := range cat.sets {
+			if si.Name == name {
+				fp, err = fingerprint(ctx, tx, si)
+				return err
+			}
+		}
+		return fmt.Errorf("set %q: %w", name, ErrNotFound)
+	})
+	if err != nil {
+		return "", fmt.Errorf("db: fingerprint: %w", err)
+	}
+	return fp, nil
+}
+
+// checkFingerprints recomputes the fingerprint of every ready set that has
+// one and compares it with the catalog's.
+func checkFingerprints(tx *bolt.Tx) error {
+	return tx.Bucket(bucketSets).ForEach(func(name, v []byte) error {
+		var si SetInfo
+		if err := jsonUnmarshal(v, &si); err != nil {
+			return fmt.Errorf("db: check: catalog entry %q: %w", name, err)
+		}
+		if si.State != StateReady || si.Fingerprint == "" {
+			return nil
+		}
+		fp, err := fingerprint(context.Background(), tx, si)
+		if err != nil {
+			return fmt.Errorf("db: check: %w", err)
+		}
+		if fp != si.Fingerprint {
+			return fmt.Errorf("db: check: set %s: data fingerprint %s, catalog says %s", si.Name, fp, si.Fingerprint)
+		}
+		return nil
+	})
+}
