@@ -22,7 +22,7 @@ import (
 // instead of reusing them. Cancelling ctx stops the copy at the next write.
 func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	var n int64
-	err := s.bolt.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		n, err = tx.WriteTo(&ctxWriter{ctx: ctx, w: w})
 		return err

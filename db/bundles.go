@@ -182,7 +182,7 @@ func putBundle(tx *bolt.Tx, rec *BundleRecord, applied bool) error {
 // CheckBundle tells, without changing anything, whether a bundle would be
 // refused as stale (a *StaleError); Publish checks again atomically.
 func (s *Store) CheckBundle(rec BundleRecord) error {
-	return s.bolt.View(func(tx *bolt.Tx) error { return checkBundle(tx, &rec) })
+	return s.view(func(tx *bolt.Tx) error { return checkBundle(tx, &rec) })
 }
 
 // RecordBundle stores an attempt that applied nothing (refused, failed).
@@ -191,7 +191,7 @@ func (s *Store) RecordBundle(rec BundleRecord) (BundleRecord, error) {
 	if rec.Result == BundleApplied {
 		return rec, fmt.Errorf("db: record bundle: %w: applied bundles are recorded by Publish", ErrInvalid)
 	}
-	err := s.bolt.Update(func(tx *bolt.Tx) error { return putBundle(tx, &rec, false) })
+	err := s.update(func(tx *bolt.Tx) error { return putBundle(tx, &rec, false) })
 	if err != nil {
 		return rec, fmt.Errorf("db: record bundle: %w", err)
 	}
@@ -201,7 +201,7 @@ func (s *Store) RecordBundle(rec BundleRecord) (BundleRecord, error) {
 // Bundles returns up to limit attempts, newest first.
 func (s *Store) Bundles(limit int) ([]BundleRecord, error) {
 	var out []BundleRecord
-	err := s.bolt.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketBundles).Cursor()
 		for k, v := c.Last(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Prev() {
 			var r BundleRecord
@@ -218,7 +218,7 @@ func (s *Store) Bundles(limit int) ([]BundleRecord, error) {
 // Producers returns the last applied bundle of every producer.
 func (s *Store) Producers() ([]ProducerState, error) {
 	var out []ProducerState
-	err := s.bolt.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketProducers).Cursor()
 		pfx := []byte("p\x00")
 		for k, v := c.Seek(pfx); k != nil && len(k) > 2 && string(k[:2]) == string(pfx); k, v = c.Next() {
@@ -236,7 +236,7 @@ func (s *Store) Producers() ([]ProducerState, error) {
 // AppliedBundle reports whether the bundle ID was applied, and when.
 func (s *Store) AppliedBundle(id string) (bool, error) {
 	var ok bool
-	err := s.bolt.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		ok = tx.Bucket(bucketProducers).Get(bundleIDKey(id)) != nil
 		return nil
 	})
@@ -246,7 +246,7 @@ func (s *Store) AppliedBundle(id string) (bool, error) {
 // Trust returns the key list of the last rotation, nil when none.
 func (s *Store) Trust() (*TrustState, error) {
 	var t *TrustState
-	err := s.bolt.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketProducers).Get(keyTrust)
 		if v == nil {
 			return nil

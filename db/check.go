@@ -23,10 +23,11 @@ func appendChunkSum(packed, last []byte) []byte {
 
 // Check runs bbolt's page check, then verifies every chunked index: the
 // CRC-32C of each chunk and that keys are strictly ascending within and
-// across chunks, then each set's content fingerprint. It returns the first
-// problem, naming the set.
+// across chunks, then each set's content fingerprint; for release sets also
+// their file numbers and every entry of their file store. It returns the
+// first problem, naming the set.
 func (s *Store) Check() error {
-	return s.bolt.View(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
 			return fmt.Errorf("db: check: %w", err)
 		}
@@ -42,6 +43,7 @@ func checkChunks(tx *bolt.Tx) error {
 	if sets == nil {
 		return fmt.Errorf("db: check: missing buckets")
 	}
+	seen := map[uint32]bool{}
 	return sets.ForEach(func(name, v []byte) error {
 		var si SetInfo
 		if err := jsonUnmarshal(v, &si); err != nil {
@@ -89,6 +91,9 @@ func checkChunks(tx *bolt.Tx) error {
 		}
 		if n != si.baseCount() {
 			return fmt.Errorf("db: check: set %s: %d keys stored, catalog says %d", si.Name, n, si.baseCount())
+		}
+		if si.FilesID != 0 {
+			return checkFiles(tx, si, seen)
 		}
 		return nil
 	})

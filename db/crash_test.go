@@ -135,7 +135,7 @@ func TestKillImport(t *testing.T) {
 				}
 				return nil
 			})
-			st.bolt.View(func(tx *bolt.Tx) error {
+			st.Bolt().View(func(tx *bolt.Tx) error {
 				if n := len(dataIDs(tx)); n != 2 {
 					t.Errorf("data buckets after reopen: got %d, want 2 (leftovers not removed)", n)
 				}

@@ -140,7 +140,7 @@ func (st *Stage) BeginDelta(ctx context.Context, spec DeltaSpec) (*DeltaBuilder,
 	d := &DeltaBuilder{st: st, spec: spec, base: cur, tmp: tmp, release: release}
 	d.limit.Store(max(int64(s.opts.SortMemory)/2, 1<<16))
 	d.so = newSorter(tmp, &d.limit)
-	err = s.bolt.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		var id uint32 = 1
 		if v := meta.Get(keyNextID); v != nil {
@@ -204,7 +204,7 @@ func (d *DeltaBuilder) Finish(ctx context.Context) (SetInfo, error) {
 	s := d.st.s
 	name := d.base.Name
 	if d.base.Delta != nil {
-		err := s.bolt.View(func(tx *bolt.Tx) error {
+		err := s.view(func(tx *bolt.Tx) error {
 			b := indexBucket(tx, d.base.Delta.ID, idxDeltaB)
 			if b == nil {
 				return fmt.Errorf("delta layer %d missing", d.base.Delta.ID)
@@ -294,7 +294,7 @@ func (d *DeltaBuilder) Finish(ctx context.Context) (SetInfo, error) {
 	}
 	info.Delta = di
 	info.Count = d.base.baseCount() + adds - removes
-	err = s.bolt.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		fp, err := fingerprint(ctx, tx, info)
 		info.Fingerprint = fp
 		return err
@@ -387,7 +387,7 @@ func (s *Store) MergeDelta(ctx context.Context, name string) (SetInfo, error) {
 	s.imports.Add(1)
 	defer s.imports.Done()
 	var id uint32
-	err = s.bolt.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		id = 1
 		if v := meta.Get(keyNextID); v != nil {
@@ -426,7 +426,7 @@ func (s *Store) mergeDelta(ctx context.Context, cur SetInfo, id uint32) (SetInfo
 		op byte
 	}
 	var layer []ent
-	if err := s.bolt.View(func(tx *bolt.Tx) error {
+	if err := s.view(func(tx *bolt.Tx) error {
 		b := indexBucket(tx, cur.Delta.ID, idxDeltaB)
 		if b == nil {
 			return fmt.Errorf("delta layer %d missing", cur.Delta.ID)
@@ -561,7 +561,7 @@ func (s *Store) mergeDelta(ctx context.Context, cur SetInfo, id uint32) (SetInfo
 	info.ID = id
 	info.Delta = nil
 	var fp string
-	if err := s.bolt.View(func(tx *bolt.Tx) error {
+	if err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		fp, err = fingerprint(ctx, tx, info)
 		return err
@@ -571,7 +571,7 @@ func (s *Store) mergeDelta(ctx context.Context, cur SetInfo, id uint32) (SetInfo
 	if fp != cur.Fingerprint {
 		return SetInfo{}, fmt.Errorf("merged data fingerprint %s differs from the set's %s", fp, cur.Fingerprint)
 	}
-	err := s.bolt.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		sets := tx.Bucket(bucketSets)
 		var now SetInfo
 		v := sets.Get([]byte(cur.Name))

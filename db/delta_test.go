@@ -404,7 +404,7 @@ func TestDeltaLeftoversRemovedOnOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	st.bolt.View(func(tx *bolt.Tx) error {
+	st.Bolt().View(func(tx *bolt.Tx) error {
 		if dataIDs(tx)[id] {
 			t.Errorf("delta layer %d left after reopen", id)
 		}

@@ -104,6 +104,9 @@ func fingerprint(ctx context.Context, tx *bolt.Tx, si SetInfo) (string, error) {
 	var names [][]byte
 	c := tx.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && len(k) == 6 && bytes.Equal(k[:5], prefix); k, _ = c.Next() {
+		if si.FilesID != 0 && (k[5] == idxFileIDs[0] || k[5] == idxOverflow[0]) {
+			continue // file numbers: streamed with the file store below
+		}
 		names = append(names, append([]byte(nil), k...))
 	}
 	width := si.Kind.KeyWidth()
@@ -130,6 +133,14 @@ func fingerprint(ctx context.Context, tx *bolt.Tx, si SetInfo) (string, error) {
 		}
 		if err != nil {
 			return "", fmt.Errorf("set %s index %c: %w", si.Name, idx, err)
+		}
+	}
+	if si.FilesID != 0 {
+		// A release set answers from its file store: the files and
+		// packages (sections 'F', 'P'), and the file numbers of its keys
+		// ('I': key, numbers) in key order.
+		if err := fpFiles(ctx, f, tx, si); err != nil {
+			return "", fmt.Errorf("set %s file store: %w", si.Name, err)
 		}
 	}
 	f.flush()
@@ -234,7 +245,7 @@ func fpPairs(ctx context.Context, f *fpStream, b *bolt.Bucket, delta *bolt.Bucke
 // catalog keeps the one taken at import; Check compares the two).
 func (s *Store) Fingerprint(ctx context.Context, name string) (string, error) {
 	var fp string
-	err := s.bolt.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		cat, err := s.loadCatalog(tx)
 		if err != nil {
 			return err
@@ -273,4 +284,55 @@ func checkFingerprints(tx *bolt.Tx) error {
 		}
 		return nil
 	})
+}
+
+// fpFiles streams a release set's file store and its keys' file numbers.
+func fpFiles(ctx context.Context, f *fpStream, tx *bolt.Tx, si SetInfo) error {
+	for _, x := range []struct {
+		sec byte
+		idx []byte
+	}{{'F', idxFiles}, {'P', idxPackages}} {
+		b := indexBucket(tx, si.FilesID, x.idx)
+		if b == nil {
+			return fmt.Errorf("index %c missing", x.idx[0])
+		}
+		f.section(x.sec)
+		if err := fpPairs(ctx, f, b, nil); err != nil {
+			return err
+		}
+	}
+	f.section('I')
+	kb, ib, ob := indexBucket(tx, si.ID, idxKeys), indexBucket(tx, si.ID, idxFileIDs), indexBucket(tx, si.ID, idxOverflow)
+	if kb == nil || ib == nil {
+		return nil
+	}
+	w := si.Kind.KeyWidth()
+	var nums []byte
+	// 'i' has the same chunk keys as 'k': walk both together.
+	c, ic := kb.Cursor(), ib.Cursor()
+	k, v := c.First()
+	_, iv := ic.First()
+	for ; k != nil; k, v = c.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		packed := v[:len(v)-chunkSumLen]
+		n := len(packed)/w + 1
+		if len(iv) != n*4+chunkSumLen {
+			return fmt.Errorf("file numbers of chunk %X: %w", k, errBadRecord)
+		}
+		for i := 0; i < n; i++ {
+			key := k
+			if i < n-1 {
+				key = packed[i*w : i*w+w]
+			}
+			nums = append(nums[:0], iv[i*4:i*4+4]...)
+			if binary.BigEndian.Uint32(nums) == 0 && ob != nil {
+				nums = append(nums, ob.Get(key)...)
+			}
+			f.pair(key, nums)
+		}
+		_, iv = ic.Next()
+	}
+	return nil
 }

@@ -48,7 +48,7 @@ func appendHistory(tx *bolt.Tx, ev Event) error {
 // History returns up to limit events, newest first.
 func (s *Store) History(limit int) ([]Event, error) {
 	var out []Event
-	err := s.bolt.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketHistory).Cursor()
 		for k, v := c.Last(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Prev() {
 			var ev Event

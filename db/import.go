@@ -3,7 +3,6 @@ package db
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,6 +48,18 @@ type Import struct {
 
 	nsorters  int
 	sortLimit atomic.Int64
+
+	files *FileBuilder // the release's file store, when Files started one
+}
+
+// newSorter starts a sorter of this import. The sort memory is shared by
+// the sorters in use: a plain hash list gets it all, an NSRL release
+// splits it among its sets.
+func (imp *Import) newSorter() *sorter {
+	so := newSorter(imp.tmp, &imp.sortLimit)
+	imp.nsorters++
+	imp.sortLimit.Store(max(int64(imp.s.opts.SortMemory)/int64(2*imp.nsorters), 1<<16))
+	return so
 }
 
 // Builder collects one set's content.
@@ -94,6 +105,9 @@ func (s *Store) BeginImport(ctx context.Context, specs []SetSpec, opts ImportOpt
 	if len(specs) == 0 {
 		return nil, fmt.Errorf("db: import: %w: no sets", ErrInvalid)
 	}
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
 	if opts.TxBytes <= 0 {
 		opts.TxBytes = 32 << 20
 	}
@@ -122,14 +136,10 @@ func (s *Store) BeginImport(ctx context.Context, specs []SetSpec, opts ImportOpt
 		return nil, fmt.Errorf("db: import: temp dir: %w", err)
 	}
 	imp := &Import{s: s, opts: opts, tmp: tmp}
-	err = s.bolt.Update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
+	err = s.update(func(tx *bolt.Tx) error {
 		for _, sp := range specs {
-			var id uint32 = 1
-			if v := meta.Get(keyNextID); v != nil {
-				id = binary.BigEndian.Uint32(v)
-			}
-			if err := meta.Put(keyNextID, binary.BigEndian.AppendUint32(nil, id+1)); err != nil {
+			id, err := nextDataID(tx)
+			if err != nil {
 				return err
 			}
 			for _, idx := range indexesFor(sp) {
@@ -190,12 +200,8 @@ func (b *Builder) Info() SetInfo { return b.info }
 func (b *Builder) put(idx string, key, val []byte) error {
 	so := b.sorters[idx]
 	if so == nil {
-		so = newSorter(b.imp.tmp, &b.imp.sortLimit)
+		so = b.imp.newSorter()
 		b.sorters[idx] = so
-		// The sort memory is shared by the sorters in use: a plain hash
-		// list gets it all, an NSRL release splits it eight ways.
-		b.imp.nsorters++
-		b.imp.sortLimit.Store(max(int64(b.imp.s.opts.SortMemory)/int64(2*b.imp.nsorters), 1<<16))
 	}
 	return so.add(key, val)
 }
@@ -292,10 +298,19 @@ func (imp *Import) Abort() {
 			imp.s.log.Warn("import abort: data left for the next open to remove", "set", b.info.Name, "err", err)
 		}
 	}
+	if imp.files != nil {
+		if err := imp.s.dropData(imp.files.id); err != nil {
+			imp.s.log.Warn("import abort: file store left for the next open to remove", "err", err)
+		}
+	}
 	imp.s.imports.Done()
 }
 
 func (imp *Import) cleanup() {
+	if imp.files != nil {
+		imp.files.so.spill.Wait()
+		imp.files.so.cleanup()
+	}
 	for _, b := range imp.builders {
 		for _, so := range b.sorters {
 			so.spill.Wait()
@@ -339,7 +354,7 @@ func (imp *Import) commit(ctx context.Context) ([]SetInfo, error) {
 	}
 	imp.progress(Progress{Phase: "publish"})
 	var infos []SetInfo
-	err := imp.s.bolt.Update(func(tx *bolt.Tx) error {
+	err := imp.s.update(func(tx *bolt.Tx) error {
 		var err error
 		if infos, err = imp.publish(tx, time.Now().UTC()); err != nil {
 			return err
@@ -355,12 +370,17 @@ func (imp *Import) commit(ctx context.Context) ([]SetInfo, error) {
 
 // writeAll writes every set's data and takes its fingerprint.
 func (imp *Import) writeAll(ctx context.Context) error {
+	if imp.files != nil {
+		if err := imp.files.write(ctx); err != nil {
+			return err
+		}
+	}
 	for _, b := range imp.builders {
 		if err := b.write(ctx); err != nil {
 			return err
 		}
 	}
-	return imp.s.bolt.View(func(tx *bolt.Tx) error {
+	return imp.s.view(func(tx *bolt.Tx) error {
 		for _, b := range imp.builders {
 			fp, err := fingerprint(ctx, tx, b.info)
 			if err != nil {
@@ -389,7 +409,7 @@ func (imp *Import) finish(infos []SetInfo) {
 // The caller bumps the generation.
 func (imp *Import) publish(tx *bolt.Tx, now time.Time) ([]SetInfo, error) {
 	var infos []SetInfo
-	var replaced []uint32
+	var replaced, replacedFiles []uint32
 	sets := tx.Bucket(bucketSets)
 	for _, b := range imp.builders {
 		si := b.info
@@ -404,6 +424,7 @@ func (imp *Import) publish(tx *bolt.Tx, now time.Time) ([]SetInfo, error) {
 			}
 			if old.State == StateReady {
 				replaced = append(replaced, old.dataIDs()...)
+				replacedFiles = append(replacedFiles, old.FilesID)
 				ev.Action = "replace"
 				ev.Previous = old.Count
 				ev.Detail = fmt.Sprintf("replaced version %q", old.Version)
@@ -450,6 +471,7 @@ func (imp *Import) publish(tx *bolt.Tx, now time.Time) ([]SetInfo, error) {
 				return nil, err
 			}
 			replaced = append(replaced, old.dataIDs()...)
+			replacedFiles = append(replacedFiles, old.FilesID)
 			if err := appendHistory(tx, Event{Action: "remove", Set: old.Name, Kind: old.Kind, Class: old.Class, Version: old.Version, Count: old.Count,
 				Detail: fmt.Sprintf("not in the new import of group %q", old.Group)}); err != nil {
 				return nil, err
@@ -460,6 +482,9 @@ func (imp *Import) publish(tx *bolt.Tx, now time.Time) ([]SetInfo, error) {
 		if err := dropSetData(tx, id); err != nil {
 			return nil, fmt.Errorf("drop replaced set data %d: %w", id, err)
 		}
+	}
+	if err := dropFileStores(tx, replacedFiles); err != nil {
+		return nil, fmt.Errorf("drop replaced file store: %w", err)
 	}
 	return infos, nil
 }
@@ -472,6 +497,7 @@ type txWriter struct {
 	id      uint32
 	limit   int
 	tx      *bolt.Tx
+	h       *handle // the file tx runs on, referenced while it is open
 	bytes   int
 	arena   []byte
 	spare   [][]byte
@@ -480,8 +506,14 @@ type txWriter struct {
 }
 
 func (w *txWriter) begin() error {
-	tx, err := w.s.bolt.Begin(true)
+	if err := w.s.writable(); err != nil {
+		return err
+	}
+	w.s.writers.RLock()
+	w.h = w.s.acquire()
+	tx, err := w.h.db.Begin(true)
 	if err != nil {
+		w.release()
 		return err
 	}
 	w.tx = tx
@@ -544,12 +576,21 @@ func (w *txWriter) put(idx string, k, v []byte) error {
 	return nil
 }
 
+// release ends the writer's hold on the file (Compact may run between
+// two transactions of an import).
+func (w *txWriter) release() {
+	w.h.refs.Done()
+	w.h = nil
+	w.s.writers.RUnlock()
+}
+
 func (w *txWriter) commit(again bool) error {
-	if err := w.tx.Commit(); err != nil {
-		w.tx = nil
+	err := w.tx.Commit()
+	w.tx = nil
+	w.release()
+	if err != nil {
 		return err
 	}
-	w.tx = nil
 	// The committed transaction no longer references the arena.
 	for _, a := range w.full {
 		if cap(a) <= 4<<20 && len(w.spare) < 16 {
@@ -568,6 +609,7 @@ func (w *txWriter) rollback() {
 	if w.tx != nil {
 		w.tx.Rollback()
 		w.tx = nil
+		w.release()
 	}
 }
 
@@ -596,7 +638,10 @@ func (b *Builder) write(ctx context.Context) error {
 		so := b.sorters[idx]
 		var n uint64
 		var err error
-		if width := b.info.Kind.KeyWidth(); width != 0 && (idx == "k" || idx == "c") {
+		if width := b.info.Kind.KeyWidth(); width != 0 && idx == "k" && b.info.FilesID != 0 {
+			n, err = b.writeFileChunks(ctx, w, so, width)
+			b.info.Records = n
+		} else if width != 0 && (idx == "k" || idx == "c") {
 			n, err = b.writeChunks(ctx, w, idx, so, width)
 		} else {
 			n, err = b.writeLists(ctx, w, idx, so)

@@ -88,7 +88,7 @@ func (s *Store) AddAPIKey(ctx context.Context, name string) (secret string, key 
 	secret = APIKeyPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
 	h := HashAPIKey(secret)
 	key = APIKey{Name: name, Hash: hex.EncodeToString(h[:]), Prefix: secret[:len(APIKeyPrefix)+4], Created: time.Now().UTC()}
-	err = s.bolt.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAPIKeys)
 		if v := b.Get([]byte(name)); v != nil {
 			var old APIKey
@@ -122,7 +122,7 @@ var ErrExists = errors.New("exists")
 // APIKeys lists every key, revoked ones included, by name.
 func (s *Store) APIKeys() ([]APIKey, error) {
 	var out []APIKey
-	err := s.bolt.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketAPIKeys).ForEach(func(k, v []byte) error {
 			var key APIKey
 			if err := json.Unmarshal(v, &key); err != nil {
@@ -139,7 +139,7 @@ func (s *Store) APIKeys() ([]APIKey, error) {
 // RevokeAPIKey stops a key from working. The entry stays (marked revoked)
 // so the record of who had access survives.
 func (s *Store) RevokeAPIKey(ctx context.Context, name string) error {
-	err := s.bolt.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAPIKeys)
 		v := b.Get([]byte(name))
 		if v == nil {

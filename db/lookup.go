@@ -20,6 +20,9 @@ type Match struct {
 	Records []Record
 	// Packages resolves the package keys of Records.
 	Packages map[string]Package
+	// PackageTotal is how many distinct packages the records list in all,
+	// beyond the page they carry (file-store sets).
+	PackageTotal int
 }
 
 // Reader answers lookups inside one read transaction: a consistent view of
@@ -30,6 +33,8 @@ type Reader struct {
 	cat    *catalog
 	cache  [8]indexCache
 	cached int
+
+	pageOff, pageLim int // package page of file-store records
 }
 
 // indexCache is an opened index bucket and the last chunk read from it:
@@ -45,7 +50,7 @@ type indexCache struct {
 // View runs fn with a Reader. Imports may commit meanwhile; the Reader keeps
 // seeing the sets as they were when it started.
 func (s *Store) View(fn func(r *Reader) error) error {
-	return s.bolt.View(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		cat, err := s.loadCatalog(tx)
 		if err != nil {
 			return err
@@ -241,6 +246,9 @@ func (r *Reader) LookupHash(kind Kind, key []byte, withRecords bool) ([]Match, e
 }
 
 func (r *Reader) fillRecords(m *Match, key []byte) error {
+	if m.Set.FilesID != 0 {
+		return r.fillFileRecords(m, key)
+	}
 	b := r.index(m.Set.ID, idxRecords)
 	if b == nil {
 		return nil

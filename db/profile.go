@@ -192,7 +192,7 @@ func seedProfiles(tx *bolt.Tx) (*bolt.Bucket, error) {
 // import calls it so that the rule its hashes were made with stays in the
 // file, whatever later versions of the built-in table say.
 func (s *Store) SeedProfiles() error {
-	if err := s.bolt.View(func(tx *bolt.Tx) error {
+	if err := s.view(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketProfiles) != nil {
 			return errSeeded
 		}
@@ -200,7 +200,7 @@ func (s *Store) SeedProfiles() error {
 	}); err == errSeeded {
 		return nil
 	}
-	err := s.bolt.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		_, err := seedProfiles(tx)
 		return err
 	})
@@ -216,7 +216,7 @@ var errSeeded = errors.New("profiles seeded")
 // adds a profile).
 func (s *Store) Profiles() ([]Profile, error) {
 	var out []Profile
-	err := s.bolt.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		t, err := loadProfiles(s, tx)
 		if err != nil {
 			return err
@@ -230,7 +230,7 @@ func (s *Store) Profiles() ([]Profile, error) {
 // Profile returns one profile by name (any case).
 func (s *Store) Profile(name string) (Profile, error) {
 	var p Profile
-	err := s.bolt.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		t, err := loadProfiles(s, tx)
 		if err != nil {
 			return err
@@ -254,7 +254,7 @@ func (s *Store) PutProfile(ctx context.Context, p Profile) (bool, error) {
 		return false, err
 	}
 	changed := false
-	err := s.bolt.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b, err := seedProfiles(tx)
 		if err != nil {
 			return err

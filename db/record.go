@@ -17,7 +17,12 @@ type Record struct {
 	FileName    []byte
 	FileSize    int64 // -1 when unknown
 	SpecialCode string
-	Packages    []string // keys into the set's package index
+	Packages    []string // keys into the set's package index (one page of them, see Reader.SetPackagePage)
+	// PackageTotal is how many packages the record has in all (file-store
+	// sets; 0 means len(Packages)).
+	PackageTotal int
+	// Segment is the part of the release the record came from.
+	Segment string
 }
 
 // Package is a product (NSRL v2) or package (NSRL v3) a file belongs to.
@@ -45,8 +50,9 @@ const (
 	tagPackage
 )
 
-// MaxRecordsPerKey bounds the records kept for one key: a common file
-// (an empty file, a license text) appears in thousands of packages.
+// MaxRecordsPerKey bounds the records kept for one key of a plain hash
+// list (md5sum-style names). NSRL releases keep every record in their file
+// store (files.go), uncapped.
 const MaxRecordsPerKey = 64
 
 // Encode appends r's binary form to dst.

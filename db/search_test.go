@@ -107,7 +107,7 @@ func TestCheckFindsFlippedBit(t *testing.T) {
 		t.Fatalf("clean store: %v", err)
 	}
 	// Flip one bit in the middle of the chunk through a write tx.
-	err = st.bolt.Update(func(tx *bolt.Tx) error {
+	err = st.Bolt().Update(func(tx *bolt.Tx) error {
 		b := indexBucket(tx, 1, idxKeys)
 		k, v := b.Cursor().First()
 		nv := append([]byte(nil), v...)

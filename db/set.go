@@ -86,6 +86,9 @@ type SetSpec struct {
 	BlockSize int `json:"block_size,omitempty"`
 	// Group ties sets imported together (one NSRL release yields several).
 	Group string `json:"group,omitempty"`
+	// Segments are the parts of a release the group's records came from
+	// (NSRL: modern, legacy, android, ios), as the records name them.
+	Segments []string `json:"segments,omitempty"`
 }
 
 // SetInfo is a catalog entry.
@@ -103,6 +106,11 @@ type SetInfo struct {
 	// Delta is the layer of adds and removes over the immutable base data,
 	// nil when the set is one base (delta.go).
 	Delta *DeltaInfo `json:"delta,omitempty"`
+	// FilesID is the data ID of the file store the set's records live in
+	// (files.go), shared by the hash sets of one release; 0 when the set
+	// keeps its records per key.
+	FilesID uint32 `json:"files_id,omitempty"`
+	Files   uint64 `json:"files,omitempty"` // distinct files in that store
 }
 
 // dataIDs are the data IDs the set's buckets live under: the base and, when

@@ -63,7 +63,7 @@ func (st *Stage) Publish(ctx context.Context, rec *BundleRecord) ([]SetInfo, err
 	}
 	now := time.Now().UTC()
 	var infos []SetInfo
-	err := st.s.bolt.Update(func(tx *bolt.Tx) error {
+	err := st.s.update(func(tx *bolt.Tx) error {
 		infos = nil
 		if rec != nil {
 			if err := checkBundle(tx, rec); err != nil {

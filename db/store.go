@@ -12,6 +12,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -59,7 +60,10 @@ type Options struct {
 
 // Store is the open database.
 type Store struct {
-	bolt   *bolt.DB
+	// cur is the open bbolt file. Compact swaps it for the compacted copy
+	// while lookups go on: a transaction holds a reference to the handle
+	// it started on, and the old file is closed when the last one ends.
+	cur    atomic.Pointer[handle]
 	path   string
 	log    *slog.Logger
 	opts   Options
@@ -69,7 +73,63 @@ type Store struct {
 	catalog atomic.Pointer[catalog]
 
 	imports sync.WaitGroup
+
+	// writers is held shared by every write transaction and exclusively
+	// by Compact while it copies, so that no change is lost between the
+	// copy and the swap. Readers never take it.
+	writers  sync.RWMutex
+	readOnly string // why the file is read-only ("" when writable)
 }
+
+// handle is one open bbolt file and the transactions running on it.
+type handle struct {
+	db   *bolt.DB
+	refs sync.WaitGroup
+}
+
+// ErrReadOnly is returned for a change to a database opened read-only
+// (serve --read-only, or a file or medium that cannot be written).
+var ErrReadOnly = errors.New("database is read-only")
+
+// acquire returns the current handle with a reference taken.
+func (s *Store) acquire() *handle {
+	for {
+		h := s.cur.Load()
+		h.refs.Add(1)
+		if s.cur.Load() == h {
+			return h
+		}
+		h.refs.Done() // swapped meanwhile: use the new file
+	}
+}
+
+func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+	h := s.acquire()
+	defer h.refs.Done()
+	return h.db.View(fn)
+}
+
+func (s *Store) update(fn func(tx *bolt.Tx) error) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
+	s.writers.RLock()
+	defer s.writers.RUnlock()
+	h := s.acquire()
+	defer h.refs.Done()
+	return h.db.Update(fn)
+}
+
+// writable refuses changes to a read-only database with the reason.
+func (s *Store) writable() error {
+	if s.readOnly != "" {
+		return fmt.Errorf("db: %s: %w (%s): lookups are served, changes are refused", s.path, ErrReadOnly, s.readOnly)
+	}
+	return nil
+}
+
+// ReadOnly reports why the database refuses changes ("" when it does not).
+func (s *Store) ReadOnly() string { return s.readOnly }
 
 // catalog is an immutable snapshot of the ready sets at one generation.
 // minTx..maxTx is a range of read transaction IDs known to see this
@@ -134,27 +194,40 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("db: open %s: %w", path, err)
 		}
 	}
-	bdb, err := bolt.Open(path, 0o640, &bolt.Options{
-		Timeout:         opts.Timeout,
-		ReadOnly:        opts.ReadOnly,
-		FreelistType:    bolt.FreelistMapType,
-		InitialMmapSize: 1 << 30,
-	})
+	readOnly := ""
+	if opts.ReadOnly {
+		readOnly = "opened read-only"
+	}
+	bdb, err := openBolt(path, opts, opts.ReadOnly)
+	if err != nil && !opts.ReadOnly && cannotWrite(err) {
+		// A write-protected file or medium (evidence share, DVD, mounted
+		// ro): serve it read-only rather than not at all.
+		if _, serr := os.Stat(path); serr == nil {
+			if bdb, err = openBolt(path, opts, true); err == nil {
+				readOnly = "the file or its medium cannot be written"
+				opts.Logger.Warn("database opened read-only: the file or its medium cannot be written", "path", path)
+			}
+		}
+	}
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("db: open %s: %w (is `matchmeta serve` running? stop it or use its admin socket)", path, ErrLocked)
 		}
 		return nil, fmt.Errorf("db: open %s: %w", path, err)
 	}
-	s := &Store{bolt: bdb, path: path, log: opts.Logger, opts: opts, opened: time.Now()}
-	if !opts.ReadOnly {
+	s := &Store{path: path, log: opts.Logger, opts: opts, opened: time.Now(), readOnly: readOnly}
+	s.cur.Store(&handle{db: bdb})
+	if readOnly == "" {
 		if err := s.init(ctx); err != nil {
 			bdb.Close()
 			return nil, err
 		}
 	}
-	if err := s.bolt.View(func(tx *bolt.Tx) error {
+	if err := s.view(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketMeta) == nil {
+			if readOnly != "" && tx.Size() <= 4*int64(os.Getpagesize()) {
+				return fmt.Errorf("db: open %s: empty database, and it is read-only (%s): nothing to serve", path, readOnly)
+			}
 			return fmt.Errorf("db: open %s: not a matchmeta database (no meta bucket)", path)
 		}
 		if v := tx.Bucket(bucketMeta).Get(keySchema); v == nil || binary.BigEndian.Uint32(v) != SchemaVersion {
@@ -169,9 +242,24 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+func openBolt(path string, opts Options, readOnly bool) (*bolt.DB, error) {
+	mode := os.FileMode(0o640)
+	return bolt.Open(path, mode, &bolt.Options{
+		Timeout:         opts.Timeout,
+		ReadOnly:        readOnly,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: 1 << 30,
+	})
+}
+
+// cannotWrite tells a file or medium that refuses writes.
+func cannotWrite(err error) bool {
+	return errors.Is(err, syscall.EROFS) || errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EACCES)
+}
+
 func (s *Store) init(ctx context.Context) error {
 	var leftovers []uint32
-	err := s.bolt.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketSets, bucketHistory, bucketAPIKeys, bucketInventory, bucketBundles, bucketProducers} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
@@ -201,6 +289,9 @@ func (s *Store) init(ctx context.Context) error {
 			}
 			for _, id := range si.dataIDs() {
 				live[id] = true
+			}
+			if si.FilesID != 0 {
+				live[si.FilesID] = true
 			}
 			return nil
 		}); err != nil {
@@ -235,7 +326,7 @@ func (s *Store) init(ctx context.Context) error {
 // deleting transaction; that is bounded by the set's page count, which is
 // fine for one transaction.
 func (s *Store) dropData(id uint32) error {
-	return s.bolt.Update(func(tx *bolt.Tx) error { return dropSetData(tx, id) })
+	return s.update(func(tx *bolt.Tx) error { return dropSetData(tx, id) })
 }
 
 func (s *Store) tempParent() string {
@@ -256,8 +347,9 @@ func (s *Store) removeStaleTemp() {
 func (s *Store) Path() string { return s.path }
 
 // Bolt exposes the bbolt handle to sibling code in this package's tests and
-// to backup; callers must not write set data through it.
-func (s *Store) Bolt() *bolt.DB { return s.bolt }
+// to backup; callers must not write set data through it. It is the file
+// open now: Compact replaces it.
+func (s *Store) Bolt() *bolt.DB { return s.cur.Load().db }
 
 // Opened is when the store was opened.
 func (s *Store) Opened() time.Time { return s.opened }
@@ -265,7 +357,9 @@ func (s *Store) Opened() time.Time { return s.opened }
 // Close waits for running imports to finish or abort and closes the file.
 func (s *Store) Close() error {
 	s.imports.Wait()
-	if err := s.bolt.Close(); err != nil {
+	h := s.cur.Load()
+	h.refs.Wait()
+	if err := h.db.Close(); err != nil {
 		return fmt.Errorf("db: close: %w", err)
 	}
 	return nil
@@ -274,7 +368,7 @@ func (s *Store) Close() error {
 // Size is the current file size in bytes.
 func (s *Store) Size() int64 {
 	var n int64
-	s.bolt.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
+	s.view(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
 	return n
 }
 
@@ -355,7 +449,7 @@ func bumpGeneration(tx *bolt.Tx) error {
 // Sets lists the ready sets, sorted by name.
 func (s *Store) Sets() ([]SetInfo, error) {
 	var out []SetInfo
-	err := s.bolt.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c, err := s.loadCatalog(tx)
 		if err != nil {
 			return err
@@ -382,7 +476,7 @@ func (s *Store) Set(name string) (SetInfo, error) {
 
 // RemoveSet removes a set in one transaction and records it in history.
 func (s *Store) RemoveSet(ctx context.Context, name string) error {
-	err := s.bolt.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		sets := tx.Bucket(bucketSets)
 		v := sets.Get([]byte(name))
 		if v == nil {
@@ -402,6 +496,9 @@ func (s *Store) RemoveSet(ctx context.Context, name string) error {
 			if err := dropSetData(tx, id); err != nil {
 				return err
 			}
+		}
+		if err := dropFileStores(tx, []uint32{si.FilesID}); err != nil {
+			return err
 		}
 		if err := bumpGeneration(tx); err != nil {
 			return err

@@ -173,7 +173,7 @@ func TestAbortedImportInvisibleAndCleaned(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	st.bolt.View(func(tx *bolt.Tx) error {
+	st.Bolt().View(func(tx *bolt.Tx) error {
 		if n := len(dataIDs(tx)); n != 0 {
 			t.Errorf("data buckets after reopen: got %d, want none left", n)
 		}

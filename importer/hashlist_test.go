@@ -351,7 +351,7 @@ func TestImportRefusals(t *testing.T) {
 		{"bad set", Request{Format: FormatSHA256, Set: "-x", Files: []string{empty}}, "set name"},
 		{"no files", Request{Format: FormatSHA256, Set: "s"}, "no input files"},
 		{"stdin twice", Request{Format: FormatSHA256, Set: "s", Files: []string{"-", "-"}}, "more than once"},
-		{"nsrl two", Request{Format: FormatNSRL, Set: "s", Files: []string{empty, empty}}, "nsrl takes one release"},
+		{"nsrl two", Request{Format: FormatNSRL, Set: "s", Files: []string{empty, empty}}, "named twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := openStore(t)

@@ -76,11 +76,18 @@ func (r Request) Validate() error {
 		return err
 	}
 	if r.Format == FormatNSRL {
-		if len(r.Files) != 1 {
-			return fmt.Errorf("importer: %w: nsrl takes one release (a .db, .zip, NSRLFile.txt or directory), got %d", ErrRequest, len(r.Files))
-		}
-		if r.Files[0] == "-" {
-			return fmt.Errorf("importer: %w: nsrl cannot read stdin", ErrRequest)
+		// Several files are the segments of one release (modern,
+		// legacy, android, ios).
+		seen := map[string]bool{}
+		for _, f := range r.Files {
+			if f == "-" {
+				return fmt.Errorf("importer: %w: nsrl cannot read stdin", ErrRequest)
+			}
+			if c := filepath.Clean(f); seen[c] {
+				return fmt.Errorf("importer: %w: nsrl: %s named twice (give each segment of the release once)", ErrRequest, f)
+			} else {
+				seen[c] = true
+			}
 		}
 	}
 	return nil
@@ -105,6 +112,9 @@ type Options struct {
 	// with others (the datasets of one bundle); Result.Sets are then not
 	// yet visible.
 	Stage *db.Stage
+	// Readers is how many connections read an RDS v3 FILE table at once,
+	// each a rowid range (default 2: the reading is the costliest part).
+	Readers int
 }
 
 // Result tells what an import did. It is JSON so a daemon can return it.

@@ -34,15 +34,88 @@ func zipMember(zipPath string, f *zip.File) *member {
 	return &member{name: zipPath + ":" + f.Name, size: int64(f.UncompressedSize64), open: f.Open}
 }
 
-// nsrl detects the release layout and imports it.
+// nsrlSource is one opened part of a release: an RDS v3 database (v3path,
+// extracted from its zip when it came in one) or an RDS v2 release.
+type nsrlSource struct {
+	label  string // for messages: the path, or zip:member
+	v3path string
+	v2     *v2Release
+}
+
+// nsrl imports the release in the request's files: one file, directory
+// or zip per segment (modern, legacy, android, ios), into one group.
 func (j *job) nsrl() error {
-	path := j.req.Files[0]
+	v3 := false
+	for _, f := range j.req.Files {
+		isV3, err := nsrlIsV3(f)
+		if err != nil {
+			return err
+		}
+		v3 = v3 || isV3
+	}
+	st := &nsrlState{v3: v3, multi: len(j.req.Files) > 1}
+	defer func() {
+		if st.imp != nil && !st.done {
+			st.imp.Abort()
+		}
+	}()
+	for _, f := range j.req.Files {
+		if err := j.nsrlOpen(f, func(src *nsrlSource) error { return j.nsrlSegment(st, src) }); err != nil {
+			return err
+		}
+	}
+	st.sink.finish()
+	st.done = true
+	what := "nsrl " + describeFiles(j.req.Files)
+	if !st.multi {
+		what = st.what
+	}
+	return j.commit(st.imp, what)
+}
+
+// nsrlIsV3 tells an RDS v3 input from an RDS v2 one without extracting
+// anything; the full checks come when it is read.
+func nsrlIsV3(path string) (bool, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false, fmt.Errorf("importer: nsrl: %w", err)
+	}
+	if fi.IsDir() {
+		rel, err := v2FromDir(path)
+		if err != nil {
+			return false, err
+		}
+		defer rel.Close()
+		return rel.file == nil, nil
+	}
+	head, err := readHead(path, 64)
+	if err != nil {
+		return false, fmt.Errorf("importer: nsrl: %w", err)
+	}
+	if bytes.HasPrefix(head, magicZip) {
+		zr, err := zip.OpenReader(path)
+		if err != nil {
+			return false, zipError(path, err)
+		}
+		defer zr.Close()
+		for _, f := range zr.File {
+			if strings.EqualFold(filepath.Ext(f.Name), ".db") {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	return bytes.HasPrefix(head, magicSQLite), nil
+}
+
+// nsrlOpen detects the layout of one input and calls fn with it opened.
+func (j *job) nsrlOpen(path string, fn func(*nsrlSource) error) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return fmt.Errorf("importer: nsrl: %w", err)
 	}
 	if fi.IsDir() {
-		return j.nsrlDir(path)
+		return j.nsrlDir(path, fn)
 	}
 	head, err := readHead(path, 64)
 	if err != nil {
@@ -50,16 +123,16 @@ func (j *job) nsrl() error {
 	}
 	switch {
 	case bytes.HasPrefix(head, magicSQLite):
-		return j.nsrlV3(path, path)
+		return fn(&nsrlSource{label: path, v3path: path})
 	case bytes.HasPrefix(head, magicZip):
-		return j.nsrlZip(path)
+		return j.nsrlZip(path, fn)
 	case bytes.HasPrefix(head, []byte(`"SHA-1"`)) || strings.EqualFold(filepath.Base(path), "NSRLFile.txt"):
 		rel, err := v2FromDir(filepath.Dir(path))
 		if err != nil {
 			return err
 		}
 		rel.file = fileMember(path)
-		return j.nsrlV2(rel)
+		return fn(&nsrlSource{label: path, v2: rel})
 	case len(head) == 0:
 		return fmt.Errorf("importer: nsrl %s: empty file", path)
 	}
@@ -82,13 +155,13 @@ func readHead(path string, n int) ([]byte, error) {
 
 // nsrlDir imports a release directory: RDS v2 (NSRLFile.txt, or the ISO
 // layout's NSRLFile.txt.zip) or a directory holding one RDS v3 .db.
-func (j *job) nsrlDir(dir string) error {
+func (j *job) nsrlDir(dir string, fn func(*nsrlSource) error) error {
 	rel, err := v2FromDir(dir)
 	if err != nil {
 		return err
 	}
 	if rel.file != nil {
-		return j.nsrlV2(rel)
+		return fn(&nsrlSource{label: dir, v2: rel})
 	}
 	rel.Close()
 	ents, err := os.ReadDir(dir)
@@ -106,7 +179,7 @@ func (j *job) nsrlDir(dir string) error {
 	}
 	switch len(dbs) {
 	case 1:
-		return j.nsrlV3(dbs[0], dbs[0])
+		return fn(&nsrlSource{label: dbs[0], v3path: dbs[0]})
 	case 0:
 		return fmt.Errorf("importer: nsrl %s: no NSRLFile.txt (RDS v2) or SQLite .db (RDS v3) in the directory", dir)
 	}
@@ -171,7 +244,7 @@ func zipError(path string, err error) error {
 // nsrlZip imports a distributed release zip: RDS v3 (a .db inside, which
 // is extracted first, SQLite needs a real file) or RDS v2 (NSRLFile.txt
 // and friends, streamed from the archive).
-func (j *job) nsrlZip(path string) error {
+func (j *job) nsrlZip(path string, fn func(*nsrlSource) error) error {
 	zr, err := zip.OpenReader(path)
 	if err != nil {
 		return zipError(path, err)
@@ -202,10 +275,10 @@ func (j *job) nsrlZip(path string) error {
 		if len(dbs) > 1 {
 			j.warn("zip %s holds %d databases; importing the largest, %s", path, len(dbs), dbs[0].Name)
 		}
-		return j.nsrlZipV3(path, dbs[0])
+		return j.nsrlZipV3(path, dbs[0], fn)
 	}
 	if rel.file != nil {
-		return j.nsrlV2(rel)
+		return fn(&nsrlSource{label: path, v2: rel})
 	}
 	var names []string
 	for i, f := range zr.File {
@@ -225,7 +298,7 @@ var extracting = struct {
 	paths map[string]bool
 }{paths: map[string]bool{}}
 
-func (j *job) nsrlZipV3(zipPath string, f *zip.File) error {
+func (j *job) nsrlZipV3(zipPath string, f *zip.File, fn func(*nsrlSource) error) error {
 	dir := j.opts.TempDir
 	pattern := "." + filepath.Base(j.st.Path()) + ".nsrl-*.db"
 	j.removeStaleExtracts(dir, pattern)
@@ -265,7 +338,7 @@ func (j *job) nsrlZipV3(zipPath string, f *zip.File) error {
 		}
 		return fmt.Errorf("importer: nsrl %s: extract %s: %w", zipPath, f.Name, err)
 	}
-	return j.nsrlV3(name, zipPath+":"+f.Name)
+	return fn(&nsrlSource{label: zipPath + ":" + f.Name, v3path: name})
 }
 
 // extract copies a zip member to w with progress; archive/zip checks the

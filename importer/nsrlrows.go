@@ -1,19 +1,13 @@
 package importer
 
 import (
-	"bytes"
 	"fmt"
-	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/matchmeta/matchmeta/db"
 )
-
-// maxPackagesPerRecord bounds the package list of one record: an empty
-// file or a common DLL sits in thousands of packages, and an examiner
-// needs a few to recognise it, not all of them.
-const maxPackagesPerRecord = db.MaxRecordsPerKey
 
 // nsrlRow is one NSRL FILE row (v3) or NSRLFile.txt line (v2), decoded.
 // Slices alias the reader's buffers and are valid until the next row.
@@ -22,171 +16,174 @@ type nsrlRow struct {
 	name                     []byte
 	size                     int64 // -1 when unknown
 	special                  []byte
-	pkg                      string // package key, "" for none
+	pkg                      uint32 // package number (nsrlSink.pkgInt/pkgStr), 0 for none
 }
 
-// nsrlSink turns rows into set content. Rows of the same file (same hashes,
-// name, size) that follow each other are merged into one record listing
-// their packages: NSRL sorts by hash, so a file found in many packages
-// yields one record instead of one per package.
+// nsrlSink turns rows into set content: every row goes to the release's
+// file store (db.FileBuilder), which merges the rows of one file into one
+// record per name with all of its packages, whatever order they come in.
+// Without records (NoRecords) only the hashes and names are kept.
 type nsrlSink struct {
-	j       *job
-	hashes  []*db.Builder // sha256, sha1, md5 (nil when the release has none)
-	names   *db.Builder
-	records bool
+	j      *job
+	hashes [3]*db.Builder // sha256, sha1, md5 (nil when the release has none)
+	names  *db.Builder
+	fb     *db.FileBuilder
+	seg    uint8
+	frow   db.FileRow
 
-	has   bool
-	cur   nsrlRow
-	buf   []byte // backing bytes of cur
-	pkgs  []string
-	rec   db.Record
-	over  bool // the package list is full
-	trunc uint64
-
-	intern map[string]string // package keys seen, interned
+	// Package numbers by the source's key: v3 package_id, v2
+	// "ProductCode/OpSystemCode"; per segment, as ids are a segment's own.
+	byInt   map[int64]uint32
+	byStr   map[string]uint32
+	v2      *v2Meta // resolves v2 keys as rows name them
+	multi   bool    // several segments: package keys carry the segment
+	segName string
+	missing []string
+	nmiss   int
 }
 
-func newNSRLSink(j *job, sha256, sha1, md5, names *db.Builder) *nsrlSink {
-	return &nsrlSink{j: j, hashes: []*db.Builder{sha256, sha1, md5}, names: names, records: !j.req.NoRecords, intern: map[string]string{}}
-}
-
-// pkgKey interns a package key (one string per package, not per row).
-func (s *nsrlSink) pkgKey(b []byte) string {
-	if k, ok := s.intern[string(b)]; ok {
-		return k
+func newNSRLSink(j *job, imp *db.Import, set string, multi bool) (*nsrlSink, error) {
+	s := &nsrlSink{j: j, names: imp.Builder(set + "-filename"), multi: multi}
+	for i, k := range []db.Kind{db.KindSHA256, db.KindSHA1, db.KindMD5} {
+		s.hashes[i] = imp.Builder(set + "-" + string(k))
 	}
-	k := string(b)
-	s.intern[k] = k
-	return k
+	if !j.req.NoRecords {
+		fb, err := imp.Files(s.hashes[0], s.hashes[1], s.hashes[2], s.names)
+		if err != nil {
+			return nil, fmt.Errorf("importer: %w", err)
+		}
+		s.fb = fb
+	}
+	return s, nil
 }
 
-func (s *nsrlSink) same(r *nsrlRow) bool {
-	c := &s.cur
-	return bytes.Equal(c.sha256, r.sha256) && bytes.Equal(c.sha1, r.sha1) && bytes.Equal(c.md5, r.md5) &&
-		bytes.Equal(c.crc32, r.crc32) && bytes.Equal(c.name, r.name) && c.size == r.size && bytes.Equal(c.special, r.special)
+// segment starts the rows of one segment of the release (modern,
+// legacy, android, ios); its packages are numbered afresh.
+func (s *nsrlSink) segment(name string) error {
+	s.byInt, s.byStr, s.segName, s.v2 = map[int64]uint32{}, map[string]uint32{}, name, nil
+	if s.fb == nil {
+		return nil
+	}
+	n, err := s.fb.AddSegment(name)
+	if err != nil {
+		return fmt.Errorf("importer: %w", err)
+	}
+	s.seg = n
+	return nil
+}
+
+// key is a package's key in answers: its id, with the segment when the
+// group has several (ids are only unique within a segment).
+func (s *nsrlSink) key(id string) string {
+	if s.multi {
+		return s.segName + ":" + id
+	}
+	return id
+}
+
+// addPackages numbers a segment's packages in the order given (the
+// package table's), before any row.
+func (s *nsrlSink) addPackages(pkgs []db.Package, byInt bool) {
+	if s.fb == nil {
+		return
+	}
+	for _, p := range pkgs {
+		id := p.Key
+		p.Key = s.key(id)
+		n := s.fb.AddPackage(p)
+		if byInt {
+			if v, err := strconv.ParseInt(id, 10, 64); err == nil {
+				s.byInt[v] = n
+				continue
+			}
+		}
+		s.byStr[id] = n
+	}
+}
+
+// orphan numbers a package key no package row describes: the record
+// shows the bare key, and the import says how many there were.
+func (s *nsrlSink) orphan(id string) uint32 {
+	s.nmiss++
+	if len(s.missing) < 5 {
+		s.missing = append(s.missing, id)
+	}
+	return s.fb.AddPackage(db.Package{Key: s.key(id), ID: id})
+}
+
+func (s *nsrlSink) pkgInt(id int64) uint32 {
+	if s.fb == nil {
+		return 0
+	}
+	if n, ok := s.byInt[id]; ok {
+		return n
+	}
+	n := s.orphan(strconv.FormatInt(id, 10))
+	s.byInt[id] = n
+	return n
+}
+
+func (s *nsrlSink) pkgStr(id []byte) uint32 {
+	if s.fb == nil || len(id) == 0 {
+		return 0
+	}
+	if n, ok := s.byStr[string(id)]; ok {
+		return n
+	}
+	k := string(id)
+	var n uint32
+	if p, ok := s.v2.resolve(k); ok {
+		p.Key = s.key(k)
+		n = s.fb.AddPackage(p)
+	} else {
+		n = s.orphan(k)
+	}
+	s.byStr[k] = n
+	return n
 }
 
 // add takes one row.
 func (s *nsrlSink) add(r *nsrlRow) error {
-	if s.has && s.same(r) {
-		s.addPkg(r.pkg)
-		return nil
-	}
-	if err := s.flush(); err != nil {
-		return err
-	}
-	// Copy the row: its slices belong to the reader.
-	s.buf = s.buf[:0]
-	keep := func(b []byte) []byte {
-		if b == nil {
-			return nil
-		}
-		start := len(s.buf)
-		s.buf = append(s.buf, b...)
-		return s.buf[start:len(s.buf):len(s.buf)]
-	}
-	// Size the buffer first so that keep never reallocates mid-row.
-	need := len(r.sha256) + len(r.sha1) + len(r.md5) + len(r.crc32) + len(r.name) + len(r.special)
-	if cap(s.buf) < need {
-		s.buf = make([]byte, 0, need*2)
-	}
-	s.cur = nsrlRow{sha256: keep(r.sha256), sha1: keep(r.sha1), md5: keep(r.md5), crc32: keep(r.crc32), name: keep(r.name), size: r.size, special: keep(r.special)}
-	s.pkgs = s.pkgs[:0]
-	s.over = false
-	s.addPkg(r.pkg)
-	s.has = true
-	return nil
-}
-
-func (s *nsrlSink) addPkg(k string) {
-	if k == "" || s.over {
-		return
-	}
-	for _, p := range s.pkgs {
-		if p == k {
-			return
-		}
-	}
-	if len(s.pkgs) == maxPackagesPerRecord {
-		s.trunc++
-		s.over = true
-		return
-	}
-	s.pkgs = append(s.pkgs, k)
-}
-
-// flush writes the current record to the sets.
-func (s *nsrlSink) flush() error {
-	if !s.has {
-		return nil
-	}
-	s.has = false
-	c := &s.cur
-	pkgs := s.pkgs
-	s.rec = db.Record{SHA256: c.sha256, SHA1: c.sha1, MD5: c.md5, CRC32: c.crc32, FileName: c.name, FileSize: c.size, SpecialCode: string(c.special), Packages: pkgs}
-	for i, key := range [][]byte{c.sha256, c.sha1, c.md5} {
-		b := s.hashes[i]
-		if b == nil || key == nil {
-			continue
-		}
-		var err error
-		if s.records {
-			err = b.AddRecord(key, &s.rec)
-		} else {
-			err = b.AddKey(key)
-		}
-		if err != nil {
-			return fmt.Errorf("importer: %w", err)
-		}
-		s.j.res.Values++
-	}
-	if s.names != nil && len(c.name) > 0 && len(c.name) <= maxNameLen {
-		if err := s.names.AddName(c.name); err != nil {
-			return fmt.Errorf("importer: %w", err)
-		}
-		s.j.res.Values++
-	}
-	return nil
-}
-
-// finish flushes the last record and stores the packages the records
-// refer to; lookup resolves a package key through them.
-func (s *nsrlSink) finish(resolve func(key string) (db.Package, bool)) error {
-	if err := s.flush(); err != nil {
-		return err
-	}
-	if !s.records {
-		return nil
-	}
-	keys := make([]string, 0, len(s.intern))
-	for k := range s.intern {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var missing []string
-	for _, k := range keys {
-		p, ok := resolve(k)
-		if !ok {
-			missing = append(missing, k)
-			continue
-		}
-		for _, b := range s.hashes {
-			if b != nil {
-				b.AddPackage(p)
+	for i, key := range [][]byte{r.sha256, r.sha1, r.md5} {
+		if key != nil && s.hashes[i] != nil {
+			s.j.res.Values++
+			if s.fb == nil {
+				if err := s.hashes[i].AddKey(key); err != nil {
+					return fmt.Errorf("importer: %w", err)
+				}
 			}
 		}
 	}
-	if len(missing) > 0 {
-		ex := missing
-		if len(ex) > 5 {
-			ex = ex[:5]
+	if s.names != nil && len(r.name) > 0 && len(r.name) <= maxNameLen {
+		s.j.res.Values++
+		if s.fb == nil {
+			if err := s.names.AddName(r.name); err != nil {
+				return fmt.Errorf("importer: %w", err)
+			}
 		}
-		s.j.warn("%d package keys used by files have no package row (records show the bare key), e.g. %q", len(missing), ex)
 	}
-	if s.trunc > 0 {
-		s.j.warn("%d records list only the first %d of their packages", s.trunc, maxPackagesPerRecord)
+	if s.fb == nil {
+		return nil
+	}
+	f := &s.frow
+	*f = db.FileRow{SHA256: r.sha256, SHA1: r.sha1, MD5: r.md5, CRC32: r.crc32, Name: r.name, Size: r.size, Special: r.special, Segment: s.seg, Package: r.pkg}
+	if s.hashes[0] == nil {
+		f.SHA256 = nil
+	}
+	if f.SHA256 == nil && f.SHA1 == nil && f.MD5 == nil {
+		return nil
+	}
+	if err := s.fb.Add(f); err != nil {
+		return fmt.Errorf("importer: %w", err)
 	}
 	return nil
+}
+
+// finish reports package keys that no package row described.
+func (s *nsrlSink) finish() {
+	if s.nmiss > 0 {
+		s.j.warn("%d package keys used by files have no package row (records show the bare key), e.g. %q", s.nmiss, s.missing)
+	}
 }
 
 // text makes a package field a valid string. NSRL v2 metadata is often

@@ -40,6 +40,9 @@ type v2Meta struct {
 // row may name an OS its product has no NSRLProd row for; the product's
 // other data still applies.
 func (m *v2Meta) resolve(key string) (db.Package, bool) {
+	if m == nil {
+		return db.Package{}, false
+	}
 	if p, ok := m.prods[key]; ok {
 		return p, true
 	}
@@ -159,55 +162,31 @@ func v2Version(m *member) string {
 	return strings.TrimSpace(text(bytes.TrimSpace(line)))
 }
 
-// nsrlV2 imports an RDS v2 release: the sha1, md5 and filename sets.
-func (j *job) nsrlV2(rel *v2Release) error {
+// nsrlV2 reads an RDS v2 release (sha1, md5 and names) as a segment.
+func (j *job) nsrlV2(st *nsrlState, rel *v2Release) error {
 	defer rel.Close()
-	j.res.Format = "nsrl-v2"
-	if j.req.Version == "" {
-		j.req.Version = v2Version(rel.version)
+	if j.res.Format == "" || j.res.Format == FormatNSRL {
+		j.res.Format = "nsrl-v2"
 	}
-	if j.req.Source == "" {
-		j.req.Source = fmt.Sprintf("NIST NSRL RDS v2 (%s)", filepath.Base(rel.where))
-	}
-	if j.req.Desc == "" {
+	version := v2Version(rel.version)
+	if j.req.Desc == "" && st.imp == nil {
 		j.req.Desc = "NSRL RDS v2 " + rel.file.name
 	}
-	var meta *v2Meta
+	source := fmt.Sprintf("NIST NSRL RDS v2 (%s)", filepath.Base(rel.where))
+	if err := j.nsrlStart(st, version, "", source, "nsrl v2 "+rel.file.name); err != nil {
+		return err
+	}
+	if err := st.sink.segment(st.segmentName(rel.where, "")); err != nil {
+		return err
+	}
 	if !j.req.NoRecords {
-		var err error
-		if meta, err = j.v2Meta(rel); err != nil {
+		meta, err := j.v2Meta(rel)
+		if err != nil {
 			return err
 		}
+		st.sink.v2 = meta
 	}
-	specs := []db.SetSpec{
-		j.spec(j.req.Set+"-sha1", db.KindSHA1, j.req.Set),
-		j.spec(j.req.Set+"-md5", db.KindMD5, j.req.Set),
-		j.spec(j.req.Set+"-filename", db.KindFilename, j.req.Set),
-	}
-	imp, err := j.begin(specs)
-	if err != nil {
-		return fmt.Errorf("importer: %w", err)
-	}
-	done := false
-	defer func() {
-		if !done {
-			imp.Abort()
-		}
-	}()
-	bs := imp.Builders()
-	sink := newNSRLSink(j, nil, bs[0], bs[1], bs[2])
-	if err := j.v2Files(rel.file, sink); err != nil {
-		return err
-	}
-	resolve := func(string) (db.Package, bool) { return db.Package{}, false }
-	if meta != nil {
-		resolve = meta.resolve
-	}
-	if err := sink.finish(resolve); err != nil {
-		return err
-	}
-	done = true
-	return j.commit(imp, "nsrl v2 "+rel.file.name)
+	return j.v2Files(rel.file, st.sink)
 }
 
 func (j *job) v2Files(m *member, sink *nsrlSink) error {
@@ -268,10 +247,7 @@ func (j *job) v2Files(m *member, sink *nsrlSink) error {
 			}
 			continue
 		}
-		row.pkg = ""
-		if len(pkgBuf) > 0 {
-			row.pkg = sink.pkgKey(pkgBuf)
-		}
+		row.pkg = sink.pkgStr(pkgBuf)
 		if err := sink.add(&row); err != nil {
 			return err
 		}

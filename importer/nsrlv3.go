@@ -9,8 +9,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // pure Go: the binary stays static
@@ -207,25 +209,25 @@ func (j *job) v3Packages(v *v3DB) (map[string]db.Package, error) {
 	return pkgs, err
 }
 
-// v3Version reads the VERSION table: version and description.
-func (j *job) v3Version(v *v3DB) (version, desc string) {
+// v3Version reads the VERSION table: version, description and build set
+// (the segment: modern, legacy, android, ios).
+func (j *job) v3Version(v *v3DB) (version, desc, buildSet string) {
 	if !v.has("VERSION") {
-		return "", ""
+		return "", "", ""
 	}
-	err := v.queryStrings(j.ctx, "VERSION", [][]string{{"version"}, {"description"}}, func(s []sql.NullString) error {
+	err := v.queryStrings(j.ctx, "VERSION", [][]string{{"version"}, {"description"}, {"build_set"}}, func(s []sql.NullString) error {
 		if version == "" {
-			version, desc = s[0].String, s[1].String
+			version, desc, buildSet = s[0].String, s[1].String, s[2].String
 		}
 		return nil
 	})
 	if err != nil {
 		j.warn("nsrl v3 %s: VERSION table unreadable: %v", v.path, err)
 	}
-	return version, desc
+	return version, desc, buildSet
 }
 
-// fileColumns are FILE's columns in the order of its primary key, which
-// is also the order rows are read in when SQLite can use that index.
+// fileColumns are FILE's columns (the first existing alias of each).
 var fileColumns = [][]string{{"sha256"}, {"sha1"}, {"md5"}, {"crc32"}, {"file_name"}, {"file_size", "bytes"}, {"package_id"}}
 
 const (
@@ -238,9 +240,9 @@ const (
 	colPackage
 )
 
-// nsrlV3 imports an RDS v3 database at path (label names it in messages:
-// the zip member it came from).
-func (j *job) nsrlV3(path, label string) error {
+// nsrlV3 reads one RDS v3 database at path (label names it in messages:
+// the zip member it came from) as a segment of the release.
+func (j *job) nsrlV3(st *nsrlState, path, label string) error {
 	v, err := openV3(j.ctx, path, label)
 	if err != nil {
 		return err
@@ -257,6 +259,7 @@ func (j *job) nsrlV3(path, label string) error {
 		for _, n := range v.names {
 			found = append(found, n)
 		}
+		sort.Strings(found)
 		return fmt.Errorf("importer: nsrl v3 %s: no FILE table or view, so not an NSRL RDS v3 database (found: %s)", label, strings.Join(found, ", "))
 	}
 	flavour := "minimal"
@@ -265,7 +268,9 @@ func (j *job) nsrlV3(path, label string) error {
 	} else if !v.has("DISTINCT_HASH") {
 		j.log.Info("nsrl v3: FILE is a table but there is no DISTINCT_HASH view; reading it as the minimal flavour", "db", label)
 	}
-	j.res.Format = "nsrl-v3-" + flavour
+	if j.res.Format == "" || j.res.Format == FormatNSRL {
+		j.res.Format = "nsrl-v3-" + flavour
+	}
 	cols, err := v.columns(j.ctx, "FILE")
 	if err != nil {
 		return err
@@ -274,119 +279,85 @@ func (j *job) nsrlV3(path, label string) error {
 	if !present[colSHA256] && !present[colSHA1] && !present[colMD5] {
 		return fmt.Errorf("importer: nsrl v3 %s: FILE has no sha256, sha1 or md5 column", label)
 	}
-	version, desc := j.v3Version(v)
-	if j.req.Version == "" {
-		j.req.Version = version
+	version, desc, buildSet := j.v3Version(v)
+	source := fmt.Sprintf("NIST NSRL RDS v3 %s (%s)", flavour, filepath.Base(label))
+	if err := j.nsrlStart(st, version, desc, source, "nsrl v3 "+label); err != nil {
+		return err
 	}
-	if j.req.Desc == "" {
-		j.req.Desc = desc
+	if err := st.sink.segment(st.segmentName(label, buildSet)); err != nil {
+		return err
 	}
-	if j.req.Source == "" {
-		j.req.Source = fmt.Sprintf("NIST NSRL RDS v3 %s (%s)", flavour, filepath.Base(label))
-	}
-	var pkgs map[string]db.Package
 	if !j.req.NoRecords {
-		if pkgs, err = j.v3Packages(v); err != nil {
+		pkgs, err := j.v3Packages(v)
+		if err != nil {
 			return err
 		}
-	}
-
-	// Sets for what the release has; all four share the group.
-	var specs []db.SetSpec
-	kinds := []db.Kind{db.KindSHA256, db.KindSHA1, db.KindMD5, db.KindFilename}
-	cols4 := []int{colSHA256, colSHA1, colMD5, colName}
-	for i, k := range kinds {
-		if present[cols4[i]] {
-			specs = append(specs, j.spec(j.req.Set+"-"+string(k), k, j.req.Set))
+		ids := make([]string, 0, len(pkgs))
+		for id := range pkgs {
+			ids = append(ids, id)
 		}
-	}
-	imp, err := j.begin(specs)
-	if err != nil {
-		return fmt.Errorf("importer: %w", err)
-	}
-	done := false
-	defer func() {
-		if !done {
-			imp.Abort()
+		// The package table's order: numeric ids ascending.
+		sort.Slice(ids, func(a, b int) bool {
+			x, errx := strconv.ParseInt(ids[a], 10, 64)
+			y, erry := strconv.ParseInt(ids[b], 10, 64)
+			if errx == nil && erry == nil {
+				return x < y
+			}
+			return ids[a] < ids[b]
+		})
+		list := make([]db.Package, len(ids))
+		for i, id := range ids {
+			list[i] = pkgs[id]
 		}
-	}()
-	sink := newNSRLSink(j, imp.Builder(j.req.Set+"-sha256"), imp.Builder(j.req.Set+"-sha1"), imp.Builder(j.req.Set+"-md5"), imp.Builder(j.req.Set+"-filename"))
-
+		st.sink.addPackages(list, true)
+	}
+	table := quoteIdent(v.names["FILE"])
 	// A table's rows are named by rowid in messages (the examiner can
-	// SELECT it); a view's by their position in the scan.
-	withRowid := v.objects["FILE"] == "table"
-	if withRowid {
-		list = "rowid, " + list
-	}
-	query := "SELECT " + list + " FROM " + quoteIdent(v.names["FILE"])
-	// Rows of one hash in a row let the sink merge their packages; use the
-	// primary-key order when an index gives it for free, never a sort of
-	// hundreds of millions of rows.
-	var order []string
-	for i, aliases := range fileColumns {
-		if present[i] {
-			for _, a := range aliases {
-				if cols[a] {
-					order = append(order, quoteIdent(a))
-					break
-				}
-			}
-		}
-	}
-	ordered := query + " ORDER BY " + strings.Join(order, ", ")
-	if v.sortFree(j.ctx, ordered) {
-		query = ordered
-	}
+	// SELECT it), and read in rowid ranges on two connections: SQLite's
+	// row stepping is the costliest part of the import and one core
+	// cannot keep up with the rest. A view's rows are named by their
+	// position in one scan.
+	var parts []v3Part
 	var total uint64
-	if flavour == "minimal" {
-		// max(rowid) is instant and close to the row count.
-		var n sql.NullInt64
-		if v.db.QueryRowContext(j.ctx, "SELECT max(rowid) FROM "+quoteIdent(v.names["FILE"])).Scan(&n) == nil && n.Valid {
-			total = uint64(n.Int64)
+	if v.objects["FILE"] == "table" {
+		var lo, hi sql.NullInt64
+		if err := v.db.QueryRowContext(j.ctx, "SELECT min(rowid), max(rowid) FROM "+table).Scan(&lo, &hi); err != nil {
+			return fmt.Errorf("importer: nsrl v3 %s: read FILE: %w", label, sqliteHint(err))
 		}
-	}
-	j.prog.PhaseCount("read", j.req.Set, total, "rows")
-	if err := j.v3Scan(v, query, withRowid, sink); err != nil {
-		return err
-	}
-	if err := sink.finish(func(k string) (db.Package, bool) { p, ok := pkgs[k]; return p, ok }); err != nil {
-		return err
-	}
-	done = true
-	return j.commit(imp, "nsrl v3 "+label)
-}
-
-// sortFree reports whether SQLite runs query without a temporary sort.
-func (v *v3DB) sortFree(ctx context.Context, query string) bool {
-	rows, err := v.db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+query)
-	if err != nil {
-		return false
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	vals := make([]sql.NullString, len(cols))
-	dest := make([]any, len(cols))
-	for i := range vals {
-		dest[i] = &vals[i]
-	}
-	for rows.Next() {
-		if rows.Scan(dest...) != nil {
-			return false
-		}
-		for _, s := range vals {
-			if strings.Contains(s.String, "TEMP B-TREE") {
-				return false
+		if lo.Valid && hi.Valid {
+			total = uint64(hi.Int64 - lo.Int64 + 1)
+			q := "SELECT rowid, " + list + " FROM " + table + " WHERE rowid BETWEEN ? AND ?"
+			n := int64(j.opts.Readers)
+			if n <= 0 {
+				n = 2
+			}
+			if hi.Int64-lo.Int64 < 1<<16 {
+				n = 1
+			}
+			step := (hi.Int64 - lo.Int64 + n) / n
+			for from := lo.Int64; from <= hi.Int64; from += step {
+				parts = append(parts, v3Part{query: q, args: []driver.NamedValue{{Ordinal: 1, Value: from}, {Ordinal: 2, Value: min(from+step-1, hi.Int64)}}, rowid: true})
 			}
 		}
+	} else {
+		parts = []v3Part{{query: "SELECT " + list + " FROM " + table}}
 	}
-	return rows.Err() == nil
+	v.db.SetMaxOpenConns(max(len(parts), 1))
+	j.prog.PhaseCount("read", j.req.Set, total, "rows")
+	return j.v3Scan(v, parts, st.sink)
 }
 
-// v3Batch carries FILE rows from the SQLite reader goroutine to the
-// decoder: SQLite's row stepping is the costliest part of an RDS v3 import,
-// so it runs beside the hex decoding and the store's sorting.
+// v3Part is one query of the FILE scan: a rowid range of a table, or a
+// whole view.
+type v3Part struct {
+	query string
+	args  []driver.NamedValue
+	rowid bool
+}
+
+// v3Batch carries decoded FILE rows from a reader goroutine to the sink.
 type v3Batch struct {
-	buf  []byte // column bytes of the rows
+	buf  []byte // column bytes of the rows; hashes already binary
 	rows []v3RawRow
 	err  error // the error that ended the scan, after these rows
 	// queryErr: err came from starting the query, before any row
@@ -394,28 +365,31 @@ type v3Batch struct {
 }
 
 type v3RawRow struct {
-	n       uint64 // position in the scan
-	rowid   int64
-	cols    [5][2]int // sha256, sha1, md5, crc32, file_name: offset, length in buf
-	size    sql.NullInt64
-	pkg     sql.NullInt64
-	scanErr error
+	at   uint64    // rowid, or position in the scan
+	cols [5][2]int // sha256, sha1, md5, crc32 (binary), file_name: offset, length in buf
+	size sql.NullInt64
+	pkg  sql.NullInt64
+	err  error // conversion or decoding error: the row is bad
 }
 
 const v3BatchRows = 4096
 
 func (b *v3Batch) col(r *v3RawRow, i int) []byte {
 	c := r.cols[i]
+	if c[1] < 0 {
+		return nil
+	}
 	return b.buf[c[0] : c[0]+c[1] : c[0]+c[1]]
 }
 
-// v3Read runs query on its own connection and sends batches until the
+// v3Read runs one part on its own connection and sends batches until the
 // end, an error, or ctx's end; it closes ch when done. It reads through
 // the driver (conn.Raw) rather than sql.Rows.Scan: database/sql's per-row
 // locking and per-column conversion copies cost more than SQLite's own
 // stepping. The conversions below are database/sql's, so rows read the
-// same and bad ones fail with the same messages.
-func v3Read(ctx context.Context, conn *sql.Conn, query string, withRowid bool, ch chan<- *v3Batch, free chan *v3Batch) {
+// same and bad ones fail with the same messages. Hashes are decoded here,
+// beside the other reader, not in the sink's goroutine.
+func v3Read(ctx context.Context, conn *sql.Conn, part v3Part, ch chan<- *v3Batch, free chan *v3Batch) {
 	defer close(ch)
 	defer conn.Close()
 	get := func() *v3Batch {
@@ -442,7 +416,7 @@ func v3Read(ctx context.Context, conn *sql.Conn, query string, withRowid bool, c
 			b.queryErr = true
 			return fmt.Errorf("sqlite driver cannot run queries directly")
 		}
-		rows, err := q.QueryContext(ctx, query, nil)
+		rows, err := q.QueryContext(ctx, part.query, part.args)
 		if err != nil {
 			b.queryErr = true
 			return err
@@ -451,7 +425,7 @@ func v3Read(ctx context.Context, conn *sql.Conn, query string, withRowid bool, c
 		names := rows.Columns()
 		vals := make([]driver.Value, len(names))
 		first := 0
-		if withRowid {
+		if part.rowid {
 			first = 1
 		}
 		var n uint64
@@ -463,8 +437,11 @@ func v3Read(ctx context.Context, conn *sql.Conn, query string, withRowid bool, c
 				return err
 			}
 			n++
-			r := v3RawRow{n: n}
-			r.scanErr = v3Convert(b, &r, vals, names, first, withRowid)
+			r := v3RawRow{at: n}
+			r.err = v3Convert(b, &r, vals, names, first, part.rowid)
+			if r.err == nil {
+				r.err = v3Decode(b, &r)
+			}
 			b.rows = append(b.rows, r)
 			if len(b.rows) == v3BatchRows {
 				if !send(b) {
@@ -481,6 +458,46 @@ func v3Read(ctx context.Context, conn *sql.Conn, query string, withRowid bool, c
 	send(b)
 }
 
+var v3Kinds = [3]db.Kind{db.KindSHA256, db.KindSHA1, db.KindMD5}
+
+// v3Decode turns the row's hex hashes into binary, in place (binary is
+// half as long), and checks what the sink needs.
+func v3Decode(b *v3Batch, r *v3RawRow) error {
+	any := false
+	for i := 0; i < 4; i++ {
+		c := &r.cols[i]
+		if c[1] == 0 {
+			c[1] = -1
+			continue
+		}
+		h := b.buf[c[0] : c[0]+c[1]]
+		if i == 3 {
+			var crc [4]byte
+			if len(h) != 8 || !decodeHex(crc[:], h) {
+				return fmt.Errorf("bad crc32 %s: want 8 hex digits", clip(h))
+			}
+			copy(h, crc[:])
+			c[1] = 4
+			continue
+		}
+		var key [32]byte
+		_, w, err := parseHash(h, v3Kinds[i], key[:])
+		if err != nil {
+			return err
+		}
+		copy(h, key[:w])
+		c[1] = w
+		any = true
+	}
+	if !any {
+		return fmt.Errorf("no hash")
+	}
+	if name := b.col(r, 4); len(name) > maxNameLen {
+		return checkName(name)
+	}
+	return nil
+}
+
 // v3Convert stores one row's values in b and r as sql.Rows.Scan into
 // (rowid int64,) five sql.RawBytes and two sql.NullInt64 would.
 func v3Convert(b *v3Batch, r *v3RawRow, vals []driver.Value, names []string, first int, withRowid bool) error {
@@ -490,7 +507,7 @@ func v3Convert(b *v3Batch, r *v3RawRow, vals []driver.Value, names []string, fir
 	start := len(b.buf)
 	if withRowid {
 		if v, ok := vals[0].(int64); ok {
-			r.rowid = v
+			r.at = uint64(v)
 		} else {
 			var id sql.NullInt64
 			if err := id.Scan(vals[0]); err != nil || !id.Valid {
@@ -500,7 +517,7 @@ func v3Convert(b *v3Batch, r *v3RawRow, vals []driver.Value, names []string, fir
 				b.buf = b.buf[:start]
 				return scanErr(0, err)
 			}
-			r.rowid = id.Int64
+			r.at = uint64(id.Int64)
 		}
 	}
 	for i := 0; i < 5; i++ {
@@ -540,35 +557,50 @@ func v3Convert(b *v3Batch, r *v3RawRow, vals []driver.Value, names []string, fir
 	return nil
 }
 
-func (j *job) v3Scan(v *v3DB, query string, withRowid bool, sink *nsrlSink) error {
+// v3Scan reads the parts at once and hands every row to the sink.
+func (j *job) v3Scan(v *v3DB, parts []v3Part, sink *nsrlSink) error {
 	ctx, cancel := context.WithCancel(j.ctx)
 	defer cancel()
-	conn, err := v.db.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("importer: nsrl v3 %s: read FILE: %w", v.path, sqliteHint(err))
+	ch := make(chan *v3Batch, 2*len(parts))
+	free := make(chan *v3Batch, 4*len(parts))
+	var wg sync.WaitGroup
+	for _, part := range parts {
+		conn, err := v.db.Conn(ctx)
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return fmt.Errorf("importer: nsrl v3 %s: read FILE: %w", v.path, sqliteHint(err))
+		}
+		pch := make(chan *v3Batch, 2)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range pch {
+				select {
+				case ch <- b:
+				case <-ctx.Done():
+				}
+			}
+		}()
+		go v3Read(ctx, conn, part, pch, free)
 	}
-	ch := make(chan *v3Batch, 2)
-	free := make(chan *v3Batch, 4)
-	go v3Read(ctx, conn, query, withRowid, ch, free)
+	go func() { wg.Wait(); close(ch) }()
 	defer func() {
-		// Stop the reader and wait for it: it closes the connection on
-		// its way out.
+		// Stop the readers and wait for them: they close their
+		// connections on the way out.
 		cancel()
 		for range ch {
 		}
 	}()
 	var (
-		keys    [4][32]byte
 		row     nsrlRow
-		pkgBuf  []byte
 		n       uint64
 		pending uint64
 	)
 	unit := "FILE row"
-	if withRowid {
+	if len(parts) > 0 && parts[0].rowid {
 		unit = "FILE rowid"
 	}
-	kinds := [4]db.Kind{db.KindSHA256, db.KindSHA1, db.KindMD5, "crc32"}
 	defer func() {
 		j.res.Lines += n
 		j.prog.Add(pending, 0)
@@ -576,7 +608,7 @@ func (j *job) v3Scan(v *v3DB, query string, withRowid bool, sink *nsrlSink) erro
 	for b := range ch {
 		for i := range b.rows {
 			r := &b.rows[i]
-			n = r.n
+			n++
 			pending++
 			if n%progressEvery == 0 {
 				j.prog.Add(pending, 0)
@@ -585,61 +617,18 @@ func (j *job) v3Scan(v *v3DB, query string, withRowid bool, sink *nsrlSink) erro
 					return fmt.Errorf("importer: %w", err)
 				}
 			}
-			bad := func(err error) error {
-				at := n
-				if withRowid && r.rowid > 0 {
-					at = uint64(r.rowid)
-				}
-				return j.bad(&LineError{What: "nsrl v3", File: v.path, Unit: unit, Line: at, Err: err})
-			}
-			if r.scanErr != nil {
-				if err := bad(r.scanErr); err != nil {
+			if r.err != nil {
+				if err := j.bad(&LineError{What: "nsrl v3", File: v.path, Unit: unit, Line: r.at, Err: r.err}); err != nil {
 					return err
 				}
 				continue
 			}
-			var rowErr error
-			var got [4][]byte
-			for i := 0; i < 4; i++ {
-				h := b.col(r, i)
-				if len(h) == 0 {
-					continue
-				}
-				if i == 3 {
-					if len(h) != 8 || !decodeHex(keys[3][:4], h) {
-						rowErr = fmt.Errorf("bad crc32 %s: want 8 hex digits", clip(h))
-						break
-					}
-					got[3] = keys[3][:4]
-					continue
-				}
-				_, w, err := parseHash(h, kinds[i], keys[i][:])
-				if err != nil {
-					rowErr = err
-					break
-				}
-				got[i] = keys[i][:w]
-			}
-			name := b.col(r, 4)
-			if rowErr == nil && got[0] == nil && got[1] == nil && got[2] == nil {
-				rowErr = fmt.Errorf("no hash")
-			}
-			if rowErr == nil && len(name) > maxNameLen {
-				rowErr = checkName(name)
-			}
-			if rowErr != nil {
-				if err := bad(rowErr); err != nil {
-					return err
-				}
-				continue
-			}
-			row = nsrlRow{sha256: got[0], sha1: got[1], md5: got[2], crc32: got[3], name: name, size: -1}
+			row = nsrlRow{sha256: b.col(r, 0), sha1: b.col(r, 1), md5: b.col(r, 2), crc32: b.col(r, 3), name: b.col(r, 4), size: -1}
 			if r.size.Valid && r.size.Int64 >= 0 {
 				row.size = r.size.Int64
 			}
 			if r.pkg.Valid {
-				pkgBuf = strconv.AppendInt(pkgBuf[:0], r.pkg.Int64, 10)
-				row.pkg = sink.pkgKey(pkgBuf)
+				row.pkg = sink.pkgInt(r.pkg.Int64)
 			}
 			if err := sink.add(&row); err != nil {
 				return err

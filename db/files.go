@@ -1,0 +1,752 @@
+package db
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"sort"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The file store of a release. An NSRL release says the same about a
+// file whatever hash it is looked up by, so its sets share one store:
+// each distinct file (its hashes, CRC-32 and size) is stored once, under
+// a file number, with every name it was seen under, the segment of the
+// release it came from and all of its packages, packed. The hash sets
+// (sha256, sha1, md5) of the release point at the file numbers:
+//
+//	xFFFFf   file number (uint32 BE) -> file entry (see encodeFile)
+//	xFFFFp   package number (uint32 BE) -> JSON Package
+//	xSSSSk   the hash set's keys, chunked as every hash set's
+//	xSSSSi   chunk key -> the file number of each key of that chunk
+//	         (uint32 BE each, in key order, then CRC-32C); 0 when the key
+//	         names several files, which are then listed in
+//	xSSSSo   key -> file numbers (uvarint, ascending)
+//
+// FFFF is SetInfo.FilesID, a data ID of its own: removing one set of the
+// group leaves the store to the others, and the store goes with the last
+// set that refers to it. Nothing is capped: a file in 100,000 packages
+// keeps all of them (about two bytes each) and answers page through them.
+
+var (
+	idxFiles    = []byte("f")
+	idxFileIDs  = []byte("i")
+	idxOverflow = []byte("o")
+)
+
+// DefaultPackagePage is how many packages of one record an answer carries
+// unless the reader asks for another page (Reader.SetPackagePage).
+const DefaultPackagePage = 100
+
+// FileRow is one row of a release: a file, one name it had, the segment
+// and one package it was found in.
+type FileRow struct {
+	SHA256, SHA1, MD5, CRC32 []byte // binary; nil when the release has none
+	Name                     []byte
+	Size                     int64 // -1 when unknown
+	Special                  []byte
+	Segment                  uint8  // index into the group's Segments
+	Package                  uint32 // from FileBuilder.AddPackage; 0 for none
+}
+
+// FileBuilder collects the file rows of a release whose hash sets are
+// built in the same import.
+type FileBuilder struct {
+	imp      *Import
+	id       uint32
+	so       *sorter
+	hashes   [3]*Builder // sha256, sha1, md5; nil when absent
+	names    *Builder
+	pkgs     []Package
+	segments []string
+	key      []byte
+	val      [4]byte
+	rows     uint64
+	files    uint64
+}
+
+// fileIdentLen is the fixed prefix of a row's sort key: flags, the three
+// hashes, CRC-32 and size. Rows of one file sort together and their names
+// (and packages) after it.
+const fileIdentLen = 1 + 32 + 20 + 16 + 4 + 8
+
+const (
+	fileHasSHA256 = 1 << iota
+	fileHasSHA1
+	fileHasMD5
+	fileHasCRC
+	fileHasSize
+)
+
+const fileFormat = 1
+
+// Files starts the file store shared by the hash sets of this import
+// (sha256, sha1, md5; any may be nil) and the file names of names (nil for
+// none). Rows name the part of the release they come from by the number
+// AddSegment gave it.
+func (imp *Import) Files(sha256, sha1, md5, names *Builder) (*FileBuilder, error) {
+	if imp.files != nil {
+		return nil, fmt.Errorf("db: import: file store started twice")
+	}
+	hs := [3]*Builder{sha256, sha1, md5}
+	for i, k := range []Kind{KindSHA256, KindSHA1, KindMD5} {
+		if hs[i] != nil && hs[i].info.Kind != k {
+			return nil, fmt.Errorf("db: import: %w: set %s is not %s", ErrInvalid, hs[i].info.Name, k)
+		}
+	}
+	if names != nil && names.info.Kind != KindFilename {
+		return nil, fmt.Errorf("db: import: %w: set %s is not a filename set", ErrInvalid, names.info.Name)
+	}
+	fb := &FileBuilder{imp: imp, hashes: hs, names: names}
+	err := imp.s.update(func(tx *bolt.Tx) error {
+		id, err := nextDataID(tx)
+		if err != nil {
+			return err
+		}
+		fb.id = id
+		for _, idx := range [][]byte{idxFiles, idxPackages} {
+			if err := createIndex(tx, id, idx); err != nil {
+				return err
+			}
+		}
+		for _, b := range hs {
+			if b == nil {
+				continue
+			}
+			for _, idx := range [][]byte{idxFileIDs, idxOverflow} {
+				if err := createIndex(tx, b.info.ID, idx); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("db: import: file store: %w", err)
+	}
+	for _, b := range hs {
+		if b != nil {
+			b.info.FilesID = fb.id
+		}
+	}
+	fb.so = imp.newSorter()
+	imp.files = fb
+	return fb, nil
+}
+
+func nextDataID(tx *bolt.Tx) (uint32, error) {
+	meta := tx.Bucket(bucketMeta)
+	var id uint32 = 1
+	if v := meta.Get(keyNextID); v != nil {
+		id = binary.BigEndian.Uint32(v)
+	}
+	return id, meta.Put(keyNextID, binary.BigEndian.AppendUint32(nil, id+1))
+}
+
+// AddPackage stores a package that rows refer to by the returned number.
+// p.Key must be unique within the release (the answer's package key).
+func (fb *FileBuilder) AddPackage(p Package) uint32 {
+	fb.pkgs = append(fb.pkgs, p)
+	return uint32(len(fb.pkgs))
+}
+
+// AddSegment names the next part of the release (NSRL: modern, legacy,
+// android, ios) and returns its number for FileRow.Segment.
+func (fb *FileBuilder) AddSegment(name string) (uint8, error) {
+	if name == "" || len(fb.segments) == 255 {
+		return 0, fmt.Errorf("db: file store: %w: segment %q (one release has at most 255)", ErrInvalid, name)
+	}
+	for i, s := range fb.segments {
+		if s == name {
+			return uint8(i), nil
+		}
+	}
+	fb.segments = append(fb.segments, name)
+	return uint8(len(fb.segments) - 1), nil
+}
+
+// Rows is how many rows were added.
+func (fb *FileBuilder) Rows() uint64 { return fb.rows }
+
+// Add takes one row. Identical rows count once.
+func (fb *FileBuilder) Add(r *FileRow) error {
+	if r.SHA256 == nil && r.SHA1 == nil && r.MD5 == nil {
+		return fmt.Errorf("db: file store: %w: row without a hash", ErrInvalid)
+	}
+	if int(r.Segment) >= len(fb.segments) {
+		return fmt.Errorf("db: file store: %w: segment %d of %d", ErrInvalid, r.Segment, len(fb.segments))
+	}
+	if r.Package > uint32(len(fb.pkgs)) {
+		return fmt.Errorf("db: file store: %w: package number %d never added", ErrInvalid, r.Package)
+	}
+	k := fb.key[:0]
+	if cap(k) < fileIdentLen+len(r.Name)+len(r.Special)+32 {
+		k = make([]byte, 0, 2*(fileIdentLen+len(r.Name)+len(r.Special)+32))
+	}
+	k = k[:fileIdentLen]
+	clear(k)
+	var flags byte
+	for i, h := range [][]byte{r.SHA256, r.SHA1, r.MD5, r.CRC32} {
+		w := [4]int{32, 20, 16, 4}[i]
+		off := [4]int{1, 33, 53, 69}[i]
+		if h == nil {
+			continue
+		}
+		if len(h) != w {
+			return fmt.Errorf("db: file store: %w: %d-byte hash, want %d", ErrInvalid, len(h), w)
+		}
+		flags |= 1 << i
+		copy(k[off:], h)
+	}
+	if r.Size >= 0 {
+		flags |= fileHasSize
+		binary.BigEndian.PutUint64(k[73:], uint64(r.Size))
+	}
+	k[0] = flags
+	k = binary.AppendUvarint(k, uint64(len(r.Name)))
+	k = append(k, r.Name...)
+	k = binary.AppendUvarint(k, uint64(len(r.Special)))
+	k = append(k, r.Special...)
+	k = append(k, r.Segment)
+	fb.key = k
+	var val []byte
+	if r.Package != 0 {
+		binary.BigEndian.PutUint32(fb.val[:], r.Package)
+		val = fb.val[:]
+	}
+	fb.rows++
+	return fb.so.add(k, val)
+}
+
+// fileEntry is one name of a file in an encoded entry.
+type fileEntry struct {
+	name, special []byte
+	segment       uint8
+	pkgs          []uint32
+}
+
+// write merges the rows into file entries, numbered in hash order, and
+// hands each file's hashes (with its number) and names to the sets.
+func (fb *FileBuilder) write(ctx context.Context) error {
+	w := &txWriter{s: fb.imp.s, id: fb.id, limit: fb.imp.opts.TxBytes}
+	if err := w.begin(); err != nil {
+		return fmt.Errorf("db: import: file store: %w", err)
+	}
+	defer w.rollback()
+	var (
+		ident   []byte
+		enc     []byte
+		num     [4]byte
+		started bool
+		names   [][]byte
+		arena   []byte
+	)
+	flush := func() error {
+		if !started {
+			return nil
+		}
+		fb.files++
+		binary.BigEndian.PutUint32(num[:], uint32(fb.files))
+		enc = binary.BigEndian.AppendUint32(enc, crc32.Checksum(enc, castagnoli))
+		if err := w.put(string(idxFiles), num[:], enc); err != nil {
+			return err
+		}
+		for i, b := range fb.hashes {
+			if b == nil || ident[0]&(1<<i) == 0 {
+				continue
+			}
+			off, wd := [3]int{1, 33, 53}[i], [3]int{32, 20, 16}[i]
+			b.input++
+			if err := b.put("k", ident[off:off+wd], num[:]); err != nil {
+				return err
+			}
+		}
+		if fb.names != nil {
+			for _, n := range names {
+				if len(n) == 0 || len(n) > 4096 {
+					continue
+				}
+				if err := fb.names.AddName(n); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	err := fb.so.finish(func(key []byte, vals [][]byte) error {
+		if !started || !bytes.Equal(key[:fileIdentLen], ident) {
+			if err := flush(); err != nil {
+				return err
+			}
+			if fb.files&0xffff == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				fb.imp.progress(Progress{Phase: "write", Set: "files", Done: fb.files, Total: fb.rows})
+			}
+			started = true
+			ident = append(ident[:0], key[:fileIdentLen]...)
+			enc = appendFileHeader(enc[:0], ident)
+			names = names[:0]
+			arena = arena[:0]
+		}
+		rest := key[fileIdentLen:]
+		name, rest, ok := cutUvarintBytes(rest)
+		if !ok {
+			return errBadRecord
+		}
+		special, rest, ok := cutUvarintBytes(rest)
+		if !ok || len(rest) != 1 {
+			return errBadRecord
+		}
+		enc = binary.AppendUvarint(enc, uint64(len(name)))
+		enc = append(enc, name...)
+		enc = binary.AppendUvarint(enc, uint64(len(special)))
+		enc = append(enc, special...)
+		enc = append(enc, rest[0])
+		enc = binary.AppendUvarint(enc, uint64(len(vals)))
+		var prev uint32
+		for _, v := range vals {
+			p := binary.BigEndian.Uint32(v)
+			enc = binary.AppendUvarint(enc, uint64(p-prev))
+			prev = p
+		}
+		arena = append(arena, name...)
+		names = append(names, arena[len(arena)-len(name):])
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err == nil {
+		for i, p := range fb.pkgs {
+			var v []byte
+			if v, err = json.Marshal(p); err != nil {
+				break
+			}
+			binary.BigEndian.PutUint32(num[:], uint32(i+1))
+			if err = w.put(string(idxPackages), num[:], v); err != nil {
+				break
+			}
+		}
+	}
+	if err == nil {
+		err = w.commit(false)
+	}
+	if err != nil {
+		return fmt.Errorf("db: import: file store: %w", err)
+	}
+	for _, b := range append(fb.hashes[:], fb.names) {
+		if b != nil {
+			b.info.Files = fb.files
+			b.info.Segments = fb.segments
+		}
+	}
+	return nil
+}
+
+// appendFileHeader encodes a file's identity: format, flags, the hashes
+// it has, its size.
+func appendFileHeader(dst, ident []byte) []byte {
+	flags := ident[0]
+	dst = append(dst, fileFormat, flags)
+	for i := 0; i < 4; i++ {
+		if flags&(1<<i) != 0 {
+			off, wd := [4]int{1, 33, 53, 69}[i], [4]int{32, 20, 16, 4}[i]
+			dst = append(dst, ident[off:off+wd]...)
+		}
+	}
+	if flags&fileHasSize != 0 {
+		dst = binary.AppendUvarint(dst, binary.BigEndian.Uint64(ident[73:81]))
+	}
+	return dst
+}
+
+func cutUvarintBytes(b []byte) (v, rest []byte, ok bool) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || uint64(len(b)-k) < n {
+		return nil, nil, false
+	}
+	return b[k : k+int(n)], b[k+int(n):], true
+}
+
+// decodedFile is a file entry read back.
+type decodedFile struct {
+	sha256, sha1, md5, crc []byte
+	size                   int64
+	entries                []fileEntry
+}
+
+// decodeFile parses an entry (checksum included); slices alias v.
+func decodeFile(v []byte) (decodedFile, error) {
+	f := decodedFile{size: -1}
+	if len(v) < 2+4 {
+		return f, errBadRecord
+	}
+	body := v[:len(v)-4]
+	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(v[len(v)-4:]) {
+		return f, fmt.Errorf("%w: checksum mismatch", errBadRecord)
+	}
+	if body[0] != fileFormat {
+		return f, fmt.Errorf("%w: format %d", errBadRecord, body[0])
+	}
+	flags := body[1]
+	b := body[2:]
+	for i, dst := range []*[]byte{&f.sha256, &f.sha1, &f.md5, &f.crc} {
+		if flags&(1<<i) == 0 {
+			continue
+		}
+		wd := [4]int{32, 20, 16, 4}[i]
+		if len(b) < wd {
+			return f, errBadRecord
+		}
+		*dst, b = b[:wd:wd], b[wd:]
+	}
+	if flags&fileHasSize != 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 {
+			return f, errBadRecord
+		}
+		f.size, b = int64(n), b[k:]
+	}
+	for len(b) > 0 {
+		var e fileEntry
+		var ok bool
+		if e.name, b, ok = cutUvarintBytes(b); !ok {
+			return f, errBadRecord
+		}
+		if e.special, b, ok = cutUvarintBytes(b); !ok || len(b) < 1 {
+			return f, errBadRecord
+		}
+		e.segment, b = b[0], b[1:]
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)) {
+			return f, errBadRecord
+		}
+		b = b[k:]
+		e.pkgs = make([]uint32, n)
+		var prev uint64
+		for i := range e.pkgs {
+			d, k := binary.Uvarint(b)
+			if k <= 0 || prev+d > 1<<32-1 {
+				return f, errBadRecord
+			}
+			prev += d
+			e.pkgs[i], b = uint32(prev), b[k:]
+		}
+		f.entries = append(f.entries, e)
+	}
+	return f, nil
+}
+
+// SetPackagePage selects which packages of each record answers carry:
+// limit of them from offset on (limit 0: DefaultPackagePage, < 0: all).
+// Record.PackageTotal always tells how many there are.
+func (r *Reader) SetPackagePage(offset, limit int) {
+	r.pageOff, r.pageLim = max(offset, 0), limit
+}
+
+// fileNumbers finds the file numbers a hash set's key points to.
+func (r *Reader) fileNumbers(set SetInfo, key []byte) ([]uint32, error) {
+	c := r.indexEntry(set.ID, idxKeys)
+	if c == nil {
+		return nil, nil
+	}
+	if c.cur == nil {
+		c.cur = c.b.Cursor()
+	}
+	k, v := c.cur.Seek(key)
+	c.hi = nil // the cached chunk of has() is not kept across this seek
+	if k == nil || len(v) < chunkSumLen {
+		return nil, nil
+	}
+	w := len(key)
+	packed := v[:len(v)-chunkSumLen]
+	pos := -1
+	if bytes.Equal(k, key) {
+		pos = len(packed) / w
+	} else if i := sort.Search(len(packed)/w, func(i int) bool { return bytes.Compare(packed[i*w:i*w+w], key) >= 0 }); i < len(packed)/w && bytes.Equal(packed[i*w:i*w+w], key) {
+		pos = i
+	}
+	if pos < 0 {
+		return nil, nil
+	}
+	ib := r.index(set.ID, idxFileIDs)
+	if ib == nil {
+		return nil, fmt.Errorf("db: set %s: file index missing", set.Name)
+	}
+	iv := ib.Get(k)
+	if len(iv) < (pos+1)*4+chunkSumLen {
+		return nil, fmt.Errorf("db: set %s: file index chunk %X: %w", set.Name, k, errBadRecord)
+	}
+	if n := binary.BigEndian.Uint32(iv[pos*4:]); n != 0 {
+		return []uint32{n}, nil
+	}
+	ob := r.index(set.ID, idxOverflow)
+	var ov []byte
+	if ob != nil {
+		ov = ob.Get(key)
+	}
+	if ov == nil {
+		return nil, fmt.Errorf("db: set %s: files of %X: overflow entry missing", set.Name, key)
+	}
+	var out []uint32
+	for len(ov) > 0 {
+		n, k := binary.Uvarint(ov)
+		if k <= 0 {
+			return nil, fmt.Errorf("db: set %s: files of %X: %w", set.Name, key, errBadRecord)
+		}
+		out, ov = append(out, uint32(n)), ov[k:]
+	}
+	return out, nil
+}
+
+// fillFileRecords reads the records of key from the set's file store:
+// one Record per name of each file, with a page of its packages.
+func (r *Reader) fillFileRecords(m *Match, key []byte) error {
+	nums, err := r.fileNumbers(m.Set, key)
+	if err != nil || len(nums) == 0 {
+		return err
+	}
+	fb := r.index(m.Set.FilesID, idxFiles)
+	pk := r.index(m.Set.FilesID, idxPackages)
+	if fb == nil {
+		return fmt.Errorf("db: set %s: file store %d missing", m.Set.Name, m.Set.FilesID)
+	}
+	limit := r.pageLim
+	if limit == 0 {
+		limit = DefaultPackagePage
+	}
+	var all [][]uint32
+	var nb [4]byte
+	for _, n := range nums {
+		binary.BigEndian.PutUint32(nb[:], n)
+		v := fb.Get(nb[:])
+		if v == nil {
+			return fmt.Errorf("db: set %s: file %d missing", m.Set.Name, n)
+		}
+		f, err := decodeFile(v)
+		if err != nil {
+			return fmt.Errorf("db: set %s: file %d: %w", m.Set.Name, n, err)
+		}
+		for _, e := range f.entries {
+			rec := Record{SHA256: clone(f.sha256), SHA1: clone(f.sha1), MD5: clone(f.md5), CRC32: clone(f.crc), FileName: clone(e.name), FileSize: f.size,
+				SpecialCode: string(e.special), PackageTotal: len(e.pkgs)}
+			if int(e.segment) < len(m.Set.Segments) {
+				rec.Segment = m.Set.Segments[e.segment]
+			}
+			page := e.pkgs
+			if r.pageOff >= len(page) {
+				page = nil
+			} else {
+				page = page[r.pageOff:]
+			}
+			if limit > 0 && len(page) > limit {
+				page = page[:limit]
+			}
+			for _, p := range page {
+				pkg, err := r.filePackage(m, pk, p)
+				if err != nil {
+					return err
+				}
+				rec.Packages = append(rec.Packages, pkg.Key)
+			}
+			m.Records = append(m.Records, rec)
+			all = append(all, e.pkgs)
+		}
+	}
+	// Distinct packages over the match's records: hashlookup's parents.
+	if len(all) == 1 {
+		m.PackageTotal = len(all[0])
+	} else {
+		union := map[uint32]struct{}{}
+		for _, ps := range all {
+			for _, p := range ps {
+				union[p] = struct{}{}
+			}
+		}
+		m.PackageTotal = len(union)
+	}
+	return nil
+}
+
+func (r *Reader) filePackage(m *Match, pk *bolt.Bucket, n uint32) (Package, error) {
+	var nb [4]byte
+	binary.BigEndian.PutUint32(nb[:], n)
+	key := fmt.Sprint(n)
+	var v []byte
+	if pk != nil {
+		v = pk.Get(nb[:])
+	}
+	if v == nil {
+		return Package{Key: key, ID: key}, nil
+	}
+	var p Package
+	if err := json.Unmarshal(v, &p); err != nil {
+		return p, fmt.Errorf("db: set %s: package %d: %w", m.Set.Name, n, err)
+	}
+	if m.Packages == nil {
+		m.Packages = map[string]Package{}
+	}
+	m.Packages[p.Key] = p
+	return p, nil
+}
+
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
+// writeFileChunks writes a file-store hash set's keys (each with its file
+// numbers as values, from FileBuilder.write): the chunked keys, the
+// parallel file numbers and the overflow of keys with several files.
+func (b *Builder) writeFileChunks(ctx context.Context, w *txWriter, so *sorter, width int) (uint64, error) {
+	per := chunkKeys(width)
+	keys := make([]byte, 0, per*width+chunkSumLen)
+	ids := make([]byte, 0, per*4+chunkSumLen)
+	last := make([]byte, 0, width)
+	var ov []byte
+	var n uint64
+	flush := func() error {
+		if len(keys) == 0 {
+			return nil
+		}
+		cut := len(keys) - width
+		last = append(last[:0], keys[cut:]...)
+		val := appendChunkSum(keys[:cut], last)
+		if err := w.put(string(idxKeys), last, val); err != nil {
+			return err
+		}
+		idv := appendChunkSum(ids, last)
+		if err := w.put(string(idxFileIDs), last, idv); err != nil {
+			return err
+		}
+		keys, ids = keys[:0], ids[:0]
+		return nil
+	}
+	err := so.finish(func(key []byte, vals [][]byte) error {
+		n++
+		if n&0xffff == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			b.imp.progress(Progress{Phase: "write", Set: b.info.Name, Done: n, Total: so.added})
+		}
+		if len(vals) == 0 {
+			return fmt.Errorf("key %X without a file", key)
+		}
+		keys = append(keys, key...)
+		if len(vals) == 1 {
+			ids = append(ids, vals[0]...)
+		} else {
+			ids = binary.BigEndian.AppendUint32(ids, 0)
+			ov = ov[:0]
+			for _, v := range vals {
+				ov = binary.AppendUvarint(ov, uint64(binary.BigEndian.Uint32(v)))
+			}
+			if err := w.put(string(idxOverflow), key, ov); err != nil {
+				return err
+			}
+		}
+		if len(keys) == per*width {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, flush()
+}
+
+// checkFiles verifies a file-store set's parallel file numbers against
+// its chunks, and (once per store) every file entry's checksum.
+func checkFiles(tx *bolt.Tx, si SetInfo, seen map[uint32]bool) error {
+	w := si.Kind.KeyWidth()
+	kb, ib := indexBucket(tx, si.ID, idxKeys), indexBucket(tx, si.ID, idxFileIDs)
+	fbk := indexBucket(tx, si.FilesID, idxFiles)
+	if ib == nil || fbk == nil {
+		return fmt.Errorf("db: check: set %s: file index or store missing", si.Name)
+	}
+	ob := indexBucket(tx, si.ID, idxOverflow)
+	files := uint64(fbk.Stats().KeyN)
+	c := kb.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		iv := ib.Get(k)
+		nkeys := (len(v)-chunkSumLen)/w + 1
+		if len(iv) != nkeys*4+chunkSumLen {
+			return fmt.Errorf("db: check: set %s file index chunk %X: %d bytes for %d keys", si.Name, k, len(iv), nkeys)
+		}
+		ids := iv[:len(iv)-chunkSumLen]
+		if got := appendChunkSum(append([]byte(nil), ids...), k)[len(ids):]; !bytes.Equal(got, iv[len(ids):]) {
+			return fmt.Errorf("db: check: set %s file index chunk %X: checksum mismatch", si.Name, k)
+		}
+		for i := 0; i < nkeys; i++ {
+			id := binary.BigEndian.Uint32(ids[i*4:])
+			if id == 0 {
+				key := k
+				if i < nkeys-1 {
+					key = v[i*w : i*w+w]
+				}
+				if ob == nil || ob.Get(key) == nil {
+					return fmt.Errorf("db: check: set %s key %X: overflow entry missing", si.Name, key)
+				}
+			} else if uint64(id) > files {
+				return fmt.Errorf("db: check: set %s file index chunk %X: file %d of %d", si.Name, k, id, files)
+			}
+		}
+	}
+	if seen[si.FilesID] {
+		return nil
+	}
+	seen[si.FilesID] = true
+	fc := fbk.Cursor()
+	var want uint32 = 1
+	for k, v := fc.First(); k != nil; k, v = fc.Next() {
+		if len(k) != 4 || binary.BigEndian.Uint32(k) != want {
+			return fmt.Errorf("db: check: file store %d: file %X out of sequence", si.FilesID, k)
+		}
+		want++
+		if _, err := decodeFile(v); err != nil {
+			return fmt.Errorf("db: check: file store %d file %d: %w", si.FilesID, binary.BigEndian.Uint32(k), err)
+		}
+	}
+	return nil
+}
+
+// dropFileStores deletes the file stores among ids that no ready set
+// refers to any more (a replaced or removed release's).
+func dropFileStores(tx *bolt.Tx, ids []uint32) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	used := map[uint32]bool{}
+	err := tx.Bucket(bucketSets).ForEach(func(k, v []byte) error {
+		var si SetInfo
+		if err := json.Unmarshal(v, &si); err != nil {
+			return fmt.Errorf("catalog entry %q: %w", k, err)
+		}
+		if si.FilesID != 0 {
+			used[si.FilesID] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if id != 0 && !used[id] {
+			if err := dropSetData(tx, id); err != nil {
+				return err
+			}
+			used[id] = true
+		}
+	}
+	return nil
+}
