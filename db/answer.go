@@ -156,6 +156,9 @@ type AnswerMatch struct {
 	Exact       bool         `json:"exact"`
 	Names       []string     `json:"names,omitempty"`
 	Records     []RecordJSON `json:"records,omitempty"`
+	// PackageTotal is how many distinct packages the records list in all
+	// (release sets answer a page of each record's packages).
+	PackageTotal int `json:"package_total,omitempty"`
 }
 
 // RecordJSON is a Record for people and JSON: hashes in upper-case hex (as
@@ -169,7 +172,11 @@ type RecordJSON struct {
 	MD5         string    `json:"md5,omitempty"`
 	CRC32       string    `json:"crc32,omitempty"`
 	SpecialCode string    `json:"special_code,omitempty"`
+	Segment     string    `json:"segment,omitempty"` // release segment: modern, legacy, android, ios
 	Packages    []Package `json:"packages,omitempty"`
+	// PackageTotal is how many packages the record has; Packages holds a
+	// page of them (see Reader.SetPackagePage) when it is larger.
+	PackageTotal int `json:"package_total,omitempty"`
 }
 
 // NameString renders stored name bytes; invalid UTF-8 is shown with
@@ -190,7 +197,8 @@ func upperHex(b []byte) string {
 
 // ToJSON converts a record, resolving package keys through pkgs.
 func (rec Record) ToJSON(pkgs map[string]Package) RecordJSON {
-	j := RecordJSON{SHA256: upperHex(rec.SHA256), SHA1: upperHex(rec.SHA1), MD5: upperHex(rec.MD5), CRC32: upperHex(rec.CRC32), SpecialCode: rec.SpecialCode}
+	j := RecordJSON{SHA256: upperHex(rec.SHA256), SHA1: upperHex(rec.SHA1), MD5: upperHex(rec.MD5), CRC32: upperHex(rec.CRC32), SpecialCode: rec.SpecialCode,
+		Segment: rec.Segment, PackageTotal: rec.PackageTotal}
 	if len(rec.FileName) > 0 {
 		j.FileName, j.FileNameHex = NameString(rec.FileName)
 	}
@@ -229,7 +237,8 @@ func GravestClass(a, b Class) Class {
 }
 
 func matchJSON(m Match) AnswerMatch {
-	am := AnswerMatch{Set: m.Set.Name, Kind: m.Set.Kind, Class: m.Set.Class, Source: m.Set.Source, Version: m.Set.Version, Description: m.Set.Desc, Profile: m.Set.Profile, Exact: m.Exact}
+	am := AnswerMatch{Set: m.Set.Name, Kind: m.Set.Kind, Class: m.Set.Class, Source: m.Set.Source, Version: m.Set.Version, Description: m.Set.Desc, Profile: m.Set.Profile, Exact: m.Exact,
+		PackageTotal: m.PackageTotal}
 	for _, n := range m.Names {
 		s, _ := NameString(n)
 		am.Names = append(am.Names, s)

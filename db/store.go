@@ -474,44 +474,6 @@ func (s *Store) Set(name string) (SetInfo, error) {
 	return SetInfo{}, fmt.Errorf("db: set %q: %w", name, ErrNotFound)
 }
 
-// RemoveSet removes a set in one transaction and records it in history.
-func (s *Store) RemoveSet(ctx context.Context, name string) error {
-	err := s.update(func(tx *bolt.Tx) error {
-		sets := tx.Bucket(bucketSets)
-		v := sets.Get([]byte(name))
-		if v == nil {
-			return fmt.Errorf("db: remove set %q: %w", name, ErrNotFound)
-		}
-		var si SetInfo
-		if err := json.Unmarshal(v, &si); err != nil {
-			return fmt.Errorf("db: remove set %q: %w", name, err)
-		}
-		if si.State != StateReady {
-			return fmt.Errorf("db: remove set %q: %w (an import of it is running)", name, ErrNotFound)
-		}
-		if err := sets.Delete([]byte(name)); err != nil {
-			return err
-		}
-		for _, id := range si.dataIDs() {
-			if err := dropSetData(tx, id); err != nil {
-				return err
-			}
-		}
-		if err := dropFileStores(tx, []uint32{si.FilesID}); err != nil {
-			return err
-		}
-		if err := bumpGeneration(tx); err != nil {
-			return err
-		}
-		return appendHistory(tx, Event{Action: "remove", Set: si.Name, Kind: si.Kind, Class: si.Class, Version: si.Version, Count: si.Count})
-	})
-	if err != nil {
-		return err
-	}
-	s.log.Info("set removed", "set", name)
-	return nil
-}
-
 func idKey(id uint32) []byte { return binary.BigEndian.AppendUint32(nil, id) }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

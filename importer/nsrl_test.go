@@ -549,3 +549,110 @@ func TestNSRLNoRecords(t *testing.T) {
 		t.Fatalf("lookup: got %+v, want a bare match", ms)
 	}
 }
+
+// segmentDB builds one segment of a release: the v3files rows, plus a
+// common file in npkgs packages and n generated files (enough rows for
+// the FILE table to be read in two rowid ranges).
+func segmentDB(t *testing.T, dir, segment, version string, npkgs, n int) string {
+	t.Helper()
+	p := filepath.Join(dir, "RDS_"+version+"_"+segment+"_minimal.db")
+	schema := strings.Replace(minimalSchema, "('2024.03.1', 'modern',", "('"+version+"', '"+segment+"',", 1)
+	var b strings.Builder
+	b.WriteString(schema)
+	b.WriteString(v3Inserts("FILE", "sha256, sha1, md5, crc32, file_name, file_size, package_id", true))
+	for i := 0; i < npkgs; i++ {
+		fmt.Fprintf(&b, "INSERT INTO PKG VALUES (%d, 'Pkg %d', '1', 10, 1, 'English', 'Application');\n", 1000+i, i)
+		fmt.Fprintf(&b, "INSERT INTO FILE VALUES ('%s', '%s', '%s', '00000000', 'LICENSE', 1089, %d);\n", upper(sum256("license")), upper(sum1("license")), upper(sumMD5("license")), 1000+i)
+	}
+	fmt.Fprintf(&b, `WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM g WHERE i < %d)
+INSERT INTO FILE SELECT printf('%%064X', i), printf('%%040X', i), printf('%%032X', i), '0000ABCD', 'gen' || i || '.bin', i, 100 FROM g;
+`, n)
+	execSQL(t, p, b.String())
+	return p
+}
+
+func TestNSRLv3Segments(t *testing.T) {
+	dir := t.TempDir()
+	const npkgs = 150 // more than the 64 records a key once kept
+	modern := segmentDB(t, dir, "modern", "2024.03.1", npkgs, 70000)
+	android := segmentDB(t, dir, "android", "2024.03.1", 3, 10)
+	st := openStore(t)
+	res, err := run(t, st, Request{Format: FormatNSRL, Set: "nsrl", Files: []string{modern, android}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Bad != 0 || res.Lines != uint64(2*len(v3files)+npkgs+3+70000+10) {
+		t.Fatalf("result: lines %d bad %d %q", res.Lines, res.Bad, res.BadLines)
+	}
+	g, err := st.Group("nsrl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(g.Segments, []string{"modern", "android"}) || len(g.Sets) != 4 || g.Version != "2024.03.1" {
+		t.Fatalf("group: segments %v, %d sets, version %q", g.Segments, len(g.Sets), g.Version)
+	}
+	if g.Sets[0].Count != uint64(len(v3files)-1+1+70000) {
+		t.Errorf("sha256 count %d", g.Sets[0].Count)
+	}
+	// A file in both segments answers once, with a record per segment
+	// and the packages of each (keys carry the segment).
+	ms := lookup(t, st, db.KindSHA256, sum256("notepad"))
+	if len(ms) != 1 || len(ms[0].Records) != 2 {
+		t.Fatalf("notepad: %+v", ms)
+	}
+	segs := map[string][]string{}
+	for _, r := range ms[0].Records {
+		segs[r.Segment] = r.Packages
+	}
+	want := map[string][]string{"modern": {"modern:100", "modern:200"}, "android": {"android:100", "android:200"}}
+	if !reflect.DeepEqual(segs, want) {
+		t.Errorf("notepad records by segment: got %v, want %v", segs, want)
+	}
+	if p := ms[0].Packages["android:200"]; p.ID != "200" || p.Name != "GIMP" {
+		t.Errorf("package android:200: %+v", p)
+	}
+	// The common file keeps all of its packages: paged, and all on request.
+	st.View(func(r *db.Reader) error {
+		a := r.AnswerString(upper(sum1("license")), true)
+		if len(a.Matches) != 1 || a.Matches[0].PackageTotal != npkgs+3 {
+			t.Fatalf("license: %+v", a)
+		}
+		r.SetPackagePage(0, -1)
+		ms, err := r.LookupHash(db.KindMD5, sumMD5("license"), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, rec := range ms[0].Records {
+			n += len(rec.Packages)
+			if rec.PackageTotal != len(rec.Packages) {
+				t.Errorf("record %s: %d packages of %d", rec.Segment, len(rec.Packages), rec.PackageTotal)
+			}
+		}
+		if n != npkgs+3 {
+			t.Errorf("license: %d packages, want %d", n, npkgs+3)
+		}
+		return nil
+	})
+	// sets remove acts on the release group.
+	if err := st.RemoveSet(context.Background(), "nsrl"); err != nil {
+		t.Fatal(err)
+	}
+	if sets, _ := st.Sets(); len(sets) != 0 {
+		t.Errorf("after removing the group: %d sets", len(sets))
+	}
+}
+
+func TestNSRLv3SegmentsOfTwoReleases(t *testing.T) {
+	dir := t.TempDir()
+	a := segmentDB(t, dir, "modern", "2024.03.1", 1, 1)
+	b := segmentDB(t, dir, "ios", "2024.06.1", 1, 1)
+	st := openStore(t)
+	_, err := run(t, st, Request{Format: FormatNSRL, Set: "nsrl", Files: []string{a, b}})
+	if err == nil || !strings.Contains(err.Error(), "release version 2024.06.1") || !strings.Contains(err.Error(), "one release") {
+		t.Fatalf("got %v, want a version mismatch", err)
+	}
+	if sets, _ := st.Sets(); len(sets) != 0 {
+		t.Errorf("sets published: %v", sets)
+	}
+}

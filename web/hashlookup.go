@@ -51,6 +51,7 @@ func hlRecord(q db.Query, a db.Answer, expand bool) map[string]any {
 	var first *db.RecordJSON
 	var sets, sources, bad []string
 	parents := map[string]bool{}
+	unlisted := 0 // packages of release sets beyond the page the answer carries
 	seenSrc := map[string]bool{}
 	for i := range a.Matches {
 		m := &a.Matches[i]
@@ -66,14 +67,21 @@ func hlRecord(q db.Query, a db.Answer, expand bool) map[string]any {
 		if m.Class == db.ClassKnownBad {
 			bad = append(bad, src)
 		}
+		listed := map[string]bool{}
 		for j := range m.Records {
 			r := &m.Records[j]
 			if first == nil {
 				first = r
 			}
 			for _, p := range r.Packages {
+				listed[p.Key] = true
+			}
+			for _, p := range r.Packages {
 				parents[p.Key+"\x00"+p.ID+"\x00"+p.Name+"\x00"+p.Version] = true
 			}
+		}
+		if m.PackageTotal > len(listed) {
+			unlisted += m.PackageTotal - len(listed)
 		}
 	}
 	if first != nil {
@@ -120,8 +128,8 @@ func hlRecord(q db.Query, a db.Answer, expand bool) map[string]any {
 		rec["KnownMalicious"] = strings.Join(bad, ",")
 	}
 	rec["source"] = strings.Join(sources, ",")
-	rec["hashlookup:parent-total"] = len(parents)
-	rec["hashlookup:trust"] = hlTrust(len(parents), len(bad) > 0)
+	rec["hashlookup:parent-total"] = len(parents) + unlisted
+	rec["hashlookup:trust"] = hlTrust(len(parents)+unlisted, len(bad) > 0)
 	rec["matchmeta:sets"] = sets
 	rec["matchmeta:class"] = string(a.Class)
 	return rec

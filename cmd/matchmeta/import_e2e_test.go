@@ -137,7 +137,7 @@ func TestImportCommandUsage(t *testing.T) {
 		{"bad class", []string{"import", "sha256", list, "--set", "s", "--class", "good", "--db", dbPath}, `class "good"`},
 		{"bad set", []string{"import", "sha256", list, "--set", "a b", "--class", "known", "--db", dbPath}, "set name"},
 		{"bad flag", []string{"import", "sha256", list, "--sett", "s", "--db", dbPath}, "unknown flag"},
-		{"two releases", []string{"import", "nsrl", list, list, "--set", "s", "--db", dbPath}, "nsrl takes one release"},
+		{"one segment twice", []string{"import", "nsrl", list, list, "--set", "s", "--db", dbPath}, "named twice"},
 		{"paths late", []string{"import", "--db", dbPath, "paths", list}, "put 'paths' right after 'import'"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -45,10 +46,15 @@ func (m *Main) runSets(ctx context.Context, args []string) error {
 			return err
 		}
 		defer st.Close()
-		if err := st.RemoveSet(ctx, rest[0]); err != nil {
+		removed, err := st.Remove(ctx, rest[0])
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(m.Stdout, "removed set %s\n", rest[0])
+		if len(removed) == 1 && removed[0] == rest[0] {
+			fmt.Fprintf(m.Stdout, "removed set %s\n", rest[0])
+		} else {
+			fmt.Fprintf(m.Stdout, "removed release %s: sets %s\n", rest[0], strings.Join(removed, ", "))
+		}
 		return nil
 	}
 	// Reads go to a running daemon when one holds the file, else to the file.
@@ -96,12 +102,43 @@ func (m *Main) runSets(ctx context.Context, args []string) error {
 			head += "\tFINGERPRINT"
 		}
 		fmt.Fprintln(tw, head)
-		for _, s := range sets {
-			line := fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%s", s.Name, s.Kind, s.Class, s.Version, s.Count, s.Imported.UTC().Format(time.RFC3339))
+		setLine := func(indent string, s db.SetInfo) {
+			line := fmt.Sprintf("%s%s\t%s\t%s\t%s\t%d\t%s", indent, s.Name, s.Kind, s.Class, s.Version, s.Count, s.Imported.UTC().Format(time.RFC3339))
 			if *fps {
 				line += "\t" + s.Fingerprint
 			}
 			fmt.Fprintln(tw, line)
+		}
+		// One row per release (group) with its sets beneath, then the
+		// sets of no group, all by name.
+		groups := db.Groups(sets)
+		byName := map[string]db.Group{}
+		for _, g := range groups {
+			byName[g.Name] = g
+		}
+		shown := map[string]bool{}
+		for _, s := range sets {
+			if s.Group == "" {
+				setLine("", s)
+				continue
+			}
+			if shown[s.Group] {
+				continue
+			}
+			shown[s.Group] = true
+			g := byName[s.Group]
+			count := fmt.Sprintf("%d sets", len(g.Sets))
+			if g.Files > 0 {
+				count = fmt.Sprintf("%d files", g.Files)
+			}
+			kind := "release"
+			if len(g.Segments) > 0 {
+				kind += " (" + strings.Join(g.Segments, ", ") + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", g.Name, kind, g.Class, g.Version, count, g.Imported.UTC().Format(time.RFC3339))
+			for _, gs := range g.Sets {
+				setLine("  ", gs)
+			}
 		}
 		return tw.Flush()
 	case "show":
@@ -110,7 +147,13 @@ func (m *Main) runSets(ctx context.Context, args []string) error {
 				return writeJSON(m, si)
 			}
 		}
-		return fmt.Errorf("set %q: %w", rest[0], db.ErrNotFound)
+		// A release group shows with all of its sets.
+		for _, g := range db.Groups(sets) {
+			if g.Name == rest[0] {
+				return writeJSON(m, g)
+			}
+		}
+		return fmt.Errorf("set %q: %w (no set or release group of that name)", rest[0], db.ErrNotFound)
 	default: // history
 		if *asJSON {
 			return writeJSON(m, evs)
