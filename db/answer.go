@@ -3,6 +3,7 @@ package db
 import (
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -21,26 +22,37 @@ func (q Query) Key() []byte { return q.key }
 const (
 	VerdictOK = "OK" // some set holds the value
 	VerdictNA = "NA" // no set holds it
+	// VerdictError: the value was refused (bad hex, wrong length, empty,
+	// ambiguous); Answer.Error says why. Never NA: a script must not
+	// report a value it could not ask about as unknown.
+	VerdictError = "error"
 )
 
 // ParseQuery detects the type of a value: hex of 64, 40 or 32 digits is a
 // SHA-256, SHA-1 or MD5; a value starting with "/", "\\" or a drive letter
 // is a full path; anything else is a file name.
+//
+// Surrounding white space is dropped from hashes. Names and paths lose
+// leading white space and trailing line ends and tabs, but keep trailing
+// spaces and dots: Windows strips those when it opens a file, so
+// "svchost.exe " is a different name hiding as svchost.exe, and the
+// answer says so (NameTricks).
 func ParseQuery(v string) (Query, error) {
-	v = strings.TrimSpace(v)
-	if v == "" {
+	t := strings.TrimSpace(v)
+	if t == "" {
 		return Query{}, fmt.Errorf("%w: empty value", ErrInvalid)
 	}
-	if isHex(v) {
-		switch len(v) {
+	if isHex(t) {
+		switch len(t) {
 		case 64:
-			return ParseTypedQuery(KindSHA256, v)
+			return ParseTypedQuery(KindSHA256, t)
 		case 40:
-			return ParseTypedQuery(KindSHA1, v)
+			return ParseTypedQuery(KindSHA1, t)
 		case 32:
-			return ParseTypedQuery(KindMD5, v)
+			return ParseTypedQuery(KindMD5, t)
 		}
 	}
+	v = TrimName(v)
 	if looksLikePath(v) {
 		return Query{Type: KindPath, Value: v}, nil
 	}
@@ -54,8 +66,22 @@ func looksLikePath(v string) bool {
 	return len(v) >= 2 && v[1] == ':' && (('a' <= v[0] && v[0] <= 'z') || ('A' <= v[0] && v[0] <= 'Z'))
 }
 
-// ParseTypedQuery checks a value of a known type.
+// TrimName drops what surrounds a name or path by accident (leading white
+// space, trailing line ends and tabs) and keeps trailing spaces and dots,
+// which are part of the name on disk (see ParseQuery).
+func TrimName(v string) string {
+	return strings.TrimRight(strings.TrimLeft(v, " \t\r\n\v\f"), "\t\r\n\v\f")
+}
+
+// ParseTypedQuery checks a value of a known type (trimmed as ParseQuery
+// does).
 func ParseTypedQuery(t Kind, v string) (Query, error) {
+	switch t {
+	case KindSHA256, KindSHA1, KindMD5, KindBlock:
+		v = strings.TrimSpace(v)
+	case KindFilename, KindPath:
+		v = TrimName(v)
+	}
 	q := Query{Type: t, Value: v}
 	switch t {
 	case KindSHA256, KindSHA1, KindMD5, KindBlock:
@@ -117,8 +143,77 @@ type Answer struct {
 	Class   Class         `json:"class,omitempty"` // the gravest class among the matches
 	Matches []AnswerMatch `json:"matches,omitempty"`
 	Error   string        `json:"error,omitempty"`
+	// SuspiciousCodePoints lists the invisible, bidi and control code
+	// points in the query ("U+202E"); QueryShown is the query with each
+	// made visible ("<U+202E>txt.exe"). Both empty for a clean query.
+	SuspiciousCodePoints []string `json:"suspicious_code_points,omitempty"`
+	QueryShown           string   `json:"query_shown,omitempty"`
+	// NameTricks: how the queried name (a path's final name) hides what
+	// it is on Windows; a known name it resolves to is a look-alike.
+	NameTricks []NameTrick `json:"name_tricks,omitempty"`
+	// Lookalikes of a file-name query: known names its tricks resolve to.
+	Lookalikes []Lookalike `json:"lookalikes,omitempty"`
 	// Path answers (kind path) fill these.
 	Path *PathAnswer `json:"path,omitempty"`
+}
+
+// AllLookalikes is every look-alike of the answer, name or path.
+func (a *Answer) AllLookalikes() []Lookalike {
+	if a.Path != nil {
+		return append(slices.Clip(a.Lookalikes), a.Path.Lookalikes...)
+	}
+	return a.Lookalikes
+}
+
+// Warnings are the answer's look-alike and hidden-character warnings in
+// words, one per line of a report (the bulk table, CSV, text CLI).
+func (a *Answer) Warnings() []string {
+	var w []string
+	if len(a.SuspiciousCodePoints) > 0 {
+		w = append(w, "suspicious characters "+strings.Join(a.SuspiciousCodePoints, ", "))
+	}
+	seen := map[string]bool{}
+	for _, l := range a.AllLookalikes() {
+		what := l.Path
+		if what == "" {
+			what = l.Name
+		}
+		s := fmt.Sprintf("looks like %s (%s) in %s", Shown(what), l.Reason, l.Set)
+		if !seen[s] {
+			seen[s] = true
+			w = append(w, s)
+		}
+	}
+	for _, t := range a.NameTricks {
+		s := Shown(t.Reason)
+		if !seen[s] && !a.trickReported(t) {
+			seen[s] = true
+			w = append(w, s)
+		}
+	}
+	for _, m := range a.Matches {
+		for _, r := range m.Records {
+			if len(r.FileNameSuspicious) == 0 {
+				continue
+			}
+			s := fmt.Sprintf("file name '%s' in %s hides %s", r.FileNameShown, m.Set, strings.Join(r.FileNameSuspicious, ", "))
+			if !seen[s] {
+				seen[s] = true
+				w = append(w, s)
+			}
+		}
+	}
+	return w
+}
+
+// trickReported tells whether a look-alike already carries the trick.
+func (a *Answer) trickReported(t NameTrick) bool {
+	for _, l := range a.AllLookalikes() {
+		if strings.Contains(l.Reason, t.Reason) {
+			return true
+		}
+	}
+	return false
 }
 
 // PathAnswer details a full-path lookup.
@@ -164,16 +259,20 @@ type AnswerMatch struct {
 // RecordJSON is a Record for people and JSON: hashes in upper-case hex (as
 // NSRL writes them), packages resolved.
 type RecordJSON struct {
-	FileName    string    `json:"file_name,omitempty"`
-	FileNameHex string    `json:"file_name_hex,omitempty"` // the exact bytes when not UTF-8
-	FileSize    *int64    `json:"file_size,omitempty"`
-	SHA256      string    `json:"sha256,omitempty"`
-	SHA1        string    `json:"sha1,omitempty"`
-	MD5         string    `json:"md5,omitempty"`
-	CRC32       string    `json:"crc32,omitempty"`
-	SpecialCode string    `json:"special_code,omitempty"`
-	Segment     string    `json:"segment,omitempty"` // release segment: modern, legacy, android, ios
-	Packages    []Package `json:"packages,omitempty"`
+	FileName    string `json:"file_name,omitempty"`
+	FileNameHex string `json:"file_name_hex,omitempty"` // the exact bytes when not UTF-8
+	// FileNameSuspicious lists invisible, bidi and control code points in
+	// the name; FileNameShown is the name with each made visible.
+	FileNameSuspicious []string  `json:"file_name_suspicious_code_points,omitempty"`
+	FileNameShown      string    `json:"file_name_shown,omitempty"`
+	FileSize           *int64    `json:"file_size,omitempty"`
+	SHA256             string    `json:"sha256,omitempty"`
+	SHA1               string    `json:"sha1,omitempty"`
+	MD5                string    `json:"md5,omitempty"`
+	CRC32              string    `json:"crc32,omitempty"`
+	SpecialCode        string    `json:"special_code,omitempty"`
+	Segment            string    `json:"segment,omitempty"` // release segment: modern, legacy, android, ios
+	Packages           []Package `json:"packages,omitempty"`
 	// PackageTotal is how many packages the record has; Packages holds a
 	// page of them (see Reader.SetPackagePage) when it is larger.
 	PackageTotal int `json:"package_total,omitempty"`
@@ -201,6 +300,9 @@ func (rec Record) ToJSON(pkgs map[string]Package) RecordJSON {
 		Segment: rec.Segment, PackageTotal: rec.PackageTotal}
 	if len(rec.FileName) > 0 {
 		j.FileName, j.FileNameHex = NameString(rec.FileName)
+		if shown, cps := Reveal(j.FileName); len(cps) > 0 {
+			j.FileNameShown, j.FileNameSuspicious = shown, cps
+		}
 	}
 	if rec.FileSize >= 0 {
 		sz := rec.FileSize
@@ -251,7 +353,18 @@ func matchJSON(m Match) AnswerMatch {
 
 // Answer looks a parsed query up in every set of its type.
 func (r *Reader) Answer(q Query, withRecords bool) Answer {
+	a := r.answer(q, withRecords)
+	if a.Error != "" {
+		a.Verdict = VerdictError
+	}
+	return a
+}
+
+func (r *Reader) answer(q Query, withRecords bool) Answer {
 	a := Answer{Query: q.Value, Type: q.Type, Verdict: VerdictNA}
+	if shown, cps := Reveal(q.Value); len(cps) > 0 {
+		a.QueryShown, a.SuspiciousCodePoints = shown, cps
+	}
 	var ms []Match
 	var err error
 	switch q.Type {
@@ -265,6 +378,10 @@ func (r *Reader) Answer(q Query, withRecords bool) Answer {
 		ms, err = r.LookupHash(q.Type, q.key, withRecords)
 	case KindFilename:
 		ms, err = r.LookupName([]byte(q.Value))
+		if err == nil {
+			a.NameTricks = NameTricks(q.Value)
+			a.Lookalikes, err = r.trickNames(a.NameTricks)
+		}
 	case KindPath:
 		if err := r.answerPath(q, &a); err != nil {
 			a.Error = err.Error()
@@ -288,12 +405,33 @@ func (r *Reader) Answer(q Query, withRecords bool) Answer {
 	return a
 }
 
+// trickNames looks up the names a query's tricks resolve to: each known
+// one is a look-alike, with the tricks that lead to it as the reason.
+func (r *Reader) trickNames(tricks []NameTrick) ([]Lookalike, error) {
+	var out []Lookalike
+	var reasons []string
+	for _, t := range tricks {
+		reasons = append(reasons, t.Reason)
+		ms, err := r.LookupName([]byte(t.ResolvesTo))
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range ms {
+			for _, n := range m.Names {
+				name, _ := NameString(n)
+				out = append(out, Lookalike{Set: m.Set.Name, Name: name, Reason: strings.Join(reasons, "; ")})
+			}
+		}
+	}
+	return out, nil
+}
+
 // AnswerString parses and answers a raw value; a bad value yields an
-// answer with Error set and verdict NA.
+// answer with Error set and verdict "error".
 func (r *Reader) AnswerString(v string, withRecords bool) Answer {
 	q, err := ParseQuery(v)
 	if err != nil {
-		return Answer{Query: v, Verdict: VerdictNA, Error: err.Error()}
+		return Answer{Query: v, Verdict: VerdictError, Error: err.Error()}
 	}
 	return r.Answer(q, withRecords)
 }

@@ -107,6 +107,9 @@ func (r *Reader) answerPath(q Query, a *Answer) error {
 		})
 	}
 	sortProfileNames(a.Path.Profiles)
+	if len(pp.comps) > 0 {
+		a.NameTricks = NameTricks(pp.comps[len(pp.comps)-1])
+	}
 	if len(a.Matches) > 0 {
 		a.Verdict = VerdictOK
 		return nil
@@ -114,6 +117,25 @@ func (r *Reader) answerPath(q Query, a *Answer) error {
 	a.Verdict = VerdictNA
 	if len(targets) == 0 || len(pp.comps) == 0 {
 		return nil
+	}
+	// The paths the name's tricks resolve to first: Windows opens them
+	// instead, so a known one is the strongest look-alike.
+	var reasons []string
+	seen := map[[2]string]bool{}
+	for _, t := range a.NameTricks {
+		reasons = append(reasons, t.Reason)
+		for _, tg := range targets {
+			comps := append(slices.Clip(tg.form.comps[:len(tg.form.comps)-1]), t.ResolvesTo)
+			p := pp.join(comps)
+			si := tg.set
+			if !r.Has(si, PathHash(p)) && !(si.CaseInsensitive && r.HasFolded(si, FoldedPathHash(p))) {
+				continue
+			}
+			if k := [2]string{si.Name, p}; !seen[k] {
+				seen[k] = true
+				a.Path.Lookalikes = append(a.Path.Lookalikes, Lookalike{Set: si.Name, Profile: si.Profile, Path: p, Name: t.ResolvesTo, Reason: strings.Join(reasons, "; ")})
+			}
+		}
 	}
 	lk, err := r.lookalikes(pp, len(pp.comps), func(yield func(SetInfo, []string)) {
 		for _, tg := range targets {
@@ -123,7 +145,7 @@ func (r *Reader) answerPath(q Query, a *Answer) error {
 	if err != nil {
 		return err
 	}
-	a.Path.Lookalikes = lk
+	a.Path.Lookalikes = append(a.Path.Lookalikes, lk...)
 	return nil
 }
 

@@ -95,6 +95,20 @@ func newBrowser(t *testing.T, execPath string) context.Context {
 	return ctx
 }
 
+// screenshot saves a full-page PNG of the tab as dir/name.png.
+func screenshot(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	p := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(p, buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", p)
+}
+
 func computedStyle(t *testing.T, ctx context.Context, sel string) map[string]string {
 	t.Helper()
 	props, err := chromedp.Run(ctx, chromedp.ComputedStyle(chromedp.CSS(sel)))
@@ -135,18 +149,7 @@ func TestBrowserPage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	shot := func(t *testing.T, name string) {
-		t.Helper()
-		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot: %v", err)
-		}
-		p := filepath.Join(shots, name+".png")
-		if err := os.WriteFile(p, buf, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot %s", p)
-	}
+	shot := func(t *testing.T, name string) { t.Helper(); screenshot(t, ctx, shots, name) }
 	// submit clicks a button and waits for the page it leads to.
 	submit := func(t *testing.T, button string) {
 		t.Helper()
@@ -170,18 +173,18 @@ func TestBrowserPage(t *testing.T) {
 	)
 	for _, tc := range []struct {
 		name, value, typ string
-		verdict, class   string // data-verdict, data-class
-		word, colour     string
+		verdict, class   string   // data-verdict, data-class
+		word, colour     string   // the headline, its colour
 		sets             []string // in #matches
 		text             []string // elsewhere on the page
 	}{
-		{"known-sha256", knownSHA256, "", "OK", "known", "OK", known, []string{"nsrl-sha256"}, []string{"notepad", "Windows 10", "193,536"}},
-		{"known-lowercase-sha1", strings.ToLower(knownSHA1), "", "OK", "known", "OK", known, []string{"nsrl-sha1"}, []string{"Windows 10"}},
-		{"unknown", unknown256, "", "NA", "", "NA", na, nil, []string{"not in any set"}},
-		{"known-bad", badSHA256, "", "OK", "known-bad", "OK", bad, []string{"case-42-bad"}, []string{"known bad"}},
-		{"bad-and-nsrl", bothSHA256, "", "OK", "known-bad", "OK", bad, []string{"nsrl-sha256", "case-42-bad"}, []string{"psexec", "Sysinternals Suite"}},
-		{"notable-md5", notableMD5, "", "OK", "notable", "OK", notable, []string{"tools-md5"}, []string{"notable"}},
-		{"file-name", "NOTEPAD.EXE", "", "OK", "known", "OK", known, []string{"nsrl-names"}, []string{"case differs"}},
+		{"known-sha256", knownSHA256, "", "OK", "known", "KNOWN", known, []string{"nsrl-sha256"}, []string{"notepad", "Windows 10", "193,536"}},
+		{"known-lowercase-sha1", strings.ToLower(knownSHA1), "", "OK", "known", "KNOWN", known, []string{"nsrl-sha1"}, []string{"Windows 10"}},
+		{"unknown", unknown256, "", "NA", "", "UNKNOWN", na, nil, []string{"not in any set"}},
+		{"known-bad", badSHA256, "", "OK", "known-bad", "KNOWN BAD", bad, []string{"case-42-bad"}, []string{"known bad"}},
+		{"bad-and-nsrl", bothSHA256, "", "OK", "known-bad", "KNOWN BAD", bad, []string{"nsrl-sha256", "case-42-bad"}, []string{"psexec", "Sysinternals Suite"}},
+		{"notable-md5", notableMD5, "", "OK", "notable", "NOTABLE", notable, []string{"tools-md5"}, []string{"notable"}},
+		{"file-name", "NOTEPAD.EXE", "", "OK", "known", "KNOWN", known, []string{"nsrl-names"}, []string{"case differs"}},
 		{"forced-type", knownSHA256, "md5", "", "", "", bad, nil, []string{"md5 must be 32 hex digits"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -242,6 +245,14 @@ func TestBrowserPage(t *testing.T) {
 			}
 			if word != tc.word {
 				t.Errorf("verdict word %q, want %q", word, tc.word)
+			}
+			// The plain-text verdict stays beside the headline.
+			plainWord, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("verdict-plain")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if plainWord != tc.verdict {
+				t.Errorf("plain verdict %q, want %q", plainWord, tc.verdict)
 			}
 			st := computedStyle(t, ctx, "#verdict")
 			if st["color"] != tc.colour || st["border-top-color"] != tc.colour {

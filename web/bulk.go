@@ -120,6 +120,7 @@ func decodeHex(dst []byte, v []byte) bool { return db.DecodeHex(dst, v) }
 // The common case, a hash of the right length, costs one pass over the
 // hex and no copy: answers print the key, not the input.
 func (b *batch) add(kind db.Kind, v []byte) {
+	raw := v
 	if k := len(v); k > 0 && (v[0] <= ' ' || v[k-1] <= ' ') {
 		v = bytes.TrimSpace(v)
 	}
@@ -142,18 +143,23 @@ func (b *batch) add(kind db.Kind, v []byte) {
 		}
 		b.items = b.items[:len(b.items)-1] // not hex: the slow path words it
 	}
-	b.addSlow(kind, v)
+	b.addSlow(kind, raw)
 }
 
+// addSlow adds a value as db.ParseQuery reads it: hashes trimmed, names
+// and paths keeping trailing spaces and dots (a Windows hiding place).
 func (b *batch) addSlow(kind db.Kind, v []byte) {
 	start := len(b.arena)
 	b.arena = append(b.arena, v...)
 	it := item{val: b.arena[start:len(b.arena):len(b.arena)]}
 	v = bytes.TrimSpace(it.val)
-	it.val = v
 	if kind == "" {
 		kind = detectKind(v)
 	}
+	if kind == db.KindFilename || kind == db.KindPath {
+		v = bytes.TrimRight(bytes.TrimLeft(it.val, " \t\r\n\v\f"), "\t\r\n\v\f")
+	}
+	it.val = v
 	it.kind = kind
 	switch kind {
 	case db.KindSHA256, db.KindSHA1, db.KindMD5, db.KindBlock:
@@ -414,7 +420,7 @@ func appendRejected(dst []byte, it *item, d detail) []byte {
 	dst = appendJSONString(dst, it.val)
 	dst = append(dst, `,"type":"`...)
 	dst = append(dst, it.kind...)
-	dst = append(dst, `","verdict":"NA","error":`...)
+	dst = append(dst, `","verdict":"error","error":`...)
 	dst = appendJSONString(dst, []byte(it.err))
 	return append(dst, '}')
 }

@@ -35,10 +35,10 @@ func TestBulkJSON(t *testing.T) {
 		{knownSHA256, "sha256", "OK", "known", ""},
 		{unknownMD5, "md5", "NA", "", ""},
 		{"notepad.exe", "filename", "OK", "known", ""},
-		{"xyz", "sha256", "NA", "", "not hexadecimal"},
+		{"xyz", "sha256", "error", "", "not hexadecimal"},
 		{bothSHA256, "sha256", "OK", "known-bad", ""},
 		{knownSHA1, "sha1", "OK", "known", ""},
-		{"", "sha256", "NA", "", "empty value"},
+		{"", "sha256", "error", "", "empty value"},
 	}
 	for _, tc := range []struct {
 		name, body, query string

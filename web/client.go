@@ -383,7 +383,7 @@ func (c *Client) lookupBatch(ctx context.Context, b *clientBatch) error {
 	b.answers = make([]db.Answer, len(b.entries))
 	for i, e := range b.entries {
 		if e.rejected != "" {
-			b.answers[i] = db.Answer{Query: e.value, Type: c.cfg.Type, Verdict: db.VerdictNA, Error: e.rejected}
+			b.answers[i] = db.Answer{Query: e.value, Type: c.cfg.Type, Verdict: db.VerdictError, Error: e.rejected}
 		}
 	}
 	if len(sent) == 0 {

@@ -351,9 +351,9 @@ func TestClientBadLines(t *testing.T) {
 		err     string
 	}{
 		{1, "OK", ""},
-		{2, "NA", `sha256 "xyz" is not hexadecimal`},
-		{4, "NA", "line 4: value of 300 bytes is longer than the server's limit of 255"},
-		{5, "NA", "sha256 must be 64 hex digits, got 63"},
+		{2, "error", `sha256 "xyz" is not hexadecimal`},
+		{4, "error", "line 4: value of 300 bytes is longer than the server's limit of 255"},
+		{5, "error", "sha256 must be 64 hex digits, got 63"},
 		{6, "NA", ""},
 	}
 	if len(out) != len(want) {
@@ -384,7 +384,7 @@ func TestClientLookupValues(t *testing.T) {
 	for i, r := range res {
 		got[i] = fmt.Sprintf("%d %s %s", r.Line, r.Answer.Verdict, r.Answer.Error)
 	}
-	want := []string{"1 OK ", "2 NA empty value", "3 NA a value cannot hold a line break", "4 OK "}
+	want := []string{"1 OK ", "2 error empty value", "3 error a value cannot hold a line break", "4 OK "}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("got %q, want %q", got, want)
 	}

@@ -48,9 +48,18 @@ type pageData struct {
 }
 
 type bulkView struct {
-	Answers []db.Answer
-	OK, NA  int
-	Invalid int
+	Rows                     []bulkRow
+	OK, NA                   int
+	KnownBad, Notable, Known int // OK answers by their gravest class
+	Invalid                  int
+	Warned                   int // answers with look-alike or hidden-character warnings
+}
+
+// bulkRow is one answer and where its value was in the input: "12" (line
+// 12 of the box) or "file 3" (line 3 of the uploaded file).
+type bulkRow struct {
+	Line   string
+	Answer db.Answer
 }
 
 type statusView struct {
@@ -76,7 +85,11 @@ var funcs = template.FuncMap{
 	},
 	"dur":   func(d time.Duration) string { return d.Truncate(time.Second).String() },
 	"lower": strings.ToLower,
-	"join":  strings.Join,
+	// shown makes invisible, bidi and control characters visible
+	// (<U+202E>): a name must not read as another on the page.
+	"shown":    db.Shown,
+	"headline": headline,
+	"join":     strings.Join,
 	// verdictClass is the CSS class of a verdict: colour by the gravest class.
 	"verdictClass": func(a db.Answer) string {
 		if a.Error != "" {
@@ -101,6 +114,22 @@ var funcs = template.FuncMap{
 		return groupDigits(uint64(*p))
 	},
 	"isImport": func(e db.Event) bool { return e.Action == "import" || e.Action == "replace" || e.Action == "remove" },
+}
+
+// headline is the big word of an answer. It never reads as reassurance:
+// the plain-text OK/NA (the original MatchMeta contract) is shown beside
+// it, but a known-bad hash is headed KNOWN BAD.
+func headline(a db.Answer) string {
+	if a.Verdict != db.VerdictOK {
+		return "UNKNOWN"
+	}
+	switch a.Class {
+	case db.ClassKnownBad:
+		return "KNOWN BAD"
+	case db.ClassNotable:
+		return "NOTABLE"
+	}
+	return "KNOWN"
 }
 
 func humanBytes(n int64) string {
@@ -201,7 +230,7 @@ func (s *Server) pageSearch(c echo.Context) error {
 		d.Error = fmt.Sprintf("unknown type %q", d.Type)
 		return s.renderPage(c, http.StatusBadRequest, d)
 	}
-	q, err := parse(kind, strings.TrimSpace(d.Q))
+	q, err := parse(kind, d.Q)
 	if err != nil {
 		s.metrics.countLookup(kind, vInvalid)
 		d.Error = toError(err).Msg
@@ -216,7 +245,7 @@ func (s *Server) pageSearch(c echo.Context) error {
 		d.Error = e.Msg
 		return s.renderPage(c, e.Status, d)
 	}
-	d.Title = a.Verdict + " " + a.Query
+	d.Title = headline(a) + " " + db.Shown(a.Query)
 	d.Answer = &a
 	return s.renderPage(c, http.StatusOK, d)
 }
@@ -245,6 +274,7 @@ func (s *Server) pageBulk(c echo.Context) error {
 		return badRequest("reading the form: %v", err)
 	}
 	values := req.PostFormValue("values")
+	var upload string
 	if f, _, err := req.FormFile("file"); err == nil {
 		var b bytes.Buffer
 		_, err := b.ReadFrom(f)
@@ -252,7 +282,7 @@ func (s *Server) pageBulk(c echo.Context) error {
 		if err != nil {
 			return badRequest("reading the uploaded file: %v", err)
 		}
-		values += "\n" + b.String()
+		upload = b.String()
 	}
 	d := pageData{Title: "Bulk lookup", Nav: "bulk", BulkValues: values}
 	kind := db.Kind(req.PostFormValue("type"))
@@ -263,25 +293,35 @@ func (s *Server) pageBulk(c echo.Context) error {
 		d.Error = fmt.Sprintf("unknown type %q", kind)
 		return s.renderPage(c, http.StatusBadRequest, d)
 	}
-	var lines []string
-	sc := bufio.NewScanner(strings.NewReader(values))
-	sc.Buffer(make([]byte, 64<<10), s.cfg.MaxLineBytes)
-	for sc.Scan() {
-		v := strings.TrimSpace(sc.Text())
-		if v == "" || strings.HasPrefix(v, "#") {
-			continue
-		}
-		lines = append(lines, v)
-		if len(lines) > pageBulkLimit {
-			d.Error = fmt.Sprintf("too many lines: the page takes at most %d; use the API (POST /api/v1/lookup with NDJSON) for more", pageBulkLimit)
-			d.BulkValues = ""
-			return s.renderPage(c, http.StatusRequestEntityTooLarge, d)
-		}
+	// Each value keeps its input line number: the table and the CSV say
+	// where a value came from, blank and '#' lines counted.
+	type line struct {
+		at string
+		v  string
 	}
-	if err := sc.Err(); err != nil {
-		d.Error = fmt.Sprintf("reading the lines: %v", err)
-		d.BulkValues = ""
-		return s.renderPage(c, http.StatusBadRequest, d)
+	var lines []line
+	for _, src := range []struct{ prefix, text string }{{"", values}, {"file ", upload}} {
+		sc := bufio.NewScanner(strings.NewReader(src.text))
+		sc.Buffer(make([]byte, 64<<10), s.cfg.MaxLineBytes)
+		n := 0
+		for sc.Scan() {
+			n++
+			raw := strings.TrimSuffix(sc.Text(), "\r")
+			if v := strings.TrimSpace(raw); v == "" || strings.HasPrefix(v, "#") {
+				continue
+			}
+			lines = append(lines, line{src.prefix + fmt.Sprint(n), raw})
+			if len(lines) > pageBulkLimit {
+				d.Error = fmt.Sprintf("too many lines: the page takes at most %d; use the API (POST /api/v1/lookup with NDJSON) for more", pageBulkLimit)
+				d.BulkValues = ""
+				return s.renderPage(c, http.StatusRequestEntityTooLarge, d)
+			}
+		}
+		if err := sc.Err(); err != nil {
+			d.Error = fmt.Sprintf("reading the lines: %v", err)
+			d.BulkValues = ""
+			return s.renderPage(c, http.StatusBadRequest, d)
+		}
 	}
 	if len(lines) == 0 {
 		d.Error = "paste at least one hash, file name or path, one per line"
@@ -289,11 +329,11 @@ func (s *Server) pageBulk(c echo.Context) error {
 	}
 	bv := &bulkView{}
 	err = s.st.View(func(r *db.Reader) error {
-		for _, v := range lines {
+		for _, l := range lines {
 			var a db.Answer
-			q, err := parse(kind, v)
+			q, err := parse(kind, l.v)
 			if err != nil {
-				a = db.Answer{Query: v, Type: kind, Verdict: db.VerdictNA, Error: toError(err).Msg}
+				a = db.Answer{Query: strings.TrimSpace(l.v), Type: kind, Verdict: db.VerdictError, Error: toError(err).Msg}
 			} else {
 				a = r.Answer(q, true)
 			}
@@ -303,12 +343,23 @@ func (s *Server) pageBulk(c echo.Context) error {
 				s.metrics.countLookup(a.Type, vInvalid)
 			case a.Verdict == db.VerdictOK:
 				bv.OK++
+				switch a.Class {
+				case db.ClassKnownBad:
+					bv.KnownBad++
+				case db.ClassNotable:
+					bv.Notable++
+				default:
+					bv.Known++
+				}
 				s.metrics.countLookup(a.Type, vOK)
 			default:
 				bv.NA++
 				s.metrics.countLookup(a.Type, vNA)
 			}
-			bv.Answers = append(bv.Answers, a)
+			if len(a.Warnings()) > 0 {
+				bv.Warned++
+			}
+			bv.Rows = append(bv.Rows, bulkRow{Line: l.at, Answer: a})
 		}
 		return nil
 	})
@@ -316,7 +367,7 @@ func (s *Server) pageBulk(c echo.Context) error {
 		return internal("reading the database", err)
 	}
 	if req.PostFormValue("format") == "csv" {
-		return writeCSV(c, bv.Answers)
+		return writeCSV(c, bv.Rows)
 	}
 	d.Bulk = bv
 	return s.renderPage(c, http.StatusOK, d)
@@ -330,17 +381,21 @@ func csvCell(v string) string {
 	return v
 }
 
-func writeCSV(c echo.Context, answers []db.Answer) error {
+// writeCSV writes the bulk answers. Names are written as the page shows
+// them (hidden characters as <U+XXXX>); warnings carries the look-alikes
+// and name tricks; line is the input line.
+func writeCSV(c echo.Context, rows []bulkRow) error {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	w.Write([]string{"query", "type", "verdict", "class", "sets", "file_name", "file_size", "packages", "error"})
-	for _, a := range answers {
+	w.Write([]string{"query", "type", "verdict", "class", "sets", "file_name", "file_size", "packages", "error", "warnings", "line"})
+	for _, row := range rows {
+		a := row.Answer
 		var sets, names, sizes, pkgs []string
 		for _, m := range a.Matches {
 			sets = append(sets, m.Set)
 			for _, r := range m.Records {
 				if r.FileName != "" {
-					names = append(names, r.FileName)
+					names = append(names, db.Shown(r.FileName))
 				}
 				if r.FileSize != nil {
 					sizes = append(sizes, fmt.Sprint(*r.FileSize))
@@ -350,8 +405,9 @@ func writeCSV(c echo.Context, answers []db.Answer) error {
 				}
 			}
 		}
-		w.Write([]string{csvCell(a.Query), string(a.Type), a.Verdict, string(a.Class), csvCell(strings.Join(sets, "; ")),
-			csvCell(strings.Join(uniq(names), "; ")), strings.Join(uniq(sizes), "; "), csvCell(strings.Join(uniq(pkgs), "; ")), a.Error})
+		w.Write([]string{csvCell(db.Shown(a.Query)), string(a.Type), a.Verdict, string(a.Class), csvCell(strings.Join(sets, "; ")),
+			csvCell(strings.Join(uniq(names), "; ")), strings.Join(uniq(sizes), "; "), csvCell(strings.Join(uniq(pkgs), "; ")), csvCell(db.Shown(a.Error)),
+			csvCell(strings.Join(a.Warnings(), "; ")), row.Line})
 	}
 	w.Flush()
 	h := c.Response().Header()

@@ -56,7 +56,7 @@ func answerValue(r *db.Reader, typ db.Kind, records bool, v string) db.Answer {
 		q, err = db.ParseQuery(v)
 	}
 	if err != nil {
-		return db.Answer{Query: v, Verdict: db.VerdictNA, Error: err.Error()}
+		return db.Answer{Query: v, Verdict: db.VerdictError, Error: err.Error()}
 	}
 	return r.Answer(q, records)
 }

@@ -108,7 +108,7 @@ func (m *Main) runLookup(ctx context.Context, args []string) error {
 	answer := func(r *db.Reader, v string) db.Answer {
 		q, err := parse(v)
 		if err != nil {
-			return db.Answer{Query: v, Verdict: db.VerdictNA, Error: err.Error()}
+			return db.Answer{Query: v, Verdict: db.VerdictError, Error: err.Error()}
 		}
 		return r.Answer(q, *records)
 	}
@@ -185,7 +185,7 @@ func lookupStream(ctx context.Context, st *db.Store, in io.Reader, w io.Writer, 
 
 func printAnswer(w io.Writer, a db.Answer) {
 	if a.Error != "" {
-		fmt.Fprintf(w, "ERR %s  %s\n", a.Query, a.Error)
+		fmt.Fprintf(w, "ERR %s  %s\n", db.Shown(a.Query), db.Shown(a.Error))
 		return
 	}
 	var sets []string
@@ -196,21 +196,21 @@ func printAnswer(w io.Writer, a db.Answer) {
 		}
 		sets = append(sets, s)
 	}
-	line := fmt.Sprintf("%s %-8s %s", a.Verdict, a.Type, a.Query)
+	// Hidden characters are printed visibly (<U+202E>): a terminal would
+	// otherwise show the name as another.
+	line := fmt.Sprintf("%s %-8s %s", a.Verdict, a.Type, db.Shown(a.Query))
 	if len(sets) > 0 {
 		line += "  " + strings.Join(sets, ", ")
 	}
 	fmt.Fprintln(w, line)
-	if a.Path != nil {
-		for _, l := range a.Path.Lookalikes {
-			fmt.Fprintf(w, "    looks like %s (%s) in %s\n", l.Path, l.Reason, l.Set)
-		}
+	for _, warn := range a.Warnings() {
+		fmt.Fprintf(w, "    %s\n", warn)
 	}
 	for _, m := range a.Matches {
 		for _, r := range m.Records {
 			var parts []string
 			if r.FileName != "" {
-				parts = append(parts, "name="+r.FileName)
+				parts = append(parts, "name="+db.Shown(r.FileName))
 			}
 			if r.FileSize != nil {
 				parts = append(parts, fmt.Sprintf("size=%d", *r.FileSize))

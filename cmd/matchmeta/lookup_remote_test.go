@@ -115,7 +115,7 @@ func TestLookupRemote(t *testing.T) {
 		case 2:
 			ok = a.Verdict == "NA" && a.Error == "" && a.Query == strings.ToUpper(impHex("absent"))
 		case 3:
-			ok = a.Verdict == "NA" && strings.Contains(a.Error, "not hexadecimal")
+			ok = a.Verdict == db.VerdictError && strings.Contains(a.Error, "not hexadecimal")
 		}
 		if !ok {
 			t.Fatalf("answer %d out of place or wrong: %s", i, l)

@@ -14,9 +14,10 @@ def matchmeta_lookup(values, server="http://127.0.0.1:8080", api_key=None,
             each one's type is told by its form unless kind is given
             ("sha256", "sha1", "md5", "filename" or "path").
     detail: "verdict" (fastest), "sets" or "full" (with NSRL records).
-    Returns a list of dicts: {"query", "type", "verdict": "OK"|"NA",
-    "class", "matches": [...], "error"} -- "error" names a value the
-    server refused (bad hex, wrong length, empty).
+    Returns a list of dicts: {"query", "type", "verdict": "OK"|"NA"|"error",
+    "class", "matches": [...], "error"} -- verdict "error" is a value the
+    server refused (bad hex, wrong length, empty, ambiguous), never NA;
+    "error" says why.
     """
     values = [str(v) for v in values]
     url = server.rstrip("/") + "/api/v1/lookup?detail=" + detail
