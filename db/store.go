@@ -136,6 +136,7 @@ func (s *Store) ReadOnly() string { return s.readOnly }
 // generation: the generation only grows with the transaction ID, so any ID
 // in between sees it too, and such readers skip reading it from meta.
 type catalog struct {
+	db           *bolt.DB // the file the tx range refers to (Compact swaps files)
 	gen          uint64
 	minTx, maxTx atomic.Int64
 	sets         []SetInfo // sorted by name
@@ -375,20 +376,20 @@ func (s *Store) Size() int64 {
 func (s *Store) loadCatalog(tx *bolt.Tx) (*catalog, error) {
 	txid := int64(tx.ID())
 	cur := s.catalog.Load()
-	if cur != nil && !tx.Writable() && txid >= cur.minTx.Load() && txid <= cur.maxTx.Load() {
+	if cur != nil && cur.db == tx.DB() && !tx.Writable() && txid >= cur.minTx.Load() && txid <= cur.maxTx.Load() {
 		return cur, nil
 	}
 	var gen uint64
 	if v := tx.Bucket(bucketMeta).Get(keyGeneration); v != nil {
 		gen = binary.BigEndian.Uint64(v)
 	}
-	if cur != nil && cur.gen == gen {
+	if cur != nil && cur.gen == gen && cur.db == tx.DB() {
 		if !tx.Writable() {
 			cur.widen(txid)
 		}
 		return cur, nil
 	}
-	c := &catalog{gen: gen, byKind: map[Kind][]SetInfo{}}
+	c := &catalog{db: tx.DB(), gen: gen, byKind: map[Kind][]SetInfo{}}
 	c.minTx.Store(txid)
 	c.maxTx.Store(txid)
 	if tx.Writable() {
@@ -414,7 +415,7 @@ func (s *Store) loadCatalog(tx *bolt.Tx) (*catalog, error) {
 	}
 	// Only cache newer snapshots: an old read tx must not evict a newer one.
 	s.catMu.Lock()
-	if old := s.catalog.Load(); old == nil || old.gen <= gen {
+	if old := s.catalog.Load(); old == nil || old.gen < gen || (old.gen == gen && tx.DB() == s.cur.Load().db) {
 		s.catalog.Store(c)
 	}
 	s.catMu.Unlock()

@@ -49,6 +49,7 @@ import (
 //	                           (spec.request) or a path-set import (spec.paths)
 //	GET  /v1/profiles          [Profile] (import paths --profiles)
 //	POST /v1/profiles          Profile -> {"changed"} (import paths --os --default-user)
+//	POST /v1/compact           -> db.CompactReport (lookups go on meanwhile)
 //	POST /v1/lookup?type=T&records=true|false
 //	                           body: one value per line, Go-quoted (strconv.Quote, so
 //	                           any byte survives); answers NDJSON db.Answer lines in
@@ -207,6 +208,7 @@ func (m *Main) startAdmin(ctx context.Context, path string, st *db.Store, jobs *
 	mux.HandleFunc("GET /v1/profiles", a.guard(a.listProfiles))
 	mux.HandleFunc("POST /v1/profiles", a.guard(a.putProfile))
 	mux.HandleFunc("POST /v1/lookup", a.guard(a.lookup))
+	mux.HandleFunc("POST /v1/compact", a.guard(a.compact))
 	a.hs = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -317,6 +319,8 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, db.ErrInvalid), errors.Is(err, db.ErrExists):
 		return http.StatusBadRequest
+	case errors.Is(err, db.ErrReadOnly):
+		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }
@@ -795,4 +799,14 @@ func unspool(msgs []string, r *strings.Replacer) []string {
 		out[k] = r.Replace(m)
 	}
 	return out
+}
+
+func (a *adminServer) compact(w http.ResponseWriter, r *http.Request) {
+	rep, err := a.st.Compact(r.Context())
+	if err != nil {
+		adminError(w, statusOf(err), err)
+		return
+	}
+	a.log.Info("database compacted through the admin socket", "before", rep.Before, "after", rep.After)
+	adminJSON(w, 200, rep)
 }

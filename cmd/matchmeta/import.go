@@ -127,7 +127,11 @@ func (m *Main) importLocal(ctx context.Context, dbPath string, req importRequest
 		return nil, err
 	}
 	defer st.Close()
-	return runImportJob(ctx, st, req, p, log, m.Stdin)
+	res, err := runImportJob(ctx, st, req, p, log, m.Stdin)
+	if err == nil {
+		m.offerCompact(st) // a replace may have left the old set's space free
+	}
+	return res, err
 }
 
 // importJob runs one import job against an open store and returns what it

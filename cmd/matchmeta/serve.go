@@ -20,7 +20,7 @@ import (
 	"github.com/matchmeta/matchmeta/web"
 )
 
-const serveUsage = `serve [--listen ADDR] [--db PATH] [--tls-cert FILE --tls-key FILE] [--require-key] [--admin-socket PATH]
+const serveUsage = `serve [--listen ADDR] [--db PATH] [--tls-cert FILE --tls-key FILE] [--require-key] [--admin-socket PATH] [--read-only]
 
 Runs the lookup daemon: the web page, the JSON API, the plain-text and
 hashlookup-compatible endpoints on --listen, and the admin socket through
@@ -52,6 +52,7 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	requireKey := fs.Bool("require-key", false, "lookups need an API key too (env MATCHMETA_REQUIRE_KEY); changes always do")
 	adminSock := fs.String("admin-socket", "", "admin socket path (env MATCHMETA_ADMIN_SOCKET; default /run/matchmeta/admin.sock when writable, else DB.sock)")
 	envFile := fs.String("env-file", m.env("MATCHMETA_ENV_FILE"), "settings file read again on SIGHUP (env MATCHMETA_ENV_FILE; default "+defaultEnvFile+" when it exists)")
+	readOnly := fs.Bool("read-only", m.env("MATCHMETA_READ_ONLY") == "1", "serve lookups from a database on write-protected media and refuse every change (env MATCHMETA_READ_ONLY=1; a file or medium that cannot be written is served read-only anyway)")
 	if err := m.parse(fs, serveUsage, args); err != nil {
 		return err
 	}
@@ -98,9 +99,12 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	st, err := db.Open(ctx, *dbPath, db.Options{Logger: log})
+	st, err := db.Open(ctx, *dbPath, db.Options{Logger: log, ReadOnly: *readOnly})
 	if err != nil {
 		return err
+	}
+	if why := st.ReadOnly(); why != "" {
+		log.Warn("serving read-only: lookups are served, changes are refused", "db", st.Path(), "why", why)
 	}
 	// From here on every exit path closes the store last.
 	closeStore := func() {

@@ -55,6 +55,7 @@ func (m *Main) runSets(ctx context.Context, args []string) error {
 		} else {
 			fmt.Fprintf(m.Stdout, "removed release %s: sets %s\n", rest[0], strings.Join(removed, ", "))
 		}
+		m.offerCompact(st)
 		return nil
 	}
 	// Reads go to a running daemon when one holds the file, else to the file.
