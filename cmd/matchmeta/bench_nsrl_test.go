@@ -1,0 +1,111 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkNSRLVsSQLite imports a generated RDS v3 minimal release
+// (MATCHMETA_BENCH_NSRL_ROWS FILE rows, default 10M; each file in about 3
+// of 20,000 packages; NIST's schema and primary key; built once with the
+// sqlite3 CLI and cached in the temp directory) with the real binary in a
+// child process, against the sqlite3 read floor in the same run: the time
+// `sqlite3 FILE.db "SELECT sha256, sha1, md5, crc32, file_name, file_size,
+// package_id FROM FILE" > /dev/null` takes. It reports the ratio, the
+// matchmeta file's size over the source .db's, and the import's peak RSS.
+//
+//	go test ./cmd/matchmeta -run '^$' -bench NSRLVsSQLite -benchtime 1x -timeout 60m
+func BenchmarkNSRLVsSQLite(b *testing.B) {
+	n := 10_000_000
+	if v, err := strconv.Atoi(os.Getenv("MATCHMETA_BENCH_NSRL_ROWS")); err == nil && v > 0 {
+		n = v
+	}
+	sqlite, err := exec.LookPath("sqlite3")
+	if err != nil {
+		b.Skip("sqlite3 not installed (apt-get install sqlite3)")
+	}
+	src := synthRelease(b, sqlite, n)
+	sfi, err := os.Stat(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "matchmeta")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build: %v\n%s", err, out)
+	}
+	for b.Loop() {
+		floorCmd := exec.Command(sqlite, src, "SELECT sha256, sha1, md5, crc32, file_name, file_size, package_id FROM FILE")
+		floorCmd.Stdout = nil // /dev/null
+		floor, _ := runTimed(b, floorCmd)
+		dbPath := filepath.Join(dir, fmt.Sprintf("bench-%d.db", time.Now().UnixNano()))
+		ours, rss := runTimed(b, exec.Command(bin, "import", "nsrl", src, "--set", "nsrl", "--db", dbPath))
+		fi, err := os.Stat(dbPath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(n)/ours.Seconds(), "rows/s")
+		b.ReportMetric(ours.Seconds()/floor.Seconds(), "x-sqlite3-read")
+		b.ReportMetric(float64(fi.Size())/float64(sfi.Size()), "x-source-size")
+		b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MiB")
+		b.Logf("rows=%d import %v, sqlite3 read floor %v (%.2fx); file %d bytes, source %d (%.2fx); peak RSS %.0f MiB",
+			n, ours.Round(time.Millisecond), floor.Round(time.Millisecond), ours.Seconds()/floor.Seconds(), fi.Size(), sfi.Size(), float64(fi.Size())/float64(sfi.Size()), float64(rss)/(1<<20))
+		os.Remove(dbPath)
+	}
+}
+
+// synthRelease builds the release with the sqlite3 CLI (its sha3() gives
+// stable per-file hashes): file f = a random number below rows/3, so each
+// file sits in about three packages, rows in random order.
+func synthRelease(b *testing.B, sqlite string, rows int) string {
+	b.Helper()
+	p := filepath.Join(os.TempDir(), fmt.Sprintf("matchmeta-bench-rds-cli-%d-v1.db", rows))
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	tmp := p + fmt.Sprintf(".%d.tmp", os.Getpid())
+	defer os.Remove(tmp)
+	files := max(rows/3, 1)
+	script := fmt.Sprintf(`PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-262144;
+CREATE TABLE FILE (sha256 VARCHAR NOT NULL, sha1 VARCHAR NOT NULL, md5 VARCHAR NOT NULL, crc32 VARCHAR NOT NULL,
+  file_name VARCHAR NOT NULL, file_size INTEGER NOT NULL, package_id INTEGER NOT NULL,
+  CONSTRAINT PK_FILE__FILE PRIMARY KEY (sha256, sha1, md5, crc32, file_name, file_size, package_id));
+CREATE TABLE PKG (package_id INTEGER NOT NULL, name VARCHAR NOT NULL, version VARCHAR NOT NULL,
+  operating_system_id INTEGER NOT NULL, manufacturer_id INTEGER NOT NULL, language VARCHAR NOT NULL, application_type VARCHAR NOT NULL,
+  CONSTRAINT PK_PGK__PKG_ID PRIMARY KEY (package_id, operating_system_id, manufacturer_id, language, application_type));
+CREATE TABLE OS (operating_system_id INTEGER NOT NULL, name VARCHAR NOT NULL, version VARCHAR NOT NULL, manufacturer_id INTEGER NOT NULL);
+CREATE TABLE MFG (manufacturer_id INTEGER NOT NULL, name VARCHAR NOT NULL);
+CREATE TABLE VERSION (version VARCHAR UNIQUE NOT NULL, build_set VARCHAR NOT NULL, build_date TIMESTAMP NOT NULL,
+  release_date TIMESTAMP NOT NULL, description VARCHAR NOT NULL);
+CREATE VIEW DISTINCT_HASH AS SELECT DISTINCT sha256, sha1, md5, crc32 FROM FILE;
+INSERT INTO VERSION VALUES ('2025.12.1', 'modern', '2025-12-01', '2025-12-05', 'synthetic bench');
+INSERT INTO MFG VALUES (1, 'Microsoft'), (2, 'Debian');
+INSERT INTO OS VALUES (10, 'Windows', '11', 1), (11, 'Debian', '12', 2);
+WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM g WHERE i < 20000)
+INSERT INTO PKG SELECT i, 'Package ' || i, '1.' || (i %% 30), 10 + i %% 2, 1 + i %% 2, 'English', 'Application' FROM g;
+BEGIN;
+WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM g WHERE i < %d),
+  r(f, p) AS (SELECT abs(random()) %% %d, 1 + abs(random()) %% 20000 FROM g)
+INSERT OR IGNORE INTO FILE SELECT hex(sha3(f, 256)), substr(hex(sha3(f, 384)), 1, 40), substr(hex(sha3(f, 512)), 1, 32),
+  substr(hex(sha3(f, 224)), 1, 8), 'file' || f || '.' || (CASE f %% 5 WHEN 0 THEN 'dll' WHEN 1 THEN 'exe' WHEN 2 THEN 'sys' WHEN 3 THEN 'txt' ELSE 'png' END),
+  (f %% 100000) * 37, p FROM r;
+COMMIT;
+`, rows, files)
+	cmd := exec.Command(sqlite, tmp)
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("build the release: %v\n%s", err, out)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
