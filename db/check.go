@@ -21,11 +21,12 @@ func appendChunkSum(packed, last []byte) []byte {
 	return binary.BigEndian.AppendUint32(packed, c)
 }
 
-// Check runs bbolt's page check, then verifies every chunked index: the
+// Check runs bbolt's page check, then verifies every chunked index (the
 // CRC-32C of each chunk and that keys are strictly ascending within and
-// across chunks, then each set's content fingerprint; for release sets also
-// their file numbers and every entry of their file store. It returns the
-// first problem, naming the set.
+// across chunks), then each set's content fingerprint; for release sets also
+// their file numbers and every entry of their file store; and the key
+// shapes and values of the netwatch inventory. It returns the first
+// problem, naming the set or bucket.
 func (s *Store) Check() error {
 	return s.view(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
@@ -34,7 +35,10 @@ func (s *Store) Check() error {
 		if err := checkChunks(tx); err != nil {
 			return err
 		}
-		return checkFingerprints(tx)
+		if err := checkFingerprints(tx); err != nil {
+			return err
+		}
+		return checkInventory(tx)
 	})
 }
 

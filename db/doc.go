@@ -16,7 +16,8 @@
 //	            p  package key -> JSON Package
 //	history   uint64 BE sequence -> JSON Event (append-only)
 //	apikeys   key name -> JSON APIKey (only a hash of the secret)
-//	inventory device inventories (netwatch), keyed by MAC
+//	inventory netwatch: stations (IPv4+MAC), marks (MAC), networks, events;
+//	          see inventory.go
 //	profiles  OS profile name -> JSON Profile (path normalization; created
 //	          with the seed's table by the first path import, profile.go)
 //
