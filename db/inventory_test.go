@@ -44,7 +44,7 @@ func TestInventoryRoundTrip(t *testing.T) {
 		{IP: netip.MustParseAddr("198.18.0.10"), MAC: mac("00:50:56:00:00:09"), Network: p, FirstSeen: now, LastSeen: now, TimesSeen: 1},
 		{IP: netip.MustParseAddr("198.18.0.10"), MAC: mac("00:50:56:00:00:01"), Network: p, FirstSeen: now, LastSeen: now, TimesSeen: 2},
 	}
-	err := st.UpdateInventory(ctx, func(tx *InventoryTx) error {
+	fill := func(tx *InventoryTx) error {
 		for _, s := range stations {
 			if err := tx.PutStation(s); err != nil {
 				return err
@@ -65,6 +65,12 @@ func TestInventoryRoundTrip(t *testing.T) {
 				return fmt.Errorf("seq %d, want %d", e.Seq, i+1)
 			}
 		}
+		return nil
+	}
+	err := st.UpdateInventory(ctx, func(tx *InventoryTx) error {
+		if err := fill(tx); err != nil {
+			return err
+		}
 		return tx.PutStation(Station{IP: netip.MustParseAddr("2001:db8::1")})
 	})
 	if err == nil || !strings.Contains(err.Error(), "db: inventory: station: invalid: 2001:db8::1 is not an IPv4 address") {
@@ -78,26 +84,7 @@ func TestInventoryRoundTrip(t *testing.T) {
 		return nil
 	})
 
-	err = st.UpdateInventory(ctx, func(tx *InventoryTx) error {
-		for _, s := range stations {
-			if err := tx.PutStation(s); err != nil {
-				return err
-			}
-		}
-		if err := tx.PutNetwork(Network{Prefix: p, Sweeps: 4, Interface: "eth1"}); err != nil {
-			return err
-		}
-		if err := tx.PutMark(Mark{MAC: mac("00:50:56:00:00:01"), Label: "evidence pc", Allowed: true}); err != nil {
-			return err
-		}
-		for i := 0; i < 5; i++ {
-			e := InventoryEvent{Kind: "new station", IP: netip.MustParseAddr("198.18.0.10"), Detail: fmt.Sprint(i)}
-			if err := tx.AppendEvent(&e, 3); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err = st.UpdateInventory(ctx, fill)
 	if err != nil {
 		t.Fatal(err)
 	}
