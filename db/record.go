@@ -37,6 +37,12 @@ type Package struct {
 	Manufacturer    string `json:"manufacturer,omitempty"`
 	Language        string `json:"language,omitempty"`
 	ApplicationType string `json:"application_type,omitempty"`
+	// The NSRL codes behind the names (RDS v2 ProductCode row's
+	// OpSystemCode and MfgCode, the OS row's MfgCode; RDS v3
+	// operating_system_id and manufacturer_id): hashlookup clients read them.
+	OSCode    string `json:"os_code,omitempty"`
+	MfgCode   string `json:"mfg_code,omitempty"`
+	OSMfgCode string `json:"os_mfg_code,omitempty"`
 }
 
 const (

@@ -196,6 +196,11 @@ func checkV3(t *testing.T, st *db.Store, res *Result, set, version string, crc b
 		if gimp.Name != "GIMP" || gimp.Manufacturer != "The GIMP Team" || gimp.OS != "Debian" || gimp.OSManufacturer != "Debian" || gimp.ApplicationType != "Graphics" {
 			t.Errorf("package 200: got %+v", gimp)
 		}
+		// The codes behind the names, for hashlookup's ProductCode and
+		// OpSystemCode objects.
+		if win.OSCode != "10" || win.MfgCode != "1" || win.OSMfgCode != "1" || gimp.OSCode != "11" || gimp.MfgCode != "2" || gimp.OSMfgCode != "3" {
+			t.Errorf("package codes: 100 %q %q %q, 200 %q %q %q", win.OSCode, win.MfgCode, win.OSMfgCode, gimp.OSCode, gimp.MfgCode, gimp.OSMfgCode)
+		}
 	}
 	// The answer model shows the record as an examiner reads it.
 	st.View(func(r *db.Reader) error {
@@ -381,7 +386,7 @@ func TestNSRLv2(t *testing.T) {
 		if p.ID != "1001" || p.Name != "Windows XP" || p.Version != "SP2" || p.OS != "Windows" || p.Manufacturer != "Microsoft" || p.Language != "English; French" {
 			t.Errorf("package 1001/WIN: %+v", p)
 		}
-		if p := ms[0].Packages["1001/189"]; p.OS != "Windows XP" || p.OSVersion != "5.1" {
+		if p := ms[0].Packages["1001/189"]; p.OS != "Windows XP" || p.OSVersion != "5.1" || p.OSCode != "189" || p.MfgCode != "609" || p.OSMfgCode != "609" {
 			t.Errorf("package 1001/189: %+v", p)
 		}
 		// Windows-1252 metadata is read as Latin-1, keeping every byte.

@@ -226,5 +226,8 @@ func mergePackage(p, q db.Package) db.Package {
 	p.Manufacturer = joinDistinct(p.Manufacturer, q.Manufacturer)
 	p.Language = joinDistinct(p.Language, q.Language)
 	p.ApplicationType = joinDistinct(p.ApplicationType, q.ApplicationType)
+	p.OSCode = joinDistinct(p.OSCode, q.OSCode)
+	p.MfgCode = joinDistinct(p.MfgCode, q.MfgCode)
+	p.OSMfgCode = joinDistinct(p.OSMfgCode, q.OSMfgCode)
 	return p
 }

@@ -54,6 +54,7 @@ func (m *v2Meta) resolve(key string) (db.Package, bool) {
 	p.Key = key
 	o := m.oses[osCode]
 	p.OS, p.OSVersion, p.OSManufacturer = o.name, o.version, m.mfg[o.mfg]
+	p.OSCode, p.OSMfgCode = osCode, o.mfg
 	if o.name == "" {
 		p.OS = osCode
 	}
@@ -132,7 +133,8 @@ func (j *job) v2Meta(rel *v2Release) (*v2Meta, error) {
 		code, osCode := string(f[0]), string(f[3])
 		o := m.oses[osCode]
 		p := db.Package{Key: code + "/" + osCode, ID: code, Name: text(f[1]), Version: text(f[2]), OS: o.name, OSVersion: o.version,
-			OSManufacturer: m.mfg[o.mfg], Manufacturer: m.mfg[string(f[4])], Language: text(f[5]), ApplicationType: text(f[6])}
+			OSManufacturer: m.mfg[o.mfg], Manufacturer: m.mfg[string(f[4])], Language: text(f[5]), ApplicationType: text(f[6]),
+			OSCode: osCode, MfgCode: string(f[4]), OSMfgCode: o.mfg}
 		if p.OS == "" {
 			p.OS = osCode
 		}

@@ -198,7 +198,8 @@ func (j *job) v3Packages(v *v3DB) (map[string]db.Package, error) {
 		}
 		o := oses[s[3].String]
 		p := db.Package{Key: id, ID: id, Name: s[1].String, Version: s[2].String, OS: o.name, OSVersion: o.version, OSManufacturer: mfg[o.mfg],
-			Manufacturer: mfg[s[4].String], Language: s[5].String, ApplicationType: s[6].String}
+			Manufacturer: mfg[s[4].String], Language: s[5].String, ApplicationType: s[6].String,
+			OSCode: s[3].String, MfgCode: s[4].String, OSMfgCode: o.mfg}
 		if old, ok := pkgs[id]; ok {
 			// PKG has a row per (package, OS, manufacturer, language, type).
 			p = mergePackage(old, p)

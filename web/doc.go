@@ -25,8 +25,11 @@
 //	GET  /api/v1/sets, /api/v1/info, /api/v1/history
 //	DELETE /api/v1/sets/{name}     always needs a key
 //	GET  /healthz, /metrics        health (never needs a key), Prometheus text
-//	GET  /lookup/{md5|sha1|sha256}/{h}, POST /bulk/{md5|sha1|sha256}, GET /info
-//	                               CIRCL hashlookup compatible
+//	GET  /lookup/{md5|sha1|sha256}/{h}, POST /bulk/{md5|sha1|sha256}, GET /info,
+//	     /parents/{sha1}/{count}/{cursor}, /children/..., /stats/top, /session/...
+//	                               CIRCL hashlookup compatible (JSON everywhere)
+//
+// Every GET route answers HEAD too (routes.go getHead).
 //
 // API keys: lookups are open unless Config.RequireKey (or SetRequireKey at
 // run time); endpoints that change data always need a key. A key travels in

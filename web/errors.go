@@ -56,7 +56,10 @@ func routeStyle(path string, accept string) style {
 	switch {
 	case path == "/api" || strings.HasPrefix(path, "/api/"):
 		return styleJSON
-	case strings.HasPrefix(path, "/lookup/") || strings.HasPrefix(path, "/bulk/") || path == "/info":
+	case strings.HasPrefix(path, "/lookup/") || strings.HasPrefix(path, "/bulk/") || path == "/info" ||
+		strings.HasPrefix(path, "/parents/") || strings.HasPrefix(path, "/children/") ||
+		strings.HasPrefix(path, "/stats/") || strings.HasPrefix(path, "/session/") ||
+		path == "/parents" || path == "/children" || path == "/stats" || path == "/session" || path == "/lookup":
 		return styleHashlookup
 	case strings.HasPrefix(path, "/sha256/") || strings.HasPrefix(path, "/sha1/") || strings.HasPrefix(path, "/md5/") ||
 		strings.HasPrefix(path, "/filename/") || path == "/path" || path == "/healthz" || path == "/metrics":
@@ -101,7 +104,7 @@ func toError(err error) *Error {
 func (s *Server) handleError(err error, c echo.Context) {
 	e := toError(err)
 	req := c.Request()
-	if e.Status >= 500 {
+	if e.Status >= 500 && e.Status != http.StatusNotImplemented {
 		s.log.Error("request failed", "method", req.Method, "path", req.URL.Path, "status", e.Status, "err", err)
 	} else if s.log.Enabled(req.Context(), -4) {
 		s.log.Debug("request rejected", "method", req.Method, "path", req.URL.Path, "status", e.Status, "err", e.Msg)

@@ -66,7 +66,8 @@ func fixtureStore(t testing.TB) *db.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkg := db.Package{Key: "p1", ID: "190742", Name: "Windows 10", Version: "1709", OS: "Windows", OSVersion: "10", Manufacturer: "Microsoft", Language: "English", ApplicationType: "Operating System"}
+	pkg := db.Package{Key: "p1", ID: "190742", Name: "Windows 10", Version: "1709", OS: "Windows", OSVersion: "10", Manufacturer: "Microsoft", Language: "English", ApplicationType: "Operating System",
+		OSCode: "1040", MfgCode: "608", OSMfgCode: "608", OSManufacturer: "Microsoft"}
 	pkg2 := db.Package{Key: "p2", ID: "163709", Name: "Sysinternals Suite", Version: "2023", Manufacturer: "Microsoft"}
 	for _, b := range imp.Builders() {
 		b.AddPackage(pkg)

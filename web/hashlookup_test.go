@@ -68,14 +68,37 @@ func TestHashlookupGolden(t *testing.T) {
 	}
 }
 
+// TestHashlookupTrust: hashlookup-server's calculate_trust adds 5 per
+// parent, takes 20 off for KnownMalicious, then caps at 100.
 func TestHashlookupTrust(t *testing.T) {
 	for _, tc := range []struct {
 		parents int
 		bad     bool
 		want    int
-	}{{0, false, 50}, {1, false, 55}, {10, false, 100}, {30, false, 100}, {0, true, 30}, {2, true, 40}, {30, true, 80}} {
+	}{{0, false, 50}, {1, false, 55}, {10, false, 100}, {30, false, 100}, {0, true, 30}, {2, true, 40}, {14, true, 100}, {30, true, 100}} {
 		if got := hlTrust(tc.parents, tc.bad); got != tc.want {
 			t.Errorf("trust(%d parents, bad %v) = %d, want %d", tc.parents, tc.bad, got, tc.want)
+		}
+	}
+}
+
+// TestHashlookupBulkLimits: a /bulk request over a limit says what a
+// hashlookup client can do about it (split the list; or NDJSON).
+func TestHashlookupBulkLimits(t *testing.T) {
+	ts := startServer(t, fixtureStore(t), func(c *Config) { c.MaxBulkItems = 3; c.MaxBodyBytes = 200 })
+	for _, tc := range []struct{ name, body string }{
+		{"items", `{"hashes": ["` + knownMD5 + `","` + knownMD5 + `","` + knownMD5 + `","` + knownMD5 + `"]}`},
+		{"bytes", `{"hashes": ["` + strings.Repeat(knownMD5+`","`, 8) + knownMD5 + `"]}`},
+	} {
+		r := do(t, "POST", ts.URL+"/bulk/md5", strings.NewReader(tc.body), "Content-Type", "application/json")
+		var m map[string]string
+		if err := json.Unmarshal([]byte(r.body), &m); err != nil || r.status != http.StatusRequestEntityTooLarge {
+			t.Fatalf("%s: %d %s", tc.name, r.status, r.body)
+		}
+		for _, want := range []string{"at most 3", "md5_bulk_lookup", "POST /api/v1/lookup"} {
+			if !strings.Contains(m["message"], want) {
+				t.Errorf("%s: message %q lacks %q", tc.name, m["message"], want)
+			}
 		}
 	}
 }

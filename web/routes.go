@@ -12,6 +12,20 @@ import (
 // scripts at all, nothing from elsewhere (air-gapped labs).
 const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
+// router is what *echo.Echo and *echo.Group share for registering routes.
+type router interface {
+	GET(string, echo.HandlerFunc, ...echo.MiddlewareFunc) *echo.Route
+	HEAD(string, echo.HandlerFunc, ...echo.MiddlewareFunc) *echo.Route
+}
+
+// getHead registers a GET route and the same handler for HEAD: uptime monitors
+// probe with HEAD, and net/http sends the headers of the GET answer
+// without its body.
+func getHead(r router, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+	r.GET(path, h, m...)
+	r.HEAD(path, h, m...)
+}
+
 func (s *Server) routes() {
 	e := s.e
 	e.Use(s.observe, s.secureHeaders)
@@ -20,52 +34,64 @@ func (s *Server) routes() {
 	admin := s.adminAuth // changes: always a key
 
 	// The page.
-	e.GET("/", s.pageSearch, open)
-	e.GET("/bulk", s.pageBulkForm, open)
+	getHead(e, "/", s.pageSearch, open)
+	getHead(e, "/bulk", s.pageBulkForm, open)
 	e.POST("/bulk", s.pageBulk, open)
-	e.GET("/status", s.pageStatus, open)
-	e.GET("/static/*", s.static)
-	e.GET("/favicon.ico", s.favicon)
+	getHead(e, "/status", s.pageStatus, open)
+	getHead(e, "/static/*", s.static)
+	getHead(e, "/favicon.ico", s.favicon)
 
 	// Plain-text compatibility (the original MatchMeta.Info).
-	e.GET("/sha256/:h", s.plainHash, open)
-	e.GET("/sha1/:h", s.plainHash, open)
-	e.GET("/md5/:h", s.plainHash, open)
-	e.GET("/filename/:name", s.plainName, open)
-	e.GET("/path", s.plainPath, open)
+	getHead(e, "/sha256/:h", s.plainHash, open)
+	getHead(e, "/sha1/:h", s.plainHash, open)
+	getHead(e, "/md5/:h", s.plainHash, open)
+	getHead(e, "/filename/:name", s.plainName, open)
+	getHead(e, "/path", s.plainPath, open)
 
 	// JSON API.
 	api := e.Group("/api/v1")
-	api.GET("/sha256/:h", s.apiHash, open)
-	api.GET("/sha1/:h", s.apiHash, open)
-	api.GET("/md5/:h", s.apiHash, open)
-	api.GET("/filename/:name", s.apiName, open)
-	api.GET("/path", s.apiPath, open)
+	getHead(api, "/sha256/:h", s.apiHash, open)
+	getHead(api, "/sha1/:h", s.apiHash, open)
+	getHead(api, "/md5/:h", s.apiHash, open)
+	getHead(api, "/filename/:name", s.apiName, open)
+	getHead(api, "/path", s.apiPath, open)
 	api.POST("/lookup", s.apiBulk, open)
-	api.GET("/sets", s.apiSets, open)
+	getHead(api, "/sets", s.apiSets, open)
 	api.DELETE("/sets/:name", s.apiRemoveSet, admin)
-	api.GET("/info", s.apiInfo, open)
-	api.GET("/history", s.apiHistory, open)
-	e.GET("/healthz", s.healthz)
-	e.GET("/metrics", s.serveMetrics, open)
+	getHead(api, "/info", s.apiInfo, open)
+	getHead(api, "/history", s.apiHistory, open)
+	getHead(e, "/healthz", s.healthz)
+	getHead(e, "/metrics", s.serveMetrics, open)
 
 	// CIRCL hashlookup compatibility.
-	e.GET("/lookup/md5/:h", s.hlLookup, open)
-	e.GET("/lookup/sha1/:h", s.hlLookup, open)
-	e.GET("/lookup/sha256/:h", s.hlLookup, open)
+	getHead(e, "/lookup/md5/:h", s.hlLookup, open)
+	getHead(e, "/lookup/sha1/:h", s.hlLookup, open)
+	getHead(e, "/lookup/sha256/:h", s.hlLookup, open)
 	e.POST("/bulk/md5", s.hlBulk, open)
 	e.POST("/bulk/sha1", s.hlBulk, open)
 	e.POST("/bulk/sha256", s.hlBulk, open)
-	e.GET("/info", s.hlInfo, open)
+	getHead(e, "/info", s.hlInfo, open)
+	getHead(e, "/parents/:sha1/:count/:cursor", s.hlParents, open)
+	getHead(e, "/parents/:sha1", s.hlParents, open)
+	getHead(e, "/children/:sha1/:count/:cursor", s.hlChildren, open)
+	getHead(e, "/children/:sha1", s.hlChildren, open)
+	getHead(e, "/stats/top", s.hlStatsTop, open)
+	getHead(e, "/session/create/:name", s.hlSession, open)
+	getHead(e, "/session/get/:name", s.hlSession, open)
+	// Anything else under hashlookup's prefixes answers JSON, never the
+	// HTML 404 page.
+	for _, p := range []string{"/lookup/*", "/parents/*", "/children/*", "/stats/*", "/session/*"} {
+		getHead(e, p, s.hlNoRoute, open)
+	}
 
 	// An empty value is a 400 naming the problem, not an unknown route.
 	for _, k := range []string{"sha256", "sha1", "md5"} {
-		e.GET("/"+k+"/", s.plainHash, open)
-		api.GET("/"+k+"/", s.apiHash, open)
-		e.GET("/lookup/"+k+"/", s.hlLookup, open)
+		getHead(e, "/"+k+"/", s.plainHash, open)
+		getHead(api, "/"+k+"/", s.apiHash, open)
+		getHead(e, "/lookup/"+k+"/", s.hlLookup, open)
 	}
-	e.GET("/filename/", s.plainName, open)
-	api.GET("/filename/", s.apiName, open)
+	getHead(e, "/filename/", s.plainName, open)
+	getHead(api, "/filename/", s.apiName, open)
 
 	for _, r := range e.Routes() {
 		s.metrics.route(r.Method + " " + r.Path)
