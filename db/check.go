@@ -99,6 +99,9 @@ func checkChunks(tx *bolt.Tx) error {
 		if si.FilesID != 0 {
 			return checkFiles(tx, si, seen)
 		}
+		if si.Kind == KindBlock {
+			return checkBlockSet(tx, si)
+		}
 		return nil
 	})
 }

@@ -70,6 +70,7 @@ type Builder struct {
 	packages map[string]Package
 	input    uint64
 	rec      []byte
+	blocks   *blockState // block sets only
 }
 
 var importing = struct {
@@ -176,6 +177,8 @@ func indexesFor(sp SetSpec) []string {
 		return []string{"k"}
 	case KindPath:
 		return []string{"k", "c", "n"}
+	case KindBlock:
+		return []string{"k", "b", "s", "q"}
 	default:
 		return []string{"k", "r"}
 	}
@@ -315,6 +318,12 @@ func (imp *Import) cleanup() {
 		for _, so := range b.sorters {
 			so.spill.Wait()
 			so.cleanup()
+		}
+		if b.blocks != nil {
+			for _, so := range []*sorter{b.blocks.hashes, b.blocks.srcs} {
+				so.spill.Wait()
+				so.cleanup()
+			}
 		}
 	}
 	os.RemoveAll(imp.tmp)
@@ -629,6 +638,15 @@ func (b *Builder) write(ctx context.Context) error {
 		return fmt.Errorf("db: import %s: %w", b.info.Name, err)
 	}
 	defer w.rollback()
+	if b.blocks != nil {
+		if err := b.writeBlocks(ctx, w); err != nil {
+			return err
+		}
+		if err := w.commit(false); err != nil {
+			return fmt.Errorf("db: import %s: %w", b.info.Name, err)
+		}
+		return nil
+	}
 	names := make([]string, 0, len(b.sorters))
 	for idx := range b.sorters {
 		names = append(names, idx)

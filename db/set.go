@@ -84,6 +84,9 @@ type SetSpec struct {
 	CaseInsensitive bool `json:"case_insensitive,omitempty"`
 	// BlockSize is the block size of a block set.
 	BlockSize int `json:"block_size,omitempty"`
+	// Step is the default scan step of a block set (a multiple of 512 up
+	// to the block size; 0 means the block size).
+	Step int `json:"step,omitempty"`
 	// Group ties sets imported together (one NSRL release yields several).
 	Group string `json:"group,omitempty"`
 	// Segments are the parts of a release the group's records came from
@@ -111,6 +114,7 @@ type SetInfo struct {
 	// keeps its records per key.
 	FilesID uint32 `json:"files_id,omitempty"`
 	Files   uint64 `json:"files,omitempty"` // distinct files in that store
+	Sources uint64 `json:"sources,omitempty"` // block sets: source files
 }
 
 // dataIDs are the data IDs the set's buckets live under: the base and, when
