@@ -1,0 +1,155 @@
+package blocks
+
+import (
+	"bufio"
+	"encoding/binary"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// constructed fills b with one of the blocks of testdata/labels: the same
+// constructions fed to an independent C++ program that applies hashdb
+// 3.1's rules (std::map order, glibc log2f, the four label traits) to
+// produce hashdb-rules.tsv.
+func constructed(name string, b []byte) {
+	x := uint64(0x9E3779B97F4A7C15)
+	next64 := func() uint64 { // xorshift64*
+		x ^= x >> 12
+		x ^= x << 25
+		x ^= x >> 27
+		return x * 2685821657736338717
+	}
+	next := func() byte { return byte(next64() >> 56) }
+	clear(b)
+	n := len(b)
+	put := func(i int, v uint32) { binary.LittleEndian.PutUint32(b[i:], v) }
+	switch name {
+	case "ramp":
+		for i := 0; i < n; i += 4 {
+			put(i, uint32(7+i/4))
+		}
+	case "step3":
+		for i := 0; i < n; i += 4 {
+			put(i, uint32(3*(i/4)))
+		}
+	case "down":
+		for i := 0; i < n; i += 4 {
+			put(i, uint32(1000000-i/4))
+		}
+	case "ff":
+		for i := range b {
+			b[i] = 0xff
+		}
+	case "spaces":
+		for i := range b {
+			switch {
+			case i%10 == 0:
+				b[i] = 'x'
+			case i%3 != 0:
+				b[i] = ' '
+			default:
+				b[i] = '\n'
+			}
+		}
+	case "prose":
+		p := "The quick brown fox jumps over the lazy dog; block hunting finds planted files. "
+		for i := range b {
+			b[i] = p[i%len(p)]
+		}
+	case "random":
+		for i := range b {
+			b[i] = next()
+		}
+	case "twowords":
+		for i := 0; i < n; i += 4 {
+			if (i/4)%2 == 1 {
+				put(i, 0xdeadbeef)
+			} else {
+				put(i, 0x01020304)
+			}
+		}
+	case "halfzero":
+		for i := 0; i < n/2; i++ {
+			b[i] = next()
+		}
+	case "onehot":
+		b[0] = 1
+	case "nibbles":
+		for i := range b {
+			b[i] = next() & 0x0f
+		}
+	case "skew":
+		for i := range b {
+			r := next()
+			if r < 200 {
+				b[i] = 'A'
+			} else {
+				b[i] = r
+			}
+		}
+	case "repeat":
+		for i := 0; i < n; i += 4 {
+			if (i/4)%40 < 12 {
+				put(i, 0xabcdef01)
+			} else {
+				put(i, uint32(next64())) // low 32 bits, as (uint32_t)nxt()
+			}
+		}
+	default:
+		panic("unknown block " + name)
+	}
+}
+
+func TestEntropyAndLabelsMatchHashdbRules(t *testing.T) {
+	f, err := os.Open("testdata/labels/hashdb-rules.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	hashers := map[int]*Hasher{512: NewHasher(512), 4096: NewHasher(4096)}
+	n := 0
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || line == "" {
+			continue
+		}
+		fs := strings.Split(line, "\t")
+		size, _ := strconv.Atoi(fs[0])
+		want, _ := strconv.ParseUint(fs[2], 10, 64)
+		wantLabel := ""
+		if len(fs) > 3 {
+			wantLabel = fs[3]
+		}
+		b := make([]byte, size)
+		constructed(fs[1], b)
+		h := hashers[size]
+		if got := h.Entropy(b); got != want {
+			t.Errorf("%d %s: k_entropy %d, want %d", size, fs[1], got, want)
+		}
+		if got := h.Label(b); got != wantLabel {
+			t.Errorf("%d %s: label %q, want %q", size, fs[1], got, wantLabel)
+		}
+		n++
+	}
+	if n < 20 {
+		t.Fatalf("only %d reference rows", n)
+	}
+}
+
+func TestZeroBlock(t *testing.T) {
+	b := make([]byte, 512)
+	if !IsZero(b) {
+		t.Error("zero block not zero")
+	}
+	b[0] = 1 // hashdb skips this one as zero; matchmeta does not
+	if IsZero(b) {
+		t.Error("01 00 .. 00 counted as zero")
+	}
+	b[0], b[511] = 0, 1
+	if IsZero(b) {
+		t.Error("last byte ignored")
+	}
+}

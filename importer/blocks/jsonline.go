@@ -1,0 +1,669 @@
+package blocks
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+)
+
+// hashdb's JSON lines are read with a small scanner of our own instead of
+// encoding/json: hashdb (rapidjson) keeps names byte for byte, invalid
+// UTF-8 included, and encoding/json would replace such bytes; and a
+// hashdb export has millions of lines of one shape, which this scanner
+// reads without allocating.
+
+// jsonLine is one parsed hashdb JSON line.
+type jsonLine struct {
+	isBlock bool
+
+	block   [16]byte
+	entropy uint64
+	label   []byte
+	pairs   []subCount
+
+	file    [16]byte
+	size    uint64
+	ftype   []byte
+	zero    uint64
+	nonprob uint64
+	names   [][]byte // repository, name, repository, name ...
+
+	buf []byte // decoded strings with escapes
+}
+
+type subCount struct {
+	file  [16]byte
+	count uint64
+}
+
+var errSyntax = errors.New("invalid JSON syntax")
+
+type jscan struct {
+	b []byte
+	p int
+	l *jsonLine
+}
+
+func (s *jscan) ws() {
+	for s.p < len(s.b) {
+		switch s.b[s.p] {
+		case ' ', '\t', '\r', '\n':
+			s.p++
+		default:
+			return
+		}
+	}
+}
+
+func (s *jscan) peek() byte {
+	s.ws()
+	if s.p >= len(s.b) {
+		return 0
+	}
+	return s.b[s.p]
+}
+
+func (s *jscan) expect(c byte) error {
+	if s.peek() != c {
+		return errSyntax
+	}
+	s.p++
+	return nil
+}
+
+// str reads a JSON string. Without escapes the result aliases the line;
+// with escapes it is decoded into the line's buffer.
+func (s *jscan) str() ([]byte, error) {
+	if s.peek() != '"' {
+		return nil, errSyntax
+	}
+	s.p++
+	start := s.p
+	for s.p < len(s.b) {
+		c := s.b[s.p]
+		if c == '"' {
+			out := s.b[start:s.p]
+			s.p++
+			return out, nil
+		}
+		if c == '\\' {
+			return s.strEscaped(start)
+		}
+		if c < 0x20 {
+			return nil, errSyntax
+		}
+		s.p++
+	}
+	return nil, errSyntax
+}
+
+func (s *jscan) strEscaped(start int) ([]byte, error) {
+	l := s.l
+	off := len(l.buf)
+	l.buf = append(l.buf, s.b[start:s.p]...)
+	for s.p < len(s.b) {
+		c := s.b[s.p]
+		switch {
+		case c == '"':
+			s.p++
+			return l.buf[off:len(l.buf):len(l.buf)], nil
+		case c < 0x20:
+			return nil, errSyntax
+		case c != '\\':
+			l.buf = append(l.buf, c)
+			s.p++
+			continue
+		}
+		if s.p+1 >= len(s.b) {
+			return nil, errSyntax
+		}
+		e := s.b[s.p+1]
+		s.p += 2
+		switch e {
+		case '"', '\\', '/':
+			l.buf = append(l.buf, e)
+		case 'b':
+			l.buf = append(l.buf, '\b')
+		case 'f':
+			l.buf = append(l.buf, '\f')
+		case 'n':
+			l.buf = append(l.buf, '\n')
+		case 'r':
+			l.buf = append(l.buf, '\r')
+		case 't':
+			l.buf = append(l.buf, '\t')
+		case 'u':
+			r, ok := s.hex4()
+			if !ok {
+				return nil, errSyntax
+			}
+			if r >= 0xD800 && r <= 0xDBFF {
+				if s.p+1 >= len(s.b) || s.b[s.p] != '\\' || s.b[s.p+1] != 'u' {
+					return nil, errSyntax
+				}
+				s.p += 2
+				r2, ok := s.hex4()
+				if !ok || r2 < 0xDC00 || r2 > 0xDFFF {
+					return nil, errSyntax
+				}
+				r = 0x10000 + (r-0xD800)<<10 + (r2 - 0xDC00)
+			}
+			l.buf = utf8.AppendRune(l.buf, r)
+		default:
+			return nil, errSyntax
+		}
+	}
+	return nil, errSyntax
+}
+
+func (s *jscan) hex4() (rune, bool) {
+	if s.p+4 > len(s.b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s.b[s.p : s.p+4] {
+		v := hexVal[c]
+		if v < 0 {
+			return 0, false
+		}
+		r = r<<4 | rune(v)
+	}
+	s.p += 4
+	return r, true
+}
+
+// value kinds of skip/classify
+const (
+	vString = iota + 1
+	vUint
+	vNumber // a number that is not an unsigned 64-bit integer
+	vArray
+	vOther
+)
+
+// num reads a JSON number; ok is true when it is an unsigned integer
+// that fits 64 bits (rapidjson's IsUint64).
+func (s *jscan) num() (v uint64, ok bool, err error) {
+	start := s.p
+	if s.p < len(s.b) && s.b[s.p] == '-' {
+		s.p++
+	}
+	digits := s.p
+	for s.p < len(s.b) && s.b[s.p] >= '0' && s.b[s.p] <= '9' {
+		s.p++
+	}
+	if s.p == digits || (s.b[digits] == '0' && s.p-digits > 1) {
+		return 0, false, errSyntax
+	}
+	isInt := s.b[start] != '-'
+	if s.p < len(s.b) && s.b[s.p] == '.' {
+		isInt = false
+		s.p++
+		d := s.p
+		for s.p < len(s.b) && s.b[s.p] >= '0' && s.b[s.p] <= '9' {
+			s.p++
+		}
+		if s.p == d {
+			return 0, false, errSyntax
+		}
+	}
+	if s.p < len(s.b) && (s.b[s.p] == 'e' || s.b[s.p] == 'E') {
+		isInt = false
+		s.p++
+		if s.p < len(s.b) && (s.b[s.p] == '+' || s.b[s.p] == '-') {
+			s.p++
+		}
+		d := s.p
+		for s.p < len(s.b) && s.b[s.p] >= '0' && s.b[s.p] <= '9' {
+			s.p++
+		}
+		if s.p == d {
+			return 0, false, errSyntax
+		}
+	}
+	if !isInt {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseUint(string(s.b[digits:s.p]), 10, 64)
+	if err != nil {
+		return 0, false, nil // too large: a number, not a uint64
+	}
+	return n, true, nil
+}
+
+// skip reads any JSON value and says what it was.
+func (s *jscan) skip(depth int) (int, error) {
+	if depth > 64 {
+		return 0, errSyntax
+	}
+	switch c := s.peek(); {
+	case c == '"':
+		_, err := s.str()
+		return vString, err
+	case c == '-' || (c >= '0' && c <= '9'):
+		_, ok, err := s.num()
+		if ok {
+			return vUint, err
+		}
+		return vNumber, err
+	case c == '[':
+		s.p++
+		if s.peek() == ']' {
+			s.p++
+			return vArray, nil
+		}
+		for {
+			if _, err := s.skip(depth + 1); err != nil {
+				return 0, err
+			}
+			switch s.peek() {
+			case ',':
+				s.p++
+			case ']':
+				s.p++
+				return vArray, nil
+			default:
+				return 0, errSyntax
+			}
+		}
+	case c == '{':
+		s.p++
+		if s.peek() == '}' {
+			s.p++
+			return vOther, nil
+		}
+		for {
+			if _, err := s.str(); err != nil {
+				return 0, err
+			}
+			if err := s.expect(':'); err != nil {
+				return 0, err
+			}
+			if _, err := s.skip(depth + 1); err != nil {
+				return 0, err
+			}
+			switch s.peek() {
+			case ',':
+				s.p++
+			case '}':
+				s.p++
+				return vOther, nil
+			default:
+				return 0, errSyntax
+			}
+		}
+	default:
+		for _, w := range []string{"true", "false", "null"} {
+			if len(s.b)-s.p >= len(w) && string(s.b[s.p:s.p+len(w)]) == w {
+				s.p += len(w)
+				return vOther, nil
+			}
+		}
+		return 0, errSyntax
+	}
+}
+
+// fieldError is hashdb's wording for a field of the wrong type.
+type fieldError string
+
+func (e fieldError) Error() string { return string(e) }
+
+func parseHex16(b []byte, dst *[16]byte) bool {
+	if len(b) != 32 {
+		return false
+	}
+	for i := 0; i < 16; i++ {
+		hi, lo := hexVal[b[2*i]], hexVal[b[2*i+1]]
+		if hi < 0 || lo < 0 {
+			return false
+		}
+		dst[i] = byte(hi<<4 | lo)
+	}
+	return true
+}
+
+var hexVal = func() (t [256]int8) {
+	for i := range t {
+		t[i] = -1
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = int8(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = int8(c - 'a' + 10)
+	}
+	for c := 'A'; c <= 'F'; c++ {
+		t[c] = int8(c - 'A' + 10)
+	}
+	return
+}()
+
+// parse reads one hashdb JSON line (a block line or a source line) with
+// hashdb's rules: the object decides by having block_hash or file_hash;
+// optional fields default to zero or empty; a field of the wrong type is
+// an error worded as hashdb words it. Unknown fields are ignored.
+func (l *jsonLine) parse(line []byte) error {
+	s := jscan{b: line, l: l}
+	l.buf = l.buf[:0]
+	l.label, l.ftype = nil, nil
+	l.pairs = l.pairs[:0]
+	l.names = l.names[:0]
+	l.entropy, l.size, l.zero, l.nonprob = 0, 0, 0, 0
+	if err := s.expect('{'); err != nil {
+		return err
+	}
+	var haveBlock, haveFile, haveSize, havePairs, haveNames bool
+	var blockHex, fileHex []byte
+	var fieldErr error
+	setErr := func(e string) {
+		if fieldErr == nil {
+			fieldErr = fieldError(e)
+		}
+	}
+	if s.peek() != '}' {
+		for {
+			key, err := s.str()
+			if err != nil {
+				return err
+			}
+			if err := s.expect(':'); err != nil {
+				return err
+			}
+			c := s.peek()
+			switch string(key) {
+			case "block_hash", "file_hash":
+				isBlock := key[0] == 'b'
+				if isBlock {
+					haveBlock = true
+				} else {
+					haveFile = true
+				}
+				if c != '"' {
+					if _, err := s.skip(0); err != nil {
+						return err
+					}
+					if isBlock {
+						blockHex = nil
+						setErr("Invalid block_hash field")
+					} else {
+						fileHex = nil
+						setErr("Invalid file_hash field")
+					}
+					break
+				}
+				v, err := s.str()
+				if err != nil {
+					return err
+				}
+				if isBlock {
+					blockHex = v
+				} else {
+					fileHex = v
+				}
+			case "k_entropy", "filesize", "zero_count", "nonprobative_count":
+				var v uint64
+				ok := false
+				if c == '-' || (c >= '0' && c <= '9') {
+					v, ok, err = s.num()
+				} else {
+					_, err = s.skip(0)
+				}
+				if err != nil {
+					return err
+				}
+				if !ok {
+					setErr("Invalid " + string(key) + " field")
+				}
+				switch key[0] {
+				case 'k':
+					l.entropy = v
+				case 'f':
+					l.size, haveSize = v, ok
+				case 'z':
+					l.zero = v
+				case 'n':
+					l.nonprob = v
+				}
+			case "block_label", "file_type":
+				if c != '"' {
+					if _, err := s.skip(0); err != nil {
+						return err
+					}
+					setErr("Invalid " + string(key) + " field")
+					break
+				}
+				v, err := s.str()
+				if err != nil {
+					return err
+				}
+				if key[0] == 'b' {
+					l.label = v
+				} else {
+					l.ftype = v
+				}
+			case "source_sub_counts":
+				if c != '[' {
+					if _, err := s.skip(0); err != nil {
+						return err
+					}
+					break
+				}
+				havePairs = true
+				if err := s.pairsArray(&fieldErr); err != nil {
+					return err
+				}
+			case "name_pairs":
+				if c != '[' {
+					if _, err := s.skip(0); err != nil {
+						return err
+					}
+					break
+				}
+				haveNames = true
+				if err := s.namesArray(&fieldErr); err != nil {
+					return err
+				}
+			default:
+				if _, err := s.skip(0); err != nil {
+					return err
+				}
+			}
+			if s.peek() == ',' {
+				s.p++
+				continue
+			}
+			break
+		}
+	}
+	if err := s.expect('}'); err != nil {
+		return err
+	}
+	if s.peek() != 0 {
+		return errSyntax
+	}
+	switch {
+	case haveBlock:
+		l.isBlock = true
+		if fieldErr != nil && blockHex == nil {
+			return fieldErr
+		}
+		if !parseHex16(blockHex, &l.block) {
+			return fmt.Errorf("block_hash %q is not 32 hex digits", clip(blockHex))
+		}
+		if fieldErr != nil {
+			return fieldErr
+		}
+		if !havePairs {
+			return fieldError("Invalid source_sub_counts field")
+		}
+		for i := range l.pairs {
+			if l.pairs[i].count == 0 {
+				return fieldError("Invalid sub_count in source_sub_counts")
+			}
+		}
+	case haveFile:
+		l.isBlock = false
+		if fieldErr != nil {
+			return fieldErr
+		}
+		if !parseHex16(fileHex, &l.file) {
+			return fmt.Errorf("file_hash %q is not 32 hex digits", clip(fileHex))
+		}
+		if !haveSize {
+			return fieldError("Invalid filesize field")
+		}
+		if !haveNames {
+			return fieldError("Invalid name_pairs field")
+		}
+		if len(l.names)%2 != 0 {
+			return fieldError("Invalid filename in name_pairs field")
+		}
+	default:
+		return fieldError("A block_hash or file_hash field is required")
+	}
+	return nil
+}
+
+// pairsArray reads ["file hash", count, ...]; a trailing unpaired item is
+// ignored as hashdb does.
+func (s *jscan) pairsArray(fieldErr *error) error {
+	l := s.l
+	s.p++ // [
+	if s.peek() == ']' {
+		s.p++
+		return nil
+	}
+	for i := 0; ; i++ {
+		c := s.peek()
+		if i%2 == 0 {
+			if c == '"' {
+				v, err := s.str()
+				if err != nil {
+					return err
+				}
+				l.pairs = append(l.pairs, subCount{})
+				if !parseHex16(v, &l.pairs[len(l.pairs)-1].file) && *fieldErr == nil {
+					*fieldErr = fmt.Errorf("source hash %q in source_sub_counts is not 32 hex digits", clip(v))
+				}
+			} else {
+				if _, err := s.skip(1); err != nil {
+					return err
+				}
+				l.pairs = append(l.pairs, subCount{})
+				if *fieldErr == nil {
+					*fieldErr = fieldError("Invalid source hash in source_sub_counts")
+				}
+			}
+		} else {
+			var v uint64
+			ok := false
+			var err error
+			if c == '-' || (c >= '0' && c <= '9') {
+				v, ok, err = s.num()
+			} else {
+				_, err = s.skip(1)
+			}
+			if err != nil {
+				return err
+			}
+			if !ok && *fieldErr == nil {
+				*fieldErr = fieldError("Invalid sub_count in source_sub_counts")
+			}
+			l.pairs[len(l.pairs)-1].count = v
+		}
+		switch s.peek() {
+		case ',':
+			s.p++
+		case ']':
+			s.p++
+			if i%2 == 0 { // unpaired trailing hash
+				l.pairs = l.pairs[:len(l.pairs)-1]
+			}
+			return nil
+		default:
+			return errSyntax
+		}
+	}
+}
+
+func (s *jscan) namesArray(fieldErr *error) error {
+	l := s.l
+	s.p++
+	if s.peek() == ']' {
+		s.p++
+		return nil
+	}
+	for i := 0; ; i++ {
+		if s.peek() == '"' {
+			v, err := s.str()
+			if err != nil {
+				return err
+			}
+			l.names = append(l.names, v)
+		} else {
+			if _, err := s.skip(1); err != nil {
+				return err
+			}
+			l.names = append(l.names, nil)
+			if *fieldErr == nil {
+				if i%2 == 0 {
+					*fieldErr = fieldError("Invalid repository name in name_pairs field")
+				} else {
+					*fieldErr = fieldError("Invalid filename in name_pairs field")
+				}
+			}
+		}
+		switch s.peek() {
+		case ',':
+			s.p++
+		case ']':
+			s.p++
+			return nil
+		default:
+			return errSyntax
+		}
+	}
+}
+
+func clip(b []byte) string {
+	if len(b) > 48 {
+		return string(b[:48]) + "..."
+	}
+	return string(b)
+}
+
+// appendJSONString writes s as rapidjson's Writer does: '"' and '\\'
+// escaped, control bytes as \b \t \n \f \r or \u00XX (upper-case hex),
+// every other byte (UTF-8 or not) as it is.
+func appendJSONString(dst []byte, s string) []byte {
+	const hexDigits = "0123456789ABCDEF"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\b':
+			dst = append(dst, '\\', 'b')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\f':
+			dst = append(dst, '\\', 'f')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		start = i + 1
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
