@@ -673,4 +673,3 @@ func (it *baseBlocks) next(ctx context.Context) error {
 	it.pos++
 	return nil
 }
-

@@ -1,0 +1,411 @@
+package blocks
+
+import (
+	"context"
+	"crypto/md5"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/progress"
+)
+
+// IngestRequest is one `blocks ingest`: hash every file below Paths into
+// block set Set.
+type IngestRequest struct {
+	Set   string
+	Paths []string
+	// Repository names the (repository, file name) pairs; empty: each
+	// path as given (hashdb's default).
+	Repository string
+	// NoRecurse stops hashing gzip and zip data found inside files.
+	NoRecurse bool
+	// Workers hashing in parallel (default: one per CPU).
+	Workers int
+}
+
+// IngestResult says what an ingest did.
+type IngestResult struct {
+	Files      uint64     `json:"files"`
+	Bytes      uint64     `json:"bytes"`
+	Duplicates uint64     `json:"duplicates"` // files whose MD5 the set had (names added only)
+	Empty      uint64     `json:"empty"`
+	Embedded   uint64     `json:"embedded"` // gzip/zip members hashed as sources of their own
+	Blocks     uint64     `json:"blocks"`   // block hashes recorded (with repeats)
+	Zero       uint64     `json:"zero_blocks"`
+	Nonprob    uint64     `json:"nonprobative_blocks"`
+	Errors     []string   `json:"errors,omitempty"` // files that could not be read (first 20)
+	Failed     uint64     `json:"failed"`
+	Set        db.SetInfo `json:"set"`
+}
+
+// smallFile is read whole; larger files are read twice (file MD5, then
+// blocks) so memory stays bounded.
+const smallFile = 64 << 20
+
+// recursionBudget bounds the inflated data one worker holds at once
+// (nested members included); a member is cut at what fits.
+const recursionBudget = 96 << 20
+
+// blockOut is one hashed block of a source.
+type blockOut struct {
+	hash    [16]byte
+	entropy uint64
+	label   string
+}
+
+// sourceOut is one hashed source (or a batch of a large one's blocks).
+type sourceOut struct {
+	file   [16]byte
+	names  []db.NamePair
+	data   *db.SourceData // set on the last batch of a newly hashed source
+	blocks []blockOut
+}
+
+type ingest struct {
+	ctx  context.Context
+	req  IngestRequest
+	bi   *db.BlockImport
+	pr   *progress.Tracker
+	bs   int
+	out  chan sourceOut
+	mu   sync.Mutex
+	seen map[[16]byte]bool
+	res  IngestResult
+}
+
+type ingestJob struct {
+	path, repo string
+}
+
+// Ingest hashes files into a block set on every core and publishes the
+// set with the new sources in one step (nothing changes on error or
+// cancel).
+func Ingest(ctx context.Context, st *db.Store, req IngestRequest, pr *progress.Tracker) (*IngestResult, error) {
+	si, err := st.Set(req.Set)
+	if err != nil {
+		return nil, fmt.Errorf("blocks: ingest: %w (create it with `matchmeta blocks create %s`)", err, req.Set)
+	}
+	if si.Kind != db.KindBlock {
+		return nil, fmt.Errorf("blocks: ingest: %w: %s is a %s set, not a block set", db.ErrInvalid, si.Name, si.Kind)
+	}
+	if len(req.Paths) == 0 {
+		return nil, fmt.Errorf("blocks: ingest: %w: no paths", db.ErrInvalid)
+	}
+	var jobs []ingestJob
+	var total int64
+	for _, p := range req.Paths {
+		repo := req.Repository
+		if repo == "" {
+			repo = p
+		}
+		err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return fmt.Errorf("blocks: ingest: %w", err)
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			if fi, err := d.Info(); err == nil {
+				total += fi.Size()
+			}
+			jobs = append(jobs, ingestJob{path: path, repo: repo})
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	in := &ingest{ctx: ctx, req: req, pr: pr, bs: si.BlockSize, out: make(chan sourceOut, 64), seen: map[[16]byte]bool{}}
+	in.bi, err = st.BeginBlocks(ctx, si.SetSpec, db.BlockOptions{Base: si.Name, Mode: db.BlockInsert}, db.ImportOptions{Progress: func(p db.Progress) {
+		pr.SetDone(p.Done)
+		pr.SetTotal(p.Total)
+	}})
+	if err != nil {
+		return nil, err
+	}
+	pr.Phase("hash", "blocks")
+	pr.SetBytesTotal(total)
+	workers := req.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	in.ctx = ctx
+	jobc := make(chan ingestJob)
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &ingestWorker{in: in, h: NewHasher(in.bs)}
+			for j := range jobc {
+				w.file(j)
+			}
+		}()
+	}
+	go func() {
+		defer close(jobc)
+		for _, j := range jobs {
+			select {
+			case jobc <- j:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() { wg.Wait(); close(in.out) }()
+	var addErr error
+	for so := range in.out {
+		if addErr == nil {
+			addErr = in.add(so)
+			if addErr != nil {
+				cancel()
+			}
+		}
+	}
+	if addErr == nil {
+		addErr = ctx.Err()
+	}
+	if addErr != nil {
+		in.bi.Abort()
+		return &in.res, addErr
+	}
+	pr.Phase("write", "hashes")
+	pr.SetDone(0)
+	si, err = in.bi.Commit(ctx)
+	if err != nil {
+		return &in.res, err
+	}
+	in.res.Set = si
+	return &in.res, nil
+}
+
+func (in *ingest) add(so sourceOut) error {
+	for _, n := range so.names {
+		if err := in.bi.AddSourceName(so.file, n.Repository, n.Name); err != nil {
+			return err
+		}
+	}
+	for i := range so.blocks {
+		b := &so.blocks[i]
+		if err := in.bi.AddBlock(b.hash, so.file, b.entropy, b.label, 1); err != nil {
+			return err
+		}
+	}
+	in.res.Blocks += uint64(len(so.blocks))
+	if so.data != nil {
+		in.res.Zero += so.data.Zero
+		in.res.Nonprob += so.data.Nonprob
+		return in.bi.AddSourceData(so.file, *so.data)
+	}
+	return nil
+}
+
+// claim reports whether this file hash is new to the set and this run
+// (the first claimant hashes its blocks; later ones only add names).
+func (in *ingest) claim(fh [16]byte) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.seen[fh] || in.bi.BaseHasSource(fh) {
+		in.res.Duplicates++
+		return false
+	}
+	in.seen[fh] = true
+	return true
+}
+
+func (in *ingest) fail(path string, err error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.res.Failed++
+	in.pr.Warn()
+	if len(in.res.Errors) < MaxReported {
+		in.res.Errors = append(in.res.Errors, fmt.Sprintf("%s: %v", path, err))
+	}
+}
+
+func (in *ingest) send(so sourceOut) bool {
+	select {
+	case in.out <- so:
+		return true
+	case <-in.ctx.Done():
+		return false
+	}
+}
+
+type ingestWorker struct {
+	in     *ingest
+	h      *Hasher
+	buf    []byte
+	budget int
+}
+
+func (w *ingestWorker) file(j ingestJob) {
+	in := w.in
+	f, err := os.Open(j.path)
+	if err != nil {
+		in.fail(j.path, err)
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		in.fail(j.path, err)
+		return
+	}
+	size := fi.Size()
+	in.mu.Lock()
+	in.res.Files++
+	in.res.Bytes += uint64(size)
+	if size == 0 {
+		in.res.Empty++
+	}
+	in.mu.Unlock()
+	if size == 0 {
+		return // hashdb skips empty files
+	}
+	name := []db.NamePair{{Repository: j.repo, Name: j.path}}
+	if size <= smallFile {
+		if cap(w.buf) < int(size) {
+			w.buf = make([]byte, size)
+		}
+		data := w.buf[:size]
+		if _, err := io.ReadFull(f, data); err != nil {
+			in.fail(j.path, err)
+			return
+		}
+		in.pr.AddBytes(size)
+		w.source(data, j.repo, j.path, "", 0, name)
+		return
+	}
+	// Large file: the file MD5 first, then the blocks in pieces.
+	hh := md5.New()
+	if _, err := io.Copy(hh, f); err != nil {
+		in.fail(j.path, err)
+		return
+	}
+	var fh [16]byte
+	hh.Sum(fh[:0])
+	if !in.claim(fh) {
+		in.send(sourceOut{file: fh, names: name})
+		in.pr.AddBytes(size)
+		return
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		in.fail(j.path, err)
+		return
+	}
+	const piece = 16 << 20
+	if cap(w.buf) < piece {
+		w.buf = make([]byte, piece)
+	}
+	var zero, nonprob uint64
+	var off int64
+	for off < size {
+		n, err := io.ReadFull(f, w.buf[:piece])
+		if n == 0 && err != nil {
+			in.fail(j.path, fmt.Errorf("read at %d: %w", off, err))
+			return
+		}
+		data := w.buf[:n]
+		blocks, z, np := w.hashBlocks(data)
+		zero += z
+		nonprob += np
+		if !in.send(sourceOut{file: fh, names: name, blocks: blocks}) {
+			return
+		}
+		name = nil
+		if !in.req.NoRecurse {
+			w.recurse(data, len(data), j.repo, j.path, "", off, 0)
+		}
+		in.pr.AddBytes(int64(n))
+		off += int64(n)
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+	}
+	in.send(sourceOut{file: fh, data: &db.SourceData{Size: uint64(size), Zero: zero, Nonprob: nonprob}})
+}
+
+// source hashes one in-memory source (a file or an embedded member) and
+// then the members embedded in it.
+func (w *ingestWorker) source(data []byte, repo, fname, rpath string, depth int, names []db.NamePair) {
+	in := w.in
+	fh := md5.Sum(data)
+	if !in.claim(fh) {
+		in.send(sourceOut{file: fh, names: names})
+		return
+	}
+	blocks, zero, nonprob := w.hashBlocks(data)
+	if !in.send(sourceOut{file: fh, names: names, blocks: blocks,
+		data: &db.SourceData{Size: uint64(len(data)), Zero: zero, Nonprob: nonprob}}) {
+		return
+	}
+	if !in.req.NoRecurse {
+		w.recurse(data, len(data), repo, fname, rpath, 0, depth)
+	}
+}
+
+// recurse hashes the gzip and zip members found in data as sources named
+// "<file>-<recursion path>" (hashdb's naming); base is data's offset in
+// its file for the path of a top-level piece.
+func (w *ingestWorker) recurse(data []byte, end int, repo, fname, rpath string, base int64, depth int) {
+	if depth >= maxDepth {
+		return
+	}
+	findMembers(data, end, func(m member) bool {
+		if w.in.ctx.Err() != nil {
+			return false
+		}
+		limit := min(gzipMax, recursionBudget-w.budget)
+		if limit <= 0 {
+			return false
+		}
+		child := inflate(m.r, nil, limit)
+		if len(child) == 0 {
+			return true
+		}
+		w.budget += len(child)
+		defer func() { w.budget -= len(child) }()
+		off := int64(m.off)
+		if depth == 0 {
+			off += base
+		}
+		p := childPath(rpath, off, m.kind)
+		w.in.mu.Lock()
+		w.in.res.Embedded++
+		w.in.mu.Unlock()
+		w.source(child, repo, fname, p, depth+1, []db.NamePair{{Repository: repo, Name: fname + "-" + p}})
+		return true
+	})
+}
+
+// hashBlocks hashes every block of data (the last one zero-padded),
+// skipping all-zero blocks, with k_entropy and labels.
+func (w *ingestWorker) hashBlocks(data []byte) (out []blockOut, zero, nonprob uint64) {
+	bs := w.h.BlockSize()
+	out = make([]blockOut, 0, (len(data)+bs-1)/bs)
+	for off := 0; off < len(data); off += bs {
+		b := w.h.Padded(data[off:min(off+bs, len(data))])
+		if IsZero(b) {
+			zero++
+			continue
+		}
+		bo := blockOut{hash: md5.Sum(b), entropy: w.h.Entropy(b)}
+		bo.label = w.h.Label(b)
+		if bo.label != "" {
+			nonprob++
+		}
+		out = append(out, bo)
+	}
+	w.in.pr.Add(uint64(len(out)))
+	return out, zero, nonprob
+}
