@@ -113,7 +113,7 @@ type SetInfo struct {
 	// (files.go), shared by the hash sets of one release; 0 when the set
 	// keeps its records per key.
 	FilesID uint32 `json:"files_id,omitempty"`
-	Files   uint64 `json:"files,omitempty"` // distinct files in that store
+	Files   uint64 `json:"files,omitempty"`   // distinct files in that store
 	Sources uint64 `json:"sources,omitempty"` // block sets: source files
 }
 

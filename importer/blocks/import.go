@@ -434,30 +434,59 @@ func (w *whitelist) check(batch []tabEntry, labels []string) error {
 // a file unpadded) cannot match a padded block hash and are counted as
 // short pieces, not imported.
 func (imp *importer) readDFXML(br *bufio.Reader) error {
-	d := xml.NewDecoder(br)
-	d.Strict = true
-	type run struct {
-		block [16]byte
-		label string
+	err := parseDFXML(br, imp.bsize, func(line int, err error) error {
+		imp.lineNo = line
+		imp.res.Lines++
+		return imp.bad(err)
+	}, func(line int) {
+		imp.res.Lines++
+		imp.res.Short++
+	}, func(o *dfxmlObject) error {
+		imp.res.Lines += uint64(len(o.runs))
+		imp.lineNo = o.line
+		if err := imp.dfxmlObject(o.name, o.size, o.repo, o.hash, len(o.runs), func(i int) ([16]byte, string) { return o.runs[i].block, o.runs[i].label }); err != nil {
+			return err
+		}
+		return imp.ctx.Err()
+	})
+	var le *LineError
+	if errors.As(err, &le) && le.File == "" {
+		le.File = imp.req.File
 	}
+	return err
+}
+
+type dfxmlRun struct {
+	block [16]byte
+	label string
+}
+
+type dfxmlObject struct {
+	line                   int
+	name, size, repo, hash string
+	runs                   []dfxmlRun
+}
+
+// parseDFXML reads DFXML fileobjects; bad byte runs go to bad (which may
+// stop the parse by returning an error), short ones to short.
+func parseDFXML(r io.Reader, bsize int, bad func(line int, err error) error, short func(line int), obj func(*dfxmlObject) error) error {
+	d := xml.NewDecoder(r)
+	d.Strict = true
 	var (
 		inObj, inRun                bool
 		stack                       []string
 		text                        strings.Builder
-		fname, fsize, frepo, fhash  string
-		runs                        []run
+		o                           dfxmlObject
 		runLen, runLabel, runDigest string
-		objLine                     int
 	)
 	for {
 		tok, err := d.Token()
 		line, _ := d.InputPos()
-		imp.lineNo = line
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
-			return &LineError{File: imp.req.File, Line: line, Err: fmt.Errorf("%w: %v", ErrBadInput, err)}
+			return &LineError{Line: line, Err: fmt.Errorf("%w: %v", ErrBadInput, err)}
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -465,8 +494,8 @@ func (imp *importer) readDFXML(br *bufio.Reader) error {
 			text.Reset()
 			switch t.Name.Local {
 			case "fileobject":
-				inObj, objLine = true, line
-				fname, fsize, frepo, fhash, runs = "", "", "", "", runs[:0]
+				inObj = true
+				o = dfxmlObject{line: line, runs: o.runs[:0]}
 			case "byte_run":
 				if inObj {
 					inRun = true
@@ -488,7 +517,9 @@ func (imp *importer) readDFXML(br *bufio.Reader) error {
 				}
 			}
 		case xml.CharData:
-			text.Write(t)
+			if text.Len() < 1<<16 {
+				text.Write(t)
+			}
 		case xml.EndElement:
 			name := t.Name.Local
 			v := strings.TrimSpace(text.String())
@@ -499,58 +530,44 @@ func (imp *importer) readDFXML(br *bufio.Reader) error {
 			switch {
 			case !inObj:
 			case name == "filename":
-				fname = v
+				o.name = v
 			case name == "filesize":
-				fsize = v
+				o.size = v
 			case name == "repository_name":
-				frepo = v
+				o.repo = v
 			case name == "hashdigest" && inRun:
 				runDigest = v
 			case name == "hashdigest":
-				fhash = v
+				o.hash = v
 			case name == "byte_run" && inRun:
 				inRun = false
-				imp.res.Lines++
 				n, err := strconv.Atoi(runLen)
-				if err != nil || n <= 0 {
-					if err := imp.bad(fmt.Errorf("%w: byte_run len %q", ErrBadInput, runLen)); err != nil {
-						return err
-					}
-					break
+				var r dfxmlRun
+				switch {
+				case err != nil || n <= 0:
+					err = bad(line, fmt.Errorf("%w: byte_run len %q", ErrBadInput, runLen))
+				case !parseHex16([]byte(runDigest), &r.block):
+					err = bad(line, fmt.Errorf("%w: byte_run MD5 %q is not 32 hex digits", ErrBadInput, clip([]byte(runDigest))))
+				case n < bsize:
+					short(line)
+				case n != bsize:
+					err = bad(line, fmt.Errorf("%w: byte_run len %d does not match the set's block size %d", ErrBadInput, n, bsize))
+				default:
+					r.label = runLabel
+					o.runs = append(o.runs, r)
 				}
-				var r run
-				if !parseHex16([]byte(runDigest), &r.block) {
-					if err := imp.bad(fmt.Errorf("%w: byte_run MD5 %q is not 32 hex digits", ErrBadInput, clip([]byte(runDigest)))); err != nil {
-						return err
-					}
-					break
-				}
-				if n < imp.bsize {
-					imp.res.Short++
-					break
-				}
-				if n != imp.bsize {
-					if err := imp.bad(fmt.Errorf("%w: byte_run len %d does not match the set's block size %d", ErrBadInput, n, imp.bsize)); err != nil {
-						return err
-					}
-					break
-				}
-				r.label = runLabel
-				runs = append(runs, r)
-			case name == "fileobject":
-				inObj = false
-				imp.lineNo = objLine
-				if err := imp.dfxmlObject(fname, fsize, frepo, fhash, len(runs), func(i int) ([16]byte, string) { return runs[i].block, runs[i].label }); err != nil {
+				if err != nil {
 					return err
 				}
-				if err := imp.ctx.Err(); err != nil {
+			case name == "fileobject":
+				inObj = false
+				if err := obj(&o); err != nil {
 					return err
 				}
 			}
 			text.Reset()
 		}
 	}
-	return nil
 }
 
 func (imp *importer) dfxmlObject(fname, fsize, frepo, fhash string, n int, run func(int) ([16]byte, string)) error {
