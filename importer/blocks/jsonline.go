@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/matchmeta/matchmeta/db"
 )
 
 // hashdb's JSON lines are read with a small scanner of our own instead of
@@ -162,13 +164,11 @@ func (s *jscan) hex4() (rune, bool) {
 		return 0, false
 	}
 	var r rune
-	for _, c := range s.b[s.p : s.p+4] {
-		v := hexVal[c]
-		if v < 0 {
-			return 0, false
-		}
-		r = r<<4 | rune(v)
+	var v [2]byte
+	if !db.DecodeHex(v[:], s.b[s.p:s.p+4]) {
+		return 0, false
 	}
+	r = rune(v[0])<<8 | rune(v[1])
 	s.p += 4
 	return r, true
 }
@@ -309,35 +309,7 @@ type fieldError string
 
 func (e fieldError) Error() string { return string(e) }
 
-func parseHex16(b []byte, dst *[16]byte) bool {
-	if len(b) != 32 {
-		return false
-	}
-	for i := 0; i < 16; i++ {
-		hi, lo := hexVal[b[2*i]], hexVal[b[2*i+1]]
-		if hi < 0 || lo < 0 {
-			return false
-		}
-		dst[i] = byte(hi<<4 | lo)
-	}
-	return true
-}
-
-var hexVal = func() (t [256]int8) {
-	for i := range t {
-		t[i] = -1
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = int8(c - '0')
-	}
-	for c := 'a'; c <= 'f'; c++ {
-		t[c] = int8(c - 'a' + 10)
-	}
-	for c := 'A'; c <= 'F'; c++ {
-		t[c] = int8(c - 'A' + 10)
-	}
-	return
-}()
+func parseHex16(b []byte, dst *[16]byte) bool { return db.DecodeHex(dst[:], b) }
 
 // parse reads one hashdb JSON line (a block line or a source line) with
 // hashdb's rules: the object decides by having block_hash or file_hash;
