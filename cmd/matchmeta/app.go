@@ -46,6 +46,7 @@ func commands() []command {
 		{"serve", "run the lookup daemon (web page, JSON API, admin socket)", (*Main).runServe},
 		{"import", "import a hash list, file-name list, NSRL release or path listing as a named set", (*Main).runImport},
 		{"sets", "list, show or remove sets", (*Main).runSets},
+		{"blocks", "sector block hash sets (hashdb compatible) and block hunting in disk images", (*Main).runBlocks},
 		{"lookup", "look up hashes, file names or paths (local file or remote appliance)", (*Main).runLookup},
 		{"keys", "manage API keys", (*Main).runKeys},
 		{"backup", "write a consistent copy of the database", (*Main).runBackup},

@@ -1,0 +1,476 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/progress"
+	"github.com/matchmeta/matchmeta/importer/blocks"
+)
+
+const blocksUsage = `blocks SUBCOMMAND [flags]
+
+Sector block hash sets (hashdb 3.1 compatible) and block hunting:
+  create NAME [--block-size 512|4096] [--step N] [--class C]
+  ingest NAME PATH...        hash every file below the paths (gzip/zip inside recursed)
+  import NAME FILE           hashdb JSON, import_tab or DFXML (detected; --format to force)
+  export NAME FILE           hashdb 3.1 JSON export ("-": stdout)
+  add A B                    add A into B (hashdb add)
+  subtract A B DEST          A minus B, matching hash and source (--hash-only: hash)
+  intersect A B DEST         A and B, matching hash and source (--hash-only: hash)
+  subtract-repository A REPOSITORY DEST
+  stats NAME                 counts, duplicates histogram (--sources: source lines)
+  lookup MD5...              what a block set knows about block hashes
+  scan IMAGE... --set NAME   hunt the set's blocks in raw, E01, stdin ("-") images
+
+Every command that changes a set publishes it in one step; an interrupted
+one changes nothing.`
+
+func (m *Main) runBlocks(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintf(m.Stdout, "usage: matchmeta %s\n", blocksUsage)
+		if len(args) == 0 {
+			return usagef(nil, "missing subcommand")
+		}
+		return errHelp
+	}
+	sub, rest := args[0], args[1:]
+	switch sub {
+	case "create":
+		return m.blocksCreate(ctx, rest)
+	case "ingest":
+		return m.blocksIngest(ctx, rest)
+	case "import":
+		return m.blocksImport(ctx, rest)
+	case "export":
+		return m.blocksExport(ctx, rest)
+	case "add", "subtract", "intersect", "subtract-repository":
+		return m.blocksSetOp(ctx, sub, rest)
+	case "stats":
+		return m.blocksStats(ctx, rest)
+	case "lookup":
+		return m.blocksLookup(ctx, rest)
+	case "scan":
+		return m.blocksScan(ctx, rest)
+	}
+	return usagef(nil, "unknown subcommand %q (matchmeta blocks --help)", sub)
+}
+
+// track draws a Tracker on stderr while fn runs: a status line on a
+// terminal, a line every 10 seconds elsewhere.
+func (m *Main) track(fn func(pr *progress.Tracker) error) error {
+	pr := progress.New()
+	tty := false
+	if f, ok := m.Stderr.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	every := 10 * time.Second
+	if tty {
+		every = 500 * time.Millisecond
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				line := progressLine(pr.Snapshot())
+				if tty {
+					fmt.Fprintf(m.Stderr, "\r\033[K%s", line)
+				} else {
+					fmt.Fprintln(m.Stderr, line)
+				}
+			}
+		}
+	}()
+	err := fn(pr)
+	close(stop)
+	<-done
+	if tty {
+		fmt.Fprint(m.Stderr, "\r\033[K")
+	}
+	return err
+}
+
+func progressLine(ev progress.Event) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d %s", ev.Phase, ev.Done, ev.Unit)
+	if ev.Total > 0 {
+		fmt.Fprintf(&b, " of %d", ev.Total)
+	}
+	if ev.Bytes > 0 {
+		fmt.Fprintf(&b, ", %s", humanBytes(ev.Bytes))
+		if ev.BytesTotal > 0 {
+			fmt.Fprintf(&b, " of %s", humanBytes(ev.BytesTotal))
+		}
+		if s := ev.Elapsed.Seconds(); s > 0 {
+			fmt.Fprintf(&b, " (%s/s)", humanBytes(int64(float64(ev.Bytes)/s)))
+		}
+	} else if ev.Rate > 0 {
+		fmt.Fprintf(&b, " (%.0f/s)", ev.Rate)
+	}
+	if ev.Message != "" {
+		fmt.Fprintf(&b, ", %s", ev.Message)
+	}
+	if ev.Warnings > 0 {
+		fmt.Fprintf(&b, ", %d warnings", ev.Warnings)
+	}
+	fmt.Fprintf(&b, ", %s elapsed", ev.Elapsed.Round(time.Second))
+	return b.String()
+}
+
+func humanBytes(n int64) string {
+	const u = 1024
+	if n < u {
+		return fmt.Sprintf("%d B", n)
+	}
+	f, i := float64(n), -1
+	for f >= u && i < 4 {
+		f /= u
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", f, "KMGTP"[i])
+}
+
+// withStore opens the database for one blocks command.
+func (m *Main) withStore(ctx context.Context, path string, readOnly bool, fn func(st *db.Store) error) error {
+	st, err := m.openStore(ctx, path, readOnly)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(st)
+}
+
+func (m *Main) blocksCreate(ctx context.Context, args []string) error {
+	const usage = "blocks create NAME [--block-size 512|4096] [--step N] [--class known-bad]"
+	fs := m.newFlagSet("blocks create", usage)
+	dbPath := m.dbFlag(fs)
+	size := fs.Int("block-size", 512, "block size in bytes: 512 or 4096 (fixed for the set's life)")
+	step := fs.Int("step", 0, "default scan step in bytes, a multiple of 512 up to the block size (default the block size)")
+	class := fs.String("class", string(db.ClassKnownBad), "what a match means: known (a whitelist such as NSRL blocks), known-bad or notable")
+	source := fs.String("source", "", "where the data comes from")
+	desc := fs.String("desc", "", "description shown with matches")
+	if err := m.parse(fs, usage, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef(fs, "want one set name")
+	}
+	return m.withStore(ctx, *dbPath, false, func(st *db.Store) error {
+		if _, err := st.Set(fs.Arg(0)); err == nil {
+			return fmt.Errorf("blocks create: set %s exists already", fs.Arg(0))
+		}
+		si, err := st.CreateBlockSet(ctx, db.SetSpec{Name: fs.Arg(0), Class: db.Class(*class), BlockSize: *size, Step: *step, Source: *source, Desc: *desc})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "created block set %s (block size %d, step %d, %s)\n", si.Name, si.BlockSize, si.Step, si.Class)
+		return nil
+	})
+}
+
+func (m *Main) blocksIngest(ctx context.Context, args []string) error {
+	const usage = "blocks ingest NAME PATH... [--repository R] [--no-recurse]"
+	fs := m.newFlagSet("blocks ingest", usage)
+	dbPath := m.dbFlag(fs)
+	repo := fs.String("repository", "", "repository of the (repository, file name) pairs (default: each PATH as given)")
+	noRecurse := fs.Bool("no-recurse", false, "do not hash gzip and zip data found inside files")
+	if err := m.parse(fs, usage, args); err != nil {
+		return err
+	}
+	if fs.NArg() < 2 {
+		return usagef(fs, "want a set name and at least one path")
+	}
+	return m.withStore(ctx, *dbPath, false, func(st *db.Store) error {
+		var res *blocks.IngestResult
+		err := m.track(func(pr *progress.Tracker) error {
+			var err error
+			res, err = blocks.Ingest(ctx, st, blocks.IngestRequest{Set: fs.Arg(0), Paths: fs.Args()[1:], Repository: *repo, NoRecurse: *noRecurse}, pr)
+			return err
+		})
+		if res != nil {
+			for _, e := range res.Errors {
+				fmt.Fprintf(m.Stderr, "unreadable: %s\n", e)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "ingested %d files (%s) into %s: %d block hashes recorded, %d zero and %d non-probative blocks, %d duplicate files, %d embedded members, %d unreadable; the set has %d hashes from %d sources\n",
+			res.Files, humanBytes(int64(res.Bytes)), res.Set.Name, res.Blocks, res.Zero, res.Nonprob, res.Duplicates, res.Embedded, res.Failed, res.Set.Count, res.Set.Sources)
+		return nil
+	})
+}
+
+func (m *Main) blocksImport(ctx context.Context, args []string) error {
+	const usage = "blocks import NAME FILE [--format json|tab|dfxml] [--repository R] [--whitelist SET] [--strict]"
+	fs := m.newFlagSet("blocks import", usage)
+	dbPath := m.dbFlag(fs)
+	format := fs.String("format", "", "json (hashdb 3), tab (import_tab, NSRL sector hashes) or dfxml (hashdb v1/v2, md5deep -p N -d); default: detected")
+	repo := fs.String("repository", "", "repository for tab and DFXML name pairs (default: FILE)")
+	white := fs.String("whitelist", "", "tab input: label blocks found in this block set \"w\" (hashdb import_tab -w)")
+	strict := fs.Bool("strict", false, "fail on the first bad line and import nothing")
+	if err := m.parse(fs, usage, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return usagef(fs, "want a set name and one file")
+	}
+	return m.withStore(ctx, *dbPath, false, func(st *db.Store) error {
+		var res *blocks.ImportResult
+		err := m.track(func(pr *progress.Tracker) error {
+			var err error
+			res, err = blocks.Import(ctx, st, blocks.ImportRequest{Set: fs.Arg(0), File: fs.Arg(1), Stdin: m.Stdin, Format: *format, Repository: *repo, Whitelist: *white, Strict: *strict}, pr)
+			return err
+		})
+		if res != nil {
+			for _, e := range res.Errors {
+				fmt.Fprintf(m.Stderr, "%v\n", e)
+			}
+			if n := res.Bad - uint64(len(res.Errors)); n > 0 {
+				fmt.Fprintf(m.Stderr, "... and %d more bad lines\n", n)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "imported %s (%s): %d lines, %d block entries, %d source lines, %d skipped (sources already in the set), %d short pieces, %d bad lines; the set has %d hashes from %d sources\n",
+			fs.Arg(1), res.Format, res.Lines, res.Blocks, res.Sources, res.Skipped, res.Short, res.Bad, res.Set.Count, res.Set.Sources)
+		return nil
+	})
+}
+
+func (m *Main) blocksExport(ctx context.Context, args []string) error {
+	const usage = "blocks export NAME FILE"
+	fs := m.newFlagSet("blocks export", usage)
+	dbPath := m.dbFlag(fs)
+	if err := m.parse(fs, usage, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return usagef(fs, "want a set name and an output file (- for stdout)")
+	}
+	return m.withStore(ctx, *dbPath, true, func(st *db.Store) error {
+		out, closeOut, err := m.createOut(fs.Arg(1))
+		if err != nil {
+			return err
+		}
+		command := "matchmeta blocks export " + fs.Arg(0) + " " + fs.Arg(1)
+		err = m.track(func(pr *progress.Tracker) error { return blocks.ExportJSON(ctx, st, fs.Arg(0), command, out, pr) })
+		if cerr := closeOut(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+}
+
+// createOut opens an output file ("-": stdout). A file is written beside
+// its name and renamed into place when complete.
+func (m *Main) createOut(path string) (io.Writer, func() error, error) {
+	if path == "-" {
+		return m.Stdout, func() error { return nil }, nil
+	}
+	f, err := os.CreateTemp(dirOf(path), ".matchmeta-out-*")
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func() error {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return err
+		}
+		if err := f.Close(); err != nil {
+			os.Remove(f.Name())
+			return err
+		}
+		return os.Rename(f.Name(), path)
+	}, nil
+}
+
+func dirOf(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[:i+1]
+	}
+	return "."
+}
+
+func (m *Main) blocksSetOp(ctx context.Context, op string, args []string) error {
+	usage := "blocks " + op + " A B DEST [--hash-only]"
+	want := 3
+	switch op {
+	case "add":
+		usage, want = "blocks add A B", 2
+	case "subtract-repository":
+		usage = "blocks subtract-repository A REPOSITORY DEST"
+	}
+	fs := m.newFlagSet("blocks "+op, usage)
+	dbPath := m.dbFlag(fs)
+	var hashOnly *bool
+	if op == "subtract" || op == "intersect" {
+		hashOnly = fs.Bool("hash-only", false, "match the block hash alone (hashdb "+op+"_hash), not hash and source")
+	}
+	class := fs.String("class", "", "class of DEST (default: A's)")
+	if err := m.parse(fs, usage, args); err != nil {
+		return err
+	}
+	if fs.NArg() != want {
+		return usagef(fs, "want %d set names", want)
+	}
+	req := blocks.SetOpRequest{Op: op, A: fs.Arg(0), Class: db.Class(*class)}
+	switch op {
+	case "add":
+		req.B = fs.Arg(1)
+	case "subtract-repository":
+		req.Repository, req.Dest = fs.Arg(1), fs.Arg(2)
+	default:
+		req.B, req.Dest = fs.Arg(1), fs.Arg(2)
+		req.HashOnly = *hashOnly
+	}
+	return m.withStore(ctx, *dbPath, false, func(st *db.Store) error {
+		var res *blocks.SetOpResult
+		err := m.track(func(pr *progress.Tracker) error {
+			var err error
+			res, err = blocks.SetOp(ctx, st, req, pr)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "%s: read %d hashes, wrote %d (hash, source) pairs; %s has %d hashes from %d sources\n", op, res.Read, res.Written, res.Set.Name, res.Set.Count, res.Set.Sources)
+		return nil
+	})
+}
+
+func (m *Main) blocksStats(ctx context.Context, args []string) error {
+	const usage = "blocks stats NAME [--json] [--sources]"
+	fs := m.newFlagSet("blocks stats", usage)
+	dbPath := m.dbFlag(fs)
+	asJSON := fs.Bool("json", false, "print the statistics as one JSON object")
+	sources := fs.Bool("sources", false, "print every source as a hashdb source line (hashdb sources)")
+	if err := m.parse(fs, usage, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef(fs, "want one set name")
+	}
+	return m.withStore(ctx, *dbPath, true, func(st *db.Store) error {
+		s, err := blocks.SetStats(ctx, st, fs.Arg(0), nil)
+		if err != nil {
+			return err
+		}
+		if *sources {
+			si, _ := st.Set(fs.Arg(0))
+			var line []byte
+			return st.EachSourceChunked(ctx, si, func(src *db.Source) error {
+				line = append(blocks.AppendSourceJSON(line[:0], src), '\n')
+				_, err := m.Stdout.Write(line)
+				return err
+			})
+		}
+		if *asJSON {
+			return json.NewEncoder(m.Stdout).Encode(s)
+		}
+		fmt.Fprintf(m.Stdout, "set %s: block size %d, step %d, %d block hashes from %d sources\n", s.Set, s.BlockSize, s.Step, s.Hashes, s.Sources)
+		fmt.Fprintf(m.Stdout, "{\"total_hashes\": %d, \"total_distinct_hashes\": %d}\n", s.TotalHashes, s.Singletons)
+		for _, h := range s.Histogram {
+			fmt.Fprintf(m.Stdout, "{\"duplicates\":%d, \"distinct_hashes\":%d, \"total\":%d}\n", h.Duplicates, h.Hashes, h.Total)
+		}
+		for l, n := range s.Labels {
+			fmt.Fprintf(m.Stdout, "label %s: %d hashes\n", l, n)
+		}
+		return nil
+	})
+}
+
+func (m *Main) blocksLookup(ctx context.Context, args []string) error {
+	const usage = "blocks lookup MD5... [--set NAME]"
+	fs := m.newFlagSet("blocks lookup", usage)
+	dbPath := m.dbFlag(fs)
+	set := fs.String("set", "", "look in this block set only (default: every block set)")
+	if err := m.parse(fs, usage, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usagef(fs, "want at least one block hash")
+	}
+	return m.withStore(ctx, *dbPath, true, func(st *db.Store) error {
+		enc := json.NewEncoder(m.Stdout)
+		for _, h := range fs.Args() {
+			a, err := blocks.LookupBlock(st, h, *set)
+			if err != nil {
+				return err
+			}
+			if err := enc.Encode(a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (m *Main) blocksScan(ctx context.Context, args []string) error {
+	const usage = "blocks scan IMAGE... --set NAME [--step N] [--format json|hashdb] [-j e|o|c|a] [-o FILE] [--summary FILE]"
+	fs := m.newFlagSet("blocks scan", usage)
+	dbPath := m.dbFlag(fs)
+	set := fs.String("set", "", "block set to hunt (required)")
+	step := fs.Int("step", 0, "bytes between block starts, a multiple of 512 (default: the set's step)")
+	format := fs.String("format", blocks.ScanJSON, "json (a line per match, then the presence report) or hashdb (scan_media lines)")
+	mode := fs.StringP("json-mode", "j", "o", "hashdb JSON mode: e (all), o (first sight in full), c (count), a (approximate count)")
+	output := fs.StringP("output", "o", "-", "where the match lines go")
+	summary := fs.String("summary", "", "where the readable presence summary goes (default: stderr for --format json)")
+	noRecurse := fs.Bool("no-recurse", false, "do not scan gzip and zip data found in the image")
+	nonprob := fs.Bool("nonprobative", false, "keep matches of non-probative and whitelisted blocks")
+	if err := m.parse(fs, usage, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usagef(fs, "want at least one image (- for stdin)")
+	}
+	if *set == "" {
+		return usagef(fs, "--set NAME is required")
+	}
+	return m.withStore(ctx, *dbPath, true, func(st *db.Store) error {
+		out, closeOut, err := m.createOut(*output)
+		if err != nil {
+			return err
+		}
+		var sum io.Writer
+		closeSum := func() error { return nil }
+		switch {
+		case *summary != "":
+			if sum, closeSum, err = m.createOut(*summary); err != nil {
+				return err
+			}
+		case *format == blocks.ScanJSON:
+			sum = m.Stderr
+		}
+		req := blocks.ScanRequest{Set: *set, Images: fs.Args(), Stdin: m.Stdin, Step: *step, Format: *format, Mode: *mode,
+			Command: "matchmeta blocks scan " + strings.Join(args, " "), NoRecurse: *noRecurse, Nonprobative: *nonprob, Out: out, Summary: sum}
+		err = m.track(func(pr *progress.Tracker) error {
+			_, err := blocks.Scan(ctx, st, req, pr)
+			return err
+		})
+		if cerr := closeOut(); err == nil {
+			err = cerr
+		}
+		if cerr := closeSum(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+}
