@@ -28,42 +28,56 @@ const (
 	VerdictError = "error"
 )
 
-// ParseQuery detects the type of a value: hex of 64, 40 or 32 digits is a
+// ParseQuery reads a value as a query of kind, or of the kind its form
+// tells when kind is "" (DetectKind): hex of 64, 40 or 32 digits is a
 // SHA-256, SHA-1 or MD5; a value starting with "/", "\\" or a drive letter
-// is a full path; anything else is a file name.
+// is a full path; anything else is a file name. It is the one parser of
+// user values: the API, the page, the bulk lookup and the CLI all use it.
 //
 // Surrounding white space is dropped from hashes. Names and paths lose
 // leading white space and trailing line ends and tabs, but keep trailing
 // spaces and dots: Windows strips those when it opens a file, so
 // "svchost.exe " is a different name hiding as svchost.exe, and the
 // answer says so (NameTricks).
-func ParseQuery(v string) (Query, error) {
+func ParseQuery(kind Kind, v string) (Query, error) {
+	if kind != "" {
+		return ParseTypedQuery(kind, v)
+	}
 	t := strings.TrimSpace(v)
 	if t == "" {
-		return Query{}, fmt.Errorf("%w: empty value", ErrInvalid)
+		return Query{}, Errorf(ErrorInvalid, "empty value")
 	}
-	if isHex(t) {
-		switch len(t) {
-		case 64:
-			return ParseTypedQuery(KindSHA256, t)
-		case 40:
-			return ParseTypedQuery(KindSHA1, t)
-		case 32:
-			return ParseTypedQuery(KindMD5, t)
-		}
+	switch k := DetectKind(t); k {
+	case KindSHA256, KindSHA1, KindMD5:
+		return ParseTypedQuery(k, t)
 	}
 	v = TrimName(v)
-	if looksLikePath(v) {
+	if DetectKind(v) == KindPath {
 		return Query{Type: KindPath, Value: v}, nil
 	}
 	return ParseTypedQuery(KindFilename, v)
 }
 
-func looksLikePath(v string) bool {
-	if strings.HasPrefix(v, "/") || strings.HasPrefix(v, `\\`) {
-		return true
+// DetectKind tells a value's kind from its form, as ParseQuery does ("" for
+// an empty value). It allocates nothing, for the bulk lookup's hot path.
+func DetectKind[T string | []byte](v T) Kind {
+	if len(v) == 0 {
+		return ""
 	}
-	return len(v) >= 2 && v[1] == ':' && (('a' <= v[0] && v[0] <= 'z') || ('A' <= v[0] && v[0] <= 'Z'))
+	if isHex(v) {
+		switch len(v) {
+		case 64:
+			return KindSHA256
+		case 40:
+			return KindSHA1
+		case 32:
+			return KindMD5
+		}
+	}
+	if v[0] == '/' || len(v) >= 2 && v[0] == '\\' && v[1] == '\\' || len(v) >= 2 && v[1] == ':' && ('a' <= v[0]|0x20 && v[0]|0x20 <= 'z') {
+		return KindPath
+	}
+	return KindFilename
 }
 
 // TrimName drops what surrounds a name or path by accident (leading white
@@ -87,29 +101,29 @@ func ParseTypedQuery(t Kind, v string) (Query, error) {
 	case KindSHA256, KindSHA1, KindMD5, KindBlock:
 		w := t.KeyWidth()
 		if v == "" {
-			return q, fmt.Errorf("%w: empty %s", ErrInvalid, t)
+			return q, Errorf(ErrorInvalid, "empty %s", t)
 		}
 		if !isHex(v) {
-			return q, fmt.Errorf("%w: %s %q is not hexadecimal", ErrInvalid, t, clip(v))
+			return q, Errorf(ErrorInvalid, "%s %q is not hexadecimal", t, clip(v))
 		}
 		if len(v) != 2*w {
-			return q, fmt.Errorf("%w: %s must be %d hex digits, got %d", ErrInvalid, t, 2*w, len(v))
+			return q, Errorf(ErrorInvalid, "%s must be %d hex digits, got %d", t, 2*w, len(v))
 		}
 		q.key, _ = hex.DecodeString(v)
 		q.Value = strings.ToUpper(v)
 	case KindFilename:
 		if v == "" {
-			return q, fmt.Errorf("%w: empty file name", ErrInvalid)
+			return q, Errorf(ErrorInvalid, "empty file name")
 		}
 		if len(v) > 4096 {
-			return q, fmt.Errorf("%w: file name of %d bytes is too long", ErrInvalid, len(v))
+			return q, Errorf(ErrorInvalid, "file name of %d bytes is too long", len(v))
 		}
 	case KindPath:
 		if v == "" {
-			return q, fmt.Errorf("%w: empty path", ErrInvalid)
+			return q, Errorf(ErrorInvalid, "empty path")
 		}
 	default:
-		return q, fmt.Errorf("%w: unknown type %q", ErrInvalid, t)
+		return q, Errorf(ErrorInvalid, "unknown type %q", t)
 	}
 	return q, nil
 }
@@ -121,8 +135,8 @@ func clip(s string) string {
 	return s
 }
 
-func isHex(s string) bool {
-	if s == "" {
+func isHex[T string | []byte](s T) bool {
+	if len(s) == 0 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -429,7 +443,7 @@ func (r *Reader) trickNames(tricks []NameTrick) ([]Lookalike, error) {
 // AnswerString parses and answers a raw value; a bad value yields an
 // answer with Error set and verdict "error".
 func (r *Reader) AnswerString(v string, withRecords bool) Answer {
-	q, err := ParseQuery(v)
+	q, err := ParseQuery("", v)
 	if err != nil {
 		return Answer{Query: v, Verdict: VerdictError, Error: err.Error()}
 	}

@@ -734,7 +734,7 @@ func (b *Builder) writeLists(ctx context.Context, w *txWriter, idx string, so *s
 		}
 		buf = appendList(buf[:0], vals)
 		if len(key) > bolt.MaxKeySize {
-			return fmt.Errorf("%w: key of %d bytes", ErrInvalid, len(key))
+			return Errorf(ErrorInvalid, "key of %d bytes", len(key))
 		}
 		return w.put(idx, key, buf)
 	})

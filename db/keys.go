@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -115,9 +114,6 @@ func (s *Store) AddAPIKey(ctx context.Context, name string) (secret string, key 
 	s.log.Info("api key added", "name", name, "prefix", key.Prefix)
 	return secret, key, nil
 }
-
-// ErrExists is returned when a name is already taken.
-var ErrExists = errors.New("exists")
 
 // APIKeys lists every key, revoked ones included, by name.
 func (s *Store) APIKeys() ([]APIKey, error) {

@@ -47,7 +47,6 @@ package db
 
 import (
 	"crypto/sha256"
-	"fmt"
 	"strings"
 )
 
@@ -87,7 +86,7 @@ type parsedPath struct {
 // parsePath classifies and cleans a full path, before the user rule.
 func parsePath(p string) (parsedPath, error) {
 	if p == "" {
-		return parsedPath{}, fmt.Errorf("%w: empty path", ErrInvalid)
+		return parsedPath{}, Errorf(ErrorInvalid, "empty path")
 	}
 	if p[0] == '/' {
 		return parsedPath{style: styleUnix, root: "/", comps: cleanComps(p, '/')}, nil
@@ -98,7 +97,7 @@ func parsePath(p string) (parsedPath, error) {
 	if p[0] == '\\' {
 		return parseWinSpecial(strings.ReplaceAll(p, "/", `\`))
 	}
-	return parsedPath{}, fmt.Errorf("%w: %q is not a full path (want /..., X:\\... or \\\\host\\share\\...)", ErrInvalid, clip(p))
+	return parsedPath{}, Errorf(ErrorInvalid, "%q is not a full path (want /..., X:\\... or \\\\host\\share\\...)", clip(p))
 }
 
 func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
@@ -131,7 +130,7 @@ func parseWinSpecial(p string) (parsedPath, error) {
 		case hasPrefixFold(rest, `GLOBALROOT\Device\HarddiskVolume`):
 			return winDrive(afterComp(rest[len(`GLOBALROOT\Device\`):])), nil
 		}
-		return parsedPath{}, fmt.Errorf("%w: unsupported device path %q (want \\\\?\\X:\\..., \\\\?\\UNC\\... or a volume path)", ErrInvalid, clip(p))
+		return parsedPath{}, Errorf(ErrorInvalid, "unsupported device path %q (want \\\\?\\X:\\..., \\\\?\\UNC\\... or a volume path)", clip(p))
 	case strings.HasPrefix(p, `\\`):
 		return parseUNC(p[2:])
 	case hasPrefixFold(p, `\Device\HarddiskVolume`):
@@ -161,10 +160,10 @@ func parseUNC(rest string) (parsedPath, error) {
 		}
 	}
 	if len(hostShare) == 0 {
-		return parsedPath{}, fmt.Errorf("%w: UNC path without a host", ErrInvalid)
+		return parsedPath{}, Errorf(ErrorInvalid, "UNC path without a host")
 	}
 	if h := hostShare[0]; h == "?" || h == "." {
-		return parsedPath{}, fmt.Errorf("%w: unsupported device path \\\\%s", ErrInvalid, h)
+		return parsedPath{}, Errorf(ErrorInvalid, "unsupported device path \\\\%s", h)
 	}
 	tail := strings.Join(parts[i:], `\`)
 	if len(hostShare) == 2 {
@@ -263,7 +262,7 @@ func NormalizePath(p string, prof Profile) (string, error) {
 		return "", err
 	}
 	if !pp.accepts(prof) {
-		return "", fmt.Errorf("%w: %s path %q for %s profile %s", ErrInvalid, pp.style, clip(p), prof.OS, prof.Name)
+		return "", Errorf(ErrorInvalid, "%s path %q for %s profile %s", pp.style, clip(p), prof.OS, prof.Name)
 	}
 	return pp.join(pp.withUser(prof.OS, prof.DefaultUser)), nil
 }
@@ -297,7 +296,7 @@ func NewPathEntry(p string, prof Profile) (PathEntry, error) {
 		return PathEntry{}, err
 	}
 	if !pp.accepts(prof) {
-		return PathEntry{}, fmt.Errorf("%w: %s path %q for %s profile %s", ErrInvalid, pp.style, clip(p), prof.OS, prof.Name)
+		return PathEntry{}, Errorf(ErrorInvalid, "%s path %q for %s profile %s", pp.style, clip(p), prof.OS, prof.Name)
 	}
 	return pp.entry(prof.OS, prof.DefaultUser, prof.CaseInsensitive()), nil
 }

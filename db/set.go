@@ -1,7 +1,6 @@
 package db
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"time"
@@ -135,12 +134,6 @@ func (si SetInfo) baseCount() uint64 {
 }
 
 var setNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$`)
-
-// ErrInvalid marks bad input to the store (bad names, kinds, keys).
-var ErrInvalid = errors.New("invalid")
-
-// ErrNotFound is returned for a set or key that does not exist.
-var ErrNotFound = errors.New("not found")
 
 // Validate checks a spec before an import starts.
 func (s SetSpec) Validate() error {

@@ -42,7 +42,7 @@ var (
 )
 
 // ErrLocked is returned when another process holds the database file.
-var ErrLocked = errors.New("database is in use by another process")
+var ErrLocked error = &Error{Kind: ErrorBusy, Msg: "database is in use by another process"}
 
 // Options configure Open.
 type Options struct {
