@@ -30,6 +30,8 @@ type Event struct {
 	Warnings uint64 `json:"warnings,omitempty"`
 	// Message is an optional human line for the phase ("merging 12 runs").
 	Message string `json:"message,omitempty"`
+	// Item names what the phase works on (a set, a file), when it says.
+	Item string `json:"item,omitempty"`
 }
 
 // Tracker is updated by an engine and read by its runner. The zero value
@@ -46,6 +48,7 @@ type Tracker struct {
 	phase     string
 	unit      string
 	message   string
+	item      string
 	started   time.Time
 	phaseAt   time.Time
 	phaseBase uint64
@@ -71,6 +74,26 @@ func (t *Tracker) Phase(name, unit string) {
 	t.phase, t.unit, t.message = name, unit, ""
 	t.phaseAt = t.now()
 	t.phaseBase = t.done.Load()
+	t.mu.Unlock()
+}
+
+// Begin starts a phase that counts from zero: done and bytes restart,
+// total and bytesTotal are what the phase expects (0: unknown) and item
+// names what it works on ("" for nothing in particular). Engines whose
+// phases count different things (lines read, then keys written) use it
+// instead of Phase.
+func (t *Tracker) Begin(phase, item, unit string, total uint64, bytesTotal int64) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.phase, t.item, t.unit, t.message = phase, item, unit, ""
+	t.done.Store(0)
+	t.bytes.Store(0)
+	t.total.Store(total)
+	t.bytesTot.Store(bytesTotal)
+	t.phaseAt = t.now()
+	t.phaseBase = 0
 	t.mu.Unlock()
 }
 
@@ -132,7 +155,7 @@ func (t *Tracker) Snapshot() Event {
 		return Event{}
 	}
 	t.mu.Lock()
-	ev := Event{Phase: t.phase, Unit: t.unit, Message: t.message, Started: t.started}
+	ev := Event{Phase: t.phase, Unit: t.unit, Message: t.message, Item: t.item, Started: t.started}
 	phaseAt, base := t.phaseAt, t.phaseBase
 	now := t.now()
 	t.mu.Unlock()

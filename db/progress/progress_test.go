@@ -42,3 +42,22 @@ func TestNilTracker(t *testing.T) {
 		t.Fatalf("nil tracker snapshot: got %+v, want zero", got)
 	}
 }
+
+func TestTrackerBegin(t *testing.T) {
+	clock := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	tr := NewAt(func() time.Time { return clock })
+	tr.Begin("read", "nsrl", "records", 0, 4096)
+	tr.Add(500)
+	tr.AddBytes(1024)
+	tr.Warn()
+	clock = clock.Add(time.Second)
+	tr.Begin("write", "nsrl-sha256", "keys", 300, 0)
+	tr.Add(100)
+	clock = clock.Add(2 * time.Second)
+	got := tr.Snapshot()
+	want := Event{Phase: "write", Item: "nsrl-sha256", Unit: "keys", Done: 100, Total: 300, Warnings: 1, Rate: 50,
+		Started: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), Elapsed: 3 * time.Second}
+	if got != want {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+}
