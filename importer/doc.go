@@ -20,8 +20,9 @@
 // NSRLProd/NSRLOS/NSRLMfg; v3 package keys are package_id, v2 keys
 // "ProductCode/OpSystemCode").
 //
-// Progress draws the status line (or log lines off a terminal) that an
-// import shows while it runs.
+// An import reports its progress only through the *progress.Tracker it is
+// given (Options.Tracker): phases, counts, bytes. Whoever runs it (the
+// service layer's job runner) renders the events; nothing here draws.
 //
 // The hot path (one bare SHA-256 per line) allocates nothing per line:
 // lines are read in place with bufio.Reader.ReadSlice and decoded with a

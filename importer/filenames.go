@@ -29,7 +29,7 @@ func (j *job) nameLists() error {
 		}
 	}()
 	b := imp.Builders()[0]
-	j.prog.Phase("read", j.req.Set, inputSize(j.req.Files))
+	j.tr.Begin("read", j.req.Set, "records", 0, j.inputSize(j.req.Files))
 	for _, path := range j.req.Files {
 		in, err := j.openList(path)
 		if err != nil {
@@ -60,7 +60,7 @@ func (j *job) readNameList(in *input, b *db.Builder) error {
 	defer func() {
 		j.res.Lines += lr.line
 		j.res.Values += values
-		j.prog.Add(pending, 0)
+		j.tr.Add(pending)
 	}()
 	for {
 		line, ok := lr.next()

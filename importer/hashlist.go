@@ -166,7 +166,7 @@ type hashSink func(h *hashLine) error
 
 // readHashLists parses every input and hands each hash to sink.
 func (j *job) readHashLists(forced db.Kind, label string, sink hashSink) error {
-	j.prog.Phase("read", label, inputSize(j.req.Files))
+	j.tr.Begin("read", label, "records", 0, j.inputSize(j.req.Files))
 	var h hashLine
 	for _, path := range j.req.Files {
 		in, err := j.openList(path)
@@ -193,7 +193,7 @@ func (j *job) tick(line uint64, pending *uint64) error {
 	if line%progressEvery != 0 {
 		return nil
 	}
-	j.prog.Add(*pending, 0)
+	j.tr.Add(*pending)
 	*pending = 0
 	if err := j.ctx.Err(); err != nil {
 		return fmt.Errorf("importer: %w", err)
@@ -207,7 +207,7 @@ func (j *job) readHashList(in *input, forced db.Kind, h *hashLine, sink hashSink
 	defer func() {
 		j.res.Lines += lr.line
 		j.res.Values += values
-		j.prog.Add(pending, 0)
+		j.tr.Add(pending)
 	}()
 	for {
 		line, ok := lr.next()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/progress"
 )
 
 // Formats an import reads.
@@ -27,8 +28,17 @@ const (
 // Formats lists the formats in the order the CLI shows them.
 var Formats = []string{FormatSHA256, FormatSHA1, FormatMD5, FormatHashes, FormatFilenames, FormatNSRL}
 
-// ErrRequest marks a request that cannot run as given (usage errors).
+// ErrRequest marks a request that cannot run as given (usage errors:
+// the CLI answers them with its usage). Such errors are typed
+// (db.ErrorInvalid); db.Message gives the reason alone.
 var ErrRequest = errors.New("bad import request")
+
+// requestErrorf builds an ErrRequest error; %w operands become its cause.
+func requestErrorf(format string, args ...any) error {
+	e := db.Errorf(db.ErrorInvalid, format, args...)
+	e.Err = errors.Join(ErrRequest, e.Err)
+	return fmt.Errorf("importer: %w", e)
+}
 
 // DefaultMaxBadShown is how many bad lines a Result details.
 const DefaultMaxBadShown = 20
@@ -59,10 +69,10 @@ func (r Request) Validate() error {
 		}
 	}
 	if !known {
-		return fmt.Errorf("importer: %w: unknown format %q (want %s)", ErrRequest, r.Format, strings.Join(Formats, ", "))
+		return requestErrorf("unknown format %q (want %s)", r.Format, strings.Join(Formats, ", "))
 	}
 	if r.Set == "" {
-		return fmt.Errorf("importer: %w: no set name", ErrRequest)
+		return requestErrorf("no set name")
 	}
 	// The longest derived name must be valid too.
 	probe := db.SetSpec{Name: r.Set, Kind: db.KindSHA256, Class: r.Class}
@@ -70,7 +80,7 @@ func (r Request) Validate() error {
 		probe.Name = r.Set + "-filename"
 	}
 	if err := probe.Validate(); err != nil {
-		return fmt.Errorf("importer: %w: %w", ErrRequest, err)
+		return requestErrorf("%w", err)
 	}
 	if err := validateFiles(r.Files); err != nil {
 		return err
@@ -81,10 +91,10 @@ func (r Request) Validate() error {
 		seen := map[string]bool{}
 		for _, f := range r.Files {
 			if f == "-" {
-				return fmt.Errorf("importer: %w: nsrl cannot read stdin", ErrRequest)
+				return requestErrorf("nsrl cannot read stdin")
 			}
 			if c := filepath.Clean(f); seen[c] {
-				return fmt.Errorf("importer: %w: nsrl: %s named twice (give each segment of the release once)", ErrRequest, f)
+				return requestErrorf("nsrl: %s named twice (give each segment of the release once)", f)
 			} else {
 				seen[c] = true
 			}
@@ -96,10 +106,13 @@ func (r Request) Validate() error {
 // Options are the process-side settings of an import.
 type Options struct {
 	Logger *slog.Logger
-	// Progress reports while the import runs; may be nil.
-	Progress *Progress
-	// Stdin is read for the file "-".
-	Stdin io.Reader
+	// Tracker receives the import's progress (phase, counts, bytes);
+	// may be nil. Whoever runs the import renders it.
+	Tracker *progress.Tracker
+	// Stdin is read for the file "-"; StdinSize is its size when known
+	// (a redirected regular file), for the progress total.
+	Stdin     io.Reader
+	StdinSize int64
 	// TempDir receives extracted NSRL databases and spools; default is the
 	// database's directory (room for the database means room for these),
 	// else os.TempDir().
@@ -161,14 +174,16 @@ func (e *LineError) Unwrap() error { return e.Err }
 
 // job is the state shared by the format readers.
 type job struct {
-	ctx   context.Context
-	st    *db.Store
-	req   Request
-	opts  Options
-	log   *slog.Logger
-	prog  *Progress
-	res   *Result
-	start time.Time
+	ctx  context.Context
+	st   *db.Store
+	req  Request
+	opts Options
+	log  *slog.Logger
+	tr   *progress.Tracker
+	// dbPhase and dbSet are the store phase last reported (dbProgress).
+	dbPhase, dbSet string
+	res            *Result
+	start          time.Time
 }
 
 // Import runs one import job against an open store: it reads the inputs,
@@ -193,7 +208,7 @@ func Import(ctx context.Context, st *db.Store, req Request, opts Options) (*Resu
 	if opts.Stdin == nil {
 		opts.Stdin = os.Stdin
 	}
-	j := &job{ctx: ctx, st: st, req: req, opts: opts, log: opts.Logger, prog: opts.Progress, res: &Result{Format: req.Format}, start: time.Now()}
+	j := &job{ctx: ctx, st: st, req: req, opts: opts, log: opts.Logger, tr: opts.Tracker, res: &Result{Format: req.Format}, start: time.Now()}
 	var err error
 	switch req.Format {
 	case FormatSHA256, FormatSHA1, FormatMD5, FormatHashes:
@@ -236,7 +251,22 @@ func (j *job) spec(name string, kind db.Kind, group string) db.SetSpec {
 
 // begin starts the store import with progress wired in.
 func (j *job) begin(specs []db.SetSpec) (*db.Import, error) {
-	return j.st.BeginImport(j.ctx, specs, db.ImportOptions{Progress: j.prog.DB, TxBytes: j.opts.TxBytes, Stage: j.opts.Stage})
+	return j.st.BeginImport(j.ctx, specs, db.ImportOptions{Progress: j.dbProgress, TxBytes: j.opts.TxBytes, Stage: j.opts.Stage})
+}
+
+// dbProgress takes the store's progress events (sort, write, publish),
+// which carry absolute counts; it runs on the committing goroutine.
+func (j *job) dbProgress(ev db.Progress) {
+	if ev.Phase != j.dbPhase || ev.Set != j.dbSet {
+		j.dbPhase, j.dbSet = ev.Phase, ev.Set
+		unit := "keys"
+		if ev.Phase == "publish" {
+			unit = ""
+		}
+		j.tr.Begin(ev.Phase, ev.Set, unit, ev.Total, 0)
+	}
+	j.tr.SetDone(ev.Done)
+	j.tr.SetTotal(ev.Total)
 }
 
 // commit publishes, refusing an import that found nothing: replacing a set
@@ -252,7 +282,7 @@ func (j *job) commit(imp *db.Import, what string) error {
 	}
 	// The store sorts before its first write event: say so, or the read
 	// phase would seem to hang at 100%.
-	j.prog.PhaseCount("sort", "", 0, "")
+	j.tr.Begin("sort", "", "", 0, 0)
 	infos, err := imp.Commit(j.ctx)
 	if err != nil {
 		if j.ctx.Err() != nil {
@@ -294,19 +324,19 @@ func clip(b []byte) string {
 // stdin at most once.
 func validateFiles(files []string) error {
 	if len(files) == 0 {
-		return fmt.Errorf("importer: %w: no input files", ErrRequest)
+		return requestErrorf("no input files")
 	}
 	stdin := 0
 	for _, f := range files {
 		if f == "" {
-			return fmt.Errorf("importer: %w: empty file name", ErrRequest)
+			return requestErrorf("empty file name")
 		}
 		if f == "-" {
 			stdin++
 		}
 	}
 	if stdin > 1 {
-		return fmt.Errorf("importer: %w: stdin (-) given more than once", ErrRequest)
+		return requestErrorf("stdin (-) given more than once")
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/matchmeta/matchmeta/db/progress"
 )
 
 // readBufSize is the line reader's buffer: also the longest line accepted.
@@ -15,16 +17,16 @@ const readBufSize = 1 << 20
 
 // countingReader reports bytes read to the progress counter.
 type countingReader struct {
-	r    io.Reader
-	prog *Progress
-	n    int64
+	r  io.Reader
+	tr *progress.Tracker
+	n  int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	if n > 0 {
 		c.n += int64(n)
-		c.prog.Add(0, int64(n))
+		c.tr.AddBytes(int64(n))
 	}
 	return n, err
 }
@@ -73,7 +75,7 @@ func (j *job) openList(path string) (*input, error) {
 		in.closers = append(in.closers, f)
 		raw = f
 	}
-	in.counter = &countingReader{r: raw, prog: j.prog}
+	in.counter = &countingReader{r: raw, tr: j.tr}
 	br := bufio.NewReaderSize(in.counter, readBufSize)
 	head, err := br.Peek(4)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -101,11 +103,15 @@ func (j *job) openList(path string) (*input, error) {
 
 // inputSize is the total size of the regular files among paths, 0 when any
 // size is unknown (stdin, pipes).
-func inputSize(paths []string) int64 {
+func (j *job) inputSize(paths []string) int64 {
 	var total int64
 	for _, p := range paths {
 		if p == "-" {
-			return 0
+			if j.opts.StdinSize <= 0 {
+				return 0
+			}
+			total += j.opts.StdinSize
+			continue
 		}
 		fi, err := os.Stat(p)
 		if err != nil || !fi.Mode().IsRegular() {

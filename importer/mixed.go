@@ -98,7 +98,7 @@ func (j *job) mixedHashLists() error {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("importer: spool: %w", err)
 	}
-	j.prog.Phase("route", j.req.Set, 0)
+	j.tr.Begin("route", j.req.Set, "records", 0, 0)
 	r := bufio.NewReaderSize(f, 1<<20)
 	rec := db.Record{FileSize: -1}
 	key := make([]byte, 32)
@@ -139,7 +139,7 @@ func (j *job) mixedHashLists() error {
 		}
 		n++
 		if n%progressEvery == 0 {
-			j.prog.Add(progressEvery, 0)
+			j.tr.Add(progressEvery)
 			if err := j.ctx.Err(); err != nil {
 				return fmt.Errorf("importer: %w", err)
 			}

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/matchmeta/matchmeta/db/progress"
 )
 
 // member is a file of a release: on disk, or inside a zip.
@@ -304,7 +306,7 @@ func (j *job) nsrlZipV3(zipPath string, f *zip.File, fn func(*nsrlSource) error)
 	j.removeStaleExtracts(dir, pattern)
 	if need := int64(f.UncompressedSize64); need > 0 {
 		if free, ok := freeSpace(dir); ok && free < need+(64<<20) {
-			return fmt.Errorf("importer: nsrl %s: extracting %s needs %s in %s, only %s free (set TMPDIR or free space)", zipPath, f.Name, HumanBytes(need), dir, HumanBytes(free))
+			return fmt.Errorf("importer: nsrl %s: extracting %s needs %s in %s, only %s free (set TMPDIR or free space)", zipPath, f.Name, progress.Bytes(need), dir, progress.Bytes(free))
 		}
 	}
 	tmp, err := os.CreateTemp(dir, pattern)
@@ -349,7 +351,7 @@ func (j *job) extract(w io.Writer, f *zip.File) error {
 		return err
 	}
 	defer r.Close()
-	j.prog.Phase("extract", filepath.Base(f.Name), int64(f.UncompressedSize64))
+	j.tr.Begin("extract", filepath.Base(f.Name), "records", 0, int64(f.UncompressedSize64))
 	bw := bufio.NewWriterSize(w, 1<<20)
 	buf := make([]byte, 1<<20)
 	var n int64
@@ -360,7 +362,7 @@ func (j *job) extract(w io.Writer, f *zip.File) error {
 				return err
 			}
 			n += int64(k)
-			j.prog.Add(0, int64(k))
+			j.tr.AddBytes(int64(k))
 		}
 		if rerr == io.EOF {
 			break

@@ -201,11 +201,11 @@ func (j *job) v2Files(m *member, sink *nsrlSink) error {
 	if total < 0 {
 		total = 0
 	}
-	j.prog.Phase("read", j.req.Set, total)
+	j.tr.Begin("read", j.req.Set, "records", 0, total)
 	// Inflating a zip member costs as much as parsing it: do it ahead.
 	ra := newReadAhead(rc)
 	defer ra.Close()
-	cr := &countingReader{r: ra, prog: j.prog}
+	cr := &countingReader{r: ra, tr: j.tr}
 	lr := &lineReader{br: bufio.NewReaderSize(cr, readBufSize)}
 	var (
 		l              v2FileLine
@@ -217,7 +217,7 @@ func (j *job) v2Files(m *member, sink *nsrlSink) error {
 	defer func() {
 		j.res.Lines += lr.line
 		j.res.Bytes += cr.n
-		j.prog.Add(pending, 0)
+		j.tr.Add(pending)
 	}()
 	for {
 		line, ok := lr.next()

@@ -344,7 +344,7 @@ func (j *job) nsrlV3(st *nsrlState, path, label string) error {
 		parts = []v3Part{{query: "SELECT " + list + " FROM " + table}}
 	}
 	v.db.SetMaxOpenConns(max(len(parts), 1))
-	j.prog.PhaseCount("read", j.req.Set, total, "rows")
+	j.tr.Begin("read", j.req.Set, "rows", total, 0)
 	return j.v3Scan(v, parts, st.sink)
 }
 
@@ -604,7 +604,7 @@ func (j *job) v3Scan(v *v3DB, parts []v3Part, sink *nsrlSink) error {
 	}
 	defer func() {
 		j.res.Lines += n
-		j.prog.Add(pending, 0)
+		j.tr.Add(pending)
 	}()
 	for b := range ch {
 		for i := range b.rows {
@@ -612,7 +612,7 @@ func (j *job) v3Scan(v *v3DB, parts []v3Part, sink *nsrlSink) error {
 			n++
 			pending++
 			if n%progressEvery == 0 {
-				j.prog.Add(pending, 0)
+				j.tr.Add(pending)
 				pending = 0
 				if err := j.ctx.Err(); err != nil {
 					return fmt.Errorf("importer: %w", err)

@@ -81,19 +81,19 @@ func DefaultPathSet(profile string) string {
 // Validate checks a request before any file is opened.
 func (r PathsRequest) Validate() error {
 	if db.ProfileName(r.Profile) == "" {
-		return fmt.Errorf("importer: %w: no profile (--profile NAME)", ErrRequest)
+		return requestErrorf("no profile (--profile NAME)")
 	}
 	if r.Set == "" {
 		r.Set = DefaultPathSet(r.Profile)
 	}
 	if err := (db.SetSpec{Name: r.Set, Kind: db.KindPath, Class: r.Class}).Validate(); err != nil {
-		return fmt.Errorf("importer: %w: %w", ErrRequest, err)
+		return requestErrorf("%w", err)
 	}
 	if _, err := pathDecoder(r.Encoding); err != nil {
 		return err
 	}
 	if r.Hashes && (r.StripPrefix != "" || (r.Encoding != "" && r.Encoding != "auto")) {
-		return fmt.Errorf("importer: %w: --strip-prefix and --encoding apply to listings, not to hash lists", ErrRequest)
+		return requestErrorf("--strip-prefix and --encoding apply to listings, not to hash lists")
 	}
 	if err := validateFiles(r.Files); err != nil {
 		return err
@@ -118,7 +118,7 @@ func pathDecoder(name string) (*encoding.Decoder, error) {
 	case "windows-1252", "cp1252":
 		return charmap.Windows1252.NewDecoder(), nil
 	}
-	return nil, fmt.Errorf("importer: %w: unknown encoding %q (want %s)", ErrRequest, name, strings.Join(PathEncodings, ", "))
+	return nil, requestErrorf("unknown encoding %q (want %s)", name, strings.Join(PathEncodings, ", "))
 }
 
 // sniffUTF16 recognizes UTF-16 from a BOM, or from NUL bytes on one side
@@ -177,8 +177,7 @@ func ImportPaths(ctx context.Context, st *db.Store, req PathsRequest, opts Optio
 					names = append(names, p.Name)
 				}
 			}
-			return nil, fmt.Errorf("importer: %w: unknown profile %q (known: %s; add one with --profile NAME --os windows|unix|macos --default-user USER)",
-				ErrRequest, db.ProfileName(req.Profile), strings.Join(names, " "))
+			return nil, requestErrorf("unknown profile %q (known: %s; add one with --profile NAME --os windows|unix|macos --default-user USER)", db.ProfileName(req.Profile), strings.Join(names, " "))
 		}
 		return nil, fmt.Errorf("importer: %w", err)
 	}
@@ -198,7 +197,7 @@ func ImportPaths(ctx context.Context, st *db.Store, req PathsRequest, opts Optio
 	if req.Source == "" {
 		req.Source = describeFiles(req.Files)
 	}
-	j := &job{ctx: ctx, st: st, opts: opts, log: opts.Logger, prog: opts.Progress, res: &Result{Format: format}, start: time.Now()}
+	j := &job{ctx: ctx, st: st, opts: opts, log: opts.Logger, tr: opts.Tracker, res: &Result{Format: format}, start: time.Now()}
 	j.req = Request{Format: format, Set: req.Set, Class: req.Class, Source: req.Source, Desc: req.Desc, Version: req.Version, Strict: req.Strict, Files: req.Files}
 	defer func() { j.res.Elapsed = time.Since(j.start) }()
 
@@ -216,7 +215,7 @@ func ImportPaths(ctx context.Context, st *db.Store, req PathsRequest, opts Optio
 		}
 	}()
 	b := imp.Builders()[0]
-	j.prog.Phase("read", req.Set, inputSize(req.Files))
+	j.tr.Begin("read", req.Set, "records", 0, j.inputSize(req.Files))
 	strip := req.StripPrefix
 	for len(strip) > 1 && (strings.HasSuffix(strip, "/") || strings.HasSuffix(strip, `\`)) {
 		strip = strip[:len(strip)-1]
@@ -294,7 +293,7 @@ func (p *pathReader) readListing(in *input, enc string) error {
 	defer func() {
 		p.j.res.Lines += lr.line
 		p.j.res.Values += values
-		p.j.prog.Add(pending, 0)
+		p.j.tr.Add(pending)
 	}()
 	for {
 		line, ok := lr.next()
@@ -381,7 +380,7 @@ func (p *pathReader) readHashes(in *input) error {
 	defer func() {
 		p.j.res.Lines += lr.line
 		p.j.res.Values += values
-		p.j.prog.Add(pending, 0)
+		p.j.tr.Add(pending)
 	}()
 	key := make([]byte, 32)
 	for {
