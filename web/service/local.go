@@ -1,0 +1,293 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/progress"
+	"github.com/matchmeta/matchmeta/importer"
+)
+
+// Config configures the local implementation.
+type Config struct {
+	Store  *db.Store
+	Logger *slog.Logger
+	// Version is what Info reports.
+	Version string
+	// Stdin is the file "-" of an import (the CLI's standard input; a
+	// daemon has none and leaves it nil).
+	Stdin io.Reader
+	// StdinSize is the size of Stdin when known (a redirected regular
+	// file), so its progress has a total.
+	StdinSize int64
+	// TempDir receives extracted NSRL databases (default: beside the
+	// database).
+	TempDir string
+	// Workers look up bulk batches in parallel (default GOMAXPROCS).
+	Workers int
+	// UnsortedVerdicts answers verdict batches in input order instead of
+	// key order (a benchmark compares the two; see sortedVerdicts).
+	UnsortedVerdicts bool
+	// KeepJobs is how many finished jobs stay listed (default 20).
+	KeepJobs int
+	// OnJobStart, when set, runs as each job starts, in its goroutine
+	// (tests hold a job there to see it running or to interrupt it).
+	OnJobStart func(ctx context.Context, j *Job)
+}
+
+// Local is the service over an open store and the engines, in this
+// process. It owns the jobs: Close cancels the running ones and waits for
+// them; the store stays open (its owner closes it after).
+type Local struct {
+	cfg     Config
+	st      *db.Store
+	log     *slog.Logger
+	jobs    *Runner
+	started time.Time
+}
+
+var _ Service = (*Local)(nil)
+
+// NewLocal builds the local service over cfg.Store.
+func NewLocal(cfg Config) (*Local, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("service: no store")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	return &Local{cfg: cfg, st: cfg.Store, log: cfg.Logger,
+		jobs:    NewRunner(RunnerConfig{Logger: cfg.Logger.With("component", "jobs"), Keep: cfg.KeepJobs, OnStart: cfg.OnJobStart}),
+		started: time.Now().UTC()}, nil
+}
+
+// Store is the store the service works on (transports read its path).
+func (l *Local) Store() *db.Store { return l.st }
+
+// Runner is the service's job runner (engines' operations submit there).
+func (l *Local) Runner() *Runner { return l.jobs }
+
+// Close cancels the running jobs and waits for them until ctx ends.
+func (l *Local) Close(ctx context.Context) error { return l.jobs.Stop(ctx) }
+
+// view runs fn in one read transaction; a failure to read is internal.
+func (l *Local) view(fn func(r *db.Reader) error) error {
+	if err := l.st.View(fn); err != nil {
+		return fmt.Errorf("service: reading the database: %w", err)
+	}
+	return nil
+}
+
+// --- Lookups
+
+// Lookup answers one value.
+func (l *Local) Lookup(ctx context.Context, value string, o LookupOptions) (db.Answer, error) {
+	q, err := db.ParseQuery(o.Type, value)
+	if err != nil {
+		return db.Answer{Query: value, Type: o.Type, Verdict: db.VerdictNA}, err
+	}
+	var a db.Answer
+	if err := l.view(func(r *db.Reader) error { a = r.Answer(q, o.Detail == DetailFull); return nil }); err != nil {
+		return a, err
+	}
+	if a.Error != "" {
+		if q.Type == db.KindPath {
+			// Path answers fail on paths the normalizer cannot read.
+			return a, &db.Error{Kind: db.ErrorInvalid, Msg: a.Error}
+		}
+		return a, fmt.Errorf("service: looking up %s: %s", q.Type, a.Error)
+	}
+	return a, nil
+}
+
+// Verdict is the plain-text hot path.
+func (l *Local) Verdict(ctx context.Context, kind db.Kind, key []byte) (bool, error) {
+	var ok bool
+	err := l.view(func(r *db.Reader) error { ok = r.Verdict(kind, key); return nil })
+	return ok, err
+}
+
+// --- Sets
+
+// Sets lists the published sets.
+func (l *Local) Sets(ctx context.Context) ([]db.SetInfo, error) {
+	sets, err := l.st.Sets()
+	if sets == nil && err == nil {
+		sets = []db.SetInfo{}
+	}
+	return sets, err
+}
+
+// Set is one set by name.
+func (l *Local) Set(ctx context.Context, name string) (db.SetInfo, error) {
+	return l.st.Set(name)
+}
+
+// RemoveSet removes a published set.
+func (l *Local) RemoveSet(ctx context.Context, name string) error {
+	if err := l.st.RemoveSet(ctx, name); err != nil {
+		return err
+	}
+	l.log.Info("set removed", "set", name)
+	return nil
+}
+
+// History is the change history, newest first.
+func (l *Local) History(ctx context.Context, limit int) ([]db.Event, error) {
+	evs, err := l.st.History(limit)
+	if evs == nil && err == nil {
+		evs = []db.Event{}
+	}
+	return evs, err
+}
+
+// --- Imports
+
+// Import runs a list import as a job and waits for it.
+func (l *Local) Import(ctx context.Context, req importer.Request, watch Watch) (*importer.Result, error) {
+	spec := JobSpec{Kind: "import", Title: "import " + req.Format + " " + req.Set, Sets: []string{req.Set}}
+	return Run(ctx, l.jobs, spec, watch, func(ctx context.Context, tr *progress.Tracker) (*importer.Result, error) {
+		res, err := importer.Import(ctx, l.st, req, l.importOptions(tr))
+		if err != nil && errors.Is(err, context.Canceled) {
+			l.log.Warn("import interrupted; nothing was published", "set", req.Set)
+		}
+		return res, err
+	})
+}
+
+// ImportPaths runs a path-set import as a job and waits for it.
+func (l *Local) ImportPaths(ctx context.Context, req importer.PathsRequest, watch Watch) (*importer.Result, error) {
+	set := req.Set
+	if set == "" {
+		set = importer.DefaultPathSet(req.Profile)
+	}
+	spec := JobSpec{Kind: "import-paths", Title: "import paths " + db.ProfileName(req.Profile) + " " + set, Sets: []string{set}}
+	return Run(ctx, l.jobs, spec, watch, func(ctx context.Context, tr *progress.Tracker) (*importer.Result, error) {
+		res, err := importer.ImportPaths(ctx, l.st, req, l.importOptions(tr))
+		if err != nil && errors.Is(err, context.Canceled) {
+			l.log.Warn("import interrupted; nothing was published", "set", set)
+		}
+		return res, err
+	})
+}
+
+func (l *Local) importOptions(tr *progress.Tracker) importer.Options {
+	return importer.Options{Logger: l.log, Tracker: tr, Stdin: l.cfg.Stdin, StdinSize: l.cfg.StdinSize, TempDir: l.cfg.TempDir}
+}
+
+// --- Keys
+
+// APIKeys lists every key, revoked ones included.
+func (l *Local) APIKeys(ctx context.Context) ([]db.APIKey, error) {
+	keys, err := l.st.APIKeys()
+	if keys == nil && err == nil {
+		keys = []db.APIKey{}
+	}
+	return keys, err
+}
+
+// AddAPIKey creates a key.
+func (l *Local) AddAPIKey(ctx context.Context, name string) (NewKey, error) {
+	secret, k, err := l.st.AddAPIKey(ctx, name)
+	if err != nil {
+		return NewKey{}, err
+	}
+	return NewKey{Name: k.Name, Key: secret, Prefix: k.Prefix}, nil
+}
+
+// RevokeAPIKey revokes a key.
+func (l *Local) RevokeAPIKey(ctx context.Context, name string) error {
+	return l.st.RevokeAPIKey(ctx, name)
+}
+
+// VerifyAPIKey checks a secret.
+func (l *Local) VerifyAPIKey(ctx context.Context, secret string) (string, bool, error) {
+	return l.st.VerifyAPIKey(secret)
+}
+
+// --- Backups
+
+// Backup writes a consistent copy.
+func (l *Local) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	return l.st.Backup(ctx, w)
+}
+
+// --- Profiles
+
+// Profiles is the profile table.
+func (l *Local) Profiles(ctx context.Context) ([]db.Profile, error) {
+	ps, err := l.st.Profiles()
+	if ps == nil && err == nil {
+		ps = []db.Profile{}
+	}
+	return ps, err
+}
+
+// PutProfile adds or changes a profile.
+func (l *Local) PutProfile(ctx context.Context, p db.Profile) (bool, error) {
+	changed, err := l.st.PutProfile(ctx, p)
+	if err == nil && changed {
+		l.log.Info("profile stored", "profile", db.ProfileName(p.Name))
+	}
+	return changed, err
+}
+
+// --- Jobs
+
+// Jobs lists the jobs.
+func (l *Local) Jobs(ctx context.Context) ([]JobView, error) { return l.jobs.List(), nil }
+
+// Job is one job by id.
+func (l *Local) Job(ctx context.Context, id string) (JobView, error) {
+	j, err := l.jobs.Get(id)
+	if err != nil {
+		return JobView{}, err
+	}
+	return j.View(), nil
+}
+
+// CancelJob cancels a running job (a finished one is left as it is).
+func (l *Local) CancelJob(ctx context.Context, id string) error {
+	j, err := l.jobs.Get(id)
+	if err != nil {
+		return err
+	}
+	j.Cancel()
+	return nil
+}
+
+// --- Status
+
+// Info tells what serves.
+func (l *Local) Info(ctx context.Context) (Info, error) {
+	return Info{Version: l.cfg.Version, Schema: db.SchemaVersion, DB: l.st.Path(), DBSize: l.st.Size(), Started: l.started}, nil
+}
+
+// Health fails when a read transaction does not finish within 5 s.
+func (l *Local) Health(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- l.st.View(func(r *db.Reader) error { return nil }) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return &db.Error{Kind: db.ErrorUnavailable, Msg: "the database cannot be read", Err: err}
+		}
+		return nil
+	case <-time.After(5 * time.Second):
+		return &db.Error{Kind: db.ErrorUnavailable, Msg: "a read transaction took more than 5s"}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
