@@ -83,8 +83,15 @@ func DetectKind[T string | []byte](v T) Kind {
 // TrimName drops what surrounds a name or path by accident (leading white
 // space, trailing line ends and tabs) and keeps trailing spaces and dots,
 // which are part of the name on disk (see ParseQuery).
-func TrimName(v string) string {
-	return strings.TrimRight(strings.TrimLeft(v, " \t\r\n\v\f"), "\t\r\n\v\f")
+func TrimName[T string | []byte](v T) T {
+	i, j := 0, len(v)
+	for i < j && (v[i] == ' ' || v[i] >= '\t' && v[i] <= '\r') {
+		i++
+	}
+	for j > i && v[j-1] >= '\t' && v[j-1] <= '\r' {
+		j--
+	}
+	return v[i:j]
 }
 
 // ParseTypedQuery checks a value of a known type (trimmed as ParseQuery

@@ -117,7 +117,7 @@ func TestAnswerNameTricks(t *testing.T) {
 		t.Run(tc.q, func(t *testing.T) {
 			var a Answer
 			if err := st.View(func(r *Reader) error {
-				q, err := ParseQuery(tc.q)
+				q, err := ParseQuery("", tc.q)
 				if err != nil {
 					return err
 				}

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 func (s *Server) apiSets(c echo.Context) error {
@@ -31,7 +32,7 @@ func (s *Server) apiRemoveSet(c echo.Context) error {
 	}
 	if err := s.st.RemoveSet(c.Request().Context(), name); err != nil {
 		if errors.Is(err, db.ErrNotFound) {
-			return errf(http.StatusNotFound, "no set named %q", name)
+			return errf(db.ErrorNotFound, "no set named %q", name)
 		}
 		return internal("removing the set", err)
 	}
@@ -42,18 +43,18 @@ func (s *Server) apiRemoveSet(c echo.Context) error {
 
 // Info is GET /api/v1/info.
 type Info struct {
-	Service    string         `json:"service"`
-	Version    string         `json:"version"`
-	Schema     int            `json:"schema"`
-	Started    time.Time      `json:"started"`
-	Uptime     int64          `json:"uptime_seconds"`
-	DBSize     int64          `json:"db_size_bytes"`
-	Sets       int            `json:"sets"`
-	Keys       map[string]int `json:"keys_by_type"`
-	Classes    map[string]int `json:"sets_by_class"`
-	RequireKey bool           `json:"require_key"`
-	Imports    []Job          `json:"imports_running"`
-	Limits     map[string]int `json:"limits"`
+	Service    string            `json:"service"`
+	Version    string            `json:"version"`
+	Schema     int               `json:"schema"`
+	Started    time.Time         `json:"started"`
+	Uptime     int64             `json:"uptime_seconds"`
+	DBSize     int64             `json:"db_size_bytes"`
+	Sets       int               `json:"sets"`
+	Keys       map[string]int    `json:"keys_by_type"`
+	Classes    map[string]int    `json:"sets_by_class"`
+	RequireKey bool              `json:"require_key"`
+	Imports    []service.JobView `json:"imports_running"`
+	Limits     map[string]int    `json:"limits"`
 	// Fingerprints maps each set to its content fingerprint: replicas fed
 	// the same bundles show the same map.
 	Fingerprints map[string]string `json:"fingerprints"`
@@ -68,7 +69,7 @@ func (s *Server) apiInfo(c echo.Context) error {
 		Service: "matchmeta", Version: s.cfg.Version, Schema: db.SchemaVersion,
 		Started: s.started.UTC(), Uptime: int64(time.Since(s.started).Seconds()),
 		DBSize: s.st.Size(), Sets: len(sets), Keys: map[string]int{}, Classes: map[string]int{},
-		RequireKey: s.RequireKey(), Imports: []Job{}, Fingerprints: map[string]string{},
+		RequireKey: s.RequireKey(), Fingerprints: map[string]string{},
 		Limits: map[string]int{
 			"max_body_bytes":   int(s.cfg.MaxBodyBytes),
 			"max_bulk_items":   s.cfg.MaxBulkItems,
@@ -81,8 +82,8 @@ func (s *Server) apiInfo(c echo.Context) error {
 		in.Classes[string(si.Class)]++
 		in.Fingerprints[si.Name] = si.Fingerprint
 	}
-	if s.cfg.Jobs != nil {
-		in.Imports = append(in.Imports, s.cfg.Jobs()...)
+	if in.Imports, err = s.runningJobs(c.Request().Context()); err != nil {
+		return internal("listing the jobs", err)
 	}
 	return c.JSON(http.StatusOK, in)
 }
@@ -114,4 +115,35 @@ func (s *Server) healthz(c echo.Context) error {
 		return c.String(http.StatusServiceUnavailable, "unhealthy: the database cannot be read\n")
 	}
 	return c.String(http.StatusOK, "ok\n")
+}
+
+// apiJobs is GET /api/v1/jobs: the running jobs and the last finished
+// ones, oldest first, each with its progress event.
+func (s *Server) apiJobs(c echo.Context) error {
+	jobs, err := s.svc.Jobs(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"jobs": jobs})
+}
+
+// apiJob is GET /api/v1/jobs/{id}.
+func (s *Server) apiJob(c echo.Context) error {
+	j, err := s.svc.Job(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, j)
+}
+
+// apiCancelJob is POST /api/v1/jobs/{id}/cancel; it changes data (stops
+// an import), so it always needs a key.
+func (s *Server) apiCancelJob(c echo.Context) error {
+	id := c.Param("id")
+	if err := s.svc.CancelJob(c.Request().Context(), id); err != nil {
+		return err
+	}
+	key, _ := c.Get("key").(string)
+	s.log.Info("job cancelled through the API", "job", id, "key", key)
+	return c.JSON(http.StatusOK, map[string]string{"cancelled": id})
 }

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/matchmeta/matchmeta/db"
 )
@@ -136,65 +135,6 @@ func BenchmarkSingleGET(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 }
 
-// BenchmarkBulkParts splits the bulk path: parsing lines into a batch, and
-// answering a parsed batch (one read transaction), without HTTP.
-func BenchmarkBulkParts(b *testing.B) {
-	st, n := benchStore(b)
-	s, err := New(Config{Store: st})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var lines [][]byte
-	var buf [8]byte
-	for i := 0; i < batchSize; i++ {
-		k := uint64(i * 7 % n)
-		if i%2 == 1 {
-			k = uint64(n + i)
-		}
-		binary.BigEndian.PutUint64(buf[:], k)
-		h := sha256.Sum256(buf[:])
-		lines = append(lines, []byte(hex.EncodeToString(h[:])))
-	}
-	b.Run("parse", func(b *testing.B) {
-		bt := getBatch()
-		for i := 0; i < b.N; i++ {
-			if len(bt.items) == batchSize {
-				bt.items, bt.arena = bt.items[:0], bt.arena[:0]
-			}
-			bt.add("", lines[i%batchSize])
-		}
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "values/s")
-	})
-	b.Run("answer", func(b *testing.B) {
-		bt := getBatch()
-		for _, l := range lines {
-			bt.add("", l)
-		}
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			bt.out = bt.out[:0]
-			if err := s.process(bt, detailVerdict, []byte("\n")); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "values/s")
-	})
-	b.Run("verdict", func(b *testing.B) {
-		keys := make([][]byte, len(lines))
-		for i, l := range lines {
-			keys[i], _ = hex.DecodeString(string(l))
-		}
-		b.ResetTimer()
-		st.View(func(r *db.Reader) error {
-			for i := 0; i < b.N; i++ {
-				r.Verdict(db.KindSHA256, keys[i%len(keys)])
-			}
-			return nil
-		})
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "values/s")
-	})
-}
-
 // BenchmarkHandlerGET is the server's own cost of GET /sha256/{h} (routing,
 // middleware, lookup, answer) without the network.
 func BenchmarkHandlerGET(b *testing.B) {
@@ -215,36 +155,4 @@ func BenchmarkHandlerGET(b *testing.B) {
 			h.ServeHTTP(w, req)
 		}
 	})
-}
-
-// BenchmarkBulkSorted compares answering verdict batches in input order
-// and in key order.
-func BenchmarkBulkSorted(b *testing.B) {
-	st, n := benchStore(b)
-	s, err := New(Config{Store: st})
-	if err != nil {
-		b.Fatal(err)
-	}
-	bt := getBatch()
-	var buf [8]byte
-	for i := 0; i < batchSize; i++ {
-		binary.BigEndian.PutUint64(buf[:], uint64((i*7919)%n))
-		h := sha256.Sum256(buf[:])
-		bt.add("", []byte(hex.EncodeToString(h[:])))
-	}
-	// Alternate the two so a busy machine slows both alike.
-	var took [2]time.Duration
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		for v, sorted := range []bool{false, true} {
-			sortBatches = sorted
-			start := time.Now()
-			bt.out = bt.out[:0]
-			s.process(bt, detailVerdict, []byte("\n"))
-			took[v] += time.Since(start)
-		}
-	}
-	sortBatches = true
-	b.ReportMetric(float64(b.N*batchSize)/took[0].Seconds(), "input-order/s")
-	b.ReportMetric(float64(b.N*batchSize)/took[1].Seconds(), "key-order/s")
 }

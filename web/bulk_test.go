@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 type bulkAnswer struct {
@@ -117,7 +118,7 @@ func ndjsonValues(n int) (lines []string, verdicts []string) {
 func TestBulkNDJSONOrder(t *testing.T) {
 	ts := startServer(t, fixtureStore(t), nil)
 	// More than two batches, so workers finish out of order.
-	lines, verdicts := ndjsonValues(3*batchSize + 17)
+	lines, verdicts := ndjsonValues(3*service.BatchSize + 17)
 	for _, detail := range []string{"verdict", "sets", "full"} {
 		t.Run(detail, func(t *testing.T) {
 			r := do(t, "POST", ts.URL+"/api/v1/lookup?detail="+detail, strings.NewReader(strings.Join(lines, "\n")+"\n"), "Content-Type", "application/x-ndjson")
@@ -148,7 +149,7 @@ func TestBulkNDJSONOrder(t *testing.T) {
 }
 
 func TestBulkNDJSONForms(t *testing.T) {
-	ts := startServer(t, fixtureStore(t), func(c *Config) { c.MaxLineBytes = 200; c.MaxStreamItems = batchSize + 10 })
+	ts := startServer(t, fixtureStore(t), func(c *Config) { c.MaxLineBytes = 200; c.MaxStreamItems = service.BatchSize + 10 })
 	for _, tc := range []struct {
 		name, ctype, enc, body string
 		status                 int
@@ -218,13 +219,13 @@ func TestBulkNDJSONForms(t *testing.T) {
 	// Too many values after the first batch went out: the stream ends
 	// with an error line naming the limit.
 	var b strings.Builder
-	for i := 0; i < batchSize+20; i++ {
+	for i := 0; i < service.BatchSize+20; i++ {
 		b.WriteString(unknownMD5 + "\n")
 	}
 	r := do(t, "POST", ts.URL+"/api/v1/lookup?detail=verdict", strings.NewReader(b.String()), "Content-Type", "application/x-ndjson")
 	lines := strings.Split(strings.TrimSpace(r.body), "\n")
 	last := lines[len(lines)-1]
-	if r.status != 200 || len(lines) != batchSize+10+1 || !strings.Contains(last, `"error":"too many values: the limit is 4106 per request"`) {
+	if r.status != 200 || len(lines) != service.BatchSize+10+1 || !strings.Contains(last, `"error":"too many values: the limit is 4106 per request"`) {
 		t.Fatalf("status %d, %d lines, last %s", r.status, len(lines), last)
 	}
 }
@@ -251,7 +252,7 @@ func TestBulkNDJSONStreams(t *testing.T) {
 	}()
 	// One full batch, then wait for its answers before sending more.
 	var first strings.Builder
-	for i := 0; i < batchSize; i++ {
+	for i := 0; i < service.BatchSize; i++ {
 		first.WriteString(knownMD5 + "\n")
 	}
 	if _, err := io.WriteString(pw, first.String()); err != nil {
@@ -263,7 +264,7 @@ func TestBulkNDJSONStreams(t *testing.T) {
 	}
 	defer res.Body.Close()
 	br := bufio.NewReader(res.Body)
-	for i := 0; i < batchSize; i++ {
+	for i := 0; i < service.BatchSize; i++ {
 		l, err := br.ReadString('\n')
 		if err != nil {
 			t.Fatalf("answer %d before the body ended: %v", i, err)
@@ -277,23 +278,6 @@ func TestBulkNDJSONStreams(t *testing.T) {
 	rest, _ := io.ReadAll(br)
 	if !strings.Contains(string(rest), `"verdict":"NA"`) {
 		t.Fatalf("last answer: %s", rest)
-	}
-}
-
-func TestAppendJSONString(t *testing.T) {
-	for _, in := range []string{"plain", `q"uote\back`, "tab\tnl\ncr\r\x01\x1f", "é ü 漢字", "bad\xff\xfeutf8", "\u2028"} {
-		got := appendJSONString(nil, []byte(in))
-		var back string
-		if err := json.Unmarshal(got, &back); err != nil {
-			t.Errorf("%q -> %s: %v", in, got, err)
-			continue
-		}
-		std, _ := json.Marshal(in) // encoding/json's treatment of bad bytes
-		var want string
-		json.Unmarshal(std, &want)
-		if back != want {
-			t.Errorf("%q -> %s -> %q, want %q", in, got, back, want)
-		}
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 // Client looks many values up on a remote matchmeta server: the
@@ -141,7 +142,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 10 * time.Second
 	}
-	if _, err := parseDetail(cfg.Detail); err != nil {
+	if _, err := service.ParseDetail(cfg.Detail); err != nil {
 		return nil, fmt.Errorf("web: client: detail %q: want full, sets or verdict", cfg.Detail)
 	}
 	if cfg.Type != "" && !cfg.Type.Valid() {

@@ -1,8 +1,10 @@
-// Package web owns matchmeta's HTTP side, built on labstack/echo/v4 over a
-// db.Store: the server-rendered lookup page, the JSON API, the plain-text
-// endpoints of the original MatchMeta.Info, the CIRCL hashlookup-compatible
-// endpoints and /metrics. It never imports the importer: imports reach the
-// daemon through cmd's admin socket.
+// Package web owns matchmeta's HTTP side, built on labstack/echo/v4 over
+// the service layer (web/service): the server-rendered lookup page, the
+// JSON API, the plain-text endpoints of the original MatchMeta.Info, the
+// CIRCL hashlookup-compatible endpoints and /metrics. The work itself
+// (lookups, the bulk stream, jobs) is the service's; web decodes requests,
+// calls it, and maps its typed errors (db.ErrorKind) to statuses in one
+// place (errors.go).
 //
 // Server has an explicit lifecycle: New(Config) builds it, Start binds and
 // serves in the background, Shutdown drains it. Every handler error is an
@@ -23,6 +25,8 @@
 //	                               JSON db.Answer
 //	POST /api/v1/lookup            bulk; see bulk.go (JSON, NDJSON streaming, text)
 //	GET  /api/v1/sets, /api/v1/info, /api/v1/history
+//	GET  /api/v1/jobs, /api/v1/jobs/{id}   running and recent jobs with their progress
+//	POST /api/v1/jobs/{id}/cancel  always needs a key
 //	DELETE /api/v1/sets/{name}     always needs a key
 //	GET  /healthz, /metrics        health (never needs a key), Prometheus text
 //	GET  /lookup/{md5|sha1|sha256}/{h}, POST /bulk/{md5|sha1|sha256}, GET /info,
@@ -61,7 +65,8 @@
 // Content-Security-Policy header forbids both.
 //
 // API.md beside this file has curl and Python examples for users.
-// Benchmarks: go test ./web -run XXX -bench 'BulkNDJSON|BulkSorted|HandlerGET'
+// Benchmarks: go test ./web -run XXX -bench 'BulkNDJSON|HandlerGET' and
+// go test ./web/service -run XXX -bench 'BulkParts|BulkSorted'
 // (MATCHMETA_BENCH_KEYS=10000000 for the 10 M set).
 //
 // Client (client.go) is the workstation side of POST /api/v1/lookup that

@@ -7,11 +7,15 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/matchmeta/matchmeta/db"
 )
 
-// Error is the one error type handlers return. Status and Msg are what the
-// user sees; Err (internal detail) is only logged.
+// Error is the one error type handlers return. Kind decides the status
+// (httpStatus, the one map from kinds to statuses); Msg is what the user
+// sees; Err (internal detail) is only logged. Status is set by toError.
 type Error struct {
+	Kind   db.ErrorKind
 	Status int
 	Msg    string
 	Err    error
@@ -28,18 +32,46 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-func errf(status int, format string, args ...any) *Error {
-	return &Error{Status: status, Msg: fmt.Sprintf(format, args...)}
+func errf(kind db.ErrorKind, format string, args ...any) *Error {
+	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
 }
 
 func badRequest(format string, args ...any) *Error {
-	return errf(http.StatusBadRequest, format, args...)
+	return errf(db.ErrorInvalid, format, args...)
 }
 
 // internal wraps a failure of ours: the user sees a generic message, the
 // log gets the detail.
 func internal(what string, err error) *Error {
-	return &Error{Status: http.StatusInternalServerError, Msg: "internal error while " + what + "; see the server log", Err: err}
+	return &Error{Kind: db.ErrorInternal, Msg: "internal error while " + what + "; see the server log", Err: err}
+}
+
+// httpStatus is the one map from error kinds to HTTP statuses, for the
+// TCP API and the admin socket alike.
+func httpStatus(k db.ErrorKind) int {
+	switch k {
+	case db.ErrorInvalid:
+		return http.StatusBadRequest
+	case db.ErrorNotFound:
+		return http.StatusNotFound
+	case db.ErrorExists, db.ErrorBusy:
+		return http.StatusConflict
+	case db.ErrorReadOnly:
+		return http.StatusForbidden
+	case db.ErrorTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case db.ErrorUnauthenticated:
+		return http.StatusUnauthorized
+	case db.ErrorForbidden:
+		return http.StatusForbidden
+	case db.ErrorUnsupported:
+		return http.StatusUnsupportedMediaType
+	case db.ErrorUnavailable:
+		return http.StatusServiceUnavailable
+	case db.ErrorCanceled:
+		return 499 // client closed the request (nginx's code; nobody reads it)
+	}
+	return http.StatusInternalServerError
 }
 
 // style is how a route family reports errors.
@@ -72,30 +104,45 @@ func routeStyle(path string, accept string) style {
 	return styleHTML
 }
 
-// toError maps anything a handler or echo returned onto an *Error; this
-// and handleError are the one place statuses are decided.
+// toError maps anything a handler, the service or echo returned onto an
+// *Error with its status; this and handleError are the one place statuses
+// are decided.
 func toError(err error) *Error {
+	e := classify(err)
+	if e.Status == 0 {
+		e.Status = httpStatus(e.Kind)
+	}
+	return e
+}
+
+func classify(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return errf(http.StatusRequestEntityTooLarge, "request body is larger than the limit of %d bytes", mbe.Limit)
+		return errf(db.ErrorTooLarge, "request body is larger than the limit of %d bytes", mbe.Limit)
 	}
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
+		// echo's own answers for routes and methods: transport statuses.
 		switch he.Code {
 		case http.StatusNotFound:
-			return &Error{Status: he.Code, Msg: "no such page or endpoint", Err: err}
+			return &Error{Kind: db.ErrorNotFound, Status: he.Code, Msg: "no such page or endpoint", Err: err}
 		case http.StatusMethodNotAllowed:
-			return &Error{Status: he.Code, Msg: "method not allowed here", Err: err}
+			return &Error{Kind: db.ErrorInvalid, Status: he.Code, Msg: "method not allowed here", Err: err}
 		case http.StatusRequestEntityTooLarge:
-			return &Error{Status: he.Code, Msg: "request body too large", Err: err}
+			return &Error{Kind: db.ErrorTooLarge, Status: he.Code, Msg: "request body too large", Err: err}
 		}
 		if he.Code >= 400 && he.Code < 500 {
-			return &Error{Status: he.Code, Msg: strings.ToLower(http.StatusText(he.Code)), Err: err}
+			return &Error{Kind: db.ErrorInvalid, Status: he.Code, Msg: strings.ToLower(http.StatusText(he.Code)), Err: err}
 		}
+	}
+	// A typed error of the service, the store or an engine: its kind and
+	// its message for the user.
+	if k := db.KindOf(err); k != db.ErrorInternal {
+		return &Error{Kind: k, Msg: db.Message(err), Err: err}
 	}
 	return internal("answering", err)
 }

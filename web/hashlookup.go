@@ -34,12 +34,12 @@ func hlName(k db.Kind) string {
 func hlParse(k db.Kind, v string) (db.Query, error) {
 	n := hlName(k)
 	if len(v) != 2*k.KeyWidth() {
-		return db.Query{}, &Error{Status: http.StatusBadRequest, Query: v,
+		return db.Query{}, &Error{Kind: db.ErrorInvalid, Query: v,
 			Msg: "Expecting a " + n + " hex value (" + strconv.Itoa(2*k.KeyWidth()) + " hex digits, got " + strconv.Itoa(len(v)) + ")"}
 	}
 	q, err := db.ParseTypedQuery(k, v)
 	if err != nil {
-		return q, &Error{Status: http.StatusBadRequest, Query: v, Msg: n + " is not in hex format"}
+		return q, &Error{Kind: db.ErrorInvalid, Query: v, Msg: n + " is not in hex format"}
 	}
 	return q, nil
 }
@@ -194,7 +194,7 @@ func (s *Server) hlBulk(c echo.Context) error {
 	if err != nil {
 		if e := toError(err); e.Status == http.StatusRequestEntityTooLarge {
 			// A hashlookup client cannot switch to NDJSON: say what it can do.
-			return errf(e.Status, "request body is larger than the limit of %d bytes; send the hashes in smaller requests "+
+			return errf(db.ErrorTooLarge, "request body is larger than the limit of %d bytes; send the hashes in smaller requests "+
 				"(at most %d per request: PyHashlookup's md5_bulk_lookup and sha1_bulk_lookup on slices of the list), "+
 				"or stream any number as NDJSON to POST /api/v1/lookup", s.cfg.MaxBodyBytes, s.cfg.MaxBulkItems)
 		}
@@ -206,14 +206,14 @@ func (s *Server) hlBulk(c echo.Context) error {
 	}
 	hv, ok := in["hashes"]
 	if !ok {
-		return errf(http.StatusNotFound, "JSON format incorrect. An array of hashes in the key 'hashes' is expected.")
+		return errf(db.ErrorNotFound, "JSON format incorrect. An array of hashes in the key 'hashes' is expected.")
 	}
 	var hs []json.RawMessage
 	if err := json.Unmarshal(hv, &hs); err != nil {
 		return badRequest("JSON format incorrect. An array of hashes in the key 'hashes' is expected.")
 	}
 	if len(hs) > s.cfg.MaxBulkItems {
-		return errf(http.StatusRequestEntityTooLarge, "too many hashes: %d given, the limit is %d per request; "+
+		return errf(db.ErrorTooLarge, "too many hashes: %d given, the limit is %d per request; "+
 			"send them in requests of at most %d (PyHashlookup: call md5_bulk_lookup or sha1_bulk_lookup on slices of the list), "+
 			"or stream any number as NDJSON to POST /api/v1/lookup", len(hs), s.cfg.MaxBulkItems, s.cfg.MaxBulkItems)
 	}
@@ -320,14 +320,14 @@ func (s *Server) hlLinks(c echo.Context, what string) error {
 		return err
 	}
 	if _, err := db.ParseTypedQuery(db.KindSHA1, v); err != nil || len(strings.TrimSpace(v)) != 40 {
-		return &Error{Status: http.StatusBadRequest, Query: v, Msg: "SHA1 value incorrect, expecting a SHA1 value in hex format."}
+		return &Error{Kind: db.ErrorInvalid, Query: v, Msg: "SHA1 value incorrect, expecting a SHA1 value in hex format."}
 	}
 	if n := c.Param("count"); n != "" {
 		if _, err := strconv.Atoi(n); err != nil {
-			return &Error{Status: http.StatusNotFound, Msg: "count must be a number, as in /" + what + "s/SHA1/100/0"}
+			return &Error{Kind: db.ErrorNotFound, Msg: "count must be a number, as in /" + what + "s/SHA1/100/0"}
 		}
 	}
-	return &Error{Status: http.StatusNotFound, Query: v, Msg: "The SHA1 value has no known " + what + "."}
+	return &Error{Kind: db.ErrorNotFound, Query: v, Msg: "The SHA1 value has no known " + what + "."}
 }
 
 // hlStatsTop is GET /stats/top. hashlookup-server keeps the most queried
@@ -335,7 +335,7 @@ func (s *Server) hlLinks(c echo.Context, what string) error {
 // which values were asked (case data stays out of the database), so it
 // answers as hashlookup does with them off.
 func (s *Server) hlStatsTop(c echo.Context) error {
-	return errf(http.StatusBadRequest, "Public statistics not enabled")
+	return errf(db.ErrorInvalid, "Public statistics not enabled")
 }
 
 // hlSession is /session/create/{name} and /session/get/{name}: hashlookup's
@@ -343,10 +343,11 @@ func (s *Server) hlStatsTop(c echo.Context) error {
 // queried values). 501 with hashlookup's message for a server without
 // them.
 func (s *Server) hlSession(c echo.Context) error {
-	return errf(http.StatusNotImplemented, "Session feature is not enabled")
+	// hashlookup answers 501 here; no kind of ours means that.
+	return &Error{Kind: db.ErrorUnsupported, Status: http.StatusNotImplemented, Msg: "Session feature is not enabled"}
 }
 
 // hlNoRoute answers an unknown path under a hashlookup prefix in JSON.
 func (s *Server) hlNoRoute(c echo.Context) error {
-	return errf(http.StatusNotFound, "no such hashlookup endpoint: %s (offered: /lookup/{md5,sha1,sha256}/H, /bulk/{md5,sha1,sha256}, /info, /parents/SHA1/COUNT/CURSOR, /children/SHA1/COUNT/CURSOR, /stats/top, /session/...)", c.Request().URL.Path)
+	return errf(db.ErrorNotFound, "no such hashlookup endpoint: %s (offered: /lookup/{md5,sha1,sha256}/H, /bulk/{md5,sha1,sha256}, /info, /parents/SHA1/COUNT/CURSOR, /children/SHA1/COUNT/CURSOR, /stats/top, /session/...)", c.Request().URL.Path)
 }

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/progress"
 )
 
 // BenchmarkLoad checks the speed targets against the real server
@@ -175,7 +176,7 @@ func buildLoadStore(b *testing.B, n int) (*db.Store, [][]byte) {
 	if _, err := imp.Commit(ctx); err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("built a set of %d SHA-256 keys in %v (%s)", n, time.Since(start).Round(time.Millisecond), humanBytes(st.Size()))
+	b.Logf("built a set of %d SHA-256 keys in %v (%s)", n, time.Since(start).Round(time.Millisecond), progress.Bytes(st.Size()))
 	return st, present
 }
 

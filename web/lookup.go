@@ -32,15 +32,9 @@ func param(c echo.Context, name string) (string, error) {
 
 // parse turns a user's value into a query or a 400 naming the problem.
 func parse(kind db.Kind, v string) (db.Query, error) {
-	var q db.Query
-	var err error
-	if kind == "" {
-		q, err = db.ParseQuery(v)
-	} else {
-		q, err = db.ParseTypedQuery(kind, v)
-	}
+	q, err := db.ParseQuery(kind, v)
 	if err != nil {
-		return q, &Error{Status: http.StatusBadRequest, Msg: strings.TrimPrefix(err.Error(), "invalid: "), Query: v}
+		return q, &Error{Kind: db.KindOf(err), Msg: db.Message(err), Query: v, Err: err}
 	}
 	return q, nil
 }
@@ -59,7 +53,7 @@ func (s *Server) answer(q db.Query, records bool) (db.Answer, error) {
 		if q.Type == db.KindPath {
 			// Path answers fail on paths the normalizer cannot read.
 			s.metrics.countLookup(q.Type, vInvalid)
-			return a, &Error{Status: http.StatusBadRequest, Msg: a.Error, Query: q.Value}
+			return a, &Error{Kind: db.ErrorInvalid, Msg: a.Error, Query: q.Value}
 		}
 		return a, internal("looking up "+string(q.Type), errorString(a.Error))
 	}
@@ -120,14 +114,14 @@ func (s *Server) plainHash(c echo.Context) error {
 	var buf [32]byte
 	w := kind.KeyWidth()
 	key := buf[:w]
-	if len(v) != 2*w || !decodeHex(key, []byte(v)) {
+	if len(v) != 2*w || !db.DecodeHex(key, []byte(v)) {
 		if _, err := parse(kind, v); err != nil {
 			s.metrics.countLookup(kind, vInvalid)
 			return err
 		}
 	}
-	var ok bool
-	if err := s.st.View(func(r *db.Reader) error { ok = r.Verdict(kind, key); return nil }); err != nil {
+	ok, err := s.svc.Verdict(c.Request().Context(), kind, key)
+	if err != nil {
 		return internal("reading the database", err)
 	}
 	word := db.VerdictNA

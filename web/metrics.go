@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 // Prometheus text exposition, written by hand: a few counters and one
@@ -107,6 +108,13 @@ func (m *metrics) countLookup(k db.Kind, v int) {
 }
 
 // countLookups adds a batch's tallies.
+// countStream counts the answers of a streamed lookup.
+func (m *metrics) countStream(st service.StreamStats) {
+	for k, t := range st.ByKind {
+		m.countLookups(k, t[0], t[1], t[2])
+	}
+}
+
 func (m *metrics) countLookups(k db.Kind, ok, na, invalid uint64) {
 	c := m.lookups[k]
 	if c == nil {
@@ -200,10 +208,10 @@ func (s *Server) serveMetrics(c echo.Context) error {
 	fmt.Fprintln(bw, "# HELP matchmeta_uptime_seconds Seconds since the server started.")
 	fmt.Fprintln(bw, "# TYPE matchmeta_uptime_seconds gauge")
 	fmt.Fprintf(bw, "matchmeta_uptime_seconds %d\n", int64(time.Since(s.started).Seconds()))
-	if s.cfg.Jobs != nil {
-		fmt.Fprintln(bw, "# HELP matchmeta_imports_running Imports running in the daemon.")
+	if jobs, err := s.runningJobs(c.Request().Context()); err == nil {
+		fmt.Fprintln(bw, "# HELP matchmeta_imports_running Jobs (imports and other long work) running in the daemon.")
 		fmt.Fprintln(bw, "# TYPE matchmeta_imports_running gauge")
-		fmt.Fprintf(bw, "matchmeta_imports_running %d\n", len(s.cfg.Jobs()))
+		fmt.Fprintf(bw, "matchmeta_imports_running %d\n", len(jobs))
 	}
 	fmt.Fprintln(bw, "# HELP matchmeta_goroutines Goroutines of the daemon.")
 	fmt.Fprintln(bw, "# TYPE matchmeta_goroutines gauge")

@@ -3,6 +3,7 @@ package web
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"embed"
 	"encoding/csv"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/progress"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 //go:embed templates/*.html
@@ -69,14 +72,15 @@ type statusView struct {
 	Uptime     time.Duration
 	Started    time.Time
 	History    []db.Event
-	Jobs       []Job
+	Jobs       []service.JobView
 	RequireKey bool
 	Keys       int
 }
 
 var funcs = template.FuncMap{
-	"bytes": humanBytes,
-	"count": func(n uint64) string { return groupDigits(n) },
+	"bytes": progress.Bytes,
+	"count": progress.Digits,
+	"rate":  progress.Count,
 	"time": func(t time.Time) string {
 		if t.IsZero() {
 			return ""
@@ -111,7 +115,7 @@ var funcs = template.FuncMap{
 		if p == nil {
 			return ""
 		}
-		return groupDigits(uint64(*p))
+		return progress.Digits(uint64(*p))
 	},
 	"isImport": func(e db.Event) bool { return e.Action == "import" || e.Action == "replace" || e.Action == "remove" },
 }
@@ -130,31 +134,6 @@ func headline(a db.Answer) string {
 		return "NOTABLE"
 	}
 	return "KNOWN"
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-func groupDigits(n uint64) string {
-	s := fmt.Sprint(n)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }
 
 // parsePages builds one template set per page: the layout plus the page's
@@ -455,8 +434,8 @@ func (s *Server) statusView() (*statusView, error) {
 			break
 		}
 	}
-	if s.cfg.Jobs != nil {
-		sv.Jobs = s.cfg.Jobs()
+	if sv.Jobs, err = s.runningJobs(context.Background()); err != nil {
+		return nil, err
 	}
 	return sv, nil
 }
@@ -473,7 +452,7 @@ func (s *Server) static(c echo.Context) error {
 	name := path.Clean("/" + c.Param("*"))
 	b, err := staticFS.ReadFile("static" + name)
 	if err != nil {
-		return errf(http.StatusNotFound, "no such file")
+		return errf(db.ErrorNotFound, "no such file")
 	}
 	ct := mime.TypeByExtension(path.Ext(name))
 	if ct == "" {

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/progress"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 // idAttr finds the element with an id and returns its opening tag.
@@ -197,9 +199,25 @@ func TestPageBulk(t *testing.T) {
 }
 
 func TestPageStatusAndStatic(t *testing.T) {
-	ts := startServer(t, fixtureStore(t), func(c *Config) {
-		c.Jobs = func() []Job { return []Job{{ID: "1", Sets: []string{"nsrl-next"}, Phase: "write", Done: 1234567}} }
-	})
+	st := fixtureStore(t)
+	svc, err := service.NewLocal(service.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A real job, held running with a count the page must show.
+	started, release := make(chan struct{}), make(chan struct{})
+	if _, err := svc.Runner().Submit(service.JobSpec{Kind: "import", Title: "import nsrl nsrl-next", Sets: []string{"nsrl-next"}}, func(ctx context.Context, tr *progress.Tracker) (any, error) {
+		tr.Begin("write", "", "keys", 0, 0)
+		tr.SetDone(1234567)
+		close(started)
+		<-release
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	t.Cleanup(func() { close(release); svc.Close(context.Background()) })
+	ts := startServer(t, st, func(c *Config) { c.Service = svc })
 	r := get(t, ts.URL+"/status")
 	for _, id := range []string{"status", "sets", "db-size", "uptime", "jobs", "history"} {
 		idAttr(t, r.body, id)

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/matchmeta/matchmeta/db"
 )
 
 // contentSecurityPolicy allows only our own stylesheet and forms: no
@@ -60,6 +62,9 @@ func (s *Server) routes() {
 	api.DELETE("/sets/:name", s.apiRemoveSet, admin)
 	getHead(api, "/info", s.apiInfo, open)
 	getHead(api, "/history", s.apiHistory, open)
+	getHead(api, "/jobs", s.apiJobs, open)
+	getHead(api, "/jobs/:id", s.apiJob, open)
+	api.POST("/jobs/:id/cancel", s.apiCancelJob, admin)
 	getHead(e, "/healthz", s.healthz)
 	getHead(e, "/metrics", s.serveMetrics, open)
 
@@ -154,14 +159,14 @@ func apiKey(r *http.Request) string {
 func (s *Server) checkKey(c echo.Context) error {
 	k := apiKey(c.Request())
 	if k == "" {
-		return errf(http.StatusUnauthorized, "an API key is required: send it in the x-api-key header (create one with 'matchmeta keys add NAME')")
+		return errf(db.ErrorUnauthenticated, "an API key is required: send it in the x-api-key header (create one with 'matchmeta keys add NAME')")
 	}
 	name, ok, err := s.st.VerifyAPIKey(k)
 	if err != nil {
 		return internal("checking the API key", err)
 	}
 	if !ok {
-		return errf(http.StatusForbidden, "the API key is unknown or revoked")
+		return errf(db.ErrorForbidden, "the API key is unknown or revoked")
 	}
 	c.Set("key", name)
 	return nil

@@ -17,12 +17,15 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 // Config configures a Server. Zero limits take the defaults below.
 type Config struct {
-	Store  *db.Store
-	Logger *slog.Logger
+	Store *db.Store
+	// Service does the work; nil builds a local one over Store.
+	Service service.Service
+	Logger  *slog.Logger
 	// Listen is the TCP address (default ":8080"; "127.0.0.1:0" in tests).
 	Listen string
 	// TLSCert and TLSKey enable HTTPS when both are set.
@@ -53,19 +56,6 @@ type Config struct {
 	StreamIdle time.Duration
 	// Workers look up bulk batches in parallel. Default GOMAXPROCS.
 	Workers int
-
-	// Jobs, when set, reports running imports for the status page.
-	Jobs func() []Job
-}
-
-// Job is a running import shown on the status page.
-type Job struct {
-	ID      string    `json:"id"`
-	Sets    []string  `json:"sets"`
-	Phase   string    `json:"phase"`
-	Done    uint64    `json:"done"`
-	Total   uint64    `json:"total,omitempty"`
-	Started time.Time `json:"started"`
 }
 
 func (c *Config) defaults() {
@@ -116,6 +106,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	st      *db.Store
+	svc     service.Service
 	e       *echo.Echo
 	hs      *http.Server
 	pages   map[string]*template.Template
@@ -139,7 +130,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("web: give both a TLS certificate and key, or neither")
 	}
 	cfg.defaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, st: cfg.Store, started: time.Now()}
+	s := &Server{cfg: cfg, log: cfg.Logger, st: cfg.Store, svc: cfg.Service, started: time.Now()}
+	if s.svc == nil {
+		l, err := service.NewLocal(service.Config{Store: cfg.Store, Logger: cfg.Logger, Version: cfg.Version, Workers: cfg.Workers})
+		if err != nil {
+			return nil, err
+		}
+		s.svc = l
+	}
 	s.requireKey.Store(cfg.RequireKey)
 	pages, err := parsePages()
 	if err != nil {
@@ -162,6 +160,22 @@ func New(cfg Config) (*Server, error) {
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 	}
 	return s, nil
+}
+
+// runningJobs lists the service's running jobs (status page, info,
+// metrics).
+func (s *Server) runningJobs(ctx context.Context) ([]service.JobView, error) {
+	all, err := s.svc.Jobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	running := []service.JobView{}
+	for _, j := range all {
+		if j.State == service.JobRunning {
+			running = append(running, j)
+		}
+	}
+	return running, nil
 }
 
 // Handler is the server's HTTP handler (for tests and embedding).

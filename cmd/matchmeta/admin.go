@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/progress"
 	"github.com/matchmeta/matchmeta/importer"
 )
 
@@ -419,7 +420,7 @@ func (m *Main) writeUpload(ctx context.Context, mw *multipart.Writer, spec impor
 			r = f
 			what = u.path
 			if fi, err := f.Stat(); err == nil {
-				what += " (" + importer.HumanBytes(fi.Size()) + ")"
+				what += " (" + progress.Bytes(fi.Size()) + ")"
 			}
 		}
 		fmt.Fprintf(m.Stderr, "matchmeta: sending %s to the daemon\n", what)

@@ -48,13 +48,7 @@ var adminLookupErrorPrefix = []byte(`{"admin_error":`)
 // answerValue answers one raw value as the local lookup does: typ forces
 // the type, else it is detected.
 func answerValue(r *db.Reader, typ db.Kind, records bool, v string) db.Answer {
-	var q db.Query
-	var err error
-	if typ != "" {
-		q, err = db.ParseTypedQuery(typ, v)
-	} else {
-		q, err = db.ParseQuery(v)
-	}
+	q, err := db.ParseQuery(typ, v)
 	if err != nil {
 		return db.Answer{Query: v, Verdict: db.VerdictError, Error: err.Error()}
 	}

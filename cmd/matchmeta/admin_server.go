@@ -18,13 +18,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/importer"
-	"github.com/matchmeta/matchmeta/web"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 // The admin socket: HTTP over a unix socket whose file permissions (0660,
@@ -69,62 +69,11 @@ import (
 
 const adminHeaderDB = "X-Matchmeta-Db"
 
-// jobTable tracks the imports the daemon runs, for the status page.
-type jobTable struct {
-	mu   sync.Mutex
-	next int
-	jobs map[string]*jobState
-}
-
-type jobState struct {
-	web.Job
-	cancel context.CancelFunc
-}
-
-func newJobTable() *jobTable { return &jobTable{jobs: map[string]*jobState{}} }
-
-func (t *jobTable) add(sets []string, cancel context.CancelFunc) *jobState {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.next++
-	j := &jobState{Job: web.Job{ID: strconv.Itoa(t.next), Sets: sets, Phase: "receiving input", Started: time.Now().UTC()}, cancel: cancel}
-	t.jobs[j.ID] = j
-	return j
-}
-
-func (t *jobTable) setPhase(j *jobState, phase string) {
-	// Progress arrives as slog text lines; the page wants the message part.
-	if i := strings.Index(phase, "msg="); strings.HasPrefix(phase, "time=") && i > 0 {
-		phase = phase[i+len("msg="):]
-	}
-	t.mu.Lock()
-	j.Phase = phase
-	t.mu.Unlock()
-}
-
-func (t *jobTable) remove(j *jobState) {
-	t.mu.Lock()
-	delete(t.jobs, j.ID)
-	t.mu.Unlock()
-}
-
-func (t *jobTable) list() []web.Job {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make([]web.Job, 0, len(t.jobs))
-	for _, j := range t.jobs {
-		out = append(out, j.Job)
-	}
-	sort.Slice(out, func(i, k int) bool { return out[i].Started.Before(out[k].Started) })
-	return out
-}
-
 // adminServer is the daemon side of the socket.
 type adminServer struct {
-	m     *Main
+	svc   *service.Local
 	st    *db.Store
 	log   *slog.Logger
-	jobs  *jobTable
 	ctx   context.Context // cancelled at shutdown: running imports abort
 	path  string
 	ln    net.Listener
@@ -162,7 +111,8 @@ func dirWritable(dir string) bool {
 
 // startAdmin listens on the socket. A socket file left by a daemon that
 // died is replaced; one that answers means another daemon runs.
-func (m *Main) startAdmin(ctx context.Context, path string, st *db.Store, jobs *jobTable, log *slog.Logger) (*adminServer, error) {
+func (m *Main) startAdmin(ctx context.Context, path string, svc *service.Local, log *slog.Logger) (*adminServer, error) {
+	st := svc.Store()
 	if len(path) >= 108 {
 		return nil, fmt.Errorf("serve: admin socket path %s is %d bytes, over the unix limit of 107; set MATCHMETA_ADMIN_SOCKET to a shorter path", path, len(path))
 	}
@@ -188,7 +138,7 @@ func (m *Main) startAdmin(ctx context.Context, path string, st *db.Store, jobs *
 		ln.Close()
 		return nil, fmt.Errorf("serve: admin socket: %w", err)
 	}
-	a := &adminServer{m: m, st: st, log: log.With("component", "admin"), jobs: jobs, ctx: ctx, path: path, ln: ln, done: make(chan error, 1)}
+	a := &adminServer{svc: svc, st: st, log: log.With("component", "admin"), ctx: ctx, path: path, ln: ln, done: make(chan error, 1)}
 	if fi, err := os.Stat(st.Path()); err == nil {
 		if s, ok := fi.Sys().(*syscall.Stat_t); ok {
 			a.stDev, a.stIno = uint64(s.Dev), s.Ino
@@ -556,7 +506,6 @@ type lineWriter struct {
 	w     io.Writer
 	flush func()
 	buf   []byte
-	last  func(string)
 }
 
 func (lw *lineWriter) Write(p []byte) (int, error) {
@@ -573,9 +522,6 @@ func (lw *lineWriter) Write(p []byte) (int, error) {
 		if line == "" {
 			continue
 		}
-		if lw.last != nil {
-			lw.last(line)
-		}
 		if err := json.NewEncoder(lw.w).Encode(importEvent{Progress: line}); err != nil {
 			return 0, err
 		}
@@ -590,10 +536,6 @@ func (lw *lineWriter) event(ev importEvent) {
 	json.NewEncoder(lw.w).Encode(ev)
 	lw.flush()
 }
-
-// adminJobHook, when set, runs as a forwarded job starts (tests hold a job
-// there to interrupt it mid-way).
-var adminJobHook atomic.Pointer[func(ctx context.Context)]
 
 // importRun receives the job and its streamed inputs, then runs the import
 // with the CLI's own job function while lookups go on.
@@ -629,8 +571,6 @@ func (a *adminServer) importRun(w http.ResponseWriter, r *http.Request) {
 	defer stopRead()
 	a.wg.Add(1)
 	defer a.wg.Done()
-	job := a.jobs.add([]string{spec.set()}, cancel)
-	defer a.jobs.remove(job)
 
 	var spool string
 	defer func() {
@@ -711,21 +651,21 @@ func (a *adminServer) importRun(w http.ResponseWriter, r *http.Request) {
 
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(200)
-	lw := &lineWriter{w: w, flush: func() { rc.Flush() }, last: func(l string) { a.jobs.setPhase(job, l) }}
-	a.jobs.setPhase(job, "importing")
-	if hook := adminJobHook.Load(); hook != nil {
-		(*hook)(ctx)
-	}
+	lw := &lineWriter{w: w, flush: func() { rc.Flush() }}
+	// The client draws what the daemon's renderer writes as log lines.
+	off := false
+	p := render.NewProgress(lw, render.ProgressOptions{Terminal: &off})
 	var res *importer.Result
 	if spec.Paths != nil {
 		req := *spec.Paths
 		req.Files = files
-		res, err = a.m.importPathsJob(ctx, a.st, req, lw)
+		res, err = a.svc.ImportPaths(ctx, req, p.Watch)
 	} else {
 		req := spec.Request
 		req.Files = files
-		res, err = a.m.importJob(ctx, a.st, req, lw)
+		res, err = a.svc.Import(ctx, req, p.Watch)
 	}
+	p.Close()
 	if spool != "" {
 		// Before the answer: once the client has it, nothing is left over.
 		os.RemoveAll(spool)

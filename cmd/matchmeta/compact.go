@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/matchmeta/matchmeta/db"
-	"github.com/matchmeta/matchmeta/importer"
+	"github.com/matchmeta/matchmeta/db/progress"
 )
 
 const compactUsage = "compact [--db PATH]"
@@ -40,7 +40,7 @@ func (m *Main) runCompact(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	fmt.Fprintf(m.Stdout, "compacted %s: %s -> %s (%s freed), checked\n", rep.Path, importer.HumanBytes(rep.Before), importer.HumanBytes(rep.After), importer.HumanBytes(rep.Freed))
+	fmt.Fprintf(m.Stdout, "compacted %s: %s -> %s (%s freed), checked\n", rep.Path, progress.Bytes(rep.Before), progress.Bytes(rep.After), progress.Bytes(rep.Freed))
 	return nil
 }
 
@@ -48,6 +48,6 @@ func (m *Main) runCompact(ctx context.Context, args []string) error {
 func (m *Main) offerCompact(st *db.Store) {
 	if st.ShouldCompact() {
 		size, free := st.Space()
-		fmt.Fprintf(m.Stdout, "%s of the %s file is free space; 'matchmeta compact' gives it back\n", importer.HumanBytes(free), importer.HumanBytes(size))
+		fmt.Fprintf(m.Stdout, "%s of the %s file is free space; 'matchmeta compact' gives it back\n", progress.Bytes(free), progress.Bytes(size))
 	}
 }

@@ -2,17 +2,20 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/progress"
 	"github.com/matchmeta/matchmeta/importer"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 const importUsage = `import FORMAT FILE... --set NAME --class CLASS [flags]
@@ -95,7 +98,7 @@ func (m *Main) runImport(ctx context.Context, args []string) error {
 	req := importRequest{Format: format, Set: *set, Class: db.Class(*class), Source: *source, Desc: *desc, Version: *version,
 		Strict: *strict, NoRecords: *noRecords, Files: files}
 	if err := req.Validate(); err != nil {
-		return usagef(fs, "%s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "importer: "), importer.ErrRequest.Error()+": "))
+		return usagef(fs, "%s", db.Message(err))
 	}
 	// A running daemon holds the file: it runs the job (admin.go).
 	res, done, err := m.adminImport(ctx, *dbPath, req)
@@ -116,7 +119,7 @@ func (m *Main) runImport(ctx context.Context, args []string) error {
 func (m *Main) importLocal(ctx context.Context, dbPath string, req importRequest) (*importer.Result, error) {
 	// The status line and the log share stderr: log lines clear the
 	// status line and it is drawn again below them.
-	p := importer.NewProgress(m.Stderr, importer.ProgressOptions{})
+	p := render.NewProgress(m.Stderr, render.ProgressOptions{})
 	defer p.Close()
 	log := m.Logger
 	if log == nil {
@@ -127,33 +130,31 @@ func (m *Main) importLocal(ctx context.Context, dbPath string, req importRequest
 		return nil, err
 	}
 	defer st.Close()
-	res, err := runImportJob(ctx, st, req, p, log, m.Stdin)
+	svc, err := service.NewLocal(service.Config{Store: st, Logger: log, Stdin: m.Stdin, StdinSize: stdinSize(m.Stdin)})
+	if err != nil {
+		return nil, err
+	}
+	defer svc.Close(context.Background())
+	res, err := svc.Import(ctx, req, p.Watch)
+	p.Close() // end the status line before the summary
 	if err == nil {
 		m.offerCompact(st) // a replace may have left the old set's space free
 	}
 	return res, err
 }
 
-// importJob runs one import job against an open store and returns what it
-// did. Progress goes to the progress writer: a rewritten status line when
-// it is a terminal, log lines every few seconds otherwise (a log file, or
-// the admin socket connection of a daemon running a forwarded job). The
-// job opens its files itself, so a daemon can run a request a CLI built;
-// "-" reads m.Stdin and only makes sense in the CLI. Cancelling ctx
-// (Ctrl-C, a closed admin connection) aborts it and publishes nothing.
-func (m *Main) importJob(ctx context.Context, st *db.Store, req importRequest, progress io.Writer) (*importer.Result, error) {
-	p := importer.NewProgress(progress, importer.ProgressOptions{})
-	defer p.Close()
-	return runImportJob(ctx, st, req, p, m.logger(), m.Stdin)
-}
-
-func runImportJob(ctx context.Context, st *db.Store, req importRequest, p *importer.Progress, log *slog.Logger, stdin io.Reader) (*importer.Result, error) {
-	res, err := importer.Import(ctx, st, req, importer.Options{Logger: log, Progress: p, Stdin: stdin})
-	p.Close() // end the status line before the summary
-	if err != nil && errors.Is(err, context.Canceled) {
-		log.Warn("import interrupted; nothing was published", "set", req.Set)
+// stdinSize is the size of stdin when it is a redirected regular file (so
+// an import of "-" shows how much is left), else 0.
+func stdinSize(r io.Reader) int64 {
+	f, ok := r.(*os.File)
+	if !ok {
+		return 0
 	}
-	return res, err
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0
+	}
+	return fi.Size()
 }
 
 // importLogLevel reads MATCHMETA_LOG_LEVEL as the rest of the command does.
@@ -175,8 +176,8 @@ func writeImportSummary(w io.Writer, res *importer.Result) {
 	if strings.HasPrefix(res.Format, "nsrl-v3") {
 		unit = "rows"
 	}
-	fmt.Fprintf(w, "imported %s (%s): %d values from %d %s in %s, %s values/s", res.Format, importer.HumanBytes(res.Bytes), res.Values, res.Lines, unit,
-		res.Elapsed.Round(time.Millisecond), importer.HumanCount(res.Rate()))
+	fmt.Fprintf(w, "imported %s (%s): %d values from %d %s in %s, %s values/s", res.Format, progress.Bytes(res.Bytes), res.Values, res.Lines, unit,
+		res.Elapsed.Round(time.Millisecond), progress.Count(res.Rate()))
 	if res.Bad > 0 {
 		fmt.Fprintf(w, ", %d bad lines", res.Bad)
 	}

@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/importer"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 const importPathsUsage = `import paths --profile NAME [flags] FILE...
@@ -93,7 +94,7 @@ func (m *Main) runImportPaths(ctx context.Context, args []string) error {
 		Hashes: *hashes, Encoding: *encoding, StripPrefix: *strip, Strict: *strict, Files: files}
 	if len(files) > 0 {
 		if err := req.Validate(); err != nil {
-			return usagef(fs, "%s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "importer: "), importer.ErrRequest.Error()+": "))
+			return usagef(fs, "%s", db.Message(err))
 		}
 		if !db.Class(*class).Valid() {
 			return usagef(fs, "--class %q: want known, known-bad or notable", *class)
@@ -120,7 +121,7 @@ func (m *Main) runImportPaths(ctx context.Context, args []string) error {
 			writeBadLines(m.Stderr, res)
 		}
 		if errors.Is(err, importer.ErrRequest) {
-			return usagef(fs, "%s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "importer: "), importer.ErrRequest.Error()+": "))
+			return usagef(fs, "%s", db.Message(err))
 		}
 		return err
 	}
@@ -138,8 +139,13 @@ func (m *Main) importPathsLocal(ctx context.Context, dbPath string, prof *db.Pro
 		return nil, err
 	}
 	defer st.Close()
+	svc, err := service.NewLocal(service.Config{Store: st, Logger: m.logger(), Stdin: m.Stdin, StdinSize: stdinSize(m.Stdin)})
+	if err != nil {
+		return nil, err
+	}
+	defer svc.Close(context.Background())
 	if prof != nil {
-		changed, err := st.PutProfile(ctx, *prof)
+		changed, err := svc.PutProfile(ctx, *prof)
 		if err != nil {
 			return nil, fmt.Errorf("import paths: %w", err)
 		}
@@ -148,7 +154,11 @@ func (m *Main) importPathsLocal(ctx context.Context, dbPath string, prof *db.Pro
 	if len(req.Files) == 0 {
 		return nil, nil
 	}
-	return m.importPathsJob(ctx, st, req, m.Stderr)
+	p := render.NewProgress(m.Stderr, render.ProgressOptions{})
+	defer p.Close()
+	res, err := svc.ImportPaths(ctx, req, p.Watch)
+	p.Close() // end the status line before the summary
+	return res, err
 }
 
 // importPathsVia does what importPathsLocal does through the daemon
@@ -172,20 +182,6 @@ func (m *Main) profileStored(p db.Profile, changed bool) {
 	if changed {
 		fmt.Fprintf(m.Stdout, "profile %s: os %s, default user %s\n", db.ProfileName(p.Name), p.OS, p.DefaultUser)
 	}
-}
-
-// importPathsJob runs one path-set import against an open store, in the
-// CLI or in the daemon for a forwarded job (see importJob: the same
-// progress and cancellation rules).
-func (m *Main) importPathsJob(ctx context.Context, st *db.Store, req importer.PathsRequest, progress io.Writer) (*importer.Result, error) {
-	p := importer.NewProgress(progress, importer.ProgressOptions{})
-	defer p.Close()
-	res, err := importer.ImportPaths(ctx, st, req, importer.Options{Logger: m.logger(), Progress: p, Stdin: m.Stdin})
-	p.Close() // end the status line before the summary
-	if err != nil && errors.Is(err, context.Canceled) {
-		m.logger().Warn("import interrupted; nothing was published", "set", req.Set)
-	}
-	return res, err
 }
 
 // listProfiles prints the profile table with the path sets of each.

@@ -99,14 +99,8 @@ func (m *Main) runLookup(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	parse := func(v string) (db.Query, error) {
-		if *typ != "" {
-			return db.ParseTypedQuery(db.Kind(*typ), v)
-		}
-		return db.ParseQuery(v)
-	}
 	answer := func(r *db.Reader, v string) db.Answer {
-		q, err := parse(v)
+		q, err := db.ParseQuery(db.Kind(*typ), v)
 		if err != nil {
 			return db.Answer{Query: v, Verdict: db.VerdictError, Error: err.Error()}
 		}

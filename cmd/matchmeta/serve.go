@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/web"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 const serveUsage = `serve [--listen ADDR] [--db PATH] [--tls-cert FILE --tls-key FILE] [--require-key] [--admin-socket PATH] [--read-only]
@@ -32,6 +34,10 @@ the database). SIGHUP reloads what can change without a restart: the log
 level, the API-key policy and the TLS certificate files, read again from
 the environment file (--env-file, default /etc/matchmeta/matchmeta.env
 when it exists) over the process environment.`
+
+// adminJobHook, when set, runs as each job of the daemon starts, with the
+// job's context (tests hold a job there to interrupt it mid-way).
+var adminJobHook atomic.Pointer[func(ctx context.Context)]
 
 // defaultEnvFile is the service's settings file (systemd/matchmeta.env).
 const defaultEnvFile = "/etc/matchmeta/matchmeta.env"
@@ -113,10 +119,18 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 		}
 	}
 
-	jobs := newJobTable()
+	svc, err := service.NewLocal(service.Config{Store: st, Logger: log, Version: versionString(), OnJobStart: func(ctx context.Context, _ *service.Job) {
+		if hook := adminJobHook.Load(); hook != nil {
+			(*hook)(ctx)
+		}
+	}})
+	if err != nil {
+		closeStore()
+		return err
+	}
 	srv, err := web.New(web.Config{
-		Store: st, Logger: log, Listen: *listen, TLSCert: *tlsCert, TLSKey: *tlsKey,
-		RequireKey: *requireKey, Version: versionString(), Jobs: jobs.list,
+		Store: st, Service: svc, Logger: log, Listen: *listen, TLSCert: *tlsCert, TLSKey: *tlsKey,
+		RequireKey: *requireKey, Version: versionString(),
 	})
 	if err != nil {
 		closeStore()
@@ -132,7 +146,7 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	if sockPath == "" {
 		sockPath = daemonSocketPath(m, st.Path())
 	}
-	admin, err := m.startAdmin(workCtx, sockPath, st, jobs, log)
+	admin, err := m.startAdmin(workCtx, sockPath, svc, log)
 	if err != nil {
 		srv.Shutdown(context.Background())
 		closeStore()
@@ -183,6 +197,11 @@ loop:
 	// (nothing half-imported is ever published).
 	stopWork()
 	admin.shutdown(log)
+	jctx, jcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	if err := svc.Close(jctx); err != nil {
+		log.Warn("jobs", "err", err)
+	}
+	jcancel()
 	// Then bbolt.
 	closeStore()
 	log.Info("stopped")

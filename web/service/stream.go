@@ -74,6 +74,7 @@ func putBatch(b *batch) {
 // The common case, a hash of the right length, costs one pass over the
 // hex and no copy: answers print the key, not the input.
 func (b *batch) add(kind db.Kind, v []byte) {
+	raw := v
 	if k := len(v); k > 0 && (v[0] <= ' ' || v[k-1] <= ' ') {
 		v = bytes.TrimSpace(v)
 	}
@@ -96,18 +97,23 @@ func (b *batch) add(kind db.Kind, v []byte) {
 		}
 		b.items = b.items[:len(b.items)-1] // not hex: the slow path words it
 	}
-	b.addSlow(kind, v)
+	b.addSlow(kind, raw)
 }
 
+// addSlow adds a value as db.ParseQuery reads it: hashes trimmed, names
+// and paths keeping trailing spaces and dots (a Windows hiding place).
 func (b *batch) addSlow(kind db.Kind, v []byte) {
 	start := len(b.arena)
 	b.arena = append(b.arena, v...)
 	it := item{val: b.arena[start:len(b.arena):len(b.arena)]}
 	v = bytes.TrimSpace(it.val)
-	it.val = v
 	if kind == "" {
 		kind = db.DetectKind(v)
 	}
+	if kind == db.KindFilename || kind == db.KindPath {
+		v = db.TrimName(it.val)
+	}
+	it.val = v
 	it.kind = kind
 	switch kind {
 	case db.KindSHA256, db.KindSHA1, db.KindMD5, db.KindBlock:
@@ -334,7 +340,7 @@ func appendRejected(dst []byte, it *item, d Detail) []byte {
 	dst = appendJSONString(dst, it.val)
 	dst = append(dst, `,"type":"`...)
 	dst = append(dst, it.kind...)
-	dst = append(dst, `","verdict":"NA","error":`...)
+	dst = append(dst, `","verdict":"error","error":`...)
 	dst = appendJSONString(dst, []byte(it.err))
 	return append(dst, '}')
 }

@@ -65,7 +65,7 @@ func TestLookupStream(t *testing.T) {
 			[]string{`"matches":[{"set":"s"`, `"error":"md5 must be 32 hex digits, got 3"`, `"error":"line 3: unknown type \"crc\""`},
 			StreamStats{Values: 3, OK: 1, Rejected: 2}, 0},
 		{"forced type", "abc\n", StreamOptions{Format: StreamText, Type: db.KindMD5},
-			[]string{`"type":"md5","verdict":"NA","error":"md5 must be 32 hex digits, got 3"`}, StreamStats{Values: 1, Rejected: 1}, 0},
+			[]string{`"type":"md5","verdict":"error","error":"md5 must be 32 hex digits, got 3"`}, StreamStats{Values: 1, Rejected: 1}, 0},
 		{"too many", known + "\n" + known + "\n" + known + "\n", StreamOptions{Format: StreamText, MaxItems: 2},
 			nil, StreamStats{}, db.ErrorTooLarge},
 		{"bad type", "", StreamOptions{Type: "crc"}, nil, StreamStats{}, db.ErrorInvalid},
