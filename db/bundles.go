@@ -3,7 +3,6 @@ package db
 import (
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -86,7 +85,7 @@ type TrustState struct {
 }
 
 // ErrStale marks a bundle refused as a rollback or a replay.
-var ErrStale = errors.New("stale bundle")
+var ErrStale = NewSentinel(ErrorBusy, "stale bundle")
 
 // StaleError tells why a bundle is stale.
 type StaleError struct {

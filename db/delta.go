@@ -44,7 +44,7 @@ type DeltaInfo struct {
 
 // ErrBaseMismatch marks a delta whose base is not the set this database
 // holds (missing, another version, or other content).
-var ErrBaseMismatch = errors.New("delta base mismatch")
+var ErrBaseMismatch = NewSentinel(ErrorBusy, "delta base mismatch")
 
 // BaseMismatchError says which base a delta needs and what the database has.
 type BaseMismatchError struct {

@@ -23,7 +23,7 @@ const (
 	ErrorInvalid                          // the request or input is wrong as given
 	ErrorNotFound                         // what was named does not exist
 	ErrorExists                           // the name is taken
-	ErrorBusy                             // conflicts with work in progress (a running import, a held file)
+	ErrorBusy                             // conflicts with the current state (a running import, a held file, a stale bundle)
 	ErrorReadOnly                         // the store or resource cannot be changed
 	ErrorTooLarge                         // over a size or count limit
 	ErrorUnauthenticated                  // no credentials given
@@ -108,6 +108,18 @@ func (e *Error) Unwrap() []error {
 	}
 	return []error{e.Kind, e.Err}
 }
+
+// NewSentinel makes a sentinel error of a kind whose text is msg alone
+// (errors.Is finds it, KindOf classifies it).
+func NewSentinel(kind ErrorKind, msg string) error { return &sentinel{kind, msg} }
+
+type sentinel struct {
+	kind ErrorKind
+	msg  string
+}
+
+func (s *sentinel) Error() string { return s.msg }
+func (s *sentinel) Unwrap() error { return s.kind }
 
 // Errorf builds a typed error; the message is formatted as fmt.Errorf does
 // and any %w operand becomes the cause.

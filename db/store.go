@@ -42,7 +42,7 @@ var (
 )
 
 // ErrLocked is returned when another process holds the database file.
-var ErrLocked error = &Error{Kind: ErrorBusy, Msg: "database is in use by another process"}
+var ErrLocked = NewSentinel(ErrorBusy, "database is in use by another process")
 
 // Options configure Open.
 type Options struct {
@@ -89,7 +89,7 @@ type handle struct {
 
 // ErrReadOnly is returned for a change to a database opened read-only
 // (serve --read-only, or a file or medium that cannot be written).
-var ErrReadOnly = errors.New("database is read-only")
+var ErrReadOnly = NewSentinel(ErrorReadOnly, "database is read-only")
 
 // acquire returns the current handle with a reference taken.
 func (s *Store) acquire() *handle {
