@@ -150,6 +150,15 @@ func fingerprint(ctx context.Context, tx *bolt.Tx, si SetInfo) (string, error) {
 // fpChunks streams a chunked key index, merging the delta layer in. A chunk
 // with no delta entry up to its last key is hashed in one write.
 func fpChunks(ctx context.Context, f *fpStream, b *bolt.Bucket, width int, delta *bolt.Bucket) error {
+	return walkChunks(ctx, b, width, delta,
+		func(packed []byte) error { f.bulk(packed); return nil },
+		func(k []byte) error { f.key(k); return nil })
+}
+
+// walkChunks visits a chunked key index in key order, merging the delta
+// layer in: run gets the packed keys (width bytes each) before a chunk's
+// last key when no delta entry falls among them, key every other key.
+func walkChunks(ctx context.Context, b *bolt.Bucket, width int, delta *bolt.Bucket, run, key func([]byte) error) error {
 	var dc *bolt.Cursor
 	var dk, dv []byte
 	if delta != nil {
@@ -172,8 +181,12 @@ func fpChunks(ctx context.Context, f *fpStream, b *bolt.Bucket, width int, delta
 		}
 		packed := cv[:len(cv)-chunkSumLen]
 		if dk == nil || bytes.Compare(dk, ck) > 0 {
-			f.bulk(packed)
-			f.key(ck)
+			if err := run(packed); err != nil {
+				return err
+			}
+			if err := key(ck); err != nil {
+				return err
+			}
 			continue
 		}
 		for i := 0; i <= len(packed); i += width {
@@ -187,7 +200,9 @@ func fpChunks(ctx context.Context, f *fpStream, b *bolt.Bucket, width int, delta
 					break
 				}
 				if cmp < 0 && dv[0] == deltaAdd {
-					f.key(dk)
+					if err := key(dk); err != nil {
+						return err
+					}
 				}
 				if cmp == 0 && dv[0] == deltaRemove {
 					x = nil
@@ -198,7 +213,9 @@ func fpChunks(ctx context.Context, f *fpStream, b *bolt.Bucket, width int, delta
 				}
 			}
 			if x != nil {
-				f.key(x)
+				if err := key(x); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -207,8 +224,42 @@ func fpChunks(ctx context.Context, f *fpStream, b *bolt.Bucket, width int, delta
 			return err
 		}
 		if dv[0] == deltaAdd {
-			f.key(dk)
+			if err := key(dk); err != nil {
+				return err
+			}
 		}
+	}
+	return nil
+}
+
+// ForEachKey calls fn with every key of a hash set (SHA-256, SHA-1, MD5),
+// in key order, its delta layer merged in. The slice is only valid during
+// the call; an error from fn ends the walk and is returned.
+func (r *Reader) ForEachKey(ctx context.Context, set SetInfo, fn func(key []byte) error) error {
+	width := set.Kind.KeyWidth()
+	if width == 0 || set.Kind == KindPath || set.Kind == KindBlock {
+		return fmt.Errorf("db: set %s: %w: %s sets have no hash keys to list", set.Name, ErrInvalid, set.Kind)
+	}
+	b := indexBucket(r.tx, set.ID, idxKeys)
+	if b == nil {
+		return nil
+	}
+	var delta *bolt.Bucket
+	if set.Delta != nil {
+		if delta = indexBucket(r.tx, set.Delta.ID, idxDeltaB); delta == nil {
+			return fmt.Errorf("db: set %s: delta layer %d missing", set.Name, set.Delta.ID)
+		}
+	}
+	err := walkChunks(ctx, b, width, delta, func(packed []byte) error {
+		for i := 0; i < len(packed); i += width {
+			if err := fn(packed[i : i+width]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, fn)
+	if err != nil {
+		return fmt.Errorf("db: set %s keys: %w", set.Name, err)
 	}
 	return nil
 }

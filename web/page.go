@@ -117,7 +117,8 @@ var funcs = template.FuncMap{
 		}
 		return progress.Digits(uint64(*p))
 	},
-	"isImport": func(e db.Event) bool { return e.Action == "import" || e.Action == "replace" || e.Action == "remove" },
+	"bloomKind": func(k db.Kind) bool { return k == db.KindSHA256 || k == db.KindSHA1 || k == db.KindMD5 },
+	"isImport":  func(e db.Event) bool { return e.Action == "import" || e.Action == "replace" || e.Action == "remove" },
 }
 
 // headline is the big word of an answer. It never reads as reassurance:

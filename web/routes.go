@@ -60,6 +60,7 @@ func (s *Server) routes() {
 	api.POST("/lookup", s.apiBulk, open)
 	getHead(api, "/sets", s.apiSets, open)
 	api.DELETE("/sets/:name", s.apiRemoveSet, admin)
+	getHead(api, "/sets/:name/bloom", s.apiSetBloom, open)
 	getHead(api, "/info", s.apiInfo, open)
 	getHead(api, "/history", s.apiHistory, open)
 	getHead(api, "/jobs", s.apiJobs, open)

@@ -50,6 +50,7 @@ func commands() []command {
 		{"lookup", "look up hashes, file names or paths (local file or remote appliance)", (*Main).runLookup},
 		{"keys", "manage API keys", (*Main).runKeys},
 		{"backup", "write a consistent copy of the database", (*Main).runBackup},
+		{"export", "write sets as an offline filter (export bloom: DCSO Bloom filter for hashlookup tools and Plaso)", (*Main).runExport},
 		{"compact", "give the space of replaced and removed sets back to the file system", (*Main).runCompact},
 		{"version", "print the version", (*Main).runVersion},
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/db/progress"
 	"github.com/matchmeta/matchmeta/importer"
+	"github.com/matchmeta/matchmeta/importer/bloom"
 )
 
 // Service is every operation of the daemon. Each area is its own interface
@@ -19,6 +20,7 @@ type Service interface {
 	Imports
 	Keys
 	Backups
+	Exports
 	Profiles
 	Jobs
 	Status
@@ -169,6 +171,15 @@ type Backups interface {
 	// Backup writes a consistent copy of the whole database to w (one read
 	// transaction; lookups and imports go on meanwhile).
 	Backup(ctx context.Context, w io.Writer) (int64, error)
+}
+
+// Exports writes sets in formats other tools read offline.
+type Exports interface {
+	// ExportBloom writes the upper-case hex keys of sets (or of groups'
+	// sets of one kind) to w as a DCSO Bloom filter, the offline filter
+	// hashlookup-forensic-analyser and Plaso read (importer/bloom). One
+	// read transaction; nothing is written to w on a refusal.
+	ExportBloom(ctx context.Context, req bloom.ExportRequest, w io.Writer) (bloom.ExportResult, error)
 }
 
 // Profiles is the OS profile table of the path normalization.
