@@ -67,6 +67,7 @@ type bulkRow struct {
 
 type statusView struct {
 	Sets       []db.SetInfo
+	Rows       []statusRow // one row per release (group) with its sets beneath, then the other sets
 	DBSize     int64
 	DBPath     string
 	Uptime     time.Duration
@@ -75,6 +76,42 @@ type statusView struct {
 	Jobs       []service.JobView
 	RequireKey bool
 	Keys       int
+}
+
+// statusRow is a line of the status page's set table: a release, a set of
+// it (Member), or a set of no group.
+type statusRow struct {
+	Set    db.SetInfo
+	Group  *db.Group
+	Member bool
+}
+
+// statusRows puts each release's sets under one row for the release, in
+// name order with the sets of no group.
+func statusRows(sets []db.SetInfo) []statusRow {
+	groups := db.Groups(sets)
+	byName := map[string]*db.Group{}
+	for i := range groups {
+		byName[groups[i].Name] = &groups[i]
+	}
+	var rows []statusRow
+	shown := map[string]bool{}
+	for _, si := range sets {
+		if si.Group == "" {
+			rows = append(rows, statusRow{Set: si})
+			continue
+		}
+		if shown[si.Group] {
+			continue
+		}
+		shown[si.Group] = true
+		g := byName[si.Group]
+		rows = append(rows, statusRow{Group: g})
+		for _, gs := range g.Sets {
+			rows = append(rows, statusRow{Set: gs, Member: true})
+		}
+	}
+	return rows
 }
 
 var funcs = template.FuncMap{
@@ -421,7 +458,7 @@ func (s *Server) statusView() (*statusView, error) {
 	if err != nil {
 		return nil, err
 	}
-	sv := &statusView{Sets: sets, DBSize: s.st.Size(), DBPath: s.st.Path(), Started: s.started, Uptime: time.Since(s.started), RequireKey: s.RequireKey()}
+	sv := &statusView{Sets: sets, Rows: statusRows(sets), DBSize: s.st.Size(), DBPath: s.st.Path(), Started: s.started, Uptime: time.Since(s.started), RequireKey: s.RequireKey()}
 	for _, k := range keys {
 		if k.Active() {
 			sv.Keys++

@@ -261,3 +261,38 @@ func TestPageBulkTooLarge(t *testing.T) {
 		t.Fatalf("oversized upload: %d %.300s", r.status, r.body)
 	}
 }
+
+// A release is one row of the status page's set table, its sets beneath.
+func TestPageStatusRelease(t *testing.T) {
+	st, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "mm.db"), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	specs := []db.SetSpec{
+		{Name: "rds-sha1", Kind: db.KindSHA1, Class: db.ClassKnown, Group: "rds", Version: "2.77"},
+		{Name: "rds-md5", Kind: db.KindMD5, Class: db.ClassKnown, Group: "rds", Version: "2.77"},
+		{Name: "case-1", Kind: db.KindMD5, Class: db.ClassKnownBad},
+	}
+	imp, err := st.BeginImport(context.Background(), specs, db.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range imp.Builders() {
+		if err := b.AddKey(make([]byte, b.Info().Kind.KeyWidth())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := imp.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, st, nil)
+	body := get(t, ts.URL+"/status").body
+	rel := strings.Index(body, `<tr class="release"><td><strong>rds</strong>`)
+	sha1 := strings.Index(body, `<tr class="member"><td>rds-sha1`)
+	md5 := strings.Index(body, `<tr class="member"><td>rds-md5`)
+	other := strings.Index(body, `<tr><td>case-1`)
+	if rel < 0 || sha1 < rel || md5 < rel || other < 0 || !strings.Contains(body[rel:], "2 sets") {
+		t.Errorf("release rows: release %d sha1 %d md5 %d other %d\n%s", rel, sha1, md5, other, body)
+	}
+}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -135,46 +137,107 @@ func (m *Main) runLookup(ctx context.Context, args []string) error {
 }
 
 // lookupStream answers a line stream in batches, one read transaction per
-// batch so a long input does not pin old pages for its whole run.
+// batch so a long input does not pin old pages for its whole run. Batches
+// are answered and encoded on every core at once and written in input
+// order: the JSON encoding costs more than the lookups.
 func lookupStream(ctx context.Context, st *db.Store, in io.Reader, w io.Writer, answer func(*db.Reader, string) db.Answer) error {
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	enc := json.NewEncoder(w)
-	batch := make([]string, 0, 4096)
-	flush := func() error {
-		if len(batch) == 0 {
+	type result struct {
+		b   []byte
+		err error
+	}
+	type batch struct {
+		vals []string
+		out  chan result
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workers := runtime.GOMAXPROCS(0)
+	jobs := make(chan *batch, workers)
+	order := make(chan *batch, 2*workers)
+	for i := 0; i < workers; i++ {
+		go func() {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			for j := range jobs {
+				buf.Reset()
+				err := st.View(func(r *db.Reader) error {
+					for _, v := range j.vals {
+						if err := enc.Encode(answer(r, v)); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				j.out <- result{b: append([]byte(nil), buf.Bytes()...), err: err}
+			}
+		}()
+	}
+	written := make(chan error, 1)
+	go func() {
+		var err error
+		for j := range order {
+			res := <-j.out
+			if err == nil {
+				err = res.err
+			}
+			if err == nil {
+				if _, werr := w.Write(res.b); werr != nil {
+					err = werr
+				}
+			}
+			if err != nil {
+				cancel() // the reader stops sending
+			}
+		}
+		written <- err
+	}()
+	readErr := func() error {
+		defer close(jobs)
+		defer close(order)
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		vals := make([]string, 0, 4096)
+		send := func() error {
+			if len(vals) == 0 {
+				return nil
+			}
+			j := &batch{vals: vals, out: make(chan result, 1)}
+			vals = make([]string, 0, 4096)
+			select {
+			case order <- j:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			select {
+			case jobs <- j:
+			case <-ctx.Done():
+				j.out <- result{err: ctx.Err()}
+				return ctx.Err()
+			}
 			return nil
 		}
-		err := st.View(func(r *db.Reader) error {
-			for _, v := range batch {
-				if err := enc.Encode(answer(r, v)); err != nil {
+		for sc.Scan() {
+			v := strings.TrimSpace(strings.TrimSuffix(sc.Text(), "\r"))
+			if v == "" || strings.HasPrefix(v, "#") {
+				continue
+			}
+			vals = append(vals, v)
+			if len(vals) == cap(vals) {
+				if err := send(); err != nil {
 					return err
 				}
 			}
-			return nil
-		})
-		batch = batch[:0]
-		return err
-	}
-	for sc.Scan() {
-		v := strings.TrimSpace(strings.TrimSuffix(sc.Text(), "\r"))
-		if v == "" || strings.HasPrefix(v, "#") {
-			continue
 		}
-		batch = append(batch, v)
-		if len(batch) == cap(batch) {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if err := flush(); err != nil {
-				return err
-			}
+		if err := sc.Err(); err != nil {
+			return fmt.Errorf("lookup: read input: %w", err)
 		}
+		return send()
+	}()
+	werr := <-written
+	if werr != nil {
+		return werr
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("lookup: read input: %w", err)
-	}
-	return flush()
+	return readErr
 }
 
 func printAnswer(w io.Writer, a db.Answer) {

@@ -1,0 +1,112 @@
+package importer
+
+import (
+	"bufio"
+	"context"
+	"crypto/md5"
+	"crypto/sha1"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/matchmeta/matchmeta/db"
+)
+
+// synthV2 writes (once per machine and size, cached in the temp
+// directory) an RDS v2 release directory shaped like a modern one:
+// NSRLFile.txt with rows lines, each file in about 3 of 20,000 products,
+// in hash order as NIST sorts it, and the small product, OS and
+// manufacturer files.
+func synthV2(b *testing.B, rows int) string {
+	b.Helper()
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("matchmeta-bench-rdsv2-%d-v1", rows))
+	if _, err := os.Stat(filepath.Join(dir, "NSRLFile.txt")); err == nil {
+		return dir
+	}
+	tmp := dir + fmt.Sprintf(".%d.tmp", os.Getpid())
+	os.RemoveAll(tmp)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	write := func(name string, fill func(w *bufio.Writer)) {
+		f, err := os.Create(filepath.Join(tmp, name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		w := bufio.NewWriterSize(f, 1<<20)
+		fill(w)
+		if err := w.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+	write("NSRLMfg.txt", func(w *bufio.Writer) { w.WriteString("\"MfgCode\",\"MfgName\"\n\"1\",\"Microsoft\"\n") })
+	write("NSRLOS.txt", func(w *bufio.Writer) {
+		w.WriteString("\"OpSystemCode\",\"OpSystemName\",\"OpSystemVersion\",\"MfgCode\"\n\"WIN\",\"Windows\",\"10\",\"1\"\n")
+	})
+	write("NSRLProd.txt", func(w *bufio.Writer) {
+		w.WriteString("\"ProductCode\",\"ProductName\",\"ProductVersion\",\"OpSystemCode\",\"MfgCode\",\"Language\",\"ApplicationType\"\n")
+		for i := 1; i <= 20000; i++ {
+			fmt.Fprintf(w, "%d,\"Product %d\",\"1.%d\",\"WIN\",\"1\",\"English\",\"Application\"\n", i, i, i%30)
+		}
+	})
+	write("version.txt", func(w *bufio.Writer) { w.WriteString("RDS 2.77 synthetic\n") })
+	rng := rand.New(rand.NewPCG(3, 3))
+	write("NSRLFile.txt", func(w *bufio.Writer) {
+		w.WriteString("\"SHA-1\",\"MD5\",\"CRC32\",\"FileName\",\"FileSize\",\"ProductCode\",\"OpSystemCode\",\"SpecialCode\"\n")
+		var seed [8]byte
+		for f, n := 0, 0; n < rows; f++ {
+			binary.LittleEndian.PutUint64(seed[:], uint64(f))
+			s1, m5 := sha1.Sum(seed[:]), md5.Sum(seed[:])
+			for k := 1 + rng.IntN(5); k > 0 && n < rows; k-- {
+				fmt.Fprintf(w, "\"%X\",\"%X\",\"%08X\",\"file%d.dll\",%d,%d,\"WIN\",\"\"\n", s1, m5, uint32(f), f, f*37, 1+rng.IntN(20000))
+				n++
+			}
+		}
+	})
+	if err := os.Rename(tmp, dir); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+// BenchmarkNSRLv2Synth imports a synthetic RDS v2 release end to end
+// (MATCHMETA_BENCH_V2_ROWS lines of NSRLFile.txt, default 2M):
+//
+//	go test ./importer -run '^$' -bench NSRLv2Synth -benchtime 1x
+func BenchmarkNSRLv2Synth(b *testing.B) {
+	n := 2_000_000
+	if s := os.Getenv("MATCHMETA_BENCH_V2_ROWS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v <= 0 {
+			b.Fatalf("MATCHMETA_BENCH_V2_ROWS=%q: want a positive number", s)
+		}
+		n = v
+	}
+	dir := synthV2(b, n)
+	st, err := db.Open(context.Background(), filepath.Join(b.TempDir(), "mm.db"), db.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	b.ResetTimer()
+	c0 := cpuTime()
+	var lines uint64
+	for i := 0; i < b.N; i++ {
+		res, err := Import(context.Background(), st, Request{Format: FormatNSRL, Set: "v2bench" + strconv.Itoa(i), Class: db.ClassKnown, Files: []string{dir}}, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Lines != uint64(n)+1 || res.Bad != 0 {
+			b.Fatalf("lines %d bad %d, want %d", res.Lines, res.Bad, n+1)
+		}
+		lines += res.Lines
+	}
+	b.ReportMetric(float64(lines)/b.Elapsed().Seconds(), "lines/s")
+	b.ReportMetric(float64(cpuTime()-c0)/float64(lines), "cpu-ns/line")
+}
