@@ -135,7 +135,12 @@ func (l *Local) Set(ctx context.Context, name string) (db.SetInfo, error) {
 	return l.st.Set(name)
 }
 
-// RemoveSet removes a published set.
+// Group is one release by its group name.
+func (l *Local) Group(ctx context.Context, name string) (db.Group, error) {
+	return l.st.Group(name)
+}
+
+// RemoveSet removes a published set, or a release by its group name.
 func (l *Local) RemoveSet(ctx context.Context, name string) error {
 	if err := l.st.RemoveSet(ctx, name); err != nil {
 		return err
@@ -185,6 +190,21 @@ func (l *Local) ImportPaths(ctx context.Context, req importer.PathsRequest, watc
 
 func (l *Local) importOptions(tr *progress.Tracker) importer.Options {
 	return importer.Options{Logger: l.log, Tracker: tr, Stdin: l.cfg.Stdin, StdinSize: l.cfg.StdinSize, TempDir: l.cfg.TempDir}
+}
+
+// Compact runs the store's compaction as a job and waits for it.
+func (l *Local) Compact(ctx context.Context, watch Watch) (db.CompactReport, error) {
+	spec := JobSpec{Kind: "compact", Title: "compact " + l.st.Path()}
+	return Run(ctx, l.jobs, spec, watch, func(ctx context.Context, tr *progress.Tracker) (db.CompactReport, error) {
+		size, free := l.st.Space()
+		tr.Begin("compact", l.st.Path(), "bytes", 0, size)
+		rep, err := l.st.Compact(ctx)
+		if err == nil {
+			tr.AddBytes(rep.Before)
+			l.log.Info("database compacted", "before", rep.Before, "after", rep.After, "free_before", free)
+		}
+		return rep, err
+	})
 }
 
 // --- Keys

@@ -129,6 +129,11 @@ type Sets interface {
 	Sets(ctx context.Context) ([]db.SetInfo, error)
 	// Set is one set by name (db.ErrorNotFound when there is none).
 	Set(ctx context.Context, name string) (db.SetInfo, error)
+	// Group is a release by its group name (an NSRL import's "nsrl"):
+	// its sets, segments and distinct files.
+	Group(ctx context.Context, name string) (db.Group, error)
+	// RemoveSet removes a set, or every set of a release given its group
+	// name, in one step.
 	RemoveSet(ctx context.Context, name string) error
 	// History is the change history, newest first; limit 0 is all.
 	History(ctx context.Context, limit int) ([]db.Event, error)
@@ -171,6 +176,10 @@ type Backups interface {
 	// Backup writes a consistent copy of the whole database to w (one read
 	// transaction; lookups and imports go on meanwhile).
 	Backup(ctx context.Context, w io.Writer) (int64, error)
+	// Compact gives the space of replaced and removed sets back: a
+	// compacted copy written beside the file, checked, swapped in while
+	// lookups go on (a job: it takes a while on a large file).
+	Compact(ctx context.Context, watch Watch) (db.CompactReport, error)
 }
 
 // Exports writes sets in formats other tools read offline.
