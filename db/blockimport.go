@@ -291,10 +291,11 @@ func (b *Builder) writeBlocks(ctx context.Context, w *txWriter) error {
 		}
 	}
 	b.info.Sources = uint64(len(all))
-	srcIndex := func(fh [16]byte) (uint32, bool) {
-		i, ok := slices.BinarySearchFunc(all, fh, func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
-		return uint32(i), ok
-	}
+	// file hash -> index, asked for every new entry: an open-addressing
+	// table on the hash's first 8 bytes (small enough to stay in cache),
+	// checked against the full hash.
+	index := newSrcTable(all)
+	srcIndex := index.find
 
 	// Blocks: the base's records (sources renumbered) merged with the new
 	// entries, in hash order, packed into k and b chunks.
@@ -672,4 +673,43 @@ func (it *baseBlocks) next(ctx context.Context) error {
 	it.cur = &it.recs[it.pos]
 	it.pos++
 	return nil
+}
+
+// srcTable finds a source's index by file hash.
+type srcTable struct {
+	all   [][16]byte
+	mask  uint64
+	slots []srcSlot
+}
+
+type srcSlot struct {
+	prefix uint64
+	idx    uint32 // index+1; 0: empty
+}
+
+func newSrcTable(all [][16]byte) *srcTable {
+	n := 16
+	for n < 2*len(all) {
+		n <<= 1
+	}
+	t := &srcTable{all: all, mask: uint64(n - 1), slots: make([]srcSlot, n)}
+	for i, f := range all {
+		p := binary.LittleEndian.Uint64(f[:8])
+		j := (p * 0x9E3779B97F4A7C15) >> 32 & t.mask
+		for t.slots[j].idx != 0 {
+			j = (j + 1) & t.mask
+		}
+		t.slots[j] = srcSlot{prefix: p, idx: uint32(i + 1)}
+	}
+	return t
+}
+
+func (t *srcTable) find(f [16]byte) (uint32, bool) {
+	p := binary.LittleEndian.Uint64(f[:8])
+	for j := (p * 0x9E3779B97F4A7C15) >> 32 & t.mask; t.slots[j].idx != 0; j = (j + 1) & t.mask {
+		if s := t.slots[j]; s.prefix == p && t.all[s.idx-1] == f {
+			return s.idx - 1, true
+		}
+	}
+	return 0, false
 }

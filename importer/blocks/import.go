@@ -286,7 +286,9 @@ func (imp *importer) readJSON(br *bufio.Reader) error {
 				}
 				imp.res.Blocks++
 				if !haveLast || p.file != last {
-					imp.refs[p.file] = struct{}{}
+					if _, ok := imp.refs[p.file]; !ok {
+						imp.refs[p.file] = struct{}{}
+					}
 					last, haveLast = p.file, true
 				}
 			}

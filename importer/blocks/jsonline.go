@@ -316,6 +316,9 @@ func parseHex16(b []byte, dst *[16]byte) bool { return db.DecodeHex(dst[:], b) }
 // optional fields default to zero or empty; a field of the wrong type is
 // an error worded as hashdb words it. Unknown fields are ignored.
 func (l *jsonLine) parse(line []byte) error {
+	if l.fastBlock(line) {
+		return nil
+	}
 	s := jscan{b: line, l: l}
 	l.buf = l.buf[:0]
 	l.label, l.ftype = nil, nil
@@ -495,6 +498,93 @@ func (l *jsonLine) parse(line []byte) error {
 		return fieldError("A block_hash or file_hash field is required")
 	}
 	return nil
+}
+
+// fastBlock reads a block line of exactly the shape hashdb writes (its
+// key order, no spaces, no escapes, every count an integer of at most 19
+// digits); any other line goes to the general parser, which also words
+// the errors.
+func (l *jsonLine) fastBlock(b []byte) bool {
+	const (
+		p1 = `{"block_hash":"`
+		p2 = `","k_entropy":`
+		p3 = `,"block_label":"`
+		p4 = `","source_sub_counts":[`
+	)
+	if len(b) < len(p1)+32+len(p2)+1+len(p3)+len(p4)+2 || string(b[:len(p1)]) != p1 {
+		return false
+	}
+	i := len(p1)
+	if !parseHex16(b[i:i+32], &l.block) {
+		return false
+	}
+	i += 32
+	if string(b[i:i+len(p2)]) != p2 {
+		return false
+	}
+	i += len(p2)
+	var ok bool
+	if l.entropy, i, ok = fastUint(b, i); !ok || len(b)-i < len(p3) || string(b[i:i+len(p3)]) != p3 {
+		return false
+	}
+	i += len(p3)
+	j := i
+	for j < len(b) && b[j] != '"' {
+		if b[j] == '\\' || b[j] < 0x20 {
+			return false
+		}
+		j++
+	}
+	if len(b)-j < len(p4) || string(b[j:j+len(p4)]) != p4 {
+		return false
+	}
+	label := b[i:j]
+	i = j + len(p4)
+	l.pairs = l.pairs[:0]
+	if i < len(b) && b[i] == ']' {
+		i++
+	} else {
+		for {
+			if len(b)-i < 35 || b[i] != '"' || b[i+33] != '"' || b[i+34] != ',' {
+				return false
+			}
+			var p subCount
+			if !parseHex16(b[i+1:i+33], &p.file) {
+				return false
+			}
+			if p.count, i, ok = fastUint(b, i+35); !ok || p.count == 0 || i >= len(b) {
+				return false
+			}
+			l.pairs = append(l.pairs, p)
+			if b[i] == ']' {
+				i++
+				break
+			}
+			if b[i] != ',' {
+				return false
+			}
+			i++
+		}
+	}
+	if i != len(b)-1 || b[i] != '}' {
+		return false
+	}
+	l.isBlock, l.label = true, label
+	return true
+}
+
+// fastUint reads 1-19 decimal digits (no leading zero) at b[i:].
+func fastUint(b []byte, i int) (uint64, int, bool) {
+	start := i
+	var v uint64
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' && i-start < 19 {
+		v = v*10 + uint64(b[i]-'0')
+		i++
+	}
+	if i == start || (b[start] == '0' && i-start > 1) || (i < len(b) && b[i] >= '0' && b[i] <= '9') {
+		return 0, i, false
+	}
+	return v, i, true
 }
 
 // pairsArray reads ["file hash", count, ...]; a trailing unpaired item is
