@@ -60,3 +60,34 @@ func TestAPIBlock(t *testing.T) {
 		}
 	}
 }
+
+func TestPageBlockAnswer(t *testing.T) {
+	st := fixtureStore(t)
+	ctx := context.Background()
+	bi, err := st.BeginBlocks(ctx, db.SetSpec{Name: "blk", Kind: db.KindBlock, Class: db.ClassKnownBad, BlockSize: 512}, db.BlockOptions{}, db.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, block := md5.Sum([]byte("f")), md5.Sum([]byte("b"))
+	bi.AddSourceData(file, db.SourceData{Size: 512})
+	bi.AddSourceName(file, "repo", "evil<1>.bin")
+	bi.AddBlock(block, file, 4500, "RM", 1)
+	if _, err := bi.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, st, nil)
+	h := hex.EncodeToString(block[:])
+	r := get(t, ts.URL+"/?q="+h)
+	for _, want := range []string{`id="block-answer"`, `data-verdict="OK"`, "blk", "k_entropy 4500", "<code>RM</code> (non-probative)", "repo: evil&lt;1&gt;.bin", hex.EncodeToString(file[:])} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	// An MD5 no block set holds shows no block section unless asked.
+	if r := get(t, ts.URL+"/?q="+strings.Repeat("1", 32)); strings.Contains(r.body, `id="block-answer"`) {
+		t.Error("block section for an unknown MD5")
+	}
+	if r := get(t, ts.URL+"/?q="+strings.Repeat("1", 32)+"&type=block"); !strings.Contains(r.body, `data-verdict="NA"`) {
+		t.Error("type=block: no NA block section")
+	}
+}

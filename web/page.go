@@ -43,7 +43,10 @@ type pageData struct {
 	Type   string
 	Types  []db.Kind
 	Answer *db.Answer
-	Empty  bool
+	// Block is what the block sets know of a 32-hex query (the MD5 of a
+	// sector block), shown beside the file-hash answer.
+	Block *db.BlockAnswer
+	Empty bool
 
 	Bulk       *bulkView
 	BulkValues string
@@ -264,6 +267,11 @@ func (s *Server) pageSearch(c echo.Context) error {
 	}
 	d.Title = headline(a) + " " + db.Shown(a.Query)
 	d.Answer = &a
+	if q.Type == db.KindMD5 || q.Type == db.KindBlock {
+		if ba, err := s.blockAnswer(strings.TrimSpace(d.Q), ""); err == nil && (ba.Verdict == db.VerdictOK || q.Type == db.KindBlock) {
+			d.Block = &ba
+		}
+	}
 	return s.renderPage(c, http.StatusOK, d)
 }
 
