@@ -2,7 +2,6 @@ package db
 
 import (
 	"encoding/hex"
-	"fmt"
 )
 
 // BlockAnswer is what the block sets know about one block hash: the API's
@@ -88,7 +87,7 @@ func (r *Reader) BlockAnswer(hash [16]byte, set string) (BlockAnswer, error) {
 		a.Verdict = VerdictOK
 	}
 	if !found {
-		return a, fmt.Errorf("db: block set %q: %w", set, ErrNotFound)
+		return a, Errorf(ErrorNotFound, "no block set named %q", set)
 	}
 	return a, nil
 }

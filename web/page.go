@@ -268,7 +268,7 @@ func (s *Server) pageSearch(c echo.Context) error {
 	d.Title = headline(a) + " " + db.Shown(a.Query)
 	d.Answer = &a
 	if q.Type == db.KindMD5 || q.Type == db.KindBlock {
-		if ba, err := s.blockAnswer(strings.TrimSpace(d.Q), ""); err == nil && (ba.Verdict == db.VerdictOK || q.Type == db.KindBlock) {
+		if ba, err := s.blockAnswer(c, d.Q); err == nil && (ba.Verdict == db.VerdictOK || q.Type == db.KindBlock) {
 			d.Block = &ba
 		}
 	}

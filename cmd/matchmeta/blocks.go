@@ -5,15 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
-	"time"
 
-	"golang.org/x/term"
-
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
-	"github.com/matchmeta/matchmeta/db/progress"
 	"github.com/matchmeta/matchmeta/importer/blocks"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 const blocksUsage = `blocks SUBCOMMAND [flags]
@@ -64,72 +63,28 @@ func (m *Main) runBlocks(ctx context.Context, args []string) error {
 	return usagef(nil, "unknown subcommand %q (matchmeta blocks --help)", sub)
 }
 
-// track draws a Tracker on stderr while fn runs: a status line on a
-// terminal, a line every 10 seconds elsewhere.
-func (m *Main) track(fn func(pr *progress.Tracker) error) error {
-	pr := progress.New()
-	tty := false
-	if f, ok := m.Stderr.(*os.File); ok {
-		tty = term.IsTerminal(int(f.Fd()))
+// withBlocks opens the database and the service over it for one blocks
+// command, with the progress renderer every CLI job uses. (A running
+// daemon holds the file; until the admin route table and remote client
+// exist the blocks commands work on the file directly.)
+func (m *Main) withBlocks(ctx context.Context, path string, readOnly bool, what string, fn func(svc *service.Local, st *db.Store, p *render.Progress) error) error {
+	p := render.NewProgress(m.Stderr, render.ProgressOptions{What: what})
+	defer p.Close()
+	log := m.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(p.LogWriter(), &slog.HandlerOptions{Level: importLogLevel(m.env("MATCHMETA_LOG_LEVEL"))}))
 	}
-	every := 10 * time.Second
-	if tty {
-		every = 500 * time.Millisecond
+	st, err := db.Open(ctx, path, db.Options{Logger: log, ReadOnly: readOnly})
+	if err != nil {
+		return err
 	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				line := progressLine(pr.Snapshot())
-				if tty {
-					fmt.Fprintf(m.Stderr, "\r\033[K%s", line)
-				} else {
-					fmt.Fprintln(m.Stderr, line)
-				}
-			}
-		}
-	}()
-	err := fn(pr)
-	close(stop)
-	<-done
-	if tty {
-		fmt.Fprint(m.Stderr, "\r\033[K")
+	defer st.Close()
+	svc, err := service.NewLocal(service.Config{Store: st, Logger: log, Stdin: m.Stdin, StdinSize: stdinSize(m.Stdin)})
+	if err != nil {
+		return err
 	}
-	return err
-}
-
-func progressLine(ev progress.Event) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %d %s", ev.Phase, ev.Done, ev.Unit)
-	if ev.Total > 0 {
-		fmt.Fprintf(&b, " of %d", ev.Total)
-	}
-	if ev.Bytes > 0 {
-		fmt.Fprintf(&b, ", %s", humanBytes(ev.Bytes))
-		if ev.BytesTotal > 0 {
-			fmt.Fprintf(&b, " of %s", humanBytes(ev.BytesTotal))
-		}
-		if s := ev.Elapsed.Seconds(); s > 0 {
-			fmt.Fprintf(&b, " (%s/s)", humanBytes(int64(float64(ev.Bytes)/s)))
-		}
-	} else if ev.Rate > 0 {
-		fmt.Fprintf(&b, " (%.0f/s)", ev.Rate)
-	}
-	if ev.Message != "" {
-		fmt.Fprintf(&b, ", %s", ev.Message)
-	}
-	if ev.Warnings > 0 {
-		fmt.Fprintf(&b, ", %d warnings", ev.Warnings)
-	}
-	fmt.Fprintf(&b, ", %s elapsed", ev.Elapsed.Round(time.Second))
-	return b.String()
+	defer svc.Close(context.Background())
+	return fn(svc, st, p)
 }
 
 func humanBytes(n int64) string {
@@ -143,16 +98,6 @@ func humanBytes(n int64) string {
 		i++
 	}
 	return fmt.Sprintf("%.1f %ciB", f, "KMGTP"[i])
-}
-
-// withStore opens the database for one blocks command.
-func (m *Main) withStore(ctx context.Context, path string, readOnly bool, fn func(st *db.Store) error) error {
-	st, err := m.openStore(ctx, path, readOnly)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	return fn(st)
 }
 
 func (m *Main) blocksCreate(ctx context.Context, args []string) error {
@@ -170,11 +115,8 @@ func (m *Main) blocksCreate(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return usagef(fs, "want one set name")
 	}
-	return m.withStore(ctx, *dbPath, false, func(st *db.Store) error {
-		if _, err := st.Set(fs.Arg(0)); err == nil {
-			return fmt.Errorf("blocks create: set %s exists already", fs.Arg(0))
-		}
-		si, err := st.CreateBlockSet(ctx, db.SetSpec{Name: fs.Arg(0), Class: db.Class(*class), BlockSize: *size, Step: *step, Source: *source, Desc: *desc})
+	return m.withBlocks(ctx, *dbPath, false, "create", func(svc *service.Local, _ *db.Store, _ *render.Progress) error {
+		si, err := svc.BlockCreate(ctx, db.SetSpec{Name: fs.Arg(0), Class: db.Class(*class), BlockSize: *size, Step: *step, Source: *source, Desc: *desc})
 		if err != nil {
 			return err
 		}
@@ -195,13 +137,9 @@ func (m *Main) blocksIngest(ctx context.Context, args []string) error {
 	if fs.NArg() < 2 {
 		return usagef(fs, "want a set name and at least one path")
 	}
-	return m.withStore(ctx, *dbPath, false, func(st *db.Store) error {
-		var res *blocks.IngestResult
-		err := m.track(func(pr *progress.Tracker) error {
-			var err error
-			res, err = blocks.Ingest(ctx, st, blocks.IngestRequest{Set: fs.Arg(0), Paths: fs.Args()[1:], Repository: *repo, NoRecurse: *noRecurse}, pr)
-			return err
-		})
+	return m.withBlocks(ctx, *dbPath, false, "ingest", func(svc *service.Local, _ *db.Store, p *render.Progress) error {
+		res, err := svc.BlockIngest(ctx, blocks.IngestRequest{Set: fs.Arg(0), Paths: fs.Args()[1:], Repository: *repo, NoRecurse: *noRecurse}, p.Watch)
+		p.Close()
 		if res != nil {
 			for _, e := range res.Errors {
 				fmt.Fprintf(m.Stderr, "unreadable: %s\n", e)
@@ -230,13 +168,9 @@ func (m *Main) blocksImport(ctx context.Context, args []string) error {
 	if fs.NArg() != 2 {
 		return usagef(fs, "want a set name and one file")
 	}
-	return m.withStore(ctx, *dbPath, false, func(st *db.Store) error {
-		var res *blocks.ImportResult
-		err := m.track(func(pr *progress.Tracker) error {
-			var err error
-			res, err = blocks.Import(ctx, st, blocks.ImportRequest{Set: fs.Arg(0), File: fs.Arg(1), Stdin: m.Stdin, Format: *format, Repository: *repo, Whitelist: *white, Strict: *strict}, pr)
-			return err
-		})
+	return m.withBlocks(ctx, *dbPath, false, "import", func(svc *service.Local, _ *db.Store, p *render.Progress) error {
+		res, err := svc.BlockImport(ctx, blocks.ImportRequest{Set: fs.Arg(0), File: fs.Arg(1), Stdin: m.Stdin, Format: *format, Repository: *repo, Whitelist: *white, Strict: *strict}, p.Watch)
+		p.Close()
 		if res != nil {
 			for _, e := range res.Errors {
 				fmt.Fprintf(m.Stderr, "%v\n", e)
@@ -264,13 +198,13 @@ func (m *Main) blocksExport(ctx context.Context, args []string) error {
 	if fs.NArg() != 2 {
 		return usagef(fs, "want a set name and an output file (- for stdout)")
 	}
-	return m.withStore(ctx, *dbPath, true, func(st *db.Store) error {
+	return m.withBlocks(ctx, *dbPath, true, "export", func(svc *service.Local, _ *db.Store, p *render.Progress) error {
 		out, closeOut, err := m.createOut(fs.Arg(1))
 		if err != nil {
 			return err
 		}
 		command := "matchmeta blocks export " + fs.Arg(0) + " " + fs.Arg(1)
-		err = m.track(func(pr *progress.Tracker) error { return blocks.ExportJSON(ctx, st, fs.Arg(0), command, out, pr) })
+		err = svc.BlockExport(ctx, fs.Arg(0), command, out, p.Watch)
 		if cerr := closeOut(); err == nil {
 			err = cerr
 		}
@@ -341,13 +275,9 @@ func (m *Main) blocksSetOp(ctx context.Context, op string, args []string) error 
 		req.B, req.Dest = fs.Arg(1), fs.Arg(2)
 		req.HashOnly = *hashOnly
 	}
-	return m.withStore(ctx, *dbPath, false, func(st *db.Store) error {
-		var res *blocks.SetOpResult
-		err := m.track(func(pr *progress.Tracker) error {
-			var err error
-			res, err = blocks.SetOp(ctx, st, req, pr)
-			return err
-		})
+	return m.withBlocks(ctx, *dbPath, false, op, func(svc *service.Local, _ *db.Store, p *render.Progress) error {
+		res, err := svc.BlockSetOp(ctx, req, p.Watch)
+		p.Close()
 		if err != nil {
 			return err
 		}
@@ -368,8 +298,9 @@ func (m *Main) blocksStats(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return usagef(fs, "want one set name")
 	}
-	return m.withStore(ctx, *dbPath, true, func(st *db.Store) error {
-		s, err := blocks.SetStats(ctx, st, fs.Arg(0), nil)
+	return m.withBlocks(ctx, *dbPath, true, "stats", func(svc *service.Local, st *db.Store, p *render.Progress) error {
+		s, err := svc.BlockStats(ctx, fs.Arg(0), p.Watch)
+		p.Close()
 		if err != nil {
 			return err
 		}
@@ -408,10 +339,10 @@ func (m *Main) blocksLookup(ctx context.Context, args []string) error {
 	if fs.NArg() == 0 {
 		return usagef(fs, "want at least one block hash")
 	}
-	return m.withStore(ctx, *dbPath, true, func(st *db.Store) error {
+	return m.withBlocks(ctx, *dbPath, true, "lookup", func(svc *service.Local, _ *db.Store, _ *render.Progress) error {
 		enc := json.NewEncoder(m.Stdout)
 		for _, h := range fs.Args() {
-			a, err := blocks.LookupBlock(st, h, *set)
+			a, err := svc.BlockLookup(ctx, h, *set)
 			if err != nil {
 				return err
 			}
@@ -444,7 +375,7 @@ func (m *Main) blocksScan(ctx context.Context, args []string) error {
 	if *set == "" {
 		return usagef(fs, "--set NAME is required")
 	}
-	return m.withStore(ctx, *dbPath, true, func(st *db.Store) error {
+	return m.withBlocks(ctx, *dbPath, true, "scan", func(svc *service.Local, _ *db.Store, p *render.Progress) error {
 		out, closeOut, err := m.createOut(*output)
 		if err != nil {
 			return err
@@ -461,10 +392,8 @@ func (m *Main) blocksScan(ctx context.Context, args []string) error {
 		}
 		req := blocks.ScanRequest{Set: *set, Images: fs.Args(), Stdin: m.Stdin, Step: *step, Format: *format, Mode: *mode,
 			Command: "matchmeta blocks scan " + strings.Join(args, " "), NoRecurse: *noRecurse, Nonprobative: *nonprob, Out: out, Summary: sum}
-		err = m.track(func(pr *progress.Tracker) error {
-			_, err := blocks.Scan(ctx, st, req, pr)
-			return err
-		})
+		_, err = svc.BlockScan(ctx, req, p.Watch)
+		p.Close()
 		if cerr := closeOut(); err == nil {
 			err = cerr
 		}

@@ -24,6 +24,7 @@ type Service interface {
 	Profiles
 	Jobs
 	Status
+	Blocks
 }
 
 // Lookups answers values: the daemon's main work.

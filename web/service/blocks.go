@@ -1,0 +1,31 @@
+package service
+
+import (
+	"context"
+	"io"
+
+	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/importer/blocks"
+)
+
+// Blocks is the sector block hash area: block sets (hashdb compatible)
+// and block hunting in images. Requests and results are the engine's
+// (importer/blocks); everything that reads or writes a whole set or an
+// image runs as a job.
+type Blocks interface {
+	// BlockLookup answers a block hash (32 hex digits) from every block
+	// set, or from set alone.
+	BlockLookup(ctx context.Context, hash, set string) (db.BlockAnswer, error)
+	// BlockCreate publishes an empty block set.
+	BlockCreate(ctx context.Context, spec db.SetSpec) (db.SetInfo, error)
+	BlockIngest(ctx context.Context, req blocks.IngestRequest, watch Watch) (*blocks.IngestResult, error)
+	BlockImport(ctx context.Context, req blocks.ImportRequest, watch Watch) (*blocks.ImportResult, error)
+	// BlockExport writes a set in hashdb's JSON export format to w.
+	BlockExport(ctx context.Context, set, command string, w io.Writer, watch Watch) error
+	BlockSetOp(ctx context.Context, req blocks.SetOpRequest, watch Watch) (*blocks.SetOpResult, error)
+	BlockStats(ctx context.Context, set string, watch Watch) (*blocks.Stats, error)
+	// BlockScan hunts a set's blocks in images; the match lines go to
+	// req.Out, and the report (with the per-file presence) is the job's
+	// result, kept in the job list.
+	BlockScan(ctx context.Context, req blocks.ScanRequest, watch Watch) (*blocks.ScanReport, error)
+}
