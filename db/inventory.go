@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"sort"
 	"strings"
 	"time"
 
@@ -482,4 +483,80 @@ func checkInventory(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// InventoryDevice is one station with the operator's mark and whether it
+// is new (first seen in its network's latest sweep).
+type InventoryDevice struct {
+	Station
+	Label   string `json:"label,omitempty"`
+	Allowed bool   `json:"allowed"`
+	New     bool   `json:"new"`
+}
+
+// InventoryDevices lists the inventory, most recently seen first.
+func (s *Store) InventoryDevices() ([]InventoryDevice, error) {
+	var out []InventoryDevice
+	err := s.ViewInventory(func(tx *InventoryTx) error {
+		stations, err := tx.Stations()
+		if err != nil {
+			return err
+		}
+		nets, err := tx.Networks()
+		if err != nil {
+			return err
+		}
+		latest := map[netip.Prefix]uint64{}
+		for _, n := range nets {
+			latest[n.Prefix] = n.Sweeps
+		}
+		for _, st := range stations {
+			m, _, err := tx.Mark(st.MAC)
+			if err != nil {
+				return err
+			}
+			out = append(out, InventoryDevice{Station: st, Label: m.Label, Allowed: m.Allowed, New: st.FirstSweep == latest[st.Network]})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].LastSeen.Equal(out[j].LastSeen) {
+			return out[i].LastSeen.After(out[j].LastSeen)
+		}
+		return out[i].IP.Less(out[j].IP)
+	})
+	return out, nil
+}
+
+// InventoryEvents returns up to limit events after sequence number after
+// (oldest first), or the newest limit events when after is 0.
+func (s *Store) InventoryEvents(after uint64, limit int) ([]InventoryEvent, error) {
+	var out []InventoryEvent
+	err := s.ViewInventory(func(tx *InventoryTx) error {
+		var err error
+		out, err = tx.Events(after, limit)
+		return err
+	})
+	return out, err
+}
+
+// AllowMAC puts mac on the stored allowlist with an optional label (an
+// empty label keeps the one it had).
+func (s *Store) AllowMAC(ctx context.Context, mac MAC, label string) (Mark, error) {
+	var m Mark
+	err := s.UpdateInventory(ctx, func(tx *InventoryTx) error {
+		old, _, err := tx.Mark(mac)
+		if err != nil {
+			return err
+		}
+		m = Mark{MAC: mac, Label: old.Label, Allowed: true, Changed: time.Now().UTC()}
+		if label != "" {
+			m.Label = label
+		}
+		return tx.PutMark(m)
+	})
+	return m, err
 }

@@ -19,7 +19,8 @@
 //	record.go  Record: the sweep into the inventory and events (new
 //	           station, changed ethernet address, flip flop, reused old
 //	           ethernet address, ip conflict, device gone, unauthorized
-//	           device) in one transaction; Devices, Events, Allow
+//	           device) in one transaction (the inventory is read
+//	           back through db: InventoryDevices, InventoryEvents, AllowMAC)
 //	format.go  the records of a sweep in the Know Your Network line format
 //	           (label=value fields split by '|', EscapeValue), JSON lines,
 //	           CEF and RFC 5424 syslog with structured data

@@ -175,11 +175,11 @@ func TestWatcherEvents(t *testing.T) {
 	sweep()
 
 	// Inventory: one station per pair ever seen, the stranger flagged.
-	devs, err := Devices(st)
+	devs, err := st.InventoryDevices()
 	if err != nil {
 		t.Fatal(err)
 	}
-	byMAC := map[string]DeviceRecord{}
+	byMAC := map[string]db.InventoryDevice{}
 	for _, d := range devs {
 		byMAC[d.MAC.String()] = d
 	}
@@ -203,18 +203,18 @@ func TestWatcherEvents(t *testing.T) {
 
 	// The operator allows the stranger: the next sweep raises nothing and
 	// the flag clears.
-	if _, err := Allow(context.Background(), st, mustMAC(t, macS), "tech laptop"); err != nil {
+	if _, err := st.AllowMAC(context.Background(), mustMAC(t, macS), "tech laptop"); err != nil {
 		t.Fatal(err)
 	}
 	sweep()
-	devs, _ = Devices(st)
+	devs, _ = st.InventoryDevices()
 	for _, d := range devs {
 		if d.MAC.String() == macS && (d.Unauthorized || d.Label != "tech laptop" || !d.Allowed) {
 			t.Errorf("allowed stranger: %+v", d)
 		}
 	}
 
-	stored, err := Events(st, 0, 100)
+	stored, err := st.InventoryEvents(0, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestWatcherEvents(t *testing.T) {
 			t.Errorf("stored event %d: %+v", i, e)
 		}
 	}
-	if later, _ := Events(st, 9, 100); len(later) != 2 || later[0].Seq != 10 {
+	if later, _ := st.InventoryEvents(9, 100); len(later) != 2 || later[0].Seq != 10 {
 		t.Errorf("events after 9: %+v", later)
 	}
 
