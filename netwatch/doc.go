@@ -24,7 +24,7 @@
 //	format.go  the records of a sweep in the Know Your Network line format
 //	           (label=value fields split by '|', EscapeValue), JSON lines,
 //	           CEF and RFC 5424 syslog with structured data
-//	output.go  sinks: an append-only file reopened on SIGHUP, a unix
+//	output.go  sinks: an append-only file (Watcher.Reopen on SIGHUP), a unix
 //	           datagram syslog socket
 //	watch.go   Watcher: sweeps every interval (Start/Stop) or once
 //	           (RunOnce), with a progress.Tracker; Prometheus figures

@@ -1,12 +1,10 @@
 package netwatch
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
 	"syscall"
@@ -186,29 +184,4 @@ func (s *SyslogSink) Close() error {
 	err := s.conn.Close()
 	s.conn = nil
 	return err
-}
-
-// ReopenOnSIGHUP reopens every file sink of outs each time the process
-// gets SIGHUP (logrotate's signal), until ctx ends. errs gets reopen
-// failures (nil: they are dropped).
-func ReopenOnSIGHUP(ctx context.Context, outs []Output, errs func(error)) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGHUP)
-	go func() {
-		defer signal.Stop(ch)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-ch:
-				for _, o := range outs {
-					if fs, ok := o.Sink.(*FileSink); ok {
-						if err := fs.Reopen(); err != nil && errs != nil {
-							errs(err)
-						}
-					}
-				}
-			}
-		}
-	}()
 }

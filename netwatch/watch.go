@@ -138,6 +138,20 @@ func (w *Watcher) write(res *SweepResult, events []db.InventoryEvent) error {
 	return errors.Join(errs...)
 }
 
+// Reopen opens every file output again: the daemon calls it on SIGHUP,
+// after logrotate moved the files away.
+func (w *Watcher) Reopen() error {
+	var errs []error
+	for _, o := range w.cfg.Outputs {
+		if fs, ok := o.Sink.(*FileSink); ok {
+			if err := fs.Reopen(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Start sweeps now and then every interval in the background until Stop.
 func (w *Watcher) Start(ctx context.Context) {
 	ctx, w.cancel = context.WithCancel(ctx)
