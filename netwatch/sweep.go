@@ -206,9 +206,7 @@ func Sweep(ctx context.Context, cfg SweepConfig, tr *progress.Tracker) (*SweepRe
 	}
 	defer conn.Close()
 
-	tr.Phase("sweep", "hosts")
-	tr.SetTotal(uint64(len(hosts)))
-	tr.Message(fmt.Sprintf("%s on %s", prefix, ifi.Name))
+	tr.Begin("sweep", fmt.Sprintf("%s on %s", prefix, ifi.Name), "hosts", uint64(len(hosts)), 0)
 	res.Start = time.Now()
 
 	// done marks hosts that answered or ran out of tries.

@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
-	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,10 @@ func New(cfg Config) (*Watcher, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("netwatch: no store")
 	}
+	// Fail at start, not at the first sweep, on a misspelt interface.
+	if _, err := net.InterfaceByName(cfg.Sweep.Interface); err != nil {
+		return nil, fmt.Errorf("netwatch: interface %q: %w", cfg.Sweep.Interface, err)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -107,12 +112,13 @@ func (w *Watcher) RunOnce(ctx context.Context, tr *progress.Tracker) (*Report, e
 		w.metrics.failures.Add(1)
 		return nil, err
 	}
-	tr.Phase("record", "devices")
+	tr.Begin("record", res.Prefix.String(), "devices", uint64(len(res.Devices)), 0)
 	events, err := Record(ctx, w.cfg.Store, res, w.cfg.Record)
 	if err != nil {
 		w.metrics.failures.Add(1)
 		return nil, err
 	}
+	tr.Add(uint64(len(res.Devices)))
 	w.metrics.observe(res, events)
 	w.log.Info("netwatch sweep", "interface", res.Interface, "network", res.Prefix.String(),
 		"devices", len(res.Devices), "events", len(events), "sent", res.Sent, "duration", res.Duration())
@@ -257,12 +263,18 @@ func (w *Watcher) Metrics() Metrics {
 	return m
 }
 
+// promLabel quotes a Prometheus label value: backslash, double quote and
+// line feed are escaped.
+func promLabel(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s) + `"`
+}
+
 // WritePrometheus writes the figures in the Prometheus text format:
 // matchmeta_netwatch_devices, _sweeps_total, _sweep_failures_total,
 // _events_total{kind}, _sweep_duration_seconds (histogram).
 func (m Metrics) WritePrometheus(out io.Writer) error {
 	w := bufio.NewWriter(out)
-	iface := strconv.Quote(m.Interface)
+	iface := promLabel(m.Interface)
 	fmt.Fprintf(w, "# HELP matchmeta_netwatch_devices Devices that answered the last sweep.\n# TYPE matchmeta_netwatch_devices gauge\n")
 	fmt.Fprintf(w, "matchmeta_netwatch_devices{interface=%s} %d\n", iface, m.Devices)
 	fmt.Fprintf(w, "# HELP matchmeta_netwatch_sweeps_total Sweeps completed.\n# TYPE matchmeta_netwatch_sweeps_total counter\n")
@@ -271,7 +283,7 @@ func (m Metrics) WritePrometheus(out io.Writer) error {
 	fmt.Fprintf(w, "matchmeta_netwatch_sweep_failures_total{interface=%s} %d\n", iface, m.Failures)
 	fmt.Fprintf(w, "# HELP matchmeta_netwatch_events_total Events raised, by kind.\n# TYPE matchmeta_netwatch_events_total counter\n")
 	for _, k := range EventKinds {
-		fmt.Fprintf(w, "matchmeta_netwatch_events_total{interface=%s,kind=%s} %d\n", iface, strconv.Quote(k), m.Events[k])
+		fmt.Fprintf(w, "matchmeta_netwatch_events_total{interface=%s,kind=%s} %d\n", iface, promLabel(k), m.Events[k])
 	}
 	fmt.Fprintf(w, "# HELP matchmeta_netwatch_sweep_duration_seconds Duration of sweeps.\n# TYPE matchmeta_netwatch_sweep_duration_seconds histogram\n")
 	for i, le := range sweepBuckets {

@@ -113,8 +113,11 @@ func TestWatcherEvents(t *testing.T) {
 	outs = append(outs, Output{Format: FormatRFC5424, Sink: ss, Name: sockPath})
 
 	allow := []db.MAC{mustMAC(t, macA), mustMAC(t, macA2), mustMAC(t, macA3), mustMAC(t, macB), mustMAC(t, macC), mustMAC(t, macB2)}
-	w, err := New(Config{Store: st, Sweep: SweepConfig{Interface: labBridge, Timeout: 100 * time.Millisecond, Rate: 2_000_000, Vendors: testVendors(t)},
-		Record: RecordOptions{GoneAfter: 2, Allow: allow}, Outputs: outs, Hostname: "lab-box", PID: 4242})
+	var w *Watcher
+	l.root.do(func() {
+		w, err = New(Config{Store: st, Sweep: SweepConfig{Interface: labBridge, Timeout: 100 * time.Millisecond, Rate: 2_000_000, Vendors: testVendors(t)},
+			Record: RecordOptions{GoneAfter: 2, Allow: allow}, Outputs: outs, Hostname: "lab-box", PID: 4242})
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,7 @@ trap 'rm -rf "$stage"' EXIT INT TERM
 root=$stage/root
 umask 022
 mkdir -p "$root/DEBIAN" "$root/usr/bin" "$root/lib/systemd/system" \
-	"$root/etc/matchmeta/trust.d" "$root/usr/share/doc/matchmeta"
+	"$root/etc/matchmeta/trust.d" "$root/usr/share/doc/matchmeta" "$root/usr/share/matchmeta"
 
 # The binary: static (CGO_ENABLED=0), no build paths, version stamped.
 if [ -n "${MATCHMETA_BIN:-}" ]; then
@@ -82,6 +82,9 @@ fi
 install -m 0644 systemd/matchmeta.service "$root/lib/systemd/system/matchmeta.service"
 install -m 0644 systemd/matchmeta.env "$root/etc/matchmeta/matchmeta.env"
 install -m 0644 systemd/trust.d.README "$root/etc/matchmeta/trust.d/README"
+# Not active: the operator copies it into matchmeta.service.d to turn
+# netwatch on (CAP_NET_RAW only then).
+install -m 0644 systemd/netwatch.conf "$root/usr/share/matchmeta/netwatch.conf"
 if [ -f README.md ]; then
 	install -m 0644 README.md "$root/usr/share/doc/matchmeta/README.md"
 	install -m 0644 systemd/README.md "$root/usr/share/doc/matchmeta/README.service.md"

@@ -144,6 +144,8 @@ func TestDebFileList(t *testing.T) {
 		"./usr/share/doc/":                       "drwxr-xr-x",
 		"./usr/share/doc/matchmeta/":             "drwxr-xr-x",
 		"./usr/share/doc/matchmeta/README.md":    "-rw-r--r--",
+		"./usr/share/matchmeta/":                 "drwxr-xr-x",
+		"./usr/share/matchmeta/netwatch.conf":    "-rw-r--r--",
 	}
 	// Present when the top-level README and LICENSE exist.
 	optional := map[string]string{

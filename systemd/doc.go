@@ -4,6 +4,8 @@
 //	matchmeta.service   the hardened unit (Type=notify, watchdog, port 80 via
 //	                    CAP_NET_BIND_SERVICE, systemd-analyze exposure <= 2.0)
 //	matchmeta.env       /etc/matchmeta/matchmeta.env, every setting documented
+//	netwatch.conf       drop-in granting CAP_NET_RAW (AF_PACKET, AF_NETLINK),
+//	                    shipped inactive, copied in only when netwatch is on
 //	build-deb.sh        one command: dist/matchmeta_VERSION_ARCH.deb
 //	debian/             control template, conffiles, postinst, prerm, postrm
 //	trust.d.README      what /etc/matchmeta/trust.d is for

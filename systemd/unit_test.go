@@ -320,3 +320,81 @@ func envVarsInCode(t *testing.T, dirs ...string) map[string]string {
 	}
 	return found
 }
+
+// TestNetwatchDropIn: the netwatch drop-in adds CAP_NET_RAW and the
+// AF_PACKET and AF_NETLINK families to the unit's own values and nothing
+// else; the unit without it keeps both out (TestUnitSettings).
+func TestNetwatchDropIn(t *testing.T) {
+	d := parseUnit(t, "netwatch.conf")
+	base := parseUnit(t, unitFile)
+	if len(d) != 1 || len(d["Service"]) != 3 {
+		t.Fatalf("drop-in sets %v, want only three [Service] settings", d)
+	}
+	for _, key := range []string{"AmbientCapabilities", "CapabilityBoundingSet"} {
+		got := strings.Fields(d.last("Service", key))
+		want := append(strings.Fields(base.last("Service", key)), "CAP_NET_RAW")
+		sort.Strings(got)
+		sort.Strings(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: got %v, want the unit's %v", key, got, want)
+		}
+	}
+	fams := strings.Fields(d.last("Service", "RestrictAddressFamilies"))
+	want := append(strings.Fields(base.last("Service", "RestrictAddressFamilies")), "AF_NETLINK", "AF_PACKET")
+	sort.Strings(fams)
+	sort.Strings(want)
+	if !slices.Equal(fams, want) {
+		t.Errorf("RestrictAddressFamilies: got %v, want %v", fams, want)
+	}
+	for _, key := range []string{"AmbientCapabilities", "CapabilityBoundingSet", "RestrictAddressFamilies"} {
+		if strings.Contains(base.last("Service", key), "NET_RAW") || strings.Contains(base.last("Service", key), "AF_PACKET") {
+			t.Errorf("the base unit grants %s=%s without netwatch", key, base.last("Service", key))
+		}
+	}
+}
+
+// TestNetwatchDropInSecurity: systemd-analyze loads the drop-in beside the
+// unit (verify is silent), marks packet sockets as allowed, and the
+// exposure with netwatch on stays at most 2.0 as well.
+func TestNetwatchDropInSecurity(t *testing.T) {
+	sa := needTool(t, "systemd-analyze", "systemd")
+	if v := systemdVersion(t, sa); v < 250 {
+		t.Skip("systemd-analyze has no --offline before systemd 250")
+	}
+	p := unitForTools(t)
+	if err := os.MkdirAll(p+".d", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("netwatch.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(p+".d", "netwatch.conf"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(sa, "verify", "--man=no", p).CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("systemd-analyze verify with the drop-in: %v\n%s", err, out)
+	}
+	out, err := exec.Command(sa, "security", "--offline=true", "--no-pager", p).CombinedOutput()
+	if err != nil {
+		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
+	}
+	packet := false
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[1] == "RestrictAddressFamilies=~AF_PACKET" {
+			packet = f[0] == "✗"
+		}
+	}
+	if !packet {
+		t.Errorf("the drop-in was not applied: packet sockets still refused\n%s", out)
+	}
+	m := exposureRE.FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no overall exposure in:\n%s", out)
+	}
+	score, _ := strconv.ParseFloat(string(m[1]), 64)
+	t.Logf("exposure with the netwatch drop-in: %.1f", score)
+	if score > 2.0 {
+		t.Errorf("exposure with netwatch %.1f, want <= 2.0", score)
+	}
+}

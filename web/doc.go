@@ -19,6 +19,7 @@
 //	GET  /                         page: search box, verdict (?q=VALUE[&type=KIND])
 //	GET  /bulk, POST /bulk         page: bulk box -> table or CSV (format=csv)
 //	GET  /status                   page: sets, database size, uptime, imports
+//	GET  /netwatch                 page: devices (?order=asc|desc by last seen), events
 //	GET  /sha256/{h} /sha1/{h} /md5/{h} /filename/{name} /path?path=P
 //	                               text/plain "OK" or "NA" (no newline)
 //	GET  /api/v1/{sha256|sha1|md5}/{h}, /api/v1/filename/{name}, /api/v1/path?path=P
@@ -27,6 +28,8 @@
 //	GET  /api/v1/sets, /api/v1/info, /api/v1/history
 //	GET  /api/v1/jobs, /api/v1/jobs/{id}   running and recent jobs with their progress
 //	POST /api/v1/jobs/{id}/cancel  always needs a key
+//	GET  /api/v1/netwatch/devices, /api/v1/netwatch/events?limit=N&after=SEQ
+//	                               the inventory netwatch records (netwatch.go)
 //	DELETE /api/v1/sets/{name}     always needs a key
 //	GET  /healthz, /metrics        health (never needs a key), Prometheus text
 //	GET  /lookup/{md5|sha1|sha256}/{h}, POST /bulk/{md5|sha1|sha256}, GET /info,
@@ -59,7 +62,10 @@
 //	#status        status section                 #sets       sets table
 //	#db-size       database size                  #uptime     start time and uptime
 //	#jobs          running imports                #history    recent imports
-//	#nav-search, #nav-bulk, #nav-status           navigation links
+//	#netwatch      network section                #devices    devices table; rows data-mac, classes
+//	               nw-new / nw-unauthorized / nw-gone
+//	#sort-last-seen  header link flipping ?order  #events     recent events (rows data-kind)
+//	#nav-search, #nav-bulk, #nav-status, #nav-netwatch  navigation links
 //
 // The page has no JavaScript and loads nothing from elsewhere; the
 // Content-Security-Policy header forbids both.

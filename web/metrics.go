@@ -216,5 +216,8 @@ func (s *Server) serveMetrics(c echo.Context) error {
 	fmt.Fprintln(bw, "# HELP matchmeta_goroutines Goroutines of the daemon.")
 	fmt.Fprintln(bw, "# TYPE matchmeta_goroutines gauge")
 	fmt.Fprintf(bw, "matchmeta_goroutines %d\n", runtime.NumGoroutine())
+	if err := s.svc.NetwatchMetrics(bw); err != nil {
+		return err
+	}
 	return bw.Flush()
 }

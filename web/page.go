@@ -51,6 +51,7 @@ type pageData struct {
 	Bulk       *bulkView
 	BulkValues string
 	Status     *statusView
+	Netwatch   *netwatchView
 }
 
 type bulkView struct {
@@ -204,6 +205,8 @@ func (s *Server) renderPage(c echo.Context, status int, d pageData) error {
 	switch {
 	case d.Status != nil:
 		name = "status"
+	case d.Netwatch != nil:
+		name = "netwatch"
 	case d.Nav == "bulk":
 		name = "bulk"
 	}

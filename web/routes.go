@@ -40,6 +40,7 @@ func (s *Server) routes() {
 	getHead(e, "/bulk", s.pageBulkForm, open)
 	e.POST("/bulk", s.pageBulk, open)
 	getHead(e, "/status", s.pageStatus, open)
+	getHead(e, "/netwatch", s.pageNetwatch, open)
 	getHead(e, "/static/*", s.static)
 	getHead(e, "/favicon.ico", s.favicon)
 
@@ -64,6 +65,8 @@ func (s *Server) routes() {
 	getHead(api, "/sets/:name/bloom", s.apiSetBloom, open)
 	getHead(api, "/info", s.apiInfo, open)
 	getHead(api, "/history", s.apiHistory, open)
+	getHead(api, "/netwatch/devices", s.apiNetwatchDevices, open)
+	getHead(api, "/netwatch/events", s.apiNetwatchEvents, open)
 	getHead(api, "/jobs", s.apiJobs, open)
 	getHead(api, "/jobs/:id", s.apiJob, open)
 	api.POST("/jobs/:id/cancel", s.apiCancelJob, admin)

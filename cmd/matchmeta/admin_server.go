@@ -160,6 +160,7 @@ func (m *Main) startAdmin(ctx context.Context, path string, svc *service.Local, 
 	mux.HandleFunc("POST /v1/lookup", a.guard(a.lookup))
 	mux.HandleFunc("POST /v1/compact", a.guard(a.compact))
 	mux.HandleFunc("POST /v1/bloom", a.guard(a.bloomExport))
+	a.netwatchRoutes(mux)
 	a.hs = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -51,6 +51,7 @@ func commands() []command {
 		{"keys", "manage API keys", (*Main).runKeys},
 		{"backup", "write a consistent copy of the database", (*Main).runBackup},
 		{"export", "write sets as an offline filter (export bloom: DCSO Bloom filter for hashlookup tools and Plaso)", (*Main).runExport},
+		{"netwatch", "know what is on the lab network: ARP scan, devices, events, allowlist", (*Main).runNetwatch},
 		{"compact", "give the space of replaced and removed sets back to the file system", (*Main).runCompact},
 		{"version", "print the version", (*Main).runVersion},
 	}

@@ -23,15 +23,22 @@ import (
 )
 
 const serveUsage = `serve [--listen ADDR] [--db PATH] [--tls-cert FILE --tls-key FILE] [--require-key] [--admin-socket PATH] [--read-only]
+      [--netwatch-interface IFACE [--netwatch-cidr CIDR] [--netwatch-interval 1m] [--netwatch-allow MACS|@FILE]
+       [--netwatch-output FORMAT:PATH] [--netwatch-syslog /dev/log]]
 
 Runs the lookup daemon: the web page, the JSON API, the plain-text and
 hashlookup-compatible endpoints on --listen, and the admin socket through
 which 'matchmeta import', 'sets remove', 'keys' and 'backup' reach it.
 Every flag has a MATCHMETA_* environment variable; a flag wins.
 
+With --netwatch-interface it also sweeps that interface's IPv4 network with
+ARP every --netwatch-interval (needs CAP_NET_RAW: systemd/netwatch.conf),
+records the devices and events, and appends each sweep to the outputs.
+
 SIGTERM/SIGINT stop it gracefully (HTTP first, then running imports, then
 the database). SIGHUP reloads what can change without a restart: the log
-level, the API-key policy and the TLS certificate files, read again from
+level, the API-key policy and the TLS certificate files (and reopens the
+netwatch output files, for logrotate), read again from
 the environment file (--env-file, default /etc/matchmeta/matchmeta.env
 when it exists) over the process environment.`
 
@@ -58,6 +65,8 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	requireKey := fs.Bool("require-key", false, "lookups need an API key too (env MATCHMETA_REQUIRE_KEY); changes always do")
 	adminSock := fs.String("admin-socket", "", "admin socket path (env MATCHMETA_ADMIN_SOCKET; default /run/matchmeta/admin.sock when writable, else DB.sock)")
 	envFile := fs.String("env-file", m.env("MATCHMETA_ENV_FILE"), "settings file read again on SIGHUP (env MATCHMETA_ENV_FILE; default "+defaultEnvFile+" when it exists)")
+	var nwOpts netwatchOpts
+	netwatchFlags(fs, "netwatch-", m.env, &nwOpts)
 	readOnly := fs.Bool("read-only", m.env("MATCHMETA_READ_ONLY") == "1", "serve lookups from a database on write-protected media and refuse every change (env MATCHMETA_READ_ONLY=1; a file or medium that cannot be written is served read-only anyway)")
 	if err := m.parse(fs, serveUsage, args); err != nil {
 		return err
@@ -119,7 +128,22 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 		}
 	}
 
-	svc, err := service.NewLocal(service.Config{Store: st, Logger: log, Version: versionString(), OnJobStart: func(ctx context.Context, _ *service.Job) {
+	// netwatch (admin_netwatch.go) is off unless an interface is
+	// configured; it stops with the other workers, before the store.
+	nw, err := newNetwatch(&nwOpts, st, log)
+	if err != nil {
+		closeStore()
+		return err
+	}
+	stopNetwatch := func() {
+		if nw != nil {
+			if err := nw.Stop(); err != nil {
+				log.Warn("netwatch stop", "err", err)
+			}
+		}
+	}
+	defer stopNetwatch() // early exits; a second Stop does nothing
+	svc, err := service.NewLocal(service.Config{Store: st, Logger: log, Version: versionString(), Netwatch: nw, OnJobStart: func(ctx context.Context, _ *service.Job) {
 		if hook := adminJobHook.Load(); hook != nil {
 			(*hook)(ctx)
 		}
@@ -152,6 +176,10 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 		closeStore()
 		return err
 	}
+	if nw != nil {
+		nw.Start(workCtx)
+		log.Info("netwatch on", "interface", nwOpts.iface, "cidr", nwOpts.cidr, "interval", nwOpts.interval)
+	}
 	addr := srv.Addr().String()
 	sets, _ := st.Sets()
 	log.Info("matchmeta serving", "addr", addr, "db", st.Path(), "sets", len(sets), "admin_socket", sockPath, "version", versionString())
@@ -182,6 +210,11 @@ loop:
 		case <-hup:
 			m.sdReloading()
 			m.reloadServe(log, *envFile, fs, &levelVar, srv)
+			if nw != nil {
+				if err := nw.Reopen(); err != nil {
+					log.Error("netwatch: reopening outputs", "err", err)
+				}
+			}
 			m.sdNotify("READY=1")
 		}
 	}
@@ -197,6 +230,7 @@ loop:
 	// (nothing half-imported is ever published).
 	stopWork()
 	admin.shutdown(log)
+	stopNetwatch()
 	jctx, jcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	if err := svc.Close(jctx); err != nil {
 		log.Warn("jobs", "err", err)

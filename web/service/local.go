@@ -12,6 +12,7 @@ import (
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/db/progress"
 	"github.com/matchmeta/matchmeta/importer"
+	"github.com/matchmeta/matchmeta/netwatch"
 )
 
 // Config configures the local implementation.
@@ -36,6 +37,9 @@ type Config struct {
 	UnsortedVerdicts bool
 	// KeepJobs is how many finished jobs stay listed (default 20).
 	KeepJobs int
+	// Netwatch is the daemon's configured network watcher (nil: netwatch
+	// is off; a scan then needs an interface of its own).
+	Netwatch *netwatch.Watcher
 	// OnJobStart, when set, runs as each job starts, in its goroutine
 	// (tests hold a job there to see it running or to interrupt it).
 	OnJobStart func(ctx context.Context, j *Job)

@@ -25,6 +25,7 @@ type Service interface {
 	Jobs
 	Status
 	Blocks
+	Netwatch
 }
 
 // Lookups answers values: the daemon's main work.
