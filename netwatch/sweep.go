@@ -17,6 +17,10 @@ import (
 	"github.com/matchmeta/matchmeta/db/progress"
 )
 
+// drainTime is how long the reader may empty the socket queue after the
+// last host timed out.
+const drainTime = 50 * time.Millisecond
+
 // The sweep defaults are arp-scan's.
 const (
 	DefaultRate    = 256000 // bits per second on the wire
@@ -259,9 +263,13 @@ func Sweep(ctx context.Context, cfg SweepConfig, tr *progress.Tracker) (*SweepRe
 		_, err := conn.WriteTo(frame, &packet.Addr{HardwareAddr: net.HardwareAddr(broadcastMAC[:])})
 		return err
 	}, tmpl, tr)
-	res.End = time.Now()
-	conn.Close()
+	// Replies that arrived in time may still wait in the socket queue
+	// (the reader ran behind on a busy machine): let the reader drain it
+	// briefly instead of closing under it.
+	conn.SetReadDeadline(time.Now().Add(drainTime))
 	<-readerDone
+	conn.Close()
+	res.End = time.Now()
 	res.Sent = sent
 	if err != nil {
 		return nil, err
