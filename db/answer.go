@@ -51,11 +51,25 @@ func ParseQuery(kind Kind, v string) (Query, error) {
 	case KindSHA256, KindSHA1, KindMD5:
 		return ParseTypedQuery(k, t)
 	}
+	if msg := Ambiguous(t); msg != "" {
+		return Query{Type: KindFilename, Value: t}, Errorf(ErrorInvalid, "%s", msg)
+	}
 	v = TrimName(v)
 	if DetectKind(v) == KindPath {
 		return Query{Type: KindPath, Value: v}, nil
 	}
 	return ParseTypedQuery(KindFilename, v)
+}
+
+// Ambiguous says why a value's form does not tell its kind, or "": 8 hex
+// digits read as well as a CRC32 (which no set is looked up by) as a file
+// name, so guessing "file name" would answer NA for what was likely a
+// checksum. The caller must give the type.
+func Ambiguous[T string | []byte](v T) string {
+	if len(v) == 8 && isHex(v) {
+		return fmt.Sprintf("%q is ambiguous: 8 hex digits read as a CRC32 or as a file name; give the type filename to look it up as a name (CRC32 values are not looked up)", string(v))
+	}
+	return ""
 }
 
 // DetectKind tells a value's kind from its form, as ParseQuery does ("" for

@@ -142,6 +142,7 @@ func (a *adminServer) lookup(w http.ResponseWriter, r *http.Request) {
 
 // daemonLookup is what `matchmeta lookup` asks a running daemon.
 type daemonLookup struct {
+	tally   *lookupTally
 	typ     db.Kind
 	records bool
 	asJSON  bool
@@ -310,6 +311,11 @@ func (c *adminClient) lookup(ctx context.Context, o daemonLookup, in io.Reader, 
 // local path would: the line itself for JSON output, else printAnswer.
 func (c *adminClient) writeAnswer(w io.Writer, o daemonLookup, i int, line []byte) error {
 	if o.asJSON || o.file != "" {
+		var v struct{ Verdict string }
+		if err := json.Unmarshal(line, &v); err != nil {
+			return fmt.Errorf("lookup: admin socket %s: bad answer %d: %w", c.sock, i+1, err)
+		}
+		o.tally.add(v.Verdict)
 		_, err := w.Write(line)
 		return err
 	}
@@ -317,6 +323,7 @@ func (c *adminClient) writeAnswer(w io.Writer, o daemonLookup, i int, line []byt
 	if err := json.Unmarshal(line, &a); err != nil {
 		return fmt.Errorf("lookup: admin socket %s: bad answer %d: %w", c.sock, i+1, err)
 	}
+	o.tally.add(a.Verdict)
 	// JSON carried the query as valid UTF-8; print the bytes given.
 	if i < len(o.args) && a.Query == jsonString(o.args[i]) {
 		a.Query = o.args[i]

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,7 +96,7 @@ func TestDaemonImportPaths(t *testing.T) {
 	if code, body := httpGet(t, pathURL(d.url, `C:\Windows\System32\svchost.exe`)); code != 200 || body != "NA" {
 		t.Fatalf("lookup during the import: %d %q, want 200 NA", code, body)
 	}
-	if code, out, errOut := cli(t, env, "", "lookup", "--path", `C:\Windows\System32\svchost.exe`); code != 0 || !strings.HasPrefix(out, "NA path") {
+	if code, out, errOut := cli(t, env, "", "lookup", "--path", `C:\Windows\System32\svchost.exe`); code != 1 || !strings.HasPrefix(out, "NA path") {
 		t.Fatalf("CLI lookup during the import: %d %q %s", code, out, errOut)
 	}
 	close(release)
@@ -121,7 +122,7 @@ func TestDaemonImportPaths(t *testing.T) {
 
 	// lookup --path through the daemon: OK, OK by case, NA with a look-alike.
 	code, out, errOut := cli(t, env, "", "lookup", "--path", `D:\Users\John\NTUSER.DAT`, `c:\windows\system32\CMD.EXE`, `C:\Windows\System32\scvhost.exe`)
-	if code != 0 {
+	if code != 1 { // one NA
 		t.Fatalf("lookup: exit %d\n%s", code, errOut)
 	}
 	for _, want := range []string{
@@ -138,7 +139,7 @@ func TestDaemonImportPaths(t *testing.T) {
 	}
 	code, out, _ = cli(t, env, "", "lookup", "--json", `C:\Windows\System32\svch0st.exe`)
 	var a db.Answer
-	if err := json.Unmarshal([]byte(out), &a); code != 0 || err != nil {
+	if err := json.Unmarshal([]byte(out), &a); code != 1 || err != nil {
 		t.Fatalf("lookup --json: %d %v %s", code, err, out)
 	}
 	if a.Verdict != db.VerdictNA || a.Path == nil || len(a.Path.Lookalikes) != 1 || a.Path.Lookalikes[0].Path != `C:\Windows\System32\svchost.exe` {
@@ -163,7 +164,7 @@ func TestDaemonImportPaths(t *testing.T) {
 		t.Errorf("stdin not streamed: %s", errOut)
 	}
 	code, out, _ = cli(t, env, "", "lookup", "--path", "/home/jdoe/.bashrc", "/usr/sbin/shsd")
-	if code != 0 || !strings.Contains(out, "OK path     /home/jdoe/.bashrc  u22 (known)") ||
+	if code != 1 || !strings.Contains(out, "OK path     /home/jdoe/.bashrc  u22 (known)") ||
 		!strings.Contains(out, "NA path     /usr/sbin/shsd\n    looks like /usr/sbin/sshd") {
 		t.Fatalf("lookup via the new profile:\n%s", out)
 	}
@@ -388,12 +389,17 @@ func TestDaemonLookupMatchesLocal(t *testing.T) {
 		{list.String(), []string{"--file", "-", "--records=false"}},
 	}
 	local := make([]string, len(runs))
+	codes := make([]int, len(runs))
 	for i, r := range runs {
 		code, out, errOut := cli(t, env, r.stdin, append([]string{"lookup"}, r.args...)...)
-		if code != 0 {
+		if code > 2 || code == 2 && !strings.Contains(errOut, "values refused") {
 			t.Fatalf("local %q: %d %s", r.args, code, errOut)
 		}
-		local[i] = out
+		local[i], codes[i] = out, code
+	}
+	// grep's statuses: runs 0 and 3 hold refused values, 1 and 4-6 NAs, 2 only a match.
+	if want := []int{2, 1, 0, 2, 1, 1, 1}; !slices.Equal(codes, want) {
+		t.Errorf("local exit statuses %v, want %v", codes, want)
 	}
 	if n := strings.Count(local[5], "\n"); n != 2*adminLookupBatch+123 {
 		t.Fatalf("local --file answered %d lines", n)
@@ -402,8 +408,8 @@ func TestDaemonLookupMatchesLocal(t *testing.T) {
 	d := startDaemon(t, env)
 	for i, r := range runs {
 		code, out, errOut := cli(t, env, r.stdin, append([]string{"lookup"}, r.args...)...)
-		if code != 0 {
-			t.Fatalf("daemon %.80q: %d %s", r.args, code, errOut)
+		if code != codes[i] {
+			t.Fatalf("daemon %.80q: exit %d, local %d: %s", r.args, code, codes[i], errOut)
 		}
 		if out != local[i] {
 			t.Errorf("daemon %.80q: output differs from the local one\ngot:  %.600q\nwant: %.600q", r.args, out, local[i])
@@ -414,14 +420,14 @@ func TestDaemonLookupMatchesLocal(t *testing.T) {
 	}
 	// -o writes the same file.
 	outFile := filepath.Join(dir, "out.jsonl")
-	if code, _, errOut := cli(t, env, "", "lookup", "--file", listFile, "-o", outFile); code != 0 {
+	if code, _, errOut := cli(t, env, "", "lookup", "--file", listFile, "-o", outFile); code != codes[5] {
 		t.Fatalf("-o: %d %s", code, errOut)
 	}
 	if b, _ := os.ReadFile(outFile); string(b) != local[5] {
 		t.Errorf("-o file differs from the local output")
 	}
 	// Errors: a missing input file, a bad --type.
-	if code, _, errOut := cli(t, env, "", "lookup", "--file", filepath.Join(dir, "missing")); code != 1 || !strings.Contains(errOut, "no such file") {
+	if code, _, errOut := cli(t, env, "", "lookup", "--file", filepath.Join(dir, "missing")); code != 2 || !strings.Contains(errOut, "no such file") {
 		t.Errorf("missing file: %d %s", code, errOut)
 	}
 	if code, _, errOut := cli(t, env, "", "lookup", "--type", "crc", "x"); code != 2 || !strings.Contains(errOut, "unknown --type") {

@@ -57,6 +57,22 @@ func commands() []command {
 	}
 }
 
+// exitStatus ends a command with its own exit status (lookup's, like
+// grep's); err, when set, is printed first.
+type exitStatus struct {
+	code int
+	err  error
+}
+
+func (e *exitStatus) Error() string {
+	if e.err != nil {
+		return e.err.Error()
+	}
+	return fmt.Sprintf("exit status %d", e.code)
+}
+
+func (e *exitStatus) Unwrap() error { return e.err }
+
 // usageError makes Run print the usage and exit 2.
 type usageError struct {
 	fs  *pflag.FlagSet
@@ -87,9 +103,15 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		}
 		err := c.run(m, ctx, args[1:])
 		var ue *usageError
+		var es *exitStatus
 		switch {
 		case err == nil:
 			return 0
+		case errors.As(err, &es):
+			if es.err != nil {
+				fmt.Fprintf(m.Stderr, "matchmeta %s: %v\n", c.name, es.err)
+			}
+			return es.code
 		case errors.Is(err, errHelp), errors.Is(err, pflag.ErrHelp):
 			return 0
 		case errors.As(err, &ue):

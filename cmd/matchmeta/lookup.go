@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,7 +18,50 @@ import (
 
 const lookupUsage = "lookup [--db PATH | --server URL [--api-key K]] [--type T] [--json] VALUE... | lookup [--server URL] --file FILE [-o OUT]"
 
+// runLookup answers values. Its exit status is grep's: 0 when every value
+// matched (OK), 1 when any was not found (NA), 2 on a usage error, a
+// refused value (verdict "error") or any other failure.
 func (m *Main) runLookup(ctx context.Context, args []string) error {
+	var t lookupTally
+	err := m.lookup(ctx, args, &t)
+	var ue *usageError
+	switch {
+	case err == nil:
+	case errors.Is(err, errHelp), errors.As(err, &ue):
+		return err
+	default:
+		return &exitStatus{code: 2, err: err}
+	}
+	switch {
+	case t.rejected > 0:
+		fmt.Fprintf(m.Stderr, "matchmeta lookup: %d of %d values refused\n", t.rejected, t.total())
+		return &exitStatus{code: 2}
+	case t.na > 0:
+		return &exitStatus{code: 1}
+	}
+	return nil
+}
+
+// lookupTally counts a lookup's verdicts for its exit status.
+type lookupTally struct{ ok, na, rejected int }
+
+func (t *lookupTally) add(verdict string) {
+	if t == nil {
+		return
+	}
+	switch verdict {
+	case db.VerdictOK:
+		t.ok++
+	case db.VerdictNA:
+		t.na++
+	default:
+		t.rejected++
+	}
+}
+
+func (t *lookupTally) total() int { return t.ok + t.na + t.rejected }
+
+func (m *Main) lookup(ctx context.Context, args []string, tally *lookupTally) error {
 	fs := m.newFlagSet("lookup", lookupUsage)
 	dbPath := m.dbFlag(fs)
 	typ := fs.String("type", "", "force the value type: sha256, sha1, md5, filename, path (default: detect)")
@@ -89,11 +133,11 @@ func (m *Main) runLookup(ctx context.Context, args []string) error {
 		return m.lookupRemote(ctx, remoteLookup{
 			server: *server, apiKey: *apiKey, concurrency: *concurrency, batch: *batchN,
 			timeout: *timeout, retries: *retries, typ: db.Kind(*typ), records: *records,
-			asJSON: *asJSON, file: *file, args: fs.Args(),
+			asJSON: *asJSON, file: *file, args: fs.Args(), tally: tally,
 		}, w)
 	}
 	// A running daemon holds the file: it answers (admin_lookup.go).
-	if done, err := m.adminLookup(ctx, *dbPath, daemonLookup{typ: db.Kind(*typ), records: *records, asJSON: *asJSON, file: *file, args: fs.Args()}, w); done || err != nil {
+	if done, err := m.adminLookup(ctx, *dbPath, daemonLookup{typ: db.Kind(*typ), records: *records, asJSON: *asJSON, file: *file, args: fs.Args(), tally: tally}, w); done || err != nil {
 		return err
 	}
 	st, err := m.openStore(ctx, *dbPath, true)
@@ -104,9 +148,12 @@ func (m *Main) runLookup(ctx context.Context, args []string) error {
 	answer := func(r *db.Reader, v string) db.Answer {
 		q, err := db.ParseQuery(db.Kind(*typ), v)
 		if err != nil {
+			tally.add(db.VerdictError)
 			return db.Answer{Query: v, Verdict: db.VerdictError, Error: err.Error()}
 		}
-		return r.Answer(q, *records)
+		a := r.Answer(q, *records)
+		tally.add(a.Verdict)
+		return a
 	}
 	if *file == "" {
 		return st.View(func(r *db.Reader) error {

@@ -15,6 +15,7 @@ import (
 // remoteLookup is `matchmeta lookup --server URL`: the values go to an
 // appliance's API instead of a local database file.
 type remoteLookup struct {
+	tally       *lookupTally
 	server      string
 	apiKey      string
 	concurrency int
@@ -59,6 +60,7 @@ func (m *Main) lookupRemote(ctx context.Context, o remoteLookup, w io.Writer) er
 		}
 		enc := json.NewEncoder(w)
 		for _, r := range res {
+			o.tally.add(r.Answer.Verdict)
 			if o.asJSON {
 				if err := enc.Encode(r.Answer); err != nil {
 					return fmt.Errorf("lookup: write: %w", err)
@@ -85,6 +87,7 @@ func (m *Main) lookupRemote(ctx context.Context, o remoteLookup, w io.Writer) er
 	warned := 0
 	start := time.Now()
 	st, err := c.LookupLines(ctx, in, 0, func(r web.LookupResult) error {
+		o.tally.add(r.Answer.Verdict)
 		if r.Answer.Error != "" {
 			if warned < maxRejectWarnings {
 				fmt.Fprintf(m.Stderr, "matchmeta lookup: %s line %d: %s\n", name, r.Line, r.Answer.Error)

@@ -87,7 +87,7 @@ func TestLookupRemote(t *testing.T) {
 	env := map[string]string{"MATCHMETA_API_KEY": key}
 	code, stdout, stderr := remoteRun(t, env, "", "lookup", "--server", url, "--file", in, "-o", out,
 		"--type", "sha256", "--concurrency", "3", "--batch", "7", "--timeout", "5s", "--retries", "2")
-	if code != 0 {
+	if code != 2 { // refused values: grep's status 2
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	if stdout != "" {
@@ -133,7 +133,7 @@ func TestLookupRemote(t *testing.T) {
 
 	// Values on the command line, from stdin, and the key as a flag.
 	code, stdout, stderr = remoteRun(t, nil, "", "lookup", "--server", url, "--api-key", key, impHex("a"), "nothing.exe")
-	if code != 0 || !strings.HasPrefix(stdout, "OK sha256") || !strings.Contains(stdout, "case7 (known-bad)") || !strings.Contains(stdout, "NA filename") {
+	if code != 1 || !strings.HasPrefix(stdout, "OK sha256") || !strings.Contains(stdout, "case7 (known-bad)") || !strings.Contains(stdout, "NA filename") {
 		t.Errorf("values: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	code, stdout, stderr = remoteRun(t, env, impHex("b")+"\n", "lookup", "--server", url, "--file", "-", "--records=false")
@@ -143,7 +143,7 @@ func TestLookupRemote(t *testing.T) {
 
 	// A refused key fails at once with the server's reason.
 	code, _, stderr = remoteRun(t, map[string]string{"MATCHMETA_API_KEY": "wrong"}, "", "lookup", "--server", url, "--file", in)
-	if code != 1 || !strings.Contains(stderr, "403 Forbidden: the API key is unknown or revoked") {
+	if code != 2 || !strings.Contains(stderr, "403 Forbidden: the API key is unknown or revoked") {
 		t.Errorf("wrong key: exit %d, stderr %q", code, stderr)
 	}
 	if strings.Contains(stderr, "retrying") {
@@ -170,9 +170,9 @@ func TestLookupRemoteUsage(t *testing.T) {
 			t.Errorf("%q: exit %d, stderr %q, want 2 and %q", tc.args, code, stderr, tc.want)
 		}
 	}
-	// A bad URL is an error of the run, not of the usage.
+	// A bad URL is an error of the run: status 2 too, as grep's.
 	code, _, stderr := remoteRun(t, nil, "", "lookup", "--server", "ftp://h", "x")
-	if code != 1 || !strings.Contains(stderr, "scheme must be http or https") {
+	if code != 2 || !strings.Contains(stderr, "scheme must be http or https") {
 		t.Errorf("ftp: exit %d, stderr %q", code, stderr)
 	}
 }

@@ -109,6 +109,11 @@ func (b *batch) addSlow(kind db.Kind, v []byte) {
 	v = bytes.TrimSpace(it.val)
 	if kind == "" {
 		kind = db.DetectKind(v)
+		if msg := db.Ambiguous(v); msg != "" {
+			it.val, it.kind, it.err = v, kind, msg
+			b.items = append(b.items, it)
+			return
+		}
 	}
 	if kind == db.KindFilename || kind == db.KindPath {
 		v = db.TrimName(it.val)
