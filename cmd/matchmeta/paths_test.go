@@ -70,7 +70,7 @@ func TestImportPathsCommand(t *testing.T) {
 		t.Fatalf("lookup text output:\n%s", out)
 	}
 	code, out, _ = pathsRun(t, "", "lookup", "--db", dbPath, "--json", `C:\Windows\System32\svch0st.exe`) // detected as a path
-	if code != 1 { // NA
+	if code != 1 {                                                                                        // NA
 		t.Fatalf("lookup --json: exit %d", code)
 	}
 	var a db.Answer
