@@ -69,8 +69,8 @@ func TestImportPathsCommand(t *testing.T) {
 		!strings.Contains(out, `    looks like C:\Windows\System32\svchost.exe (transposition of 'vc') in paths-win2k16`) {
 		t.Fatalf("lookup text output:\n%s", out)
 	}
-	code, out, _ = pathsRun(t, "", "lookup", "--db", dbPath, "--json", `C:\Windows\System32\svch0st.exe`) // detected as a path
-	if code != 1 {                                                                                        // NA
+	code, out, _ = pathsRun(t, "", "lookup", "--db", dbPath, "--json", `C:\Windows\System32\svch0st.exe`)
+	if code != 1 { // detected as a path, NA: grep's status 1
 		t.Fatalf("lookup --json: exit %d", code)
 	}
 	var a db.Answer
