@@ -3,9 +3,11 @@ module github.com/matchmeta/matchmeta
 go 1.26.8
 
 require (
+	aead.dev/minisign v0.3.0
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.22.1
 	github.com/gopacket/gopacket v1.7.7
+	github.com/klauspost/compress v1.20.4
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/mdlayher/packet v1.2.0
 	github.com/spf13/pflag v1.0.10

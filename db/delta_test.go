@@ -1,11 +1,13 @@
 package db
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -415,4 +417,29 @@ func TestDeltaLeftoversRemovedOnOpen(t *testing.T) {
 	}
 	os.RemoveAll(d.tmp)
 	d.release()
+}
+
+func TestEachKeyWithDelta(t *testing.T) {
+	st := openTest(t, Options{})
+	base := importHashes(t, st, SetSpec{Name: "s", Kind: KindSHA256, Class: ClassKnown}, keysRange(0, 10000))
+	if _, err := applyDelta(t, st, "s", base.Fingerprint, "2", keysRange(10000, 10010), keysRange(0, 5)); err != nil {
+		t.Fatal(err)
+	}
+	var got [][]byte
+	if err := st.EachKey(context.Background(), "s", func(k []byte) error {
+		got = append(got, append([]byte(nil), k...))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := keysRange(5, 10010)
+	slices.SortFunc(want, bytes.Compare)
+	if len(got) != len(want) {
+		t.Fatalf("got %d keys, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("key %d: got %x, want %x", i, got[i], want[i])
+		}
+	}
 }

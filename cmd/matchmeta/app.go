@@ -53,6 +53,8 @@ func commands() []command {
 		{"export", "write sets as an offline filter (export bloom: DCSO Bloom filter for hashlookup tools and Plaso)", (*Main).runExport},
 		{"netwatch", "know what is on the lab network: ARP scan, devices, events, allowlist", (*Main).runNetwatch},
 		{"compact", "give the space of replaced and removed sets back to the file system", (*Main).runCompact},
+		{"bundle", "make, verify and apply signed hash bundles (USB updates)", (*Main).runBundle},
+		{"sync", "apply the new bundles of a directory (one pass)", (*Main).runSync},
 		{"version", "print the version", (*Main).runVersion},
 	}
 }

@@ -1,0 +1,309 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/importer/bundle"
+)
+
+const bundleUsage = `bundle keygen|create|verify|apply|list [flags]
+
+  keygen --out PREFIX          write PREFIX.key (0600) and PREFIX.pub (minisign keys)
+  create --key K --out FILE --set NAME --kind KIND --class CLASS DATAFILE...
+         create --spec bundle.json | --from-db SET... ; --delta --base BASE.mmbundle|SET
+  verify FILE...               check signature, manifest and every file; apply nothing
+  apply FILE...                verify, then apply all datasets in one step (or none)
+  list                         bundles applied, refused and failed, and why
+
+Trusted keys are the *.pub files of --trust-dir (default ` + bundle.DefaultTrustDir + `)
+and those of the last key rotation a bundle brought. See README.md, "Bundles".`
+
+func (m *Main) runBundle(ctx context.Context, args []string) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fs := m.newFlagSet("bundle", bundleUsage)
+		if err := m.parse(fs, bundleUsage, args); err != nil {
+			return err
+		}
+		return usagef(fs, "missing action (keygen, create, verify, apply, list)")
+	}
+	switch args[0] {
+	case "keygen":
+		return m.runBundleKeygen(ctx, args[1:])
+	case "create":
+		return m.runBundleCreate(ctx, args[1:])
+	case "verify":
+		return m.runBundleVerify(ctx, args[1:])
+	case "apply":
+		return m.runBundleApply(ctx, args[1:])
+	case "list":
+		return m.runBundleList(ctx, args[1:])
+	}
+	return usagef(nil, "unknown action %q (want keygen, create, verify, apply or list)", args[0])
+}
+
+// keyPassword reads the secret key's password: --password-file, else
+// $MATCHMETA_KEY_PASSWORD, else none.
+func (m *Main) keyPassword(file string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("bundle: password file: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return m.env("MATCHMETA_KEY_PASSWORD"), nil
+}
+
+func (m *Main) runBundleKeygen(ctx context.Context, args []string) error {
+	const usage = "bundle keygen --out PREFIX [--password-file FILE]\n\nWrites PREFIX.key (mode 0600; password-protected as minisign keys are when\na password is given by --password-file or $MATCHMETA_KEY_PASSWORD) and\nPREFIX.pub, which appliances put in their trust directory."
+	fs := m.newFlagSet("bundle keygen", usage)
+	out := fs.String("out", "", "file name prefix (required)")
+	pwFile := fs.String("password-file", "", "file holding the password for the secret key")
+	if err := m.parse(fs, usage, args); err != nil {
+		return err
+	}
+	if *out == "" || fs.NArg() > 0 {
+		return usagef(fs, "give --out PREFIX and no arguments")
+	}
+	pw, err := m.keyPassword(*pwFile)
+	if err != nil {
+		return err
+	}
+	pub, err := bundle.GenerateKeyFiles(*out, pw)
+	if err != nil {
+		return err
+	}
+	prot := "not password-protected"
+	if pw != "" {
+		prot = "password-protected"
+	}
+	fmt.Fprintf(m.Stdout, "wrote %s.key (%s) and %s.pub, key ID %s\ncopy %s.pub into each appliance's trust directory (%s)\n",
+		*out, prot, *out, bundle.KeyID(pub.ID()), *out, bundle.DefaultTrustDir)
+	return nil
+}
+
+// trustFlags adds --trust-dir and --insecure-unsigned.
+func (m *Main) trustFlags(fs *pflag.FlagSet) (*string, *bool) {
+	td := fs.String("trust-dir", envOr(m, "MATCHMETA_TRUST_DIR", bundle.DefaultTrustDir), "directory of trusted *.pub keys (env MATCHMETA_TRUST_DIR)")
+	ins := fs.Bool("insecure-unsigned", false, "accept bundles without a signature (never ones with a bad or untrusted signature)")
+	return td, ins
+}
+
+func (m *Main) runBundleVerify(ctx context.Context, args []string) error {
+	const usage = "bundle verify FILE... [--trust-dir DIR] [--insecure-unsigned] [--db PATH]"
+	fs := m.newFlagSet("bundle verify", usage)
+	dbPath := m.dbFlag(fs)
+	trustDir, insecure := m.trustFlags(fs)
+	if err := m.parse(fs, usage, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usagef(fs, "no bundle file")
+	}
+	// Key rotations applied to the database count; without a readable
+	// database only the trust directory does.
+	var rot *db.TrustState
+	if st, err := m.openStore(ctx, *dbPath, true); err == nil {
+		rot, _ = st.Trust()
+		st.Close()
+	}
+	trust, err := bundle.LoadTrust(*trustDir, rot)
+	if err != nil {
+		return err
+	}
+	var failed error
+	for _, f := range fs.Args() {
+		b, err := bundle.Verify(ctx, f, bundle.Options{Trust: trust, InsecureUnsigned: *insecure})
+		if err != nil {
+			fmt.Fprintf(m.Stderr, "%v\n", err)
+			failed = errors.New("some bundles did not verify")
+			continue
+		}
+		sig := "signed by key " + b.KeyID
+		if !b.Signed {
+			sig = "UNSIGNED"
+		}
+		man := b.Manifest
+		fmt.Fprintf(m.Stdout, "%s: OK, bundle %s from %s, sequence %d, %s; %s\n", f, man.ID, man.Producer, man.Sequence, sig, man.Describe())
+	}
+	return failed
+}
+
+func (m *Main) applierFor(st *db.Store, trustDir string, insecure bool) *bundleApplier {
+	return &bundleApplier{st: st, log: m.logger(), trustDir: trustDir, insecure: insecure}
+}
+
+func (m *Main) runBundleApply(ctx context.Context, args []string) error {
+	const usage = "bundle apply FILE... [--db PATH] [--trust-dir DIR] [--insecure-unsigned]\n\nEach bundle is copied beside the database, verified there, and all its\ndatasets are published in one step, or none. Bundles apply in the order given."
+	fs := m.newFlagSet("bundle apply", usage)
+	dbPath := m.dbFlag(fs)
+	trustDir, insecure := m.trustFlags(fs)
+	if err := m.parse(fs, usage, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usagef(fs, "no bundle file")
+	}
+	st, err := m.openStore(ctx, *dbPath, false)
+	if err != nil {
+		return bundleLocked(err)
+	}
+	defer st.Close()
+	a := m.applierFor(st, *trustDir, *insecure)
+	var failed error
+	for _, f := range fs.Args() {
+		rec, err := a.apply(ctx, f)
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return err
+			}
+			fmt.Fprintf(m.Stderr, "%v\n", err)
+			if rec.Needs != "" {
+				fmt.Fprintf(m.Stderr, "  %s\n", rec.Needs)
+			}
+			failed = errors.New("some bundles were not applied")
+			continue
+		}
+		writeApplied(m, rec)
+	}
+	return failed
+}
+
+func writeApplied(m *Main, rec db.BundleRecord) {
+	fmt.Fprintf(m.Stdout, "applied bundle %s (producer %s, sequence %d) in %s\n", rec.ID, rec.Producer, rec.Sequence, rec.Elapsed.Round(time.Millisecond))
+	for _, s := range rec.Sets {
+		if s.Mode == bundle.ModeDelta {
+			fmt.Fprintf(m.Stdout, "  %s %s: delta +%d -%d, %d keys, %s\n", s.Name, s.Version, s.Adds, s.Removes, s.Count, s.Fingerprint)
+		} else {
+			fmt.Fprintf(m.Stdout, "  %s %s: %d keys, %s\n", s.Name, s.Version, s.Count, s.Fingerprint)
+		}
+	}
+	if rec.Trust != nil {
+		fmt.Fprintf(m.Stdout, "  key rotation: %d keys trusted, %d revoked\n", len(rec.Trust.Keys), len(rec.Trust.Revoked))
+	}
+}
+
+// bundleLocked explains what to do when the daemon holds the database.
+func bundleLocked(err error) error {
+	if errors.Is(err, db.ErrLocked) {
+		return fmt.Errorf("%w; while the daemon runs, bundles go in its --sync-dir (it applies them itself)", err)
+	}
+	return err
+}
+
+func (m *Main) runBundleList(ctx context.Context, args []string) error {
+	const usage = "bundle list [--db PATH] [--json] [--limit N]"
+	fs := m.newFlagSet("bundle list", usage)
+	dbPath := m.dbFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	limit := fs.Int("limit", 0, "newest N attempts (0: all)")
+	if err := m.parse(fs, usage, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef(fs, "unexpected argument %q", fs.Arg(0))
+	}
+	st, err := m.openStore(ctx, *dbPath, true)
+	if err != nil {
+		return bundleLocked(err)
+	}
+	defer st.Close()
+	recs, err := st.Bundles(*limit)
+	if err != nil {
+		return err
+	}
+	prods, err := st.Producers()
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if recs == nil {
+			recs = []db.BundleRecord{}
+		}
+		if prods == nil {
+			prods = []db.ProducerState{}
+		}
+		return writeJSON(m, map[string]any{"bundles": recs, "producers": prods})
+	}
+	if len(recs) == 0 {
+		fmt.Fprintln(m.Stdout, "no bundles applied or tried yet")
+		return nil
+	}
+	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tRESULT\tBUNDLE\tPRODUCER\tSEQ\tFILE\tDETAIL")
+	for _, r := range recs {
+		detail := r.Error
+		if r.Result == db.BundleApplied {
+			var parts []string
+			for _, s := range r.Sets {
+				parts = append(parts, fmt.Sprintf("%s %s (%d keys)", s.Name, s.Version, s.Count))
+			}
+			detail = strings.Join(parts, ", ")
+		}
+		if r.Needs != "" {
+			detail += "; " + r.Needs
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Time.UTC().Format(time.RFC3339), r.Result, orDash(r.ID), orDash(r.Producer), r.Sequence, filepath.Base(r.File), detail)
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+const syncUsage = `sync --from DIR [--db PATH] [--trust-dir DIR] [--insecure-unsigned]
+
+One pass over DIR and its subdirectories (USB mount points): every
+*.mmbundle not applied yet is verified and applied, per producer in
+sequence order. 'serve --sync-dir DIR' does the same every --sync-interval.`
+
+func (m *Main) runSync(ctx context.Context, args []string) error {
+	fs := m.newFlagSet("sync", syncUsage)
+	from := fs.String("from", "", "directory to read bundles from (required)")
+	dbPath := m.dbFlag(fs)
+	trustDir, insecure := m.trustFlags(fs)
+	if err := m.parse(fs, syncUsage, args); err != nil {
+		return err
+	}
+	if *from == "" || fs.NArg() > 0 {
+		return usagef(fs, "give --from DIR and no arguments")
+	}
+	st, err := m.openStore(ctx, *dbPath, false)
+	if err != nil {
+		return bundleLocked(err)
+	}
+	defer st.Close()
+	a := m.applierFor(st, *trustDir, *insecure)
+	res, err := a.syncPass(ctx, *from, map[string]string{})
+	for _, r := range res.Applied {
+		writeApplied(m, r)
+	}
+	for _, r := range res.Failed {
+		fmt.Fprintf(m.Stderr, "%s\n", r.Error)
+		if r.Needs != "" {
+			fmt.Fprintf(m.Stderr, "  %s\n", r.Needs)
+		}
+	}
+	fmt.Fprintf(m.Stdout, "sync %s: %d applied, %d not applied, %d skipped (applied or refused before)\n", *from, len(res.Applied), len(res.Failed), res.Skipped)
+	if err != nil {
+		return err
+	}
+	if len(res.Failed) > 0 {
+		return errors.New("some bundles were not applied")
+	}
+	return nil
+}

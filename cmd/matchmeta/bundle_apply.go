@@ -1,0 +1,381 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/importer"
+	"github.com/matchmeta/matchmeta/importer/bundle"
+)
+
+// bundleApplier applies bundles to a store: the file is copied into the
+// database's directory and verified there (a stick pulled mid-read leaves
+// nothing, and the next pass retries), every dataset is written invisibly
+// into one db.Stage and checked against the manifest (record counts, key
+// counts, fingerprints), then all of them are published in one
+// transaction together with the producer's new sequence number. Every
+// attempt is recorded, applied or not. It belongs in the service layer
+// (web/service, "Bundles") once that is on main.
+type bundleApplier struct {
+	st       *db.Store
+	log      *slog.Logger
+	trustDir string
+	insecure bool
+	limits   bundle.Limits
+	now      func() time.Time
+	// workDir receives the copy and the extracted files (default: the
+	// database's directory, where the space for the data is).
+	workDir string
+	// fixedTrust, when set, replaces the trust directory and rotations
+	// (scratch databases of bundle create).
+	fixedTrust *bundle.Trust
+	// mu makes applies one at a time (a sync pass and a CLI apply through
+	// the daemon never interleave).
+	mu sync.Mutex
+}
+
+func (a *bundleApplier) trust() (*bundle.Trust, error) {
+	if a.fixedTrust != nil {
+		return a.fixedTrust, nil
+	}
+	rot, err := a.st.Trust()
+	if err != nil {
+		return nil, err
+	}
+	return bundle.LoadTrust(a.trustDir, rot)
+}
+
+func (a *bundleApplier) opts(trust *bundle.Trust) bundle.Options {
+	o := bundle.Options{Trust: trust, InsecureUnsigned: a.insecure, Limits: a.limits}
+	if a.now != nil {
+		o.Now = a.now()
+	}
+	return o
+}
+
+// verify checks a bundle in place without applying it.
+func (a *bundleApplier) verify(ctx context.Context, path string) (*bundle.Bundle, error) {
+	trust, err := a.trust()
+	if err != nil {
+		return nil, err
+	}
+	return bundle.Verify(ctx, path, a.opts(trust))
+}
+
+// apply applies one bundle file and returns its record. The error, when
+// not nil, is a *bundle.Error naming the bundle and the reason; the record
+// (stored in the database) says the same.
+func (a *bundleApplier) apply(ctx context.Context, path string) (db.BundleRecord, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	start := time.Now()
+	abs, _ := filepath.Abs(path)
+	rec := db.BundleRecord{File: abs}
+	b, err := a.applyLocked(ctx, abs, &rec)
+	rec.Elapsed = time.Since(start)
+	if b != nil {
+		rec.SHA256, rec.KeyID = b.SHA256, b.KeyID
+	}
+	if err == nil {
+		a.log.Info("bundle applied", "bundle", rec.ID, "file", abs, "producer", rec.Producer, "sequence", rec.Sequence, "sets", len(rec.Sets), "elapsed", rec.Elapsed.Round(time.Millisecond))
+		return rec, nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// Interrupted: not the bundle's fault; nothing recorded, the next
+		// pass tries again.
+		return rec, fmt.Errorf("bundle %s: interrupted; nothing applied: %w", filepath.Base(abs), err)
+	}
+	be := asBundleError(filepath.Base(abs), rec.ID, err)
+	rec.Result = db.BundleRefused
+	switch be.Reason {
+	case bundle.ReasonIO, bundle.ReasonBase, bundle.ReasonApply:
+		rec.Result = db.BundleFailed // may work later: retried
+	}
+	rec.Error = be.Error()
+	if _, rerr := a.st.RecordBundle(rec); rerr != nil {
+		a.log.Error("recording a bundle attempt", "file", abs, "err", rerr)
+	}
+	a.log.Warn("bundle not applied", "file", abs, "result", rec.Result, "reason", be.Reason, "err", be.Err)
+	return rec, be
+}
+
+// asBundleError gives every failure the bundle's name and a reason.
+func asBundleError(file, id string, err error) *bundle.Error {
+	var be *bundle.Error
+	if errors.As(err, &be) {
+		return be
+	}
+	name := file
+	if id != "" {
+		name = fmt.Sprintf("%s (%s)", file, id)
+	}
+	var stale *db.StaleError
+	var base *db.BaseMismatchError
+	switch {
+	case errors.As(err, &stale):
+		return &bundle.Error{Bundle: name, Reason: bundle.ReasonStale, Err: err}
+	case errors.As(err, &base):
+		return &bundle.Error{Bundle: name, Reason: bundle.ReasonBase, Err: err}
+	}
+	return &bundle.Error{Bundle: name, Reason: bundle.ReasonApply, Err: err}
+}
+
+func (a *bundleApplier) applyLocked(ctx context.Context, path string, rec *db.BundleRecord) (*bundle.Bundle, error) {
+	name := filepath.Base(path)
+	parent := a.workDir
+	if parent == "" {
+		parent = filepath.Dir(a.st.Path())
+	}
+	work, err := os.MkdirTemp(parent, ".bundle-*")
+	if err != nil {
+		return nil, &bundle.Error{Bundle: name, Reason: bundle.ReasonApply, Err: err}
+	}
+	defer os.RemoveAll(work)
+	local := filepath.Join(work, "bundle"+bundle.Ext)
+	if err := copyFile(ctx, path, local); err != nil {
+		return nil, &bundle.Error{Bundle: name, Reason: bundle.ReasonIO, Err: fmt.Errorf("copy into %s: %w", parent, err)}
+	}
+	trust, err := a.trust()
+	if err != nil {
+		return nil, &bundle.Error{Bundle: name, Reason: bundle.ReasonUntrusted, Err: err}
+	}
+	data := filepath.Join(work, "data")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		return nil, &bundle.Error{Bundle: name, Reason: bundle.ReasonApply, Err: err}
+	}
+	b, err := bundle.Unpack(ctx, local, data, a.opts(trust))
+	if err != nil {
+		var be *bundle.Error
+		if errors.As(err, &be) {
+			be.Bundle = strings.Replace(be.Bundle, filepath.Base(local), name, 1)
+		}
+		return nil, err
+	}
+	m := b.Manifest
+	rec.ID, rec.Producer, rec.Sequence = m.ID, m.Producer, m.Sequence
+	ename := fmt.Sprintf("%s (%s)", name, m.ID)
+	fail := func(r bundle.Reason, format string, args ...any) error {
+		return &bundle.Error{Bundle: ename, Reason: r, Err: fmt.Errorf(format, args...)}
+	}
+	if !b.Signed {
+		a.log.Warn("applying an UNSIGNED bundle (--insecure-unsigned)", "bundle", m.ID, "file", path)
+	}
+	// Refuse a stale bundle before any work; Publish checks again.
+	if err := a.st.CheckBundle(*rec); err != nil {
+		return b, err
+	}
+	if m.Keys != nil {
+		if rec.Trust, err = trust.Rotate(m.Keys); err != nil {
+			return b, fail(bundle.ReasonManifest, "%v", err)
+		}
+	}
+	stage := a.st.NewStage()
+	published := false
+	defer func() {
+		if !published {
+			stage.Abort()
+		}
+	}()
+	for _, d := range m.Datasets {
+		var files []string
+		var records uint64
+		for _, f := range d.Files {
+			files = append(files, b.Paths[f.Name])
+			records += f.Records
+		}
+		var got db.SetInfo
+		var values uint64
+		switch d.Mode {
+		case bundle.ModeFull:
+			res, err := importer.Import(ctx, a.st, importer.Request{Format: d.Format, Set: d.Set, Class: d.Class, Source: d.Source, Desc: d.Desc,
+				Version: d.Version, Strict: true, Files: files}, importer.Options{Logger: a.log, Stage: stage, TempDir: work, Stdin: strings.NewReader("")})
+			if err != nil {
+				if errors.Is(err, context.Canceled) {
+					return b, err
+				}
+				return b, fail(bundle.ReasonApply, "set %s: %w", d.Set, err)
+			}
+			if len(res.Sets) != 1 {
+				return b, fail(bundle.ReasonApply, "set %s: the import gave %d sets", d.Set, len(res.Sets))
+			}
+			got, values = res.Sets[0], res.Values
+		case bundle.ModeDelta:
+			db0, err := stage.BeginDelta(ctx, db.DeltaSpec{Set: d.Set, BaseFingerprint: d.Base.Fingerprint, BaseVersion: d.Base.Version, Version: d.Version})
+			if err != nil {
+				var bm *db.BaseMismatchError
+				if errors.As(err, &bm) {
+					rec.Needs = needs(d)
+				}
+				return b, err
+			}
+			width := db0.Base().Kind.KeyWidth()
+			if db0.Base().Kind != d.Kind {
+				return b, fail(bundle.ReasonBase, "set %s is a %s set, the delta is for %s", d.Set, db0.Base().Kind, d.Kind)
+			}
+			for i, f := range files {
+				fh, err := os.Open(f)
+				if err != nil {
+					return b, fail(bundle.ReasonApply, "%v", err)
+				}
+				n, err := bundle.ReadDelta(fh, d.Files[i].Name, width, func(op bundle.DeltaOp) error {
+					if op.Add {
+						return db0.Add(op.Key)
+					}
+					return db0.Remove(op.Key)
+				})
+				fh.Close()
+				if err != nil {
+					return b, fail(bundle.ReasonCorrupt, "set %s: %w", d.Set, err)
+				}
+				values += n
+			}
+			if got, err = db0.Finish(ctx); err != nil {
+				return b, fail(bundle.ReasonApply, "set %s: %w", d.Set, err)
+			}
+		}
+		if values != records {
+			return b, fail(bundle.ReasonMismatch, "set %s: %d records read, the manifest says %d", d.Set, values, records)
+		}
+		if got.Count != d.Count {
+			return b, fail(bundle.ReasonMismatch, "set %s: %d keys after applying, the manifest says %d", d.Set, got.Count, d.Count)
+		}
+		if got.Fingerprint != d.Fingerprint {
+			return b, fail(bundle.ReasonMismatch, "set %s: fingerprint %s after applying, the manifest says %s", d.Set, got.Fingerprint, d.Fingerprint)
+		}
+	}
+	if _, err := stage.Publish(ctx, rec); err != nil {
+		published = true // Publish aborted the stage itself
+		return b, err
+	}
+	published = true
+	return b, nil
+}
+
+// needs says what to apply before a delta whose base is missing.
+func needs(d bundle.Dataset) string {
+	s := fmt.Sprintf("set %s at base version %q (fingerprint %s)", d.Set, d.Base.Version, d.Base.Fingerprint)
+	if d.Base.Bundle != "" {
+		s = fmt.Sprintf("the full bundle %s, or %s", d.Base.Bundle, s)
+	}
+	return "apply first " + s
+}
+
+// copyFile copies src to dst (a new file) and syncs it.
+func copyFile(ctx context.Context, src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, ctxReader{ctx, in}); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// syncResult is what one pass over a directory did.
+type syncResult struct {
+	Applied []db.BundleRecord `json:"applied"`
+	Skipped int               `json:"skipped"` // applied already or refused before (same file)
+	Failed  []db.BundleRecord `json:"failed"`
+}
+
+// syncPass applies the new bundles under dir in sequence order, per
+// producer. A bundle applied already is skipped; one refused before, with
+// the same size and time, is not tried (or recorded) again; failed ones
+// (base missing, read error) are retried on the next pass.
+func (a *bundleApplier) syncPass(ctx context.Context, dir string, seen map[string]string) (syncResult, error) {
+	var res syncResult
+	type cand struct {
+		path string
+		m    *bundle.Manifest
+		sig  string
+	}
+	var cands []cand
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == dir {
+				return err
+			}
+			a.log.Warn("sync: cannot read", "path", p, "err", err)
+			return nil
+		}
+		if d.IsDir() || !d.Type().IsRegular() || !strings.HasSuffix(d.Name(), bundle.Ext) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		sig := fmt.Sprintf("%d/%d", fi.Size(), fi.ModTime().UnixNano())
+		if seen[p] == sig {
+			res.Skipped++
+			return nil
+		}
+		m, err := bundle.ReadManifest(p)
+		if err != nil {
+			// Let apply say why, once: it records the refusal.
+			cands = append(cands, cand{path: p, sig: sig})
+			return nil
+		}
+		if ok, _ := a.st.AppliedBundle(m.ID); ok {
+			res.Skipped++
+			seen[p] = sig
+			return nil
+		}
+		cands = append(cands, cand{path: p, m: m, sig: sig})
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("sync %s: %w", dir, err)
+	}
+	sort.SliceStable(cands, func(i, j int) bool {
+		x, y := cands[i].m, cands[j].m
+		if x == nil || y == nil {
+			return x != nil // unreadable ones last
+		}
+		if x.Producer != y.Producer {
+			return x.Producer < y.Producer
+		}
+		return x.Sequence < y.Sequence
+	})
+	for _, c := range cands {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		rec, err := a.apply(ctx, c.path)
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return res, err
+			}
+			res.Failed = append(res.Failed, rec)
+			if bundle.ReasonOf(err) != bundle.ReasonIO && bundle.ReasonOf(err) != bundle.ReasonBase && bundle.ReasonOf(err) != bundle.ReasonApply {
+				seen[c.path] = c.sig // refused: same file, same answer
+			}
+			continue
+		}
+		seen[c.path] = c.sig
+		res.Applied = append(res.Applied, rec)
+	}
+	return res, nil
+}
