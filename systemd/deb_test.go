@@ -137,15 +137,16 @@ func TestDebFileList(t *testing.T) {
 		"./lib/systemd/":                         "drwxr-xr-x",
 		"./lib/systemd/system/":                  "drwxr-xr-x",
 		"./lib/systemd/system/matchmeta.service": "-rw-r--r--",
-		"./usr/":                                 "drwxr-xr-x",
-		"./usr/bin/":                             "drwxr-xr-x",
-		"./usr/bin/matchmeta":                    "-rwxr-xr-x",
-		"./usr/share/":                           "drwxr-xr-x",
-		"./usr/share/doc/":                       "drwxr-xr-x",
-		"./usr/share/doc/matchmeta/":             "drwxr-xr-x",
-		"./usr/share/doc/matchmeta/README.md":    "-rw-r--r--",
-		"./usr/share/matchmeta/":                 "drwxr-xr-x",
-		"./usr/share/matchmeta/netwatch.conf":    "-rw-r--r--",
+		"./lib/systemd/system/matchmeta-sync.service": "-rw-r--r--",
+		"./usr/":                              "drwxr-xr-x",
+		"./usr/bin/":                          "drwxr-xr-x",
+		"./usr/bin/matchmeta":                 "-rwxr-xr-x",
+		"./usr/share/":                        "drwxr-xr-x",
+		"./usr/share/doc/":                    "drwxr-xr-x",
+		"./usr/share/doc/matchmeta/":          "drwxr-xr-x",
+		"./usr/share/doc/matchmeta/README.md": "-rw-r--r--",
+		"./usr/share/matchmeta/":              "drwxr-xr-x",
+		"./usr/share/matchmeta/netwatch.conf": "-rw-r--r--",
 	}
 	// Present when the top-level README and LICENSE exist.
 	optional := map[string]string{
@@ -245,8 +246,9 @@ func TestDebControlArchive(t *testing.T) {
 	}
 	// The packaged unit and env file are the repository's.
 	for pkg, src := range map[string]string{
-		"lib/systemd/system/matchmeta.service": "matchmeta.service",
-		"etc/matchmeta/matchmeta.env":          "matchmeta.env",
+		"lib/systemd/system/matchmeta.service":      "matchmeta.service",
+		"lib/systemd/system/matchmeta-sync.service": "matchmeta-sync.service",
+		"etc/matchmeta/matchmeta.env":               "matchmeta.env",
 	} {
 		a, _ := os.ReadFile(filepath.Join(x, pkg))
 		b, _ := os.ReadFile(src)

@@ -3,6 +3,8 @@
 //
 //	matchmeta.service   the hardened unit (Type=notify, watchdog, port 80 via
 //	                    CAP_NET_BIND_SERVICE, systemd-analyze exposure <= 2.0)
+//	matchmeta-sync.service  on a mount of /media/matchmeta, asks the daemon
+//	                    for a bundle sync pass (SIGUSR1); enable to use
 //	matchmeta.env       /etc/matchmeta/matchmeta.env, every setting documented
 //	netwatch.conf       drop-in granting CAP_NET_RAW (AF_PACKET, AF_NETLINK),
 //	                    shipped inactive, copied in only when netwatch is on

@@ -77,6 +77,7 @@ type statusView struct {
 	Uptime     time.Duration
 	Started    time.Time
 	History    []db.Event
+	Bundles    []db.BundleRecord
 	Jobs       []service.JobView
 	RequireKey bool
 	Keys       int
@@ -469,14 +470,18 @@ func (s *Server) statusView() (*statusView, error) {
 	if err != nil {
 		return nil, err
 	}
-	sv := &statusView{Sets: sets, Rows: statusRows(sets), DBSize: s.st.Size(), DBPath: s.st.Path(), Started: s.started, Uptime: time.Since(s.started), RequireKey: s.RequireKey()}
+	bundles, err := s.st.Bundles(20)
+	if err != nil {
+		return nil, err
+	}
+	sv := &statusView{Bundles: bundles, Sets: sets, Rows: statusRows(sets), DBSize: s.st.Size(), DBPath: s.st.Path(), Started: s.started, Uptime: time.Since(s.started), RequireKey: s.RequireKey()}
 	for _, k := range keys {
 		if k.Active() {
 			sv.Keys++
 		}
 	}
 	for _, e := range hist {
-		if e.Action == "import" || e.Action == "replace" || e.Action == "remove" {
+		if e.Action == "import" || e.Action == "replace" || e.Action == "remove" || e.Action == "delta" || e.Action == "merge" {
 			sv.History = append(sv.History, e)
 		}
 		if len(sv.History) == 20 {

@@ -70,6 +70,7 @@ func (s *Server) routes() {
 	getHead(api, "/jobs", s.apiJobs, open)
 	getHead(api, "/jobs/:id", s.apiJob, open)
 	api.POST("/jobs/:id/cancel", s.apiCancelJob, admin)
+	getHead(api, "/bundles", s.apiBundles, open)
 	getHead(e, "/healthz", s.healthz)
 	getHead(e, "/metrics", s.serveMetrics, open)
 

@@ -40,6 +40,9 @@ type bundleApplier struct {
 	// fixedTrust, when set, replaces the trust directory and rotations
 	// (scratch databases of bundle create).
 	fixedTrust *bundle.Trust
+	// applied counts bundles applied by this process: a delta refused for
+	// its base is tried again only once something else was applied.
+	applied int
 	// mu makes applies one at a time (a sync pass and a CLI apply through
 	// the daemon never interleave).
 	mu sync.Mutex
@@ -88,6 +91,7 @@ func (a *bundleApplier) apply(ctx context.Context, path string) (db.BundleRecord
 		rec.SHA256, rec.KeyID = b.SHA256, b.KeyID
 	}
 	if err == nil {
+		a.applied++
 		a.log.Info("bundle applied", "bundle", rec.ID, "file", abs, "producer", rec.Producer, "sequence", rec.Sequence, "sets", len(rec.Sets), "elapsed", rec.Elapsed.Round(time.Millisecond))
 		return rec, nil
 	}
@@ -302,8 +306,9 @@ type syncResult struct {
 
 // syncPass applies the new bundles under dir in sequence order, per
 // producer. A bundle applied already is skipped; one refused before, with
-// the same size and time, is not tried (or recorded) again; failed ones
-// (base missing, read error) are retried on the next pass.
+// the same size and time, is not tried (or recorded) again; one that could
+// not be read is retried on every pass (a stick pulled mid-read); one that
+// failed otherwise (base missing, disk full) once another bundle applied.
 func (a *bundleApplier) syncPass(ctx context.Context, dir string, seen map[string]string) (syncResult, error) {
 	var res syncResult
 	type cand struct {
@@ -328,7 +333,7 @@ func (a *bundleApplier) syncPass(ctx context.Context, dir string, seen map[strin
 			return nil
 		}
 		sig := fmt.Sprintf("%d/%d", fi.Size(), fi.ModTime().UnixNano())
-		if seen[p] == sig {
+		if seen[p] == sig || seen[p] == fmt.Sprintf("%s#%d", sig, a.applied) {
 			res.Skipped++
 			return nil
 		}
@@ -369,7 +374,11 @@ func (a *bundleApplier) syncPass(ctx context.Context, dir string, seen map[strin
 				return res, err
 			}
 			res.Failed = append(res.Failed, rec)
-			if bundle.ReasonOf(err) != bundle.ReasonIO && bundle.ReasonOf(err) != bundle.ReasonBase && bundle.ReasonOf(err) != bundle.ReasonApply {
+			switch bundle.ReasonOf(err) {
+			case bundle.ReasonIO:
+			case bundle.ReasonBase, bundle.ReasonApply:
+				seen[c.path] = fmt.Sprintf("%s#%d", c.sig, a.applied)
+			default:
 				seen[c.path] = c.sig // refused: same file, same answer
 			}
 			continue

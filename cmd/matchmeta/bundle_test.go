@@ -409,3 +409,92 @@ func TestBundleApplyDiskFull(t *testing.T) {
 	}
 	t.Logf("refused: %v", err)
 }
+
+// TestServeSyncDir: serve --sync-dir applies what appears on "media", in
+// sequence order, shows it at /api/v1/bundles and on the status page, and
+// keeps answering lookups; a delta whose base is missing says what it needs.
+func TestServeSyncDir(t *testing.T) {
+	b := newBnd(t)
+	v1list := b.list("v1.txt", 0, 2000)
+	v1 := b.create("v1", 1, "--set", "bad", "--kind", "sha256", "--class", "known-bad", "--version", "1", v1list)
+	v2 := b.create("v2", 2, "--set", "bad", "--kind", "sha256", "--class", "known-bad", "--version", "2", "--delta", "--base", v1, b.list("v2.txt", 10, 2010))
+	media := filepath.Join(b.dir, "media")
+	os.MkdirAll(filepath.Join(media, "stick", "deep"), 0o755)
+	env := map[string]string{"MATCHMETA_DB": b.db, "MATCHMETA_TRUST_DIR": b.trust}
+	// The delta alone first: refused for its base, retried later.
+	copyTo(t, v2, filepath.Join(media, "stick", "deep", "b.mmbundle"))
+	d := startDaemon(t, env, "--sync-dir", media, "--sync-interval", "1s")
+	waitForBody(t, d.url+"/api/v1/bundles", `"result":"failed"`)
+	_, body := httpGet(t, d.url+"/api/v1/bundles")
+	if !strings.Contains(body, `apply first the full bundle lab-1`) {
+		t.Fatalf("bundles: %s", body)
+	}
+	// Passes go on every second; the same refusal is recorded once.
+	time.Sleep(2500 * time.Millisecond)
+	_, body = httpGet(t, d.url+"/api/v1/bundles")
+	if n := strings.Count(body, `"result":"failed"`); n != 1 {
+		t.Fatalf("the missing base was recorded %d times: %s", n, body)
+	}
+	copyTo(t, v1, filepath.Join(media, "stick", "a.mmbundle"))
+	syscall.Kill(os.Getpid(), syscall.SIGUSR1)
+	waitForBody(t, d.url+"/api/v1/sets", `"version":"2"`)
+	_, body = httpGet(t, d.url+"/api/v1/bundles")
+	for _, want := range []string{`"bundle_id":"lab-1","producer":"lab","sequence":1`, `"bundle_id":"lab-2","producer":"lab","sequence":2`, `"result":"applied"`, `"producers":[{"producer":"lab","sequence":2`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("bundles lack %s: %s", want, body)
+		}
+	}
+	if code, got := httpGet(t, d.url+"/sha256/"+bHex(2005)); code != 200 || strings.TrimSpace(got) != "OK" {
+		t.Errorf("added key: %d %q", code, got)
+	}
+	if _, got := httpGet(t, d.url+"/sha256/"+bHex(5)); strings.TrimSpace(got) != "NA" {
+		t.Errorf("removed key: %q", got)
+	}
+	_, info := httpGet(t, d.url+"/api/v1/info")
+	ref := importHashes(t, filepath.Join(b.dir, "ref.db"), filepath.Join(b.dir, "v2.txt"))
+	if !strings.Contains(info, `"fingerprints":{"bad":"`+ref.Fingerprint+`"}`) {
+		t.Errorf("info fingerprints, want %s: %s", ref.Fingerprint, info)
+	}
+	_, page := httpGet(t, d.url+"/status")
+	for _, want := range []string{`id="bundles"`, "lab-2", "delta bad 2", "apply first the full bundle lab-1"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
+	if code := d.shutdown(t); code != 0 {
+		t.Fatalf("serve exit %d: %s", code, d.stderr.String())
+	}
+	noLeftovers(t, filepath.Dir(b.db))
+	// Once stopped: bundle list reads the same history; sets list shows
+	// the fingerprints replicas compare.
+	out, _ := b.run(0, "bundle", "list", "--db", b.db)
+	if !strings.Contains(out, "applied  lab-2") || !strings.Contains(out, "failed   lab-2") {
+		t.Errorf("bundle list:\n%s", out)
+	}
+	out, _ = b.run(0, "sets", "list", "--fingerprints", "--db", b.db)
+	if !strings.Contains(out, "FINGERPRINT") || !strings.Contains(out, ref.Fingerprint) {
+		t.Errorf("sets list --fingerprints:\n%s", out)
+	}
+}
+
+func copyTo(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := copyFile(context.Background(), src, dst); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitForBody(t *testing.T, url, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, body := httpGet(t, url)
+		if strings.Contains(body, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never showed %s: %s", url, want, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

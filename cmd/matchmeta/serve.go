@@ -64,6 +64,9 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	tlsKey := fs.String("tls-key", m.env("MATCHMETA_TLS_KEY"), "PEM private key for HTTPS (env MATCHMETA_TLS_KEY)")
 	requireKey := fs.Bool("require-key", false, "lookups need an API key too (env MATCHMETA_REQUIRE_KEY); changes always do")
 	adminSock := fs.String("admin-socket", "", "admin socket path (env MATCHMETA_ADMIN_SOCKET; default /run/matchmeta/admin.sock when writable, else DB.sock)")
+	syncDir := fs.String("sync-dir", m.env("MATCHMETA_SYNC_DIR"), "apply the signed bundles found under DIR (USB mount points) (env MATCHMETA_SYNC_DIR)")
+	syncEvery := fs.Duration("sync-interval", time.Minute, "how often to look in --sync-dir; SIGUSR1 looks at once (env MATCHMETA_SYNC_INTERVAL)")
+	trustDir, insecure := m.trustFlags(fs)
 	envFile := fs.String("env-file", m.env("MATCHMETA_ENV_FILE"), "settings file read again on SIGHUP (env MATCHMETA_ENV_FILE; default "+defaultEnvFile+" when it exists)")
 	var nwOpts netwatchOpts
 	netwatchFlags(fs, "netwatch-", m.env, &nwOpts)
@@ -79,6 +82,16 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usagef(fs, "unexpected argument %q", fs.Arg(0))
+	}
+	if v := m.env("MATCHMETA_SYNC_INTERVAL"); v != "" && !fs.Changed("sync-interval") {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return usagef(fs, "MATCHMETA_SYNC_INTERVAL: %v", err)
+		}
+		*syncEvery = d
+	}
+	if *syncEvery < time.Second {
+		return usagef(fs, "--sync-interval %s: at least 1s", *syncEvery)
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return usagef(fs, "give both --tls-cert and --tls-key, or neither")
@@ -189,6 +202,12 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 		m.Ready(addr)
 	}
 	m.startWatchdog(workCtx, log, func() error { return healthCheck(st) })
+	var syncer *syncLoop
+	if *syncDir != "" {
+		a := &bundleApplier{st: st, log: log.With("component", "bundle"), trustDir: *trustDir, insecure: *insecure}
+		syncer = startSync(workCtx, a, *syncDir, *syncEvery, log)
+		log.Info("bundle sync on", "dir", *syncDir, "interval", *syncEvery, "trust_dir", *trustDir)
+	}
 
 	var serveErr error
 loop:
@@ -231,6 +250,9 @@ loop:
 	stopWork()
 	admin.shutdown(log)
 	stopNetwatch()
+	if syncer != nil {
+		syncer.wait() // an apply in progress aborts; nothing half-applied
+	}
 	jctx, jcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	if err := svc.Close(jctx); err != nil {
 		log.Warn("jobs", "err", err)

@@ -1,0 +1,79 @@
+package systemd
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const syncUnitFile = "matchmeta-sync.service"
+
+// TestSyncUnitSettings: the mount-triggered sync unit only signals the
+// daemon (SIGUSR1: a sync pass), on mounts of /media/matchmeta, within
+// the same kind of hardening as the main unit.
+func TestSyncUnitSettings(t *testing.T) {
+	u := parseUnit(t, syncUnitFile)
+	for _, tc := range []struct{ sec, key, want string }{
+		{"Unit", "Requisite", "matchmeta.service"},
+		{"Service", "Type", "oneshot"},
+		{"Service", "ExecStart", "/bin/systemctl kill --kill-whom=main --signal=SIGUSR1 matchmeta.service"},
+		{"Service", "NoNewPrivileges", "yes"},
+		{"Service", "ProtectSystem", "strict"},
+		{"Service", "ProtectHome", "yes"},
+		{"Service", "PrivateNetwork", "yes"},
+		{"Service", "PrivateDevices", "yes"},
+		{"Service", "RestrictAddressFamilies", "AF_UNIX"},
+		{"Service", "CapabilityBoundingSet", "CAP_KILL"},
+		{"Service", "SystemCallFilter", "@system-service"},
+		{"Service", "MemoryDenyWriteExecute", "yes"},
+		{"Install", "WantedBy", "media-matchmeta.mount"},
+	} {
+		if got := u.last(tc.sec, tc.key); got != tc.want {
+			t.Errorf("[%s] %s: got %q, want %q", tc.sec, tc.key, got, tc.want)
+		}
+	}
+	if !strings.Contains(u.last("Unit", "After"), "media-matchmeta.mount") {
+		t.Errorf("After: got %q, want media-matchmeta.mount", u.last("Unit", "After"))
+	}
+	// The signal it sends is the one serve turns into a sync pass.
+	src, err := os.ReadFile("../cmd/matchmeta/bundle_sync.go")
+	if err != nil || !bytes.Contains(src, []byte("syscall.SIGUSR1")) {
+		t.Errorf("serve's sync loop does not handle SIGUSR1 (%v)", err)
+	}
+	// And the mount unit name is the escaped path the env file documents.
+	env, _ := os.ReadFile("matchmeta.env")
+	if !bytes.Contains(env, []byte("#MATCHMETA_SYNC_DIR=/media/matchmeta")) {
+		t.Error("matchmeta.env does not document MATCHMETA_SYNC_DIR=/media/matchmeta")
+	}
+}
+
+// TestSyncUnitVerify: systemd-analyze verify reports nothing, and the
+// mount unit name matches systemd-escape for /media/matchmeta.
+func TestSyncUnitVerify(t *testing.T) {
+	sa := needTool(t, "systemd-analyze", "systemd")
+	dir := t.TempDir()
+	for _, f := range []string{syncUnitFile, unitFile} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exe, _ := os.Executable()
+		b = bytes.ReplaceAll(b, []byte("ExecStart=/usr/bin/matchmeta "), []byte("ExecStart="+exe+" "))
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command(sa, "verify", "--man=no", filepath.Join(dir, syncUnitFile)).CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("systemd-analyze verify %s: %v\n%s", syncUnitFile, err, out)
+	}
+	if esc, err := exec.LookPath("systemd-escape"); err == nil {
+		got, err := exec.Command(esc, "-p", "--suffix=mount", "/media/matchmeta").Output()
+		if err != nil || strings.TrimSpace(string(got)) != "media-matchmeta.mount" {
+			t.Errorf("systemd-escape: %q %v", got, err)
+		}
+	}
+}
