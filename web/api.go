@@ -88,14 +88,23 @@ func (s *Server) apiInfo(c echo.Context) error {
 	return c.JSON(http.StatusOK, in)
 }
 
+// queryLimit reads ?limit=N (1 to 10000, default 100).
+func queryLimit(c echo.Context) (int, error) {
+	v := c.QueryParam("limit")
+	if v == "" {
+		return 100, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 10000 {
+		return 0, badRequest("limit must be a number from 1 to 10000, got %q", v)
+	}
+	return n, nil
+}
+
 func (s *Server) apiHistory(c echo.Context) error {
-	limit := 100
-	if v := c.QueryParam("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 10000 {
-			return badRequest("limit must be a number from 1 to 10000, got %q", v)
-		}
-		limit = n
+	limit, err := queryLimit(c)
+	if err != nil {
+		return err
 	}
 	evs, err := s.st.History(limit)
 	if err != nil {

@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -14,13 +13,9 @@ import (
 // base is missing, what to apply first), and each producer's last
 // applied sequence.
 func (s *Server) apiBundles(c echo.Context) error {
-	limit := 100
-	if v := c.QueryParam("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 10000 {
-			return badRequest("limit must be a number from 1 to 10000, got %q", v)
-		}
-		limit = n
+	limit, err := queryLimit(c)
+	if err != nil {
+		return err
 	}
 	recs, err := s.st.Bundles(limit)
 	if err != nil {
