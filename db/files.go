@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"sort"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -237,6 +239,18 @@ func (fb *FileBuilder) write(ctx context.Context) error {
 		return fmt.Errorf("db: import: file store: %w", err)
 	}
 	defer w.rollback()
+	// Packages are numbered in the order of their keys, whatever order
+	// the rows named them in (two readers race): the same release makes
+	// the same file store, and so the same fingerprint, every time.
+	order := make([]int, len(fb.pkgs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return naturalLess(fb.pkgs[order[a]].Key, fb.pkgs[order[b]].Key) })
+	renum := make([]uint32, len(fb.pkgs)+1)
+	for i, old := range order {
+		renum[old+1] = uint32(i + 1)
+	}
 	var (
 		ident   []byte
 		enc     []byte
@@ -244,6 +258,7 @@ func (fb *FileBuilder) write(ctx context.Context) error {
 		started bool
 		names   [][]byte
 		arena   []byte
+		pnums   []uint32
 	)
 	flush := func() error {
 		if !started {
@@ -308,10 +323,18 @@ func (fb *FileBuilder) write(ctx context.Context) error {
 		enc = binary.AppendUvarint(enc, uint64(len(special)))
 		enc = append(enc, special...)
 		enc = append(enc, rest[0])
-		enc = binary.AppendUvarint(enc, uint64(len(vals)))
-		var prev uint32
+		pnums = pnums[:0]
 		for _, v := range vals {
 			p := binary.BigEndian.Uint32(v)
+			if p == 0 || int(p) >= len(renum) {
+				return fmt.Errorf("package number %d of %d", p, len(fb.pkgs))
+			}
+			pnums = append(pnums, renum[p])
+		}
+		slices.Sort(pnums)
+		enc = binary.AppendUvarint(enc, uint64(len(pnums)))
+		var prev uint32
+		for _, p := range pnums {
 			enc = binary.AppendUvarint(enc, uint64(p-prev))
 			prev = p
 		}
@@ -323,9 +346,9 @@ func (fb *FileBuilder) write(ctx context.Context) error {
 		err = flush()
 	}
 	if err == nil {
-		for i, p := range fb.pkgs {
+		for i, old := range order {
 			var v []byte
-			if v, err = json.Marshal(p); err != nil {
+			if v, err = json.Marshal(fb.pkgs[old]); err != nil {
 				break
 			}
 			binary.BigEndian.PutUint32(num[:], uint32(i+1))
@@ -749,4 +772,36 @@ func dropFileStores(tx *bolt.Tx, ids []uint32) error {
 		}
 	}
 	return nil
+}
+
+// naturalLess orders package keys with their digit runs as numbers
+// ("99" before "100", "modern:7" before "modern:10").
+func naturalLess(a, b string) bool {
+	for a != "" && b != "" {
+		da, db := digitRun(a), digitRun(b)
+		if da > 0 && db > 0 {
+			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+			if len(na) != len(nb) {
+				return len(na) < len(nb)
+			}
+			if na != nb {
+				return na < nb
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			return a[0] < b[0]
+		}
+		a, b = a[1:], b[1:]
+	}
+	return len(a) < len(b)
+}
+
+func digitRun(s string) int {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
 }

@@ -128,6 +128,9 @@ type Options struct {
 	// Readers is how many connections read an RDS v3 FILE table at once,
 	// each a rowid range (default 2: the reading is the costliest part).
 	Readers int
+	// SQLOnly reads RDS v3 FILE tables through SQLite's SQL engine only,
+	// not from the database's pages (the check of the page reader).
+	SQLOnly bool
 }
 
 // Result tells what an import did. It is JSON so a daemon can return it.

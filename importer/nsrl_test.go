@@ -379,7 +379,7 @@ func TestNSRLv2(t *testing.T) {
 			t.Fatalf("notepad: got %+v", ms)
 		}
 		r := ms[0].Records[0]
-		if string(r.FileName) != "NOTEPAD.EXE" || r.FileSize != 69120 || !reflect.DeepEqual(r.Packages, []string{"1001/WIN", "1002/WIN", "1001/189"}) || len(r.CRC32) != 4 {
+		if string(r.FileName) != "NOTEPAD.EXE" || r.FileSize != 69120 || !reflect.DeepEqual(r.Packages, []string{"1001/189", "1001/WIN", "1002/WIN"}) || len(r.CRC32) != 4 {
 			t.Errorf("record: %q %d %v %x", r.FileName, r.FileSize, r.Packages, r.CRC32)
 		}
 		p := ms[0].Packages["1001/WIN"]

@@ -340,6 +340,12 @@ func (j *job) nsrlV3(st *nsrlState, path, label string) error {
 				parts = append(parts, v3Part{query: q, args: []driver.NamedValue{{Ordinal: 1, Value: from}, {Ordinal: 2, Value: min(from+step-1, hi.Int64)}}, rowid: true})
 			}
 		}
+		if !j.opts.SQLOnly {
+			if pp, pages, ok := j.v3PageParts(v, path, j.opts.Readers); ok {
+				defer pages.Close()
+				return j.v3ScanPages(v, pp, total, st.sink)
+			}
+		}
 	} else {
 		parts = []v3Part{{query: "SELECT " + list + " FROM " + table}}
 	}
@@ -348,12 +354,46 @@ func (j *job) nsrlV3(st *nsrlState, path, label string) error {
 	return j.v3Scan(v, parts, st.sink)
 }
 
+// v3ScanPages reads FILE from its pages while SQLite counts its rows on
+// its own connection: a walk that saw other than every row fails the
+// import, so no row can go missing unnoticed.
+func (j *job) v3ScanPages(v *v3DB, parts []v3Part, total uint64, sink *nsrlSink) error {
+	type counted struct {
+		n   int64
+		err error
+	}
+	cnt := make(chan counted, 1)
+	go func() {
+		var n int64
+		err := v.db.QueryRowContext(j.ctx, "SELECT count(*) FROM "+quoteIdent(v.names["FILE"])).Scan(&n)
+		cnt <- counted{n, err}
+	}()
+	before := j.res.Lines
+	j.tr.Begin("read", j.req.Set, "rows", total, 0)
+	err := j.v3Scan(v, parts, sink)
+	c := <-cnt
+	if err != nil {
+		return err
+	}
+	if c.err != nil {
+		return fmt.Errorf("importer: nsrl v3 %s: count FILE rows: %w", v.path, sqliteHint(c.err))
+	}
+	if got := j.res.Lines - before; got != uint64(c.n) {
+		return fmt.Errorf("importer: nsrl v3 %s: read %d FILE rows from the database's pages, but SQLite counts %d; nothing imported (import with the SQL reader, or report the file)", v.path, got, c.n)
+	}
+	return nil
+}
+
 // v3Part is one query of the FILE scan: a rowid range of a table, or a
-// whole view.
+// whole view; or a share of the table's leaf pages, read from the file.
 type v3Part struct {
 	query string
 	args  []driver.NamedValue
 	rowid bool
+
+	pages  *sqlitePages
+	leaves []uint32
+	cols   [7]int // record column of sha256, sha1, md5, crc32, file_name, file_size, package_id; -1 absent
 }
 
 // v3Batch carries decoded FILE rows from a reader goroutine to the sink.
@@ -566,11 +606,14 @@ func (j *job) v3Scan(v *v3DB, parts []v3Part, sink *nsrlSink) error {
 	free := make(chan *v3Batch, 4*len(parts))
 	var wg sync.WaitGroup
 	for _, part := range parts {
-		conn, err := v.db.Conn(ctx)
-		if err != nil {
-			cancel()
-			wg.Wait()
-			return fmt.Errorf("importer: nsrl v3 %s: read FILE: %w", v.path, sqliteHint(err))
+		var conn *sql.Conn
+		if part.pages == nil {
+			var err error
+			if conn, err = v.db.Conn(ctx); err != nil {
+				cancel()
+				wg.Wait()
+				return fmt.Errorf("importer: nsrl v3 %s: read FILE: %w", v.path, sqliteHint(err))
+			}
 		}
 		pch := make(chan *v3Batch, 2)
 		wg.Add(1)
@@ -583,7 +626,11 @@ func (j *job) v3Scan(v *v3DB, parts []v3Part, sink *nsrlSink) error {
 				}
 			}
 		}()
-		go v3Read(ctx, conn, part, pch, free)
+		if part.pages != nil {
+			go v3ReadPages(ctx, part, pch, free)
+		} else {
+			go v3Read(ctx, conn, part, pch, free)
+		}
 	}
 	go func() { wg.Wait(); close(ch) }()
 	defer func() {
@@ -662,4 +709,161 @@ func sqliteHint(err error) error {
 		return fmt.Errorf("%w (the database file is damaged or truncated: download it again and check its published hash)", err)
 	}
 	return err
+}
+
+// v3ReadPages reads a share of the FILE table's leaf pages straight from
+// the file (sqlitepages.go) and sends batches as v3Read does; the column
+// conversions are the same.
+func v3ReadPages(ctx context.Context, part v3Part, ch chan<- *v3Batch, free chan *v3Batch) {
+	defer close(ch)
+	get := func() *v3Batch {
+		select {
+		case b := <-free:
+			b.buf, b.rows, b.err, b.queryErr = b.buf[:0], b.rows[:0], nil, false
+			return b
+		default:
+			return &v3Batch{buf: make([]byte, 0, v3BatchRows*200), rows: make([]v3RawRow, 0, v3BatchRows)}
+		}
+	}
+	send := func(b *v3Batch) bool {
+		select {
+		case ch <- b:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	lr := newLeafReader(part.pages)
+	b := get()
+	var err error
+	for _, leaf := range part.leaves {
+		err = lr.rows(leaf, func(rowid int64, vals []sqliteValue) error {
+			r := v3RawRow{at: uint64(rowid)}
+			col := func(i int) (sqliteValue, bool) {
+				c := part.cols[i]
+				if c < 0 || c >= len(vals) || vals[c].null() {
+					return sqliteValue{}, false
+				}
+				return vals[c], true
+			}
+			for i := 0; i < 5; i++ {
+				off := len(b.buf)
+				if v, ok := col(i); ok {
+					b.buf = v.appendText(b.buf)
+				}
+				r.cols[i] = [2]int{off, len(b.buf) - off}
+			}
+			for i, dst := range []*sql.NullInt64{&r.size, &r.pkg} {
+				v, ok := col(5 + i)
+				if !ok {
+					continue
+				}
+				if x, ok := v.int(); ok {
+					*dst = sql.NullInt64{Int64: x, Valid: true}
+				} else if x, perr := strconv.ParseInt(string(v.appendText(nil)), 10, 64); perr == nil {
+					*dst = sql.NullInt64{Int64: x, Valid: true}
+				} else {
+					r.err = fmt.Errorf("%s %q is not an integer", [2]string{"file_size", "package_id"}[i], clip(v.appendText(nil)))
+				}
+			}
+			if r.err == nil {
+				r.err = v3Decode(b, &r)
+			}
+			b.rows = append(b.rows, r)
+			if len(b.rows) == v3BatchRows {
+				if !send(b) {
+					return ctx.Err()
+				}
+				b = get()
+			}
+			return nil
+		})
+		if err != nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+	if err == nil && ctx.Err() != nil {
+		return
+	}
+	b.err = err
+	send(b)
+}
+
+// v3PageParts plans reading FILE from its pages: the table's columns in
+// record order, its leaf pages split among readers. ok is false when the
+// table is not one the page walk reads exactly as SQL would (WITHOUT
+// ROWID, a rowid alias or default values among the columns, a
+// write-ahead log, another text encoding); the SQL scan reads it then.
+func (j *job) v3PageParts(v *v3DB, path string, readers int) (parts []v3Part, pages *sqlitePages, ok bool) {
+	var root int64
+	var ddl sql.NullString
+	if err := v.db.QueryRowContext(j.ctx, "SELECT rootpage, sql FROM sqlite_master WHERE type = 'table' AND name = ?", v.names["FILE"]).Scan(&root, &ddl); err != nil || root <= 0 {
+		return nil, nil, false
+	}
+	if strings.Contains(strings.ToUpper(ddl.String), "WITHOUT ROWID") {
+		return nil, nil, false
+	}
+	rows, err := v.db.QueryContext(j.ctx, "SELECT cid, lower(name), lower(type), dflt_value, pk FROM pragma_table_info(?)", v.names["FILE"])
+	if err != nil {
+		return nil, nil, false
+	}
+	cid := map[string]int{}
+	pkCols, intPK := 0, false
+	for rows.Next() {
+		var c, pk int
+		var name, typ string
+		var dflt sql.NullString
+		if rows.Scan(&c, &name, &typ, &dflt, &pk) != nil {
+			rows.Close()
+			return nil, nil, false
+		}
+		if dflt.Valid && strings.ToUpper(dflt.String) != "NULL" {
+			rows.Close()
+			return nil, nil, false
+		}
+		if pk > 0 {
+			pkCols++
+			intPK = typ == "integer"
+		}
+		cid[name] = c
+	}
+	rows.Close()
+	if rows.Err() != nil || (pkCols == 1 && intPK) {
+		return nil, nil, false // an INTEGER PRIMARY KEY is the rowid, not in the record
+	}
+	var cols [7]int
+	for i, aliases := range fileColumns {
+		cols[i] = -1
+		for _, a := range aliases {
+			if c, ok := cid[a]; ok {
+				cols[i] = c
+				break
+			}
+		}
+	}
+	pages, err = openSQLitePages(path)
+	if err != nil {
+		j.log.Info("nsrl v3: reading FILE through SQLite", "db", v.path, "why", err)
+		return nil, nil, false
+	}
+	leaves, err := pages.leaves(uint32(root))
+	if err != nil {
+		pages.Close()
+		j.log.Info("nsrl v3: reading FILE through SQLite", "db", v.path, "why", err)
+		return nil, nil, false
+	}
+	if readers <= 0 {
+		readers = 2
+	}
+	per := (len(leaves) + readers - 1) / max(readers, 1)
+	for i := 0; i < len(leaves); i += max(per, 1) {
+		parts = append(parts, v3Part{rowid: true, pages: pages, leaves: leaves[i:min(i+per, len(leaves))], cols: cols})
+	}
+	if len(parts) == 0 {
+		parts = []v3Part{{rowid: true, pages: pages, cols: cols}}
+	}
+	return parts, pages, true
 }
