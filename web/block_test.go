@@ -6,11 +6,15 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/importer/blocks"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 func TestAPIBlock(t *testing.T) {
@@ -89,5 +93,87 @@ func TestPageBlockAnswer(t *testing.T) {
 	}
 	if r := get(t, ts.URL+"/?q="+strings.Repeat("1", 32)+"&type=block"); !strings.Contains(r.body, `data-verdict="NA"`) {
 		t.Error("type=block: no NA block section")
+	}
+}
+
+// TestAPIBlockScanJob: a scan the daemon runs as a job, started through
+// the API, followed in the job list and on the status page, its report
+// (per-file presence) kept as the result and its lines in the output file.
+func TestAPIBlockScanJob(t *testing.T) {
+	st := fixtureStore(t)
+	ctx := context.Background()
+	key, _, err := st.AddAPIKey(ctx, "examiner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sample := bytes.Repeat([]byte("planted sample block content. "), 600)[:16*512]
+	for i := range sample {
+		sample[i] ^= byte(i * 7)
+	}
+	bi, err := st.BeginBlocks(ctx, db.SetSpec{Name: "hunt", Kind: db.KindBlock, Class: db.ClassKnownBad, BlockSize: 512}, db.BlockOptions{}, db.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh := md5.Sum(sample)
+	bi.AddSourceData(fh, db.SourceData{Size: uint64(len(sample))})
+	bi.AddSourceName(fh, "repo", "sample.bin")
+	for off := 0; off < len(sample); off += 512 {
+		bi.AddBlock(md5.Sum(sample[off:off+512]), fh, 7000, "", 1)
+	}
+	if _, err := bi.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	img := dir + "/disk.raw"
+	os.WriteFile(img, append(make([]byte, 4096), sample...), 0o600)
+	out := dir + "/matches.jsonl"
+	svc, err := service.NewLocal(service.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close(context.Background()) })
+	ts := startServer(t, st, func(c *Config) { c.Service = svc })
+
+	body := fmt.Sprintf(`{"set":"hunt","images":[%q],"output":%q}`, img, out)
+	if r := do(t, "POST", ts.URL+"/api/v1/blocks/scan", strings.NewReader(body), "Content-Type", "application/json"); r.status != 401 {
+		t.Fatalf("no key: %d %s", r.status, r.body)
+	}
+	r := do(t, "POST", ts.URL+"/api/v1/blocks/scan", strings.NewReader(body), "Content-Type", "application/json", "x-api-key", key)
+	if r.status != 202 {
+		t.Fatalf("start: %d %s", r.status, r.body)
+	}
+	var j service.JobView
+	json.Unmarshal([]byte(r.body), &j)
+	deadline := time.Now().Add(20 * time.Second)
+	for j.State != service.JobDone {
+		if time.Now().After(deadline) || j.State == service.JobFailed {
+			t.Fatalf("job %+v", j)
+		}
+		time.Sleep(20 * time.Millisecond)
+		json.Unmarshal([]byte(get(t, ts.URL+"/api/v1/jobs/"+j.ID).body), &j)
+	}
+	var res struct {
+		Result blocks.ScanReport `json:"result"`
+	}
+	json.Unmarshal([]byte(get(t, ts.URL+"/api/v1/jobs/"+j.ID).body), &res)
+	if res.Result.Matches != 16 || len(res.Result.Files) != 1 || res.Result.Files[0].Fraction != 1 || res.Result.Files[0].Ranges[0].Start != 4096 {
+		t.Errorf("kept report %+v", res.Result)
+	}
+	lines, _ := os.ReadFile(out)
+	if n := bytes.Count(lines, []byte("\n")); n != 16+1 {
+		t.Errorf("output file has %d lines, want 16 matches and a presence line", n)
+	}
+	page := get(t, ts.URL+"/status")
+	for _, want := range []string{"scan " + img + " for block set hunt", "16 matches", "sample.bin", ">100%<", "16 of 16", "0x1000-0x3000"} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
+	// bad requests
+	for _, b := range []string{`{"set":"hunt","images":["relative.raw"]}`, `{"set":"nope","images":["/x"]}`, `{"set":"hunt","images":[]}`, `not json`} {
+		r := do(t, "POST", ts.URL+"/api/v1/blocks/scan", strings.NewReader(b), "Content-Type", "application/json", "x-api-key", key)
+		if r.status != 400 && r.status != 404 {
+			t.Errorf("%s: %d %s", b, r.status, r.body)
+		}
 	}
 }

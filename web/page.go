@@ -19,6 +19,7 @@ import (
 
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/db/progress"
+	"github.com/matchmeta/matchmeta/importer/blocks"
 	"github.com/matchmeta/matchmeta/web/service"
 )
 
@@ -79,6 +80,7 @@ type statusView struct {
 	History    []db.Event
 	Bundles    []db.BundleRecord
 	Jobs       []service.JobView
+	Scans      []scanView // finished block scans the job list keeps
 	RequireKey bool
 	Keys       int
 }
@@ -129,8 +131,10 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05 UTC")
 	},
-	"dur":   func(d time.Duration) string { return d.Truncate(time.Second).String() },
-	"lower": strings.ToLower,
+	"dur":     func(d time.Duration) string { return d.Truncate(time.Second).String() },
+	"percent": func(f float64) string { return fmt.Sprintf("%d%%", int(f*100)) },
+	"hex":     func(n int64) string { return fmt.Sprintf("0x%X", n) },
+	"lower":   strings.ToLower,
 	// shown makes invisible, bidi and control characters visible
 	// (<U+202E>): a name must not read as another on the page.
 	"shown":    db.Shown,
@@ -491,7 +495,31 @@ func (s *Server) statusView() (*statusView, error) {
 	if sv.Jobs, err = s.runningJobs(context.Background()); err != nil {
 		return nil, err
 	}
+	all, err := s.svc.Jobs(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	for i := len(all) - 1; i >= 0; i-- {
+		if rep, ok := all[i].Result.(*blocks.ScanReport); ok && all[i].Kind == "block-scan" {
+			v := scanView{Job: all[i], Report: rep}
+			if len(rep.Files) > 8 {
+				v.More = len(rep.Files) - 8
+				rep = &blocks.ScanReport{Files: rep.Files[:8], Matches: rep.Matches, Set: rep.Set}
+			}
+			v.Files = rep.Files
+			sv.Scans = append(sv.Scans, v)
+		}
+	}
 	return sv, nil
+}
+
+// scanView is a finished block scan on the status page: the job and the
+// files found present (the first few).
+type scanView struct {
+	Job    service.JobView
+	Report *blocks.ScanReport
+	Files  []blocks.FilePresence
+	More   int
 }
 
 func (s *Server) pageStatus(c echo.Context) error {

@@ -59,6 +59,7 @@ func (s *Server) routes() {
 	getHead(api, "/filename/:name", s.apiName, open)
 	getHead(api, "/path", s.apiPath, open)
 	getHead(api, "/block/:h", s.apiBlock, open)
+	api.POST("/blocks/scan", s.apiBlockScan, admin)
 	api.POST("/lookup", s.apiBulk, open)
 	getHead(api, "/sets", s.apiSets, open)
 	api.DELETE("/sets/:name", s.apiRemoveSet, admin)

@@ -28,4 +28,22 @@ type Blocks interface {
 	// req.Out, and the report (with the per-file presence) is the job's
 	// result, kept in the job list.
 	BlockScan(ctx context.Context, req blocks.ScanRequest, watch Watch) (*blocks.ScanReport, error)
+	// StartBlockScan starts a scan of images on this machine as a job and
+	// returns at once: its progress is on the status page and in the job
+	// list, its report the job's result; the match lines go to the file
+	// req.Output names (none: only the report is kept).
+	StartBlockScan(ctx context.Context, req BlockScanJob) (JobView, error)
+}
+
+// BlockScanJob is a scan the daemon runs on its own files.
+type BlockScanJob struct {
+	Set          string   `json:"set"`
+	Images       []string `json:"images"` // paths on the daemon's machine
+	Step         int      `json:"step,omitempty"`
+	Format       string   `json:"format,omitempty"` // json (default) or hashdb
+	Mode         string   `json:"json_mode,omitempty"`
+	NoRecurse    bool     `json:"no_recurse,omitempty"`
+	Nonprobative bool     `json:"nonprobative,omitempty"`
+	// Output is where the match lines go (a new file; it must not exist).
+	Output string `json:"output,omitempty"`
 }

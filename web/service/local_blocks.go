@@ -3,7 +3,10 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/matchmeta/matchmeta/db"
@@ -99,6 +102,54 @@ func (l *Local) BlockScan(ctx context.Context, req blocks.ScanRequest, watch Wat
 	return Run(ctx, l.jobs, spec, watch, func(ctx context.Context, tr *progress.Tracker) (*blocks.ScanReport, error) {
 		return blocks.Scan(ctx, l.st, req, tr)
 	})
+}
+
+// StartBlockScan submits a scan job and returns its view.
+func (l *Local) StartBlockScan(ctx context.Context, req BlockScanJob) (JobView, error) {
+	if req.Set == "" || len(req.Images) == 0 {
+		return JobView{}, db.Errorf(db.ErrorInvalid, "a scan needs a set and at least one image")
+	}
+	for _, p := range append(append([]string(nil), req.Images...), req.Output) {
+		if p == "-" || (p != "" && !filepath.IsAbs(p)) {
+			return JobView{}, db.Errorf(db.ErrorInvalid, "paths of a daemon scan are absolute paths on its machine, not %q", p)
+		}
+	}
+	si, err := l.st.Set(req.Set)
+	if err != nil {
+		return JobView{}, err
+	}
+	if si.Kind != db.KindBlock {
+		return JobView{}, db.Errorf(db.ErrorInvalid, "%s is a %s set, not a block set", si.Name, si.Kind)
+	}
+	var out *os.File
+	if req.Output != "" {
+		if out, err = os.OpenFile(req.Output, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640); err != nil {
+			return JobView{}, db.Errorf(db.ErrorInvalid, "scan output: %w", err)
+		}
+	}
+	sr := blocks.ScanRequest{Set: req.Set, Images: req.Images, Step: req.Step, Format: req.Format, Mode: req.Mode,
+		Command: "matchmeta blocks scan (daemon job)", NoRecurse: req.NoRecurse, Nonprobative: req.Nonprobative, Out: io.Discard}
+	if out != nil {
+		sr.Out = out
+	}
+	spec := JobSpec{Kind: "block-scan", Title: "scan " + strings.Join(req.Images, " ") + " for block set " + req.Set}
+	j, err := l.jobs.Submit(spec, func(ctx context.Context, tr *progress.Tracker) (any, error) {
+		rep, err := blocks.Scan(ctx, l.st, sr, tr)
+		if out != nil {
+			if cerr := out.Close(); err == nil && cerr != nil {
+				err = fmt.Errorf("service: scan output: %w", cerr)
+			}
+		}
+		return rep, err
+	})
+	if err != nil {
+		if out != nil {
+			out.Close()
+			os.Remove(out.Name())
+		}
+		return JobView{}, err
+	}
+	return j.View(), nil
 }
 
 // noteInterrupted logs that a cancelled job published nothing.
