@@ -19,7 +19,7 @@ import (
 
 // drainTime is how long the reader may empty the socket queue after the
 // last host timed out.
-const drainTime = 50 * time.Millisecond
+const drainTime = 10 * time.Millisecond
 
 // The sweep defaults are arp-scan's.
 const (
