@@ -460,6 +460,45 @@ func TestBrowserPage(t *testing.T) {
 		}
 	})
 
+	t.Run("netwatch", func(t *testing.T) {
+		fillInventory(t, ts.st)
+		navigate(t, "/")
+		submit(t, "nav-netwatch")
+		order := func() string {
+			t.Helper()
+			rows, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll("#devices tbody tr"), chromedp.AtLeast(0)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var macs []string
+			for _, r := range rows {
+				macs = append(macs, r.AttributeValue("data-mac"))
+			}
+			return strings.Join(macs, " ")
+		}
+		if got, want := order(), "00:50:56:00:00:10 02:00:00:00:00:66 00:1b:21:00:00:09"; got != want {
+			t.Errorf("devices %s, want %s (newest first)", got, want)
+		}
+		// The stranger's row stands out from a known device's.
+		stranger := computedStyle(t, ctx, `tr[data-mac="02:00:00:00:00:66"] td`)
+		known := computedStyle(t, ctx, `tr[data-mac="00:50:56:00:00:10"] td`)
+		if stranger["background-color"] == known["background-color"] || stranger["font-weight"] != "600" {
+			t.Errorf("unauthorized new row: background %s (known %s), weight %s", stranger["background-color"], known["background-color"], stranger["font-weight"])
+		}
+		submit(t, "sort-last-seen")
+		if got, want := order(), "00:1b:21:00:00:09 00:50:56:00:00:10 02:00:00:00:00:66"; got != want {
+			t.Errorf("after sorting: %s, want %s (oldest first)", got, want)
+		}
+		evs, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll("#events tbody tr"), chromedp.AtLeast(0)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 2 || evs[0].AttributeValue("data-kind") != "unauthorized device" {
+			t.Errorf("%d event rows, the first %q", len(evs), evs[0].AttributeValue("data-kind"))
+		}
+		shot(t, "netwatch")
+	})
+
 	// Nothing left loopback: no CDN, fonts or scripts from elsewhere.
 	mu.Lock()
 	defer mu.Unlock()
