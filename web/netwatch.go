@@ -13,19 +13,6 @@ import (
 // The netwatch views: the inventory and events the netwatch engine
 // records, read through the service (web/service/netwatch.go).
 
-// limitParam reads ?limit= (1..max, default def).
-func limitParam(c echo.Context, def, max int) (int, error) {
-	v := c.QueryParam("limit")
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > max {
-		return 0, badRequest("limit must be a number from 1 to %d, got %q", max, v)
-	}
-	return n, nil
-}
-
 // apiNetwatchDevices: GET /api/v1/netwatch/devices, most recently seen first.
 func (s *Server) apiNetwatchDevices(c echo.Context) error {
 	devs, err := s.svc.NetwatchDevices(c.Request().Context())
@@ -37,7 +24,7 @@ func (s *Server) apiNetwatchDevices(c echo.Context) error {
 
 // apiNetwatchEvents: GET /api/v1/netwatch/events?limit=N&after=SEQ.
 func (s *Server) apiNetwatchEvents(c echo.Context) error {
-	limit, err := limitParam(c, 100, 10000)
+	limit, err := queryLimit(c)
 	if err != nil {
 		return err
 	}
