@@ -55,6 +55,7 @@ func commands() []command {
 		{"compact", "give the space of replaced and removed sets back to the file system", (*Main).runCompact},
 		{"bundle", "make, verify and apply signed hash bundles (USB updates)", (*Main).runBundle},
 		{"sync", "apply the new bundles of a directory (one pass)", (*Main).runSync},
+		{"demo", "write a small demo data set and import it (the README's examples use it)", (*Main).runDemo},
 		{"version", "print the version", (*Main).runVersion},
 	}
 }
