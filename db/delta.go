@@ -72,7 +72,14 @@ func (r *Reader) hasDelta(set SetInfo, key []byte) bool {
 	if len(key) != set.Kind.KeyWidth() {
 		return false
 	}
-	if c := r.indexEntry(set.Delta.ID, idxDeltaB); c != nil {
+	if r.layer == nil || r.layerID != set.Delta.ID {
+		r.layer, r.layerID = r.s.layers.layer(r.tx, set.Delta.ID, len(key)), set.Delta.ID
+	}
+	if r.layer != nil {
+		if found, add := r.layer.find(key); found {
+			return add
+		}
+	} else if c := r.indexEntry(set.Delta.ID, idxDeltaB); c != nil {
 		if v := c.b.Get(key); len(v) == 1 {
 			return v[0] == deltaAdd
 		}

@@ -35,6 +35,9 @@ type Reader struct {
 	cached int
 
 	pageOff, pageLim int // package page of file-store records
+
+	layer   *deltaMem // the delta layer looked up last (deltamem.go)
+	layerID uint32
 }
 
 // indexCache is an opened index bucket and the last chunk read from it:

@@ -73,6 +73,7 @@ type Store struct {
 	catalog atomic.Pointer[catalog]
 
 	imports sync.WaitGroup
+	layers  layerCache // delta layers in memory (deltamem.go)
 
 	// writers is held shared by every write transaction and exclusively
 	// by Compact while it copies, so that no change is lost between the

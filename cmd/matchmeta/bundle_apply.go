@@ -275,7 +275,9 @@ func needs(d bundle.Dataset) string {
 	return "apply first " + s
 }
 
-// copyFile copies src to dst (a new file) and syncs it.
+// copyFile copies src to dst (a new file). No fsync: the copy is a
+// staging area read back by this process only; after a crash the next
+// pass copies again, and what is published is synced by bbolt.
 func copyFile(ctx context.Context, src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
@@ -287,10 +289,6 @@ func copyFile(ctx context.Context, src, dst string) error {
 		return err
 	}
 	if _, err := io.Copy(out, ctxReader{ctx, in}); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
 		out.Close()
 		return err
 	}
