@@ -342,7 +342,7 @@ func (d *DeltaBuilder) publish(tx *bolt.Tx) (SetInfo, error) {
 	}
 	ev := Event{Action: "delta", Set: si.Name, Kind: si.Kind, Class: si.Class, Version: si.Version, Source: si.Source, Count: si.Count,
 		Previous: cur.Count, Fingerprint: si.Fingerprint,
-		Detail: fmt.Sprintf("from version %q: layer of %d adds and %d removes over base version %q", cur.Version, si.Delta.Adds, si.Delta.Removes, si.Delta.BaseVersion)}
+		Detail: fmt.Sprintf("from %s: layer of %d adds and %d removes over base %s", versionWord(cur.Version), si.Delta.Adds, si.Delta.Removes, versionWord(si.Delta.BaseVersion))}
 	return si, appendHistory(tx, ev)
 }
 

@@ -61,3 +61,25 @@ func (s *Store) History(limit int) ([]Event, error) {
 	})
 	return out, err
 }
+
+// ReplacedVersions words a replace in the history: "replaced version
+// 2026.09.1 by 2026.12.1", and in words when a side has no version.
+func ReplacedVersions(old, cur string) string {
+	switch {
+	case old != "" && cur != "":
+		return "replaced version " + old + " by " + cur
+	case old != "":
+		return "replaced version " + old + " by a set without a version"
+	case cur != "":
+		return "replaced a set without a version by version " + cur
+	}
+	return "replaced a set without a version"
+}
+
+// versionWord is "version V", or "no version".
+func versionWord(v string) string {
+	if v == "" {
+		return "no version"
+	}
+	return "version " + v
+}

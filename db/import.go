@@ -436,7 +436,7 @@ func (imp *Import) publish(tx *bolt.Tx, now time.Time) ([]SetInfo, error) {
 				replacedFiles = append(replacedFiles, old.FilesID)
 				ev.Action = "replace"
 				ev.Previous = old.Count
-				ev.Detail = fmt.Sprintf("replaced version %q", old.Version)
+				ev.Detail = ReplacedVersions(old.Version, si.Version)
 			}
 		}
 		v, err := json.Marshal(si)

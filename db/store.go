@@ -338,11 +338,24 @@ func (s *Store) tempParent() string {
 	return filepath.Dir(s.path)
 }
 
+// removeStaleTemp removes what an interrupted import of this database left
+// beside it: sort runs and the daemon's upload spools. It runs on a
+// writable open, which holds the file's lock, so no live import of this
+// database owns them.
 func (s *Store) removeStaleTemp() {
 	matches, _ := filepath.Glob(filepath.Join(s.tempParent(), "."+filepath.Base(s.path)+".sort-*"))
-	for _, m := range matches {
-		os.RemoveAll(m)
+	spools, _ := filepath.Glob(filepath.Join(filepath.Dir(s.path), UploadSpoolPrefix(s.path)+"*"))
+	for _, m := range append(matches, spools...) {
+		if err := os.RemoveAll(m); err == nil {
+			s.log.Info("removed leftovers of an interrupted import", "path", m)
+		}
 	}
+}
+
+// UploadSpoolPrefix is the name prefix of the directories a daemon
+// spools streamed import files into, beside the database at path.
+func UploadSpoolPrefix(path string) string {
+	return ".matchmeta-upload-" + filepath.Base(path) + "-"
 }
 
 // Path returns the database file path.

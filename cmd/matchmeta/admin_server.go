@@ -585,7 +585,9 @@ func (a *adminServer) importRun(w http.ResponseWriter, r *http.Request) {
 		case "direct":
 		case "file", "dir":
 			if spool == "" {
-				spool, err = os.MkdirTemp(filepath.Dir(a.st.Path()), ".matchmeta-upload-*")
+				// Named after the database: the next writable open of it
+				// removes what a killed daemon left (db's removeStaleTemp).
+				spool, err = os.MkdirTemp(filepath.Dir(a.st.Path()), db.UploadSpoolPrefix(a.st.Path())+"*")
 				if err != nil {
 					adminError(w, 500, fmt.Errorf("admin: import: spool: %w", err))
 					return

@@ -10,7 +10,7 @@ import (
 	"github.com/matchmeta/matchmeta/db"
 )
 
-const backupUsage = "backup FILE [--db PATH] [--json] | backup --check FILE | backup - > FILE"
+const backupUsage = "backup FILE [--force] [--db PATH] [--json] | backup --check FILE | backup - > FILE"
 
 // runBackup writes a consistent copy of the database (one bbolt read
 // transaction, tx.WriteTo) to FILE through a temporary file, fsync and
@@ -24,6 +24,7 @@ func (m *Main) runBackup(ctx context.Context, args []string) error {
 	dbPath := m.dbFlag(fs)
 	asJSON := fs.Bool("json", false, "print the verified copy's summary as JSON")
 	checkOnly := fs.Bool("check", false, "only verify an existing backup FILE")
+	force := fs.Bool("force", false, "replace FILE if it exists")
 	if err := m.parse(fs, backupUsage, args); err != nil {
 		return err
 	}
@@ -54,6 +55,9 @@ func (m *Main) runBackup(ctx context.Context, args []string) error {
 		}
 		if dfi, err := os.Stat(*dbPath); err == nil && os.SameFile(fi, dfi) {
 			return fmt.Errorf("%s is the database itself; write the backup elsewhere", out)
+		}
+		if !*force {
+			return fmt.Errorf("%s exists; give --force to replace it (or another name)", out)
 		}
 	}
 	_, err := m.backupTo(ctx, *dbPath, func(write func(io.Writer) (int64, error)) (int64, error) {
@@ -97,11 +101,11 @@ func (m *Main) reportBackup(ctx context.Context, path, verb string, asJSON bool)
 	if asJSON {
 		return writeJSON(m, rep)
 	}
-	var keys uint64
+	var records uint64
 	for _, s := range rep.Sets {
-		keys += s.Count
+		records += s.Count
 	}
-	fmt.Fprintf(m.Stdout, "%s %s: %d bytes, %d sets, %d keys, check ok\n", verb, path, rep.Size, len(rep.Sets), keys)
+	fmt.Fprintf(m.Stdout, "%s %s: %d bytes, %d sets, %d records, check ok\n", verb, path, rep.Size, len(rep.Sets), records)
 	for _, s := range rep.Sets {
 		fmt.Fprintf(m.Stdout, "  %s\t%s\t%s\t%s\t%d\n", s.Name, s.Kind, s.Class, s.Version, s.Count)
 	}

@@ -76,8 +76,8 @@ func TestBackupCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("backup: exit %d, stderr %q", code, stderr)
 	}
-	if want := "wrote " + out + ": "; !strings.HasPrefix(stdout, want) || !strings.Contains(stdout, "2 sets, 3010 keys, check ok") {
-		t.Errorf("backup output: got %q, want %q... 2 sets, 3010 keys, check ok", stdout, want)
+	if want := "wrote " + out + ": "; !strings.HasPrefix(stdout, want) || !strings.Contains(stdout, "2 sets, 3010 records, check ok") {
+		t.Errorf("backup output: got %q, want %q... 2 sets, 3010 records, check ok", stdout, want)
 	}
 	rep, err := db.VerifyBackup(context.Background(), out)
 	if err != nil {
@@ -110,8 +110,16 @@ func TestBackupCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A second run replaces the copy atomically.
-	if code, _, stderr := bkRun(t, "backup", out, "--db", dbPath); code != 0 {
+	// A second run refuses to overwrite the copy; with --force it replaces
+	// it atomically.
+	before, _ := os.ReadFile(out)
+	if code, _, stderr := bkRun(t, "backup", out, "--db", dbPath); code != 1 || !strings.Contains(stderr, "exists; give --force") {
+		t.Fatalf("second backup without --force: exit %d, %s", code, stderr)
+	}
+	if after, _ := os.ReadFile(out); string(after) != string(before) {
+		t.Fatal("a refused backup changed the existing copy")
+	}
+	if code, _, stderr := bkRun(t, "backup", out, "--force", "--db", dbPath); code != 0 {
 		t.Fatalf("second backup: exit %d, %s", code, stderr)
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {

@@ -25,7 +25,7 @@ func TestReleaseGroupAndCompactCommands(t *testing.T) {
 	if code != 0 || len(lines) != 5 || !strings.HasPrefix(lines[1], "rds ") || !strings.Contains(lines[1], "release") || !strings.HasPrefix(lines[2], "  rds-sha1") {
 		t.Fatalf("sets list: exit %d\n%s", code, out)
 	}
-	code, out, _ = impRun(t, ctx, "", "sets", "show", "rds", "--db", dbPath)
+	code, out, _ = impRun(t, ctx, "", "sets", "show", "--json", "rds", "--db", dbPath)
 	var g db.Group
 	if code != 0 || json.Unmarshal([]byte(out), &g) != nil || len(g.Sets) != 3 || g.Files == 0 {
 		t.Fatalf("sets show rds: exit %d\n%s", code, out)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -145,13 +146,19 @@ func (m *Main) runSets(ctx context.Context, args []string) error {
 	case "show":
 		for _, si := range sets {
 			if si.Name == rest[0] {
-				return writeJSON(m, si)
+				if *asJSON {
+					return writeJSON(m, si)
+				}
+				return showSet(m.Stdout, si, "")
 			}
 		}
 		// A release group shows with all of its sets.
 		for _, g := range db.Groups(sets) {
 			if g.Name == rest[0] {
-				return writeJSON(m, g)
+				if *asJSON {
+					return writeJSON(m, g)
+				}
+				return showGroup(m.Stdout, g)
 			}
 		}
 		return fmt.Errorf("set %q: %w (no set or release group of that name)", rest[0], db.ErrNotFound)
@@ -172,4 +179,62 @@ func writeJSON(m *Main, v any) error {
 	enc := json.NewEncoder(m.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// showSet prints one set as "field  value" lines (sets show without --json).
+func showSet(w io.Writer, si db.SetInfo, indent string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s%s\t%s\n", indent, k, v)
+		}
+	}
+	row("set", si.Name)
+	row("kind", string(si.Kind))
+	row("class", string(si.Class))
+	row("version", si.Version)
+	row("source", si.Source)
+	row("description", si.Desc)
+	row("release", si.Group)
+	row("segments", strings.Join(si.Segments, ", "))
+	row("profile", si.Profile)
+	row("count", fmt.Sprint(si.Count))
+	if si.Records > 0 {
+		row("records", fmt.Sprint(si.Records))
+	}
+	if si.Input > 0 {
+		row("values read", fmt.Sprint(si.Input))
+	}
+	if si.Delta != nil {
+		row("delta", fmt.Sprintf("%d adds, %d removes over base %s", si.Delta.Adds, si.Delta.Removes, si.Delta.BaseVersion))
+	}
+	row("imported", si.Imported.UTC().Format(time.RFC3339))
+	row("fingerprint", si.Fingerprint)
+	return tw.Flush()
+}
+
+// showGroup prints a release and each of its sets.
+func showGroup(w io.Writer, g db.Group) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "release\t%s\n", g.Name)
+	fmt.Fprintf(tw, "class\t%s\n", g.Class)
+	for _, kv := range [][2]string{{"version", g.Version}, {"source", g.Source}, {"segments", strings.Join(g.Segments, ", ")}} {
+		if kv[1] != "" {
+			fmt.Fprintf(tw, "%s\t%s\n", kv[0], kv[1])
+		}
+	}
+	if g.Files > 0 {
+		fmt.Fprintf(tw, "files\t%d\n", g.Files)
+	}
+	fmt.Fprintf(tw, "imported\t%s\n", g.Imported.UTC().Format(time.RFC3339))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, si := range g.Sets {
+		fmt.Fprintln(w)
+		if err := showSet(w, si, "  "); err != nil {
+			return err
+		}
+	}
+	return nil
 }
