@@ -135,6 +135,15 @@ func asBundleError(file, id string, err error) *bundle.Error {
 	return &bundle.Error{Bundle: name, Reason: bundle.ReasonApply, Err: err}
 }
 
+// dsState is one dataset while its bundle is read.
+type dsState struct {
+	d      bundle.Dataset
+	got    db.SetInfo
+	values uint64
+	done   bool
+	delta  *db.DeltaBuilder
+}
+
 func (a *bundleApplier) applyLocked(ctx context.Context, path string, rec *db.BundleRecord) (*bundle.Bundle, error) {
 	name := filepath.Base(path)
 	parent := a.workDir
@@ -158,32 +167,6 @@ func (a *bundleApplier) applyLocked(ctx context.Context, path string, rec *db.Bu
 	if err := os.Mkdir(data, 0o700); err != nil {
 		return nil, &bundle.Error{Bundle: name, Reason: bundle.ReasonApply, Err: err}
 	}
-	b, err := bundle.Unpack(ctx, local, data, a.opts(trust))
-	if err != nil {
-		var be *bundle.Error
-		if errors.As(err, &be) {
-			be.Bundle = strings.Replace(be.Bundle, filepath.Base(local), name, 1)
-		}
-		return nil, err
-	}
-	m := b.Manifest
-	rec.ID, rec.Producer, rec.Sequence = m.ID, m.Producer, m.Sequence
-	ename := fmt.Sprintf("%s (%s)", name, m.ID)
-	fail := func(r bundle.Reason, format string, args ...any) error {
-		return &bundle.Error{Bundle: ename, Reason: r, Err: fmt.Errorf(format, args...)}
-	}
-	if !b.Signed {
-		a.log.Warn("applying an UNSIGNED bundle (--insecure-unsigned)", "bundle", m.ID, "file", path)
-	}
-	// Refuse a stale bundle before any work; Publish checks again.
-	if err := a.st.CheckBundle(*rec); err != nil {
-		return b, err
-	}
-	if m.Keys != nil {
-		if rec.Trust, err = trust.Rotate(m.Keys); err != nil {
-			return b, fail(bundle.ReasonManifest, "%v", err)
-		}
-	}
 	stage := a.st.NewStage()
 	published := false
 	defer func() {
@@ -191,79 +174,164 @@ func (a *bundleApplier) applyLocked(ctx context.Context, path string, rec *db.Bu
 			stage.Abort()
 		}
 	}()
-	for _, d := range m.Datasets {
-		var files []string
-		var records uint64
-		for _, f := range d.Files {
-			files = append(files, b.Paths[f.Name])
-			records += f.Records
-		}
-		var got db.SetInfo
-		var values uint64
-		switch d.Mode {
-		case bundle.ModeFull:
-			res, err := importer.Import(ctx, a.st, importer.Request{Format: d.Format, Set: d.Set, Class: d.Class, Source: d.Source, Desc: d.Desc,
-				Version: d.Version, Strict: true, Files: files}, importer.Options{Logger: a.log, Stage: stage, TempDir: work, Stdin: strings.NewReader("")})
-			if err != nil {
-				if errors.Is(err, context.Canceled) {
-					return b, err
-				}
-				return b, fail(bundle.ReasonApply, "set %s: %w", d.Set, err)
-			}
-			if len(res.Sets) != 1 {
-				return b, fail(bundle.ReasonApply, "set %s: the import gave %d sets", d.Set, len(res.Sets))
-			}
-			got, values = res.Sets[0], res.Values
-		case bundle.ModeDelta:
-			db0, err := stage.BeginDelta(ctx, db.DeltaSpec{Set: d.Set, BaseFingerprint: d.Base.Fingerprint, BaseVersion: d.Base.Version, Version: d.Version})
-			if err != nil {
-				var bm *db.BaseMismatchError
-				if errors.As(err, &bm) {
-					rec.Needs = needs(d)
-				}
-				return b, err
-			}
-			width := db0.Base().Kind.KeyWidth()
-			if db0.Base().Kind != d.Kind {
-				return b, fail(bundle.ReasonBase, "set %s is a %s set, the delta is for %s", d.Set, db0.Base().Kind, d.Kind)
-			}
-			for i, f := range files {
-				fh, err := os.Open(f)
-				if err != nil {
-					return b, fail(bundle.ReasonApply, "%v", err)
-				}
-				n, err := bundle.ReadDelta(fh, d.Files[i].Name, width, func(op bundle.DeltaOp) error {
-					if op.Add {
-						return db0.Add(op.Key)
-					}
-					return db0.Remove(op.Key)
-				})
-				fh.Close()
-				if err != nil {
-					return b, fail(bundle.ReasonCorrupt, "set %s: %w", d.Set, err)
-				}
-				values += n
-			}
-			if got, err = db0.Finish(ctx); err != nil {
-				return b, fail(bundle.ReasonApply, "set %s: %w", d.Set, err)
-			}
-		}
-		if values != records {
-			return b, fail(bundle.ReasonMismatch, "set %s: %d records read, the manifest says %d", d.Set, values, records)
-		}
-		if got.Count != d.Count {
-			return b, fail(bundle.ReasonMismatch, "set %s: %d keys after applying, the manifest says %d", d.Set, got.Count, d.Count)
-		}
-		if got.Fingerprint != d.Fingerprint {
-			return b, fail(bundle.ReasonMismatch, "set %s: fingerprint %s after applying, the manifest says %s", d.Set, got.Fingerprint, d.Fingerprint)
-		}
+	var m *bundle.Manifest
+	var ename string
+	fail := func(r bundle.Reason, format string, args ...any) error {
+		return &bundle.Error{Bundle: ename, Reason: r, Err: fmt.Errorf(format, args...)}
 	}
-	if _, err := stage.Publish(ctx, rec); err != nil {
-		published = true // Publish aborted the stage itself
+	states := map[string]*dsState{} // by data file name
+	var checked bool
+	// begin runs once the signature and manifest are good, before any
+	// data is read: a stale bundle is refused before any work.
+	begin := func(man *bundle.Manifest) error {
+		if checked {
+			return nil
+		}
+		checked, m = true, man
+		ename = fmt.Sprintf("%s (%s)", name, m.ID)
+		rec.ID, rec.Producer, rec.Sequence = m.ID, m.Producer, m.Sequence
+		for _, d := range m.Datasets {
+			st := &dsState{d: d}
+			for _, f := range d.Files {
+				states[f.Name] = st
+			}
+		}
+		if err := a.st.CheckBundle(*rec); err != nil {
+			return asBundleError(name, m.ID, err)
+		}
+		return nil
+	}
+	opts := a.opts(trust)
+	// Single-file full datasets and deltas are read straight out of the
+	// archive (decompressed, hashed and parsed in one pass); what they
+	// write stays staged until every hash has checked out.
+	opts.Stream = func(man *bundle.Manifest, f bundle.File) func(io.Reader) error {
+		if err := begin(man); err != nil {
+			return func(io.Reader) error { return err }
+		}
+		st := states[f.Name]
+		switch {
+		case st.d.Mode == bundle.ModeDelta:
+			return func(r io.Reader) error { return a.readDelta(ctx, stage, st, f, r, rec, fail) }
+		case len(st.d.Files) == 1:
+			return func(r io.Reader) error {
+				return a.importFull(ctx, stage, st, []string{"-"}, r, work, m.ID, fail)
+			}
+		}
+		return nil
+	}
+	b, err := bundle.Unpack(ctx, local, data, opts)
+	if err != nil {
+		var be *bundle.Error
+		if errors.As(err, &be) {
+			be.Bundle = strings.Replace(be.Bundle, filepath.Base(local), name, 1)
+		}
 		return b, err
 	}
-	published = true
+	if err := begin(b.Manifest); err != nil {
+		return b, err
+	}
+	if !b.Signed {
+		a.log.Warn("applied an UNSIGNED bundle (--insecure-unsigned)", "bundle", m.ID, "file", path)
+	}
+	if m.Keys != nil {
+		if rec.Trust, err = trust.Rotate(m.Keys); err != nil {
+			return b, fail(bundle.ReasonManifest, "%v", err)
+		}
+	}
+	for _, d := range m.Datasets {
+		st := states[d.Files[0].Name]
+		if !st.done && d.Mode == bundle.ModeFull {
+			var files []string
+			for _, f := range d.Files {
+				files = append(files, b.Paths[f.Name])
+			}
+			if err := a.importFull(ctx, stage, st, files, nil, work, m.ID, fail); err != nil {
+				return b, err
+			}
+		}
+		if d.Mode == bundle.ModeDelta {
+			if st.got, err = st.delta.Finish(ctx); err != nil {
+				return b, fail(bundle.ReasonApply, "set %s: %w", d.Set, err)
+			}
+		}
+		var records uint64
+		for _, f := range d.Files {
+			records += f.Records
+		}
+		if st.values != records {
+			return b, fail(bundle.ReasonMismatch, "set %s: %d records read, the manifest says %d", d.Set, st.values, records)
+		}
+		if st.got.Count != d.Count {
+			return b, fail(bundle.ReasonMismatch, "set %s: %d keys after applying, the manifest says %d", d.Set, st.got.Count, d.Count)
+		}
+		if st.got.Fingerprint != d.Fingerprint {
+			return b, fail(bundle.ReasonMismatch, "set %s: fingerprint %s after applying, the manifest says %s", d.Set, st.got.Fingerprint, d.Fingerprint)
+		}
+	}
+	published = true // Publish aborts the stage itself on error
+	if _, err := stage.Publish(ctx, rec); err != nil {
+		return b, err
+	}
 	return b, nil
+}
+
+// importFull imports a full dataset into the stage, from files or, with
+// files ["-"], from r.
+func (a *bundleApplier) importFull(ctx context.Context, stage *db.Stage, st *dsState, files []string, r io.Reader, work, id string, fail func(bundle.Reason, string, ...any) error) error {
+	d := st.d
+	src := d.Source
+	if src == "" {
+		src = "bundle " + id
+	}
+	if r == nil {
+		r = strings.NewReader("")
+	}
+	res, err := importer.Import(ctx, a.st, importer.Request{Format: d.Format, Set: d.Set, Class: d.Class, Source: src, Desc: d.Desc,
+		Version: d.Version, Strict: true, Files: files}, importer.Options{Logger: a.log, Stage: stage, TempDir: work, Stdin: r})
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return err
+		}
+		return fail(bundle.ReasonApply, "set %s: %w", d.Set, err)
+	}
+	if len(res.Sets) != 1 {
+		return fail(bundle.ReasonApply, "set %s: the import gave %d sets", d.Set, len(res.Sets))
+	}
+	st.got, st.values, st.done = res.Sets[0], res.Values, true
+	return nil
+}
+
+// readDelta feeds one delta file into the dataset's delta builder.
+func (a *bundleApplier) readDelta(ctx context.Context, stage *db.Stage, st *dsState, f bundle.File, r io.Reader, rec *db.BundleRecord, fail func(bundle.Reason, string, ...any) error) error {
+	d := st.d
+	if st.delta == nil {
+		db0, err := stage.BeginDelta(ctx, db.DeltaSpec{Set: d.Set, BaseFingerprint: d.Base.Fingerprint, BaseVersion: d.Base.Version, Version: d.Version})
+		if err != nil {
+			var bm *db.BaseMismatchError
+			if errors.As(err, &bm) {
+				rec.Needs = needs(d)
+				return fail(bundle.ReasonBase, "%w", err)
+			}
+			return fail(bundle.ReasonApply, "%w", err)
+		}
+		if db0.Base().Kind != d.Kind {
+			return fail(bundle.ReasonBase, "set %s is a %s set, the delta is for %s", d.Set, db0.Base().Kind, d.Kind)
+		}
+		st.delta = db0
+	}
+	n, err := bundle.ReadDelta(r, f.Name, d.Kind.KeyWidth(), func(op bundle.DeltaOp) error {
+		if op.Add {
+			return st.delta.Add(op.Key)
+		}
+		return st.delta.Remove(op.Key)
+	})
+	if err != nil {
+		return fail(bundle.ReasonCorrupt, "set %s: %w", d.Set, err)
+	}
+	st.values += n
+	st.done = true
+	return nil
 }
 
 // needs says what to apply before a delta whose base is missing.

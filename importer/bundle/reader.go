@@ -88,6 +88,14 @@ type Options struct {
 	// Now is the time expiry is checked against (zero: time.Now()).
 	Now    time.Time
 	Limits Limits
+	// Stream, when set, is handed each data entry the manifest lists
+	// (after the signature and manifest checked out) to read as it comes
+	// out of the archive, instead of extracting it; it returns nil to have
+	// the entry extracted into the directory as usual. Whatever it does
+	// with the bytes must stay invisible until Unpack has returned without
+	// error: the entry's size and SHA-256 are checked when it is done, and
+	// a mismatch is reported as such even if fn failed on the bad bytes.
+	Stream func(m *Manifest, f File) func(r io.Reader) error
 }
 
 // Bundle is a verified bundle.
@@ -376,6 +384,11 @@ func (u *unpacker) data(h *tar.Header, tr *tar.Reader) error {
 	if h.Size != f.Size {
 		return u.fail(ReasonCorrupt, "data file %s: %d bytes, the manifest says %d", h.Name, h.Size, f.Size)
 	}
+	if u.opts.Stream != nil {
+		if fn := u.opts.Stream(u.b.Manifest, f); fn != nil {
+			return u.stream(h, f, tr, fn)
+		}
+	}
 	var out io.Writer = io.Discard
 	var file *os.File
 	if u.dir != "" {
@@ -410,6 +423,37 @@ func (u *unpacker) data(h *tar.Header, tr *tar.Reader) error {
 		}
 	}
 	return nil
+}
+
+// hashReader hashes and counts what its reader hands out.
+type hashReader struct {
+	r io.Reader
+	h hash.Hash
+	n int64
+}
+
+func (h *hashReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	h.h.Write(p[:n])
+	h.n += int64(n)
+	return n, err
+}
+
+// stream hands one entry to fn, then checks its size and hash; a bad hash
+// wins over fn's error (which the bad bytes may have caused).
+func (u *unpacker) stream(h *tar.Header, f File, tr *tar.Reader, fn func(io.Reader) error) error {
+	hr := &hashReader{r: &ctxReader{ctx: u.ctx, r: tr}, h: sha256.New()}
+	ferr := fn(hr)
+	if _, err := io.Copy(io.Discard, hr); err != nil {
+		return u.tarErr(err)
+	}
+	if hr.n != f.Size {
+		return u.fail(ReasonCorrupt, "data file %s: %d bytes read, the manifest says %d", h.Name, hr.n, f.Size)
+	}
+	if got := hex.EncodeToString(hr.h.Sum(nil)); got != f.SHA256 {
+		return u.fail(ReasonCorrupt, "data file %s changed after signing: sha256 %s, the manifest says %s", h.Name, got, f.SHA256)
+	}
+	return ferr
 }
 
 type ctxReader struct {
