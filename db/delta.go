@@ -75,7 +75,7 @@ func (r *Reader) hasDelta(set SetInfo, key []byte) bool {
 	if r.layer == nil || r.layerID != set.Delta.ID {
 		r.layer, r.layerID = r.s.layers.layer(r.tx, set.Delta.ID, len(key)), set.Delta.ID
 	}
-	if r.layer != nil {
+	if r.layer != nil && !r.layer.tooBig {
 		if found, add := r.layer.find(key); found {
 			return add
 		}

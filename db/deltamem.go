@@ -15,11 +15,16 @@ import (
 // The layer is at most a few percent of its base (sync merges it past
 // 5%), so this stays small.
 type deltaMem struct {
-	width int
-	keys  []byte // sorted, width bytes each
-	add   []bool
-	start [1<<16 + 1]uint32
+	width  int
+	tooBig bool   // not held: read the layer through bbolt
+	keys   []byte // sorted, width bytes each
+	add    []bool
+	start  [1<<16 + 1]uint32
 }
+
+// maxLayerMem bounds the layer entries held in memory (about 150 MB of
+// SHA-256 keys); a larger layer is read through bbolt.
+const maxLayerMem = 4 << 20
 
 // layerCache holds the layers read so far, by data ID.
 type layerCache struct {
@@ -40,6 +45,11 @@ func (c *layerCache) layer(tx *bolt.Tx, id uint32, width int) *deltaMem {
 	}
 	d := &deltaMem{width: width}
 	n := b.Stats().KeyN
+	if n > maxLayerMem {
+		d.tooBig = true // lookups Get from bbolt until the layer is merged
+		c.put(id, d)
+		return d
+	}
 	d.keys = make([]byte, 0, n*width)
 	d.add = make([]bool, 0, n)
 	if err := b.ForEach(func(k, v []byte) error {
@@ -64,11 +74,15 @@ func (c *layerCache) layer(tx *bolt.Tx, id uint32, width int) *deltaMem {
 	for ; p <= 1<<16; p++ {
 		d.start[p] = uint32(cnt)
 	}
+	c.put(id, d)
+	return d
+}
+
+func (c *layerCache) put(id uint32, d *deltaMem) {
 	if c.m == nil || len(c.m) >= 8 {
 		c.m = map[uint32]*deltaMem{} // layers of replaced sets go
 	}
 	c.m[id] = d
-	return d
 }
 
 // find reports whether key is in the layer and, if so, whether it is added.
