@@ -21,6 +21,10 @@ func TestMain(m *testing.M) {
 		crashChild(path)
 		os.Exit(3) // reaching here means the parent never killed us
 	}
+	if path := os.Getenv("MATCHMETA_BLOCK_CRASH_CHILD"); path != "" {
+		blockCrashChild(path)
+		os.Exit(3)
+	}
 	os.Exit(m.Run())
 }
 
