@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -181,13 +182,16 @@ func (u *unpacker) run(f *os.File) error {
 	br := bufio.NewReaderSize(raw, 1<<20)
 	head, _ := br.Peek(4)
 	var src io.Reader = br
+	stopDecoder := func() {}
 	switch {
 	case bytes.HasPrefix(head, zstdMagic):
 		zr, err := zstd.NewReader(br, zstd.WithDecoderMaxWindow(64<<20), zstd.WithDecoderMaxMemory(1<<30))
 		if err != nil {
 			return u.fail(ReasonCorrupt, "zstd: %w", err)
 		}
-		defer zr.Close()
+		var once sync.Once
+		stopDecoder = func() { once.Do(zr.Close) }
+		defer stopDecoder()
 		src = zr
 	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
 		zr, err := gzip.NewReader(br)
@@ -277,7 +281,9 @@ func (u *unpacker) run(f *os.File) error {
 			}
 		}
 	}
-	// Hash the whole file, padding and all.
+	// Hash the whole file, padding and all, once the decoder (which reads
+	// ahead in its own goroutine) has stopped.
+	stopDecoder()
 	if _, err := io.Copy(io.Discard, br); err != nil {
 		return u.fail(ReasonIO, "%w", err)
 	}
