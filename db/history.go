@@ -23,6 +23,8 @@ type Event struct {
 	Count    uint64    `json:"count"`
 	Previous uint64    `json:"previous_count,omitempty"`
 	Detail   string    `json:"detail,omitempty"`
+	// By is who made the change, when known (imports: ImportOptions.By).
+	By string `json:"by,omitempty"`
 	// Fingerprint is the set's content fingerprint after the change.
 	Fingerprint string `json:"fingerprint,omitempty"`
 }

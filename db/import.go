@@ -34,6 +34,10 @@ type ImportOptions struct {
 	// Stage, when set, makes Commit write and check the sets but leave
 	// them for the stage to publish together with others (stage.go).
 	Stage *Stage
+	// By is who imported (the OS user, from the admin socket's peer
+	// credentials when a daemon runs the import): kept in the catalog and
+	// the history, for the provenance an examiner reports.
+	By string
 }
 
 // Import builds one or more sets that are published together.
@@ -425,7 +429,8 @@ func (imp *Import) publish(tx *bolt.Tx, now time.Time) ([]SetInfo, error) {
 		si.State = StateReady
 		si.Imported = now
 		si.Input = b.input
-		ev := Event{Action: "import", Set: si.Name, Kind: si.Kind, Class: si.Class, Version: si.Version, Source: si.Source, Count: si.Count, Fingerprint: si.Fingerprint}
+		si.ImportedBy = imp.opts.By
+		ev := Event{Action: "import", Set: si.Name, Kind: si.Kind, Class: si.Class, Version: si.Version, Source: si.Source, Count: si.Count, Fingerprint: si.Fingerprint, By: imp.opts.By}
 		if v := sets.Get([]byte(si.Name)); v != nil {
 			var old SetInfo
 			if err := json.Unmarshal(v, &old); err != nil {

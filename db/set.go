@@ -99,9 +99,11 @@ type SetInfo struct {
 	ID       uint32    `json:"id"`
 	State    State     `json:"state"`
 	Imported time.Time `json:"imported"`
-	Count    uint64    `json:"count"`             // distinct keys
-	Records  uint64    `json:"records,omitempty"` // keys that carry records
-	Input    uint64    `json:"input,omitempty"`   // values read, duplicates included
+	// ImportedBy is who imported the set (ImportOptions.By).
+	ImportedBy string `json:"imported_by,omitempty"`
+	Count      uint64 `json:"count"`             // distinct keys
+	Records    uint64 `json:"records,omitempty"` // keys that carry records
+	Input      uint64 `json:"input,omitempty"`   // values read, duplicates included
 	// Fingerprint is the SHA-256 content digest of the set's keys and
 	// records (fingerprint.go): equal on two appliances means equal data.
 	Fingerprint string `json:"fingerprint,omitempty"`

@@ -58,6 +58,12 @@ type Request struct {
 	// NoRecords keeps only the keys (no file names, sizes, packages).
 	NoRecords bool     `json:"no_records,omitempty"`
 	Files     []string `json:"files"`
+	// Names are the files as the user named them, when Files are other
+	// copies (a daemon runs a streamed import on its spool): descriptions,
+	// sources and messages name these. Empty: Files themselves.
+	Names []string `json:"names,omitempty"`
+	// By is who imports (recorded with the sets and in the history).
+	By string `json:"by,omitempty"`
 }
 
 // Validate checks the request before any file is opened.
@@ -254,7 +260,7 @@ func (j *job) spec(name string, kind db.Kind, group string) db.SetSpec {
 
 // begin starts the store import with progress wired in.
 func (j *job) begin(specs []db.SetSpec) (*db.Import, error) {
-	return j.st.BeginImport(j.ctx, specs, db.ImportOptions{Progress: j.dbProgress, TxBytes: j.opts.TxBytes, Stage: j.opts.Stage})
+	return j.st.BeginImport(j.ctx, specs, db.ImportOptions{Progress: j.dbProgress, TxBytes: j.opts.TxBytes, Stage: j.opts.Stage, By: j.req.By})
 }
 
 // dbProgress takes the store's progress events (sort, write, publish),
@@ -298,6 +304,23 @@ func (j *job) commit(imp *db.Import, what string) error {
 }
 
 // describeFiles names the inputs for a default source.
+// shown is how the user named path: a file of the request (or a path
+// under one of its directories) given under another name in Names.
+func (j *job) shown(path string) string {
+	for i, f := range j.req.Files {
+		if i >= len(j.req.Names) || j.req.Names[i] == "" {
+			continue
+		}
+		if path == f {
+			return j.req.Names[i]
+		}
+		if rest, ok := strings.CutPrefix(path, f); ok && (strings.HasPrefix(rest, "/") || strings.HasPrefix(rest, ":")) {
+			return j.req.Names[i] + rest
+		}
+	}
+	return path
+}
+
 func describeFiles(files []string) string {
 	var names []string
 	for i, f := range files {

@@ -172,9 +172,9 @@ func (j *job) nsrlV2(st *nsrlState, rel *v2Release) error {
 	}
 	version := v2Version(rel.version)
 	if j.req.Desc == "" && st.imp == nil {
-		j.req.Desc = "NSRL RDS v2 " + rel.file.name
+		j.req.Desc = "NSRL RDS v2 " + j.shown(rel.file.name)
 	}
-	source := fmt.Sprintf("NIST NSRL RDS v2 (%s)", filepath.Base(rel.where))
+	source := fmt.Sprintf("NIST NSRL RDS v2 (%s)", filepath.Base(j.shown(rel.where)))
 	if err := j.nsrlStart(st, version, "", source, "nsrl v2 "+rel.file.name); err != nil {
 		return err
 	}

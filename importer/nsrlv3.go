@@ -281,7 +281,7 @@ func (j *job) nsrlV3(st *nsrlState, path, label string) error {
 		return fmt.Errorf("importer: nsrl v3 %s: FILE has no sha256, sha1 or md5 column", label)
 	}
 	version, desc, buildSet := j.v3Version(v)
-	source := fmt.Sprintf("NIST NSRL RDS v3 %s (%s)", flavour, filepath.Base(label))
+	source := fmt.Sprintf("NIST NSRL RDS v3 %s (%s)", flavour, filepath.Base(j.shown(label)))
 	if err := j.nsrlStart(st, version, desc, source, "nsrl v3 "+label); err != nil {
 		return err
 	}

@@ -71,6 +71,9 @@ type PathsRequest struct {
 	// Strict fails on the first bad line and imports nothing.
 	Strict bool     `json:"strict,omitempty"`
 	Files  []string `json:"files"`
+	// Names and By as in Request.
+	Names []string `json:"names,omitempty"`
+	By    string   `json:"by,omitempty"`
 }
 
 // DefaultPathSet is the set name used when none is given.
@@ -198,7 +201,7 @@ func ImportPaths(ctx context.Context, st *db.Store, req PathsRequest, opts Optio
 		req.Source = describeFiles(req.Files)
 	}
 	j := &job{ctx: ctx, st: st, opts: opts, log: opts.Logger, tr: opts.Tracker, res: &Result{Format: format}, start: time.Now()}
-	j.req = Request{Format: format, Set: req.Set, Class: req.Class, Source: req.Source, Desc: req.Desc, Version: req.Version, Strict: req.Strict, Files: req.Files}
+	j.req = Request{Format: format, Set: req.Set, Class: req.Class, Source: req.Source, Desc: req.Desc, Version: req.Version, Strict: req.Strict, Files: req.Files, Names: req.Names, By: req.By}
 	defer func() { j.res.Elapsed = time.Since(j.start) }()
 
 	spec := j.spec(req.Set, db.KindPath, "")

@@ -165,7 +165,15 @@ func (m *Main) startAdmin(ctx context.Context, path string, svc *service.Local, 
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		// Who is on the other end: the kernel's word (SO_PEERCRED), not
+		// the client's, for the provenance of what it imports.
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if by := peerUser(c); by != "" {
+				return context.WithValue(ctx, peerKey{}, by)
+			}
+			return ctx
+		},
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	go func() {
 		err := a.hs.Serve(ln)
@@ -660,13 +668,16 @@ func (a *adminServer) importRun(w http.ResponseWriter, r *http.Request) {
 	off := false
 	p := render.NewProgress(lw, render.ProgressOptions{Terminal: &off})
 	var res *importer.Result
+	// Provenance: the sets name the files as the client gave them (not
+	// our spool) and who imported them, from the socket's credentials.
+	by, _ := r.Context().Value(peerKey{}).(string)
 	if spec.Paths != nil {
 		req := *spec.Paths
-		req.Files = files
+		req.Files, req.Names, req.By = files, spec.files(), by
 		res, err = a.svc.ImportPaths(ctx, req, p.Watch)
 	} else {
 		req := spec.Request
-		req.Files = files
+		req.Files, req.Names, req.By = files, spec.files(), by
 		res, err = a.svc.Import(ctx, req, p.Watch)
 	}
 	p.Close()

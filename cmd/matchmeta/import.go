@@ -135,6 +135,7 @@ func (m *Main) importLocal(ctx context.Context, dbPath string, req importRequest
 		return nil, err
 	}
 	defer svc.Close(context.Background())
+	req.By = localUser()
 	res, err := svc.Import(ctx, req, p.Watch)
 	p.Close() // end the status line before the summary
 	if err == nil {

@@ -156,6 +156,7 @@ func (m *Main) importPathsLocal(ctx context.Context, dbPath string, prof *db.Pro
 	}
 	p := render.NewProgress(m.Stderr, render.ProgressOptions{})
 	defer p.Close()
+	req.By = localUser()
 	res, err := svc.ImportPaths(ctx, req, p.Watch)
 	p.Close() // end the status line before the summary
 	return res, err

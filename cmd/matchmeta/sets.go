@@ -167,9 +167,9 @@ func (m *Main) runSets(ctx context.Context, args []string) error {
 			return writeJSON(m, evs)
 		}
 		tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "TIME\tACTION\tSET\tVERSION\tCOUNT\tDETAIL")
+		fmt.Fprintln(tw, "TIME\tACTION\tSET\tVERSION\tCOUNT\tBY\tDETAIL")
 		for _, e := range evs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Action, e.Set, e.Version, e.Count, e.Detail)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Action, e.Set, e.Version, e.Count, e.By, e.Detail)
 		}
 		return tw.Flush()
 	}
@@ -209,6 +209,7 @@ func showSet(w io.Writer, si db.SetInfo, indent string) error {
 		row("delta", fmt.Sprintf("%d adds, %d removes over base %s", si.Delta.Adds, si.Delta.Removes, si.Delta.BaseVersion))
 	}
 	row("imported", si.Imported.UTC().Format(time.RFC3339))
+	row("imported by", si.ImportedBy)
 	row("fingerprint", si.Fingerprint)
 	return tw.Flush()
 }
