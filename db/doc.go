@@ -11,9 +11,14 @@
 //	               packed into chunks of 8192 (last key -> the keys before
 //	               it + CRC-32C), which keeps a SHA-256 near 32 bytes on disk
 //	            c  case-folded keys (path sets of case-insensitive profiles)
-//	            r  key -> records (NSRL file name, size, packages, ...)
+//	            r  key -> records (hash lists: the md5sum-style name)
 //	            n  directory index: dir hash -> names (look-alike checks)
 //	            p  package key -> JSON Package
+//	            i  release sets: chunk key -> each key's file number
+//	            o  release sets: key -> file numbers (keys of several files)
+//	            f  a release's file store (its own data ID, SetInfo.FilesID):
+//	               file number -> the file once, all names, segments and
+//	               packages, packed (files.go); p then holds its packages
 //	history   uint64 BE sequence -> JSON Event (append-only)
 //	apikeys   key name -> JSON APIKey (only a hash of the secret)
 //	inventory netwatch: stations (IPv4+MAC), marks (MAC), networks, events;

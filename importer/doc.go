@@ -14,11 +14,15 @@
 //
 // Set names: a single-kind list fills the set named in the request. A
 // "hashes" list that mixes kinds fills NAME-sha256, NAME-sha1 and NAME-md5
-// (one group NAME); an NSRL release fills NAME-sha256 (v3 only), NAME-sha1,
-// NAME-md5 and NAME-filename, one group, with per-hash records (file name,
-// size, CRC-32, all hashes, packages joined from PKG/OS/MFG or
-// NSRLProd/NSRLOS/NSRLMfg; v3 package keys are package_id, v2 keys
-// "ProductCode/OpSystemCode").
+// (one group NAME); an NSRL release (one input per segment: modern,
+// legacy, android, ios) fills NAME-sha256 (v3 only), NAME-sha1, NAME-md5
+// and NAME-filename, one group, over one file store (db.FileBuilder): each
+// file once with every name, segment and package (joined from PKG/OS/MFG
+// or NSRLProd/NSRLOS/NSRLMfg; v3 package keys are package_id, v2 keys
+// "ProductCode/OpSystemCode", prefixed by the segment when there are
+// several). An RDS v3 FILE table is read straight from the database's
+// pages on every core (sqlitepages.go), checked against SQLite's count of
+// its rows; views and unusual tables go through SQL in rowid ranges.
 //
 // An import reports its progress only through the *progress.Tracker it is
 // given (Options.Tracker): phases, counts, bytes. Whoever runs it (the
