@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/matchmeta/matchmeta/db"
@@ -42,13 +43,19 @@ func (m *Main) runLookup(ctx context.Context, args []string) error {
 	return nil
 }
 
-// lookupTally counts a lookup's verdicts for its exit status.
-type lookupTally struct{ ok, na, rejected int }
+// lookupTally counts a lookup's verdicts for its exit status. lookup
+// --file answers on several goroutines at once.
+type lookupTally struct {
+	mu               sync.Mutex
+	ok, na, rejected int
+}
 
 func (t *lookupTally) add(verdict string) {
 	if t == nil {
 		return
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	switch verdict {
 	case db.VerdictOK:
 		t.ok++
