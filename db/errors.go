@@ -109,8 +109,9 @@ func (e *Error) Unwrap() []error {
 	return []error{e.Kind, e.Err}
 }
 
-// NewSentinel makes a sentinel error of a kind whose text is msg alone
-// (errors.Is finds it, KindOf classifies it).
+// NewSentinel makes an error of a kind whose text is msg alone: a
+// sentinel (errors.Is finds it, KindOf classifies it), or an error a
+// client rebuilt from the kind and text a daemon sent.
 func NewSentinel(kind ErrorKind, msg string) error { return &sentinel{kind, msg} }
 
 type sentinel struct {

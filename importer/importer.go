@@ -109,6 +109,33 @@ func (r Request) Validate() error {
 	return nil
 }
 
+// v2Siblings are the files an RDS v2 release reads beside NSRLFile.txt.
+var v2Siblings = []string{"NSRLProd.txt", "NSRLOS.txt", "NSRLMfg.txt", "version.txt"}
+
+// Siblings lists the files an import of file reads besides file itself,
+// those that exist: for an NSRL RDS v2 NSRLFile.txt, the NSRLProd.txt,
+// NSRLOS.txt, NSRLMfg.txt and version.txt beside it (any case). A client
+// that sends file to a daemon sends these along.
+func (r Request) Siblings(file string) []string {
+	if r.Format != FormatNSRL || !strings.EqualFold(filepath.Base(file), "NSRLFile.txt") {
+		return nil
+	}
+	dir := filepath.Dir(file)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		for _, want := range v2Siblings {
+			if e.Type().IsRegular() && strings.EqualFold(e.Name(), want) {
+				out = append(out, filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	return out
+}
+
 // Options are the process-side settings of an import.
 type Options struct {
 	Logger *slog.Logger

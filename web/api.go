@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -13,12 +12,9 @@ import (
 )
 
 func (s *Server) apiSets(c echo.Context) error {
-	sets, err := s.st.Sets()
+	sets, err := s.svc.Sets(c.Request().Context())
 	if err != nil {
 		return internal("reading the set list", err)
-	}
-	if sets == nil {
-		sets = []db.SetInfo{}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"sets": sets})
 }
@@ -30,15 +26,13 @@ func (s *Server) apiRemoveSet(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.st.RemoveSet(c.Request().Context(), name); err != nil {
-		if errors.Is(err, db.ErrNotFound) {
-			return errf(db.ErrorNotFound, "no set named %q", name)
-		}
-		return internal("removing the set", err)
+	removed, err := s.svc.RemoveSet(c.Request().Context(), name)
+	if err != nil {
+		return err
 	}
 	key, _ := c.Get("key").(string)
 	s.log.Info("set removed through the API", "set", name, "key", key)
-	return c.JSON(http.StatusOK, map[string]string{"removed": name})
+	return c.JSON(http.StatusOK, map[string]any{"removed": name, "sets": removed})
 }
 
 // Info is GET /api/v1/info.
@@ -58,17 +52,29 @@ type Info struct {
 	// Fingerprints maps each set to its content fingerprint: replicas fed
 	// the same bundles show the same map.
 	Fingerprints map[string]string `json:"fingerprints"`
+	// DBFree is the free space inside the file; CompactAdvised says
+	// compacting would give back more than half of it; ReadOnly why the
+	// store refuses changes.
+	DBFree         int64  `json:"db_free_bytes"`
+	CompactAdvised bool   `json:"compact_advised,omitempty"`
+	ReadOnly       string `json:"read_only,omitempty"`
 }
 
 func (s *Server) apiInfo(c echo.Context) error {
-	sets, err := s.st.Sets()
+	ctx := c.Request().Context()
+	sets, err := s.svc.Sets(ctx)
 	if err != nil {
 		return internal("reading the set list", err)
 	}
+	si, err := s.svc.Info(ctx)
+	if err != nil {
+		return err
+	}
 	in := Info{
+		DBFree: si.DBFree, CompactAdvised: si.CompactAdvised, ReadOnly: si.ReadOnly,
 		Service: "matchmeta", Version: s.cfg.Version, Schema: db.SchemaVersion,
 		Started: s.started.UTC(), Uptime: int64(time.Since(s.started).Seconds()),
-		DBSize: s.st.Size(), Sets: len(sets), Keys: map[string]int{}, Classes: map[string]int{},
+		DBSize: si.DBSize, Sets: len(sets), Keys: map[string]int{}, Classes: map[string]int{},
 		RequireKey: s.RequireKey(), Fingerprints: map[string]string{},
 		Limits: map[string]int{
 			"max_body_bytes":   int(s.cfg.MaxBodyBytes),
@@ -102,16 +108,17 @@ func queryLimit(c echo.Context) (int, error) {
 }
 
 func (s *Server) apiHistory(c echo.Context) error {
-	limit, err := queryLimit(c)
-	if err != nil {
-		return err
+	limit := 0 // all
+	if c.QueryParam("limit") != "all" {
+		n, err := queryLimit(c)
+		if err != nil {
+			return err
+		}
+		limit = n
 	}
-	evs, err := s.st.History(limit)
+	evs, err := s.svc.History(c.Request().Context(), limit)
 	if err != nil {
 		return internal("reading the history", err)
-	}
-	if evs == nil {
-		evs = []db.Event{}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"history": evs})
 }

@@ -120,6 +120,9 @@ func (s *Server) bulkStream(c echo.Context, body io.Reader, o service.StreamOpti
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	stats, err := s.svc.LookupStream(c.Request().Context(), body, w, o)
 	s.metrics.countStream(stats)
+	if fromSocket(c) {
+		s.log.Debug("lookup answered through the admin socket", "values", stats.Values)
+	}
 	if w.Committed {
 		// The answers went out; an error ended the stream with a last
 		// {"error": ...} line (or the client left): nothing more to say.

@@ -30,6 +30,18 @@
 //	POST /api/v1/jobs/{id}/cancel  always needs a key
 //	GET  /api/v1/netwatch/devices, /api/v1/netwatch/events?limit=N&after=SEQ
 //	                               the inventory netwatch records (netwatch.go)
+//	GET  /api/v1/profiles, PUT /api/v1/profiles (a key)
+//
+// The admin socket (admin.go, admin_api.go) serves the same route table;
+// there the socket's file permissions are the authority (no key needed to
+// change data) and these routes exist only there:
+//
+//	GET  /api/v1/ping              which daemon, which database file
+//	GET  /api/v1/keys, POST /api/v1/keys {"name"}, DELETE /api/v1/keys/{name}
+//	GET  /api/v1/backup            a consistent copy of the database
+//	POST /api/v1/compact           compact in place while serving
+//	POST /api/v1/import/check      [FileProbe] -> [bool]: may the daemon read it in place?
+//	POST /api/v1/import            multipart job + files; NDJSON progress, then result
 //	DELETE /api/v1/sets/{name}     always needs a key
 //	GET  /healthz, /metrics        health (never needs a key), Prometheus text
 //	GET  /lookup/{md5|sha1|sha256}/{h}, POST /bulk/{md5|sha1|sha256}, GET /info,

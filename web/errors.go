@@ -174,7 +174,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 	var werr error
 	switch routeStyle(req.URL.Path, req.Header.Get("Accept")) {
 	case styleJSON:
-		werr = c.JSON(e.Status, map[string]string{"error": e.Msg})
+		// The kind lets a client (web/remote) rebuild the typed error.
+		werr = c.JSON(e.Status, map[string]string{"error": e.Msg, "kind": e.Kind.String()})
 	case styleHashlookup:
 		m := map[string]string{"message": e.Msg, "error": e.Msg}
 		if e.Query != "" {

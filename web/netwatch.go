@@ -8,6 +8,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/netwatch"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 // The netwatch views: the inventory and events the netwatch engine
@@ -87,4 +89,42 @@ func (s *Server) pageNetwatch(c echo.Context) error {
 	}
 	v.Events = evs
 	return s.renderPage(c, http.StatusOK, pageData{Title: "Network", Nav: "netwatch", Netwatch: v})
+}
+
+// apiNetwatchScan is POST /api/v1/netwatch/scan on the admin socket: one
+// sweep as a job (a netwatch.ScanRequest), its progress streamed, the
+// report as the result.
+func (s *Server) apiNetwatchScan(c echo.Context) error {
+	var req netwatch.ScanRequest
+	if err := readJSON(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	return s.jobStream(c, func(watch service.Watch) (any, error) {
+		return s.svc.NetwatchScan(ctx, req, watch)
+	})
+}
+
+// AllowRequest is the body of POST /api/v1/netwatch/allow.
+type AllowRequest struct {
+	MAC   string `json:"mac"`
+	Label string `json:"label,omitempty"`
+}
+
+// apiNetwatchAllow is POST /api/v1/netwatch/allow: a device on the
+// allowlist (a change: a key on TCP).
+func (s *Server) apiNetwatchAllow(c echo.Context) error {
+	var req AllowRequest
+	if err := readJSON(c, &req); err != nil {
+		return err
+	}
+	mac, err := db.ParseMAC(req.MAC)
+	if err != nil {
+		return err
+	}
+	mk, err := s.svc.NetwatchAllow(c.Request().Context(), mac, req.Label)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, mk)
 }

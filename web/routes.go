@@ -14,97 +14,133 @@ import (
 // scripts at all, nothing from elsewhere (air-gapped labs).
 const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
-// router is what *echo.Echo and *echo.Group share for registering routes.
-type router interface {
-	GET(string, echo.HandlerFunc, ...echo.MiddlewareFunc) *echo.Route
-	HEAD(string, echo.HandlerFunc, ...echo.MiddlewareFunc) *echo.Route
+// authority says who may call a route. The one route table below is
+// served on TCP and on the admin unix socket (admin.go): on TCP the API
+// keys decide, on the socket its file permissions already have.
+type authority int
+
+const (
+	public authority = iota // anyone (health, static files)
+	open                    // lookups: a key only when RequireKey is set
+	admin                   // changes: an API key on TCP; anyone on the socket
+	local                   // the admin socket only (keys, backups, imports of local files)
+)
+
+// route is one entry of the table. A GET route answers HEAD too: uptime
+// monitors probe with HEAD, and net/http sends the headers of the GET
+// answer without its body.
+type route struct {
+	method string
+	path   string
+	auth   authority
+	h      echo.HandlerFunc
 }
 
-// getHead registers a GET route and the same handler for HEAD: uptime monitors
-// probe with HEAD, and net/http sends the headers of the GET answer
-// without its body.
-func getHead(r router, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
-	r.GET(path, h, m...)
-	r.HEAD(path, h, m...)
+// table is every route of the daemon, page, API and admin operations
+// alike. To add an operation, add its line here (web/service/doc.go).
+func (s *Server) table() []route {
+	rs := []route{
+		// The page.
+		{"GET", "/", open, s.pageSearch},
+		{"GET", "/bulk", open, s.pageBulkForm},
+		{"POST", "/bulk", open, s.pageBulk},
+		{"GET", "/status", open, s.pageStatus},
+		{"GET", "/netwatch", open, s.pageNetwatch},
+		{"GET", "/static/*", public, s.static},
+		{"GET", "/favicon.ico", public, s.favicon},
+
+		// Plain-text compatibility (the original MatchMeta.Info).
+		{"GET", "/sha256/:h", open, s.plainHash},
+		{"GET", "/sha1/:h", open, s.plainHash},
+		{"GET", "/md5/:h", open, s.plainHash},
+		{"GET", "/filename/:name", open, s.plainName},
+		{"GET", "/path", open, s.plainPath},
+
+		// JSON API.
+		{"GET", "/api/v1/sha256/:h", open, s.apiHash},
+		{"GET", "/api/v1/sha1/:h", open, s.apiHash},
+		{"GET", "/api/v1/md5/:h", open, s.apiHash},
+		{"GET", "/api/v1/filename/:name", open, s.apiName},
+		{"GET", "/api/v1/path", open, s.apiPath},
+		{"GET", "/api/v1/block/:h", open, s.apiBlock},
+		{"POST", "/api/v1/blocks/scan", admin, s.apiBlockScan},
+		{"POST", "/api/v1/lookup", open, s.apiBulk},
+		{"GET", "/api/v1/sets", open, s.apiSets},
+		{"DELETE", "/api/v1/sets/:name", admin, s.apiRemoveSet},
+		{"GET", "/api/v1/sets/:name/bloom", open, s.apiSetBloom},
+		{"GET", "/api/v1/info", open, s.apiInfo},
+		{"GET", "/api/v1/history", open, s.apiHistory},
+		{"GET", "/api/v1/netwatch/devices", open, s.apiNetwatchDevices},
+		{"GET", "/api/v1/netwatch/events", open, s.apiNetwatchEvents},
+		{"POST", "/api/v1/netwatch/scan", local, s.apiNetwatchScan},
+		{"POST", "/api/v1/netwatch/allow", admin, s.apiNetwatchAllow},
+		{"GET", "/api/v1/bundles", open, s.apiBundles},
+		{"GET", "/api/v1/jobs", open, s.apiJobs},
+		{"GET", "/api/v1/jobs/:id", open, s.apiJob},
+		{"POST", "/api/v1/jobs/:id/cancel", admin, s.apiCancelJob},
+		{"GET", "/api/v1/profiles", open, s.apiProfiles},
+		{"PUT", "/api/v1/profiles", admin, s.apiPutProfile},
+		{"GET", "/healthz", public, s.healthz},
+		{"GET", "/metrics", open, s.serveMetrics},
+
+		// Admin operations (admin_api.go).
+		{"GET", "/api/v1/ping", local, s.apiPing},
+		{"GET", "/api/v1/keys", local, s.apiKeys},
+		{"POST", "/api/v1/keys", local, s.apiAddKey},
+		{"DELETE", "/api/v1/keys/:name", local, s.apiRevokeKey},
+		{"GET", "/api/v1/backup", local, s.apiBackup},
+		{"POST", "/api/v1/compact", local, s.apiCompact},
+		{"POST", "/api/v1/export/bloom", local, s.apiExportBloom},
+		{"POST", "/api/v1/import/check", local, s.apiImportCheck},
+		{"POST", "/api/v1/import", local, s.apiImport},
+
+		// CIRCL hashlookup compatibility.
+		{"GET", "/lookup/md5/:h", open, s.hlLookup},
+		{"GET", "/lookup/sha1/:h", open, s.hlLookup},
+		{"GET", "/lookup/sha256/:h", open, s.hlLookup},
+		{"POST", "/bulk/md5", open, s.hlBulk},
+		{"POST", "/bulk/sha1", open, s.hlBulk},
+		{"POST", "/bulk/sha256", open, s.hlBulk},
+		{"GET", "/info", open, s.hlInfo},
+		{"GET", "/parents/:sha1/:count/:cursor", open, s.hlParents},
+		{"GET", "/parents/:sha1", open, s.hlParents},
+		{"GET", "/children/:sha1/:count/:cursor", open, s.hlChildren},
+		{"GET", "/children/:sha1", open, s.hlChildren},
+		{"GET", "/stats/top", open, s.hlStatsTop},
+		{"GET", "/session/create/:name", open, s.hlSession},
+		{"GET", "/session/get/:name", open, s.hlSession},
+	}
+	// Anything else under hashlookup's prefixes answers JSON, never the
+	// HTML 404 page.
+	for _, p := range []string{"/lookup/*", "/parents/*", "/children/*", "/stats/*", "/session/*"} {
+		rs = append(rs, route{"GET", p, open, s.hlNoRoute})
+	}
+	// An empty value is a 400 naming the problem, not an unknown route.
+	for _, k := range []string{"sha256", "sha1", "md5"} {
+		rs = append(rs, route{"GET", "/" + k + "/", open, s.plainHash}, route{"GET", "/api/v1/" + k + "/", open, s.apiHash},
+			route{"GET", "/lookup/" + k + "/", open, s.hlLookup})
+	}
+	return append(rs, route{"GET", "/filename/", open, s.plainName}, route{"GET", "/api/v1/filename/", open, s.apiName})
 }
 
 func (s *Server) routes() {
 	e := s.e
-	e.Use(s.observe, s.secureHeaders)
-
-	open := s.lookupAuth // lookups: open unless --require-key
-	admin := s.adminAuth // changes: always a key
-
-	// The page.
-	getHead(e, "/", s.pageSearch, open)
-	getHead(e, "/bulk", s.pageBulkForm, open)
-	e.POST("/bulk", s.pageBulk, open)
-	getHead(e, "/status", s.pageStatus, open)
-	getHead(e, "/netwatch", s.pageNetwatch, open)
-	getHead(e, "/static/*", s.static)
-	getHead(e, "/favicon.ico", s.favicon)
-
-	// Plain-text compatibility (the original MatchMeta.Info).
-	getHead(e, "/sha256/:h", s.plainHash, open)
-	getHead(e, "/sha1/:h", s.plainHash, open)
-	getHead(e, "/md5/:h", s.plainHash, open)
-	getHead(e, "/filename/:name", s.plainName, open)
-	getHead(e, "/path", s.plainPath, open)
-
-	// JSON API.
-	api := e.Group("/api/v1")
-	getHead(api, "/sha256/:h", s.apiHash, open)
-	getHead(api, "/sha1/:h", s.apiHash, open)
-	getHead(api, "/md5/:h", s.apiHash, open)
-	getHead(api, "/filename/:name", s.apiName, open)
-	getHead(api, "/path", s.apiPath, open)
-	getHead(api, "/block/:h", s.apiBlock, open)
-	api.POST("/blocks/scan", s.apiBlockScan, admin)
-	api.POST("/lookup", s.apiBulk, open)
-	getHead(api, "/sets", s.apiSets, open)
-	api.DELETE("/sets/:name", s.apiRemoveSet, admin)
-	getHead(api, "/sets/:name/bloom", s.apiSetBloom, open)
-	getHead(api, "/info", s.apiInfo, open)
-	getHead(api, "/history", s.apiHistory, open)
-	getHead(api, "/netwatch/devices", s.apiNetwatchDevices, open)
-	getHead(api, "/netwatch/events", s.apiNetwatchEvents, open)
-	getHead(api, "/jobs", s.apiJobs, open)
-	getHead(api, "/jobs/:id", s.apiJob, open)
-	api.POST("/jobs/:id/cancel", s.apiCancelJob, admin)
-	getHead(api, "/bundles", s.apiBundles, open)
-	getHead(e, "/healthz", s.healthz)
-	getHead(e, "/metrics", s.serveMetrics, open)
-
-	// CIRCL hashlookup compatibility.
-	getHead(e, "/lookup/md5/:h", s.hlLookup, open)
-	getHead(e, "/lookup/sha1/:h", s.hlLookup, open)
-	getHead(e, "/lookup/sha256/:h", s.hlLookup, open)
-	e.POST("/bulk/md5", s.hlBulk, open)
-	e.POST("/bulk/sha1", s.hlBulk, open)
-	e.POST("/bulk/sha256", s.hlBulk, open)
-	getHead(e, "/info", s.hlInfo, open)
-	getHead(e, "/parents/:sha1/:count/:cursor", s.hlParents, open)
-	getHead(e, "/parents/:sha1", s.hlParents, open)
-	getHead(e, "/children/:sha1/:count/:cursor", s.hlChildren, open)
-	getHead(e, "/children/:sha1", s.hlChildren, open)
-	getHead(e, "/stats/top", s.hlStatsTop, open)
-	getHead(e, "/session/create/:name", s.hlSession, open)
-	getHead(e, "/session/get/:name", s.hlSession, open)
-	// Anything else under hashlookup's prefixes answers JSON, never the
-	// HTML 404 page.
-	for _, p := range []string{"/lookup/*", "/parents/*", "/children/*", "/stats/*", "/session/*"} {
-		getHead(e, p, s.hlNoRoute, open)
+	e.Use(s.observe, s.secureHeaders, s.socketGuard)
+	for _, r := range s.table() {
+		var m []echo.MiddlewareFunc
+		switch r.auth {
+		case open:
+			m = append(m, s.lookupAuth)
+		case admin:
+			m = append(m, s.adminAuth)
+		case local:
+			m = append(m, s.localOnly)
+		}
+		e.Add(r.method, r.path, r.h, m...)
+		if r.method == http.MethodGet {
+			e.Add(http.MethodHead, r.path, r.h, m...)
+		}
 	}
-
-	// An empty value is a 400 naming the problem, not an unknown route.
-	for _, k := range []string{"sha256", "sha1", "md5"} {
-		getHead(e, "/"+k+"/", s.plainHash, open)
-		getHead(api, "/"+k+"/", s.apiHash, open)
-		getHead(e, "/lookup/"+k+"/", s.hlLookup, open)
-	}
-	getHead(e, "/filename/", s.plainName, open)
-	getHead(api, "/filename/", s.apiName, open)
-
 	for _, r := range e.Routes() {
 		s.metrics.route(r.Method + " " + r.Path)
 	}
@@ -168,7 +204,7 @@ func (s *Server) checkKey(c echo.Context) error {
 	if k == "" {
 		return errf(db.ErrorUnauthenticated, "an API key is required: send it in the x-api-key header (create one with 'matchmeta keys add NAME')")
 	}
-	name, ok, err := s.st.VerifyAPIKey(k)
+	name, ok, err := s.svc.VerifyAPIKey(c.Request().Context(), k)
 	if err != nil {
 		return internal("checking the API key", err)
 	}
@@ -181,7 +217,7 @@ func (s *Server) checkKey(c echo.Context) error {
 
 func (s *Server) lookupAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if s.requireKey.Load() {
+		if s.requireKey.Load() && !fromSocket(c) {
 			if err := s.checkKey(c); err != nil {
 				return err
 			}
@@ -192,6 +228,9 @@ func (s *Server) lookupAuth(next echo.HandlerFunc) echo.HandlerFunc {
 
 func (s *Server) adminAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if fromSocket(c) {
+			return next(c) // the socket's file permissions let the caller in
+		}
 		if err := s.checkKey(c); err != nil {
 			return err
 		}

@@ -33,6 +33,10 @@ type Config struct {
 	// RequireKey closes lookups to callers without an API key. Endpoints
 	// that change data always need one.
 	RequireKey bool
+	// AdminSocket, when set, is the path of the admin unix socket that
+	// serves the same routes with the socket's file permissions as the
+	// authority (admin.go).
+	AdminSocket string
 	// Version is shown on /api/v1/info and the page footer.
 	Version string
 
@@ -119,6 +123,13 @@ type Server struct {
 	mu       sync.Mutex
 	ln       net.Listener
 	serveErr chan error
+
+	// The admin socket (admin.go).
+	dbPath       string
+	dbDev, dbIno uint64
+	sock         *http.Server
+	sockStop     context.CancelFunc
+	sockErr      atomic.Pointer[error]
 }
 
 // New builds a server; nothing listens until Start.
@@ -138,6 +149,11 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.svc = l
 	}
+	info, err := s.svc.Info(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	s.dbPath = info.DB
 	s.requireKey.Store(cfg.RequireKey)
 	pages, err := parsePages()
 	if err != nil {
@@ -222,9 +238,18 @@ func (s *Server) Start() error {
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
+		if serr := s.sockErr.Load(); serr != nil && err == nil {
+			err = *serr // the socket failed and stopped the server
+		}
 		s.serveErr <- err
 		close(s.serveErr)
 	}()
+	if s.cfg.AdminSocket != "" {
+		if err := s.startSocket(); err != nil {
+			s.hs.Close()
+			return err
+		}
+	}
 	return nil
 }
 
@@ -261,7 +286,7 @@ func (s *Server) Addr() net.Addr {
 }
 
 // Done reports the end of the serve loop: nil after Shutdown, else the
-// error that stopped it.
+// error that stopped it (of the TCP listener or the admin socket).
 func (s *Server) Done() <-chan error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -272,6 +297,8 @@ func (s *Server) Done() <-chan error {
 // then closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.hs.Shutdown(ctx)
+	// Then the admin socket: its requests end, cancelling their jobs.
+	s.shutdownSocket()
 	if err != nil {
 		s.hs.Close()
 		return fmt.Errorf("web: shutdown: %w", err)

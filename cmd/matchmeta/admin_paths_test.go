@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,6 +19,8 @@ import (
 	"time"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/web"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 // Path imports, profile changes and lookups while `matchmeta serve` holds
@@ -26,14 +30,14 @@ import (
 // stdin of the caller's choosing; stderr is goroutine-safe for polling.
 func cliCtx(ctx context.Context, env map[string]string, stdin io.Reader, stderr *syncBuf, args ...string) (int, string) {
 	var out bytes.Buffer
-	m := &Main{Stdin: stdin, Stdout: &out, Stderr: stderr, Getenv: func(k string) string { return env[k] }}
+	m := &Main{Stdin: stdin, Stdout: &out, Stderr: stderr, Getenv: func(k string) string { return env[k] }, ForceUpload: forceUpload}
 	code := m.Run(ctx, args)
 	return code, out.String()
 }
 
 // holdJobs makes every forwarded job wait at its start until release is
 // closed or the job's ctx ends; started gets the job's ctx.
-func holdJobs(t *testing.T) (started chan context.Context, release chan struct{}) {
+func holdJobs(t *testing.T, d *daemon) (started chan context.Context, release chan struct{}) {
 	started, release = make(chan context.Context, 4), make(chan struct{})
 	hook := func(ctx context.Context) {
 		started <- ctx
@@ -43,8 +47,8 @@ func holdJobs(t *testing.T) (started chan context.Context, release chan struct{}
 		case <-time.After(20 * time.Second):
 		}
 	}
-	adminJobHook.Store(&hook)
-	t.Cleanup(func() { adminJobHook.Store(nil) })
+	d.hook.Store(&hook)
+	t.Cleanup(func() { d.hook.Store(nil) })
 	return started, release
 }
 
@@ -77,7 +81,7 @@ func TestDaemonImportPaths(t *testing.T) {
 
 	// The daemon reads the listing in place; lookups are served meanwhile
 	// and see the set only once it is published.
-	started, release := holdJobs(t)
+	started, release := holdJobs(t, d)
 	var errb syncBuf
 	done := make(chan int, 1)
 	var out string
@@ -175,11 +179,11 @@ func TestDaemonImportPaths(t *testing.T) {
 
 	// An uploaded listing (the daemon cannot see the file): messages name
 	// the client's file.
-	adminForceUpload = true
+	forceUpload = true
 	lst := filepath.Join(dir, "centos.txt")
 	os.WriteFile(lst, []byte("/etc/hosts\nnot/full\n"), 0o644)
 	code, out, errOut = cli(t, env, "", "import", "paths", "--profile", "CENTOS7", lst)
-	adminForceUpload = false
+	forceUpload = false
 	if code != 0 || !strings.Contains(out, lst+" line 2") || !strings.Contains(errOut, "sending "+lst) || strings.Contains(out+errOut, ".matchmeta-upload") {
 		t.Fatalf("uploaded listing: %d\n%s\n%s", code, out, errOut)
 	}
@@ -239,9 +243,9 @@ func TestDaemonImportPathsInterrupted(t *testing.T) {
 	os.WriteFile(lst, []byte("/etc/hosts\n/usr/bin/ls\n"), 0o644)
 
 	t.Run("during the job", func(t *testing.T) {
-		started, _ := holdJobs(t)
-		adminForceUpload = true // a spool to clean up as well
-		defer func() { adminForceUpload = false }()
+		started, _ := holdJobs(t, d)
+		forceUpload = true // a spool to clean up as well
+		defer func() { forceUpload = false }()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		var errb syncBuf
@@ -358,7 +362,7 @@ func TestDaemonLookupMatchesLocal(t *testing.T) {
 	// A list longer than one batch of the daemon, in a known order.
 	var list bytes.Buffer
 	list.WriteString("# investigator's list\n\n")
-	for i := 0; i < 2*adminLookupBatch+123; i++ {
+	for i := 0; i < 2*service.BatchSize+123; i++ {
 		switch i % 5 {
 		case 0:
 			list.WriteString(strings.ToUpper(md5s[i%len(md5s)]) + "\r\n")
@@ -401,7 +405,7 @@ func TestDaemonLookupMatchesLocal(t *testing.T) {
 	if want := []int{2, 1, 0, 2, 1, 1, 1}; !slices.Equal(codes, want) {
 		t.Errorf("local exit statuses %v, want %v", codes, want)
 	}
-	if n := strings.Count(local[5], "\n"); n != 2*adminLookupBatch+123 {
+	if n := strings.Count(local[5], "\n"); n != 2*service.BatchSize+123 {
 		t.Fatalf("local --file answered %d lines", n)
 	}
 
@@ -441,44 +445,44 @@ func TestDaemonLookupMatchesLocal(t *testing.T) {
 	_ = dbPath
 }
 
-// TestAdminLookupProtocol: the daemon refuses bad requests and stops with
-// a last error line on a value it cannot read.
+// TestAdminLookupProtocol: over the admin socket, lookups are the one
+// bulk lookup (POST /api/v1/lookup, NDJSON answers): the daemon refuses bad
+// requests, answers a value it cannot read with an error, and ends the
+// stream with a last error line on input it cannot take.
 func TestAdminLookupProtocol(t *testing.T) {
 	env, dbPath := testEnv(t)
 	startDaemon(t, env)
-	m := &Main{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(k string) string { return env[k] }}
-	c, err := m.adminConnect(context.Background(), dbPath)
-	if err != nil || c == nil {
-		t.Fatalf("connect: %v %v", c, err)
-	}
+	hc := socketClient(env["MATCHMETA_ADMIN_SOCKET"])
 	for _, tc := range []struct {
 		query, body string
 		status      int
 		want        string
 	}{
 		{"type=crc", "", 400, "unknown type"},
-		{"records=maybe", "", 400, "want true or false"},
-		{"", `"ok"` + "\nnot quoted\n", 200, `{"admin_error":"admin: lookup: value 2: not a quoted string"}`},
-		{"", `"` + strings.Repeat("a", maxAdminLookupLine) + `"` + "\n", 200, `value 1: bufio.Scanner: token too long`},
-		{"type=md5", `"abc"` + "\n", 200, `"error":"invalid: md5 must be 32 hex digits, got 3"`},
+		{"detail=maybe", "", 400, "want verdict, sets or full"},
+		{"", `"ok"` + "\n" + `"not closed` + "\n", 200, `"error":"line 2: `},
+		{"", `"` + strings.Repeat("a", 70<<10) + `"` + "\n", 413, `"error":"line 1 is longer than the limit of 65536 bytes"`},
+		{"type=md5", `"abc"` + "\n", 200, `"error":"md5 must be 32 hex digits, got 3"`},
 	} {
-		c.hc.CloseIdleConnections() // a refused request may leave a dead connection
-		res, err := c.request(context.Background(), "POST", "/v1/lookup?"+tc.query, strings.NewReader(tc.body), "text/plain")
-		var got string
-		status := 200
+		req, _ := http.NewRequest("POST", "http://matchmeta-admin/api/v1/lookup?"+tc.query, strings.NewReader(tc.body))
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		req.Header.Set(web.HeaderDB, dbPath)
+		res, err := hc.Do(req)
 		if err != nil {
-			ce, ok := err.(*adminCallError)
-			if !ok {
-				t.Fatalf("%s: %v", tc.query, err)
-			}
-			status, got = ce.status, ce.msg
-		} else {
-			b, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			got = string(b)
+			t.Fatalf("%s: %v", tc.query, err)
 		}
-		if status != tc.status || !strings.Contains(got, tc.want) {
-			t.Errorf("%q %.40q: got %d %.300s, want %d %q", tc.query, tc.body, status, got, tc.status, tc.want)
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != tc.status || !strings.Contains(string(b), tc.want) {
+			t.Errorf("%q %.40q: got %d %.300s, want %d %q", tc.query, tc.body, res.StatusCode, b, tc.status, tc.want)
 		}
 	}
+}
+
+// socketClient talks HTTP over a unix socket.
+func socketClient(sock string) *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
 }

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
-	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -28,6 +27,12 @@ type Main struct {
 	Logger *slog.Logger
 	// Ready, when set, is called by serve with the bound address (tests).
 	Ready func(addr string)
+	// OnJobStart, when set, runs as each job of a daemon (serve) starts,
+	// with the job's context (tests hold a job there to interrupt it).
+	OnJobStart func(ctx context.Context)
+	// ForceUpload makes commands send every input to a daemon even when
+	// it could read the file in place (tests exercise the upload path).
+	ForceUpload bool
 }
 
 // NewMain returns a Main on the process's streams and environment.
@@ -182,7 +187,6 @@ func (m *Main) dbFlag(fs *pflag.FlagSet) *string {
 		def = db.DefaultPath()
 	}
 	p := fs.String("db", def, "database file (env MATCHMETA_DB)")
-	rememberDBFlag(m, p) // admin.go: the admin client needs the --db a command got
 	return p
 }
 
@@ -190,15 +194,7 @@ func (m *Main) logger() *slog.Logger {
 	if m.Logger != nil {
 		return m.Logger
 	}
-	level := slog.LevelInfo
-	switch strings.ToLower(m.env("MATCHMETA_LOG_LEVEL")) {
-	case "debug":
-		level = slog.LevelDebug
-	case "warn":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	}
+	level := levelOf(m.env("MATCHMETA_LOG_LEVEL"))
 	return slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: level}))
 }
 

@@ -73,23 +73,15 @@ func (m *Main) runBackup(ctx context.Context, args []string) error {
 // writes the whole copy to a writer: from the daemon when one serves the
 // database, else from the file opened read-only.
 func (m *Main) backupTo(ctx context.Context, dbPath string, sink func(write func(io.Writer) (int64, error)) (int64, error)) (int64, error) {
-	if n, done, err := m.adminBackup(ctx, sink); done || err != nil {
-		return n, err
-	}
-	if fi, err := os.Stat(dbPath); err != nil {
-		return 0, fmt.Errorf("no database to back up: %w", err)
-	} else if !fi.Mode().IsRegular() {
-		return 0, fmt.Errorf("%s is not a database file", dbPath)
-	}
-	st, err := m.openStore(ctx, dbPath, true)
+	svc, release, err := m.service(ctx, dbPath, svcOptions{readOnly: true, mustExist: "no database to back up"})
 	if err != nil {
 		if errors.Is(err, db.ErrLocked) {
 			return 0, fmt.Errorf("%w; the daemon's admin socket did not answer (check MATCHMETA_ADMIN_SOCKET and that you are in group matchmeta), or stop the service for an offline backup", err)
 		}
 		return 0, err
 	}
-	defer st.Close()
-	return sink(func(w io.Writer) (int64, error) { return st.Backup(ctx, w) })
+	defer release()
+	return sink(func(w io.Writer) (int64, error) { return svc.Backup(ctx, w) })
 }
 
 // reportBackup verifies the copy at path and prints what it holds.
@@ -110,12 +102,4 @@ func (m *Main) reportBackup(ctx context.Context, path, verb string, asJSON bool)
 		fmt.Fprintf(m.Stdout, "  %s\t%s\t%s\t%s\t%d\n", s.Name, s.Kind, s.Class, s.Version, s.Count)
 	}
 	return nil
-}
-
-// adminBackup asks a running daemon for the copy over the admin socket
-// (GET /v1/backup, which streams st.Backup) and hands the stream to sink;
-// done is false when no daemon serves this database. The copy is verified
-// afterwards like a direct one, so a cut stream cannot pass as whole.
-func (m *Main) adminBackup(ctx context.Context, sink func(write func(io.Writer) (int64, error)) (int64, error)) (n int64, done bool, err error) {
-	return m.adminBackupVia(ctx, sink) // admin.go
 }

@@ -72,7 +72,7 @@ func (m *Main) withBlocks(ctx context.Context, path string, readOnly bool, what 
 	defer p.Close()
 	log := m.Logger
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(p.LogWriter(), &slog.HandlerOptions{Level: importLogLevel(m.env("MATCHMETA_LOG_LEVEL"))}))
+		log = slog.New(slog.NewTextHandler(p.LogWriter(), &slog.HandlerOptions{Level: levelOf(m.env("MATCHMETA_LOG_LEVEL"))}))
 	}
 	st, err := db.Open(ctx, path, db.Options{Logger: log, ReadOnly: readOnly})
 	if err != nil {

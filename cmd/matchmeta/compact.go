@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db/progress"
 )
 
@@ -21,33 +21,18 @@ func (m *Main) runCompact(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef(fs, "compact takes no argument")
 	}
-	var rep db.CompactReport
-	c, err := m.adminConnect(ctx, m.currentDB())
+	p := render.NewProgress(m.Stderr, render.ProgressOptions{What: "compact"})
+	defer p.Close()
+	svc, release, err := m.service(ctx, *dbPath, svcOptions{log: p.LogWriter()})
 	if err != nil {
 		return err
 	}
-	if c != nil {
-		if err := c.call(ctx, "POST", "/v1/compact", nil, &rep); err != nil {
-			return err
-		}
-	} else {
-		st, err := m.openStore(ctx, *dbPath, false)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		if rep, err = st.Compact(ctx); err != nil {
-			return err
-		}
+	defer release()
+	rep, err := svc.Compact(ctx, p.Watch)
+	p.Close()
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(m.Stdout, "compacted %s: %s -> %s (%s freed), checked\n", rep.Path, progress.Bytes(rep.Before), progress.Bytes(rep.After), progress.Bytes(rep.Freed))
 	return nil
-}
-
-// offerCompact tells when more than half of the file is free space.
-func (m *Main) offerCompact(st *db.Store) {
-	if st.ShouldCompact() {
-		size, free := st.Space()
-		fmt.Fprintf(m.Stdout, "%s of the %s file is free space; 'matchmeta compact' gives it back\n", progress.Bytes(free), progress.Bytes(size))
-	}
 }

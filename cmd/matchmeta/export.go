@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 
@@ -108,88 +105,13 @@ func (m *Main) runExport(ctx context.Context, args []string) error {
 	return nil
 }
 
-// exportBloom writes the filter through a running daemon, else from the
-// database opened read-only.
+// exportBloom writes the filter through the service for dbPath (a running
+// daemon's when one holds the database, else the file opened read-only).
 func (m *Main) exportBloom(ctx context.Context, dbPath string, req bloom.ExportRequest, w io.Writer) (bloom.ExportResult, error) {
-	c, err := m.adminConnect(ctx, dbPath)
+	svc, release, err := m.service(ctx, dbPath, svcOptions{readOnly: true})
 	if err != nil {
 		return bloom.ExportResult{}, err
 	}
-	if c != nil {
-		return c.exportBloom(ctx, req, w)
-	}
-	st, err := m.openStore(ctx, dbPath, true)
-	if err != nil {
-		return bloom.ExportResult{}, err
-	}
-	defer st.Close()
-	return bloom.Export(ctx, st, req, w)
-}
-
-// bloomTrailer carries the export summary after the filter's bytes.
-const bloomTrailer = "X-Matchmeta-Bloom"
-
-func (c *adminClient) exportBloom(ctx context.Context, req bloom.ExportRequest, w io.Writer) (bloom.ExportResult, error) {
-	b, err := json.Marshal(req)
-	if err != nil {
-		return bloom.ExportResult{}, err
-	}
-	res, err := c.request(ctx, "POST", "/v1/bloom", strings.NewReader(string(b)), "application/json")
-	if err != nil {
-		return bloom.ExportResult{}, fmt.Errorf("export: %w", err)
-	}
-	defer res.Body.Close()
-	if _, err := io.Copy(w, res.Body); err != nil {
-		return bloom.ExportResult{}, fmt.Errorf("export: from the daemon: %w", err)
-	}
-	var out bloom.ExportResult
-	if t := res.Trailer.Get(bloomTrailer); t == "" || json.Unmarshal([]byte(t), &out) != nil {
-		return bloom.ExportResult{}, errors.New("export: the daemon's filter ended without its summary (cut off?)")
-	}
-	return out, nil
-}
-
-// bloomExport is POST /v1/bloom on the admin socket: the filter, then its
-// summary in a trailer. A refusal before the first byte is a JSON error.
-func (a *adminServer) bloomExport(w http.ResponseWriter, r *http.Request) {
-	var req bloom.ExportRequest
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
-		adminError(w, http.StatusBadRequest, fmt.Errorf("export: bad request: %w", err))
-		return
-	}
-	lw := &lazyOctets{w: w}
-	res, err := bloom.Export(r.Context(), a.st, req, lw)
-	if err != nil {
-		if lw.started {
-			a.log.Error("bloom export over the admin socket failed", "err", err)
-			panic(http.ErrAbortHandler)
-		}
-		status := http.StatusInternalServerError
-		switch {
-		case errors.Is(err, db.ErrNotFound):
-			status = http.StatusNotFound
-		case errors.Is(err, db.ErrInvalid):
-			status = http.StatusBadRequest
-		}
-		adminError(w, status, err)
-		return
-	}
-	sum, _ := json.Marshal(res)
-	w.Header().Set(bloomTrailer, string(sum))
-}
-
-// lazyOctets declares the trailer and sends the 200 on the first write.
-type lazyOctets struct {
-	w       http.ResponseWriter
-	started bool
-}
-
-func (l *lazyOctets) Write(p []byte) (int, error) {
-	if !l.started {
-		l.started = true
-		l.w.Header().Set("Content-Type", "application/octet-stream")
-		l.w.Header().Set("Trailer", bloomTrailer)
-		l.w.WriteHeader(http.StatusOK)
-	}
-	return l.w.Write(p)
+	defer release()
+	return svc.ExportBloom(ctx, req, w)
 }

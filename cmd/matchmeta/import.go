@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -100,11 +98,10 @@ func (m *Main) runImport(ctx context.Context, args []string) error {
 	if err := req.Validate(); err != nil {
 		return usagef(fs, "%s", db.Message(err))
 	}
-	// A running daemon holds the file: it runs the job (admin.go).
-	res, done, err := m.adminImport(ctx, *dbPath, req)
-	if !done && err == nil {
-		res, err = m.importLocal(ctx, *dbPath, req)
-	}
+	res, err := m.runImportJob(ctx, *dbPath, func(svc service.Service, watch service.Watch) (*importer.Result, error) {
+		req.By = localUser() // a daemon records its peer's credentials instead
+		return svc.Import(ctx, req, watch)
+	})
 	if err != nil {
 		if res != nil && len(res.BadLines) > 0 && !req.Strict {
 			writeBadLines(m.Stderr, res)
@@ -115,60 +112,24 @@ func (m *Main) runImport(ctx context.Context, args []string) error {
 	return nil
 }
 
-// importLocal runs the job in this process on the database file.
-func (m *Main) importLocal(ctx context.Context, dbPath string, req importRequest) (*importer.Result, error) {
-	// The status line and the log share stderr: log lines clear the
-	// status line and it is drawn again below them.
+// runImportJob runs an import through the service for dbPath (the daemon
+// when one serves it) and shows its progress on stderr: a status line on
+// a terminal, log lines elsewhere; log lines of a local import clear the
+// status line and it is drawn again below them.
+func (m *Main) runImportJob(ctx context.Context, dbPath string, run func(service.Service, service.Watch) (*importer.Result, error)) (*importer.Result, error) {
 	p := render.NewProgress(m.Stderr, render.ProgressOptions{})
 	defer p.Close()
-	log := m.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(p.LogWriter(), &slog.HandlerOptions{Level: importLogLevel(m.env("MATCHMETA_LOG_LEVEL"))}))
-	}
-	st, err := db.Open(ctx, dbPath, db.Options{Logger: log})
+	svc, release, err := m.service(ctx, dbPath, svcOptions{log: p.LogWriter()})
 	if err != nil {
 		return nil, err
 	}
-	defer st.Close()
-	svc, err := service.NewLocal(service.Config{Store: st, Logger: log, Stdin: m.Stdin, StdinSize: stdinSize(m.Stdin)})
-	if err != nil {
-		return nil, err
-	}
-	defer svc.Close(context.Background())
-	req.By = localUser()
-	res, err := svc.Import(ctx, req, p.Watch)
+	defer release()
+	res, err := run(svc, p.Watch)
 	p.Close() // end the status line before the summary
 	if err == nil {
-		m.offerCompact(st) // a replace may have left the old set's space free
+		m.offerCompact(ctx, svc) // a replace may have left the old set's space free
 	}
 	return res, err
-}
-
-// stdinSize is the size of stdin when it is a redirected regular file (so
-// an import of "-" shows how much is left), else 0.
-func stdinSize(r io.Reader) int64 {
-	f, ok := r.(*os.File)
-	if !ok {
-		return 0
-	}
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		return 0
-	}
-	return fi.Size()
-}
-
-// importLogLevel reads MATCHMETA_LOG_LEVEL as the rest of the command does.
-func importLogLevel(v string) slog.Level {
-	switch strings.ToLower(v) {
-	case "debug":
-		return slog.LevelDebug
-	case "warn":
-		return slog.LevelWarn
-	case "error":
-		return slog.LevelError
-	}
-	return slog.LevelInfo
 }
 
 // writeImportSummary prints what an import did.

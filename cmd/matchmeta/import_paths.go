@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
-	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/importer"
 	"github.com/matchmeta/matchmeta/web/service"
@@ -104,18 +102,22 @@ func (m *Main) runImportPaths(ctx context.Context, args []string) error {
 	if define {
 		prof = &db.Profile{Name: *profile, OS: db.PathOS(strings.ToLower(*osName)), DefaultUser: *user, Description: *profDesc}
 	}
-	// A running daemon holds the file: it stores the profile and runs the
-	// job (admin.go), else this process opens the file.
-	c, err := m.adminConnect(ctx, *dbPath)
-	if err != nil {
-		return err
+	if len(files) == 0 {
+		// Only a profile to store.
+		svc, release, err := m.service(ctx, *dbPath, svcOptions{})
+		if err != nil {
+			return err
+		}
+		defer release()
+		return m.storeProfile(ctx, svc, prof)
 	}
-	var res *importer.Result
-	if c != nil {
-		res, err = m.importPathsVia(ctx, c, prof, req)
-	} else {
-		res, err = m.importPathsLocal(ctx, *dbPath, prof, req)
-	}
+	res, err := m.runImportJob(ctx, *dbPath, func(svc service.Service, watch service.Watch) (*importer.Result, error) {
+		if err := m.storeProfile(ctx, svc, prof); err != nil {
+			return nil, err
+		}
+		req.By = localUser() // a daemon records its peer's credentials instead
+		return svc.ImportPaths(ctx, req, watch)
+	})
 	if err != nil {
 		if res != nil && len(res.BadLines) > 0 && !req.Strict {
 			writeBadLines(m.Stderr, res)
@@ -125,58 +127,21 @@ func (m *Main) runImportPaths(ctx context.Context, args []string) error {
 		}
 		return err
 	}
-	if res != nil {
-		writeImportSummary(m.Stdout, res)
-	}
+	writeImportSummary(m.Stdout, res)
 	return nil
 }
 
-// importPathsLocal stores the profile, if any, and runs the import (when
-// there are files) in this process; the result is nil without files.
-func (m *Main) importPathsLocal(ctx context.Context, dbPath string, prof *db.Profile, req importer.PathsRequest) (*importer.Result, error) {
-	st, err := m.openStore(ctx, dbPath, false)
+// storeProfile adds or changes the profile, when one was defined.
+func (m *Main) storeProfile(ctx context.Context, svc service.Service, prof *db.Profile) error {
+	if prof == nil {
+		return nil
+	}
+	changed, err := svc.PutProfile(ctx, *prof)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("import paths: %w", err)
 	}
-	defer st.Close()
-	svc, err := service.NewLocal(service.Config{Store: st, Logger: m.logger(), Stdin: m.Stdin, StdinSize: stdinSize(m.Stdin)})
-	if err != nil {
-		return nil, err
-	}
-	defer svc.Close(context.Background())
-	if prof != nil {
-		changed, err := svc.PutProfile(ctx, *prof)
-		if err != nil {
-			return nil, fmt.Errorf("import paths: %w", err)
-		}
-		m.profileStored(*prof, changed)
-	}
-	if len(req.Files) == 0 {
-		return nil, nil
-	}
-	p := render.NewProgress(m.Stderr, render.ProgressOptions{})
-	defer p.Close()
-	req.By = localUser()
-	res, err := svc.ImportPaths(ctx, req, p.Watch)
-	p.Close() // end the status line before the summary
-	return res, err
-}
-
-// importPathsVia does what importPathsLocal does through the daemon
-// behind c: the profile goes to its table, the job runs there while
-// lookups go on, and the progress comes back here.
-func (m *Main) importPathsVia(ctx context.Context, c *adminClient, prof *db.Profile, req importer.PathsRequest) (*importer.Result, error) {
-	if prof != nil {
-		changed, err := c.putProfile(ctx, *prof)
-		if err != nil {
-			return nil, fmt.Errorf("import paths: %w", err)
-		}
-		m.profileStored(*prof, changed)
-	}
-	if len(req.Files) == 0 {
-		return nil, nil
-	}
-	return m.forwardImport(ctx, c, importJobSpec{Paths: &req}, "import paths")
+	m.profileStored(*prof, changed)
+	return nil
 }
 
 func (m *Main) profileStored(p db.Profile, changed bool) {
@@ -189,29 +154,17 @@ func (m *Main) profileStored(p db.Profile, changed bool) {
 func (m *Main) listProfiles(ctx context.Context, dbPath string) error {
 	ps := db.DefaultProfiles() // no database yet: the table it will start with
 	var sets []db.SetInfo
-	c, err := m.adminConnect(ctx, dbPath)
+	svc, release, err := m.service(ctx, dbPath, svcOptions{readOnly: true, optional: true})
 	if err != nil {
 		return err
 	}
-	if c != nil {
-		// The daemon holds the file.
-		if err := c.call(ctx, "GET", "/v1/profiles", nil, &ps); err != nil {
+	defer release()
+	if svc != nil { // else no database yet
+		if ps, err = svc.Profiles(ctx); err != nil {
 			return fmt.Errorf("import paths: %w", err)
 		}
-		if err := c.call(ctx, "GET", "/v1/sets", nil, &sets); err != nil {
+		if sets, err = svc.Sets(ctx); err != nil {
 			return fmt.Errorf("import paths: %w", err)
-		}
-	} else if _, err := os.Stat(dbPath); err == nil {
-		st, err := m.openStore(ctx, dbPath, true)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		if ps, err = st.Profiles(); err != nil {
-			return err
-		}
-		if sets, err = st.Sets(); err != nil {
-			return err
 		}
 	}
 	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', 0)

@@ -40,28 +40,14 @@ func (m *Main) runKeys(ctx context.Context, args []string) error {
 		return usagef(fs, "unknown action %q (want add, list or revoke)", action)
 	}
 
-	c, err := m.adminConnect(ctx, *dbPath)
+	svc, release, err := m.service(ctx, *dbPath, svcOptions{readOnly: action == "list"})
 	if err != nil {
 		return err
 	}
-	var st *db.Store
-	if c == nil {
-		st, err = m.openStore(ctx, *dbPath, action == "list")
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-	}
+	defer release()
 	switch action {
 	case "add":
-		var r addKeyResp
-		if c != nil {
-			err = c.call(ctx, "POST", "/v1/keys/add", nameReq{Name: rest[0]}, &r)
-		} else {
-			var k db.APIKey
-			r.Key, k, err = st.AddAPIKey(ctx, rest[0])
-			r.Name, r.Prefix = k.Name, k.Prefix
-		}
+		r, err := svc.AddAPIKey(ctx, rest[0])
 		if err != nil {
 			return err
 		}
@@ -73,23 +59,13 @@ func (m *Main) runKeys(ctx context.Context, args []string) error {
 		fmt.Fprintf(m.Stderr, "created API key %q; copy it now, it is not shown again. Send it as: x-api-key: %s...\n", r.Name, r.Prefix)
 		return nil
 	case "revoke":
-		if c != nil {
-			err = c.call(ctx, "POST", "/v1/keys/revoke", nameReq{Name: rest[0]}, nil)
-		} else {
-			err = st.RevokeAPIKey(ctx, rest[0])
-		}
-		if err != nil {
+		if err := svc.RevokeAPIKey(ctx, rest[0]); err != nil {
 			return err
 		}
 		fmt.Fprintf(m.Stdout, "revoked API key %s\n", rest[0])
 		return nil
 	default:
-		var keys []db.APIKey
-		if c != nil {
-			err = c.call(ctx, "GET", "/v1/keys", nil, &keys)
-		} else {
-			keys, err = st.APIKeys()
-		}
+		keys, err := svc.APIKeys(ctx)
 		if err != nil {
 			return err
 		}

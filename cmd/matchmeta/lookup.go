@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 const lookupUsage = "lookup [--db PATH | --server URL [--api-key K]] [--type T] [--json] VALUE... | lookup [--server URL] --file FILE [-o OUT]"
@@ -143,40 +143,17 @@ func (m *Main) lookup(ctx context.Context, args []string, tally *lookupTally) er
 			asJSON: *asJSON, file: *file, args: fs.Args(), tally: tally,
 		}, w)
 	}
-	// A running daemon holds the file: it answers (admin_lookup.go).
-	if done, err := m.adminLookup(ctx, *dbPath, daemonLookup{typ: db.Kind(*typ), records: *records, asJSON: *asJSON, file: *file, args: fs.Args(), tally: tally}, w); done || err != nil {
-		return err
-	}
-	st, err := m.openStore(ctx, *dbPath, true)
+	svc, release, err := m.service(ctx, *dbPath, svcOptions{readOnly: true})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	answer := func(r *db.Reader, v string) db.Answer {
-		q, err := db.ParseQuery(db.Kind(*typ), v)
-		if err != nil {
-			tally.add(db.VerdictError)
-			return db.Answer{Query: v, Verdict: db.VerdictError, Error: err.Error()}
-		}
-		a := r.Answer(q, *records)
-		tally.add(a.Verdict)
-		return a
+	defer release()
+	detail := service.DetailFull
+	if !*records {
+		detail = service.DetailSets
 	}
 	if *file == "" {
-		return st.View(func(r *db.Reader) error {
-			enc := json.NewEncoder(w)
-			for _, v := range fs.Args() {
-				a := answer(r, v)
-				if *asJSON {
-					if err := enc.Encode(a); err != nil {
-						return err
-					}
-					continue
-				}
-				printAnswer(w, a)
-			}
-			return nil
-		})
+		return m.lookupValues(ctx, svc, fs.Args(), db.Kind(*typ), detail, *asJSON, w, tally)
 	}
 	var in io.Reader = m.Stdin
 	if *file != "-" {
@@ -187,111 +164,49 @@ func (m *Main) lookup(ctx context.Context, args []string, tally *lookupTally) er
 		defer f.Close()
 		in = f
 	}
-	return lookupStream(ctx, st, in, w, answer)
+	// One value per line, answered by the one bulk lookup as JSON lines.
+	st, err := svc.LookupStream(ctx, in, w, service.StreamOptions{Format: service.StreamText, Type: db.Kind(*typ), Detail: detail, MaxLineBytes: 1 << 20})
+	if tally != nil {
+		tally.ok, tally.na, tally.rejected = tally.ok+int(st.OK), tally.na+int(st.NA), tally.rejected+int(st.Rejected)
+	}
+	if err != nil {
+		return fmt.Errorf("lookup: %w", err)
+	}
+	return nil
 }
 
-// lookupStream answers a line stream in batches, one read transaction per
-// batch so a long input does not pin old pages for its whole run. Batches
-// are answered and encoded on every core at once and written in input
-// order: the JSON encoding costs more than the lookups.
-func lookupStream(ctx context.Context, st *db.Store, in io.Reader, w io.Writer, answer func(*db.Reader, string) db.Answer) error {
-	type result struct {
-		b   []byte
-		err error
+// lookupValues answers the command line's values in one streamed lookup
+// and prints them.
+func (m *Main) lookupValues(ctx context.Context, svc service.Service, values []string, kind db.Kind, detail service.Detail, asJSON bool, w io.Writer, tally *lookupTally) error {
+	var in []byte
+	for _, v := range values {
+		in = service.AppendValue(in, v)
 	}
-	type batch struct {
-		vals []string
-		out  chan result
+	var out bytes.Buffer
+	if _, err := svc.LookupStream(ctx, bytes.NewReader(in), &out, service.StreamOptions{Type: kind, Detail: detail, MaxLineBytes: 1 << 20}); err != nil {
+		return fmt.Errorf("lookup: %w", err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	workers := runtime.GOMAXPROCS(0)
-	jobs := make(chan *batch, workers)
-	order := make(chan *batch, 2*workers)
-	for i := 0; i < workers; i++ {
-		go func() {
-			var buf bytes.Buffer
-			enc := json.NewEncoder(&buf)
-			for j := range jobs {
-				buf.Reset()
-				err := st.View(func(r *db.Reader) error {
-					for _, v := range j.vals {
-						if err := enc.Encode(answer(r, v)); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-				j.out <- result{b: append([]byte(nil), buf.Bytes()...), err: err}
+	dec := json.NewDecoder(&out)
+	enc := json.NewEncoder(w)
+	for i := range values {
+		var a db.Answer
+		if err := dec.Decode(&a); err != nil {
+			return fmt.Errorf("lookup: answer %d: %w", i+1, err)
+		}
+		tally.add(a.Verdict)
+		// JSON carried the query as valid UTF-8; print the bytes given.
+		if q := db.TrimName(values[i]); a.Query == strings.ToValidUTF8(q, "\uFFFD") {
+			a.Query = q
+		}
+		if asJSON {
+			if err := enc.Encode(a); err != nil {
+				return err
 			}
-		}()
+			continue
+		}
+		printAnswer(w, a)
 	}
-	written := make(chan error, 1)
-	go func() {
-		var err error
-		for j := range order {
-			res := <-j.out
-			if err == nil {
-				err = res.err
-			}
-			if err == nil {
-				if _, werr := w.Write(res.b); werr != nil {
-					err = werr
-				}
-			}
-			if err != nil {
-				cancel() // the reader stops sending
-			}
-		}
-		written <- err
-	}()
-	readErr := func() error {
-		defer close(jobs)
-		defer close(order)
-		sc := bufio.NewScanner(in)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		vals := make([]string, 0, 4096)
-		send := func() error {
-			if len(vals) == 0 {
-				return nil
-			}
-			j := &batch{vals: vals, out: make(chan result, 1)}
-			vals = make([]string, 0, 4096)
-			select {
-			case order <- j:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			select {
-			case jobs <- j:
-			case <-ctx.Done():
-				j.out <- result{err: ctx.Err()}
-				return ctx.Err()
-			}
-			return nil
-		}
-		for sc.Scan() {
-			v := strings.TrimSpace(strings.TrimSuffix(sc.Text(), "\r"))
-			if v == "" || strings.HasPrefix(v, "#") {
-				continue
-			}
-			vals = append(vals, v)
-			if len(vals) == cap(vals) {
-				if err := send(); err != nil {
-					return err
-				}
-			}
-		}
-		if err := sc.Err(); err != nil {
-			return fmt.Errorf("lookup: read input: %w", err)
-		}
-		return send()
-	}()
-	werr := <-written
-	if werr != nil {
-		return werr
-	}
-	return readErr
+	return nil
 }
 
 func printAnswer(w io.Writer, a db.Answer) {

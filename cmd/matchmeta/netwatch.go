@@ -15,7 +15,6 @@ import (
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/netwatch"
-	"github.com/matchmeta/matchmeta/web/service"
 )
 
 const netwatchUsage = `netwatch scan --interface IFACE [--cidr CIDR] [--format kyn|json|cef|rfc5424] [--allow MACS]
@@ -180,51 +179,25 @@ func (m *Main) runNetwatch(ctx context.Context, args []string) error {
 		return usagef(fs, "%v", err)
 	}
 
-	c, err := m.adminConnect(ctx, *dbPath)
+	svc, release, err := m.service(ctx, *dbPath, svcOptions{readOnly: action == "devices" || action == "events"})
 	if err != nil {
 		return err
 	}
-	var svc *service.Local
-	if c == nil {
-		st, err := m.openStore(ctx, *dbPath, action == "devices" || action == "events")
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		svc, err = service.NewLocal(service.Config{Store: st, Logger: m.logger()})
-		if err != nil {
-			return err
-		}
-		defer svc.Close(context.Background())
-	}
+	defer release()
 	switch action {
 	case "scan":
-		var rep netwatch.Report
-		if c != nil {
-			err = c.call(ctx, "POST", "/v1/netwatch/scan", o.req(), &rep)
-		} else {
-			p := render.NewProgress(m.Stderr, render.ProgressOptions{})
-			var r *netwatch.Report
-			r, err = svc.NetwatchScan(ctx, o.req(), p.Watch)
-			p.Close()
-			if r != nil {
-				rep = *r
-			}
-		}
+		p := render.NewProgress(m.Stderr, render.ProgressOptions{What: "netwatch"})
+		rep, err := svc.NetwatchScan(ctx, o.req(), p.Watch)
+		p.Close()
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(m.Stderr, "netwatch: %s on %s: %d hosts asked, %d devices, %d events, %d requests in %s\n",
 			rep.Sweep.Prefix, rep.Sweep.Interface, rep.Sweep.Targets, len(rep.Sweep.Devices), len(rep.Events), rep.Sweep.Sent,
 			rep.Sweep.Duration().Round(time.Millisecond))
-		return m.printScan(&rep, outFormat)
+		return m.printScan(rep, outFormat)
 	case "devices":
-		var devs []db.InventoryDevice
-		if c != nil {
-			err = c.call(ctx, "GET", "/v1/netwatch/devices", nil, &devs)
-		} else {
-			devs, err = svc.NetwatchDevices(ctx)
-		}
+		devs, err := svc.NetwatchDevices(ctx)
 		if err != nil {
 			return err
 		}
@@ -233,12 +206,7 @@ func (m *Main) runNetwatch(ctx context.Context, args []string) error {
 		}
 		return printDevices(m, devs)
 	case "events":
-		var evs []db.InventoryEvent
-		if c != nil {
-			err = c.call(ctx, "GET", fmt.Sprintf("/v1/netwatch/events?after=%d&limit=%d", *after, *limit), nil, &evs)
-		} else {
-			evs, err = svc.NetwatchEvents(ctx, *after, *limit)
-		}
+		evs, err := svc.NetwatchEvents(ctx, *after, *limit)
 		if err != nil {
 			return err
 		}
@@ -247,13 +215,11 @@ func (m *Main) runNetwatch(ctx context.Context, args []string) error {
 		}
 		return printEvents(m, evs)
 	case "allow":
-		var mk db.Mark
-		if c != nil {
-			err = c.call(ctx, "POST", "/v1/netwatch/allow", allowReq{MAC: rest[0], Label: *label}, &mk)
-		} else {
-			mac, _ := db.ParseMAC(rest[0])
-			mk, err = svc.NetwatchAllow(ctx, mac, *label)
+		mac, err := db.ParseMAC(rest[0])
+		if err != nil {
+			return usagef(fs, "%v", err)
 		}
+		mk, err := svc.NetwatchAllow(ctx, mac, *label)
 		if err != nil {
 			return err
 		}

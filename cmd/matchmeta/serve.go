@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,10 +39,6 @@ level, the API-key policy and the TLS certificate files (and reopens the
 netwatch output files, for logrotate), read again from
 the environment file (--env-file, default /etc/matchmeta/matchmeta.env
 when it exists) over the process environment.`
-
-// adminJobHook, when set, runs as each job of the daemon starts, with the
-// job's context (tests hold a job there to interrupt it mid-way).
-var adminJobHook atomic.Pointer[func(ctx context.Context)]
 
 // defaultEnvFile is the service's settings file (systemd/matchmeta.env).
 const defaultEnvFile = "/etc/matchmeta/matchmeta.env"
@@ -156,18 +150,25 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 		}
 	}
 	defer stopNetwatch() // early exits; a second Stop does nothing
-	svc, err := service.NewLocal(service.Config{Store: st, Logger: log, Version: versionString(), Netwatch: nw, OnJobStart: func(ctx context.Context, _ *service.Job) {
-		if hook := adminJobHook.Load(); hook != nil {
-			(*hook)(ctx)
-		}
-	}})
+	cfg := service.Config{Store: st, Logger: log, Version: versionString(), Netwatch: nw}
+	if m.OnJobStart != nil {
+		cfg.OnJobStart = func(ctx context.Context, _ *service.Job) { m.OnJobStart(ctx) }
+	}
+	svc, err := service.NewLocal(cfg)
 	if err != nil {
 		closeStore()
 		return err
 	}
+	sockPath := *adminSock
+	if sockPath == "" {
+		sockPath = m.env("MATCHMETA_ADMIN_SOCKET")
+	}
+	if sockPath == "" {
+		sockPath = web.DaemonSocketPath(st.Path())
+	}
 	srv, err := web.New(web.Config{
 		Store: st, Service: svc, Logger: log, Listen: *listen, TLSCert: *tlsCert, TLSKey: *tlsKey,
-		RequireKey: *requireKey, Version: versionString(),
+		RequireKey: *requireKey, Version: versionString(), AdminSocket: sockPath,
 	})
 	if err != nil {
 		closeStore()
@@ -179,16 +180,6 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	}
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
-	sockPath := *adminSock
-	if sockPath == "" {
-		sockPath = daemonSocketPath(m, st.Path())
-	}
-	admin, err := m.startAdmin(workCtx, sockPath, svc, log)
-	if err != nil {
-		srv.Shutdown(context.Background())
-		closeStore()
-		return err
-	}
 	if nw != nil {
 		nw.Start(workCtx)
 		log.Info("netwatch on", "interface", nwOpts.iface, "cidr", nwOpts.cidr, "interval", nwOpts.interval)
@@ -201,7 +192,7 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	if m.Ready != nil {
 		m.Ready(addr)
 	}
-	m.startWatchdog(workCtx, log, func() error { return healthCheck(st) })
+	m.startWatchdog(workCtx, log, func() error { return svc.Health(workCtx) })
 	var syncer *syncLoop
 	if *syncDir != "" {
 		a := &bundleApplier{st: st, log: log.With("component", "bundle"), trustDir: *trustDir, insecure: *insecure}
@@ -220,12 +211,6 @@ loop:
 			serveErr = fmt.Errorf("serve: http server stopped: %w", err)
 			log.Error("http server stopped", "err", err)
 			break loop
-		case err := <-admin.done:
-			if err != nil {
-				serveErr = fmt.Errorf("serve: admin socket stopped: %w", err)
-				log.Error("admin socket stopped", "err", err)
-				break loop
-			}
 		case <-hup:
 			m.sdReloading()
 			m.reloadServe(log, *envFile, fs, &levelVar, srv)
@@ -239,16 +224,16 @@ loop:
 	}
 
 	m.sdStopping()
-	// HTTP first: finish requests in flight, accept no more.
+	// HTTP first: finish requests in flight, accept no more; then the
+	// admin socket, whose requests end (running imports abort: nothing
+	// half-imported is ever published).
 	shCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	if err := srv.Shutdown(shCtx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
 	cancel()
-	// Then the workers: the admin socket stops and running imports abort
-	// (nothing half-imported is ever published).
+	// Then the jobs.
 	stopWork()
-	admin.shutdown(log)
 	stopNetwatch()
 	if syncer != nil {
 		syncer.wait() // an apply in progress aborts; nothing half-applied
@@ -373,19 +358,6 @@ func parseLevel(v string) (slog.Level, error) {
 		return slog.LevelError, nil
 	}
 	return 0, fmt.Errorf("unknown log level %q (want debug, info, warn or error)", v)
-}
-
-// healthCheck is the watchdog's probe: a read transaction must finish
-// promptly.
-func healthCheck(st *db.Store) error {
-	done := make(chan error, 1)
-	go func() { done <- st.View(func(r *db.Reader) error { return nil }) }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(5 * time.Second):
-		return errors.New("a read transaction took more than 5s")
-	}
 }
 
 func versionString() string {

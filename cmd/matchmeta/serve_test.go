@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,11 +12,15 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/web"
+	"github.com/matchmeta/matchmeta/web/remote"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 // syncBuf is a goroutine-safe buffer for a daemon's stderr.
@@ -42,7 +47,12 @@ type daemon struct {
 	exit   chan int
 	stderr *syncBuf
 	env    map[string]string
+	// hook, when set, runs as each of the daemon's jobs starts (holdJobs).
+	hook atomic.Pointer[func(ctx context.Context)]
 }
+
+// forceUpload is the ForceUpload of the commands the tests run.
+var forceUpload bool
 
 // startDaemon runs `matchmeta serve` in-process on a loopback port and
 // waits until it is ready.
@@ -53,6 +63,11 @@ func startDaemon(t *testing.T, env map[string]string, args ...string) *daemon {
 	ready := make(chan string, 1)
 	m := &Main{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: d.stderr, Getenv: func(k string) string { return env[k] },
 		Ready: func(addr string) { ready <- addr }}
+	m.OnJobStart = func(ctx context.Context) {
+		if h := d.hook.Load(); h != nil {
+			(*h)(ctx)
+		}
+	}
 	m.Logger = slog.New(slog.NewTextHandler(d.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	go func() { d.exit <- m.Run(ctx, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)) }()
 	select {
@@ -96,7 +111,7 @@ func (d *daemon) shutdown(t *testing.T) int {
 func cli(t *testing.T, env map[string]string, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	m := &Main{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
+	m := &Main{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }, ForceUpload: forceUpload}
 	code := m.Run(context.Background(), args)
 	return code, out.String(), errb.String()
 }
@@ -218,10 +233,16 @@ func TestServeEndToEnd(t *testing.T) {
 
 	// Read-only views through the daemon.
 	mc := &Main{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(k string) string { return env[k] }}
-	if sets, done, err := mc.adminSets(context.Background()); !done || err != nil || len(sets) != 1 || sets[0].Name != "case-1" {
+	svc, release, err := mc.service(context.Background(), env["MATCHMETA_DB"], svcOptions{readOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	_, done := svc.(*remote.Client)
+	if sets, err := svc.Sets(context.Background()); !done || err != nil || len(sets) != 1 || sets[0].Name != "case-1" {
 		t.Fatalf("adminSets: %v %v %+v", done, err, sets)
 	}
-	if evs, done, err := mc.adminHistory(context.Background()); !done || err != nil || len(evs) == 0 || evs[0].Action != "remove" {
+	if evs, err := svc.History(context.Background(), 0); !done || err != nil || len(evs) == 0 || evs[0].Action != "remove" {
 		t.Fatalf("adminHistory: %v %v %+v", done, err, evs)
 	}
 
@@ -282,8 +303,8 @@ func TestServeEndToEnd(t *testing.T) {
 func TestServeUploads(t *testing.T) {
 	env, dbPath := testEnv(t)
 	d := startDaemon(t, env)
-	adminForceUpload = true
-	defer func() { adminForceUpload = false }()
+	forceUpload = true
+	defer func() { forceUpload = false }()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "a.txt"), []byte("notepad.exe\ncalc.exe\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "b.txt"), []byte("cmd.exe\n"), 0o644)
@@ -306,7 +327,7 @@ func TestServeUploads(t *testing.T) {
 		}
 	}
 	// The directory form is always streamed.
-	adminForceUpload = false
+	forceUpload = false
 	code, out, errOut = cli(t, env, "", "import", "nsrl", filepath.Dir(rds), "--set", "rds-dir")
 	if code != 0 || !strings.Contains(out, "rds-dir-sha1") || !strings.Contains(errOut, "sending directory") {
 		t.Fatalf("nsrl v2 directory: %d\n%s\n%s", code, out, errOut)
@@ -323,12 +344,7 @@ func TestAdminImportCheck(t *testing.T) {
 	startDaemon(t, env)
 	f := filepath.Join(t.TempDir(), "list.txt")
 	os.WriteFile(f, []byte(impHex("a")+"\n"), 0o644)
-	m := &Main{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(k string) string { return env[k] }}
-	c, err := m.adminConnect(context.Background(), dbPath)
-	if err != nil || c == nil {
-		t.Fatalf("connect: %v %v", c, err)
-	}
-	good, err := probeFile(f)
+	good, err := service.ProbeFile(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,9 +354,17 @@ func TestAdminImportCheck(t *testing.T) {
 	forged.HeadSum = strings.Repeat("0", 64)
 	gone := good
 	gone.Path += ".gone"
-	var got []bool
-	if err := c.call(context.Background(), "POST", "/v1/import/check", []fileProbe{good, sized, moved, forged, gone}, &got); err != nil {
+	body, _ := json.Marshal([]service.FileProbe{good, sized, moved, forged, gone})
+	req, _ := http.NewRequest("POST", "http://matchmeta-admin/api/v1/import/check", bytes.NewReader(body))
+	req.Header.Set(web.HeaderDB, dbPath)
+	res, err := socketClient(env["MATCHMETA_ADMIN_SOCKET"]).Do(req)
+	if err != nil {
 		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var got []bool
+	if err := json.NewDecoder(res.Body).Decode(&got); err != nil || res.StatusCode != 200 {
+		t.Fatalf("check: %d %v", res.StatusCode, err)
 	}
 	if want := []bool{true, false, false, false, false}; len(got) != len(want) || got[0] != true || got[1] || got[2] || got[3] || got[4] {
 		t.Fatalf("check: got %v, want %v", got, want)
@@ -348,8 +372,8 @@ func TestAdminImportCheck(t *testing.T) {
 }
 
 func TestServeDefaultSocketBesideDB(t *testing.T) {
-	if dirWritable(systemSocketDir) {
-		t.Skip(systemSocketDir + " is writable here; the daemon would use it")
+	if web.DaemonSocketPath(filepath.Join(t.TempDir(), "x.db")) == filepath.Join(web.SystemSocketDir, "admin.sock") {
+		t.Skip(web.SystemSocketDir + " is writable here; the daemon would use it")
 	}
 	dir := t.TempDir()
 	env := map[string]string{"MATCHMETA_DB": filepath.Join(dir, "mm.db")}

@@ -38,16 +38,13 @@ func (m *Main) runSets(ctx context.Context, args []string) error {
 	default:
 		return usagef(fs, "unknown action %q (want list, show, remove or history)", action)
 	}
+	svc, release, err := m.service(ctx, *dbPath, svcOptions{readOnly: action != "remove"})
+	if err != nil {
+		return err
+	}
+	defer release()
 	if action == "remove" {
-		if done, err := m.adminRemoveSet(ctx, rest[0]); done || err != nil {
-			return err // the daemon did it (and said so)
-		}
-		st, err := m.openStore(ctx, *dbPath, false)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		removed, err := st.Remove(ctx, rest[0])
+		removed, err := svc.RemoveSet(ctx, rest[0])
 		if err != nil {
 			return err
 		}
@@ -56,38 +53,22 @@ func (m *Main) runSets(ctx context.Context, args []string) error {
 		} else {
 			fmt.Fprintf(m.Stdout, "removed release %s: sets %s\n", rest[0], strings.Join(removed, ", "))
 		}
-		m.offerCompact(st)
+		m.offerCompact(ctx, svc)
 		return nil
 	}
-	// Reads go to a running daemon when one holds the file, else to the file.
 	var sets []db.SetInfo
 	var evs []db.Event
-	var done bool
-	var err error
 	if action == "history" {
-		evs, done, err = m.adminHistory(ctx)
+		evs, err = svc.History(ctx, 0)
 	} else {
-		sets, done, err = m.adminSets(ctx)
+		sets, err = svc.Sets(ctx)
 	}
 	if err != nil {
 		return err
 	}
 	where := *dbPath
-	if !done {
-		st, err := m.openStore(ctx, *dbPath, true)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		where = st.Path()
-		if action == "history" {
-			evs, err = st.History(0)
-		} else {
-			sets, err = st.Sets()
-		}
-		if err != nil {
-			return err
-		}
+	if in, err := svc.Info(ctx); err == nil {
+		where = in.DB
 	}
 	switch action {
 	case "list":

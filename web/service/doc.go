@@ -62,36 +62,39 @@
 // publishes nothing then. The job then shows on the status page and in
 // GET /api/v1/jobs with its counts, and a CLI renders the same events.
 //
-// Step 4. Route. Add one line for the operation to the route table in
-// web/routes.go and its handler in web/api_<area>.go. The table is
-// served on TCP (API keys: `open` for lookups, `admin` for anything
-// that changes data) and on the admin unix socket (its file
-// permissions are the authority). The handler decodes the request,
-// calls s.svc.Method, and answers JSON; a job's handler streams its
-// events with s.jobStream (NDJSON {"progress": Event} lines, then
-// {"result": ...} or {"error": ..., "kind": ...}). Errors are
-// returned, not written: the one error handler maps kinds to statuses.
+// Step 4. Route. Add one line for the operation to the route table,
+// Server.table in web/routes.go, and its handler in web/api_<area>.go.
+// The table is served on TCP and on the admin unix socket (web/admin.go)
+// with different authority, the line's auth: public (anyone), open
+// (lookups: a key only with --require-key), admin (changes: an API key on
+// TCP, the socket's file permissions on the socket), local (the socket
+// only: anything that reads the caller's files or hands out secrets). The
+// handler decodes the request, calls s.svc.Method and answers c.JSON; a
+// job's handler wraps the call in s.jobStream(c, func(watch) (any, error)
+// {...}), which streams NDJSON {"progress": Event} lines, then
+// {"result": ...} or {"error", "kind"} (web/admin_api.go, apiImport).
+// Errors are returned, not written: the one error handler maps their kinds
+// to statuses and writes {"error", "kind"}.
 //
 // Step 5. Remote client. Add the same method to *remote.Client in
-// web/remote/<area>.go: c.call(ctx, method, path, in, &out) for a
-// JSON answer, c.job(ctx, path, in, watch, &out) for a job. Requests
-// that read client files name them in their request and the client
-// sends what the daemon cannot read in place (see remote's Import).
+// web/remote/<area>.go: c.call(ctx, method, path, in, &out) for a JSON
+// answer; for a job, res, err := c.request(ctx, "POST", path, body,
+// ctype) then c.job(ctx, res, watch, &out), which hands the progress to
+// watch and returns the typed error. A request that reads the caller's
+// files sends those the daemon cannot read in place (remote/import.go:
+// service.ProbeFile, POST /api/v1/import/check, multipart upload).
 //
-// Step 6. CLI command. In cmd/matchmeta/<area>.go: one pflag.FlagSet, parse
-// and check the flags (usage errors via usagef), build the request,
-// get the service with m.service(ctx, dbPath, readOnly) (a running
-// daemon's remote client, else Local over the file) and call the
-// method once; render results with cmd/matchmeta/render (p :=
-// render.NewProgress(m.Stderr, ...); pass p.Watch). No branch on
+// Step 6. CLI command. In cmd/matchmeta/<area>.go: one pflag.FlagSet,
+// parse and check the flags (usage errors via usagef), build the request,
+// get the service once with svc, release, err := m.service(ctx, *dbPath,
+// svcOptions{readOnly: ...}) (the daemon's remote client when one serves
+// the database, else Local over the file), defer release(), and call the
+// method; for a job pass the Watch of p := render.NewProgress(m.Stderr,
+// render.ProgressOptions{}) (see runImportJob in import.go). No branch on
 // local or remote.
 //
 // Step 7. Tests: the engine in its package; the operation end to end through
 // the daemon in cmd/matchmeta (real store in t.TempDir(), server on
 // :0), which covers the route and the remote client; document the
 // command and any new route in README.md and web/API.md.
-//
-// Until issue 8's second milestone is on main (git log main: "web: one
-// route table", "web/remote"), steps 4 to 6 have no table, no remote
-// client and no m.service yet: stop after step 3 and test through Local.
 package service

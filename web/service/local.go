@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 	"time"
 
@@ -145,12 +146,13 @@ func (l *Local) Group(ctx context.Context, name string) (db.Group, error) {
 }
 
 // RemoveSet removes a published set, or a release by its group name.
-func (l *Local) RemoveSet(ctx context.Context, name string) error {
-	if err := l.st.RemoveSet(ctx, name); err != nil {
-		return err
+func (l *Local) RemoveSet(ctx context.Context, name string) ([]string, error) {
+	removed, err := l.st.Remove(ctx, name)
+	if err != nil {
+		return nil, err
 	}
-	l.log.Info("set removed", "set", name)
-	return nil
+	l.log.Info("set removed", "set", name, "sets", removed)
+	return removed, nil
 }
 
 // History is the change history, newest first.
@@ -296,7 +298,9 @@ func (l *Local) CancelJob(ctx context.Context, id string) error {
 
 // Info tells what serves.
 func (l *Local) Info(ctx context.Context) (Info, error) {
-	return Info{Version: l.cfg.Version, Schema: db.SchemaVersion, DB: l.st.Path(), DBSize: l.st.Size(), Started: l.started}, nil
+	_, free := l.st.Space()
+	return Info{Version: l.cfg.Version, Schema: db.SchemaVersion, DB: l.st.Path(), DBSize: l.st.Size(), DBFree: free,
+		CompactAdvised: l.st.ShouldCompact(), ReadOnly: l.st.ReadOnly(), Started: l.started, PID: os.Getpid()}, nil
 }
 
 // Health fails when a read transaction does not finish within 5 s.

@@ -49,7 +49,7 @@ func TestLocalReleaseGroupAndCompact(t *testing.T) {
 	if _, err := l.Group(ctx, "nope"); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("unknown group: %v", err)
 	}
-	if err := l.RemoveSet(ctx, "rds"); err != nil {
+	if _, err := l.RemoveSet(ctx, "rds"); err != nil {
 		t.Fatal(err)
 	}
 	if sets, _ := l.Sets(ctx); len(sets) != 0 {

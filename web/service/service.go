@@ -135,8 +135,8 @@ type Sets interface {
 	// its sets, segments and distinct files.
 	Group(ctx context.Context, name string) (db.Group, error)
 	// RemoveSet removes a set, or every set of a release given its group
-	// name, in one step.
-	RemoveSet(ctx context.Context, name string) error
+	// name, in one step, and returns the names of the sets removed.
+	RemoveSet(ctx context.Context, name string) ([]string, error)
 	// History is the change history, newest first; limit 0 is all.
 	History(ctx context.Context, limit int) ([]db.Event, error)
 }
@@ -218,9 +218,16 @@ type Status interface {
 
 // Info is the state of the service (GET /api/v1/info carries it).
 type Info struct {
-	Version string    `json:"version"`
-	Schema  int       `json:"schema"`
-	DB      string    `json:"db"`
-	DBSize  int64     `json:"db_size_bytes"`
-	Started time.Time `json:"started"`
+	Version string `json:"version"`
+	Schema  int    `json:"schema"`
+	DB      string `json:"db"`
+	DBSize  int64  `json:"db_size_bytes"`
+	// DBFree is the free space inside the file; CompactAdvised says
+	// compacting would give back more than half of it.
+	DBFree         int64 `json:"db_free_bytes"`
+	CompactAdvised bool  `json:"compact_advised,omitempty"`
+	// ReadOnly says why the store refuses changes ("" when it does not).
+	ReadOnly string    `json:"read_only,omitempty"`
+	Started  time.Time `json:"started"`
+	PID      int       `json:"pid"`
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/matchmeta/matchmeta/db"
@@ -721,4 +722,20 @@ func (l *Local) lookupLines(ctx context.Context, body io.Reader, out io.Writer, 
 		}
 	}
 	return stats, ctx.Err()
+}
+
+// AppendValue appends v as one NDJSON input line that the bulk lookup
+// reads back as exactly v: the bare value when that is unambiguous (every
+// byte kept, a Unix path's included), else a JSON string (a value that is
+// blank, starts or ends with white space, holds a line break, or starts
+// like JSON).
+func AppendValue(dst []byte, v string) []byte {
+	bare := v != "" && v[0] != '"' && v[0] != '{' && !strings.ContainsAny(v, "\r\n") &&
+		v[0] > ' ' && v[len(v)-1] > ' '
+	if bare {
+		dst = append(dst, v...)
+	} else {
+		dst = appendJSONString(dst, []byte(v))
+	}
+	return append(dst, '\n')
 }
