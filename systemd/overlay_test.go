@@ -54,7 +54,7 @@ case "$out" in *lab*sha256*) ;; *) fail "alice sets list: $out" ;; esac
 printf "%064d\n" 3 >/home/alice/mine.txt; chown alice:alice /home/alice/mine.txt; chmod 600 /home/alice/mine.txt
 out=$(as alice matchmeta import sha256 /home/alice/mine.txt --set alice-set --class notable 2>&1) || fail "alice import of a file only she can read: $out"
 out=$(as alice matchmeta backup /home/alice/copy.db 2>&1) || fail "alice backup: $out"
-case "$out" in *"2 sets, 3 keys, check ok"*) ;; *) fail "alice backup: $out" ;; esac
+case "$out" in *"2 sets, 3 records, check ok"*) ;; *) fail "alice backup: $out" ;; esac
 if out=$(as bob matchmeta backup /home/bob/copy.db 2>&1); then fail "bob (not in the group) could back up: $out"; fi
 if as alice cat /var/lib/matchmeta/matchmeta.db >/dev/null 2>&1; then fail "alice can read the database file"; fi
 kill -TERM $svc
