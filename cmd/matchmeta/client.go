@@ -42,7 +42,7 @@ func (m *Main) service(ctx context.Context, dbPath string, o svcOptions) (svc se
 		return nil, nil, fmt.Errorf("matchmeta: %w", err)
 	}
 	for _, sock := range m.clientSocketPaths(abs) {
-		c, err := remote.Dial(ctx, remote.Config{Socket: sock, DB: abs, Stdin: m.Stdin, ForceUpload: m.ForceUpload,
+		c, err := remote.Dial(ctx, remote.Config{Socket: sock, DB: abs, Stdin: newCancelReader(ctx, m.Stdin), ForceUpload: m.ForceUpload,
 			Notify: func(msg string) { fmt.Fprintf(m.Stderr, "matchmeta: %s\n", msg) }})
 		switch {
 		case err == nil:
@@ -69,7 +69,7 @@ func (m *Main) service(ctx context.Context, dbPath string, o svcOptions) (svc se
 	if err != nil {
 		return nil, nil, err
 	}
-	l, err := service.NewLocal(service.Config{Store: st, Logger: log, Version: versionString(), Stdin: m.Stdin, StdinSize: stdinSize(m.Stdin)})
+	l, err := service.NewLocal(service.Config{Store: st, Logger: log, Version: versionString(), Stdin: newCancelReader(ctx, m.Stdin), StdinSize: stdinSize(m.Stdin)})
 	if err != nil {
 		st.Close()
 		return nil, nil, err
@@ -129,4 +129,49 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// cancelReader makes a read blocked on r (a pipe with nothing in it yet:
+// `slow | matchmeta import sha256 -`) return as soon as ctx ends, so Ctrl-C
+// acts at once rather than at the next line or EOF. One read is in flight
+// in a goroutine; an abandoned one ends with the process (it is stdin).
+type cancelReader struct {
+	ctx  context.Context
+	r    io.Reader
+	res  chan readResult
+	buf  []byte
+	busy bool
+}
+
+type readResult struct {
+	n   int
+	err error
+}
+
+func newCancelReader(ctx context.Context, r io.Reader) *cancelReader {
+	return &cancelReader{ctx: ctx, r: r, res: make(chan readResult, 1)}
+}
+
+func (c *cancelReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if !c.busy {
+		if cap(c.buf) < len(p) {
+			c.buf = make([]byte, len(p))
+		}
+		buf := c.buf[:len(p)]
+		c.busy = true
+		go func() {
+			n, err := c.r.Read(buf)
+			c.res <- readResult{n, err}
+		}()
+	}
+	select {
+	case r := <-c.res:
+		c.busy = false
+		return copy(p, c.buf[:r.n]), r.err
+	case <-c.ctx.Done():
+		return 0, c.ctx.Err()
+	}
 }

@@ -201,9 +201,9 @@ func (c *Client) job(ctx context.Context, res *http.Response, watch service.Watc
 		return err
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("admin socket %s: %w", c.cfg.Socket, err)
+		return fmt.Errorf("admin socket %s: the daemon stopped during the job (%v); nothing was published, the previous sets are intact", c.cfg.Socket, err)
 	}
-	return fmt.Errorf("admin socket %s: the daemon ended the job without a result (did it stop?)", c.cfg.Socket)
+	return fmt.Errorf("admin socket %s: the daemon stopped during the job; nothing was published, the previous sets are intact", c.cfg.Socket)
 }
 
 // requestError is a job the daemon refused as asked (importer.ErrRequest).

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPipedImportInterrupts: Ctrl-C on `slow | matchmeta import sha256 -`
+// acts at once, not at EOF, locally and through the daemon; a daemon that
+// stops during a streamed import makes the CLI say so at once (issue 10
+// item 13).
+func TestPipedImportInterrupts(t *testing.T) {
+	env, _ := testEnv(t)
+	run := func(where string, stop func()) (int, string, time.Duration) {
+		t.Helper()
+		pr, pw := io.Pipe() // a producer that wrote a little and went quiet
+		defer pw.Close()
+		go io.WriteString(pw, impHex("a")+"\n"+impHex("b")+"\n")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var stderr syncBuf
+		done := make(chan int, 1)
+		start := time.Now()
+		go func() {
+			code, _ := cliCtx(ctx, env, pr, &stderr, "import", "sha256", "-", "--set", "piped", "--class", "known")
+			done <- code
+		}()
+		time.Sleep(500 * time.Millisecond)
+		if stop == nil {
+			cancel() // Ctrl-C
+		} else {
+			stop()
+		}
+		start = time.Now()
+		select {
+		case code := <-done:
+			return code, stderr.String(), time.Since(start)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the import did not stop (still waiting for EOF?): %s", where, stderr.String())
+		}
+		return 0, "", 0
+	}
+	code, errOut, took := run("local", nil)
+	if code == 0 || !strings.Contains(errOut, "canceled") || took > 3*time.Second {
+		t.Errorf("local Ctrl-C: exit %d after %v: %s", code, took, errOut)
+	}
+	d := startDaemon(t, env)
+	code, errOut, took = run("daemon Ctrl-C", nil)
+	if code == 0 || !strings.Contains(errOut, "canceled") || took > 3*time.Second {
+		t.Errorf("Ctrl-C through the daemon: exit %d after %v: %s", code, took, errOut)
+	}
+	code, errOut, took = run("daemon stops", func() { d.stop() })
+	if code == 0 || took > 5*time.Second || !strings.Contains(errOut, "daemon") {
+		t.Errorf("daemon stopped: exit %d after %v: %s", code, took, errOut)
+	}
+}
