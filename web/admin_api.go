@@ -340,6 +340,9 @@ func (s *Server) apiImport(c echo.Context) error {
 			break
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return refuse(&Error{Kind: db.ErrorUnavailable, Msg: "import: the daemon stopped receiving the upload; nothing was imported, the previous sets are intact"})
+			}
 			return refuse(badRequest("import: reading the upload: %v", err))
 		}
 		idx, ok := strings.CutPrefix(part.FormName(), "file-")
@@ -352,6 +355,9 @@ func (s *Server) apiImport(c echo.Context) error {
 		n, err := saveFile(dst, part)
 		received += n
 		if err != nil {
+			if ctx.Err() != nil { // the daemon is stopping (or the client left)
+				return refuse(&Error{Kind: db.ErrorUnavailable, Msg: "import: the daemon stopped receiving " + name + "; nothing was imported, the previous sets are intact"})
+			}
 			return refuse(internal("saving "+name, err))
 		}
 		if spec.Inputs[i] == "file" && files[i] == "" {

@@ -53,7 +53,7 @@ func TestPipedImportInterrupts(t *testing.T) {
 		t.Errorf("Ctrl-C through the daemon: exit %d after %v: %s", code, took, errOut)
 	}
 	code, errOut, took = run("daemon stops", func() { d.stop() })
-	if code == 0 || took > 5*time.Second || !strings.Contains(errOut, "daemon") {
+	if code == 0 || took > 5*time.Second || !strings.Contains(errOut, "the daemon stopped") || !strings.Contains(errOut, "previous sets are intact") {
 		t.Errorf("daemon stopped: exit %d after %v: %s", code, took, errOut)
 	}
 }
