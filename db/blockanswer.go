@@ -79,7 +79,7 @@ func (r *Reader) BlockAnswer(hash [16]byte, set string) (BlockAnswer, error) {
 			}
 			bsrc := BlockSource{FileHash: hex.EncodeToString(src.FileHash[:]), Size: src.Size, SubCount: sc.Count, Blocks: src.Blocks}
 			for _, n := range src.Names {
-				bsrc.Names = append(bsrc.Names, BlockSrcName{Repository: n.Repository, Name: n.Name})
+				bsrc.Names = append(bsrc.Names, BlockSrcName(n))
 			}
 			hit.Sources = append(hit.Sources, bsrc)
 		}

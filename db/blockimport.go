@@ -49,7 +49,6 @@ type blockState struct {
 	seq     uint32
 	key     [36]byte
 	val     []byte
-	sources uint64
 }
 
 // BeginBlocks starts building block set spec.Name. With opts.Base the new

@@ -220,7 +220,7 @@ func (s *Store) Producers() ([]ProducerState, error) {
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketProducers).Cursor()
 		pfx := []byte("p\x00")
-		for k, v := c.Seek(pfx); k != nil && len(k) > 2 && string(k[:2]) == string(pfx); k, v = c.Next() {
+		for k, v := c.Seek(pfx); len(k) > 2 && string(k[:2]) == string(pfx); k, v = c.Next() {
 			var ps ProducerState
 			if err := json.Unmarshal(v, &ps); err != nil {
 				return fmt.Errorf("db: producer %q: %w", k[2:], err)

@@ -39,7 +39,6 @@ type fpStream struct {
 	h      hash.Hash
 	buf    []byte
 	header byte // index letter whose header is still to be written, 0 if written
-	tmp    [2 * binary.MaxVarintLen64]byte
 }
 
 func (f *fpStream) flush() {
@@ -103,7 +102,7 @@ func fingerprint(ctx context.Context, tx *bolt.Tx, si SetInfo) (string, error) {
 	prefix := append([]byte{indexPrefix}, idKey(si.ID)...)
 	var names [][]byte
 	c := tx.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && len(k) == 6 && bytes.Equal(k[:5], prefix); k, _ = c.Next() {
+	for k, _ := c.Seek(prefix); len(k) == 6 && bytes.Equal(k[:5], prefix); k, _ = c.Next() {
 		if si.FilesID != 0 && (k[5] == idxFileIDs[0] || k[5] == idxOverflow[0]) {
 			continue // file numbers: streamed with the file store below
 		}

@@ -52,7 +52,7 @@ func dropSetData(tx *bolt.Tx, id uint32) error {
 	var names [][]byte
 	prefix := append([]byte{indexPrefix}, idKey(id)...)
 	c := tx.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && len(k) == 6 && string(k[:5]) == string(prefix); k, _ = c.Next() {
+	for k, _ := c.Seek(prefix); len(k) == 6 && string(k[:5]) == string(prefix); k, _ = c.Next() {
 		names = append(names, append([]byte(nil), k...))
 	}
 	for _, n := range names {

@@ -223,12 +223,6 @@ func TestFilenames(t *testing.T) {
 	}
 }
 
-func countKeys(b *bolt.Bucket) int {
-	n := 0
-	b.ForEach(func(_, _ []byte) error { n++; return nil })
-	return n
-}
-
 // TestGroupReplace: a new import of a group drops the group's sets that
 // the new import does not have, and leaves other groups alone.
 func TestGroupReplace(t *testing.T) {

@@ -147,6 +147,7 @@ func readRegistryCSV(rd io.Reader, path, registry string, digits int, v *Vendors
 		return fmt.Errorf("netwatch: vendors: %s line 1: %w", path, err)
 	}
 	if len(head) < 3 || head[0] != "Registry" || head[1] != "Assignment" || head[2] != "Organization Name" {
+		//lint:ignore ST1005 the message ends with the CSV header it wants, "..." included
 		return fmt.Errorf("netwatch: vendors: %s line 1: header %q is not Registry,Assignment,Organization Name,...", path, strings.Join(head, ","))
 	}
 	for {

@@ -41,6 +41,7 @@ var testEpoch = strconv.FormatInt(time.Now().Unix(), 10)
 func goEnv() []string {
 	env := append(os.Environ(), "SOURCE_DATE_EPOCH="+testEpoch)
 	if _, err := exec.LookPath("go"); err != nil {
+		//lint:ignore SA1019 the test binary runs where it was built, beside its toolchain
 		env = append(env, "PATH="+filepath.Join(runtime.GOROOT(), "bin")+string(os.PathListSeparator)+os.Getenv("PATH"))
 	}
 	return env
@@ -268,6 +269,7 @@ func TestDebBinaryStatic(t *testing.T) {
 	}
 	goCmd := "go"
 	if _, err := exec.LookPath("go"); err != nil {
+		//lint:ignore SA1019 the test binary runs where it was built, beside its toolchain
 		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
 	bi := run(t, goCmd, "version", "-m", debBin)

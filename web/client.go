@@ -551,7 +551,7 @@ func readValueLine(br *bufio.Reader, max int) (line []byte, n int, err error) {
 func (c *Client) Lookup(ctx context.Context, values []string) ([]LookupResult, ClientStats, error) {
 	i := 0
 	next := func() (clientEntry, error) {
-		for i < len(values) {
+		if i < len(values) {
 			i++
 			v := strings.TrimSpace(values[i-1])
 			if v == "" {

@@ -30,7 +30,6 @@ var (
 	badSHA256   = hexU(sha256Of("mimikatz"))
 	bothSHA256  = hexU(sha256Of("psexec")) // in NSRL and in the known-bad set
 	notableMD5  = hexU(md5Of("nc"))
-	nsrlOnly    = hexU(sha256Of("calc"))
 	unknown256  = hexU(sha256Of("nobody has this"))
 	unknownMD5  = hexU(md5Of("nobody has this"))
 )

@@ -67,15 +67,6 @@ func (a *bundleApplier) opts(trust *bundle.Trust) bundle.Options {
 	return o
 }
 
-// verify checks a bundle in place without applying it.
-func (a *bundleApplier) verify(ctx context.Context, path string) (*bundle.Bundle, error) {
-	trust, err := a.trust()
-	if err != nil {
-		return nil, err
-	}
-	return bundle.Verify(ctx, path, a.opts(trust))
-}
-
 // apply applies one bundle file and returns its record. The error, when
 // not nil, is a *bundle.Error naming the bundle and the reason; the record
 // (stored in the database) says the same.

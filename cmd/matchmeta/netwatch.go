@@ -130,12 +130,6 @@ func (o *netwatchOpts) req() netwatch.ScanRequest {
 	return netwatch.ScanRequest{Interface: o.iface, CIDR: o.cidr, Rate: o.rate, Tries: o.tries, TimeoutMS: o.timeout.Milliseconds(), GoneAfter: o.goneAfter, Allow: o.allow}
 }
 
-// allowReq puts a MAC on the allowlist.
-type allowReq struct {
-	MAC   string `json:"mac"`
-	Label string `json:"label,omitempty"`
-}
-
 func (m *Main) runNetwatch(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("netwatch", netwatchUsage)
 	dbPath := m.dbFlag(fs)

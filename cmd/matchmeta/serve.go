@@ -43,13 +43,6 @@ when it exists) over the process environment.`
 // defaultEnvFile is the service's settings file (systemd/matchmeta.env).
 const defaultEnvFile = "/etc/matchmeta/matchmeta.env"
 
-// serveSettings are the reloadable settings and where each came from.
-type serveSettings struct {
-	requireKey      bool
-	logLevel        slog.Level
-	tlsCert, tlsKey string
-}
-
 func (m *Main) runServe(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("serve", serveUsage)
 	listen := fs.String("listen", envOr(m, "MATCHMETA_LISTEN", ":8080"), "address to listen on, HOST:PORT (env MATCHMETA_LISTEN)")
