@@ -23,7 +23,7 @@ func TestPipedImportInterrupts(t *testing.T) {
 		defer cancel()
 		var stderr syncBuf
 		done := make(chan int, 1)
-		start := time.Now()
+		var start time.Time
 		go func() {
 			code, _ := cliCtx(ctx, env, pr, &stderr, "import", "sha256", "-", "--set", "piped", "--class", "known")
 			done <- code
