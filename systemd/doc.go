@@ -16,5 +16,9 @@
 // The tests run systemd-analyze (verify, security --offline), build the
 // .deb, inspect it with dpkg-deb, install, upgrade, remove and purge it in
 // a throwaway root with dpkg --root, and run the installed binary as the
-// package's unprivileged user with the installed directory layout.
+// package's unprivileged user with the installed directory layout. The boot
+// test (boot_test.go) starts the host's systemd as PID 1 of private
+// namespaces over an overlay of the host and shows the installed unit
+// running: user, capabilities, sandbox, READY=1, directory and socket
+// modes, the watchdog restarting a hung daemon, reload and stop.
 package systemd
