@@ -338,16 +338,17 @@ func (s *Store) tempParent() string {
 	return filepath.Dir(s.path)
 }
 
-// removeStaleTemp removes what an interrupted import of this database left
-// beside it: sort runs and the daemon's upload spools. It runs on a
-// writable open, which holds the file's lock, so no live import of this
-// database owns them.
+// removeStaleTemp removes what an interrupted import or compaction of this
+// database left beside it: sort runs, the daemon's upload spools and the
+// compacted copy not swapped in yet. It runs on a writable open, which
+// holds the file's lock, so no live job of this database owns them.
 func (s *Store) removeStaleTemp() {
 	matches, _ := filepath.Glob(filepath.Join(s.tempParent(), "."+filepath.Base(s.path)+".sort-*"))
 	spools, _ := filepath.Glob(filepath.Join(filepath.Dir(s.path), UploadSpoolPrefix(s.path)+"*"))
-	for _, m := range append(matches, spools...) {
+	compacts, _ := filepath.Glob(filepath.Join(filepath.Dir(s.path), "."+filepath.Base(s.path)+".compact-*"))
+	for _, m := range append(append(matches, spools...), compacts...) {
 		if err := os.RemoveAll(m); err == nil {
-			s.log.Info("removed leftovers of an interrupted import", "path", m)
+			s.log.Info("removed leftovers of an interrupted job", "path", m)
 		}
 	}
 }

@@ -208,9 +208,46 @@ func TestCrashOperations(t *testing.T) {
 			},
 		},
 		keysOp(),
+		compactOp(),
 	}
 	for _, op := range ops {
 		t.Run(op.Name, func(t *testing.T) { crashtest.Run(t, op) })
+	}
+}
+
+// compactOp compacts a file that holds the space of a removed set.
+func compactOp() crashtest.Op {
+	var full int64 // the file's size before compaction
+	return crashtest.Op{
+		Name: "compact",
+		Setup: func(t testing.TB, dir string) {
+			crashBase(t, dir)
+			writeHashes(t, filepath.Join(dir, "big.txt"), 2_000_000, 800000)
+			crashMust(t, dir, "import", "sha256", "DIR/big.txt", "--set", "big", "--class", "known")
+			crashMust(t, dir, "sets", "remove", "big")
+			os.Remove(filepath.Join(dir, "big.txt"))
+			fi, err := os.Stat(filepath.Join(dir, "mm.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			full = fi.Size()
+		},
+		Run: func(ctx context.Context, dir string) error {
+			return crashRun(ctx, dir, "compact")
+		},
+		// The sets stay; the file either still has the removed set's
+		// space or is the compacted copy, never something between.
+		State: func(t testing.TB, dir string) string {
+			fi, err := os.Stat(filepath.Join(dir, "mm.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			size := "with the free space"
+			if fi.Size() < full*3/4 {
+				size = "compacted"
+			}
+			return crashtest.SetsState(t, filepath.Join(dir, "mm.db")) + "\nfile " + size
+		},
 	}
 }
 
