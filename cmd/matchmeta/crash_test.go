@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -209,9 +210,53 @@ func TestCrashOperations(t *testing.T) {
 		},
 		keysOp(),
 		compactOp(),
+		{
+			Name: "block-ingest",
+			Setup: func(t testing.TB, dir string) {
+				crashBase(t, dir)
+				writeCorpus(t, filepath.Join(dir, "corpus"))
+				crashMust(t, dir, "blocks", "create", "bl", "--block-size", "512")
+			},
+			Run: func(ctx context.Context, dir string) error {
+				return crashRun(ctx, dir, "blocks", "ingest", "bl", "DIR/corpus", "--repository", "lab")
+			},
+		},
+		{
+			Name: "block-subtract",
+			Setup: func(t testing.TB, dir string) {
+				crashBase(t, dir)
+				writeCorpus(t, filepath.Join(dir, "corpus"))
+				crashMust(t, dir, "blocks", "create", "bl", "--block-size", "512")
+				crashMust(t, dir, "blocks", "ingest", "bl", "DIR/corpus", "--repository", "lab")
+				crashMust(t, dir, "blocks", "create", "known", "--block-size", "512", "--class", "known")
+				crashMust(t, dir, "blocks", "ingest", "known", "DIR/corpus/b.bin", "--repository", "nsrl")
+			},
+			Run: func(ctx context.Context, dir string) error {
+				return crashRun(ctx, dir, "blocks", "subtract", "bl", "known", "bl-minus-known", "--hash-only")
+			},
+		},
 	}
 	for _, op := range ops {
 		t.Run(op.Name, func(t *testing.T) { crashtest.Run(t, op) })
+	}
+}
+
+// writeCorpus writes three files of seeded random bytes (about 6,000
+// blocks of 512 bytes) for block ingests.
+func writeCorpus(t testing.TB, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	for name, size := range map[string]int{"a.bin": 1 << 20, "b.bin": 1 << 20, "c.bin": 1 << 20} {
+		b := make([]byte, size)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
