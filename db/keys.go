@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -37,12 +38,17 @@ const APIKeyPrefix = "mmk_"
 
 var keyNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$`)
 
-// keyIndex is the in-memory view of the active keys: secret hash -> name.
-// bbolt lets one process write the file, so every change passes through a
-// Store of this process and invalidates the index; a request then costs a
-// map lookup instead of a read transaction.
+// keyIndex is the in-memory view of the active keys: their secrets'
+// SHA-256 and names. bbolt lets one process write the file, so every
+// change passes through a Store of this process and invalidates the index;
+// a request then costs no read transaction. A lookup compares the
+// presented secret's hash with every entry in constant time (crypto/subtle)
+// and never stops early, so the time taken says nothing about which key,
+// or which bytes of a hash, came close; a map lookup would compare bytes
+// and stop at the first difference.
 type keyIndex struct {
-	byHash map[[32]byte]string
+	hashes [][32]byte
+	names  []string
 }
 
 // keyCache holds a store's keyIndex; gen counts changes so that a reload
@@ -177,7 +183,7 @@ func (s *Store) VerifyAPIKey(secret string) (name string, ok bool, err error) {
 	idx := c.idx.Load()
 	if idx == nil {
 		gen := c.gen.Load()
-		idx = &keyIndex{byHash: map[[32]byte]string{}}
+		idx = &keyIndex{}
 		keys, err := s.APIKeys()
 		if err != nil {
 			return "", false, err
@@ -190,7 +196,8 @@ func (s *Store) VerifyAPIKey(secret string) (name string, ok bool, err error) {
 			if _, err := hex.Decode(h[:], []byte(k.Hash)); err != nil {
 				continue
 			}
-			idx.byHash[h] = k.Name
+			idx.hashes = append(idx.hashes, h)
+			idx.names = append(idx.names, k.Name)
 		}
 		c.mu.Lock()
 		if c.gen.Load() == gen {
@@ -198,8 +205,16 @@ func (s *Store) VerifyAPIKey(secret string) (name string, ok bool, err error) {
 		}
 		c.mu.Unlock()
 	}
-	name, ok = idx.byHash[HashAPIKey(secret)]
-	return name, ok, nil
+	h := HashAPIKey(secret)
+	match := -1
+	for i := range idx.hashes {
+		eq := subtle.ConstantTimeCompare(h[:], idx.hashes[i][:])
+		match = subtle.ConstantTimeSelect(eq, i, match)
+	}
+	if match < 0 {
+		return "", false, nil
+	}
+	return idx.names[match], true, nil
 }
 
 // HasAPIKeys reports whether any active key exists.

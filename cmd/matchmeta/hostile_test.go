@@ -80,7 +80,7 @@ func TestHostileInput(t *testing.T) {
 		{row: "invalid UTF-8 in a file name", method: "GET", url: "/api/v1/filename/%FF%FE", status: 200, want: `"verdict":"NA"`},
 		{row: "bidi override in a file name", method: "GET", url: "/api/v1/filename/abc%E2%80%AEexe.txt", status: 200, want: `"trick":"bidi-override"`},
 		{row: "change without an API key", method: "DELETE", url: "/api/v1/sets/base", status: 401, want: "an API key is required"},
-		{row: "change with an unknown API key", method: "DELETE", url: "/api/v1/sets/base", header: []string{"x-api-key", "mm_not-a-key"}, status: 403, want: "unknown or revoked"},
+		{row: "change with an unknown API key", method: "DELETE", url: "/api/v1/sets/base", header: []string{"x-api-key", "mmk_not-a-key"}, status: 403, want: "unknown or revoked"},
 		{row: "unknown route", method: "GET", url: "/../../etc/passwd", status: 404, want: ""},
 	} {
 		t.Run(tc.row, func(t *testing.T) {
@@ -101,7 +101,7 @@ func TestHostileInput(t *testing.T) {
 	// The log never holds a key, not even one that was refused.
 	d.shutdown(t)
 	logs := d.stderr.String()
-	for _, k := range []string{key, "mm_not-a-key"} {
+	for _, k := range []string{key, "mmk_not-a-key"} {
 		if strings.Contains(logs, k) {
 			t.Errorf("the daemon's log holds the API key %q", k)
 		}
