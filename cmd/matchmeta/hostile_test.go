@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/matchmeta/matchmeta/db/crashtest"
 )
 
 // hostileCase is one row of the README's bad-input table: what is sent and
@@ -308,3 +310,73 @@ func TestPageHeadersAndEscaping(t *testing.T) {
 }
 
 func urlQuery(s string) string { return url.QueryEscape(s) }
+
+// TestREADMEDependencyVersions keeps the README's dependency table (for
+// operators who check versions against the vulnerability database by
+// hand) equal to go.mod: the toolchain and every direct requirement.
+func TestREADMEDependencyVersions(t *testing.T) {
+	mod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	inRequire := false
+	for _, line := range strings.Split(string(mod), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 2 && f[0] == "go":
+			want = append(want, "| Go toolchain (standard library) | `go"+f[1]+"` |")
+		case line == "require (":
+			inRequire = true
+		case line == ")":
+			inRequire = false
+		case inRequire && len(f) == 2:
+			want = append(want, "| `"+f[0]+"` | `"+f[1]+"` |")
+		}
+	}
+	if len(want) < 3 {
+		t.Fatalf("read only %d requirements from go.mod", len(want))
+	}
+	for _, w := range want {
+		if !strings.Contains(string(readme), w) {
+			t.Errorf("README's dependency table lacks %s (from go.mod)", w)
+		}
+	}
+}
+
+// TestHostileImportLines: a line over 1 MiB, a NUL byte and invalid UTF-8
+// in a hash list are reported with file and line and skipped; --strict
+// fails on the first and writes nothing.
+func TestHostileImportLines(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "hostile.txt")
+	body := strings.Repeat("a", 64) + "\n" + strings.Repeat("b", 1<<20+10) + "\n" +
+		strings.Repeat("c", 30) + "\x00" + strings.Repeat("c", 33) + "\n" + strings.Repeat("\xff\xfe", 32) + "\n" + strings.Repeat("d", 64) + "\n"
+	if err := os.WriteFile(list, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "mm.db")
+	var out, errb bytes.Buffer
+	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	if code := m.Run(t.Context(), []string{"import", "sha256", list, "--set", "s", "--class", "known", "--db", path}); code != 0 {
+		t.Fatalf("import: exit %d: %s", code, errb.String())
+	}
+	for _, want := range []string{"2 values from 5 lines", "3 bad lines",
+		list + " line 2: line longer than 1048576 bytes", list + ` line 3: bad sha256 "cccccccccccccccccccccccccccccc\x00`, list + ` line 4: bad sha256 "\xff\xfe`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("import summary lacks %q:\n%s", want, out.String())
+		}
+	}
+	before := crashtest.SetsState(t, path)
+	code, errOut := runIn(t, path, "import", "sha256", list, "--set", "strict", "--class", "known", "--strict")
+	if code != 1 || !strings.Contains(errOut, list+" line 2: line longer than 1048576 bytes") {
+		t.Errorf("--strict: exit %d, %q; want exit 1 naming line 2", code, errOut)
+	}
+	if after := crashtest.SetsState(t, path); after != before {
+		t.Errorf("--strict import wrote something:\n%s\nwant:\n%s", after, before)
+	}
+}
