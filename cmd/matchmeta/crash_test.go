@@ -60,7 +60,7 @@ func writeHashes(t testing.TB, path string, base, n int) {
 // crashBase is the state every operation starts from: two sets, so a
 // wrong replacement or a lost neighbour shows.
 func crashBase(t testing.TB, dir string) {
-	writeHashes(t, filepath.Join(dir, "base.txt"), 0, 10000)
+	writeHashes(t, filepath.Join(dir, "base.txt"), 0, 5000)
 	writeHashes(t, filepath.Join(dir, "other.txt"), 500000, 3000)
 	crashMust(t, dir, "import", "sha256", "DIR/base.txt", "--set", "base", "--class", "known", "--version", "1")
 	crashMust(t, dir, "import", "sha256", "DIR/other.txt", "--set", "other", "--class", "notable")
@@ -182,7 +182,7 @@ func TestCrashOperations(t *testing.T) {
 			Name: "import-hashlist",
 			Setup: func(t testing.TB, dir string) {
 				crashBase(t, dir)
-				writeHashes(t, filepath.Join(dir, "new.txt"), 1_000_000, 30000)
+				writeHashes(t, filepath.Join(dir, "new.txt"), 1_000_000, 20000)
 			},
 			Run: func(ctx context.Context, dir string) error {
 				return crashRun(ctx, dir, "import", "sha256", "DIR/new.txt", "--set", "fresh", "--class", "known-bad")
@@ -192,7 +192,7 @@ func TestCrashOperations(t *testing.T) {
 			Name: "replace-set",
 			Setup: func(t testing.TB, dir string) {
 				crashBase(t, dir)
-				writeHashes(t, filepath.Join(dir, "base2.txt"), 5000, 30000)
+				writeHashes(t, filepath.Join(dir, "base2.txt"), 2500, 20000)
 			},
 			Run: func(ctx context.Context, dir string) error {
 				return crashRun(ctx, dir, "import", "sha256", "DIR/base2.txt", "--set", "base", "--class", "known", "--version", "2")
@@ -202,7 +202,7 @@ func TestCrashOperations(t *testing.T) {
 			Name: "import-nsrl-v3",
 			Setup: func(t testing.TB, dir string) {
 				crashBase(t, dir)
-				makeRDSv3(t, filepath.Join(dir, "RDS_2026.09.1_modern_minimal.db"), 8000)
+				makeRDSv3(t, filepath.Join(dir, "RDS_2026.09.1_modern_minimal.db"), 5000)
 			},
 			Run: func(ctx context.Context, dir string) error {
 				return crashRun(ctx, dir, "import", "nsrl", "DIR/RDS_2026.09.1_modern_minimal.db", "--set", "nsrl", "--class", "known")
@@ -237,11 +237,15 @@ func TestCrashOperations(t *testing.T) {
 		},
 	}
 	for _, op := range ops {
-		t.Run(op.Name, func(t *testing.T) { crashtest.Run(t, op) })
+		// In parallel: much of a kill's time is process start and waiting.
+		t.Run(op.Name, func(t *testing.T) {
+			t.Parallel()
+			crashtest.Run(t, op)
+		})
 	}
 }
 
-// writeCorpus writes three files of seeded random bytes (about 6,000
+// writeCorpus writes three files of seeded random bytes (about 3,000
 // blocks of 512 bytes) for block ingests.
 func writeCorpus(t testing.TB, dir string) {
 	t.Helper()
@@ -249,7 +253,7 @@ func writeCorpus(t testing.TB, dir string) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(11, 12))
-	for name, size := range map[string]int{"a.bin": 1 << 20, "b.bin": 1 << 20, "c.bin": 1 << 20} {
+	for name, size := range map[string]int{"a.bin": 512 << 10, "b.bin": 512 << 10, "c.bin": 512 << 10} {
 		b := make([]byte, size)
 		for i := range b {
 			b[i] = byte(rng.Uint32())
@@ -267,7 +271,7 @@ func compactOp() crashtest.Op {
 		Name: "compact",
 		Setup: func(t testing.TB, dir string) {
 			crashBase(t, dir)
-			writeHashes(t, filepath.Join(dir, "big.txt"), 2_000_000, 800000)
+			writeHashes(t, filepath.Join(dir, "big.txt"), 2_000_000, 600000)
 			crashMust(t, dir, "import", "sha256", "DIR/big.txt", "--set", "big", "--class", "known")
 			crashMust(t, dir, "sets", "remove", "big")
 			os.Remove(filepath.Join(dir, "big.txt"))
