@@ -338,19 +338,28 @@ func (s *Store) tempParent() string {
 	return filepath.Dir(s.path)
 }
 
-// removeStaleTemp removes what an interrupted import or compaction of this
-// database left beside it: sort runs, the daemon's upload spools and the
-// compacted copy not swapped in yet. It runs on a writable open, which
-// holds the file's lock, so no live job of this database owns them.
+// removeStaleTemp removes what an interrupted job of this database left
+// beside it: sort runs, the daemon's upload spools and every work
+// directory or file named ".FILE.*-*" (the compacted copy not swapped in
+// yet, MkdirTemp's directories). It runs on a writable open, which holds
+// the file's lock, so no live job of this database owns them.
 func (s *Store) removeStaleTemp() {
-	matches, _ := filepath.Glob(filepath.Join(s.tempParent(), "."+filepath.Base(s.path)+".sort-*"))
+	base := "." + filepath.Base(s.path)
+	matches, _ := filepath.Glob(filepath.Join(s.tempParent(), base+".sort-*"))
 	spools, _ := filepath.Glob(filepath.Join(filepath.Dir(s.path), UploadSpoolPrefix(s.path)+"*"))
-	compacts, _ := filepath.Glob(filepath.Join(filepath.Dir(s.path), "."+filepath.Base(s.path)+".compact-*"))
-	for _, m := range append(append(matches, spools...), compacts...) {
+	beside, _ := filepath.Glob(filepath.Join(filepath.Dir(s.path), base+".*-*"))
+	for _, m := range append(append(matches, spools...), beside...) {
 		if err := os.RemoveAll(m); err == nil {
 			s.log.Info("removed leftovers of an interrupted job", "path", m)
 		}
 	}
+}
+
+// MkdirTemp makes a work directory beside the database file, named
+// ".FILE.PURPOSE-*", for work whose leftovers must not outlive a crash:
+// the next writable open removes it.
+func (s *Store) MkdirTemp(purpose string) (string, error) {
+	return os.MkdirTemp(filepath.Dir(s.path), "."+filepath.Base(s.path)+"."+purpose+"-*")
 }
 
 // UploadSpoolPrefix is the name prefix of the directories a daemon

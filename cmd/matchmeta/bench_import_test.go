@@ -32,12 +32,7 @@ func BenchmarkImportVsSQLite(b *testing.B) {
 		b.Skip("sqlite3 not installed (apt-get install sqlite3)")
 	}
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "matchmeta")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(b, dir)
 	list := filepath.Join(dir, "sha256.txt")
 	if err := writeRandomSHA256(list, n); err != nil {
 		b.Fatal(err)
@@ -68,6 +63,19 @@ func BenchmarkImportVsSQLite(b *testing.B) {
 		os.Remove(dbPath)
 		os.Remove(sqlDB)
 	}
+}
+
+// buildBinary builds the static matchmeta binary into dir: benchmarks run
+// the real program as its own process.
+func buildBinary(b *testing.B, dir string) string {
+	b.Helper()
+	bin := filepath.Join(dir, "matchmeta")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // runTimed runs cmd and returns its wall time and peak RSS in bytes.

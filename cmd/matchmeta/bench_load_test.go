@@ -58,12 +58,7 @@ func BenchmarkMixedLoad(b *testing.B) {
 	rssBound := int64(loadEnv("MATCHMETA_LOAD_RSS_MIB", 1024)) << 20
 
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "matchmeta")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(b, dir)
 	dbPath := filepath.Join(dir, "mm.db")
 	sock := filepath.Join(dir, "admin.sock")
 	env := append(os.Environ(), "MATCHMETA_DB="+dbPath, "MATCHMETA_ADMIN_SOCKET="+sock)

@@ -35,12 +35,7 @@ func BenchmarkLookupFileVsHfind(b *testing.B) {
 		b.Skip("hfind not installed (apt-get install sleuthkit)")
 	}
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "matchmeta")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(b, dir)
 	list, queries := filepath.Join(dir, "known.md5"), filepath.Join(dir, "queries.txt")
 	if err := writeLookupFixture(list, queries, n); err != nil {
 		b.Fatal(err)

@@ -36,12 +36,7 @@ func BenchmarkNSRLVsSQLite(b *testing.B) {
 		b.Fatal(err)
 	}
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "matchmeta")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(b, dir)
 	for b.Loop() {
 		floorCmd := exec.Command(sqlite, src, "SELECT sha256, sha1, md5, crc32, file_name, file_size, package_id FROM FILE")
 		floorCmd.Stdout = nil // /dev/null

@@ -138,10 +138,16 @@ type dsState struct {
 func (a *bundleApplier) applyLocked(ctx context.Context, path string, rec *db.BundleRecord) (*bundle.Bundle, error) {
 	name := filepath.Base(path)
 	parent := a.workDir
+	var work string
+	var err error
 	if parent == "" {
+		// Beside the database, where the next open removes what a
+		// killed apply left.
 		parent = filepath.Dir(a.st.Path())
+		work, err = a.st.MkdirTemp("bundle")
+	} else {
+		work, err = os.MkdirTemp(parent, ".bundle-*")
 	}
-	work, err := os.MkdirTemp(parent, ".bundle-*")
 	if err != nil {
 		return nil, &bundle.Error{Bundle: name, Reason: bundle.ReasonApply, Err: err}
 	}

@@ -24,11 +24,19 @@ import (
 // crashRun runs one command line in-process on the work directory dir
 // ("DB" in args becomes the database path there).
 func crashRun(ctx context.Context, dir string, args ...string) error {
+	return crashRunDB(ctx, dir, true, args...)
+}
+
+// crashRunDB is crashRun, with --db added only when withDB is set
+// (commands that touch no database refuse the flag).
+func crashRunDB(ctx context.Context, dir string, withDB bool, args ...string) error {
 	full := make([]string, 0, len(args)+2)
 	for _, a := range args {
 		full = append(full, strings.ReplaceAll(a, "DIR/", dir+"/"))
 	}
-	full = append(full, "--db", filepath.Join(dir, "mm.db"))
+	if withDB {
+		full = append(full, "--db", filepath.Join(dir, "mm.db"))
+	}
 	var errb bytes.Buffer
 	m := &Main{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: &errb, Getenv: func(string) string { return "" }}
 	if code := m.Run(ctx, full); code != 0 {
@@ -210,6 +218,8 @@ func TestCrashOperations(t *testing.T) {
 		},
 		keysOp(),
 		compactOp(),
+		bundleOp("bundle-apply-full", false),
+		bundleOp("bundle-apply-delta", true),
 		{
 			Name: "block-ingest",
 			Setup: func(t testing.TB, dir string) {
@@ -243,6 +253,63 @@ func TestCrashOperations(t *testing.T) {
 			crashtest.Run(t, op)
 		})
 	}
+}
+
+// bundleOp applies a signed full bundle, or a delta over the full one
+// applied before.
+func bundleOp(name string, delta bool) crashtest.Op {
+	id := "lab-1"
+	if delta {
+		id = "lab-2"
+	}
+	return crashtest.Op{
+		Name: name,
+		Setup: func(t testing.TB, dir string) {
+			crashBase(t, dir)
+			writeHashes(t, filepath.Join(dir, "v1.txt"), 3_000_000, 20000)
+			writeHashes(t, filepath.Join(dir, "v2.txt"), 3_000_500, 20000)
+			tool := func(args ...string) {
+				if err := crashRunDB(context.Background(), dir, false, args...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tool("bundle", "keygen", "--out", "DIR/signer")
+			if err := os.MkdirAll(filepath.Join(dir, "trust"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(filepath.Join(dir, "signer.pub"), filepath.Join(dir, "trust", "signer.pub")); err != nil {
+				t.Fatal(err)
+			}
+			tool("bundle", "create", "--key", "DIR/signer.key", "--out", "DIR/full.mmbundle", "--producer", "lab", "--sequence", "1", "--id", "lab-1",
+				"--set", "lab", "--kind", "sha256", "--class", "known", "--version", "1", "DIR/v1.txt")
+			tool("bundle", "create", "--key", "DIR/signer.key", "--out", "DIR/delta.mmbundle", "--producer", "lab", "--sequence", "2", "--id", "lab-2",
+				"--set", "lab", "--kind", "sha256", "--class", "known", "--version", "2", "--delta", "--base", "DIR/full.mmbundle", "DIR/v2.txt")
+			if delta {
+				crashMust(t, dir, "bundle", "apply", "DIR/full.mmbundle", "--trust-dir", "DIR/trust")
+			}
+		},
+		// A bundle applied already is refused as a replay, rightly: the
+		// rerun then has nothing left to do.
+		Run: func(ctx context.Context, dir string) error {
+			if applied, err := bundleApplied(ctx, dir, id); err != nil || applied {
+				return err
+			}
+			file := "DIR/full.mmbundle"
+			if delta {
+				file = "DIR/delta.mmbundle"
+			}
+			return crashRun(ctx, dir, "bundle", "apply", file, "--trust-dir", "DIR/trust")
+		},
+	}
+}
+
+func bundleApplied(ctx context.Context, dir, id string) (bool, error) {
+	st, err := db.Open(ctx, filepath.Join(dir, "mm.db"), db.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	if err != nil {
+		return false, err
+	}
+	defer st.Close()
+	return st.AppliedBundle(id)
 }
 
 // writeCorpus writes three files of seeded random bytes (about 3,000

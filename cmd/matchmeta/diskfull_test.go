@@ -44,10 +44,8 @@ func remountReadOnly(t *testing.T, dir string) {
 // and stderr.
 func runIn(t *testing.T, path string, args ...string) (int, string) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-	code := m.Run(context.Background(), append(args, "--db", path))
-	return code, errb.String()
+	code, _, errOut := impRun(t, context.Background(), "", append(args, "--db", path)...)
+	return code, errOut
 }
 
 // volumeState is the sets (by fingerprint) and the files on the volume.
