@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -197,12 +198,38 @@ func (b *booted) waitProps(unit string, d time.Duration, what string, ok func(ma
 	}
 }
 
+// bundleHash is the one hash the test bundle holds (and nothing else does).
+const bundleHash = "b0e5b8c38f3ff9f1c8d3bd4de0a44d7a5e0a5fbb6b15e31e6a1ee2c5a2d5ad8a"
+
+// makeBundle signs a bundle holding bundleHash with a fresh key, using the
+// packaged binary; it returns the bundle and the public key.
+func makeBundle(t *testing.T) (bundle, pub []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	list := filepath.Join(dir, "usb.txt")
+	if err := os.WriteFile(list, []byte(bundleHash+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"bundle", "keygen", "--out", filepath.Join(dir, "signer")},
+		{"bundle", "create", "--key", filepath.Join(dir, "signer.key"), "--out", filepath.Join(dir, "lab.mmbundle"),
+			"--set", "usb", "--kind", "sha256", "--class", "known", "--version", "1", list},
+	} {
+		if out, err := exec.Command(debBin, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	return must(os.ReadFile(filepath.Join(dir, "lab.mmbundle"))), must(os.ReadFile(filepath.Join(dir, "signer.pub")))
+}
+
 // TestServiceUnderSystemd installs the .deb on a machine whose PID 1 is a
 // real systemd and shows what the unit promises: the service starts as
 // matchmeta inside its sandbox once it reports READY=1, the socket and
 // state directories have the documented owners and modes, the admin
 // socket serves the group and refuses others, the watchdog restarts a hung
-// daemon (Go's goroutine dump lands in the journal), reload keeps the
+// daemon (Go's goroutine dump lands in the journal), mounting media with a
+// signed bundle applies it through matchmeta-sync.service, netwatch's
+// drop-in adds CAP_NET_RAW only while it is installed, reload keeps the
 // process and stop is clean.
 func TestServiceUnderSystemd(t *testing.T) {
 	needTool(t, "dpkg", "dpkg")
@@ -335,6 +362,84 @@ systemctl restart matchmeta`)
 	}
 	// The restarted daemon still has the data.
 	b.sh(`[ "$(curl -s http://127.0.0.1:8080/sha256/$(printf '%064d' 7))" = OK ] || { echo "lookup after the watchdog restart: not OK"; exit 1; }`)
+
+	// A sync triggered by mounting media: the bundle on the "stick" is
+	// applied through matchmeta-sync.service (mount-wanted), long before
+	// the daemon's own hourly look.
+	bundle, pub := makeBundle(t)
+	for path, data := range map[string][]byte{"/tmp/stick/lab.mmbundle": bundle, "/tmp/signer.pub": pub} {
+		if out, err := b.run(data, "/bin/sh", "-c", "mkdir -p /tmp/stick && chmod 755 /tmp/stick && cat >"+path+" && chmod 644 "+path); err != nil {
+			t.Fatalf("copy %s in: %v\n%s", path, err, out)
+		}
+	}
+	b.sh(`install -m 0644 /tmp/signer.pub /etc/matchmeta/trust.d/signer.pub
+mkdir -p /media/matchmeta
+printf 'MATCHMETA_SYNC_DIR=/media/matchmeta\nMATCHMETA_SYNC_INTERVAL=1h\n' >>/etc/matchmeta/matchmeta.env
+systemctl enable matchmeta-sync.service
+systemctl restart matchmeta`)
+	b.waitProps("matchmeta", 30*time.Second, "active with a sync directory", func(p map[string]string) bool {
+		return p["ActiveState"] == "active" && p["SubState"] == "running"
+	}, "ActiveState", "SubState")
+	b.sh(`[ "$(curl -s http://127.0.0.1:8080/sha256/` + bundleHash + `)" = NA ] || { echo "the bundle's hash is known before the stick is in"; exit 1; }
+mount --bind /tmp/stick /media/matchmeta`)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, _ := b.run(nil, "curl", "-s", "http://127.0.0.1:8080/sha256/"+bundleHash)
+		if strings.TrimSpace(out) == "OK" {
+			break
+		}
+		if time.Now().After(deadline) {
+			sync, _ := b.run(nil, "journalctl", "--no-pager", "-u", "matchmeta-sync", "-n", "30")
+			t.Fatalf("the bundle on the mounted stick was not applied within 30 s (lookup says %q)\n--- matchmeta-sync:\n%s\n--- matchmeta:\n%s", out, sync, b.journal())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if p := b.props("matchmeta-sync", "Result", "NRestarts", "ExecMainStatus"); p["Result"] != "success" || p["ExecMainStatus"] != "0" {
+		t.Errorf("matchmeta-sync after the mount: %v, want a successful run", p)
+	}
+	b.sh(`umount /media/matchmeta`)
+
+	// netwatch: CAP_NET_RAW only with its drop-in. A veth pair in this
+	// network namespace is the lab network.
+	b.sh(`ip link add mmlab0 type veth peer name mmlab1
+ip addr add 10.77.0.1/24 dev mmlab0
+ip link set mmlab0 up; ip link set mmlab1 up
+printf 'MATCHMETA_NETWATCH_INTERFACE=mmlab0\nMATCHMETA_NETWATCH_INTERVAL=1h\n' >>/etc/matchmeta/matchmeta.env
+install -D -m 0644 /usr/share/matchmeta/netwatch.conf /etc/systemd/system/matchmeta.service.d/netwatch.conf
+systemctl daemon-reload
+systemctl restart matchmeta`)
+	p = b.waitProps("matchmeta", 30*time.Second, "active with netwatch", func(p map[string]string) bool {
+		return p["ActiveState"] == "active" && p["SubState"] == "running"
+	}, "ActiveState", "SubState", "MainPID")
+	if caps := b.sh(`grep CapEff /proc/` + p["MainPID"] + `/status | tr -d '\t'`); strings.TrimSpace(caps) != "CapEff:0000000000002400" {
+		t.Errorf("with the netwatch drop-in: %s, want CAP_NET_BIND_SERVICE and CAP_NET_RAW only (0x2400)", caps)
+	}
+	b.sh(`code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/api/v1/netwatch/devices); [ "$code" = 200 ] || { echo "netwatch devices: $code"; exit 1; }`)
+	if j := b.journal(0); !strings.Contains(j, "netwatch on") {
+		t.Errorf("no \"netwatch on\" in the journal with the drop-in:\n%s", b.journal())
+	}
+	// Without the drop-in the capability is gone again, and a configured
+	// netwatch cannot open its socket: the daemon refuses to start.
+	b.sh(`rm /etc/systemd/system/matchmeta.service.d/netwatch.conf
+systemctl daemon-reload
+systemctl restart matchmeta || true`)
+	time.Sleep(2 * time.Second)
+	p = b.props("matchmeta", "ActiveState", "SubState", "MainPID")
+	if p["ActiveState"] == "active" {
+		if caps := b.sh(`grep CapEff /proc/` + p["MainPID"] + `/status | tr -d '\t'`); strings.TrimSpace(caps) != "CapEff:0000000000000400" {
+			t.Errorf("without the netwatch drop-in: %s, want CAP_NET_BIND_SERVICE only", caps)
+		}
+	}
+	t.Logf("configured netwatch without its drop-in: %v", p)
+	b.sh(`sed -i '/^MATCHMETA_NETWATCH_/d' /etc/matchmeta/matchmeta.env
+systemctl reset-failed matchmeta || true
+systemctl restart matchmeta`)
+	q = b.waitProps("matchmeta", 30*time.Second, "active after netwatch is off again", func(p map[string]string) bool {
+		return p["ActiveState"] == "active" && p["SubState"] == "running"
+	}, "ActiveState", "SubState", "MainPID", "NRestarts")
+	if caps := b.sh(`grep CapEff /proc/` + q["MainPID"] + `/status | tr -d '\t'`); strings.TrimSpace(caps) != "CapEff:0000000000000400" {
+		t.Errorf("netwatch off, no drop-in: %s, want CAP_NET_BIND_SERVICE only (0x400)", caps)
+	}
 
 	// Reload (SIGHUP) keeps the process; stop is clean.
 	pid = q["MainPID"]
