@@ -46,6 +46,10 @@ mkdir -p oldroot
 pivot_root . oldroot
 umount -l /oldroot
 rmdir /oldroot
+# As on a host boot: / shared, so a mount made later (a USB stick) reaches
+# the services' own mount namespaces. systemd does this itself only
+# outside containers.
+mount --make-rshared /
 exec env -i container=matchmeta-boot-test /lib/systemd/systemd --unit=matchmeta-boot-test.target
 `
 
@@ -367,12 +371,12 @@ systemctl restart matchmeta`)
 	// applied through matchmeta-sync.service (mount-wanted), long before
 	// the daemon's own hourly look.
 	bundle, pub := makeBundle(t)
-	for path, data := range map[string][]byte{"/tmp/stick/lab.mmbundle": bundle, "/tmp/signer.pub": pub} {
-		if out, err := b.run(data, "/bin/sh", "-c", "mkdir -p /tmp/stick && chmod 755 /tmp/stick && cat >"+path+" && chmod 644 "+path); err != nil {
+	for path, data := range map[string][]byte{"/srv/stick/lab.mmbundle": bundle, "/srv/signer.pub": pub} {
+		if out, err := b.run(data, "/bin/sh", "-c", "mkdir -p /srv/stick && chmod 755 /srv/stick && cat >"+path+" && chmod 644 "+path); err != nil {
 			t.Fatalf("copy %s in: %v\n%s", path, err, out)
 		}
 	}
-	b.sh(`install -m 0644 /tmp/signer.pub /etc/matchmeta/trust.d/signer.pub
+	b.sh(`install -m 0644 /srv/signer.pub /etc/matchmeta/trust.d/signer.pub
 mkdir -p /media/matchmeta
 printf 'MATCHMETA_SYNC_DIR=/media/matchmeta\nMATCHMETA_SYNC_INTERVAL=1h\n' >>/etc/matchmeta/matchmeta.env
 systemctl enable matchmeta-sync.service
@@ -381,7 +385,7 @@ systemctl restart matchmeta`)
 		return p["ActiveState"] == "active" && p["SubState"] == "running"
 	}, "ActiveState", "SubState")
 	b.sh(`[ "$(curl -s http://127.0.0.1:8080/sha256/` + bundleHash + `)" = NA ] || { echo "the bundle's hash is known before the stick is in"; exit 1; }
-mount --bind /tmp/stick /media/matchmeta`)
+mount --bind /srv/stick /media/matchmeta`)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		out, _ := b.run(nil, "curl", "-s", "http://127.0.0.1:8080/sha256/"+bundleHash)
