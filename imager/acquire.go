@@ -1,0 +1,759 @@
+package imager
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"filippo.io/age"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ebs"
+
+	"github.com/matchmeta/matchmeta/db/progress"
+)
+
+// Case holds the examiner's fields recorded in the report, as dc3dd,
+// ewfacquire and FTK Imager record them.
+type Case struct {
+	Examiner    string `json:"examiner,omitempty"`
+	Case        string `json:"case_number,omitempty"`
+	Evidence    string `json:"evidence_number,omitempty"`
+	Description string `json:"description,omitempty"`
+	Notes       string `json:"notes,omitempty"`
+}
+
+// Defaults for AcquireOptions.
+const (
+	DefaultWorkers  = 32
+	DefaultRate     = 900 // GetSnapshotBlock/s; the EBS quota is 1,000/s per snapshot
+	DefaultRetries  = 10
+	DefaultPageSize = 10000
+)
+
+// AcquireOptions configure one acquisition. Snapshot and Out are needed;
+// everything else has a default.
+type AcquireOptions struct {
+	Snapshot string
+	// Out is the acquisition directory: the image (or block folder), the
+	// manifest and the reports go there.
+	Out string
+	// Blocks writes one file per block with the Snapshot 4n6ir Imager
+	// naming instead of one sparse raw image.
+	Blocks bool
+	// Compress gzips each block file; Encrypt encrypts each block file
+	// with age (Password). Either implies Blocks: concurrent workers write
+	// blocks in any order, which a single compressed or encrypted stream
+	// cannot take, and block files are resumable one by one.
+	Compress bool
+	Encrypt  bool
+	Password string
+	// ScryptWorkFactor sets the scrypt cost (log2 N) of identity.age;
+	// 0 keeps age's default (18).
+	ScryptWorkFactor int
+
+	Workers     int           // concurrent downloads (default 32)
+	Rate        float64       // GetSnapshotBlock per second (default 900; <0: no limit)
+	Retries     int           // retries per request (default 10)
+	Timeout     time.Duration // deadline of every request, headers and body (default 60 s)
+	BackoffBase time.Duration // first retry wait (default 100 ms)
+	BackoffMax  time.Duration // longest retry wait (default 20 s)
+	PageSize    int32         // blocks per list call (100..10000, default 10000)
+
+	// MD5 and SHA1 add those whole-image hashes to the SHA-256.
+	MD5, SHA1 bool
+	// Force starts over in a directory that holds a finished acquisition.
+	Force bool
+
+	Case Case
+	// Region, Endpoint and Account are recorded in the report.
+	Region, Endpoint, Account string
+	ToolVersion               string
+	CommandLine               []string
+
+	// Sink, when set, sees every verified block (index, data) as it
+	// arrives, from the download workers concurrently; data is valid only
+	// during the call. Block hunting hooks in here.
+	Sink func(index int64, data []byte) error
+
+	// Now is the clock for the report (default time.Now).
+	Now      func() time.Time
+	Log      *slog.Logger
+	Progress *progress.Tracker
+
+	// changed: filled by Changed.
+	changed *changedPlan
+}
+
+func (o *AcquireOptions) defaults() error {
+	if o.Snapshot == "" {
+		return errors.New("imager: no snapshot id")
+	}
+	if o.Out == "" {
+		return errors.New("imager: no output directory")
+	}
+	if o.Encrypt && o.Password == "" {
+		return errors.New("imager: --encrypt needs a password")
+	}
+	if o.Compress || o.Encrypt {
+		o.Blocks = true
+	}
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
+	}
+	if o.Rate == 0 {
+		o.Rate = DefaultRate
+	}
+	if o.Retries <= 0 {
+		o.Retries = DefaultRetries
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 60 * time.Second
+	}
+	if o.BackoffBase <= 0 {
+		o.BackoffBase = 100 * time.Millisecond
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = 20 * time.Second
+	}
+	if o.PageSize == 0 {
+		o.PageSize = DefaultPageSize
+	}
+	if o.PageSize < 100 || o.PageSize > 10000 {
+		return fmt.Errorf("imager: page size %d outside 100..10000", o.PageSize)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// ImageName is the raw image file of a snapshot inside its directory.
+func ImageName(snapshot string) string { return snapshot + ".raw" }
+
+const partialSuffix = ".partial"
+
+type acq struct {
+	api  API
+	o    AcquireOptions
+	geo  Geometry
+	list lister
+	pol  retryPolicy
+	lim  *limiter
+
+	listed, done bitmap
+	nlisted      int64
+	man          *manifest
+	img          *os.File
+	fresh        bool
+	blockDir     string
+	rcpt         age.Recipient
+	id           age.Identity
+	zero         []byte
+
+	gets, lists, retries, throttled atomic.Int64
+	written, zeros, resumed        atomic.Int64
+	downloaded                     atomic.Int64
+
+	errMu  sync.Mutex
+	errs   []string
+	failed []int64
+
+	refMu   sync.Mutex
+	refToks map[int64]string
+}
+
+// Acquire images one snapshot into o.Out and returns its report. An
+// interrupted acquisition run again with the same options downloads only
+// what is not yet verified on disk.
+func Acquire(ctx context.Context, api API, o AcquireOptions) (*Report, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	a := &acq{api: api, o: o,
+		pol: retryPolicy{retries: o.Retries, base: o.BackoffBase, max: o.BackoffMax},
+		lim: newLimiter(o.Rate)}
+	a.list = snapshotLister(api, o.Snapshot)
+	if o.changed != nil {
+		a.list = changedLister(api, o.changed.first, o.Snapshot)
+	}
+	return a.run(ctx)
+}
+
+func (a *acq) logf(msg string, args ...any) { a.o.Log.Info(msg, args...) }
+
+func (a *acq) noteErr(idx int64, err error) {
+	a.errMu.Lock()
+	defer a.errMu.Unlock()
+	if idx >= 0 {
+		a.failed = append(a.failed, idx)
+	}
+	if len(a.errs) < 100 {
+		a.errs = append(a.errs, err.Error())
+	}
+}
+
+func (a *acq) run(ctx context.Context) (*Report, error) {
+	o := &a.o
+	started := o.Now().UTC()
+	tr := o.Progress
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("imager: %w", err)
+	}
+	reportPath := filepath.Join(o.Out, ReportJSON)
+	if _, err := os.Stat(reportPath); err == nil {
+		if !o.Force {
+			return nil, fmt.Errorf("imager: %s already holds a finished acquisition (%s): check it with `matchmeta image verify %s` or pass --force to acquire again", o.Out, ReportJSON, o.Out)
+		}
+		for _, n := range []string{ReportJSON, ReportText, manifestName, ImageName(o.Snapshot), ImageName(o.Snapshot) + partialSuffix} {
+			if err := os.Remove(filepath.Join(o.Out, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("imager: %w", err)
+			}
+		}
+		if err := os.RemoveAll(filepath.Join(o.Out, o.Snapshot)); err != nil {
+			return nil, fmt.Errorf("imager: %w", err)
+		}
+	}
+
+	// Pass 1: list every block once, for the totals and the map of what
+	// is written. Tokens are not kept: the download pass lists again page
+	// by page, so memory stays bounded whatever the volume size.
+	tr.Phase("list", "blocks")
+	if err := a.listAll(ctx); err != nil {
+		return nil, err
+	}
+	if o.changed != nil {
+		if err := a.prepareChanged(); err != nil {
+			return nil, err
+		}
+	}
+	a.logf("imager: listed", "snapshot", o.Snapshot, "volume_gib", a.geo.VolumeGiB, "block_size", a.geo.BlockSize, "listed", a.nlisted)
+
+	if err := a.open(ctx); err != nil {
+		return nil, err
+	}
+	defer a.closeFiles()
+
+	tr.Phase("download", "blocks")
+	tr.SetTotal(uint64(a.nlisted))
+	tr.SetDone(uint64(a.resumed.Load()))
+	tr.SetBytesTotal(a.nlisted * a.geo.BlockSize)
+	tr.AddBytes(a.resumed.Load() * a.geo.BlockSize)
+	dlErr := a.download(ctx)
+	if err := a.sync(); err != nil && dlErr == nil {
+		dlErr = err
+	}
+	rep := a.report(started)
+	if dlErr != nil {
+		rep.Status = "incomplete"
+		rep.Finished = o.Now().UTC()
+		rep.Verification.Result = "not run"
+		if errors.Is(dlErr, context.Canceled) || errors.Is(dlErr, context.DeadlineExceeded) {
+			return nil, dlErr
+		}
+		// Record what happened; a later run resumes from the manifest.
+		if err := writeReport(o.Out, rep, a.man, "acquisition-incomplete"); err != nil {
+			a.o.Log.Warn("imager: incomplete report", "err", err)
+		}
+		return rep, dlErr
+	}
+
+	// Read everything back: per-block checks against the manifest and the
+	// whole-image hashes, zero regions included.
+	tr.Phase("verify", "blocks")
+	tr.SetDone(0)
+	tr.SetTotal(uint64(a.geo.Blocks()))
+	tr.SetBytesTotal(a.geo.Bytes())
+	vr, err := checkAcquisition(ctx, a.geo, a.o.Out, a.man, a.listed, a.id, o.MD5, o.SHA1, tr)
+	if err != nil {
+		return nil, err
+	}
+	rep.applyCheck(vr)
+	if a.img != nil {
+		final := filepath.Join(o.Out, ImageName(o.Snapshot))
+		if err := os.Rename(a.img.Name(), final); err != nil {
+			return nil, fmt.Errorf("imager: %w", err)
+		}
+	}
+	rep.Finished = o.Now().UTC()
+	if err := writeReport(o.Out, rep, a.man, ""); err != nil {
+		return nil, err
+	}
+	if vr.Mismatches > 0 {
+		return rep, fmt.Errorf("imager: %s: verification failed: %s", o.Snapshot, vr.summary())
+	}
+	return rep, nil
+}
+
+func (a *acq) closeFiles() {
+	if a.img != nil {
+		a.img.Close()
+	}
+	if a.man != nil {
+		a.man.Close()
+	}
+}
+
+func (a *acq) sync() error {
+	if a.img != nil {
+		if err := a.img.Sync(); err != nil {
+			return fmt.Errorf("imager: sync image: %w", err)
+		}
+	}
+	if err := a.man.f.Sync(); err != nil {
+		return fmt.Errorf("imager: sync manifest: %w", err)
+	}
+	return nil
+}
+
+// listPage is one list call with the retry policy.
+func (a *acq) listPage(ctx context.Context, start int64, next *string, max int32) (page, error) {
+	for attempt := 0; ; attempt++ {
+		rctx, cancel := context.WithTimeout(ctx, a.o.Timeout)
+		a.lists.Add(1)
+		p, err := a.list(rctx, start, next, max)
+		cancel()
+		if err == nil {
+			return p, nil
+		}
+		if ctx.Err() != nil {
+			return page{}, ctx.Err()
+		}
+		k := classify(err)
+		if k == kindFatal || (k == kindExpired && next == nil) || attempt >= a.pol.retries {
+			return page{}, fmt.Errorf("imager: list blocks of %s from %d: %w", a.o.Snapshot, start, err)
+		}
+		if k == kindExpired {
+			// An expired page token: start again from the block index.
+			next = nil
+		}
+		a.retries.Add(1)
+		if k == kindThrottle {
+			a.throttled.Add(1)
+		}
+		a.o.Progress.Warn()
+		if err := a.pol.wait(ctx, attempt+1, k == kindThrottle); err != nil {
+			return page{}, err
+		}
+	}
+}
+
+// walk pages through the whole listing, calling fn for each page.
+func (a *acq) walk(ctx context.Context, fn func(page) error) error {
+	var next *string
+	var last int64 = -1
+	for {
+		p, err := a.listPage(ctx, last+1, next, a.o.PageSize)
+		if err != nil {
+			return err
+		}
+		if len(p.refs) > 0 {
+			last = p.refs[len(p.refs)-1].idx
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+		if p.next == nil || *p.next == "" || len(p.refs) == 0 {
+			return nil
+		}
+		next = p.next
+	}
+}
+
+func (a *acq) listAll(ctx context.Context) error {
+	var prev int64 = -1
+	return a.walk(ctx, func(p page) error {
+		if a.geo.Snapshot == "" {
+			if p.volumeGiB <= 0 || p.blockSize <= 0 {
+				return fmt.Errorf("imager: list %s: volume size %d GiB, block size %d: not usable", a.o.Snapshot, p.volumeGiB, p.blockSize)
+			}
+			a.geo = Geometry{Snapshot: a.o.Snapshot, VolumeGiB: p.volumeGiB, BlockSize: p.blockSize,
+				Layout: "raw", Compress: a.o.Compress, Encrypt: a.o.Encrypt}
+			if a.o.Blocks {
+				a.geo.Layout = "blocks"
+			}
+			a.listed = newBitmap(a.geo.Blocks())
+			a.zero = make([]byte, a.geo.BlockSize)
+		}
+		if p.volumeGiB != a.geo.VolumeGiB || p.blockSize != a.geo.BlockSize {
+			return fmt.Errorf("imager: list %s: a page says %d GiB / %d-byte blocks, the first said %d / %d", a.o.Snapshot, p.volumeGiB, p.blockSize, a.geo.VolumeGiB, a.geo.BlockSize)
+		}
+		for _, r := range p.refs {
+			if r.idx <= prev || r.idx >= a.geo.Blocks() {
+				return fmt.Errorf("imager: list %s: block index %d out of order or beyond the volume (%d blocks)", a.o.Snapshot, r.idx, a.geo.Blocks())
+			}
+			prev = r.idx
+			if !r.none {
+				a.listed.set(r.idx)
+				a.nlisted++
+			}
+			if a.o.changed != nil {
+				a.o.changed.changed.set(r.idx)
+			}
+		}
+		return nil
+	})
+}
+
+// open creates or reopens the manifest and the output, and on a rerun
+// cross-checks every block the manifest claims against the data.
+func (a *acq) open(ctx context.Context) error {
+	o := &a.o
+	mpath := filepath.Join(o.Out, manifestName)
+	var err error
+	resume := false
+	if _, serr := os.Stat(mpath); serr == nil {
+		if a.man, err = openManifest(mpath, true); err != nil {
+			return err
+		}
+		if g := a.man.geo; g != a.geo {
+			a.man.Close()
+			a.man = nil
+			return fmt.Errorf("imager: %s holds an acquisition of %s (%d GiB, %s layout, compress %t, encrypt %t), not of %s (%d GiB, %s layout, compress %t, encrypt %t): use another directory",
+				o.Out, g.Snapshot, g.VolumeGiB, g.Layout, g.Compress, g.Encrypt, a.geo.Snapshot, a.geo.VolumeGiB, a.geo.Layout, a.geo.Compress, a.geo.Encrypt)
+		}
+		resume = true
+	} else if a.man, err = createManifest(mpath, a.geo); err != nil {
+		return err
+	}
+	if o.Encrypt {
+		if a.id, err = loadIdentity(o.Out, o.Password, true, o.ScryptWorkFactor); err != nil {
+			return err
+		}
+		a.rcpt = a.id.(*age.X25519Identity).Recipient()
+	}
+	a.done = newBitmap(a.geo.Blocks())
+	if a.geo.Layout == "raw" {
+		partial := filepath.Join(o.Out, ImageName(o.Snapshot)+partialSuffix)
+		final := filepath.Join(o.Out, ImageName(o.Snapshot))
+		if _, err := os.Stat(final); err == nil {
+			// Killed after the rename but before the report.
+			if err := os.Rename(final, partial); err != nil {
+				return fmt.Errorf("imager: %w", err)
+			}
+		}
+		_, serr := os.Stat(partial)
+		a.fresh = errors.Is(serr, os.ErrNotExist)
+		if o.changed != nil && a.fresh {
+			if err := copySparse(ctx, o.changed.baseImage, partial, a.geo.BlockSize); err != nil {
+				return err
+			}
+			a.fresh = false
+		}
+		if a.img, err = os.OpenFile(partial, os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+			return fmt.Errorf("imager: %w", err)
+		}
+		if err := a.img.Truncate(a.geo.Bytes()); err != nil {
+			return fmt.Errorf("imager: size %s: %w", partial, err)
+		}
+		if o.changed != nil && !resume {
+			if err := a.seedChanged(); err != nil {
+				return err
+			}
+			resume = true
+		}
+	} else {
+		a.blockDir = filepath.Join(o.Out, o.Snapshot)
+		if err := os.MkdirAll(a.blockDir, 0o755); err != nil {
+			return fmt.Errorf("imager: %w", err)
+		}
+		leftovers, _ := filepath.Glob(filepath.Join(a.blockDir, ".tmp-*"))
+		for _, l := range leftovers {
+			os.Remove(l)
+		}
+	}
+	if resume {
+		return a.crossCheck(ctx)
+	}
+	return nil
+}
+
+// crossCheck trusts no manifest line without the data: a block counts as
+// done only when what is on disk hashes to its line.
+func (a *acq) crossCheck(ctx context.Context) error {
+	a.o.Progress.Phase("check", "blocks")
+	buf := make([]byte, a.geo.BlockSize)
+	var stale []int64
+	err := a.man.scan(func(idx int64, sum [32]byte) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ok := a.listed.has(idx)
+		if ok {
+			ok = a.readDone(idx, sum, buf) == nil
+		}
+		if !ok {
+			stale = append(stale, idx)
+			return nil
+		}
+		a.done.set(idx)
+		a.resumed.Add(1)
+		if bytes.Equal(buf, a.zero) {
+			a.zeros.Add(1)
+		} else {
+			a.written.Add(1)
+		}
+		a.o.Progress.Add(1)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, idx := range stale {
+		if err := a.man.clear(idx); err != nil {
+			return err
+		}
+	}
+	a.logf("imager: resumed", "verified", a.resumed.Load(), "rejected", len(stale))
+	return nil
+}
+
+func (a *acq) readDone(idx int64, sum [32]byte, buf []byte) error {
+	if a.img != nil {
+		if _, err := a.img.ReadAt(buf, idx*a.geo.BlockSize); err != nil {
+			return err
+		}
+		if sha256.Sum256(buf) != sum {
+			return errors.New("mismatch")
+		}
+		return nil
+	}
+	base := BlockName(idx, a.geo.Snapshot, sum, a.geo.VolumeGiB, a.geo.BlockSize)
+	path, b, err := findBlockFile(a.blockDir, base, blockExt(a.geo.Compress, a.geo.Encrypt))
+	if err != nil {
+		return err
+	}
+	if b.Gzip != a.geo.Compress || b.Age != a.geo.Encrypt {
+		return errors.New("block file in another form than this acquisition writes")
+	}
+	return readBlockFile(path, b, buf, a.id)
+}
+
+func (a *acq) download(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	jobs := make(chan blockRef, a.o.Workers*4)
+	var wg sync.WaitGroup
+	for range a.o.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, a.geo.BlockSize)
+			for ref := range jobs {
+				err := a.fetch(ctx, ref, buf)
+				if err == nil {
+					err = a.store(ref.idx, buf)
+					if err != nil {
+						cancel(err)
+					}
+				}
+				if err != nil {
+					if ctx.Err() != nil {
+						continue
+					}
+					var fe *fatalError
+					if errors.As(err, &fe) {
+						cancel(fe.err)
+						continue
+					}
+					a.noteErr(ref.idx, err)
+					a.o.Log.Warn("imager: block failed", "snapshot", a.o.Snapshot, "block", ref.idx, "err", err)
+				}
+			}
+		}()
+	}
+	// Pass 2: list again page by page (fresh tokens) and hand out every
+	// block not yet done.
+	var listErr error
+	if a.resumed.Load() < a.nlisted {
+		listErr = a.walk(ctx, func(p page) error {
+			for _, r := range p.refs {
+				if r.none || !a.listed.has(r.idx) || a.done.has(r.idx) {
+					continue
+				}
+				select {
+				case jobs <- r:
+				case <-ctx.Done():
+					return context.Cause(ctx)
+				}
+			}
+			return nil
+		})
+	}
+	close(jobs)
+	wg.Wait()
+	if cause := context.Cause(ctx); cause != nil {
+		return cause
+	}
+	if listErr != nil {
+		return listErr
+	}
+	a.errMu.Lock()
+	defer a.errMu.Unlock()
+	if n := len(a.failed); n > 0 {
+		show := a.errs[:min(len(a.errs), 5)]
+		return fmt.Errorf("imager: %s: %d block(s) failed (rerun to resume): %s", a.o.Snapshot, n, strings.Join(show, "; "))
+	}
+	if got := a.done.count(); got != a.nlisted {
+		return fmt.Errorf("imager: %s: %d of %d listed blocks done", a.o.Snapshot, got, a.nlisted)
+	}
+	return nil
+}
+
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string { return e.err.Error() }
+func (e *fatalError) Unwrap() error { return e.err }
+
+// fetch downloads and verifies one block into buf, retrying what can be
+// retried.
+func (a *acq) fetch(ctx context.Context, ref blockRef, buf []byte) error {
+	var last error
+	for attempt := 0; ; attempt++ {
+		if err := a.lim.wait(ctx); err != nil {
+			return err
+		}
+		err := a.getOnce(ctx, ref, buf)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		last = err
+		k := classify(err)
+		if k == kindFatal {
+			return &fatalError{fmt.Errorf("imager: block %d of %s: %w", ref.idx, a.o.Snapshot, err)}
+		}
+		if attempt >= a.pol.retries {
+			return fmt.Errorf("block %d: %w (gave up after %d attempts)", ref.idx, last, attempt+1)
+		}
+		a.retries.Add(1)
+		a.o.Progress.Warn()
+		switch k {
+		case kindExpired:
+			tok, err := a.refresh(ctx, ref.idx, ref.token)
+			if err != nil {
+				return err
+			}
+			ref.token = tok
+			continue
+		case kindThrottle:
+			a.throttled.Add(1)
+		}
+		if err := a.pol.wait(ctx, attempt+1, k == kindThrottle); err != nil {
+			return err
+		}
+	}
+}
+
+func (a *acq) getOnce(ctx context.Context, ref blockRef, buf []byte) error {
+	rctx, cancel := context.WithTimeout(ctx, a.o.Timeout)
+	defer cancel()
+	a.gets.Add(1)
+	snap := a.o.Snapshot
+	out, err := a.api.GetSnapshotBlock(rctx, &ebs.GetSnapshotBlockInput{
+		SnapshotId: aws.String(snap), BlockIndex: aws.Int32(int32(ref.idx)), BlockToken: aws.String(ref.token)})
+	if err != nil {
+		return err
+	}
+	defer out.BlockData.Close()
+	bs := a.geo.BlockSize
+	if out.DataLength == nil || int64(*out.DataLength) != bs {
+		return &verifyError{fmt.Sprintf("x-amz-Data-Length %v, want the block size %d", aws.ToInt32(out.DataLength), bs)}
+	}
+	if out.ChecksumAlgorithm != "SHA256" {
+		return &verifyError{fmt.Sprintf("x-amz-Checksum-Algorithm %q, want SHA256", out.ChecksumAlgorithm)}
+	}
+	want, err := base64.StdEncoding.DecodeString(aws.ToString(out.Checksum))
+	if err != nil || len(want) != sha256.Size {
+		return &verifyError{fmt.Sprintf("x-amz-Checksum %q is not a base64 SHA-256", aws.ToString(out.Checksum))}
+	}
+	n, err := io.ReadFull(out.BlockData, buf[:bs])
+	if err != nil {
+		return fmt.Errorf("body after %d of %d bytes: %w", n, bs, err)
+	}
+	var extra [1]byte
+	if k, _ := out.BlockData.Read(extra[:]); k > 0 {
+		return &verifyError{fmt.Sprintf("body longer than x-amz-Data-Length %d", bs)}
+	}
+	if got := sha256.Sum256(buf[:bs]); !bytes.Equal(got[:], want) {
+		return &verifyError{fmt.Sprintf("checksum mismatch: body sha256 %x, x-amz-Checksum %x", got, want)}
+	}
+	return nil
+}
+
+// refresh gets a new token for idx after its token expired, by listing
+// again from idx. One page of fresh tokens is kept, so a burst of expired
+// tokens costs one list call per page, not one per block.
+func (a *acq) refresh(ctx context.Context, idx int64, old string) (string, error) {
+	a.refMu.Lock()
+	defer a.refMu.Unlock()
+	if t, ok := a.refToks[idx]; ok && t != old {
+		return t, nil
+	}
+	p, err := a.listPage(ctx, idx, nil, a.o.PageSize)
+	if err != nil {
+		return "", err
+	}
+	a.refToks = make(map[int64]string, len(p.refs))
+	for _, r := range p.refs {
+		a.refToks[r.idx] = r.token
+	}
+	t, ok := a.refToks[idx]
+	if !ok || t == "" {
+		return "", &fatalError{fmt.Errorf("imager: block %d of %s is no longer listed", idx, a.o.Snapshot)}
+	}
+	return t, nil
+}
+
+// store writes one verified block and records it in the manifest.
+func (a *acq) store(idx int64, buf []byte) error {
+	sum := sha256.Sum256(buf)
+	zero := bytes.Equal(buf, a.zero)
+	if a.img != nil {
+		// A fresh sparse image already reads as zeros there; a resumed
+		// one may hold a torn write, so zeros are written.
+		if !zero || !a.fresh {
+			if _, err := a.img.WriteAt(buf, idx*a.geo.BlockSize); err != nil {
+				return fmt.Errorf("imager: write block %d: %w", idx, err)
+			}
+		}
+	} else {
+		name := BlockName(idx, a.geo.Snapshot, sum, a.geo.VolumeGiB, a.geo.BlockSize) + blockExt(a.geo.Compress, a.geo.Encrypt)
+		if err := writeBlockFile(a.blockDir, name, buf, a.geo.Compress, a.rcpt); err != nil {
+			return err
+		}
+	}
+	if a.o.Sink != nil {
+		if err := a.o.Sink(idx, buf); err != nil {
+			return fmt.Errorf("imager: block %d: sink: %w", idx, err)
+		}
+	}
+	if err := a.man.put(idx, sum); err != nil {
+		return err
+	}
+	a.done.set(idx)
+	a.downloaded.Add(1)
+	if zero {
+		a.zeros.Add(1)
+	} else {
+		a.written.Add(1)
+	}
+	a.o.Progress.Add(1)
+	a.o.Progress.AddBytes(a.geo.BlockSize)
+	return nil
+}
