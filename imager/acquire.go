@@ -165,8 +165,8 @@ type acq struct {
 	zero         []byte
 
 	gets, lists, retries, throttled atomic.Int64
-	written, zeros, resumed        atomic.Int64
-	downloaded                     atomic.Int64
+	written, zeros, resumed         atomic.Int64
+	downloaded                      atomic.Int64
 
 	errMu  sync.Mutex
 	errs   []string

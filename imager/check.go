@@ -107,7 +107,7 @@ func checkAcquisition(ctx context.Context, g Geometry, dir string, m *manifest, 
 		buf    []byte
 		listed bool
 		ready  chan string // "" when fine, else the problem
-		free  chan struct{}
+		free   chan struct{}
 	}
 	slots := make([]*slot, ring)
 	for i := range slots {
