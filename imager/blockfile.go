@@ -54,18 +54,24 @@ func ParseBlockName(name string) (BlockFile, error) {
 		return b, fmt.Errorf("imager: block file %s: want index_snapshot_sha256_volumeGiB_blockSize", name)
 	}
 	var err error
-	if len(f[0]) != 10 {
+	if len(f[0]) != 10 || !digits(f[0]) {
 		return b, fmt.Errorf("imager: block file %s: index %q is not 10 digits", name, f[0])
 	}
 	if b.Index, err = strconv.ParseInt(f[0], 10, 64); err != nil {
 		return b, fmt.Errorf("imager: block file %s: index: %w", name, err)
 	}
 	b.Snapshot = f[1]
-	if len(f[2]) != 64 {
-		return b, fmt.Errorf("imager: block file %s: sha256 %q is not 64 hex digits", name, f[2])
+	if b.Snapshot == "" {
+		return b, fmt.Errorf("imager: block file %s: no snapshot id", name)
+	}
+	if len(f[2]) != 64 || strings.ToLower(f[2]) != f[2] {
+		return b, fmt.Errorf("imager: block file %s: sha256 %q is not 64 lowercase hex digits", name, f[2])
 	}
 	if _, err := hex.Decode(b.SHA256[:], []byte(f[2])); err != nil {
 		return b, fmt.Errorf("imager: block file %s: sha256: %w", name, err)
+	}
+	if !digits(f[3]) || !digits(f[4]) || f[3][0] == '0' || f[4][0] == '0' {
+		return b, fmt.Errorf("imager: block file %s: volume size %q and block size %q must be plain positive numbers", name, f[3], f[4])
 	}
 	if b.VolumeGiB, err = strconv.ParseInt(f[3], 10, 64); err != nil || b.VolumeGiB <= 0 {
 		return b, fmt.Errorf("imager: block file %s: volume size %q is not a positive number", name, f[3])
@@ -77,6 +83,15 @@ func ParseBlockName(name string) (BlockFile, error) {
 		return b, fmt.Errorf("imager: block file %s: index %d beyond a %d GiB volume", name, b.Index, b.VolumeGiB)
 	}
 	return b, nil
+}
+
+func digits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func blockExt(gz, enc bool) string {
