@@ -163,6 +163,7 @@ type acq struct {
 	rcpt         age.Recipient
 	id           age.Identity
 	zero         []byte
+	zeroSum      [32]byte
 
 	gets, lists, retries, throttled atomic.Int64
 	written, zeros, resumed         atomic.Int64
@@ -387,6 +388,7 @@ func (a *acq) listAll(ctx context.Context) error {
 			}
 			a.listed = newBitmap(a.geo.Blocks())
 			a.zero = make([]byte, a.geo.BlockSize)
+			a.zeroSum = sha256.Sum256(a.zero)
 		}
 		if p.volumeGiB != a.geo.VolumeGiB || p.blockSize != a.geo.BlockSize {
 			return fmt.Errorf("imager: list %s: a page says %d GiB / %d-byte blocks, the first said %d / %d", a.o.Snapshot, p.volumeGiB, p.blockSize, a.geo.VolumeGiB, a.geo.BlockSize)
@@ -553,9 +555,9 @@ func (a *acq) download(ctx context.Context) error {
 			defer wg.Done()
 			buf := make([]byte, a.geo.BlockSize)
 			for ref := range jobs {
-				err := a.fetch(ctx, ref, buf)
+				sum, err := a.fetch(ctx, ref, buf)
 				if err == nil {
-					err = a.store(ref.idx, buf)
+					err = a.store(ref.idx, buf, sum)
 					if err != nil {
 						cancel(err)
 					}
@@ -619,27 +621,27 @@ func (e *fatalError) Error() string { return e.err.Error() }
 func (e *fatalError) Unwrap() error { return e.err }
 
 // fetch downloads and verifies one block into buf, retrying what can be
-// retried.
-func (a *acq) fetch(ctx context.Context, ref blockRef, buf []byte) error {
+// retried, and returns its SHA-256.
+func (a *acq) fetch(ctx context.Context, ref blockRef, buf []byte) (sum [32]byte, err error) {
 	var last error
 	for attempt := 0; ; attempt++ {
 		if err := a.lim.wait(ctx); err != nil {
-			return err
+			return sum, err
 		}
-		err := a.getOnce(ctx, ref, buf)
+		sum, err = a.getOnce(ctx, ref, buf)
 		if err == nil {
-			return nil
+			return sum, nil
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return sum, ctx.Err()
 		}
 		last = err
 		k := classify(err)
 		if k == kindFatal {
-			return &fatalError{fmt.Errorf("imager: block %d of %s: %w", ref.idx, a.o.Snapshot, err)}
+			return sum, &fatalError{fmt.Errorf("imager: block %d of %s: %w", ref.idx, a.o.Snapshot, err)}
 		}
 		if attempt >= a.pol.retries {
-			return fmt.Errorf("block %d: %w (gave up after %d attempts)", ref.idx, last, attempt+1)
+			return sum, fmt.Errorf("block %d: %w (gave up after %d attempts)", ref.idx, last, attempt+1)
 		}
 		a.retries.Add(1)
 		a.o.Progress.Warn()
@@ -647,7 +649,7 @@ func (a *acq) fetch(ctx context.Context, ref blockRef, buf []byte) error {
 		case kindExpired:
 			tok, err := a.refresh(ctx, ref.idx, ref.token)
 			if err != nil {
-				return err
+				return sum, err
 			}
 			ref.token = tok
 			continue
@@ -655,12 +657,12 @@ func (a *acq) fetch(ctx context.Context, ref blockRef, buf []byte) error {
 			a.throttled.Add(1)
 		}
 		if err := a.pol.wait(ctx, attempt+1, k == kindThrottle); err != nil {
-			return err
+			return sum, err
 		}
 	}
 }
 
-func (a *acq) getOnce(ctx context.Context, ref blockRef, buf []byte) error {
+func (a *acq) getOnce(ctx context.Context, ref blockRef, buf []byte) (sum [32]byte, err error) {
 	rctx, cancel := context.WithTimeout(ctx, a.o.Timeout)
 	defer cancel()
 	a.gets.Add(1)
@@ -668,32 +670,32 @@ func (a *acq) getOnce(ctx context.Context, ref blockRef, buf []byte) error {
 	out, err := a.api.GetSnapshotBlock(rctx, &ebs.GetSnapshotBlockInput{
 		SnapshotId: aws.String(snap), BlockIndex: aws.Int32(int32(ref.idx)), BlockToken: aws.String(ref.token)})
 	if err != nil {
-		return err
+		return sum, err
 	}
 	defer out.BlockData.Close()
 	bs := a.geo.BlockSize
 	if out.DataLength == nil || int64(*out.DataLength) != bs {
-		return &verifyError{fmt.Sprintf("x-amz-Data-Length %v, want the block size %d", aws.ToInt32(out.DataLength), bs)}
+		return sum, &verifyError{fmt.Sprintf("x-amz-Data-Length %v, want the block size %d", aws.ToInt32(out.DataLength), bs)}
 	}
 	if out.ChecksumAlgorithm != "SHA256" {
-		return &verifyError{fmt.Sprintf("x-amz-Checksum-Algorithm %q, want SHA256", out.ChecksumAlgorithm)}
+		return sum, &verifyError{fmt.Sprintf("x-amz-Checksum-Algorithm %q, want SHA256", out.ChecksumAlgorithm)}
 	}
 	want, err := base64.StdEncoding.DecodeString(aws.ToString(out.Checksum))
 	if err != nil || len(want) != sha256.Size {
-		return &verifyError{fmt.Sprintf("x-amz-Checksum %q is not a base64 SHA-256", aws.ToString(out.Checksum))}
+		return sum, &verifyError{fmt.Sprintf("x-amz-Checksum %q is not a base64 SHA-256", aws.ToString(out.Checksum))}
 	}
 	n, err := io.ReadFull(out.BlockData, buf[:bs])
 	if err != nil {
-		return fmt.Errorf("body after %d of %d bytes: %w", n, bs, err)
+		return sum, fmt.Errorf("body after %d of %d bytes: %w", n, bs, err)
 	}
 	var extra [1]byte
 	if k, _ := out.BlockData.Read(extra[:]); k > 0 {
-		return &verifyError{fmt.Sprintf("body longer than x-amz-Data-Length %d", bs)}
+		return sum, &verifyError{fmt.Sprintf("body longer than x-amz-Data-Length %d", bs)}
 	}
-	if got := sha256.Sum256(buf[:bs]); !bytes.Equal(got[:], want) {
-		return &verifyError{fmt.Sprintf("checksum mismatch: body sha256 %x, x-amz-Checksum %x", got, want)}
+	if sum = sha256.Sum256(buf[:bs]); !bytes.Equal(sum[:], want) {
+		return sum, &verifyError{fmt.Sprintf("checksum mismatch: body sha256 %x, x-amz-Checksum %x", sum, want)}
 	}
-	return nil
+	return sum, nil
 }
 
 // refresh gets a new token for idx after its token expired, by listing
@@ -721,9 +723,8 @@ func (a *acq) refresh(ctx context.Context, idx int64, old string) (string, error
 }
 
 // store writes one verified block and records it in the manifest.
-func (a *acq) store(idx int64, buf []byte) error {
-	sum := sha256.Sum256(buf)
-	zero := bytes.Equal(buf, a.zero)
+func (a *acq) store(idx int64, buf []byte, sum [32]byte) error {
+	zero := sum == a.zeroSum // the hash is known: no second pass over the block
 	if a.img != nil {
 		// A fresh sparse image already reads as zeros there; a resumed
 		// one may hold a torn write, so zeros are written.

@@ -174,6 +174,9 @@ type Options struct {
 	// GetRate is the GetSnapshotBlock quota per snapshot per second (EBS:
 	// 1,000); beyond it requests are throttled. 0 means no quota.
 	GetRate float64
+	// Latency delays every GetSnapshotBlock answer, as the service's own
+	// per-request latency does (0: answer at once).
+	Latency time.Duration
 	// TokenTTL is how long block tokens stay valid (default 7 days).
 	TokenTTL time.Duration
 	// Now is the clock (default time.Now).
@@ -462,6 +465,15 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, v *Volume, idxText 
 	if f == ExpireToken || !ok || !s.tokenOK(r.URL.Query().Get("blockToken"), v.ID, idx) {
 		writeError(w, validation("INVALID_BLOCK_TOKEN", "the block token is not valid"))
 		return
+	}
+	if s.opts.Latency > 0 {
+		t := time.NewTimer(s.opts.Latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
 	}
 	bp := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(bp)
