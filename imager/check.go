@@ -118,15 +118,25 @@ func checkAcquisition(ctx context.Context, g Geometry, dir string, m *manifest, 
 		idx    int64
 		sum    [32]byte
 		listed bool
+		hole   bool // wholly inside a hole of the raw image: zeros, no read
 	}
 	jobs := make(chan job, ring)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var fatal error
 	sr := &slotReader{m: m}
+	dataAt, holesKnown := int64(-1), img != nil
 	go func() {
 		defer close(jobs)
 		for idx := int64(0); idx < g.Blocks(); idx++ {
+			off := idx * g.BlockSize
+			hole := false
+			if holesKnown {
+				if off > dataAt {
+					dataAt, holesKnown = nextData(img, off, g.Bytes())
+				}
+				hole = holesKnown && off+g.BlockSize <= dataAt
+			}
 			sum, has, err := sr.get(idx)
 			if err != nil {
 				fatal = err
@@ -137,7 +147,7 @@ func checkAcquisition(ctx context.Context, g Geometry, dir string, m *manifest, 
 			if listed != nil {
 				isListed = listed.has(idx)
 			}
-			j := job{idx: idx, sum: sum, listed: isListed}
+			j := job{idx: idx, sum: sum, listed: isListed, hole: hole}
 			if isListed && !has {
 				// Listed but no manifest line: nothing to compare with.
 				j.sum = [32]byte{}
@@ -155,12 +165,16 @@ func checkAcquisition(ctx context.Context, g Geometry, dir string, m *manifest, 
 		}
 	}()
 	check := func(j job, buf []byte) string {
-		if img != nil {
+		if j.hole {
+			clear(buf)
+		} else if img != nil {
 			if _, err := img.ReadAt(buf, j.idx*g.BlockSize); err != nil {
 				return fmt.Sprintf("block %d: read: %v", j.idx, err)
 			}
+		}
+		if img != nil {
 			if !j.listed {
-				if !bytes.Equal(buf, zero) {
+				if !j.hole && !bytes.Equal(buf, zero) {
 					return fmt.Sprintf("block %d: not listed but not zeros", j.idx)
 				}
 				return ""

@@ -52,6 +52,7 @@ func commands() []command {
 		{"import", "import a hash list, file-name list, NSRL release or path listing as a named set", (*Main).runImport},
 		{"sets", "list, show or remove sets", (*Main).runSets},
 		{"blocks", "sector block hash sets (hashdb compatible) and block hunting in disk images", (*Main).runBlocks},
+		{"image", "forensic acquisition of Amazon EBS snapshots (verified, resumable, reported)", (*Main).runImage},
 		{"lookup", "look up hashes, file names or paths (local file or remote appliance)", (*Main).runLookup},
 		{"keys", "manage API keys", (*Main).runKeys},
 		{"backup", "write a consistent copy of the database", (*Main).runBackup},

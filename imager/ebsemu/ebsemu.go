@@ -35,7 +35,30 @@ type Volume struct {
 
 	indices []int32
 	read    func(idx int32, p []byte)
-	sums    map[int32][32]byte
+	// listed marks the indices; sums are computed on first use (a
+	// volume that is only listed costs no hashing).
+	listed map[int32]bool
+	mu     sync.Mutex
+	sums   map[int32][32]byte
+}
+
+func (v *Volume) has(idx int32) bool { return v.listed[idx] }
+
+// sum is the SHA-256 of a listed block.
+func (v *Volume) sum(idx int32) [32]byte {
+	v.mu.Lock()
+	s, ok := v.sums[idx]
+	v.mu.Unlock()
+	if ok {
+		return s
+	}
+	buf := make([]byte, v.BlockSize)
+	v.read(idx, buf)
+	s = sha256.Sum256(buf)
+	v.mu.Lock()
+	v.sums[idx] = s
+	v.mu.Unlock()
+	return s
 }
 
 // MemVolume is a volume whose written blocks are given in full. A block
@@ -84,13 +107,12 @@ func (v *Volume) finish() {
 	v.indices = slices.Compact(v.indices)
 	nblocks := v.SizeGiB << 30 / int64(v.BlockSize)
 	v.sums = make(map[int32][32]byte, len(v.indices))
-	buf := make([]byte, v.BlockSize)
+	v.listed = make(map[int32]bool, len(v.indices))
 	for _, i := range v.indices {
 		if int64(i) >= nblocks || i < 0 {
 			panic(fmt.Sprintf("ebsemu: block %d outside a %d GiB volume", i, v.SizeGiB))
 		}
-		v.read(i, buf)
-		v.sums[i] = sha256.Sum256(buf)
+		v.listed[i] = true
 	}
 }
 
@@ -100,7 +122,7 @@ func (v *Volume) Indices() []int32 { return slices.Clone(v.indices) }
 // Block returns a copy of block idx (zeros when unlisted).
 func (v *Volume) Block(idx int32) []byte {
 	p := make([]byte, v.BlockSize)
-	if _, ok := v.sums[idx]; ok {
+	if v.has(idx) {
 		v.read(idx, p)
 	}
 	return p
@@ -118,7 +140,7 @@ func (v *Volume) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for i := int64(0); i < n; i++ {
 		p := zero
-		if _, ok := v.sums[int32(i)]; ok {
+		if v.has(int32(i)) {
 			v.read(int32(i), buf)
 			p = buf
 		}
@@ -389,9 +411,8 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, v *Volume, first *
 		all := append(slices.Clone(first.indices), v.indices...)
 		slices.Sort(all)
 		for _, i := range slices.Compact(all) {
-			a, inA := first.sums[i]
-			b, inB := v.sums[i]
-			if inA != inB || a != b {
+			inA, inB := first.has(i), v.has(i)
+			if inA != inB || inA && first.sum(i) != v.sum(i) {
 				indices = append(indices, i)
 			}
 		}
@@ -418,10 +439,10 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, v *Volume, first *
 		blocks := make([]map[string]any, 0, to-from)
 		for _, i := range indices[from:to] {
 			b := map[string]any{"BlockIndex": i}
-			if _, ok := first.sums[i]; ok {
+			if first.has(i) {
 				b["FirstBlockToken"] = s.token(first.ID, i)
 			}
-			if _, ok := v.sums[i]; ok {
+			if v.has(i) {
 				b["SecondBlockToken"] = s.token(v.ID, i)
 			}
 			blocks = append(blocks, b)
@@ -461,7 +482,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, v *Volume, idxText 
 		<-r.Context().Done()
 		return
 	}
-	sum, ok := v.sums[idx]
+	ok := v.has(idx)
 	if f == ExpireToken || !ok || !s.tokenOK(r.URL.Query().Get("blockToken"), v.ID, idx) {
 		writeError(w, validation("INVALID_BLOCK_TOKEN", "the block token is not valid"))
 		return
@@ -479,6 +500,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, v *Volume, idxText 
 	defer s.bufs.Put(bp)
 	buf := (*bp)[:v.BlockSize]
 	v.read(idx, buf)
+	sum := v.sum(idx)
 	if f == BadChecksum {
 		sum[0] ^= 0xff
 	}
