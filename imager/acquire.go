@@ -84,12 +84,12 @@ type AcquireOptions struct {
 	// Sink, when set, sees every verified block (index, data) as it
 	// arrives, from the download workers concurrently; data is valid only
 	// during the call. Block hunting hooks in here.
-	Sink func(index int64, data []byte) error
+	Sink func(index int64, data []byte) error `json:"-"`
 
 	// Now is the clock for the report (default time.Now).
-	Now      func() time.Time
-	Log      *slog.Logger
-	Progress *progress.Tracker
+	Now      func() time.Time  `json:"-"`
+	Log      *slog.Logger      `json:"-"`
+	Progress *progress.Tracker `json:"-"`
 
 	// changed: filled by Changed.
 	changed *changedPlan

@@ -26,7 +26,7 @@ type BudgetOptions struct {
 	GetPrice, ListPrice, TransferPricePerGiB float64
 	PageSize                                 int32
 	Timeout                                  time.Duration
-	Progress                                 *progress.Tracker
+	Progress                                 *progress.Tracker `json:"-"`
 }
 
 // Budget is what an acquisition will cost, from one listing pass.

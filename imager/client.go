@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/ebs"
 )
 
@@ -28,11 +29,15 @@ type Config struct {
 	// emulator). AWS_ENDPOINT_URL_EBS works too, through the SDK.
 	Endpoint string
 	// Credentials, when set, replaces the SDK's credential chain.
-	Credentials aws.CredentialsProvider
+	Credentials aws.CredentialsProvider `json:"-"`
 	// Timeout bounds every single request, headers and body (default 60 s).
 	Timeout time.Duration
 	// Conns sizes the connection pool (default 64).
 	Conns int
+	// NoInstanceMetadata skips the instance-metadata credentials and
+	// region (as AWS_EC2_METADATA_DISABLED=true does): a daemon checking
+	// its status sends nothing off the machine unless told to.
+	NoInstanceMetadata bool
 	// DetectTimeout bounds credential detection (default 1.5 s), so an
 	// unreachable instance-metadata endpoint never hangs a lab machine.
 	DetectTimeout time.Duration
@@ -55,6 +60,9 @@ func (c Config) load(ctx context.Context) (aws.Config, error) {
 	}
 	if c.Credentials != nil {
 		opts = append(opts, config.WithCredentialsProvider(c.Credentials))
+	}
+	if c.NoInstanceMetadata {
+		opts = append(opts, config.WithEC2IMDSClientEnableState(imds.ClientDisabled))
 	}
 	conns := c.Conns
 	if conns <= 0 {

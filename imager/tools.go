@@ -34,7 +34,7 @@ func findBlockFile(dir, base, ext string) (string, BlockFile, error) {
 type VerifyOptions struct {
 	// Password opens encrypted block files.
 	Password string
-	Progress *progress.Tracker
+	Progress *progress.Tracker `json:"-"`
 }
 
 // VerifyResult is what `image verify` found.
@@ -188,7 +188,7 @@ func eachBlockFile(folder string, fn func(BlockFile) error) error {
 // RebuildOptions configure Rebuild.
 type RebuildOptions struct {
 	Password string
-	Progress *progress.Tracker
+	Progress *progress.Tracker `json:"-"`
 }
 
 // Rebuild writes a sparse raw image from block files (plain, .gz, .age):
@@ -288,7 +288,7 @@ func Rebuild(ctx context.Context, dir, out string, o RebuildOptions) (string, er
 type TransformOptions struct {
 	Password         string
 	ScryptWorkFactor int
-	Progress         *progress.Tracker
+	Progress         *progress.Tracker `json:"-"`
 }
 
 // Compress gzips every block file in an acquisition (or block folder),

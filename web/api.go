@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/imager"
 	"github.com/matchmeta/matchmeta/web/service"
 )
 
@@ -58,6 +59,10 @@ type Info struct {
 	DBFree         int64  `json:"db_free_bytes"`
 	CompactAdvised bool   `json:"compact_advised,omitempty"`
 	ReadOnly       string `json:"read_only,omitempty"`
+	// Imaging says whether this daemon can image EBS snapshots: "imaging:
+	// available (profile X, region Y)" or "imaging: no AWS credentials".
+	Imaging       string        `json:"imaging"`
+	ImagingStatus imager.Status `json:"imaging_status"`
 }
 
 func (s *Server) apiInfo(c echo.Context) error {
@@ -90,6 +95,9 @@ func (s *Server) apiInfo(c echo.Context) error {
 	}
 	if in.Imports, err = s.runningJobs(c.Request().Context()); err != nil {
 		return internal("listing the jobs", err)
+	}
+	if si, err := s.svc.Info(c.Request().Context()); err == nil {
+		in.Imaging, in.ImagingStatus = si.Imaging, si.ImagingStatus
 	}
 	return c.JSON(http.StatusOK, in)
 }

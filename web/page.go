@@ -19,6 +19,7 @@ import (
 
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/db/progress"
+	"github.com/matchmeta/matchmeta/imager"
 	"github.com/matchmeta/matchmeta/importer/blocks"
 	"github.com/matchmeta/matchmeta/web/service"
 )
@@ -71,18 +72,28 @@ type bulkRow struct {
 }
 
 type statusView struct {
-	Sets       []db.SetInfo
-	Rows       []statusRow // one row per release (group) with its sets beneath, then the other sets
-	DBSize     int64
-	DBPath     string
-	Uptime     time.Duration
-	Started    time.Time
-	History    []db.Event
-	Bundles    []db.BundleRecord
-	Jobs       []service.JobView
-	Scans      []scanView // finished block scans the job list keeps
-	RequireKey bool
-	Keys       int
+	Sets    []db.SetInfo
+	Rows    []statusRow // one row per release (group) with its sets beneath, then the other sets
+	DBSize  int64
+	DBPath  string
+	Uptime  time.Duration
+	Started time.Time
+	History []db.Event
+	Bundles []db.BundleRecord
+	Jobs    []service.JobView
+	Scans   []scanView // finished block scans the job list keeps
+	// Imaging is the snapshot imaging status line; Acquisitions the
+	// finished EBS acquisitions the daemon still lists, with their reports.
+	Imaging      string
+	Acquisitions []acquisitionRow
+	RequireKey   bool
+	Keys         int
+}
+
+// acquisitionRow is a finished image job and its report.
+type acquisitionRow struct {
+	Job    service.JobView
+	Report *imager.Report
 }
 
 // statusRow is a line of the status page's set table: a release, a set of
@@ -495,9 +506,20 @@ func (s *Server) statusView() (*statusView, error) {
 	if sv.Jobs, err = s.runningJobs(context.Background()); err != nil {
 		return nil, err
 	}
-	all, err := s.svc.Jobs(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if info, err := s.svc.Info(ctx); err == nil {
+		sv.Imaging = info.Imaging
+	}
+	all, err := s.svc.Jobs(ctx)
 	if err != nil {
 		return nil, err
+	}
+	for _, j := range all {
+		if j.State != service.JobRunning && (j.Kind == "image-acquire" || j.Kind == "image-changed") {
+			r, _ := j.Result.(*imager.Report)
+			sv.Acquisitions = append(sv.Acquisitions, acquisitionRow{Job: j, Report: r})
+		}
 	}
 	for i := len(all) - 1; i >= 0; i-- {
 		if rep, ok := all[i].Result.(*blocks.ScanReport); ok && all[i].Kind == "block-scan" {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,10 +13,11 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
-	"github.com/matchmeta/matchmeta/db/progress"
 	"github.com/matchmeta/matchmeta/imager"
 	"github.com/matchmeta/matchmeta/importer/blocks"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 const imageUsage = `image SUBCOMMAND [flags]
@@ -62,6 +64,20 @@ func (m *Main) runImage(ctx context.Context, args []string) error {
 	return usagef(nil, "unknown subcommand %q (matchmeta image --help)", sub)
 }
 
+// withImaging runs fn with the imaging service over a job runner of its
+// own (imaging needs no database) and a progress view on stderr.
+func (m *Main) withImaging(ctx context.Context, what string, fn func(svc service.Images, p *render.Progress) error) error {
+	p := render.NewProgress(m.Stderr, render.ProgressOptions{What: what})
+	defer p.Close()
+	log := m.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(p.LogWriter(), &slog.HandlerOptions{Level: levelOf(m.env("MATCHMETA_LOG_LEVEL"))}))
+	}
+	jobs := service.NewRunner(service.RunnerConfig{Logger: log})
+	defer jobs.Stop(context.Background())
+	return fn(service.NewImaging(service.ImagingConfig{Logger: log, InstanceMetadata: true}, jobs), p)
+}
+
 // awsFlags are the flags of every command that talks to AWS.
 type awsFlags struct {
 	region, profile, endpoint *string
@@ -79,20 +95,6 @@ func (m *Main) addAWSFlags(fs *pflag.FlagSet) awsFlags {
 
 func (f awsFlags) config() imager.Config {
 	return imager.Config{Region: *f.region, Profile: *f.profile, Endpoint: *f.endpoint, Timeout: *f.timeout}
-}
-
-// client refuses at once, with the reason, when there are no credentials.
-func (m *Main) imageClient(ctx context.Context, f awsFlags) (imager.API, imager.Status, string, error) {
-	cfg := f.config()
-	st := imager.Detect(ctx, cfg)
-	if !st.Available {
-		return nil, st, "", fmt.Errorf("%s: %s", st, st.Reason)
-	}
-	c, awsCfg, err := imager.NewClient(ctx, cfg)
-	if err != nil {
-		return nil, st, "", err
-	}
-	return c, st, awsCfg.Region, nil
 }
 
 // passwordFlags: --password-file, else MATCHMETA_IMAGE_PASSWORD, else
@@ -133,7 +135,11 @@ func (m *Main) imageStatus(ctx context.Context, args []string) error {
 	if err := m.parse(fs, usage, args); err != nil {
 		return err
 	}
-	st := imager.Detect(ctx, af.config())
+	var st imager.Status
+	m.withImaging(ctx, "image status", func(svc service.Images, _ *render.Progress) error {
+		st = svc.ImagingStatus(ctx, af.config())
+		return nil
+	})
 	if *asJSON {
 		return json.NewEncoder(m.Stdout).Encode(st)
 	}
@@ -159,14 +165,11 @@ func (m *Main) imageBudget(ctx context.Context, args []string) error {
 	if *snap == "" {
 		return usagef(fs, "--snapshot is required")
 	}
-	api, _, _, err := m.imageClient(ctx, af)
-	if err != nil {
-		return err
-	}
 	var b *imager.Budget
-	err = m.track(func(pr *progress.Tracker) error {
-		b, err = imager.EstimateBudget(ctx, api, imager.BudgetOptions{Snapshot: *snap, GetPrice: *get, ListPrice: *list,
-			TransferPricePerGiB: *transfer, Timeout: *af.timeout, Progress: pr})
+	err := m.withImaging(ctx, "image budget", func(svc service.Images, p *render.Progress) error {
+		var err error
+		b, err = svc.ImageBudget(ctx, af.config(), imager.BudgetOptions{Snapshot: *snap, GetPrice: *get, ListPrice: *list,
+			TransferPricePerGiB: *transfer, Timeout: *af.timeout}, p.Watch)
 		return err
 	})
 	if err != nil {
@@ -234,26 +237,19 @@ func (m *Main) imageAcquire(ctx context.Context, args []string, changed bool) er
 	if err != nil {
 		return err
 	}
-	api, st, region, err := m.imageClient(ctx, af)
-	if err != nil {
-		return err
-	}
-	if *account == "" {
-		*account = st.Account
-	}
 	o := imager.AcquireOptions{Snapshot: *snap, Out: *out, Blocks: *blocksLayout, Compress: *compress, Encrypt: *encrypt,
 		Password: password, Workers: *workers, Rate: *rate, Retries: *retries, Timeout: *af.timeout,
-		MD5: *md5, SHA1: *sha1, Force: *force, Case: c, Region: region, Endpoint: *af.endpoint, Account: *account,
-		ToolVersion: Version, CommandLine: redactPassword(append([]string{"matchmeta", "image", strings.Fields(name)[1]}, args...)),
-		Log: m.logger()}
+		MD5: *md5, SHA1: *sha1, Force: *force, Case: c, Endpoint: *af.endpoint, Account: *account,
+		ToolVersion: Version, CommandLine: redactPassword(append([]string{"matchmeta", "image", strings.Fields(name)[1]}, args...))}
+	req := service.ImageAcquireRequest{AWS: af.config(), Acquire: o}
+	if changed {
+		req.First, req.Base = *first, *base
+	}
 	var rep *imager.Report
-	err = m.track(func(pr *progress.Tracker) error {
-		o.Progress = pr
-		if changed {
-			rep, err = imager.Changed(ctx, api, imager.ChangedOptions{First: *first, Base: *base, Acquire: o})
-		} else {
-			rep, err = imager.Acquire(ctx, api, o)
-		}
+	err = m.withImaging(ctx, name, func(svc service.Images, p *render.Progress) error {
+		var err error
+		rep, err = svc.ImageAcquire(ctx, req, p.Watch)
+		p.Close()
 		return err
 	})
 	if rep != nil {
@@ -263,13 +259,11 @@ func (m *Main) imageAcquire(ctx context.Context, args []string, changed bool) er
 		return err
 	}
 	if *scanSet != "" {
-		return m.withStore(ctx, *dbPath, true, func(s *db.Store) error {
+		return m.withBlocks(ctx, *dbPath, true, "scan", func(svc *service.Local, _ *db.Store, p *render.Progress) error {
 			req := blocks.ScanRequest{Set: *scanSet, Images: []string{filepath.Join(*out, rep.Image)}, Format: blocks.ScanJSON, Mode: "o",
 				Command: strings.Join(o.CommandLine, " "), Out: m.Stdout, Summary: m.Stderr}
-			return m.track(func(pr *progress.Tracker) error {
-				_, err := blocks.Scan(ctx, s, req, pr)
-				return err
-			})
+			_, err := svc.BlockScan(ctx, req, p.Watch)
+			return err
 		})
 	}
 	return nil
@@ -321,8 +315,10 @@ func (m *Main) imageVerify(ctx context.Context, args []string) error {
 		return err
 	}
 	var vr *imager.VerifyResult
-	err = m.track(func(pr *progress.Tracker) error {
-		vr, err = imager.Verify(ctx, fs.Arg(0), imager.VerifyOptions{Password: password, Progress: pr})
+	err = m.withImaging(ctx, "image verify", func(svc service.Images, p *render.Progress) error {
+		var err error
+		vr, err = svc.ImageVerify(ctx, fs.Arg(0), imager.VerifyOptions{Password: password}, p.Watch)
+		p.Close()
 		return err
 	})
 	if vr != nil {
@@ -356,8 +352,9 @@ func (m *Main) imageRebuild(ctx context.Context, args []string) error {
 		return err
 	}
 	var sum string
-	err = m.track(func(pr *progress.Tracker) error {
-		sum, err = imager.Rebuild(ctx, fs.Arg(0), *out, imager.RebuildOptions{Password: password, Progress: pr})
+	err = m.withImaging(ctx, "image rebuild", func(svc service.Images, p *render.Progress) error {
+		var err error
+		sum, err = svc.ImageRebuild(ctx, fs.Arg(0), *out, imager.RebuildOptions{Password: password}, p.Watch)
 		return err
 	})
 	if err != nil {
@@ -413,13 +410,10 @@ func (m *Main) imageTransform(ctx context.Context, op string, args []string) err
 	} else if err != nil {
 		return err
 	}
-	fn := map[string]func(context.Context, string, imager.TransformOptions) (int, error){
-		"compress": imager.Compress, "uncompress": imager.Uncompress, "encrypt": imager.Encrypt, "decrypt": imager.Decrypt}[op]
 	var n int
-	err := m.track(func(pr *progress.Tracker) error {
-		o.Progress = pr
+	err := m.withImaging(ctx, "image "+op, func(svc service.Images, p *render.Progress) error {
 		var err error
-		n, err = fn(ctx, target, o)
+		n, err = svc.ImageTransform(ctx, op, target, o, p.Watch)
 		return err
 	})
 	if err != nil {

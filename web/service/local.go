@@ -41,6 +41,8 @@ type Config struct {
 	// Netwatch is the daemon's configured network watcher (nil: netwatch
 	// is off; a scan then needs an interface of its own).
 	Netwatch *netwatch.Watcher
+	// Imaging configures the imaging area (AWS defaults, test hooks).
+	Imaging ImagingConfig
 	// OnJobStart, when set, runs as each job starts, in its goroutine
 	// (tests hold a job there to see it running or to interrupt it).
 	OnJobStart func(ctx context.Context, j *Job)
@@ -50,6 +52,7 @@ type Config struct {
 // process. It owns the jobs: Close cancels the running ones and waits for
 // them; the store stays open (its owner closes it after).
 type Local struct {
+	*Imaging
 	cfg     Config
 	st      *db.Store
 	log     *slog.Logger
@@ -73,9 +76,14 @@ func NewLocal(cfg Config) (*Local, error) {
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
-	return &Local{cfg: cfg, st: cfg.Store, log: cfg.Logger,
+	l := &Local{cfg: cfg, st: cfg.Store, log: cfg.Logger,
 		jobs:    NewRunner(RunnerConfig{Logger: cfg.Logger.With("component", "jobs"), Keep: cfg.KeepJobs, OnStart: cfg.OnJobStart}),
-		started: time.Now().UTC()}, nil
+		started: time.Now().UTC()}
+	if cfg.Imaging.Logger == nil {
+		cfg.Imaging.Logger = cfg.Logger.With("component", "imager")
+	}
+	l.Imaging = NewImaging(cfg.Imaging, l.jobs)
+	return l, nil
 }
 
 // Store is the store the service works on (transports read its path).
@@ -299,8 +307,10 @@ func (l *Local) CancelJob(ctx context.Context, id string) error {
 // Info tells what serves.
 func (l *Local) Info(ctx context.Context) (Info, error) {
 	_, free := l.st.Space()
+	st := l.CachedStatus(ctx)
 	return Info{Version: l.cfg.Version, Schema: db.SchemaVersion, DB: l.st.Path(), DBSize: l.st.Size(), DBFree: free,
-		CompactAdvised: l.st.ShouldCompact(), ReadOnly: l.st.ReadOnly(), Started: l.started, PID: os.Getpid()}, nil
+		CompactAdvised: l.st.ShouldCompact(), ReadOnly: l.st.ReadOnly(), Started: l.started, PID: os.Getpid(),
+		Imaging: st.String(), ImagingStatus: st}, nil
 }
 
 // Health fails when a read transaction does not finish within 5 s.

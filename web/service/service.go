@@ -7,6 +7,7 @@ import (
 
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/db/progress"
+	"github.com/matchmeta/matchmeta/imager"
 	"github.com/matchmeta/matchmeta/importer"
 	"github.com/matchmeta/matchmeta/importer/bloom"
 )
@@ -26,6 +27,7 @@ type Service interface {
 	Status
 	Blocks
 	Netwatch
+	Images
 }
 
 // Lookups answers values: the daemon's main work.
@@ -230,4 +232,8 @@ type Info struct {
 	ReadOnly string    `json:"read_only,omitempty"`
 	Started  time.Time `json:"started"`
 	PID      int       `json:"pid"`
+	// Imaging is "imaging: available (profile X, region Y)" or "imaging:
+	// no AWS credentials"; ImagingStatus has the details.
+	Imaging       string        `json:"imaging"`
+	ImagingStatus imager.Status `json:"imaging_status"`
 }
