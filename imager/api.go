@@ -97,7 +97,14 @@ func (p retryPolicy) wait(ctx context.Context, n int, throttled bool) error {
 		d *= 2
 	}
 	d = min(d, p.max)
-	d = d/2 + rand.N(d/2+1)
+	return sleep(ctx, d/2+rand.N(d/2+1))
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -136,18 +143,7 @@ func (l *limiter) wait(ctx context.Context) error {
 	at := l.next
 	l.next = l.next.Add(l.interval)
 	l.mu.Unlock()
-	d := time.Until(at)
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return sleep(ctx, time.Until(at))
 }
 
 // blockRef is one listed block and the token to fetch it.

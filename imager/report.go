@@ -146,13 +146,13 @@ func writeReport(dir string, r *Report, m *manifest, base string) error {
 		os.Remove(filepath.Join(dir, "acquisition-incomplete.txt"))
 	}
 	r.DurationSeconds = r.Finished.Sub(r.Started).Seconds()
-	if err := writeStream(filepath.Join(dir, base+".json"), func(w io.Writer) error { return r.writeJSON(w, m) }); err != nil {
+	if err := writeStream(filepath.Join(dir, base+".json"), 0o644, func(w io.Writer) error { return r.writeJSON(w, m) }); err != nil {
 		return err
 	}
-	return writeStream(filepath.Join(dir, base+".txt"), func(w io.Writer) error { return r.writeText(w, m) })
+	return writeStream(filepath.Join(dir, base+".txt"), 0o644, func(w io.Writer) error { return r.writeText(w, m) })
 }
 
-func writeStream(path string, fn func(io.Writer) error) error {
+func writeStream(path string, mode os.FileMode, fn func(io.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return fmt.Errorf("imager: %w", err)
@@ -164,7 +164,7 @@ func writeStream(path string, fn func(io.Writer) error) error {
 		err = bw.Flush()
 	}
 	if err == nil {
-		err = tmp.Chmod(0o644)
+		err = tmp.Chmod(mode)
 	}
 	if err == nil {
 		err = tmp.Sync()

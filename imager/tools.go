@@ -470,7 +470,7 @@ func streamFile(ctx context.Context, src, dst string, wrap func(io.Writer) (io.W
 			return err
 		}
 	}
-	return writeStream(dst, func(w io.Writer) error {
+	return writeStream(dst, 0o600, func(w io.Writer) error {
 		var wc io.WriteCloser
 		if wrap != nil {
 			var err error

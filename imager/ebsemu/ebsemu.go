@@ -362,16 +362,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, v *Volume, first *
 		op = "ListChangedBlocks"
 	}
 	key := op + "/" + v.ID + "?" + r.URL.RawQuery
-	switch s.fault(Request{Op: op, Snapshot: v.ID, Index: -1, Attempt: s.attempt(key)}) {
-	case Throttle:
-		s.Stats.Throttled.Add(1)
-		writeError(w, errThrottled)
-		return
-	case ServerError:
-		writeError(w, errInternal)
-		return
-	case Drop:
-		hijackClose(w)
+	switch f := s.fault(Request{Op: op, Snapshot: v.ID, Index: -1, Attempt: s.attempt(key)}); f {
+	case Throttle, ServerError, Drop:
+		s.failFast(w, f)
 		return
 	case Stall, StallBody:
 		<-r.Context().Done()
@@ -468,15 +461,8 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, v *Volume, idxText 
 	}
 	f := s.fault(Request{Op: "GetSnapshotBlock", Snapshot: v.ID, Index: idx, Attempt: s.attempt(fmt.Sprintf("get/%s/%d", v.ID, idx))})
 	switch f {
-	case Throttle:
-		s.Stats.Throttled.Add(1)
-		writeError(w, errThrottled)
-		return
-	case ServerError:
-		writeError(w, errInternal)
-		return
-	case Drop:
-		hijackClose(w)
+	case Throttle, ServerError, Drop:
+		s.failFast(w, f)
 		return
 	case Stall:
 		<-r.Context().Done()
@@ -529,6 +515,20 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, v *Volume, idxText 
 	}
 	k, _ := w.Write(buf)
 	s.Stats.BytesServed.Add(int64(k))
+}
+
+// failFast answers a request with a throttle, a server error or a dropped
+// connection.
+func (s *Server) failFast(w http.ResponseWriter, f Fault) {
+	switch f {
+	case Throttle:
+		s.Stats.Throttled.Add(1)
+		writeError(w, errThrottled)
+	case ServerError:
+		writeError(w, errInternal)
+	case Drop:
+		hijackClose(w)
+	}
 }
 
 func hijackClose(w http.ResponseWriter) {
