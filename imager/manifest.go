@@ -196,7 +196,6 @@ type bitmap []uint64
 // concurrently.
 func newBitmap(n int64) bitmap    { return make(bitmap, (n+63)/64) }
 func (b bitmap) set(i int64)      { atomic.OrUint64(&b[i>>6], 1<<(i&63)) }
-func (b bitmap) unset(i int64)    { atomic.AndUint64(&b[i>>6], ^uint64(1<<(i&63))) }
 func (b bitmap) has(i int64) bool { return atomic.LoadUint64(&b[i>>6])&(1<<(i&63)) != 0 }
 func (b bitmap) count() (n int64) {
 	for i := range b {
