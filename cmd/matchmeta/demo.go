@@ -81,6 +81,6 @@ func (m *Main) runDemo(ctx context.Context, args []string) error {
 			return fmt.Errorf("demo: import of %s failed (exit %d)", imp[1], code)
 		}
 	}
-	fmt.Fprintf(m.Stdout, "demo sets imported; try: matchmeta lookup svchost.exe %s\n", filepath.Join(dir, "values.txt"))
+	fmt.Fprintf(m.Stdout, "demo sets imported; try: matchmeta lookup svchost.exe; matchmeta lookup --file %s\n", filepath.Join(dir, "values.txt"))
 	return nil
 }
