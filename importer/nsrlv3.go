@@ -433,23 +433,8 @@ func (b *v3Batch) col(r *v3RawRow, i int) []byte {
 func v3Read(ctx context.Context, conn *sql.Conn, part v3Part, ch chan<- *v3Batch, free chan *v3Batch) {
 	defer close(ch)
 	defer conn.Close()
-	get := func() *v3Batch {
-		select {
-		case b := <-free:
-			b.buf, b.rows, b.err, b.queryErr = b.buf[:0], b.rows[:0], nil, false
-			return b
-		default:
-			return &v3Batch{buf: make([]byte, 0, v3BatchRows*200), rows: make([]v3RawRow, 0, v3BatchRows)}
-		}
-	}
-	send := func(b *v3Batch) bool {
-		select {
-		case ch <- b:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
+	get := func() *v3Batch { return v3GetBatch(free) }
+	send := func(b *v3Batch) bool { return v3SendBatch(ctx, ch, b) }
 	b := get()
 	err := conn.Raw(func(dc any) error {
 		q, ok := dc.(driver.QueryerContext)
@@ -711,28 +696,34 @@ func sqliteHint(err error) error {
 	return err
 }
 
+// v3GetBatch reuses a batch the sink has given back, or makes one.
+func v3GetBatch(free chan *v3Batch) *v3Batch {
+	select {
+	case b := <-free:
+		b.buf, b.rows, b.err, b.queryErr = b.buf[:0], b.rows[:0], nil, false
+		return b
+	default:
+		return &v3Batch{buf: make([]byte, 0, v3BatchRows*200), rows: make([]v3RawRow, 0, v3BatchRows)}
+	}
+}
+
+// v3SendBatch hands b to the sink; false when the import was cancelled.
+func v3SendBatch(ctx context.Context, ch chan<- *v3Batch, b *v3Batch) bool {
+	select {
+	case ch <- b:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // v3ReadPages reads a share of the FILE table's leaf pages straight from
 // the file (sqlitepages.go) and sends batches as v3Read does; the column
 // conversions are the same.
 func v3ReadPages(ctx context.Context, part v3Part, ch chan<- *v3Batch, free chan *v3Batch) {
 	defer close(ch)
-	get := func() *v3Batch {
-		select {
-		case b := <-free:
-			b.buf, b.rows, b.err, b.queryErr = b.buf[:0], b.rows[:0], nil, false
-			return b
-		default:
-			return &v3Batch{buf: make([]byte, 0, v3BatchRows*200), rows: make([]v3RawRow, 0, v3BatchRows)}
-		}
-	}
-	send := func(b *v3Batch) bool {
-		select {
-		case ch <- b:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
+	get := func() *v3Batch { return v3GetBatch(free) }
+	send := func(b *v3Batch) bool { return v3SendBatch(ctx, ch, b) }
 	lr := newLeafReader(part.pages)
 	b := get()
 	var err error
