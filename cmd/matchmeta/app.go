@@ -219,3 +219,17 @@ func (m *Main) runVersion(ctx context.Context, args []string) error {
 	fmt.Fprintf(m.Stdout, "matchmeta %s (schema %d)\n", v, db.SchemaVersion)
 	return nil
 }
+
+// subcommandHelp prints a command group's usage when no subcommand or
+// --help is given: a missing subcommand is a usage error (exit 2), --help
+// is not. It returns nil when args name a subcommand.
+func (m *Main) subcommandHelp(args []string, usage string) error {
+	if len(args) > 0 && args[0] != "-h" && args[0] != "--help" {
+		return nil
+	}
+	fmt.Fprintf(m.Stdout, "usage: matchmeta %s\n", usage)
+	if len(args) == 0 {
+		return usagef(nil, "missing subcommand")
+	}
+	return errHelp
+}

@@ -34,12 +34,8 @@ Every command that changes a set publishes it in one step; an interrupted
 one changes nothing.`
 
 func (m *Main) runBlocks(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintf(m.Stdout, "usage: matchmeta %s\n", blocksUsage)
-		if len(args) == 0 {
-			return usagef(nil, "missing subcommand")
-		}
-		return errHelp
+	if err := m.subcommandHelp(args, blocksUsage); err != nil {
+		return err
 	}
 	sub, rest := args[0], args[1:]
 	switch sub {

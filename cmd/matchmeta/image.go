@@ -37,12 +37,8 @@ Every command that talks to AWS takes --region, --profile and --endpoint
 (AWS_ENDPOINT_URL_EBS works too).`
 
 func (m *Main) runImage(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintf(m.Stdout, "usage: matchmeta %s\n", imageUsage)
-		if len(args) == 0 {
-			return usagef(nil, "missing subcommand")
-		}
-		return errHelp
+	if err := m.subcommandHelp(args, imageUsage); err != nil {
+		return err
 	}
 	sub, rest := args[0], args[1:]
 	switch sub {
