@@ -114,8 +114,9 @@ func TestWatcherEvents(t *testing.T) {
 
 	allow := []db.MAC{mustMAC(t, macA), mustMAC(t, macA2), mustMAC(t, macA3), mustMAC(t, macB), mustMAC(t, macC), mustMAC(t, macB2)}
 	var w *Watcher
+	// Three tries: on a loaded CI machine one ARP reply can miss a short window.
 	l.root.do(func() {
-		w, err = New(Config{Store: st, Sweep: SweepConfig{Interface: labBridge, Timeout: 100 * time.Millisecond, Rate: 2_000_000, Vendors: testVendors(t)},
+		w, err = New(Config{Store: st, Sweep: SweepConfig{Interface: labBridge, Timeout: 150 * time.Millisecond, Tries: 3, Rate: 2_000_000, Vendors: testVendors(t)},
 			Record: RecordOptions{GoneAfter: 2, Allow: allow}, Outputs: outs, Hostname: "lab-box", PID: 4242})
 	})
 	if err != nil {
