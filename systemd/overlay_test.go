@@ -44,6 +44,7 @@ printf "%064d\n%064d\n" 1 2 >/tmp/h.txt; chmod 644 /tmp/h.txt
 install -d -o matchmeta -g matchmeta -m 0750 /run/matchmeta
 (as_svc env MATCHMETA_LISTEN=127.0.0.1:0 matchmeta serve >/tmp/serve.log 2>&1) &
 svc=$!
+trap '"'"'kill -KILL $svc 2>/dev/null || true'"'"' EXIT
 for i in $(seq 100); do [ -S /run/matchmeta/admin.sock ] && break; sleep 0.1; done
 [ -S /run/matchmeta/admin.sock ] || { cat /tmp/serve.log; fail "no admin socket"; }
 useradd --create-home --groups matchmeta alice
@@ -83,7 +84,9 @@ func TestDebInstallOnHostOverlay(t *testing.T) {
 	defer os.RemoveAll(w)
 	// The overlay's upper layer must not live inside the lower one's view
 	// of itself; /tmp is excluded from the chroot by a fresh tmpfs.
-	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", overlayScript, "sh", deb, filepath.Join(w, "ovl"))
+	// A private PID namespace too: when the script ends, however it ends,
+	// the kernel kills every process it left (a serve after a FAIL).
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "--pid", "--fork", "/bin/sh", "-c", overlayScript, "sh", deb, filepath.Join(w, "ovl"))
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	// Own process group: a hang kills the whole tree, nothing is left behind.
