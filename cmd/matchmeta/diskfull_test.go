@@ -178,8 +178,25 @@ func TestReadOnlyDirectory(t *testing.T) {
 	if after := volumeState(t, vol); after != before {
 		t.Errorf("the read-only database changed:\n%s\nwant:\n%s", after, before)
 	}
+	// serve: a writable daemon refuses at start, naming the file; a
+	// --read-only one serves the medium, its admin socket elsewhere.
+	code, errOut := runIn(t, path, "serve", "--listen", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(errOut, path) || !strings.Contains(errOut, "read-only") {
+		t.Errorf("serve on a read-only medium: exit %d, stderr %q; want exit 1 naming %s as read-only", code, errOut, path)
+	}
+	sock := filepath.Join(t.TempDir(), "admin.sock")
+	d := startDaemon(t, nil, "--db", path, "--read-only", "--admin-socket", sock)
+	if status, body := httpGet(t, d.url+"/api/v1/sets"); status != 200 || !strings.Contains(body, `"base"`) {
+		t.Errorf("serve --read-only on a read-only medium: GET /api/v1/sets = %d %s", status, body)
+	}
+	if code := d.shutdown(t); code != 0 {
+		t.Errorf("serve --read-only exit %d: %s", code, d.stderr.String())
+	}
+	if after := volumeState(t, vol); after != before {
+		t.Errorf("serving the read-only database changed it:\n%s\nwant:\n%s", after, before)
+	}
 	// A new database in a read-only directory: the same at start.
-	code, errOut := runIn(t, filepath.Join(vol, "new", "mm.db"), "import", "sha256", filepath.Join(in, "h.txt"), "--set", "x", "--class", "known")
+	code, errOut = runIn(t, filepath.Join(vol, "new", "mm.db"), "import", "sha256", filepath.Join(in, "h.txt"), "--set", "x", "--class", "known")
 	if code != 1 || !strings.Contains(errOut, filepath.Join(vol, "new")) || !strings.Contains(errOut, "read-only file system") {
 		t.Errorf("import into a new database on a read-only medium: exit %d, stderr %q", code, errOut)
 	}
