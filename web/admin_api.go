@@ -194,6 +194,11 @@ type ImportSpec struct {
 	// first being the file itself) or "dir" (streamed as parts file-I, a
 	// directory).
 	Inputs []string `json:"inputs"`
+	// Probes holds, for every "direct" input, the client's probe of the
+	// file (service.ProbeFile), checked again when the job starts: the
+	// daemon opens a file in place only for a client that has shown it
+	// reads that very file (its first 64 KiB hashed), never on a bare name.
+	Probes map[int]service.FileProbe `json:"probes,omitempty"`
 }
 
 // Files are the job's inputs as the client named them.
@@ -310,6 +315,13 @@ func (s *Server) apiImport(c echo.Context) error {
 	for i, in := range spec.Inputs {
 		switch in {
 		case "direct":
+			// A socket client may name any path: without this, a member of
+			// the admin group could have the daemon read a file only the
+			// service user can read (its bad-line report quotes lines).
+			p, ok := spec.Probes[i]
+			if !ok || p.Path != files[i] || !service.SameFile(p) {
+				return refuse(errf(db.ErrorForbidden, "import: input %d (%s): the daemon reads a file in place only for a client that shows it reads the same file (POST /api/v1/import/check); send it instead", i, files[i]))
+			}
 		case "file", "dir":
 			if spool == "" {
 				// Named after the database: the next writable open of it

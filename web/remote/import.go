@@ -87,6 +87,10 @@ func (c *Client) importJob(ctx context.Context, spec web.ImportSpec, siblings fu
 		for k, i := range probeIdx {
 			if k < len(direct) && direct[k] && !c.cfg.ForceUpload {
 				spec.Inputs[i] = "direct"
+				if spec.Probes == nil {
+					spec.Probes = map[int]service.FileProbe{}
+				}
+				spec.Probes[i] = probes[k]
 				continue
 			}
 			spec.Inputs[i] = "file"
