@@ -244,36 +244,39 @@ func NameTricks(name string) []NameTrick {
 
 // unpad removes leading and trailing spaces, spaces just before the
 // extension and runs of three or more spaces; a name of spaces alone stays.
+// It works on the bytes as they are: a name that is not UTF-8 keeps its
+// bytes (a []rune round trip would turn them into U+FFFD and report a
+// padding trick that is not there).
 func unpad(s string) string {
-	rs := []rune(s)
-	lastDot := -1
-	for i, r := range rs {
-		if r == '.' {
-			lastDot = i
-		}
+	type span struct {
+		start, end int
+		space      bool
 	}
-	keep := make([]bool, len(rs))
-	for i := 0; i < len(rs); {
-		if !isSpaceRune(rs[i]) {
-			keep[i] = true
+	var runs []span // runes, each with its byte range
+	lastDot := -1
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == '.' {
+			lastDot = len(runs)
+		}
+		runs = append(runs, span{i, i + size, !(r == utf8.RuneError && size == 1) && isSpaceRune(r)})
+		i += size
+	}
+	var b strings.Builder
+	for i := 0; i < len(runs); {
+		if !runs[i].space {
+			b.WriteString(s[runs[i].start:runs[i].end])
 			i++
 			continue
 		}
 		j := i
-		for j < len(rs) && isSpaceRune(rs[j]) {
+		for j < len(runs) && runs[j].space {
 			j++
 		}
-		drop := i == 0 || j-i >= 3 || j == lastDot || j == len(rs)
-		for k := i; k < j; k++ {
-			keep[k] = !drop
+		if drop := i == 0 || j-i >= 3 || j == lastDot || j == len(runs); !drop {
+			b.WriteString(s[runs[i].start:runs[j-1].end])
 		}
 		i = j
-	}
-	var b strings.Builder
-	for i, r := range rs {
-		if keep[i] {
-			b.WriteRune(r)
-		}
 	}
 	if b.Len() == 0 {
 		return s

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestReveal(t *testing.T) {
@@ -66,6 +67,10 @@ func TestNameTricks(t *testing.T) {
 			{"data-stream", "svchost.exe", "alternate data stream 'x ' of 'svchost.exe' (hidden from directory listings)"},
 		}},
 		{"svchost.exe. ", []tr{{"trailing-dot", "svchost.exe", "trailing dots and spaces: Windows opens it as 'svchost.exe'"}}},
+		// Bytes that are not UTF-8 (RDS v2 keeps them) are no padding.
+		{"svc\x80host.exe", nil},
+		{"file.exe\xff", nil},
+		{"svchost\xff .exe", []tr{{"padding", "svchost\xff.exe", "padded with spaces: reads as 'svchost\xff.exe'"}}},
 	} {
 		var got []tr
 		for _, x := range NameTricks(tc.name) {
@@ -194,6 +199,9 @@ func FuzzNameTricks(f *testing.F) {
 		for _, tr := range NameTricks(s) {
 			if tr.ResolvesTo == "" || tr.Reason == "" {
 				t.Fatalf("NameTricks(%q): empty trick %+v", s, tr)
+			}
+			if strings.ContainsRune(tr.ResolvesTo, utf8.RuneError) && !strings.ContainsRune(s, utf8.RuneError) {
+				t.Fatalf("NameTricks(%q): %s resolves to %q, bytes that are not UTF-8 replaced", s, tr.Trick, tr.ResolvesTo)
 			}
 		}
 	})
