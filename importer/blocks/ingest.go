@@ -14,6 +14,7 @@ import (
 
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/db/progress"
+	"github.com/matchmeta/matchmeta/importer/blocks/internal/md5x16"
 )
 
 // IngestRequest is one `blocks ingest`: hash every file below Paths into
@@ -389,22 +390,51 @@ func (w *ingestWorker) recurse(data []byte, end int, repo, fname, rpath string, 
 }
 
 // hashBlocks hashes every block of data (the last one zero-padded),
-// skipping all-zero blocks, with k_entropy and labels.
+// skipping all-zero blocks, with k_entropy and labels. Full blocks are
+// hashed 16 at a time (md5x16).
 func (w *ingestWorker) hashBlocks(data []byte) (out []blockOut, zero, nonprob uint64) {
 	bs := w.h.BlockSize()
 	out = make([]blockOut, 0, (len(data)+bs-1)/bs)
+	var offs [md5x16.Lanes]uint32
+	var at [md5x16.Lanes]int // where each lane's block is in out
+	var sums [md5x16.Lanes][16]byte
+	n := 0
+	flush := func() {
+		for i := n; i < md5x16.Lanes; i++ {
+			offs[i] = offs[0]
+		}
+		md5x16.Sum16(data, &offs, bs, &sums)
+		for i := 0; i < n; i++ {
+			out[at[i]].hash = sums[i]
+		}
+		n = 0
+	}
+	simd := md5x16.Enabled()
 	for off := 0; off < len(data); off += bs {
 		b := w.h.Padded(data[off:min(off+bs, len(data))])
 		if IsZero(b) {
 			zero++
 			continue
 		}
-		bo := blockOut{hash: md5.Sum(b), entropy: w.h.Entropy(b)}
+		bo := blockOut{entropy: w.h.Entropy(b)}
 		bo.label = w.h.Label(b)
 		if bo.label != "" {
 			nonprob++
 		}
+		if !simd || off+bs > len(data) {
+			bo.hash = md5.Sum(b)
+			out = append(out, bo)
+			continue
+		}
+		at[n] = len(out)
 		out = append(out, bo)
+		offs[n] = uint32(off)
+		if n++; n == md5x16.Lanes {
+			flush()
+		}
+	}
+	if n > 0 {
+		flush()
 	}
 	w.in.pr.Add(uint64(len(out)))
 	return out, zero, nonprob

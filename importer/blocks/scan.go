@@ -16,6 +16,7 @@ import (
 
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/db/progress"
+	"github.com/matchmeta/matchmeta/importer/blocks/internal/md5x16"
 )
 
 // Output formats of a scan.
@@ -427,26 +428,69 @@ func (w *scanWorker) run(j scanJob) scanResult {
 }
 
 // blocks hashes the blocks starting at 0, step, ... (starts of them) and
-// keeps those the prefilter lets through.
+// keeps those the prefilter lets through. Full blocks are hashed 16 at a
+// time (md5x16); a short last block, padded, on its own.
 func (w *scanWorker) blocks(data []byte, starts int, base int64, path string, res *scanResult) {
 	bs, step := w.sc.si.BlockSize, w.sc.step
 	pf := w.sc.pf
-	for i := 0; i < starts; i++ {
-		off := i * step
-		var b []byte
-		if off+bs <= len(data) {
-			b = data[off : off+bs]
-		} else {
-			b = w.h.Padded(data[off:])
+	full := 0
+	if len(data) >= bs {
+		full = min(starts, (len(data)-bs)/step+1)
+	}
+	keep := func(off int, h *[16]byte) {
+		if pf.MayContain(h) {
+			res.items = append(res.items, scanItem{hit: scanHit{off: base + int64(off), hash: *h, path: path}})
 		}
+	}
+	if md5x16.Enabled() {
+		var offs [md5x16.Lanes]uint32
+		var sums [md5x16.Lanes][16]byte
+		n := 0
+		flush := func() {
+			for i := n; i < md5x16.Lanes; i++ {
+				offs[i] = offs[0]
+			}
+			md5x16.Sum16(data, &offs, bs, &sums)
+			for i := 0; i < n; i++ {
+				keep(int(offs[i]), &sums[i])
+			}
+			n = 0
+		}
+		for i := 0; i < full; i++ {
+			off := i * step
+			if IsZero(data[off : off+bs]) {
+				res.zero++
+				continue
+			}
+			offs[n] = uint32(off)
+			if n++; n == md5x16.Lanes {
+				flush()
+			}
+		}
+		if n > 0 {
+			flush()
+		}
+	} else {
+		for i := 0; i < full; i++ {
+			off := i * step
+			b := data[off : off+bs]
+			if IsZero(b) {
+				res.zero++
+				continue
+			}
+			h := md5.Sum(b)
+			keep(off, &h)
+		}
+	}
+	for i := full; i < starts; i++ {
+		off := i * step
+		b := w.h.Padded(data[off:])
 		if IsZero(b) {
 			res.zero++
 			continue
 		}
 		h := md5.Sum(b)
-		if pf.MayContain(&h) {
-			res.items = append(res.items, scanItem{hit: scanHit{off: base + int64(off), hash: h, path: path}})
-		}
+		keep(off, &h)
 	}
 	res.blocks += uint64(starts)
 }
