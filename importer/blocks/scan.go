@@ -556,6 +556,22 @@ func (sc *scanner) collect(r scanResult) error {
 	if sc.req.Format == ScanHashdb {
 		fmt.Fprintf(sc.out, "# Scanning %s offset %d size %d\n", img.Path, r.job.start, img.Size)
 	}
+	// hashdb's progress lines (at the end and every 2^27 bytes) come
+	// after a piece's own matches and before those of the members
+	// embedded in it.
+	progressed := false
+	progress := func() {
+		progressed = true
+		if sc.req.Format != ScanHashdb {
+			return
+		}
+		const inc = 1 << 27
+		sc.done += r.job.fresh
+		if img.Size > 0 && (sc.done == img.Size || sc.done > sc.reported+inc) {
+			fmt.Fprintf(sc.out, "# %d of %d bytes completed (%d%%)\n", sc.done, img.Size, sc.done*100/img.Size)
+			sc.reported += inc
+		}
+	}
 	if len(r.items) > 0 {
 		err := sc.st.View(func(rd *db.Reader) error {
 			bs, err := rd.BlockSetByID(sc.si.ID)
@@ -565,6 +581,9 @@ func (sc *scanner) collect(r scanResult) error {
 			var rec db.BlockRecord
 			for _, it := range r.items {
 				if it.member != "" {
+					if !progressed {
+						progress()
+					}
 					if sc.req.Format == ScanHashdb {
 						fmt.Fprintf(sc.out, "# Scanning %s-%s offset 0 size %d\n", img.Path, it.member, it.size)
 					}
@@ -587,14 +606,8 @@ func (sc *scanner) collect(r scanResult) error {
 			return err
 		}
 	}
-	if sc.req.Format == ScanHashdb {
-		// hashdb's progress lines: at the end and every 2^27 bytes.
-		const inc = 1 << 27
-		sc.done += r.job.fresh
-		if img.Size > 0 && (sc.done == img.Size || sc.done > sc.reported+inc) {
-			fmt.Fprintf(sc.out, "# %d of %d bytes completed (%d%%)\n", sc.done, img.Size, sc.done*100/img.Size)
-			sc.reported += inc
-		}
+	if !progressed {
+		progress()
 	}
 	img.Bytes += r.job.fresh
 	sc.pr.Message(strconv.FormatUint(sc.rep.Matches, 10) + " matches")
