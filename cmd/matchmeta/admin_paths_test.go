@@ -37,7 +37,7 @@ func cliCtx(ctx context.Context, env map[string]string, stdin io.Reader, stderr 
 
 // holdJobs makes every forwarded job wait at its start until release is
 // closed or the job's ctx ends; started gets the job's ctx.
-func holdJobs(t *testing.T, d *daemon) (started chan context.Context, release chan struct{}) {
+func holdJobs(t *testing.T, d *runningDaemon) (started chan context.Context, release chan struct{}) {
 	started, release = make(chan context.Context, 4), make(chan struct{})
 	hook := func(ctx context.Context) {
 		started <- ctx

@@ -12,6 +12,7 @@ import (
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/db/progress"
 	"github.com/matchmeta/matchmeta/web"
+	"github.com/matchmeta/matchmeta/web/daemon"
 	"github.com/matchmeta/matchmeta/web/remote"
 	"github.com/matchmeta/matchmeta/web/service"
 )
@@ -114,7 +115,7 @@ func (m *Main) offerCompact(ctx context.Context, svc service.Service) {
 // levelOf reads MATCHMETA_LOG_LEVEL; anything unknown is info (serve
 // refuses it, parseLevel).
 func levelOf(v string) slog.Level {
-	l, _ := parseLevel(v)
+	l, _ := daemon.ParseLevel(v)
 	return l
 }
 

@@ -1,22 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/netwatch"
 	"github.com/matchmeta/matchmeta/web"
+	"github.com/matchmeta/matchmeta/web/daemon"
 	"github.com/matchmeta/matchmeta/web/service"
 )
 
@@ -84,13 +79,13 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 		return usagef(fs, "give both --tls-cert and --tls-key, or neither")
 	}
 	if !fs.Changed("require-key") {
-		v, err := parseBoolEnv(m.env("MATCHMETA_REQUIRE_KEY"))
+		v, err := daemon.ParseBool(m.env("MATCHMETA_REQUIRE_KEY"))
 		if err != nil {
 			return usagef(fs, "MATCHMETA_REQUIRE_KEY: %v", err)
 		}
 		*requireKey = v
 	}
-	level, err := parseLevel(m.env("MATCHMETA_LOG_LEVEL"))
+	level, err := daemon.ParseLevel(m.env("MATCHMETA_LOG_LEVEL"))
 	if err != nil {
 		return usagef(fs, "MATCHMETA_LOG_LEVEL: %v", err)
 	}
@@ -106,220 +101,35 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: &levelVar}))
 	}
-	log = log.With("component", "serve")
-
-	// SIGHUP is ours before anyone learns we are ready (the default action
-	// would kill the daemon).
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
-	st, err := db.Open(ctx, *dbPath, db.Options{Logger: log, ReadOnly: *readOnly})
-	if err != nil {
-		return err
-	}
-	if why := st.ReadOnly(); why != "" {
-		log.Warn("serving read-only: lookups are served, changes are refused", "db", st.Path(), "why", why)
-	}
-	// From here on every exit path closes the store last.
-	closeStore := func() {
-		if err := st.Close(); err != nil {
-			log.Error("closing the database", "err", err)
-		}
-	}
-
-	// netwatch (admin_netwatch.go) is off unless an interface is
-	// configured; it stops with the other workers, before the store.
-	nw, err := newNetwatch(&nwOpts, st, log)
-	if err != nil {
-		closeStore()
-		return err
-	}
-	stopNetwatch := func() {
-		if nw != nil {
-			if err := nw.Stop(); err != nil {
-				log.Warn("netwatch stop", "err", err)
-			}
-		}
-	}
-	defer stopNetwatch() // early exits; a second Stop does nothing
-	cfg := service.Config{Store: st, Logger: log, Version: versionString(), Netwatch: nw}
-	if m.OnJobStart != nil {
-		cfg.OnJobStart = func(ctx context.Context, _ *service.Job) { m.OnJobStart(ctx) }
-	}
-	svc, err := service.NewLocal(cfg)
-	if err != nil {
-		closeStore()
-		return err
-	}
 	sockPath := *adminSock
 	if sockPath == "" {
 		sockPath = m.env("MATCHMETA_ADMIN_SOCKET")
 	}
-	if sockPath == "" {
-		sockPath = web.DaemonSocketPath(st.Path())
+	cfg := daemon.Config{
+		DB: *dbPath, ReadOnly: *readOnly, Logger: log.With("component", "serve"), Level: &levelVar, Getenv: m.Getenv, EnvFile: *envFile,
+		Web:    web.Config{Listen: *listen, TLSCert: *tlsCert, TLSKey: *tlsKey, RequireKey: *requireKey, Version: versionString(), AdminSocket: sockPath},
+		Pinned: map[string]bool{"require-key": fs.Changed("require-key"), "tls-cert": fs.Changed("tls-cert"), "tls-key": fs.Changed("tls-key")},
+		Ready:  m.Ready,
+		Netwatch: func(st *db.Store, log *slog.Logger) (*netwatch.Watcher, error) {
+			w, err := newNetwatch(&nwOpts, st, log)
+			if w != nil {
+				log.Info("netwatch on", "interface", nwOpts.iface, "cidr", nwOpts.cidr, "interval", nwOpts.interval)
+			}
+			return w, err
+		},
 	}
-	srv, err := web.New(web.Config{
-		Store: st, Service: svc, Logger: log, Listen: *listen, TLSCert: *tlsCert, TLSKey: *tlsKey,
-		RequireKey: *requireKey, Version: versionString(), AdminSocket: sockPath,
-	})
-	if err != nil {
-		closeStore()
-		return err
+	if m.OnJobStart != nil {
+		cfg.OnJobStart = func(ctx context.Context, _ *service.Job) { m.OnJobStart(ctx) }
 	}
-	if err := srv.Start(); err != nil {
-		closeStore()
-		return err
-	}
-	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopWork()
-	if nw != nil {
-		nw.Start(workCtx)
-		log.Info("netwatch on", "interface", nwOpts.iface, "cidr", nwOpts.cidr, "interval", nwOpts.interval)
-	}
-	addr := srv.Addr().String()
-	sets, _ := st.Sets()
-	log.Info("matchmeta serving", "addr", addr, "db", st.Path(), "sets", len(sets), "admin_socket", sockPath, "version", versionString())
-	m.sdNotify("READY=1")
-	m.sdStatus("serving on %s, %d sets, admin socket %s", addr, len(sets), sockPath)
-	if m.Ready != nil {
-		m.Ready(addr)
-	}
-	m.startWatchdog(workCtx, log, func() error { return svc.Health(workCtx) })
-	var syncer *syncLoop
 	if *syncDir != "" {
-		a := &bundleApplier{st: st, log: log.With("component", "bundle"), trustDir: *trustDir, insecure: *insecure}
-		syncer = startSync(workCtx, a, *syncDir, *syncEvery, log)
-		log.Info("bundle sync on", "dir", *syncDir, "interval", *syncEvery, "trust_dir", *trustDir)
-	}
-
-	var serveErr error
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			log.Info("shutting down", "reason", context.Cause(ctx))
-			break loop
-		case err := <-srv.Done():
-			serveErr = fmt.Errorf("serve: http server stopped: %w", err)
-			log.Error("http server stopped", "err", err)
-			break loop
-		case <-hup:
-			m.sdReloading()
-			m.reloadServe(log, *envFile, fs, &levelVar, srv)
-			if nw != nil {
-				if err := nw.Reopen(); err != nil {
-					log.Error("netwatch: reopening outputs", "err", err)
-				}
-			}
-			m.sdNotify("READY=1")
+		cfg.Sync = func(ctx context.Context, st *db.Store, log *slog.Logger) func() {
+			a := &bundleApplier{st: st, log: log.With("component", "bundle"), trustDir: *trustDir, insecure: *insecure}
+			syncer := startSync(ctx, a, *syncDir, *syncEvery, log)
+			log.Info("bundle sync on", "dir", *syncDir, "interval", *syncEvery, "trust_dir", *trustDir)
+			return syncer.wait
 		}
 	}
-
-	m.sdStopping()
-	// HTTP first: finish requests in flight, accept no more; then the
-	// admin socket, whose requests end (running imports abort: nothing
-	// half-imported is ever published).
-	shCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	if err := srv.Shutdown(shCtx); err != nil {
-		log.Warn("http shutdown", "err", err)
-	}
-	cancel()
-	// Then the jobs.
-	stopWork()
-	stopNetwatch()
-	if syncer != nil {
-		syncer.wait() // an apply in progress aborts; nothing half-applied
-	}
-	jctx, jcancel := context.WithTimeout(context.Background(), 30*time.Second)
-	if err := svc.Close(jctx); err != nil {
-		log.Warn("jobs", "err", err)
-	}
-	jcancel()
-	// Then bbolt.
-	closeStore()
-	log.Info("stopped")
-	return serveErr
-}
-
-// reloadServe applies SIGHUP: reread the env file (values there override
-// the process environment), then apply what a flag did not pin.
-func (m *Main) reloadServe(log *slog.Logger, envFile string, fs *pflag.FlagSet, levelVar *slog.LevelVar, srv *web.Server) {
-	vars := map[string]string{}
-	for _, k := range []string{"MATCHMETA_REQUIRE_KEY", "MATCHMETA_LOG_LEVEL", "MATCHMETA_TLS_CERT", "MATCHMETA_TLS_KEY"} {
-		vars[k] = m.env(k)
-	}
-	if envFile != "" {
-		fileVars, err := readEnvFile(envFile)
-		if err != nil {
-			log.Error("reload: settings file not read; keeping the current settings", "err", err)
-			return
-		}
-		for k, v := range fileVars {
-			if _, ok := vars[k]; ok {
-				vars[k] = v
-			}
-		}
-	}
-	if lv, err := parseLevel(vars["MATCHMETA_LOG_LEVEL"]); err != nil {
-		log.Error("reload: MATCHMETA_LOG_LEVEL", "err", err)
-	} else if lv != levelVar.Level() {
-		levelVar.Set(lv)
-		log.Info("reload: log level", "level", lv)
-	}
-	if !fs.Changed("require-key") {
-		if v, err := parseBoolEnv(vars["MATCHMETA_REQUIRE_KEY"]); err != nil {
-			log.Error("reload: MATCHMETA_REQUIRE_KEY", "err", err)
-		} else if v != srv.RequireKey() {
-			srv.SetRequireKey(v)
-			log.Info("reload: lookups need an API key", "require_key", v)
-		}
-	}
-	cert, key := vars["MATCHMETA_TLS_CERT"], vars["MATCHMETA_TLS_KEY"]
-	if fs.Changed("tls-cert") {
-		cert, _ = fs.GetString("tls-cert")
-	}
-	if fs.Changed("tls-key") {
-		key, _ = fs.GetString("tls-key")
-	}
-	if err := srv.ReloadTLS(cert, key); err != nil {
-		log.Error("reload: TLS", "err", err)
-	}
-	log.Info("reloaded", "env_file", envFile)
-}
-
-// readEnvFile reads a systemd EnvironmentFile: VAR=value lines, '#' and ';'
-// comments, optional single or double quotes around the value.
-func readEnvFile(path string) (map[string]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
-	}
-	defer f.Close()
-	out := map[string]string{}
-	sc := bufio.NewScanner(f)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' || line[0] == ';' {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		k = strings.TrimSpace(strings.TrimPrefix(k, "export "))
-		if !ok || k == "" {
-			return nil, fmt.Errorf("serve: %s line %d: want VAR=value", path, n)
-		}
-		v = strings.TrimSpace(v)
-		if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
-			v = v[1 : len(v)-1]
-		}
-		out[k] = v
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("serve: %s: %w", path, err)
-	}
-	return out, nil
+	return daemon.Run(ctx, cfg)
 }
 
 func envOr(m *Main, name, def string) string {
@@ -327,30 +137,6 @@ func envOr(m *Main, name, def string) string {
 		return v
 	}
 	return def
-}
-
-func parseBoolEnv(v string) (bool, error) {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "", "0", "false", "no", "off":
-		return false, nil
-	case "1", "true", "yes", "on":
-		return true, nil
-	}
-	return false, fmt.Errorf("%q is not a boolean (want true or false)", v)
-}
-
-func parseLevel(v string) (slog.Level, error) {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "", "info":
-		return slog.LevelInfo, nil
-	case "debug":
-		return slog.LevelDebug, nil
-	case "warn", "warning":
-		return slog.LevelWarn, nil
-	case "error":
-		return slog.LevelError, nil
-	}
-	return 0, fmt.Errorf("unknown log level %q (want debug, info, warn or error)", v)
 }
 
 func versionString() string {

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,7 +43,7 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-type daemon struct {
+type runningDaemon struct {
 	url    string
 	stop   context.CancelFunc
 	exit   chan int
@@ -56,10 +58,10 @@ var forceUpload bool
 
 // startDaemon runs `matchmeta serve` in-process on a loopback port and
 // waits until it is ready.
-func startDaemon(t *testing.T, env map[string]string, args ...string) *daemon {
+func startDaemon(t *testing.T, env map[string]string, args ...string) *runningDaemon {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &daemon{stop: cancel, exit: make(chan int, 1), stderr: &syncBuf{}, env: env}
+	d := &runningDaemon{stop: cancel, exit: make(chan int, 1), stderr: &syncBuf{}, env: env}
 	ready := make(chan string, 1)
 	m := &Main{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: d.stderr, Getenv: func(k string) string { return env[k] },
 		Ready: func(addr string) { ready <- addr }}
@@ -92,7 +94,7 @@ func startDaemon(t *testing.T, env map[string]string, args ...string) *daemon {
 }
 
 // shutdown stops the daemon and returns its exit status.
-func (d *daemon) shutdown(t *testing.T) int {
+func (d *runningDaemon) shutdown(t *testing.T) int {
 	t.Helper()
 	d.stop()
 	select {
@@ -484,22 +486,29 @@ func TestServeEnvAndReload(t *testing.T) {
 	}
 }
 
-func TestReadEnvFile(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "e.env")
-	os.WriteFile(p, []byte("# c\n; c\n\nA=1\nB = \"two words\"\nexport C='x'\nD=\n"), 0o644)
-	got, err := readEnvFile(p)
+// sdListen is a stand-in for systemd's notify socket: a real unixgram
+// socket whose datagrams the test reads.
+func sdListen(t *testing.T, abstract bool) (env string, recv func(timeout time.Duration) (string, bool)) {
+	t.Helper()
+	name := filepath.Join(t.TempDir(), "notify.sock")
+	env = name
+	if abstract {
+		name = "\x00matchmeta-test-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		env = "@" + name[1:]
+	}
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"A": "1", "B": "two words", "C": "x", "D": ""}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("%s: got %q, want %q", k, got[k], v)
+	t.Cleanup(func() { conn.Close() })
+	return env, func(timeout time.Duration) (string, bool) {
+		buf := make([]byte, 4096)
+		conn.SetReadDeadline(time.Now().Add(timeout))
+		n, err := conn.Read(buf)
+		if err != nil {
+			return "", false
 		}
-	}
-	os.WriteFile(p, []byte("A=1\njunk\n"), 0o644)
-	if _, err := readEnvFile(p); err == nil || !strings.Contains(err.Error(), "line 2") {
-		t.Errorf("bad line: %v", err)
+		return string(buf[:n]), true
 	}
 }
 

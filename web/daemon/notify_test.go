@@ -1,9 +1,8 @@
-package main
+package daemon
 
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -41,27 +40,27 @@ func sdListen(t *testing.T, abstract bool) (env string, recv func(timeout time.D
 	}
 }
 
-func sdMain(env map[string]string) *Main {
-	return &Main{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(k string) string { return env[k] }}
+func sdNotifier(env map[string]string) Notifier {
+	return Notifier{Getenv: func(k string) string { return env[k] }}
 }
 
 func TestSdNotify(t *testing.T) {
 	for _, abstract := range []bool{false, true} {
 		t.Run(map[bool]string{false: "path", true: "abstract"}[abstract], func(t *testing.T) {
 			sock, recv := sdListen(t, abstract)
-			m := sdMain(map[string]string{"NOTIFY_SOCKET": sock})
-			sent, err := m.sdNotify("READY=1")
+			m := sdNotifier(map[string]string{"NOTIFY_SOCKET": sock})
+			sent, err := m.Notify("READY=1")
 			if err != nil || !sent {
-				t.Fatalf("sdNotify: sent %v, err %v", sent, err)
+				t.Fatalf("Notify: sent %v, err %v", sent, err)
 			}
 			if got, _ := recv(time.Second); got != "READY=1" {
 				t.Errorf("datagram: got %q, want READY=1", got)
 			}
-			m.sdStatus("serving %d sets\non %s", 3, ":8080")
+			m.Status("serving %d sets\non %s", 3, ":8080")
 			if got, _ := recv(time.Second); got != "STATUS=serving 3 sets on :8080" {
 				t.Errorf("status: got %q", got)
 			}
-			m.sdReloading()
+			m.Reloading()
 			got, _ := recv(time.Second)
 			lines := strings.Split(got, "\n")
 			if len(lines) != 2 || lines[0] != "RELOADING=1" || !strings.HasPrefix(lines[1], "MONOTONIC_USEC=") {
@@ -69,7 +68,7 @@ func TestSdNotify(t *testing.T) {
 			} else if us, err := strconv.ParseInt(strings.TrimPrefix(lines[1], "MONOTONIC_USEC="), 10, 64); err != nil || us <= 0 {
 				t.Errorf("MONOTONIC_USEC: got %q", lines[1])
 			}
-			m.sdStopping()
+			m.Stopping()
 			if got, _ := recv(time.Second); got != "STOPPING=1" {
 				t.Errorf("stopping: got %q", got)
 			}
@@ -78,12 +77,12 @@ func TestSdNotify(t *testing.T) {
 }
 
 func TestSdNotifyOutsideSystemd(t *testing.T) {
-	sent, err := sdMain(nil).sdNotify("READY=1")
+	sent, err := sdNotifier(nil).Notify("READY=1")
 	if sent || err != nil {
 		t.Errorf("no NOTIFY_SOCKET: got sent %v, err %v; want false, nil", sent, err)
 	}
 	for _, sock := range []string{filepath.Join(t.TempDir(), "gone.sock"), "vsock:2:1234"} {
-		sent, err := sdMain(map[string]string{"NOTIFY_SOCKET": sock}).sdNotify("READY=1")
+		sent, err := sdNotifier(map[string]string{"NOTIFY_SOCKET": sock}).Notify("READY=1")
 		if sent || err == nil || !strings.HasPrefix(err.Error(), "sd_notify: ") {
 			t.Errorf("NOTIFY_SOCKET=%s: got sent %v, err %v; want an sd_notify error", sock, sent, err)
 		}
@@ -104,8 +103,8 @@ func TestWatchdogInterval(t *testing.T) {
 		{"-5", "", 0},
 		{"abc", "", 0},
 	} {
-		m := sdMain(map[string]string{"WATCHDOG_USEC": tc.usec, "WATCHDOG_PID": tc.pid})
-		if got := m.watchdogInterval(); got != tc.want {
+		m := sdNotifier(map[string]string{"WATCHDOG_USEC": tc.usec, "WATCHDOG_PID": tc.pid})
+		if got := m.WatchdogInterval(); got != tc.want {
 			t.Errorf("WATCHDOG_USEC=%q WATCHDOG_PID=%q: got %v, want %v", tc.usec, tc.pid, got, tc.want)
 		}
 	}
@@ -116,11 +115,11 @@ func TestWatchdogInterval(t *testing.T) {
 // end with ctx.
 func TestWatchdogPings(t *testing.T) {
 	sock, recv := sdListen(t, false)
-	m := sdMain(map[string]string{"NOTIFY_SOCKET": sock, "WATCHDOG_USEC": "20000"}) // ping every 10ms
+	m := sdNotifier(map[string]string{"NOTIFY_SOCKET": sock, "WATCHDOG_USEC": "20000"}) // ping every 10ms
 	var sick atomic.Bool
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	m.startWatchdog(ctx, slog.New(slog.DiscardHandler), func() error {
+	m.StartWatchdog(ctx, slog.New(slog.DiscardHandler), func() error {
 		if sick.Load() {
 			return errors.New("store does not answer")
 		}
@@ -151,10 +150,10 @@ func TestWatchdogPings(t *testing.T) {
 func TestWatchdogOffWithoutSystemd(t *testing.T) {
 	sock, recv := sdListen(t, false)
 	// NOTIFY_SOCKET but no WATCHDOG_USEC: no pings at all.
-	m := sdMain(map[string]string{"NOTIFY_SOCKET": sock})
+	m := sdNotifier(map[string]string{"NOTIFY_SOCKET": sock})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	m.startWatchdog(ctx, slog.New(slog.DiscardHandler), nil)
+	m.StartWatchdog(ctx, slog.New(slog.DiscardHandler), nil)
 	if got, ok := recv(100 * time.Millisecond); ok {
 		t.Fatalf("got %q, want no ping", got)
 	}

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -20,11 +20,24 @@ import (
 // must send READY=1 once the store is open and the listener bound, and
 // ping while healthy.
 
-// sdNotify sends a state ("READY=1", "STOPPING=1", "WATCHDOG=1", or
+// Notifier talks to systemd; Getenv reads NOTIFY_SOCKET, WATCHDOG_USEC
+// and WATCHDOG_PID (nil: none set, so nothing is sent).
+type Notifier struct {
+	Getenv func(string) string
+}
+
+func (n Notifier) env(k string) string {
+	if n.Getenv == nil {
+		return ""
+	}
+	return n.Getenv(k)
+}
+
+// Notify sends a state ("READY=1", "STOPPING=1", "WATCHDOG=1", or
 // several lines at once) to systemd when NOTIFY_SOCKET is set; sent is
 // false outside systemd.
-func (m *Main) sdNotify(state string) (sent bool, err error) {
-	sock := m.env("NOTIFY_SOCKET")
+func (n Notifier) Notify(state string) (sent bool, err error) {
+	sock := n.env("NOTIFY_SOCKET")
 	if sock == "" {
 		return false, nil
 	}
@@ -47,48 +60,48 @@ func (m *Main) sdNotify(state string) (sent bool, err error) {
 	return true, nil
 }
 
-// sdStatus sets the one-line status `systemctl status matchmeta` shows.
-func (m *Main) sdStatus(format string, args ...any) {
+// Status sets the one-line status `systemctl status matchmeta` shows.
+func (n Notifier) Status(format string, args ...any) {
 	s := strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", " ")
-	m.sdNotify("STATUS=" + s)
+	n.Notify("STATUS=" + s)
 }
 
-// sdReloading tells systemd a reload (SIGHUP) began; send READY=1 when it
+// Reloading tells systemd a reload (SIGHUP) began; send READY=1 when it
 // is done. MONOTONIC_USEC lets systemd >= 253 (Type=notify-reload) match
 // the reload to the signal; older versions ignore it.
-func (m *Main) sdReloading() {
+func (n Notifier) Reloading() {
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		m.sdNotify("RELOADING=1")
+		n.Notify("RELOADING=1")
 		return
 	}
-	m.sdNotify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", ts.Nano()/1000))
+	n.Notify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", ts.Nano()/1000))
 }
 
-// sdStopping tells systemd shutdown began, so `systemctl status` says so
+// Stopping tells systemd shutdown began, so `systemctl status` says so
 // while HTTP drains and the store closes.
-func (m *Main) sdStopping() { m.sdNotify("STOPPING=1") }
+func (n Notifier) Stopping() { n.Notify("STOPPING=1") }
 
-// watchdogInterval is half of WATCHDOG_USEC when systemd asked for pings
+// WatchdogInterval is half of WATCHDOG_USEC when systemd asked for pings
 // for this process, else 0 (sd_watchdog_enabled(3) recommends pinging at
 // half the timeout).
-func (m *Main) watchdogInterval() time.Duration {
-	usec, err := strconv.ParseInt(m.env("WATCHDOG_USEC"), 10, 64)
+func (n Notifier) WatchdogInterval() time.Duration {
+	usec, err := strconv.ParseInt(n.env("WATCHDOG_USEC"), 10, 64)
 	if err != nil || usec <= 0 {
 		return 0
 	}
-	if pid := m.env("WATCHDOG_PID"); pid != "" && pid != strconv.Itoa(os.Getpid()) {
+	if pid := n.env("WATCHDOG_PID"); pid != "" && pid != strconv.Itoa(os.Getpid()) {
 		return 0
 	}
 	return time.Duration(usec) * time.Microsecond / 2
 }
 
-// startWatchdog pings systemd until ctx ends; healthy is checked before
+// StartWatchdog pings systemd until ctx ends; healthy is checked before
 // each ping so a wedged store stops the pings and systemd restarts us
 // (with SIGABRT first, which makes Go print every goroutine's stack to the
 // journal: the evidence of what hung).
-func (m *Main) startWatchdog(ctx context.Context, log *slog.Logger, healthy func() error) {
-	iv := m.watchdogInterval()
+func (n Notifier) StartWatchdog(ctx context.Context, log *slog.Logger, healthy func() error) {
+	iv := n.WatchdogInterval()
 	if iv == 0 {
 		return
 	}
@@ -114,7 +127,7 @@ func (m *Main) startWatchdog(ctx context.Context, log *slog.Logger, healthy func
 					}
 					failing = false
 				}
-				if _, err := m.sdNotify("WATCHDOG=1"); err != nil {
+				if _, err := n.Notify("WATCHDOG=1"); err != nil {
 					log.Warn("watchdog ping failed", "err", err)
 				}
 			}
