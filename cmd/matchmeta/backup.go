@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
 )
 
@@ -91,7 +92,7 @@ func (m *Main) reportBackup(ctx context.Context, path, verb string, asJSON bool)
 		return err
 	}
 	if asJSON {
-		return writeJSON(m, rep)
+		return render.JSON(m.Stdout, rep)
 	}
 	var records uint64
 	for _, s := range rep.Sets {

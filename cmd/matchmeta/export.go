@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/importer/bloom"
 )
@@ -86,7 +87,7 @@ func (m *Main) runExport(ctx context.Context, args []string) error {
 		if *out == "-" {
 			return nil
 		}
-		return writeJSON(m, res)
+		return render.JSON(m.Stdout, res)
 	}
 	var names []string
 	for _, si := range res.Sets {

@@ -3,15 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
-	"github.com/matchmeta/matchmeta/db/progress"
 	"github.com/matchmeta/matchmeta/importer"
 	"github.com/matchmeta/matchmeta/web/service"
 )
@@ -104,11 +100,11 @@ func (m *Main) runImport(ctx context.Context, args []string) error {
 	})
 	if err != nil {
 		if res != nil && len(res.BadLines) > 0 && !req.Strict {
-			writeBadLines(m.Stderr, res)
+			render.BadLines(m.Stderr, res)
 		}
 		return err
 	}
-	writeImportSummary(m.Stdout, res)
+	render.ImportSummary(m.Stdout, res)
 	return nil
 }
 
@@ -130,42 +126,4 @@ func (m *Main) runImportJob(ctx context.Context, dbPath string, run func(service
 		m.offerCompact(ctx, svc) // a replace may have left the old set's space free
 	}
 	return res, err
-}
-
-// writeImportSummary prints what an import did.
-func writeImportSummary(w io.Writer, res *importer.Result) {
-	unit := "lines"
-	if strings.HasPrefix(res.Format, "nsrl-v3") {
-		unit = "rows"
-	}
-	fmt.Fprintf(w, "imported %s (%s): %d values from %d %s in %s, %s values/s", res.Format, progress.Bytes(res.Bytes), res.Values, res.Lines, unit,
-		res.Elapsed.Round(time.Millisecond), progress.Count(res.Rate()))
-	if res.Bad > 0 {
-		fmt.Fprintf(w, ", %d bad lines", res.Bad)
-	}
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SET\tKIND\tCLASS\tCOUNT\tRECORDS\tVERSION")
-	for _, si := range res.Sets {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", si.Name, si.Kind, si.Class, si.Count, si.Records, si.Version)
-	}
-	tw.Flush()
-	writeBadLines(w, res)
-	for _, warn := range res.Warnings {
-		fmt.Fprintf(w, "warning: %s\n", warn)
-	}
-}
-
-func writeBadLines(w io.Writer, res *importer.Result) {
-	if res.Bad == 0 {
-		return
-	}
-	fmt.Fprintf(w, "%d bad lines skipped", res.Bad)
-	if uint64(len(res.BadLines)) < res.Bad {
-		fmt.Fprintf(w, " (first %d shown)", len(res.BadLines))
-	}
-	fmt.Fprintln(w, ":")
-	for _, b := range res.BadLines {
-		fmt.Fprintf(w, "  %s\n", b)
-	}
 }

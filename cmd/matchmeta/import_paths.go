@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/importer"
 	"github.com/matchmeta/matchmeta/web/service"
@@ -120,14 +120,14 @@ func (m *Main) runImportPaths(ctx context.Context, args []string) error {
 	})
 	if err != nil {
 		if res != nil && len(res.BadLines) > 0 && !req.Strict {
-			writeBadLines(m.Stderr, res)
+			render.BadLines(m.Stderr, res)
 		}
 		if errors.Is(err, importer.ErrRequest) {
 			return usagef(fs, "%s", db.Message(err))
 		}
 		return err
 	}
-	writeImportSummary(m.Stdout, res)
+	render.ImportSummary(m.Stdout, res)
 	return nil
 }
 
@@ -167,20 +167,5 @@ func (m *Main) listProfiles(ctx context.Context, dbPath string) error {
 			return fmt.Errorf("import paths: %w", err)
 		}
 	}
-	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROFILE\tOS\tDEFAULT USER\tPATH SETS\tDESCRIPTION")
-	for _, p := range ps {
-		var names []string
-		for _, si := range sets {
-			if si.Kind == db.KindPath && si.Profile == p.Name {
-				names = append(names, si.Name)
-			}
-		}
-		ns := strings.Join(names, ",")
-		if ns == "" {
-			ns = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Name, p.OS, p.DefaultUser, ns, p.Description)
-	}
-	return tw.Flush()
+	return render.Profiles(m.Stdout, ps, sets)
 }

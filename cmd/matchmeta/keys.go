@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
 )
 
@@ -52,7 +53,7 @@ func (m *Main) runKeys(ctx context.Context, args []string) error {
 			return err
 		}
 		if *asJSON {
-			return writeJSON(m, r)
+			return render.JSON(m.Stdout, r)
 		}
 		// The key alone on stdout, so scripts can capture it.
 		fmt.Fprintln(m.Stdout, r.Key)
@@ -73,7 +74,7 @@ func (m *Main) runKeys(ctx context.Context, args []string) error {
 			if keys == nil {
 				keys = []db.APIKey{}
 			}
-			return writeJSON(m, keys)
+			return render.JSON(m.Stdout, keys)
 		}
 		if len(keys) == 0 {
 			fmt.Fprintln(m.Stdout, "no API keys; create one with 'matchmeta keys add NAME'")

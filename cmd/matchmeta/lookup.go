@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/web/service"
 )
@@ -204,49 +205,7 @@ func (m *Main) lookupValues(ctx context.Context, svc service.Service, values []s
 			}
 			continue
 		}
-		printAnswer(w, a)
+		render.Answer(w, a)
 	}
 	return nil
-}
-
-func printAnswer(w io.Writer, a db.Answer) {
-	if a.Error != "" {
-		fmt.Fprintf(w, "ERR %s  %s\n", db.Shown(a.Query), db.Shown(a.Error))
-		return
-	}
-	var sets []string
-	for _, m := range a.Matches {
-		s := m.Set + " (" + string(m.Class) + ")"
-		if !m.Exact {
-			s += " [case differs]"
-		}
-		sets = append(sets, s)
-	}
-	// Hidden characters are printed visibly (<U+202E>): a terminal would
-	// otherwise show the name as another.
-	line := fmt.Sprintf("%s %-8s %s", a.Verdict, a.Type, db.Shown(a.Query))
-	if len(sets) > 0 {
-		line += "  " + strings.Join(sets, ", ")
-	}
-	fmt.Fprintln(w, line)
-	for _, warn := range a.Warnings() {
-		fmt.Fprintf(w, "    %s\n", warn)
-	}
-	for _, m := range a.Matches {
-		for _, r := range m.Records {
-			var parts []string
-			if r.FileName != "" {
-				parts = append(parts, "name="+db.Shown(r.FileName))
-			}
-			if r.FileSize != nil {
-				parts = append(parts, fmt.Sprintf("size=%d", *r.FileSize))
-			}
-			for _, p := range r.Packages {
-				parts = append(parts, "package="+strings.TrimSpace(p.Name+" "+p.Version))
-			}
-			if len(parts) > 0 {
-				fmt.Fprintf(w, "    %s: %s\n", m.Set, strings.Join(parts, " "))
-			}
-		}
-	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/web"
 )
@@ -67,7 +68,7 @@ func (m *Main) lookupRemote(ctx context.Context, o remoteLookup, w io.Writer) er
 				}
 				continue
 			}
-			printAnswer(w, r.Answer)
+			render.Answer(w, r.Answer)
 		}
 		log.Debug("remote lookup done", "values", st.Values, "requests", st.Requests, "retries", st.Retries)
 		return nil

@@ -196,7 +196,7 @@ func (m *Main) runNetwatch(ctx context.Context, args []string) error {
 			return err
 		}
 		if *asJSON {
-			return writeJSON(m, devs)
+			return render.JSON(m.Stdout, devs)
 		}
 		return printDevices(m, devs)
 	case "events":
@@ -205,7 +205,7 @@ func (m *Main) runNetwatch(ctx context.Context, args []string) error {
 			return err
 		}
 		if *asJSON {
-			return writeJSON(m, evs)
+			return render.JSON(m.Stdout, evs)
 		}
 		return printEvents(m, evs)
 	case "allow":
