@@ -185,3 +185,35 @@ func (s *SyslogSink) Close() error {
 	s.conn = nil
 	return err
 }
+
+// OpenOutputs opens the daemon's outputs: each FORMAT:PATH spec as a file
+// sink, and the syslog socket when one is named. On an error the ones
+// already open are closed.
+func OpenOutputs(specs []string, syslog string) ([]Output, error) {
+	var outs []Output
+	fail := func(err error) ([]Output, error) {
+		for _, out := range outs {
+			out.Sink.Close()
+		}
+		return nil, err
+	}
+	for _, spec := range specs {
+		f, path, err := ParseOutputSpec(spec)
+		if err != nil {
+			return fail(err)
+		}
+		s, err := OpenFileSink(path)
+		if err != nil {
+			return fail(err)
+		}
+		outs = append(outs, Output{Format: f, Sink: s, Name: path})
+	}
+	if syslog != "" {
+		s, err := DialSyslog(syslog)
+		if err != nil {
+			return fail(err)
+		}
+		outs = append(outs, Output{Format: FormatRFC5424, Sink: s, Name: syslog})
+	}
+	return outs, nil
+}

@@ -17,12 +17,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/web/pipe"
 	"github.com/matchmeta/matchmeta/web/service"
 )
 
@@ -362,11 +362,9 @@ type clientEntry struct {
 }
 
 type clientBatch struct {
-	seq     int
 	entries []clientEntry
 	answers []db.Answer
 	err     error
-	done    chan struct{}
 }
 
 // lookupBatch sends one batch (with retries) and fills b.answers.
@@ -572,22 +570,15 @@ func (c *Client) Lookup(ctx context.Context, values []string) ([]LookupResult, C
 	return out, st, err
 }
 
-// run is the pipeline: a reader cuts the input into batches, Concurrency
-// workers send them, and this goroutine emits the answers in order. At
-// most 2*Concurrency batches are held at once.
+// run is the pipeline (package pipe): a reader cuts the input into
+// batches, Concurrency workers send them, and this goroutine emits the
+// answers in order. At most about 2*Concurrency batches are held at once.
 func (c *Client) run(ctx context.Context, next func() (clientEntry, error), emit func(LookupResult) error) (ClientStats, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	r0, t0 := c.requests.Load(), c.retries.Load()
-	work := make(chan *clientBatch)
-	order := make(chan *clientBatch, c.cfg.Concurrency)
-	var readErr error
-
-	go func() {
-		defer close(work)
-		defer close(order)
-		for seq := 0; ; seq++ {
-			b := &clientBatch{seq: seq, entries: make([]clientEntry, 0, c.cfg.Batch), done: make(chan struct{})}
+	var readErr error // read by the emitter after the reader ended
+	read := func(ctx context.Context, send func(*clientBatch) bool) {
+		for {
+			b := &clientBatch{entries: make([]clientEntry, 0, c.cfg.Batch)}
 			var err error
 			for len(b.entries) < c.cfg.Batch {
 				var e clientEntry
@@ -596,55 +587,22 @@ func (c *Client) run(ctx context.Context, next func() (clientEntry, error), emit
 				}
 				b.entries = append(b.entries, e)
 			}
-			if len(b.entries) > 0 {
-				select {
-				case order <- b:
-				case <-ctx.Done():
-					return
-				}
-				select {
-				case work <- b:
-				case <-ctx.Done():
-					return
-				}
+			if len(b.entries) > 0 && !send(b) {
+				return
 			}
 			if err != nil {
 				if !errors.Is(err, io.EOF) {
-					readErr = err // read by the emitter after order is closed
+					readErr = err
 				}
 				return
 			}
 		}
-	}()
-
-	var wg sync.WaitGroup
-	for i := 0; i < c.cfg.Concurrency; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range work {
-				b.err = c.lookupBatch(ctx, b)
-				close(b.done)
-			}
-		}()
 	}
-	defer wg.Wait()
-	defer cancel()
-
+	work := func(ctx context.Context, b *clientBatch) { b.err = c.lookupBatch(ctx, b) }
 	var st ClientStats
-	finish := func() ClientStats {
-		st.Requests = c.requests.Load() - r0
-		st.Retries = c.retries.Load() - t0
-		return st
-	}
-	for b := range order {
-		select {
-		case <-b.done:
-		case <-ctx.Done():
-			return finish(), ctx.Err()
-		}
+	write := func(b *clientBatch) error {
 		if b.err != nil {
-			return finish(), fmt.Errorf("web: client: %s: %w", c.base.Redacted(), b.err)
+			return fmt.Errorf("web: client: %s: %w", c.base.Redacted(), b.err)
 		}
 		for i, e := range b.entries {
 			a := b.answers[i]
@@ -658,12 +616,16 @@ func (c *Client) run(ctx context.Context, next func() (clientEntry, error), emit
 				st.NA++
 			}
 			if err := emit(LookupResult{Line: e.line, Answer: a}); err != nil {
-				return finish(), err
+				return err
 			}
 		}
+		return nil
 	}
-	if readErr != nil {
-		return finish(), fmt.Errorf("web: client: %w", readErr)
+	err := pipe.Run(ctx, c.cfg.Concurrency, c.cfg.Concurrency, read, work, write)
+	st.Requests = c.requests.Load() - r0
+	st.Retries = c.retries.Load() - t0
+	if err == nil && readErr != nil {
+		err = fmt.Errorf("web: client: %w", readErr)
 	}
-	return finish(), ctx.Err()
+	return st, err
 }

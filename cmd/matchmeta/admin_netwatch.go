@@ -14,8 +14,12 @@ func newNetwatch(o *netwatchOpts, st *db.Store, log *slog.Logger) (*netwatch.Wat
 	if o.iface == "" {
 		return nil, nil
 	}
-	cfg, err := o.config(st, log.With("component", "netwatch"))
+	cfg, err := o.req().Config(st, log.With("component", "netwatch"))
 	if err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	cfg.Interval = o.interval
+	if cfg.Outputs, err = netwatch.OpenOutputs(o.outputs, o.syslog); err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
 	w, err := netwatch.New(cfg)

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -89,43 +85,6 @@ func netwatchFlags(fs *pflag.FlagSet, prefix string, env func(string) string, o 
 	}
 }
 
-// config turns the options into a watcher configuration, opening the
-// outputs (the caller closes them through Watcher.Stop).
-func (o *netwatchOpts) config(st *db.Store, log *slog.Logger) (netwatch.Config, error) {
-	cfg, err := o.req().Config(st, log)
-	if err != nil {
-		return cfg, err
-	}
-	cfg.Interval = o.interval
-	closeAll := func() {
-		for _, out := range cfg.Outputs {
-			out.Sink.Close()
-		}
-	}
-	for _, spec := range o.outputs {
-		f, path, err := netwatch.ParseOutputSpec(spec)
-		if err != nil {
-			closeAll()
-			return cfg, err
-		}
-		s, err := netwatch.OpenFileSink(path)
-		if err != nil {
-			closeAll()
-			return cfg, err
-		}
-		cfg.Outputs = append(cfg.Outputs, netwatch.Output{Format: f, Sink: s, Name: path})
-	}
-	if o.syslog != "" {
-		s, err := netwatch.DialSyslog(o.syslog)
-		if err != nil {
-			closeAll()
-			return cfg, err
-		}
-		cfg.Outputs = append(cfg.Outputs, netwatch.Output{Format: netwatch.FormatRFC5424, Sink: s, Name: o.syslog})
-	}
-	return cfg, nil
-}
-
 func (o *netwatchOpts) req() netwatch.ScanRequest {
 	return netwatch.ScanRequest{Interface: o.iface, CIDR: o.cidr, Rate: o.rate, Tries: o.tries, TimeoutMS: o.timeout.Milliseconds(), GoneAfter: o.goneAfter, Allow: o.allow}
 }
@@ -189,7 +148,7 @@ func (m *Main) runNetwatch(ctx context.Context, args []string) error {
 		fmt.Fprintf(m.Stderr, "netwatch: %s on %s: %d hosts asked, %d devices, %d events, %d requests in %s\n",
 			rep.Sweep.Prefix, rep.Sweep.Interface, rep.Sweep.Targets, len(rep.Sweep.Devices), len(rep.Events), rep.Sweep.Sent,
 			rep.Sweep.Duration().Round(time.Millisecond))
-		return m.printScan(rep, outFormat)
+		return render.Scan(m.Stdout, rep, outFormat)
 	case "devices":
 		devs, err := svc.NetwatchDevices(ctx)
 		if err != nil {
@@ -198,7 +157,7 @@ func (m *Main) runNetwatch(ctx context.Context, args []string) error {
 		if *asJSON {
 			return render.JSON(m.Stdout, devs)
 		}
-		return printDevices(m, devs)
+		return render.Devices(m.Stdout, devs)
 	case "events":
 		evs, err := svc.NetwatchEvents(ctx, *after, *limit)
 		if err != nil {
@@ -207,7 +166,7 @@ func (m *Main) runNetwatch(ctx context.Context, args []string) error {
 		if *asJSON {
 			return render.JSON(m.Stdout, evs)
 		}
-		return printEvents(m, evs)
+		return render.Events(m.Stdout, evs)
 	case "allow":
 		mac, err := db.ParseMAC(rest[0])
 		if err != nil {
@@ -225,51 +184,4 @@ func (m *Main) runNetwatch(ctx context.Context, args []string) error {
 		return nil
 	}
 	return nil
-}
-
-// printScan prints the device lines, then the events, in one format.
-func (m *Main) printScan(rep *netwatch.Report, f netwatch.Format) error {
-	host, _ := os.Hostname()
-	bw := bufio.NewWriter(m.Stdout)
-	for _, r := range netwatch.Records(rep.Sweep, rep.Events) {
-		bw.Write(r.Append(nil, f, host, os.Getpid()))
-		bw.WriteByte('\n')
-	}
-	return bw.Flush()
-}
-
-func printDevices(m *Main, devs []db.InventoryDevice) error {
-	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "IP\tMAC\tVENDOR\tFIRST SEEN\tLAST SEEN\tTIMES\tLABEL\tFLAGS")
-	for _, d := range devs {
-		var flags []string
-		if d.New {
-			flags = append(flags, "new")
-		}
-		if d.Unauthorized {
-			flags = append(flags, "unauthorized")
-		}
-		if d.Gone {
-			flags = append(flags, "gone")
-		}
-		if d.Allowed {
-			flags = append(flags, "allowed")
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.IP, d.MAC, d.Vendor, d.FirstSeen.UTC().Format(time.RFC3339),
-			d.LastSeen.UTC().Format(time.RFC3339), d.TimesSeen, d.Label, strings.Join(flags, ","))
-	}
-	return tw.Flush()
-}
-
-func printEvents(m *Main, evs []db.InventoryEvent) error {
-	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tTIME\tEVENT\tIP\tMAC\tOLD MAC\tVENDOR\tDETAIL")
-	for _, e := range evs {
-		old := ""
-		if e.OldMAC != nil {
-			old = e.OldMAC.String()
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.Time.UTC().Format(time.RFC3339), e.Kind, e.IP, e.MAC, old, e.Vendor, e.Detail)
-	}
-	return tw.Flush()
 }

@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/web/pipe"
 )
 
 // The one bulk lookup. Values are parsed by hand and looked up in batches,
@@ -42,7 +43,6 @@ type batch struct {
 	arena []byte
 	out   []byte
 	tally map[db.Kind]*[3]uint64
-	done  chan struct{}
 	// err ends the stream after this batch (input error, too many items).
 	err error
 }
@@ -57,7 +57,6 @@ func getBatch() *batch {
 	b.arena = b.arena[:0]
 	b.out = b.out[:0]
 	b.err = nil
-	b.done = make(chan struct{})
 	for _, t := range b.tally {
 		*t = [3]uint64{}
 	}
@@ -567,32 +566,12 @@ func (l *Local) lookupJSON(in io.Reader, out io.Writer, o StreamOptions) (Stream
 // transaction each), and this goroutine writes them back in input order.
 func (l *Local) lookupLines(ctx context.Context, body io.Reader, out io.Writer, o StreamOptions) (StreamStats, error) {
 	var stats StreamStats
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	work := make(chan *batch, l.cfg.Workers)
-	order := make(chan *batch, 2*l.cfg.Workers)
 	text, force := o.Format == StreamText, o.Type
-
 	// Reader: lines -> batches, in order.
-	go func() {
-		defer close(work)
-		defer close(order)
+	read := func(ctx context.Context, send func(*batch) bool) {
 		br := bufio.NewReaderSize(body, 256<<10)
 		cur := getBatch()
 		n, line := 0, 0
-		send := func(b *batch) bool {
-			select {
-			case order <- b:
-			case <-ctx.Done():
-				return false
-			}
-			select {
-			case work <- b:
-			case <-ctx.Done():
-				return false
-			}
-			return true
-		}
 		var ferr error
 		for {
 			raw, err := br.ReadSlice('\n')
@@ -656,40 +635,22 @@ func (l *Local) lookupLines(ctx context.Context, body io.Reader, out io.Writer, 
 		}
 		cur.err = ferr
 		send(cur)
-	}()
-
-	// Workers.
-	var wg sync.WaitGroup
-	for i := 0; i < l.cfg.Workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range work {
-				if err := l.process(b, o.Detail, []byte("\n")); err != nil {
-					b.err = fmt.Errorf("service: looking values up: %w", err)
-				}
-				close(b.done)
-			}
-		}()
 	}
-	defer wg.Wait()
-	defer cancel()
-
+	work := func(_ context.Context, b *batch) {
+		if err := l.process(b, o.Detail, []byte("\n")); err != nil {
+			b.err = fmt.Errorf("service: looking values up: %w", err)
+		}
+	}
 	// Writer: this goroutine, in input order.
 	var bw *bufio.Writer
-	for b := range order {
-		select {
-		case <-b.done:
-		case <-ctx.Done():
-			return stats, &db.Error{Kind: db.ErrorCanceled, Msg: "the lookup was cancelled", Err: ctx.Err()}
-		}
+	write := func(b *batch) error {
 		stats.count(b)
 		if bw == nil {
 			if b.err != nil {
 				// Nothing sent yet: the caller answers with an error.
 				err := b.err
 				putBatch(b)
-				return stats, err
+				return err
 			}
 			bw = bufio.NewWriterSize(out, 256<<10)
 		}
@@ -702,26 +663,32 @@ func (l *Local) lookupLines(ctx context.Context, body io.Reader, out io.Writer, 
 			bw.Write(append(line, "}\n"...))
 			putBatch(b)
 			bw.Flush()
-			return stats, err
+			return err
 		}
 		putBatch(b)
 		if err := bw.Flush(); err != nil {
-			cancel()
-			return stats, &db.Error{Kind: db.ErrorCanceled, Msg: "writing the answers", Err: err}
+			return &db.Error{Kind: db.ErrorCanceled, Msg: "writing the answers", Err: err}
 		}
 		if o.Flushed != nil {
 			if err := o.Flushed(); err != nil {
-				cancel()
-				return stats, &db.Error{Kind: db.ErrorCanceled, Msg: "writing the answers", Err: err}
+				return &db.Error{Kind: db.ErrorCanceled, Msg: "writing the answers", Err: err}
 			}
 		}
+		return nil
+	}
+	err := pipe.Run(ctx, l.cfg.Workers, 2*l.cfg.Workers, read, work, write)
+	if err != nil && err == ctx.Err() {
+		return stats, &db.Error{Kind: db.ErrorCanceled, Msg: "the lookup was cancelled", Err: err}
+	}
+	if err != nil {
+		return stats, err
 	}
 	if bw != nil {
 		if err := bw.Flush(); err != nil {
 			return stats, &db.Error{Kind: db.ErrorCanceled, Msg: "writing the answers", Err: err}
 		}
 	}
-	return stats, ctx.Err()
+	return stats, nil
 }
 
 // AppendValue appends v as one NDJSON input line that the bulk lookup

@@ -1,0 +1,63 @@
+package render
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/netwatch"
+)
+
+// Scan prints the device lines, then the events, in one format.
+func Scan(w io.Writer, rep *netwatch.Report, f netwatch.Format) error {
+	host, _ := os.Hostname()
+	bw := bufio.NewWriter(w)
+	for _, r := range netwatch.Records(rep.Sweep, rep.Events) {
+		bw.Write(r.Append(nil, f, host, os.Getpid()))
+		bw.WriteByte('\n')
+	}
+	return bw.Flush()
+}
+
+// Devices prints netwatch devices.
+func Devices(w io.Writer, devs []db.InventoryDevice) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "IP\tMAC\tVENDOR\tFIRST SEEN\tLAST SEEN\tTIMES\tLABEL\tFLAGS")
+	for _, d := range devs {
+		var flags []string
+		if d.New {
+			flags = append(flags, "new")
+		}
+		if d.Unauthorized {
+			flags = append(flags, "unauthorized")
+		}
+		if d.Gone {
+			flags = append(flags, "gone")
+		}
+		if d.Allowed {
+			flags = append(flags, "allowed")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.IP, d.MAC, d.Vendor, d.FirstSeen.UTC().Format(time.RFC3339),
+			d.LastSeen.UTC().Format(time.RFC3339), d.TimesSeen, d.Label, strings.Join(flags, ","))
+	}
+	return tw.Flush()
+}
+
+// Events prints netwatch events.
+func Events(w io.Writer, evs []db.InventoryEvent) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tTIME\tEVENT\tIP\tMAC\tOLD MAC\tVENDOR\tDETAIL")
+	for _, e := range evs {
+		old := ""
+		if e.OldMAC != nil {
+			old = e.OldMAC.String()
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.Time.UTC().Format(time.RFC3339), e.Kind, e.IP, e.MAC, old, e.Vendor, e.Detail)
+	}
+	return tw.Flush()
+}
