@@ -135,7 +135,7 @@ func (st *Stage) BeginDelta(ctx context.Context, spec DeltaSpec) (*DeltaBuilder,
 		return nil, &BaseMismatchError{Set: spec.Set, WantFingerprint: spec.BaseFingerprint, WantVersion: spec.BaseVersion,
 			HaveFingerprint: cur.Fingerprint, HaveVersion: cur.Version}
 	}
-	release, err := lockNames(s.path, []string{spec.Set})
+	release, err := s.lockNames([]string{spec.Set})
 	if err != nil {
 		return nil, fmt.Errorf("db: delta for set %s: %w", spec.Set, err)
 	}
@@ -386,7 +386,7 @@ func (s *Store) MergeDelta(ctx context.Context, name string) (SetInfo, error) {
 	if cur.Delta == nil {
 		return cur, nil
 	}
-	release, err := lockNames(s.path, []string{name})
+	release, err := s.lockNames([]string{name})
 	if err != nil {
 		return SetInfo{}, fmt.Errorf("db: merge delta of %s: %w", name, err)
 	}

@@ -77,30 +77,35 @@ type Builder struct {
 	blocks   *blockState // block sets only
 }
 
-var importing = struct {
+// nameLocks are the set names a writer of the store has claimed.
+type nameLocks struct {
 	sync.Mutex
 	names map[string]bool
-}{names: map[string]bool{}}
+}
 
-// lockNames claims sets of the database at path for one writer (an import,
-// a delta, a merge) until release is called.
-func lockNames(path string, names []string) (release func(), err error) {
-	importing.Lock()
-	defer importing.Unlock()
+// lockNames claims sets of the store for one writer (an import, a delta,
+// a merge) until release is called.
+func (s *Store) lockNames(names []string) (release func(), err error) {
+	l := &s.importing
+	l.Lock()
+	defer l.Unlock()
 	for _, n := range names {
-		if importing.names[path+"\x00"+n] {
+		if l.names[n] {
 			return nil, fmt.Errorf("set %q is being imported already", n)
 		}
 	}
+	if l.names == nil {
+		l.names = map[string]bool{}
+	}
 	for _, n := range names {
-		importing.names[path+"\x00"+n] = true
+		l.names[n] = true
 	}
 	return func() {
-		importing.Lock()
+		l.Lock()
 		for _, n := range names {
-			delete(importing.names, path+"\x00"+n)
+			delete(l.names, n)
 		}
-		importing.Unlock()
+		l.Unlock()
 	}, nil
 }
 
@@ -130,7 +135,7 @@ func (s *Store) BeginImport(ctx context.Context, specs []SetSpec, opts ImportOpt
 	for _, sp := range specs {
 		names = append(names, sp.Name)
 	}
-	release, err := lockNames(s.path, names)
+	release, err := s.lockNames(names)
 	if err != nil {
 		return nil, fmt.Errorf("db: import: %w", err)
 	}

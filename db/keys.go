@@ -59,15 +59,7 @@ type keyCache struct {
 	idx atomic.Pointer[keyIndex]
 }
 
-var keyCaches sync.Map // *Store -> *keyCache
-
-func (s *Store) keyCache() *keyCache {
-	if c, ok := keyCaches.Load(s); ok {
-		return c.(*keyCache)
-	}
-	c, _ := keyCaches.LoadOrStore(s, new(keyCache))
-	return c.(*keyCache)
-}
+func (s *Store) keyCache() *keyCache { return &s.keys }
 
 func (s *Store) invalidateKeys() {
 	c := s.keyCache()

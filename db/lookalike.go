@@ -403,7 +403,6 @@ func (p *prepDir) scan(m *nameMatcher, fn func(name string, dist int)) {
 // dirCache is a small LRU of prepared directories, keyed by store, set ID
 // (never reused, and sets never change) and directory key.
 type dirCacheKey struct {
-	s   *Store
 	set uint32
 	dir [32]byte
 }
@@ -422,118 +421,123 @@ const (
 	dirCacheBudget = 64 << 20
 )
 
-var dirCache = struct {
-	sync.Mutex
+// dirCache is a store's prepared directories, most recently used first,
+// within dirCacheBudget bytes.
+type dirCache struct {
+	mu         sync.Mutex
 	m          map[dirCacheKey]*dirCacheEntry
 	head, tail *dirCacheEntry // head is the most recent
 	size       int
-}{m: map[dirCacheKey]*dirCacheEntry{}}
+	// disabled turns the cache off (benchmarks of the cold path).
+	disabled atomic.Bool
 
-func dirCacheGet(k dirCacheKey) *prepDir {
-	dirCache.Lock()
-	defer dirCache.Unlock()
-	e := dirCache.m[k]
+	// pending tracks prepares in flight, so a directory is prepared once
+	// however many queries miss it meanwhile.
+	pendMu  sync.Mutex
+	pending map[dirCacheKey]bool
+	wg      sync.WaitGroup
+}
+
+func (c *dirCache) get(k dirCacheKey) *prepDir {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.m[k]
 	if e == nil {
 		return nil
 	}
-	dirCacheUnlink(e)
-	dirCachePush(e)
+	c.unlink(e)
+	c.push(e)
 	return e.p
 }
 
-func dirCachePut(k dirCacheKey, p *prepDir) {
+func (c *dirCache) put(k dirCacheKey, p *prepDir) {
 	if p.size > dirCacheBudget/4 {
 		return
 	}
-	dirCache.Lock()
-	defer dirCache.Unlock()
-	if e := dirCache.m[k]; e != nil {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.m[k]; e != nil {
 		return
 	}
+	if c.m == nil {
+		c.m = map[dirCacheKey]*dirCacheEntry{}
+	}
 	e := &dirCacheEntry{key: k, p: p}
-	dirCache.m[k] = e
-	dirCachePush(e)
-	dirCache.size += p.size
-	for dirCache.size > dirCacheBudget && dirCache.tail != nil {
-		old := dirCache.tail
-		dirCacheUnlink(old)
-		delete(dirCache.m, old.key)
-		dirCache.size -= old.p.size
+	c.m[k] = e
+	c.push(e)
+	c.size += p.size
+	for c.size > dirCacheBudget && c.tail != nil {
+		old := c.tail
+		c.unlink(old)
+		delete(c.m, old.key)
+		c.size -= old.p.size
 	}
 }
 
-func dirCachePush(e *dirCacheEntry) {
-	e.prev, e.next = nil, dirCache.head
-	if dirCache.head != nil {
-		dirCache.head.prev = e
+func (c *dirCache) push(e *dirCacheEntry) {
+	e.prev, e.next = nil, c.head
+	if c.head != nil {
+		c.head.prev = e
 	}
-	dirCache.head = e
-	if dirCache.tail == nil {
-		dirCache.tail = e
+	c.head = e
+	if c.tail == nil {
+		c.tail = e
 	}
 }
 
-func dirCacheUnlink(e *dirCacheEntry) {
+func (c *dirCache) unlink(e *dirCacheEntry) {
 	if e.prev != nil {
 		e.prev.next = e.next
 	} else {
-		dirCache.head = e.next
+		c.head = e.next
 	}
 	if e.next != nil {
 		e.next.prev = e.prev
 	} else {
-		dirCache.tail = e.prev
+		c.tail = e.prev
 	}
 	e.prev, e.next = nil, nil
 }
 
-// dirCacheDisabled turns the cache off (benchmarks of the cold path).
-var dirCacheDisabled atomic.Bool
-
-// dirCachePending tracks prepares in flight, so a directory is prepared
-// once however many queries miss it meanwhile.
-var dirCachePending = struct {
-	sync.Mutex
-	keys map[dirCacheKey]bool
-	wg   sync.WaitGroup
-}{keys: map[dirCacheKey]bool{}}
-
-// dirCachePrepare prepares a directory in the background: the query that
-// missed scans the raw list itself and does not wait. v is copied (bbolt
-// memory is only valid inside the transaction).
-func dirCachePrepare(k dirCacheKey, v []byte, log *slog.Logger) {
-	dirCachePending.Lock()
-	if dirCachePending.keys[k] {
-		dirCachePending.Unlock()
+// prepare prepares a directory in the background: the query that missed
+// scans the raw list itself and does not wait. v is copied (bbolt memory
+// is only valid inside the transaction).
+func (c *dirCache) prepare(k dirCacheKey, v []byte, log *slog.Logger) {
+	c.pendMu.Lock()
+	if c.pending[k] {
+		c.pendMu.Unlock()
 		return
 	}
-	dirCachePending.keys[k] = true
-	dirCachePending.wg.Add(1)
-	dirCachePending.Unlock()
+	if c.pending == nil {
+		c.pending = map[dirCacheKey]bool{}
+	}
+	c.pending[k] = true
+	c.wg.Add(1)
+	c.pendMu.Unlock()
 	v = bytes.Clone(v)
 	go func() {
-		defer dirCachePending.wg.Done()
+		defer c.wg.Done()
 		p, err := prepareDir(v)
 		if err != nil {
 			log.Warn("look-alike directory cache", "set_id", k.set, "err", err)
 		} else {
-			dirCachePut(k, p)
+			c.put(k, p)
 		}
-		dirCachePending.Lock()
-		delete(dirCachePending.keys, k)
-		dirCachePending.Unlock()
+		c.pendMu.Lock()
+		delete(c.pending, k)
+		c.pendMu.Unlock()
 	}()
 }
 
-// dirCacheWait waits for background prepares (tests).
-func dirCacheWait() { dirCachePending.wg.Wait() }
+// wait waits for background prepares (tests, Close).
+func (c *dirCache) wait() { c.wg.Wait() }
 
-// dirCacheReset empties the cache (benchmarks of the cold path).
-func dirCacheReset() {
-	dirCache.Lock()
-	defer dirCache.Unlock()
-	dirCache.m = map[dirCacheKey]*dirCacheEntry{}
-	dirCache.head, dirCache.tail, dirCache.size = nil, nil, 0
+// reset empties the cache (benchmarks of the cold path, Close).
+func (c *dirCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m = nil
+	c.head, c.tail, c.size = nil, nil, 0
 }
 
 // osa is the optimal-string-alignment distance of a and b, or k+1 as soon

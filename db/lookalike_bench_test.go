@@ -182,8 +182,8 @@ func BenchmarkLookalike500k(b *testing.B) {
 					qs = append(qs, q)
 				}
 			}
-			dirCacheDisabled.Store(tc.cold)
-			defer dirCacheDisabled.Store(false)
+			st.dirs.disabled.Store(tc.cold)
+			defer st.dirs.disabled.Store(false)
 			lat := make([]time.Duration, 0, b.N)
 			hits := 0
 			b.ResetTimer()

@@ -228,13 +228,13 @@ func (r *Reader) lookalikes(pp parsedPath, depth int, targets func(func(SetInfo,
 					set: si, path: pp.join(full), profile: si.Profile,
 				})
 			}
-			if len(v) >= prepMinBytes && !dirCacheDisabled.Load() {
-				key := dirCacheKey{s: r.s, set: si.ID, dir: [32]byte(dk)}
-				if p := dirCacheGet(key); p != nil {
+			if dc := &r.s.dirs; len(v) >= prepMinBytes && !dc.disabled.Load() {
+				key := dirCacheKey{set: si.ID, dir: [32]byte(dk)}
+				if p := dc.get(key); p != nil {
 					p.scan(m, emit)
 					return
 				}
-				dirCachePrepare(key, v, r.s.log)
+				dc.prepare(key, v, r.s.log)
 			}
 			var last []byte
 			ferr = forEachItem(v, func(name []byte) {

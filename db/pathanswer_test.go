@@ -308,8 +308,8 @@ func TestAnswerPathBigDirCache(t *testing.T) {
 	for _, q := range queries {
 		cold[q] = render(answerOf(t, st, q))
 	}
-	dirCacheWait()
-	if dirCacheGet(dirCacheKey{s: st, set: mustSet(t, st, "w16").ID, dir: [32]byte(dirKey(`C:\Windows\System32`, true))}) == nil {
+	st.dirs.wait()
+	if st.dirs.get(dirCacheKey{set: mustSet(t, st, "w16").ID, dir: [32]byte(dirKey(`C:\Windows\System32`, true))}) == nil {
 		t.Fatal("crowded directory was not prepared")
 	}
 	for _, q := range queries {
@@ -374,7 +374,7 @@ func TestAnswerPathConcurrent(t *testing.T) {
 	for _, q := range queries {
 		want[q] = render(answerOf(t, st, q))
 	}
-	dirCacheReset()
+	st.dirs.reset()
 	errs := make(chan string, 8)
 	for g := 0; g < 8; g++ {
 		go func() {
@@ -395,5 +395,59 @@ func TestAnswerPathConcurrent(t *testing.T) {
 			t.Error(e)
 		}
 	}
-	dirCacheWait()
+	st.dirs.wait()
+}
+
+// TestDirCachePerStore: two stores whose sets have the same ID and the
+// same crowded directory keep their own prepared directories (the cache
+// is a Store field: one store's names never answer for the other's), and
+// Close drops them.
+func TestDirCachePerStore(t *testing.T) {
+	crowded := func(extra string) []string {
+		var paths []string
+		for i := 0; i < 3000; i++ {
+			paths = append(paths, fmt.Sprintf(`C:\Windows\System32\component%04d.dll`, i))
+		}
+		return append(paths, `C:\Windows\System32\`+extra)
+	}
+	a, err := Open(context.Background(), filepath.Join(t.TempDir(), "a.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b := openTest(t, Options{})
+	importPathSet(t, a, "w16", "WIN2K16", crowded("svchost.exe"))
+	importPathSet(t, b, "w16", "WIN2K16", crowded("lsass.exe"))
+	if ia, ib := mustSet(t, a, "w16").ID, mustSet(t, b, "w16").ID; ia != ib {
+		t.Fatalf("set IDs %d and %d: the test wants the same ID in both stores", ia, ib)
+	}
+	names := func(st *Store, q string) string {
+		var s []string
+		for _, l := range answerOf(t, st, q).Path.Lookalikes {
+			s = append(s, l.Name)
+		}
+		return strings.Join(s, ",")
+	}
+	for round := range 2 { // cold (raw scan, prepare), then warm (prepared)
+		if got := names(a, `C:\Windows\System32\scvhost.exe`); got != "svchost.exe" {
+			t.Errorf("round %d: store a: got %q, want svchost.exe", round, got)
+		}
+		if got := names(b, `C:\Windows\System32\scvhost.exe`); got != "" {
+			t.Errorf("round %d: store b has no svchost.exe, got look-alikes %q", round, got)
+		}
+		if got := names(b, `C:\Windows\System32\lsas.exe`); got != "lsass.exe" {
+			t.Errorf("round %d: store b: got %q, want lsass.exe", round, got)
+		}
+		a.dirs.wait()
+		b.dirs.wait()
+	}
+	if a.dirs.size == 0 || b.dirs.size == 0 {
+		t.Fatalf("prepared bytes: a %d, b %d; want both stores to have prepared the directory", a.dirs.size, b.dirs.size)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if a.dirs.size != 0 || a.dirs.m != nil || a.keys.idx.Load() != nil {
+		t.Errorf("after Close: %d prepared bytes, key index %v; want the caches dropped", a.dirs.size, a.keys.idx.Load())
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -105,15 +104,12 @@ func newProfileTable(list []Profile) *profileTable {
 
 var defaultTable = newProfileTable(DefaultProfiles())
 
-// profCache holds the last parsed table; the bucket's sequence changes on
+// profCacheEntry is the last parsed table (Store.prof); the bucket's sequence changes on
 // every write, so a reader only re-parses after a change.
 type profCacheEntry struct {
-	s   *Store
 	seq uint64
 	t   *profileTable
 }
-
-var profCache atomic.Pointer[profCacheEntry]
 
 func loadProfiles(s *Store, tx *bolt.Tx) (*profileTable, error) {
 	b := tx.Bucket(bucketProfiles)
@@ -123,7 +119,7 @@ func loadProfiles(s *Store, tx *bolt.Tx) (*profileTable, error) {
 		return defaultTable, nil
 	}
 	seq := b.Sequence()
-	if c := profCache.Load(); c != nil && c.s == s && c.seq == seq {
+	if c := s.prof.Load(); c != nil && c.seq == seq {
 		return c.t, nil
 	}
 	var list []Profile
@@ -140,7 +136,7 @@ func loadProfiles(s *Store, tx *bolt.Tx) (*profileTable, error) {
 	}
 	sortProfiles(list)
 	t := newProfileTable(list)
-	profCache.Store(&profCacheEntry{s: s, seq: seq, t: t})
+	s.prof.Store(&profCacheEntry{seq: seq, t: t})
 	return t, nil
 }
 

@@ -80,6 +80,12 @@ type Store struct {
 	// copy and the swap. Readers never take it.
 	writers  sync.RWMutex
 	readOnly string // why the file is read-only ("" when writable)
+
+	// Per-store caches and claims, released with the store.
+	keys      keyCache                       // API keys (keys.go)
+	prof      atomic.Pointer[profCacheEntry] // profile table (profile.go)
+	dirs      dirCache                       // prepared look-alike directories (lookalike.go)
+	importing nameLocks                      // sets being written (import.go)
 }
 
 // handle is one open bbolt file and the transactions running on it.
@@ -382,6 +388,9 @@ func (s *Store) Opened() time.Time { return s.opened }
 // Close waits for running imports to finish or abort and closes the file.
 func (s *Store) Close() error {
 	s.imports.Wait()
+	s.dirs.wait()
+	s.dirs.reset()
+	s.invalidateKeys()
 	h := s.cur.Load()
 	h.refs.Wait()
 	if err := h.db.Close(); err != nil {
