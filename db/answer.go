@@ -289,6 +289,9 @@ type AnswerMatch struct {
 	// PackageTotal is how many distinct packages the records list in all
 	// (release sets answer a page of each record's packages).
 	PackageTotal int `json:"package_total,omitempty"`
+	// RecordTotal is how many records the key has in all when Records
+	// are a page of them (plain hash lists).
+	RecordTotal int `json:"record_total,omitempty"`
 }
 
 // RecordJSON is a Record for people and JSON: hashes in upper-case hex (as
@@ -375,7 +378,7 @@ func GravestClass(a, b Class) Class {
 
 func matchJSON(m Match) AnswerMatch {
 	am := AnswerMatch{Set: m.Set.Name, Kind: m.Set.Kind, Class: m.Set.Class, Source: m.Set.Source, Version: m.Set.Version, Description: m.Set.Desc, Profile: m.Set.Profile, Exact: m.Exact,
-		PackageTotal: m.PackageTotal}
+		PackageTotal: m.PackageTotal, RecordTotal: m.RecordTotal}
 	for _, n := range m.Names {
 		s, _ := NameString(n)
 		am.Names = append(am.Names, s)

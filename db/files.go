@@ -468,7 +468,10 @@ func decodeFile(v []byte) (decodedFile, error) {
 
 // SetPackagePage selects which packages of each record answers carry:
 // limit of them from offset on (limit 0: DefaultPackagePage, < 0: all).
-// Record.PackageTotal always tells how many there are.
+// Record.PackageTotal always tells how many there are. For a plain hash
+// list, whose records carry no package page, it selects the page of the
+// key's records instead (limit 0: DefaultRecordPage); Match.RecordTotal
+// tells how many there are.
 func (r *Reader) SetPackagePage(offset, limit int) {
 	r.pageOff, r.pageLim = max(offset, 0), limit
 }

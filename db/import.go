@@ -739,9 +739,6 @@ func (b *Builder) writeLists(ctx context.Context, w *txWriter, idx string, so *s
 			}
 			b.imp.progress(Progress{Phase: "write", Set: b.info.Name, Done: n})
 		}
-		if len(vals) > MaxRecordsPerKey && idx == "r" {
-			vals = vals[:MaxRecordsPerKey]
-		}
 		buf = appendList(buf[:0], vals)
 		if len(key) > bolt.MaxKeySize {
 			return Errorf(ErrorInvalid, "key of %d bytes", len(key))

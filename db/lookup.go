@@ -21,8 +21,11 @@ type Match struct {
 	// Packages resolves the package keys of Records.
 	Packages map[string]Package
 	// PackageTotal is how many distinct packages the records list in all,
-	// beyond the page they carry (file-store sets).
+	// beyond the page they carry.
 	PackageTotal int
+	// RecordTotal is how many records the key has in all when Records
+	// carry a page of them (plain hash lists keep every record).
+	RecordTotal int
 }
 
 // Reader answers lookups inside one read transaction: a consistent view of
@@ -265,10 +268,34 @@ func (r *Reader) fillRecords(m *Match, key []byte) error {
 		return fmt.Errorf("db: set %s: records of %x: %w", m.Set.Name, key, err)
 	}
 	pk := r.index(m.Set.ID, idxPackages)
-	for _, it := range items {
+	// Every record is stored; an answer carries a page of them and the
+	// total. Packages are counted over all of them (hashlookup's
+	// parent-total), resolved for the page only.
+	limit := r.pageLim
+	if limit == 0 {
+		limit = DefaultRecordPage
+	}
+	from := min(r.pageOff, len(items))
+	to := len(items)
+	if limit > 0 {
+		to = min(from+limit, len(items))
+	}
+	var distinct map[string]struct{}
+	for i, it := range items {
 		rec, err := DecodeRecord(it)
 		if err != nil {
 			return fmt.Errorf("db: set %s: records of %x: %w", m.Set.Name, key, err)
+		}
+		if len(rec.Packages) > 0 {
+			if distinct == nil {
+				distinct = map[string]struct{}{}
+			}
+			for _, p := range rec.Packages {
+				distinct[p] = struct{}{}
+			}
+		}
+		if i < from || i >= to {
+			continue
 		}
 		m.Records = append(m.Records, rec)
 		for _, p := range rec.Packages {
@@ -288,6 +315,12 @@ func (r *Reader) fillRecords(m *Match, key []byte) error {
 			}
 			m.Packages[p] = pkg
 		}
+	}
+	if len(items) > len(m.Records) {
+		m.RecordTotal = len(items)
+	}
+	if len(distinct) > 0 && (m.RecordTotal > 0 || r.pageOff > 0) {
+		m.PackageTotal = len(distinct)
 	}
 	return nil
 }

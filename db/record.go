@@ -56,10 +56,11 @@ const (
 	tagPackage
 )
 
-// MaxRecordsPerKey bounds the records kept for one key of a plain hash
-// list (md5sum-style names). NSRL releases keep every record in their file
-// store (files.go), uncapped.
-const MaxRecordsPerKey = 64
+// DefaultRecordPage is how many records of one key of a plain hash list
+// (md5sum-style names) an answer carries unless the reader asks for another
+// page (Reader.SetPackagePage); Match.RecordTotal counts them all. Every
+// record is kept, as NSRL releases keep every package in their file store.
+const DefaultRecordPage = 100
 
 // Encode appends r's binary form to dst.
 func (r *Record) Encode(dst []byte) []byte {

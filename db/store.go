@@ -135,6 +135,11 @@ func (s *Store) writable() error {
 	return nil
 }
 
+// Writable fails with ErrReadOnly (naming the file and why) when the
+// database refuses changes: an operation checks it before it starts work
+// that would only be refused at its end.
+func (s *Store) Writable() error { return s.writable() }
+
 // ReadOnly reports why the database refuses changes ("" when it does not).
 func (s *Store) ReadOnly() string { return s.readOnly }
 

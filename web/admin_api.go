@@ -241,8 +241,16 @@ type JobEvent struct {
 func (s *Server) jobStream(c echo.Context, run func(watch service.Watch) (any, error)) error {
 	w := c.Response()
 	rc := http.NewResponseController(w)
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.WriteHeader(http.StatusOK)
+	// The 200 goes out with the first event: an operation refused before
+	// it reports anything (a read-only store) answers its error's status.
+	started := false
+	start := func() {
+		if !started {
+			started = true
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			w.WriteHeader(http.StatusOK)
+		}
+	}
 	enc := json.NewEncoder(w)
 	var last time.Time
 	res, err := run(func(ev progress.Event) {
@@ -250,10 +258,15 @@ func (s *Server) jobStream(c echo.Context, run func(watch service.Watch) (any, e
 			return
 		}
 		last = time.Now()
+		start()
 		if enc.Encode(JobEvent{Progress: &ev}) == nil {
 			rc.Flush()
 		}
 	})
+	if !started && err != nil {
+		return err
+	}
+	start()
 	var end JobEvent
 	if res != nil {
 		b, merr := json.Marshal(res)

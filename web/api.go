@@ -36,6 +36,20 @@ func (s *Server) apiRemoveSet(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"removed": name, "sets": removed})
 }
 
+// apiGroup is GET /api/v1/groups/{name}: a release (an NSRL import's
+// group) with its segments and sets.
+func (s *Server) apiGroup(c echo.Context) error {
+	name, err := param(c, "name")
+	if err != nil {
+		return err
+	}
+	g, err := s.svc.Group(c.Request().Context(), name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, g)
+}
+
 // Info is GET /api/v1/info.
 type Info struct {
 	Service    string            `json:"service"`

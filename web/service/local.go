@@ -208,6 +208,9 @@ func (l *Local) importOptions(tr *progress.Tracker) importer.Options {
 
 // Compact runs the store's compaction as a job and waits for it.
 func (l *Local) Compact(ctx context.Context, watch Watch) (db.CompactReport, error) {
+	if err := l.st.Writable(); err != nil {
+		return db.CompactReport{}, err // refused before any job starts
+	}
 	spec := JobSpec{Kind: "compact", Title: "compact " + l.st.Path()}
 	return Run(ctx, l.jobs, spec, watch, func(ctx context.Context, tr *progress.Tracker) (db.CompactReport, error) {
 		size, free := l.st.Space()
