@@ -94,13 +94,6 @@ func (m *Main) reportBackup(ctx context.Context, path, verb string, asJSON bool)
 	if asJSON {
 		return render.JSON(m.Stdout, rep)
 	}
-	var records uint64
-	for _, s := range rep.Sets {
-		records += s.Count
-	}
-	fmt.Fprintf(m.Stdout, "%s %s: %d bytes, %d sets, %d records, check ok\n", verb, path, rep.Size, len(rep.Sets), records)
-	for _, s := range rep.Sets {
-		fmt.Fprintf(m.Stdout, "  %s\t%s\t%s\t%s\t%d\n", s.Name, s.Kind, s.Class, s.Version, s.Count)
-	}
+	render.Backup(m.Stdout, rep, verb, path)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/termio"
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/db/progress"
 	"github.com/matchmeta/matchmeta/web"
@@ -43,7 +44,7 @@ func (m *Main) service(ctx context.Context, dbPath string, o svcOptions) (svc se
 		return nil, nil, fmt.Errorf("matchmeta: %w", err)
 	}
 	for _, sock := range m.clientSocketPaths(abs) {
-		c, err := remote.Dial(ctx, remote.Config{Socket: sock, DB: abs, Stdin: newCancelReader(ctx, m.Stdin), ForceUpload: m.ForceUpload,
+		c, err := remote.Dial(ctx, remote.Config{Socket: sock, DB: abs, Stdin: termio.NewCancelReader(ctx, m.Stdin), ForceUpload: m.ForceUpload,
 			Notify: func(msg string) { fmt.Fprintf(m.Stderr, "matchmeta: %s\n", msg) }})
 		switch {
 		case err == nil:
@@ -70,7 +71,7 @@ func (m *Main) service(ctx context.Context, dbPath string, o svcOptions) (svc se
 	if err != nil {
 		return nil, nil, err
 	}
-	l, err := service.NewLocal(service.Config{Store: st, Logger: log, Version: versionString(), Stdin: newCancelReader(ctx, m.Stdin), StdinSize: stdinSize(m.Stdin)})
+	l, err := service.NewLocal(service.Config{Store: st, Logger: log, Version: versionString(), Stdin: termio.NewCancelReader(ctx, m.Stdin), StdinSize: stdinSize(m.Stdin)})
 	if err != nil {
 		st.Close()
 		return nil, nil, err
@@ -91,19 +92,8 @@ func (m *Main) clientSocketPaths(dbPath string) []string {
 	return web.ClientSocketPaths(dbPath)
 }
 
-// stdinSize is the size of stdin when it is a redirected regular file (so
-// an import of "-" shows how much is left), else 0.
-func stdinSize(r io.Reader) int64 {
-	f, ok := r.(*os.File)
-	if !ok {
-		return 0
-	}
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		return 0
-	}
-	return fi.Size()
-}
+// stdinSize is the size of stdin when it is a redirected regular file.
+func stdinSize(r io.Reader) int64 { return termio.StdinSize(r) }
 
 // offerCompact tells when more than half of the file is free space.
 func (m *Main) offerCompact(ctx context.Context, svc service.Service) {
@@ -125,54 +115,4 @@ type ctxReader struct {
 	r   io.Reader
 }
 
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
-// cancelReader makes a read blocked on r (a pipe with nothing in it yet:
-// `slow | matchmeta import sha256 -`) return as soon as ctx ends, so Ctrl-C
-// acts at once rather than at the next line or EOF. One read is in flight
-// in a goroutine; an abandoned one ends with the process (it is stdin).
-type cancelReader struct {
-	ctx  context.Context
-	r    io.Reader
-	res  chan readResult
-	buf  []byte
-	busy bool
-}
-
-type readResult struct {
-	n   int
-	err error
-}
-
-func newCancelReader(ctx context.Context, r io.Reader) *cancelReader {
-	return &cancelReader{ctx: ctx, r: r, res: make(chan readResult, 1)}
-}
-
-func (c *cancelReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	if !c.busy {
-		if cap(c.buf) < len(p) {
-			c.buf = make([]byte, len(p))
-		}
-		buf := c.buf[:len(p)]
-		c.busy = true
-		go func() {
-			n, err := c.r.Read(buf)
-			c.res <- readResult{n, err}
-		}()
-	}
-	select {
-	case r := <-c.res:
-		c.busy = false
-		return copy(p, c.buf[:r.n]), r.err
-	case <-c.ctx.Done():
-		return 0, c.ctx.Err()
-	}
-}
+func (c ctxReader) Read(p []byte) (int, error) { return termio.CtxReader{Ctx: c.ctx, R: c.r}.Read(p) }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
@@ -89,20 +88,11 @@ func (m *Main) runExport(ctx context.Context, args []string) error {
 		}
 		return render.JSON(m.Stdout, res)
 	}
-	var names []string
-	for _, si := range res.Sets {
-		n := si.Name
-		if si.Version != "" {
-			n += " " + si.Version
-		}
-		names = append(names, n)
-	}
 	w := m.Stdout
 	if *out == "-" {
 		w = m.Stderr
 	}
-	fmt.Fprintf(w, "wrote %s: %d %s keys of %s; DCSO Bloom filter, capacity %d, false-positive rate %g (k=%d, m=%d bits), %d bytes\n",
-		*out, res.Keys, res.Kind, strings.Join(names, ", "), res.Capacity, res.Rate, res.K, res.M, res.Bytes)
+	render.Bloom(w, *out, res)
 	return nil
 }
 

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"text/tabwriter"
-	"time"
 
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
@@ -80,15 +78,6 @@ func (m *Main) runKeys(ctx context.Context, args []string) error {
 			fmt.Fprintln(m.Stdout, "no API keys; create one with 'matchmeta keys add NAME'")
 			return nil
 		}
-		tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tPREFIX\tCREATED\tSTATE")
-		for _, k := range keys {
-			state := "active"
-			if !k.Active() {
-				state = "revoked " + k.Revoked.UTC().Format(time.RFC3339)
-			}
-			fmt.Fprintf(tw, "%s\t%s...\t%s\t%s\n", k.Name, k.Prefix, k.Created.UTC().Format(time.RFC3339), state)
-		}
-		return tw.Flush()
+		return render.Keys(m.Stdout, keys)
 	}
 }

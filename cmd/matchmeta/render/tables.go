@@ -11,6 +11,7 @@ import (
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/db/progress"
 	"github.com/matchmeta/matchmeta/importer"
+	"github.com/matchmeta/matchmeta/importer/bloom"
 )
 
 // JSON prints v indented (every command's --json).
@@ -238,4 +239,44 @@ func Answer(w io.Writer, a db.Answer) {
 			}
 		}
 	}
+}
+
+// Keys prints the API keys.
+func Keys(w io.Writer, keys []db.APIKey) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tPREFIX\tCREATED\tSTATE")
+	for _, k := range keys {
+		state := "active"
+		if !k.Active() {
+			state = "revoked " + k.Revoked.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s...\t%s\t%s\n", k.Name, k.Prefix, k.Created.UTC().Format(time.RFC3339), state)
+	}
+	return tw.Flush()
+}
+
+// Backup prints what a verified backup holds; verb is "wrote" or "checked".
+func Backup(w io.Writer, rep db.BackupReport, verb, path string) {
+	var records uint64
+	for _, s := range rep.Sets {
+		records += s.Count
+	}
+	fmt.Fprintf(w, "%s %s: %d bytes, %d sets, %d records, check ok\n", verb, path, rep.Size, len(rep.Sets), records)
+	for _, s := range rep.Sets {
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%d\n", s.Name, s.Kind, s.Class, s.Version, s.Count)
+	}
+}
+
+// Bloom prints what export bloom wrote to out.
+func Bloom(w io.Writer, out string, res bloom.ExportResult) {
+	var names []string
+	for _, si := range res.Sets {
+		n := si.Name
+		if si.Version != "" {
+			n += " " + si.Version
+		}
+		names = append(names, n)
+	}
+	fmt.Fprintf(w, "wrote %s: %d %s keys of %s; DCSO Bloom filter, capacity %d, false-positive rate %g (k=%d, m=%d bits), %d bytes\n",
+		out, res.Keys, res.Kind, strings.Join(names, ", "), res.Capacity, res.Rate, res.K, res.M, res.Bytes)
 }
