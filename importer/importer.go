@@ -208,6 +208,16 @@ func (e *LineError) Error() string {
 
 func (e *LineError) Unwrap() error { return e.Err }
 
+// As makes a bad line bad input (db.ErrorInvalid) wherever the error goes:
+// a strict import's refusal is the caller's to fix, not the server's.
+func (e *LineError) As(target any) bool {
+	if k, ok := target.(*db.ErrorKind); ok {
+		*k = db.ErrorInvalid
+		return true
+	}
+	return false
+}
+
 // job is the state shared by the format readers.
 type job struct {
 	ctx  context.Context

@@ -115,6 +115,10 @@ func (l *Local) Lookup(ctx context.Context, value string, o LookupOptions) (db.A
 	if err := l.view(func(r *db.Reader) error { a = r.Answer(q, o.Detail == DetailFull); return nil }); err != nil {
 		return a, err
 	}
+	if o.Detail == DetailVerdict {
+		// What the stream answers at this detail: OK/NA, no matches.
+		a = db.Answer{Query: a.Query, Type: a.Type, Verdict: a.Verdict, Error: a.Error}
+	}
 	if a.Error != "" {
 		if q.Type == db.KindPath {
 			// Path answers fail on paths the normalizer cannot read.
