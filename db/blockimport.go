@@ -46,6 +46,8 @@ type blockState struct {
 	baseSrc [][16]byte
 	hashes  *sorter
 	srcs    *sorter
+	spool   *blockSpool // blocks that came in hash order, each once (nil: none, or fell back to hashes)
+	tmp     string
 	seq     uint32
 	key     [36]byte
 	val     []byte
@@ -92,6 +94,7 @@ func (s *Store) BeginBlocks(ctx context.Context, spec SetSpec, bo BlockOptions, 
 		return nil, err
 	}
 	b := imp.builders[0]
+	st.tmp = imp.tmp
 	st.hashes = newSorter(imp.tmp, &imp.sortLimit)
 	st.srcs = newSorter(imp.tmp, &imp.sortLimit)
 	imp.nsorters += 2
@@ -121,6 +124,16 @@ func (bi *BlockImport) BaseHasSource(file [16]byte) bool {
 // AddBlock records that block occurs count times in the source file.
 func (bi *BlockImport) AddBlock(block, file [16]byte, entropy uint64, label string, count uint32) error {
 	st := bi.bs
+	if st.spool != nil {
+		if err := bi.unspool(); err != nil {
+			return err
+		}
+	}
+	return bi.addBlock(block, file, entropy, label, count)
+}
+
+func (bi *BlockImport) addBlock(block, file [16]byte, entropy uint64, label string, count uint32) error {
+	st := bi.bs
 	if count == 0 {
 		return fmt.Errorf("db: block set %s: %w: count 0 for block %x", bi.b.info.Name, ErrInvalid, block)
 	}
@@ -139,6 +152,66 @@ func (bi *BlockImport) AddBlock(block, file [16]byte, entropy uint64, label stri
 	st.val = append(st.val, label...)
 	bi.b.input++
 	return st.hashes.add(st.key[:], st.val)
+}
+
+// FileCount is one (source, count) pair of a block.
+type FileCount struct {
+	File  [16]byte
+	Count uint32
+}
+
+// AddBlockSources records a block with all its (source, count) pairs, as
+// one hashdb JSON line gives them. While the blocks come in ascending hash
+// order, each once (a hashdb export is sorted), they are spooled to a file
+// as they come and written from it in order at Commit, with no sort; the
+// first block out of order moves what was spooled into the sort and the
+// import goes on as AddBlock calls.
+func (bi *BlockImport) AddBlockSources(block [16]byte, entropy uint64, label string, srcs []FileCount) error {
+	st := bi.bs
+	if len(srcs) == 0 {
+		return nil // as no AddBlock call
+	}
+	if st.spool == nil && st.hashes.added == 0 && bi.b.input == 0 {
+		sp, err := newBlockSpool(st.tmp)
+		if err != nil {
+			return fmt.Errorf("db: block set %s: %w", bi.b.info.Name, err)
+		}
+		st.spool = sp
+	}
+	if sp := st.spool; sp != nil && (!sp.have || bytes.Compare(block[:], sp.last[:]) > 0) {
+		for _, fc := range srcs {
+			if fc.Count == 0 {
+				return fmt.Errorf("db: block set %s: %w: count 0 for block %x", bi.b.info.Name, ErrInvalid, block)
+			}
+		}
+		if len(label) > MaxLabelLen {
+			label = label[:MaxLabelLen]
+		}
+		bi.b.input += uint64(len(srcs))
+		return sp.add(block, entropy, label, srcs)
+	}
+	for _, fc := range srcs {
+		if err := bi.AddBlock(block, fc.File, entropy, label, fc.Count); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unspool moves the spooled blocks into the sort, in the order they came.
+func (bi *BlockImport) unspool() error {
+	sp := bi.bs.spool
+	bi.bs.spool = nil
+	bi.b.input -= sp.pairs
+	defer sp.close()
+	return sp.each(func(block [16]byte, entropy uint64, label string, srcs []FileCount) error {
+		for _, fc := range srcs {
+			if err := bi.addBlock(block, fc.File, entropy, label, fc.Count); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // AddSourceData sets a source's data; a later call for the same file wins
@@ -319,7 +392,7 @@ func (b *Builder) writeBlocks(ctx context.Context, w *txWriter) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			b.imp.progress(Progress{Phase: "write", Set: name, Done: n, Total: st.hashes.added})
+			b.imp.progress(Progress{Phase: "write", Set: name, Done: n, Total: st.hashes.added + st.spooled()})
 		}
 		return cw.add(hash, r)
 	}
@@ -402,6 +475,24 @@ func (b *Builder) writeBlocks(ctx context.Context, w *txWriter) error {
 		entries = entries[:0]
 		have = false
 		return emit(cur[:], &out)
+	}
+	if sp := st.spool; sp != nil {
+		// In hash order already: one flush per spooled block, its pairs
+		// in file order as the sort would give them.
+		var seq uint32
+		err = sp.each(func(block [16]byte, entropy uint64, label string, srcs []FileCount) error {
+			cur, have = block, true
+			for _, fc := range srcs {
+				entries = append(entries, newEntry{file: fc.File, seq: seq, count: fc.Count, entropy: entropy, label: label})
+				seq++
+			}
+			slices.SortStableFunc(entries, func(a, b newEntry) int { return bytes.Compare(a.file[:], b.file[:]) })
+			return flush()
+		})
+		sp.close()
+		if err != nil {
+			return fmt.Errorf("db: block set %s: blocks: %w", name, err)
+		}
 	}
 	err = st.hashes.finish(func(key []byte, vals [][]byte) error {
 		if len(key) != 36 || len(vals) == 0 {

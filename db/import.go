@@ -329,6 +329,9 @@ func (imp *Import) cleanup() {
 			so.cleanup()
 		}
 		if b.blocks != nil {
+			if b.blocks.spool != nil {
+				b.blocks.spool.close()
+			}
 			for _, so := range []*sorter{b.blocks.hashes, b.blocks.srcs} {
 				so.spill.Wait()
 				so.cleanup()

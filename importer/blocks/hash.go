@@ -41,10 +41,13 @@ type Hasher struct {
 	summ  [16]uint64
 	pad   []byte
 	words []uint32
+	// distinctE is k_entropy of a block whose symbols are all different
+	distinctE uint64
 
 	// filled by Entropy, read by Label (same block)
 	maxSym   int
 	distinct int
+	fast     bool // Entropy found every symbol distinct
 }
 
 // NewHasher returns a Hasher for blocks of size bytes (512 or 4096).
@@ -58,6 +61,11 @@ func NewHasher(size int) *Hasher {
 			h.table[i] = math.Float32frombits(bits)
 		}
 	}
+	var e float32
+	for i := 0; i < h.slots; i++ {
+		e += h.table[1]
+	}
+	h.distinctE = uint64(math.Round(float64(e * 1000)))
 	return h
 }
 
@@ -102,6 +110,16 @@ func Sum(block []byte) [16]byte { return md5.Sum(block) }
 // float32 in ascending symbol order, times 1000, rounded. (For a file's
 // final partial block hashdb multiplies by 1000 twice; matchmeta does not.)
 func (h *Hasher) Entropy(block []byte) uint64 {
+	if h.allDistinct(block) {
+		h.distinct, h.maxSym, h.fast = h.slots, 1, true
+		return h.distinctE
+	}
+	return h.entropyCounted(block)
+}
+
+// entropyCounted is Entropy by counting every symbol.
+func (h *Hasher) entropyCounted(block []byte) uint64 {
+	h.fast = false
 	n := h.slots
 	h.distinct, h.maxSym = 0, 0
 	for i := 0; i < n; i++ {
@@ -140,6 +158,29 @@ func (h *Hasher) Entropy(block []byte) uint64 {
 	return uint64(math.Round(float64(e * 1000)))
 }
 
+// allDistinct reports whether no symbol of the block repeats, as in most
+// random or compressed data. Every term of the entropy sum is then the
+// same, so its order does not matter and the sum is known in advance
+// (distinctE), and the ramp, histogram and whitespace traits cannot hold
+// (Label).
+func (h *Hasher) allDistinct(block []byte) bool {
+	n := h.slots
+	i := 0
+	for ; i < n; i++ {
+		s := uint32(block[2*i]) | uint32(block[2*i+1])<<8
+		w := &h.seen[s>>6]
+		bit := uint64(1) << (s & 63)
+		if *w&bit != 0 {
+			break
+		}
+		*w |= bit
+	}
+	for j := 0; j < i; j++ {
+		h.seen[(uint32(block[2*j])|uint32(block[2*j+1])<<8)>>6] = 0
+	}
+	return i == n
+}
+
 func trailing(x uint64) int { return bits.TrailingZeros64(x) }
 
 // Label returns the block's non-probative label, hashdb's letters in its
@@ -150,6 +191,15 @@ func trailing(x uint64) int { return bits.TrailingZeros64(x) }
 // Entropy on the same block: it reuses the symbol statistics.
 func (h *Hasher) Label(block []byte) string {
 	size := h.size
+	if h.fast {
+		// All symbols distinct (Entropy): a ramp repeats the high half of
+		// its counter, a histogram block its words, a whitespace block
+		// its byte pairs; only the monotonic trait can hold.
+		if monotonic(block, size) {
+			return "M"
+		}
+		return ""
+	}
 	var buf [4]byte
 	n := 0
 	if h.ramp(block) {

@@ -3,6 +3,7 @@ package blocks
 import (
 	"bufio"
 	"encoding/binary"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -151,5 +152,51 @@ func TestZeroBlock(t *testing.T) {
 	b[0], b[511] = 0, 1
 	if IsZero(b) {
 		t.Error("last byte ignored")
+	}
+}
+
+// TestEntropyDistinctFastPath: blocks whose 16-bit symbols are all
+// different take Entropy's shortcut; it must give what counting gives, and
+// Label what the full trait tests give.
+func TestEntropyDistinctFastPath(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, bs := range []int{512, 4096} {
+		for k := 0; k < 400; k++ {
+			b := make([]byte, bs)
+			for i := range b {
+				b[i] = byte(r.Uint32())
+			}
+			var name string
+			switch k % 4 {
+			case 0:
+				name = "random"
+			case 1: // rising uint32, every symbol distinct: monotonic
+				name = "rising"
+				// high halves rising in [32768, 65536), low halves
+				// distinct below 32768
+				for i := 0; i < bs; i += 4 {
+					j := uint32(i / 4)
+					binary.LittleEndian.PutUint32(b[i:], (32768+16*j+uint32(r.IntN(16)))<<16|(j*7919+uint32(k))%32768)
+				}
+			case 2: // one symbol repeated: the counted path
+				name = "one repeat"
+				copy(b[10:12], b[300:302])
+			case 3: // a ramp
+				name = "ramp"
+				for i := 0; i < bs; i += 4 {
+					binary.LittleEndian.PutUint32(b[i:], uint32(k+i/4))
+				}
+			}
+			fast, slow := NewHasher(bs), NewHasher(bs)
+			gotE, gotL := fast.Entropy(b), fast.Label(b)
+			wantE := slow.entropyCounted(b)
+			wantL := slow.Label(b)
+			if gotE != wantE || gotL != wantL {
+				t.Fatalf("%d-byte %s block %d: got k_entropy %d label %q, counting gives %d %q", bs, name, k, gotE, gotL, wantE, wantL)
+			}
+			if name == "rising" && (gotL != "M" || !fast.fast) {
+				t.Fatalf("%d-byte rising block: label %q, shortcut %v; want M through the shortcut", bs, gotL, fast.fast)
+			}
+		}
 	}
 }

@@ -270,6 +270,7 @@ func (imp *importer) lines(br *bufio.Reader, fn func(line []byte) error) error {
 
 func (imp *importer) readJSON(br *bufio.Reader) error {
 	var l jsonLine
+	var fcs []db.FileCount
 	var last [16]byte
 	haveLast := false
 	return imp.lines(br, func(line []byte) error {
@@ -280,10 +281,9 @@ func (imp *importer) readJSON(br *bufio.Reader) error {
 			return imp.bad(err)
 		}
 		if l.isBlock {
+			fcs = fcs[:0]
 			for _, p := range l.pairs {
-				if err := imp.bi.AddBlock(l.block, p.file, l.entropy, string(l.label), uint32(min(p.count, db.MaxSubCount))); err != nil {
-					return err
-				}
+				fcs = append(fcs, db.FileCount{File: p.file, Count: uint32(min(p.count, db.MaxSubCount))})
 				imp.res.Blocks++
 				if !haveLast || p.file != last {
 					if _, ok := imp.refs[p.file]; !ok {
@@ -292,7 +292,7 @@ func (imp *importer) readJSON(br *bufio.Reader) error {
 					last, haveLast = p.file, true
 				}
 			}
-			return nil
+			return imp.bi.AddBlockSources(l.block, l.entropy, string(l.label), fcs)
 		}
 		imp.res.Sources++
 		imp.named[l.file] = struct{}{}

@@ -1,0 +1,136 @@
+package db
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+)
+
+// blockSpool keeps block records that arrive in hash order (a hashdb JSON
+// export) in a temporary file, in that order, so that Commit writes them
+// without sorting: the sort of a large import costs more than the rest of
+// it. Records are written to disk, not memory: the source indexes they
+// need are known only after the last source line.
+type blockSpool struct {
+	f     *os.File
+	w     *bufio.Writer
+	n     uint64 // records
+	pairs uint64
+	last  [16]byte
+	have  bool
+	buf   []byte
+}
+
+func newBlockSpool(dir string) (*blockSpool, error) {
+	f, err := os.CreateTemp(dir, "spool-*")
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	return &blockSpool{f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
+}
+
+func (sp *blockSpool) add(block [16]byte, entropy uint64, label string, srcs []FileCount) error {
+	b := sp.buf[:0]
+	b = append(b, block[:]...)
+	b = binary.AppendUvarint(b, entropy)
+	b = binary.AppendUvarint(b, uint64(len(label)))
+	b = append(b, label...)
+	b = binary.AppendUvarint(b, uint64(len(srcs)))
+	for _, fc := range srcs {
+		b = append(b, fc.File[:]...)
+		b = binary.AppendUvarint(b, uint64(min(fc.Count, MaxSubCount)))
+	}
+	sp.buf = b
+	var l [binary.MaxVarintLen64]byte
+	if _, err := sp.w.Write(l[:binary.PutUvarint(l[:], uint64(len(b)))]); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if _, err := sp.w.Write(b); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	sp.last, sp.have = block, true
+	sp.n++
+	sp.pairs += uint64(len(srcs))
+	return nil
+}
+
+// each reads the records back in order; fn's slice is reused.
+func (sp *blockSpool) each(fn func(block [16]byte, entropy uint64, label string, srcs []FileCount) error) error {
+	if err := sp.w.Flush(); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	r := bufio.NewReaderSize(sp.f, 1<<20)
+	var srcs []FileCount
+	var rec []byte
+	for i := uint64(0); i < sp.n; i++ {
+		n, err := binary.ReadUvarint(r)
+		if err != nil {
+			return fmt.Errorf("spool: record %d: %w", i, err)
+		}
+		if cap(rec) < int(n) {
+			rec = make([]byte, n)
+		}
+		rec = rec[:n]
+		if _, err := io.ReadFull(r, rec); err != nil {
+			return fmt.Errorf("spool: record %d: %w", i, err)
+		}
+		if len(rec) < 16 {
+			return fmt.Errorf("spool: record %d: %w", i, errBadBlock)
+		}
+		var block [16]byte
+		copy(block[:], rec)
+		p := 16
+		entropy, err := uvarint(rec, &p)
+		if err != nil {
+			return err
+		}
+		ll, err := uvarint(rec, &p)
+		if err != nil || uint64(len(rec)-p) < ll {
+			return errBadBlock
+		}
+		label := string(rec[p : p+int(ll)])
+		p += int(ll)
+		ns, err := uvarint(rec, &p)
+		if err != nil || ns > uint64(len(rec)) {
+			return errBadBlock
+		}
+		srcs = srcs[:0]
+		for k := uint64(0); k < ns; k++ {
+			if len(rec)-p < 16 {
+				return errBadBlock
+			}
+			var fc FileCount
+			copy(fc.File[:], rec[p:])
+			p += 16
+			c, err := uvarint(rec, &p)
+			if err != nil {
+				return err
+			}
+			fc.Count = uint32(c)
+			srcs = append(srcs, fc)
+		}
+		if err := fn(block, entropy, label, srcs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// close removes the file (the import's temporary directory goes too).
+func (sp *blockSpool) close() {
+	sp.f.Close()
+	os.Remove(sp.f.Name())
+}
+
+// spooled is how many block records the spool holds.
+func (st *blockState) spooled() uint64 {
+	if st.spool == nil {
+		return 0
+	}
+	return st.spool.n
+}

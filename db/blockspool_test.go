@@ -1,0 +1,105 @@
+package db
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestAddBlockSourcesSpool: blocks given with all their sources at once
+// come out the same whether they arrive sorted (spooled, no sort),
+// unsorted from the start, sorted and then out of order (moved into the
+// sort midway), or repeated, and over a base.
+func TestAddBlockSourcesSpool(t *testing.T) {
+	type line struct {
+		block int
+		srcs  []blockEntry
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	var lines []line
+	for b := 0; b < 3000; b++ {
+		l := line{block: b}
+		for k := 0; k < 1+r.IntN(3); k++ {
+			l.srcs = append(l.srcs, blockEntry{block: b, file: r.IntN(20), count: uint32(1 + r.IntN(5))})
+		}
+		lines = append(lines, l)
+	}
+	slices.SortFunc(lines, func(a, b line) int { x, y := md5N(a.block), md5N(b.block); return bytes.Compare(x[:], y[:]) })
+	files := make([]int, 20)
+	for i := range files {
+		files[i] = i
+	}
+	var flat []blockEntry
+	for _, l := range lines {
+		flat = append(flat, l.srcs...)
+	}
+	shuffled := slices.Clone(lines)
+	r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	lateDisorder := slices.Clone(lines)
+	lateDisorder[2000], lateDisorder[2500] = lateDisorder[2500], lateDisorder[2000]
+	repeated := slices.Insert(slices.Clone(lines), 1000, lines[999])
+
+	ctx := context.Background()
+	for _, mode := range []BlockMode{BlockMerge, BlockInsert} {
+		modeName := map[BlockMode]string{BlockMerge: "merge", BlockInsert: "insert"}[mode]
+		st := openTest(t, Options{})
+		buildBlocks(t, st, "base", "", mode, flat[:500], files)
+		want := buildBlocks(t, st, "want", "", mode, flat, files)
+		wantRepeated := buildBlocks(t, st, "want-rep", "", mode, append(slices.Clone(flat), lines[999].srcs...), files)
+		wantOverBase := buildBlocks(t, st, "want-base", "base", mode, flat, files)
+		tests := []struct {
+			name  string
+			base  string
+			lines []line
+			want  SetInfo
+			view  string
+		}{
+			{"sorted", "", lines, want, "want"},
+			{"shuffled", "", shuffled, want, "want"},
+			{"out of order late", "", lateDisorder, want, "want"},
+			{"a block twice", "", repeated, wantRepeated, "want-rep"},
+			{"over a base", "base", lines, wantOverBase, "want-base"},
+		}
+		for _, tc := range tests {
+			t.Run(modeName+"/"+tc.name, func(t *testing.T) {
+				name := "got-" + strings.ReplaceAll(tc.name, " ", "-")
+				bi, err := st.BeginBlocks(ctx, SetSpec{Name: name, Kind: KindBlock, Class: ClassKnownBad, BlockSize: 512}, BlockOptions{Base: tc.base, Mode: mode}, ImportOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range files {
+					bi.AddSourceData(md5N(1e6+f), SourceData{Size: uint64(512 * f), Zero: uint64(f)})
+					bi.AddSourceName(md5N(1e6+f), "repo", fmt.Sprintf("file-%d", f))
+				}
+				for _, l := range tc.lines {
+					var fcs []FileCount
+					for _, e := range l.srcs {
+						fcs = append(fcs, FileCount{File: md5N(1e6 + e.file), Count: e.count})
+					}
+					if err := bi.AddBlockSources(md5N(l.block), uint64(l.block%8000), "", fcs); err != nil {
+						t.Fatal(err)
+					}
+				}
+				spooled := bi.bs.spool != nil
+				si, err := bi.Commit(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if wantSpool := tc.name == "sorted" || tc.name == "over a base"; spooled != wantSpool {
+					t.Errorf("spooled %v, want %v", spooled, wantSpool)
+				}
+				if si.Count != tc.want.Count || si.Sources != tc.want.Sources {
+					t.Errorf("got %d hashes from %d sources, want %d from %d", si.Count, si.Sources, tc.want.Count, tc.want.Sources)
+				}
+				if got, want := blockView(t, st, name), blockView(t, st, tc.view); !reflect.DeepEqual(got, want) {
+					t.Errorf("content differs from the AddBlock build (%d vs %d blocks)", len(got), len(want))
+				}
+			})
+		}
+	}
+}
