@@ -2,6 +2,7 @@ package db
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -48,9 +49,15 @@ type blockState struct {
 	srcs    *sorter
 	spool   *blockSpool // blocks that came in hash order, each once (nil: none, or fell back to hashes)
 	tmp     string
+	// sources cited by AddBlockSources, in order of first citation: each
+	// gets a source entry (empty unless described), as hashdb's import
+	// makes one; the spool records these numbers, not file hashes.
+	cited   map[[16]byte]uint32
+	citedBy [][16]byte
 	seq     uint32
 	key     [36]byte
 	val     []byte
+	ids     []spoolPair
 }
 
 // BeginBlocks starts building block set spec.Name. With opts.Base the new
@@ -171,6 +178,23 @@ func (bi *BlockImport) AddBlockSources(block [16]byte, entropy uint64, label str
 	if len(srcs) == 0 {
 		return nil // as no AddBlock call
 	}
+	if st.cited == nil {
+		st.cited = map[[16]byte]uint32{}
+	}
+	ids := st.ids[:0]
+	for _, fc := range srcs {
+		if fc.Count == 0 {
+			return fmt.Errorf("db: block set %s: %w: count 0 for block %x", bi.b.info.Name, ErrInvalid, block)
+		}
+		id, ok := st.cited[fc.File]
+		if !ok {
+			id = uint32(len(st.citedBy))
+			st.cited[fc.File] = id
+			st.citedBy = append(st.citedBy, fc.File)
+		}
+		ids = append(ids, spoolPair{id: id, count: fc.Count})
+	}
+	st.ids = ids
 	if st.spool == nil && st.hashes.added == 0 && bi.b.input == 0 {
 		sp, err := newBlockSpool(st.tmp)
 		if err != nil {
@@ -179,16 +203,11 @@ func (bi *BlockImport) AddBlockSources(block [16]byte, entropy uint64, label str
 		st.spool = sp
 	}
 	if sp := st.spool; sp != nil && (!sp.have || bytes.Compare(block[:], sp.last[:]) > 0) {
-		for _, fc := range srcs {
-			if fc.Count == 0 {
-				return fmt.Errorf("db: block set %s: %w: count 0 for block %x", bi.b.info.Name, ErrInvalid, block)
-			}
-		}
 		if len(label) > MaxLabelLen {
 			label = label[:MaxLabelLen]
 		}
 		bi.b.input += uint64(len(srcs))
-		return sp.add(block, entropy, label, srcs)
+		return sp.add(block, entropy, label, ids)
 	}
 	for _, fc := range srcs {
 		if err := bi.AddBlock(block, fc.File, entropy, label, fc.Count); err != nil {
@@ -200,18 +219,30 @@ func (bi *BlockImport) AddBlockSources(block [16]byte, entropy uint64, label str
 
 // unspool moves the spooled blocks into the sort, in the order they came.
 func (bi *BlockImport) unspool() error {
-	sp := bi.bs.spool
-	bi.bs.spool = nil
+	st := bi.bs
+	sp := st.spool
+	st.spool = nil
 	bi.b.input -= sp.pairs
 	defer sp.close()
-	return sp.each(func(block [16]byte, entropy uint64, label string, srcs []FileCount) error {
-		for _, fc := range srcs {
-			if err := bi.addBlock(block, fc.File, entropy, label, fc.Count); err != nil {
+	return sp.each(func(block [16]byte, entropy uint64, label string, pairs []spoolPair) error {
+		for _, p := range pairs {
+			if err := bi.addBlock(block, st.citedBy[p.id], entropy, label, p.count); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// addCited gives every cited source an entry: an 'e' value, after any
+// 'd' in the sort's order, that changes nothing of a described source.
+func (st *blockState) addCited() error {
+	for _, f := range st.citedBy {
+		if err := st.srcs.add(f[:], []byte{'e'}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // AddSourceData sets a source's data; a later call for the same file wins
@@ -267,11 +298,13 @@ func (s *Store) CreateBlockSet(ctx context.Context, spec SetSpec) (SetInfo, erro
 
 // newEntry is one (source, count) of a block from the sorter.
 type newEntry struct {
-	file    [16]byte
-	seq     uint32
-	count   uint32
-	entropy uint64
-	label   string
+	file     [16]byte // or, resolved, the source index
+	idx      uint32
+	resolved bool
+	seq      uint32
+	count    uint32
+	entropy  uint64
+	label    string
 }
 
 // writeBlocks writes a block set: sources first (they fix the source
@@ -291,6 +324,9 @@ func (b *Builder) writeBlocks(ctx context.Context, w *txWriter) error {
 		all = append(all, src.FileHash)
 		rec = appendSource(rec[:0], src)
 		return w.put("s", binary.BigEndian.AppendUint32(nil, src.Index), rec)
+	}
+	if err := st.addCited(); err != nil {
+		return fmt.Errorf("db: block set %s: sources: %w", name, err)
 	}
 	bit := &baseSources{s: s, si: st.base}
 	if err := bit.next(ctx); err != nil {
@@ -331,6 +367,7 @@ func (b *Builder) writeBlocks(ctx context.Context, w *txWriter) error {
 					return err
 				}
 				src.Type = string(v[p:])
+			case 'e': // cited by a block: the entry exists
 			case 'n':
 				p := 1
 				n, err := uvarint(v, &p)
@@ -443,10 +480,13 @@ func (b *Builder) writeBlocks(ctx context.Context, w *txWriter) error {
 		nBase := len(out.Sources)
 		for i := 0; i < len(entries); {
 			j := i + 1
-			for j < len(entries) && entries[j].file == entries[i].file {
+			for j < len(entries) && entries[j].file == entries[i].file && entries[j].idx == entries[i].idx {
 				j++
 			}
-			idx, ok := srcIndex(entries[i].file)
+			idx, ok := entries[i].idx, entries[i].resolved
+			if !ok {
+				idx, ok = srcIndex(entries[i].file)
+			}
 			if !ok {
 				return fmt.Errorf("db: block set %s: block %x cites source %x with no source entry", name, cur, entries[i].file)
 			}
@@ -478,15 +518,23 @@ func (b *Builder) writeBlocks(ctx context.Context, w *txWriter) error {
 	}
 	if sp := st.spool; sp != nil {
 		// In hash order already: one flush per spooled block, its pairs
-		// in file order as the sort would give them.
+		// in source order as the sort would give them.
+		final := make([]uint32, len(st.citedBy))
+		for i, f := range st.citedBy {
+			idx, ok := srcIndex(f)
+			if !ok {
+				return fmt.Errorf("db: block set %s: cited source %x has no entry", name, f)
+			}
+			final[i] = idx
+		}
 		var seq uint32
-		err = sp.each(func(block [16]byte, entropy uint64, label string, srcs []FileCount) error {
+		err = sp.each(func(block [16]byte, entropy uint64, label string, pairs []spoolPair) error {
 			cur, have = block, true
-			for _, fc := range srcs {
-				entries = append(entries, newEntry{file: fc.File, seq: seq, count: fc.Count, entropy: entropy, label: label})
+			for _, p := range pairs {
+				entries = append(entries, newEntry{idx: final[p.id], resolved: true, seq: seq, count: p.count, entropy: entropy, label: label})
 				seq++
 			}
-			slices.SortStableFunc(entries, func(a, b newEntry) int { return bytes.Compare(a.file[:], b.file[:]) })
+			slices.SortStableFunc(entries, func(a, b newEntry) int { return cmp.Compare(a.idx, b.idx) })
 			return flush()
 		})
 		sp.close()

@@ -31,16 +31,21 @@ func newBlockSpool(dir string) (*blockSpool, error) {
 	return &blockSpool{f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
 }
 
-func (sp *blockSpool) add(block [16]byte, entropy uint64, label string, srcs []FileCount) error {
+// spoolPair is a (cited source number, count) pair of a spooled block.
+type spoolPair struct {
+	id, count uint32
+}
+
+func (sp *blockSpool) add(block [16]byte, entropy uint64, label string, srcs []spoolPair) error {
 	b := sp.buf[:0]
 	b = append(b, block[:]...)
 	b = binary.AppendUvarint(b, entropy)
 	b = binary.AppendUvarint(b, uint64(len(label)))
 	b = append(b, label...)
 	b = binary.AppendUvarint(b, uint64(len(srcs)))
-	for _, fc := range srcs {
-		b = append(b, fc.File[:]...)
-		b = binary.AppendUvarint(b, uint64(min(fc.Count, MaxSubCount)))
+	for _, p := range srcs {
+		b = binary.AppendUvarint(b, uint64(p.id))
+		b = binary.AppendUvarint(b, uint64(min(p.count, MaxSubCount)))
 	}
 	sp.buf = b
 	var l [binary.MaxVarintLen64]byte
@@ -57,7 +62,7 @@ func (sp *blockSpool) add(block [16]byte, entropy uint64, label string, srcs []F
 }
 
 // each reads the records back in order; fn's slice is reused.
-func (sp *blockSpool) each(fn func(block [16]byte, entropy uint64, label string, srcs []FileCount) error) error {
+func (sp *blockSpool) each(fn func(block [16]byte, entropy uint64, label string, srcs []spoolPair) error) error {
 	if err := sp.w.Flush(); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
@@ -65,7 +70,7 @@ func (sp *blockSpool) each(fn func(block [16]byte, entropy uint64, label string,
 		return fmt.Errorf("spool: %w", err)
 	}
 	r := bufio.NewReaderSize(sp.f, 1<<20)
-	var srcs []FileCount
+	var srcs []spoolPair
 	var rec []byte
 	for i := uint64(0); i < sp.n; i++ {
 		n, err := binary.ReadUvarint(r)
@@ -101,18 +106,15 @@ func (sp *blockSpool) each(fn func(block [16]byte, entropy uint64, label string,
 		}
 		srcs = srcs[:0]
 		for k := uint64(0); k < ns; k++ {
-			if len(rec)-p < 16 {
-				return errBadBlock
+			id, err := uvarint(rec, &p)
+			if err != nil {
+				return err
 			}
-			var fc FileCount
-			copy(fc.File[:], rec[p:])
-			p += 16
 			c, err := uvarint(rec, &p)
 			if err != nil {
 				return err
 			}
-			fc.Count = uint32(c)
-			srcs = append(srcs, fc)
+			srcs = append(srcs, spoolPair{id: uint32(id), count: uint32(c)})
 		}
 		if err := fn(block, entropy, label, srcs); err != nil {
 			return err

@@ -103,3 +103,57 @@ func TestAddBlockSourcesSpool(t *testing.T) {
 		}
 	}
 }
+
+// TestAddBlockSourcesCitedOnly: a source that blocks cite but nothing
+// describes gets an empty entry (hashdb's import makes one), sorted or
+// not, and a described one keeps its data.
+func TestAddBlockSourcesCitedOnly(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, Options{})
+	for _, tc := range []struct {
+		name   string
+		blocks []int
+	}{
+		{"sorted", []int{1, 2, 3}},
+		{"unsorted", []int{3, 1, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bi, err := st.BeginBlocks(ctx, SetSpec{Name: "cited-" + tc.name, Kind: KindBlock, Class: ClassKnownBad, BlockSize: 512}, BlockOptions{Mode: BlockMerge}, ImportOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			bi.AddSourceData(md5N(100), SourceData{Size: 4096})
+			hs := make([][16]byte, 4)
+			for i := range hs {
+				hs[i] = md5N(i)
+			}
+			slices.SortFunc(hs, func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
+			for _, b := range tc.blocks {
+				if err := bi.AddBlockSources(hs[b], 7000, "", []FileCount{{File: md5N(100), Count: 1}, {File: md5N(200), Count: 2}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			si, err := bi.Commit(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if si.Count != 3 || si.Sources != 2 {
+				t.Fatalf("%d hashes from %d sources, want 3 from 2", si.Count, si.Sources)
+			}
+			got := map[[16]byte]uint64{}
+			err = st.View(func(r *Reader) error {
+				bs, err := r.BlockSet(si.Name)
+				if err != nil {
+					return err
+				}
+				return bs.EachSource(func(s *Source) error { got[s.FileHash] = s.Size; return nil })
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := map[[16]byte]uint64{md5N(100): 4096, md5N(200): 0}; !reflect.DeepEqual(got, want) {
+				t.Fatalf("sources %v, want %v", got, want)
+			}
+		})
+	}
+}

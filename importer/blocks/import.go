@@ -83,7 +83,6 @@ type importer struct {
 	bi     *db.BlockImport
 	pr     *progress.Tracker
 	seen   map[[16]byte]bool // tab/DFXML: file hashes new to the set (true) or already in it
-	refs   map[[16]byte]struct{}
 	named  map[[16]byte]struct{}
 	white  *whitelist
 	repo   string
@@ -133,7 +132,7 @@ func Import(ctx context.Context, st *db.Store, req ImportRequest, pr *progress.T
 		return nil, fmt.Errorf("blocks: import: %w: format %q (want json, tab or dfxml)", db.ErrInvalid, format)
 	}
 	imp := &importer{ctx: ctx, st: st, req: req, pr: pr, res: &ImportResult{Format: format},
-		seen: map[[16]byte]bool{}, refs: map[[16]byte]struct{}{}, named: map[[16]byte]struct{}{},
+		seen: map[[16]byte]bool{}, named: map[[16]byte]struct{}{},
 		repo: req.Repository, bsize: si.BlockSize}
 	if imp.repo == "" {
 		imp.repo = req.File
@@ -169,9 +168,6 @@ func Import(ctx context.Context, st *db.Store, req ImportRequest, pr *progress.T
 		err = imp.readDFXML(br)
 	}
 	if err != nil {
-		return imp.res, err
-	}
-	if err := imp.addRefs(); err != nil {
 		return imp.res, err
 	}
 	pr.Phase("write", "hashes")
@@ -271,8 +267,6 @@ func (imp *importer) lines(br *bufio.Reader, fn func(line []byte) error) error {
 func (imp *importer) readJSON(br *bufio.Reader) error {
 	var l jsonLine
 	var fcs []db.FileCount
-	var last [16]byte
-	haveLast := false
 	return imp.lines(br, func(line []byte) error {
 		if len(line) == 0 || line[0] == '#' {
 			return nil
@@ -284,18 +278,11 @@ func (imp *importer) readJSON(br *bufio.Reader) error {
 			fcs = fcs[:0]
 			for _, p := range l.pairs {
 				fcs = append(fcs, db.FileCount{File: p.file, Count: uint32(min(p.count, db.MaxSubCount))})
-				imp.res.Blocks++
-				if !haveLast || p.file != last {
-					if _, ok := imp.refs[p.file]; !ok {
-						imp.refs[p.file] = struct{}{}
-					}
-					last, haveLast = p.file, true
-				}
 			}
+			imp.res.Blocks += uint64(len(l.pairs))
 			return imp.bi.AddBlockSources(l.block, l.entropy, string(l.label), fcs)
 		}
 		imp.res.Sources++
-		imp.named[l.file] = struct{}{}
 		if err := imp.bi.AddSourceData(l.file, db.SourceData{Size: l.size, Type: string(l.ftype), Zero: l.zero, Nonprob: l.nonprob}); err != nil {
 			return err
 		}
@@ -306,20 +293,6 @@ func (imp *importer) readJSON(br *bufio.Reader) error {
 		}
 		return nil
 	})
-}
-
-// addRefs gives every source that blocks cite but no line described an
-// empty entry (hashdb creates a blank source record for them too).
-func (imp *importer) addRefs() error {
-	for f := range imp.refs {
-		if _, ok := imp.named[f]; ok || imp.bi.BaseHasSource(f) {
-			continue
-		}
-		if err := imp.bi.AddSourceData(f, db.SourceData{}); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // importable applies hashdb's rule for tab and DFXML input: the hashes of
