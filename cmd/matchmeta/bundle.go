@@ -12,8 +12,10 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/importer/bundle"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 const bundleUsage = `bundle keygen|create|verify|apply|list [flags]
@@ -99,6 +101,16 @@ func (m *Main) trustFlags(fs *pflag.FlagSet) (*string, *bool) {
 	return td, ins
 }
 
+// bundleTrust is the trust of a request: the flags when given (the
+// daemon keeps its own --trust-dir otherwise).
+func (m *Main) bundleTrust(fs *pflag.FlagSet, trustDir string, insecure bool) service.BundleTrust {
+	t := service.BundleTrust{InsecureUnsigned: insecure}
+	if fs.Changed("trust-dir") || m.env("MATCHMETA_TRUST_DIR") != "" {
+		t.TrustDir = trustDir
+	}
+	return t
+}
+
 func (m *Main) runBundleVerify(ctx context.Context, args []string) error {
 	const usage = "bundle verify FILE... [--trust-dir DIR] [--insecure-unsigned] [--db PATH]"
 	fs := m.newFlagSet("bundle verify", usage)
@@ -110,41 +122,39 @@ func (m *Main) runBundleVerify(ctx context.Context, args []string) error {
 	if fs.NArg() == 0 {
 		return usagef(fs, "no bundle file")
 	}
-	// Key rotations applied to the database count; without a readable
-	// database only the trust directory does.
-	var rot *db.TrustState
-	if st, err := m.openStore(ctx, *dbPath, true); err == nil {
-		rot, _ = st.Trust()
-		st.Close()
-	}
-	trust, err := bundle.LoadTrust(*trustDir, rot)
+	// Key rotations applied to the database count; without a database
+	// only the trust directory does.
+	svc, release, err := m.service(ctx, *dbPath, svcOptions{readOnly: true, optional: true})
 	if err != nil {
-		return err
+		svc, release = nil, func() {}
 	}
+	defer release()
+	t := m.bundleTrust(fs, *trustDir, *insecure)
 	var failed error
 	for _, f := range fs.Args() {
-		b, err := bundle.Verify(ctx, f, bundle.Options{Trust: trust, InsecureUnsigned: *insecure})
+		req := service.BundleApplyRequest{File: f, BundleTrust: t}
+		var v service.BundleVerified
+		if svc != nil {
+			v, err = svc.BundleVerify(ctx, req)
+		} else {
+			v, err = service.VerifyBundle(ctx, req, service.BundleConfig{TrustDir: *trustDir})
+		}
 		if err != nil {
-			fmt.Fprintf(m.Stderr, "%v\n", err)
+			fmt.Fprintf(m.Stderr, "%s\n", db.Message(err))
 			failed = errors.New("some bundles did not verify")
 			continue
 		}
-		sig := "signed by key " + b.KeyID
-		if !b.Signed {
+		sig := "signed by key " + v.KeyID
+		if !v.Signed {
 			sig = "UNSIGNED"
 		}
-		man := b.Manifest
-		fmt.Fprintf(m.Stdout, "%s: OK, bundle %s from %s, sequence %d, %s; %s\n", f, man.ID, man.Producer, man.Sequence, sig, man.Describe())
+		fmt.Fprintf(m.Stdout, "%s: OK, bundle %s from %s, sequence %d, %s; %s\n", f, v.ID, v.Producer, v.Sequence, sig, v.Describe)
 	}
 	return failed
 }
 
-func (m *Main) applierFor(st *db.Store, trustDir string, insecure bool) *bundleApplier {
-	return &bundleApplier{st: st, log: m.logger(), trustDir: trustDir, insecure: insecure}
-}
-
 func (m *Main) runBundleApply(ctx context.Context, args []string) error {
-	const usage = "bundle apply FILE... [--db PATH] [--trust-dir DIR] [--insecure-unsigned]\n\nEach bundle is copied beside the database, verified there, and all its\ndatasets are published in one step, or none. Bundles apply in the order given."
+	const usage = "bundle apply FILE... [--db PATH] [--trust-dir DIR] [--insecure-unsigned]\n\nEach bundle is copied beside the database, verified there, and all its\ndatasets are published in one step, or none. Bundles apply in the order given.\nWhile the daemon serves the database, it applies them (the file is sent to it)."
 	fs := m.newFlagSet("bundle apply", usage)
 	dbPath := m.dbFlag(fs)
 	trustDir, insecure := m.trustFlags(fs)
@@ -154,20 +164,23 @@ func (m *Main) runBundleApply(ctx context.Context, args []string) error {
 	if fs.NArg() == 0 {
 		return usagef(fs, "no bundle file")
 	}
-	st, err := m.openStore(ctx, *dbPath, false)
+	p := render.NewProgress(m.Stderr, render.ProgressOptions{})
+	defer p.Close()
+	svc, release, err := m.service(ctx, *dbPath, svcOptions{log: p.LogWriter()})
 	if err != nil {
-		return bundleLocked(err)
+		return err
 	}
-	defer st.Close()
-	a := m.applierFor(st, *trustDir, *insecure)
+	defer release()
+	t := m.bundleTrust(fs, *trustDir, *insecure)
 	var failed error
 	for _, f := range fs.Args() {
-		rec, err := a.apply(ctx, f)
+		rec, err := svc.BundleApply(ctx, service.BundleApplyRequest{File: f, BundleTrust: t}, p.Watch)
+		p.Close()
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
 				return err
 			}
-			fmt.Fprintf(m.Stderr, "%v\n", err)
+			fmt.Fprintf(m.Stderr, "%s\n", db.Message(err))
 			if rec.Needs != "" {
 				fmt.Fprintf(m.Stderr, "  %s\n", rec.Needs)
 			}
@@ -193,14 +206,6 @@ func writeApplied(m *Main, rec db.BundleRecord) {
 	}
 }
 
-// bundleLocked explains what to do when the daemon holds the database.
-func bundleLocked(err error) error {
-	if errors.Is(err, db.ErrLocked) {
-		return fmt.Errorf("%w; while the daemon runs, bundles go in its --sync-dir (it applies them itself)", err)
-	}
-	return err
-}
-
 func (m *Main) runBundleList(ctx context.Context, args []string) error {
 	const usage = "bundle list [--db PATH] [--json] [--limit N]"
 	fs := m.newFlagSet("bundle list", usage)
@@ -213,28 +218,19 @@ func (m *Main) runBundleList(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef(fs, "unexpected argument %q", fs.Arg(0))
 	}
-	st, err := m.openStore(ctx, *dbPath, true)
-	if err != nil {
-		return bundleLocked(err)
-	}
-	defer st.Close()
-	recs, err := st.Bundles(*limit)
+	svc, release, err := m.service(ctx, *dbPath, svcOptions{readOnly: true, mustExist: "no database with a bundle history"})
 	if err != nil {
 		return err
 	}
-	prods, err := st.Producers()
+	defer release()
+	h, err := svc.BundleHistory(ctx, *limit)
 	if err != nil {
 		return err
 	}
 	if *asJSON {
-		if recs == nil {
-			recs = []db.BundleRecord{}
-		}
-		if prods == nil {
-			prods = []db.ProducerState{}
-		}
-		return writeJSON(m, map[string]any{"bundles": recs, "producers": prods})
+		return writeJSON(m, h)
 	}
+	recs := h.Bundles
 	if len(recs) == 0 {
 		fmt.Fprintln(m.Stdout, "no bundles applied or tried yet")
 		return nil
@@ -282,13 +278,19 @@ func (m *Main) runSync(ctx context.Context, args []string) error {
 	if *from == "" || fs.NArg() > 0 {
 		return usagef(fs, "give --from DIR and no arguments")
 	}
-	st, err := m.openStore(ctx, *dbPath, false)
+	dir, err := filepath.Abs(*from)
 	if err != nil {
-		return bundleLocked(err)
+		return err
 	}
-	defer st.Close()
-	a := m.applierFor(st, *trustDir, *insecure)
-	res, err := a.syncPass(ctx, *from, map[string]string{})
+	p := render.NewProgress(m.Stderr, render.ProgressOptions{})
+	defer p.Close()
+	svc, release, err := m.service(ctx, *dbPath, svcOptions{log: p.LogWriter()})
+	if err != nil {
+		return err
+	}
+	defer release()
+	res, err := svc.BundleSync(ctx, service.BundleSyncRequest{Dir: dir, BundleTrust: m.bundleTrust(fs, *trustDir, *insecure)}, p.Watch)
+	p.Close()
 	for _, r := range res.Applied {
 		writeApplied(m, r)
 	}

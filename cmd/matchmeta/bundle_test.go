@@ -21,6 +21,7 @@ import (
 
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/importer/bundle"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 // bnd is a producer and an appliance in one temp dir.
@@ -497,4 +498,34 @@ func waitForBody(t *testing.T, url, want string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// bundleApplier drives the service's bundle area over st as the tests
+// need it: one apply at a time, with its own trust directory, limits and
+// clock.
+type bundleApplier struct {
+	st       *db.Store
+	log      *slog.Logger
+	trustDir string
+	limits   bundle.Limits
+	now      func() time.Time
+}
+
+func (a *bundleApplier) apply(ctx context.Context, file string) (db.BundleRecord, error) {
+	l, err := service.NewLocal(service.Config{Store: a.st, Logger: a.log,
+		Bundles: service.BundleConfig{TrustDir: a.trustDir, Limits: a.limits, Now: a.now}})
+	if err != nil {
+		return db.BundleRecord{}, err
+	}
+	defer l.Close(context.Background())
+	return l.BundleApply(ctx, service.BundleApplyRequest{File: file}, nil)
+}
+
+// copyFile copies src to a new file dst.
+func copyFile(_ context.Context, src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
 }

@@ -107,9 +107,10 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	}
 	cfg := daemon.Config{
 		DB: *dbPath, ReadOnly: *readOnly, Logger: log.With("component", "serve"), Level: &levelVar, Getenv: m.Getenv, EnvFile: *envFile,
-		Web:    web.Config{Listen: *listen, TLSCert: *tlsCert, TLSKey: *tlsKey, RequireKey: *requireKey, Version: versionString(), AdminSocket: sockPath},
-		Pinned: map[string]bool{"require-key": fs.Changed("require-key"), "tls-cert": fs.Changed("tls-cert"), "tls-key": fs.Changed("tls-key")},
-		Ready:  m.Ready,
+		Web:     web.Config{Listen: *listen, TLSCert: *tlsCert, TLSKey: *tlsKey, RequireKey: *requireKey, Version: versionString(), AdminSocket: sockPath},
+		Pinned:  map[string]bool{"require-key": fs.Changed("require-key"), "tls-cert": fs.Changed("tls-cert"), "tls-key": fs.Changed("tls-key")},
+		Ready:   m.Ready,
+		Bundles: service.BundleConfig{TrustDir: *trustDir, InsecureUnsigned: *insecure},
 		Netwatch: func(st *db.Store, log *slog.Logger) (*netwatch.Watcher, error) {
 			w, err := newNetwatch(&nwOpts, st, log)
 			if w != nil {
@@ -122,11 +123,10 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 		cfg.OnJobStart = func(ctx context.Context, _ *service.Job) { m.OnJobStart(ctx) }
 	}
 	if *syncDir != "" {
-		cfg.Sync = func(ctx context.Context, st *db.Store, log *slog.Logger) func() {
-			a := &bundleApplier{st: st, log: log.With("component", "bundle"), trustDir: *trustDir, insecure: *insecure}
-			syncer := startSync(ctx, a, *syncDir, *syncEvery, log)
+		cfg.Sync = func(ctx context.Context, svc *service.Local, log *slog.Logger) func() {
+			syncer := startSync(ctx, svc, service.BundleSyncRequest{Dir: *syncDir}, *syncEvery, log)
 			log.Info("bundle sync on", "dir", *syncDir, "interval", *syncEvery, "trust_dir", *trustDir)
-			return syncer.wait
+			return syncer.Wait
 		}
 	}
 	return daemon.Run(ctx, cfg)

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/matchmeta/matchmeta/db"
 )
 
 // Reason says why a bundle was refused; every Error carries one.
@@ -51,7 +53,21 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("bundle %s: %s: %v", e.Bundle, e.Reason, e.Err) }
-func (e *Error) Unwrap() error { return e.Err }
+
+// Unwrap gives the detail and the kind of failure the transports map to a
+// status: a bundle refused for what it is is invalid input, one that
+// could not be read or applied (and may work later) is the detail's.
+func (e *Error) Unwrap() []error {
+	switch e.Reason {
+	case ReasonIO, ReasonApply:
+		return []error{e.Err}
+	case ReasonBase, ReasonStale:
+		return []error{e.Err, db.ErrorBusy}
+	case ReasonTooLarge:
+		return []error{e.Err, db.ErrorTooLarge}
+	}
+	return []error{e.Err, db.ErrorInvalid}
+}
 
 // ReasonOf returns the reason of a bundle error, "" for other errors.
 func ReasonOf(err error) Reason {

@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -69,29 +70,147 @@ func Write(ctx context.Context, out string, m *Manifest, paths map[string]string
 	if err != nil {
 		return fmt.Errorf("bundle: write %s: %w", out, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
+	return writeAtomic(out, opts.Compression, func(tw *tar.Writer) error {
+		mtime := m.Created.UTC().Truncate(time.Second)
+		add := func(name string, size int64, r io.Reader) error {
+			if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, ModTime: mtime, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
+				return err
+			}
+			n, err := io.Copy(tw, &ctxReader{ctx: ctx, r: r})
+			if err == nil && n != size {
+				err = fmt.Errorf("%s: %d bytes, expected %d (changed while writing?)", name, n, size)
+			}
+			return err
+		}
+		if err := add(ManifestName, int64(len(mb)), bytes.NewReader(mb)); err != nil {
+			return err
+		}
+		if opts.Key != nil {
+			sig := SignManifest(*opts.Key, m, mb)
+			if err := add(SignatureName, int64(len(sig)), bytes.NewReader(sig)); err != nil {
+				return err
+			}
+		}
+		for _, d := range m.Datasets {
+			for _, f := range d.Files {
+				in, err := os.Open(paths[f.Name])
+				if err != nil {
+					return err
+				}
+				err = add(f.Name, f.Size, in)
+				in.Close()
+				if err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// Sign writes src, a bundle, to dst signed by key: the same manifest bytes
+// and data entries, compressed the same way, with the signature of the
+// manifest as the second entry (one it had is replaced). A daemon makes
+// bundles unsigned and its client signs them, so the secret key never
+// leaves the operator's process. dst appears complete or not at all.
+func Sign(ctx context.Context, src, dst string, key minisign.PrivateKey) error {
+	in, err := os.Open(src)
 	if err != nil {
-		return fmt.Errorf("bundle: write %s: %w", out, err)
+		return fmt.Errorf("bundle: sign %s: %w", src, err)
+	}
+	defer in.Close()
+	br := bufio.NewReaderSize(in, 1<<20)
+	head, _ := br.Peek(4)
+	var r io.Reader = br
+	comp := CompressNone
+	switch {
+	case bytes.HasPrefix(head, zstdMagic):
+		zr, err := zstd.NewReader(br, zstd.WithDecoderMaxWindow(64<<20))
+		if err != nil {
+			return fmt.Errorf("bundle: sign %s: %w", src, err)
+		}
+		defer zr.Close()
+		r, comp = zr, CompressZstd
+	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("bundle: sign %s: %w", src, err)
+		}
+		defer zr.Close()
+		r, comp = zr, CompressGzip
+	}
+	tr := tar.NewReader(r)
+	hdr, err := tr.Next()
+	if err != nil || hdr.Name != ManifestName || hdr.Size > MaxManifestBytes {
+		return fmt.Errorf("bundle: sign %s: no manifest first (%v)", src, err)
+	}
+	mb, err := io.ReadAll(tr)
+	if err != nil {
+		return fmt.Errorf("bundle: sign %s: %w", src, err)
+	}
+	m, err := ParseManifest(mb)
+	if err != nil {
+		return fmt.Errorf("bundle: sign %s: %w", src, err)
+	}
+	return writeAtomic(dst, comp, func(tw *tar.Writer) error {
+		mtime := m.Created.UTC().Truncate(time.Second)
+		sig := SignManifest(key, m, mb)
+		for _, e := range []struct {
+			name string
+			b    []byte
+		}{{ManifestName, mb}, {SignatureName, sig}} {
+			if err := tw.WriteHeader(&tar.Header{Name: e.name, Mode: 0o644, Size: int64(len(e.b)), ModTime: mtime, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
+				return err
+			}
+			if _, err := tw.Write(e.b); err != nil {
+				return err
+			}
+		}
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if h.Name == SignatureName {
+				continue
+			}
+			if err := tw.WriteHeader(h); err != nil {
+				return err
+			}
+			if _, err := io.Copy(tw, &ctxReader{ctx: ctx, r: tr}); err != nil {
+				return err
+			}
+		}
+	})
+}
+
+// writeAtomic writes a compressed tar through a temporary file beside dst
+// and renames it into place once synced.
+func writeAtomic(dst, comp string, fill func(tw *tar.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("bundle: write %s: %w", dst, err)
 	}
 	ok := false
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("bundle: write %s: %w", out, err)
-	}
 	defer func() {
 		if !ok {
 			tmp.Close()
 			os.Remove(tmp.Name())
 		}
 	}()
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("bundle: write %s: %w", dst, err)
+	}
 	var w io.Writer = tmp
 	var closer io.Closer
-	switch opts.Compression {
+	switch comp {
 	case "", CompressZstd:
 		zw, err := zstd.NewWriter(tmp, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithWindowSize(8<<20))
 		if err != nil {
-			return fmt.Errorf("bundle: write %s: %w", out, err)
+			return fmt.Errorf("bundle: write %s: %w", dst, err)
 		}
 		w, closer = zw, zw
 	case CompressGzip:
@@ -99,58 +218,28 @@ func Write(ctx context.Context, out string, m *Manifest, paths map[string]string
 		w, closer = gw, gw
 	case CompressNone:
 	default:
-		return fmt.Errorf("bundle: write %s: compression %q (want zstd, gzip or none)", out, opts.Compression)
+		return fmt.Errorf("bundle: write %s: compression %q (want zstd, gzip or none)", dst, comp)
 	}
 	tw := tar.NewWriter(w)
-	mtime := m.Created.UTC().Truncate(time.Second)
-	add := func(name string, size int64, r io.Reader) error {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, ModTime: mtime, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
-			return err
-		}
-		n, err := io.Copy(tw, &ctxReader{ctx: ctx, r: r})
-		if err == nil && n != size {
-			err = fmt.Errorf("%s: %d bytes, expected %d (changed while writing?)", name, n, size)
-		}
-		return err
-	}
-	if err := add(ManifestName, int64(len(mb)), bytes.NewReader(mb)); err != nil {
-		return fmt.Errorf("bundle: write %s: %w", out, err)
-	}
-	if opts.Key != nil {
-		sig := SignManifest(*opts.Key, m, mb)
-		if err := add(SignatureName, int64(len(sig)), bytes.NewReader(sig)); err != nil {
-			return fmt.Errorf("bundle: write %s: %w", out, err)
-		}
-	}
-	for _, d := range m.Datasets {
-		for _, f := range d.Files {
-			in, err := os.Open(paths[f.Name])
-			if err != nil {
-				return fmt.Errorf("bundle: write %s: %w", out, err)
-			}
-			err = add(f.Name, f.Size, in)
-			in.Close()
-			if err != nil {
-				return fmt.Errorf("bundle: write %s: %w", out, err)
-			}
-		}
+	if err := fill(tw); err != nil {
+		return fmt.Errorf("bundle: write %s: %w", dst, err)
 	}
 	if err := tw.Close(); err != nil {
-		return fmt.Errorf("bundle: write %s: %w", out, err)
+		return fmt.Errorf("bundle: write %s: %w", dst, err)
 	}
 	if closer != nil {
 		if err := closer.Close(); err != nil {
-			return fmt.Errorf("bundle: write %s: %w", out, err)
+			return fmt.Errorf("bundle: write %s: %w", dst, err)
 		}
 	}
 	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("bundle: write %s: %w", out, err)
+		return fmt.Errorf("bundle: write %s: %w", dst, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("bundle: write %s: %w", out, err)
+		return fmt.Errorf("bundle: write %s: %w", dst, err)
 	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
-		return fmt.Errorf("bundle: write %s: %w", out, err)
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return fmt.Errorf("bundle: write %s: %w", dst, err)
 	}
 	ok = true
 	return nil

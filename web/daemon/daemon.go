@@ -37,7 +37,9 @@ type Config struct {
 	Netwatch func(st *db.Store, log *slog.Logger) (*netwatch.Watcher, error)
 	// Sync starts the bundle sync (nil: off); wait returns once it ended
 	// after ctx was cancelled (an apply in progress aborts).
-	Sync func(ctx context.Context, st *db.Store, log *slog.Logger) (wait func())
+	Sync func(ctx context.Context, svc *service.Local, log *slog.Logger) (wait func())
+	// Bundles configures the service's bundle area (trust directory).
+	Bundles service.BundleConfig
 	// OnJobStart and Ready are test hooks: each job's start, the bound
 	// address once serving.
 	OnJobStart func(ctx context.Context, j *service.Job)
@@ -92,7 +94,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	defer stopNetwatch() // early exits; a second Stop does nothing
-	svc, err := service.NewLocal(service.Config{Store: st, Logger: log, Version: cfg.Web.Version, Netwatch: nw, OnJobStart: cfg.OnJobStart})
+	svc, err := service.NewLocal(service.Config{Store: st, Logger: log, Version: cfg.Web.Version, Netwatch: nw, OnJobStart: cfg.OnJobStart, Bundles: cfg.Bundles})
 	if err != nil {
 		closeStore()
 		return err
@@ -127,7 +129,7 @@ func Run(ctx context.Context, cfg Config) error {
 	sd.StartWatchdog(workCtx, log, func() error { return svc.Health(workCtx) })
 	var syncWait func()
 	if cfg.Sync != nil {
-		syncWait = cfg.Sync(workCtx, st, log)
+		syncWait = cfg.Sync(workCtx, svc, log)
 	}
 
 	var serveErr error

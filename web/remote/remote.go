@@ -152,7 +152,12 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 		}
 		body = bytes.NewReader(b)
 	}
-	res, err := c.request(ctx, method, path, body, "application/json")
+	return c.callBody(ctx, method, path, body, "application/json", out)
+}
+
+// callBody sends body and decodes a JSON answer.
+func (c *Client) callBody(ctx context.Context, method, path string, body io.Reader, ctype string, out any) error {
+	res, err := c.request(ctx, method, path, body, ctype)
 	if err != nil {
 		return err
 	}

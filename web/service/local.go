@@ -43,6 +43,8 @@ type Config struct {
 	Netwatch *netwatch.Watcher
 	// Imaging configures the imaging area (AWS defaults, test hooks).
 	Imaging ImagingConfig
+	// Bundles configures the bundle area (trust directory, limits).
+	Bundles BundleConfig
 	// OnJobStart, when set, runs as each job starts, in its goroutine
 	// (tests hold a job there to see it running or to interrupt it).
 	OnJobStart func(ctx context.Context, j *Job)
@@ -57,6 +59,7 @@ type Local struct {
 	st      *db.Store
 	log     *slog.Logger
 	jobs    *Runner
+	bundles *bundleApplier
 	started time.Time
 }
 
@@ -83,6 +86,7 @@ func NewLocal(cfg Config) (*Local, error) {
 		cfg.Imaging.Logger = cfg.Logger.With("component", "imager")
 	}
 	l.Imaging = NewImaging(cfg.Imaging, l.jobs)
+	l.bundles = &bundleApplier{st: cfg.Store, log: cfg.Logger.With("component", "bundle"), cfg: cfg.Bundles}
 	return l, nil
 }
 

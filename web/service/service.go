@@ -28,6 +28,7 @@ type Service interface {
 	Blocks
 	Netwatch
 	Images
+	Bundles
 }
 
 // Lookups answers values: the daemon's main work.

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/progress"
 	"github.com/matchmeta/matchmeta/importer"
 	"github.com/matchmeta/matchmeta/importer/bundle"
 )
@@ -25,30 +26,22 @@ import (
 // into one db.Stage and checked against the manifest (record counts, key
 // counts, fingerprints), then all of them are published in one
 // transaction together with the producer's new sequence number. Every
-// attempt is recorded, applied or not. It belongs in the service layer
-// (web/service, "Bundles") once that is on main.
+// attempt is recorded, applied or not. One per Local: applies never
+// interleave (a sync pass and a CLI apply through the daemon).
 type bundleApplier struct {
-	st       *db.Store
-	log      *slog.Logger
-	trustDir string
-	insecure bool
-	limits   bundle.Limits
-	now      func() time.Time
-	// workDir receives the copy and the extracted files (default: the
-	// database's directory, where the space for the data is).
-	workDir string
+	st  *db.Store
+	log *slog.Logger
+	cfg BundleConfig
 	// fixedTrust, when set, replaces the trust directory and rotations
 	// (scratch databases of bundle create).
 	fixedTrust *bundle.Trust
 	// applied counts bundles applied by this process: a delta refused for
 	// its base is tried again only once something else was applied.
 	applied int
-	// mu makes applies one at a time (a sync pass and a CLI apply through
-	// the daemon never interleave).
-	mu sync.Mutex
+	mu      sync.Mutex
 }
 
-func (a *bundleApplier) trust() (*bundle.Trust, error) {
+func (a *bundleApplier) trust(t BundleTrust) (*bundle.Trust, error) {
 	if a.fixedTrust != nil {
 		return a.fixedTrust, nil
 	}
@@ -56,27 +49,121 @@ func (a *bundleApplier) trust() (*bundle.Trust, error) {
 	if err != nil {
 		return nil, err
 	}
-	return bundle.LoadTrust(a.trustDir, rot)
+	return bundle.LoadTrust(a.trustDir(t), rot)
 }
 
-func (a *bundleApplier) opts(trust *bundle.Trust) bundle.Options {
-	o := bundle.Options{Trust: trust, InsecureUnsigned: a.insecure, Limits: a.limits}
-	if a.now != nil {
-		o.Now = a.now()
+func (a *bundleApplier) trustDir(t BundleTrust) string {
+	switch {
+	case t.TrustDir != "":
+		return t.TrustDir
+	case a.cfg.TrustDir != "":
+		return a.cfg.TrustDir
+	}
+	return bundle.DefaultTrustDir
+}
+
+func (a *bundleApplier) opts(trust *bundle.Trust, t BundleTrust) bundle.Options {
+	o := bundle.Options{Trust: trust, InsecureUnsigned: t.InsecureUnsigned || a.cfg.InsecureUnsigned, Limits: a.cfg.Limits}
+	if a.cfg.Now != nil {
+		o.Now = a.cfg.Now()
 	}
 	return o
+}
+
+// --- Bundles
+
+// BundleApply applies one bundle as a job.
+func (l *Local) BundleApply(ctx context.Context, req BundleApplyRequest, watch Watch) (db.BundleRecord, error) {
+	spec := JobSpec{Kind: "bundle-apply", Title: "apply bundle " + filepath.Base(req.File)}
+	return Run(ctx, l.jobs, spec, watch, func(ctx context.Context, tr *progress.Tracker) (db.BundleRecord, error) {
+		return l.bundles.apply(ctx, req, tr)
+	})
+}
+
+// BundleSync runs one pass over a directory as a job; a fresh pass tries
+// every bundle not applied yet (serve's own loop remembers its refusals).
+func (l *Local) BundleSync(ctx context.Context, req BundleSyncRequest, watch Watch) (BundleSyncResult, error) {
+	spec := JobSpec{Kind: "bundle-sync", Title: "sync bundles from " + req.Dir}
+	return Run(ctx, l.jobs, spec, watch, func(ctx context.Context, tr *progress.Tracker) (BundleSyncResult, error) {
+		return l.bundles.syncPass(ctx, req, map[string]string{}, tr)
+	})
+}
+
+// BundleVerify checks a bundle against the trust directory and the key
+// rotations this database applied.
+func (l *Local) BundleVerify(ctx context.Context, req BundleApplyRequest) (BundleVerified, error) {
+	trust, err := l.bundles.trust(req.BundleTrust)
+	if err != nil {
+		return BundleVerified{File: req.File}, &bundle.Error{Bundle: filepath.Base(req.File), Reason: bundle.ReasonUntrusted, Err: err}
+	}
+	return verify(ctx, req, l.bundles.opts(trust, req.BundleTrust))
+}
+
+// VerifyBundle checks a bundle without a database: against the trust
+// directory alone (no key rotation counts).
+func VerifyBundle(ctx context.Context, req BundleApplyRequest, cfg BundleConfig) (BundleVerified, error) {
+	a := &bundleApplier{cfg: cfg}
+	trust, err := bundle.LoadTrust(a.trustDir(req.BundleTrust), nil)
+	if err != nil {
+		return BundleVerified{File: req.File}, &bundle.Error{Bundle: filepath.Base(req.File), Reason: bundle.ReasonUntrusted, Err: err}
+	}
+	return verify(ctx, req, a.opts(trust, req.BundleTrust))
+}
+
+func verify(ctx context.Context, req BundleApplyRequest, opts bundle.Options) (BundleVerified, error) {
+	v := BundleVerified{File: req.File}
+	path := req.File
+	if req.Spooled != "" {
+		path = req.Spooled
+	}
+	b, err := bundle.Verify(ctx, path, opts)
+	if err != nil {
+		var be *bundle.Error
+		if req.Spooled != "" && errors.As(err, &be) {
+			be.Bundle = strings.Replace(be.Bundle, filepath.Base(req.Spooled), filepath.Base(req.File), 1)
+		}
+		return v, err
+	}
+	m := b.Manifest
+	v.ID, v.Producer, v.Sequence, v.Signed, v.KeyID, v.SHA256, v.Describe = m.ID, m.Producer, m.Sequence, b.Signed, b.KeyID, b.SHA256, m.Describe()
+	return v, nil
+}
+
+// BundleHistory reads the bundle history and the producers' sequences.
+func (l *Local) BundleHistory(ctx context.Context, limit int) (BundleHistory, error) {
+	recs, err := l.st.Bundles(limit)
+	if err != nil {
+		return BundleHistory{}, fmt.Errorf("service: reading the bundle history: %w", err)
+	}
+	prods, err := l.st.Producers()
+	if err != nil {
+		return BundleHistory{}, fmt.Errorf("service: reading the bundle producers: %w", err)
+	}
+	if recs == nil {
+		recs = []db.BundleRecord{}
+	}
+	if prods == nil {
+		prods = []db.ProducerState{}
+	}
+	return BundleHistory{Bundles: recs, Producers: prods}, nil
 }
 
 // apply applies one bundle file and returns its record. The error, when
 // not nil, is a *bundle.Error naming the bundle and the reason; the record
 // (stored in the database) says the same.
-func (a *bundleApplier) apply(ctx context.Context, path string) (db.BundleRecord, error) {
+func (a *bundleApplier) apply(ctx context.Context, req BundleApplyRequest, tr *progress.Tracker) (db.BundleRecord, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if tr == nil {
+		tr = progress.New()
+	}
 	start := time.Now()
-	abs, _ := filepath.Abs(path)
+	abs := req.File
+	if req.Spooled == "" && req.Body == nil {
+		abs, _ = filepath.Abs(req.File)
+	}
 	rec := db.BundleRecord{File: abs}
-	b, err := a.applyLocked(ctx, abs, &rec)
+	b, err := a.applyLocked(ctx, abs, req, &rec, tr)
 	rec.Elapsed = time.Since(start)
 	if b != nil {
 		rec.SHA256, rec.KeyID = b.SHA256, b.KeyID
@@ -135,9 +222,9 @@ type dsState struct {
 	delta  *db.DeltaBuilder
 }
 
-func (a *bundleApplier) applyLocked(ctx context.Context, path string, rec *db.BundleRecord) (*bundle.Bundle, error) {
+func (a *bundleApplier) applyLocked(ctx context.Context, path string, req BundleApplyRequest, rec *db.BundleRecord, tr *progress.Tracker) (*bundle.Bundle, error) {
 	name := filepath.Base(path)
-	parent := a.workDir
+	parent := a.cfg.WorkDir
 	var work string
 	var err error
 	if parent == "" {
@@ -152,11 +239,14 @@ func (a *bundleApplier) applyLocked(ctx context.Context, path string, rec *db.Bu
 		return nil, &bundle.Error{Bundle: name, Reason: bundle.ReasonApply, Err: err}
 	}
 	defer os.RemoveAll(work)
-	local := filepath.Join(work, "bundle"+bundle.Ext)
-	if err := copyFile(ctx, path, local); err != nil {
-		return nil, &bundle.Error{Bundle: name, Reason: bundle.ReasonIO, Err: fmt.Errorf("copy into %s: %w", parent, err)}
+	local := req.Spooled
+	if local == "" {
+		local = filepath.Join(work, "bundle"+bundle.Ext)
+		if err := copyInto(ctx, path, req.Body, local, tr); err != nil {
+			return nil, &bundle.Error{Bundle: name, Reason: bundle.ReasonIO, Err: fmt.Errorf("copy into %s: %w", parent, err)}
+		}
 	}
-	trust, err := a.trust()
+	trust, err := a.trust(req.BundleTrust)
 	if err != nil {
 		return nil, &bundle.Error{Bundle: name, Reason: bundle.ReasonUntrusted, Err: err}
 	}
@@ -198,7 +288,7 @@ func (a *bundleApplier) applyLocked(ctx context.Context, path string, rec *db.Bu
 		}
 		return nil
 	}
-	opts := a.opts(trust)
+	opts := a.opts(trust, req.BundleTrust)
 	// Single-file full datasets and deltas are read straight out of the
 	// archive (decompressed, hashed and parsed in one pass); what they
 	// write stays staged until every hash has checked out.
@@ -209,10 +299,10 @@ func (a *bundleApplier) applyLocked(ctx context.Context, path string, rec *db.Bu
 		st := states[f.Name]
 		switch {
 		case st.d.Mode == bundle.ModeDelta:
-			return func(r io.Reader) error { return a.readDelta(ctx, stage, st, f, r, rec, fail) }
+			return func(r io.Reader) error { return a.readDelta(ctx, stage, st, f, r, rec, tr, fail) }
 		case len(st.d.Files) == 1:
 			return func(r io.Reader) error {
-				return a.importFull(ctx, stage, st, []string{"-"}, r, work, m.ID, fail)
+				return a.importFull(ctx, stage, st, []string{"-"}, r, work, m.ID, tr, fail)
 			}
 		}
 		return nil
@@ -243,7 +333,7 @@ func (a *bundleApplier) applyLocked(ctx context.Context, path string, rec *db.Bu
 			for _, f := range d.Files {
 				files = append(files, b.Paths[f.Name])
 			}
-			if err := a.importFull(ctx, stage, st, files, nil, work, m.ID, fail); err != nil {
+			if err := a.importFull(ctx, stage, st, files, nil, work, m.ID, tr, fail); err != nil {
 				return b, err
 			}
 		}
@@ -266,6 +356,7 @@ func (a *bundleApplier) applyLocked(ctx context.Context, path string, rec *db.Bu
 			return b, fail(bundle.ReasonMismatch, "set %s: fingerprint %s after applying, the manifest says %s", d.Set, st.got.Fingerprint, d.Fingerprint)
 		}
 	}
+	tr.Begin("publish", ename, "", 0, 0)
 	published = true // Publish aborts the stage itself on error
 	if _, err := stage.Publish(ctx, rec); err != nil {
 		return b, err
@@ -275,7 +366,7 @@ func (a *bundleApplier) applyLocked(ctx context.Context, path string, rec *db.Bu
 
 // importFull imports a full dataset into the stage, from files or, with
 // files ["-"], from r.
-func (a *bundleApplier) importFull(ctx context.Context, stage *db.Stage, st *dsState, files []string, r io.Reader, work, id string, fail func(bundle.Reason, string, ...any) error) error {
+func (a *bundleApplier) importFull(ctx context.Context, stage *db.Stage, st *dsState, files []string, r io.Reader, work, id string, tr *progress.Tracker, fail func(bundle.Reason, string, ...any) error) error {
 	d := st.d
 	src := d.Source
 	if src == "" {
@@ -285,7 +376,7 @@ func (a *bundleApplier) importFull(ctx context.Context, stage *db.Stage, st *dsS
 		r = strings.NewReader("")
 	}
 	res, err := importer.Import(ctx, a.st, importer.Request{Format: d.Format, Set: d.Set, Class: d.Class, Source: src, Desc: d.Desc,
-		Version: d.Version, Strict: true, Files: files}, importer.Options{Logger: a.log, Stage: stage, TempDir: work, Stdin: r})
+		Version: d.Version, Strict: true, Files: files}, importer.Options{Logger: a.log, Tracker: tr, Stage: stage, TempDir: work, Stdin: r})
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return err
@@ -300,8 +391,9 @@ func (a *bundleApplier) importFull(ctx context.Context, stage *db.Stage, st *dsS
 }
 
 // readDelta feeds one delta file into the dataset's delta builder.
-func (a *bundleApplier) readDelta(ctx context.Context, stage *db.Stage, st *dsState, f bundle.File, r io.Reader, rec *db.BundleRecord, fail func(bundle.Reason, string, ...any) error) error {
+func (a *bundleApplier) readDelta(ctx context.Context, stage *db.Stage, st *dsState, f bundle.File, r io.Reader, rec *db.BundleRecord, tr *progress.Tracker, fail func(bundle.Reason, string, ...any) error) error {
 	d := st.d
+	tr.Begin("delta", d.Set, "records", f.Records, f.Size)
 	if st.delta == nil {
 		db0, err := stage.BeginDelta(ctx, db.DeltaSpec{Set: d.Set, BaseFingerprint: d.Base.Fingerprint, BaseVersion: d.Base.Version, Version: d.Version})
 		if err != nil {
@@ -317,12 +409,17 @@ func (a *bundleApplier) readDelta(ctx context.Context, stage *db.Stage, st *dsSt
 		}
 		st.delta = db0
 	}
+	var ops uint64
 	n, err := bundle.ReadDelta(r, f.Name, d.Kind.KeyWidth(), func(op bundle.DeltaOp) error {
+		if ops++; ops&4095 == 0 {
+			tr.Add(4096)
+		}
 		if op.Add {
 			return st.delta.Add(op.Key)
 		}
 		return st.delta.Remove(op.Key)
 	})
+	tr.Add(ops & 4095)
 	if err != nil {
 		return fail(bundle.ReasonCorrupt, "set %s: %w", d.Set, err)
 	}
@@ -340,31 +437,51 @@ func needs(d bundle.Dataset) string {
 	return "apply first " + s
 }
 
-// copyFile copies src to dst (a new file). No fsync: the copy is a
-// staging area read back by this process only; after a crash the next
-// pass copies again, and what is published is synced by bbolt.
-func copyFile(ctx context.Context, src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
+// copyInto copies src (or body, when set) to dst, a new file, counting the
+// bytes on tr. No fsync: the copy is a staging area read back by this
+// process only; after a crash the next pass copies again, and what is
+// published is synced by bbolt.
+func copyInto(ctx context.Context, src string, body io.Reader, dst string, tr *progress.Tracker) error {
+	var size int64
+	if body == nil {
+		in, err := os.Open(src)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		if fi, err := in.Stat(); err == nil {
+			size = fi.Size()
+		}
+		body = in
 	}
-	defer in.Close()
+	tr.Begin("copy", filepath.Base(src), "", 0, size)
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, ctxReader{ctx, in}); err != nil {
-		out.Close()
-		return err
+	buf := make([]byte, 1<<20)
+	for {
+		if err := ctx.Err(); err != nil {
+			out.Close()
+			return err
+		}
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if _, err := out.Write(buf[:n]); err != nil {
+				out.Close()
+				return err
+			}
+			tr.AddBytes(int64(n))
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			out.Close()
+			return rerr
+		}
 	}
 	return out.Close()
-}
-
-// syncResult is what one pass over a directory did.
-type syncResult struct {
-	Applied []db.BundleRecord `json:"applied"`
-	Skipped int               `json:"skipped"` // applied already or refused before (same file)
-	Failed  []db.BundleRecord `json:"failed"`
 }
 
 // syncPass applies the new bundles under dir in sequence order, per
@@ -372,14 +489,25 @@ type syncResult struct {
 // the same size and time, is not tried (or recorded) again; one that could
 // not be read is retried on every pass (a stick pulled mid-read); one that
 // failed otherwise (base missing, disk full) once another bundle applied.
-func (a *bundleApplier) syncPass(ctx context.Context, dir string, seen map[string]string) (syncResult, error) {
-	var res syncResult
-	type cand struct {
-		path string
-		m    *bundle.Manifest
-		sig  string
+func (a *bundleApplier) syncPass(ctx context.Context, req BundleSyncRequest, seen map[string]string, tr *progress.Tracker) (BundleSyncResult, error) {
+	cands, res, err := a.candidates(req.Dir, seen)
+	if err != nil {
+		return res, err
 	}
-	var cands []cand
+	return a.applyCandidates(ctx, req, cands, seen, res, tr)
+}
+
+// candidate is a bundle file a sync pass may apply.
+type candidate struct {
+	path string
+	m    *bundle.Manifest
+	sig  string
+}
+
+// candidates walks dir for bundles to try, in the order to apply them.
+func (a *bundleApplier) candidates(dir string, seen map[string]string) ([]candidate, BundleSyncResult, error) {
+	var res BundleSyncResult
+	var cands []candidate
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if p == dir {
@@ -403,7 +531,7 @@ func (a *bundleApplier) syncPass(ctx context.Context, dir string, seen map[strin
 		m, err := bundle.ReadManifest(p)
 		if err != nil {
 			// Let apply say why, once: it records the refusal.
-			cands = append(cands, cand{path: p, sig: sig})
+			cands = append(cands, candidate{path: p, sig: sig})
 			return nil
 		}
 		if ok, _ := a.st.AppliedBundle(m.ID); ok {
@@ -411,11 +539,11 @@ func (a *bundleApplier) syncPass(ctx context.Context, dir string, seen map[strin
 			seen[p] = sig
 			return nil
 		}
-		cands = append(cands, cand{path: p, m: m, sig: sig})
+		cands = append(cands, candidate{path: p, m: m, sig: sig})
 		return nil
 	})
 	if err != nil {
-		return res, fmt.Errorf("sync %s: %w", dir, err)
+		return nil, res, fmt.Errorf("sync %s: %w", dir, err)
 	}
 	sort.SliceStable(cands, func(i, j int) bool {
 		x, y := cands[i].m, cands[j].m
@@ -427,11 +555,15 @@ func (a *bundleApplier) syncPass(ctx context.Context, dir string, seen map[strin
 		}
 		return x.Sequence < y.Sequence
 	})
+	return cands, res, nil
+}
+
+func (a *bundleApplier) applyCandidates(ctx context.Context, req BundleSyncRequest, cands []candidate, seen map[string]string, res BundleSyncResult, tr *progress.Tracker) (BundleSyncResult, error) {
 	for _, c := range cands {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		rec, err := a.apply(ctx, c.path)
+		rec, err := a.apply(ctx, BundleApplyRequest{File: c.path, BundleTrust: req.BundleTrust}, tr)
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
 				return res, err

@@ -1,0 +1,444 @@
+package service
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"aead.dev/minisign"
+
+	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/progress"
+	"github.com/matchmeta/matchmeta/importer"
+	"github.com/matchmeta/matchmeta/importer/bundle"
+)
+
+// creator builds bundles. Counts and fingerprints come from importing the
+// data into a scratch database with the same code an appliance runs, so
+// the manifest states what the appliance will find.
+type creator struct {
+	log     *slog.Logger
+	tr      *progress.Tracker
+	work    string
+	scratch *db.Store
+	live    *db.Store // the service's store (nil: none; deltas need a base bundle then)
+	trust   *bundle.Trust
+	names   map[string]string // file name in the bundle -> path
+	n       int
+}
+
+type plannedSet struct {
+	entry  BundleSpecEntry
+	format string
+	files  []string // local paths
+}
+
+func (c *creator) fileName(set, suffix string) string {
+	c.n++
+	name := fmt.Sprintf("%s.%s", set, suffix)
+	if _, dup := c.names[name]; dup {
+		name = fmt.Sprintf("%s-%d.%s", set, c.n, suffix)
+	}
+	return name
+}
+
+// full makes a full dataset from data files.
+func (c *creator) full(ctx context.Context, p plannedSet) (bundle.Dataset, error) {
+	e := p.entry
+	d := bundle.Dataset{Set: e.Set, Kind: e.Kind, Class: e.Class, Source: e.Source, Desc: e.Desc, Version: e.Version, Mode: bundle.ModeFull, Format: p.format}
+	if d.Format == "" {
+		return d, fmt.Errorf("set %s: bundles carry sha256, sha1, md5 and filename sets, not %s", e.Set, e.Kind)
+	}
+	suffix := d.Format
+	if suffix == bundle.FileFilenames {
+		suffix = "names"
+	}
+	var perFile []uint64
+	if len(p.files) > 1 {
+		for _, f := range p.files {
+			res, err := c.stageImport(ctx, d, []string{f}, false)
+			if err != nil {
+				return d, err
+			}
+			perFile = append(perFile, res.Values)
+		}
+	}
+	res, err := c.stageImport(ctx, d, p.files, false)
+	if err != nil {
+		return d, err
+	}
+	if perFile == nil {
+		perFile = []uint64{res.Values}
+	}
+	for i, f := range p.files {
+		name := c.fileName(e.Set, suffix)
+		if len(p.files) > 1 {
+			name = c.fileName(fmt.Sprintf("%s.%d", e.Set, i+1), suffix)
+		}
+		c.names[name] = f
+		d.Files = append(d.Files, bundle.File{Name: name, Records: perFile[i]})
+	}
+	d.Count, d.Fingerprint = res.Sets[0].Count, res.Sets[0].Fingerprint
+	return d, nil
+}
+
+// stageImport imports files as the appliance will (strict) into the
+// scratch database, staged and dropped unless publish.
+func (c *creator) stageImport(ctx context.Context, d bundle.Dataset, files []string, publish bool) (*importer.Result, error) {
+	stage := c.scratch.NewStage()
+	res, err := importer.Import(ctx, c.scratch, importer.Request{Format: d.Format, Set: d.Set, Class: d.Class, Source: d.Source, Desc: d.Desc,
+		Version: d.Version, Strict: true, Files: files}, importer.Options{Logger: c.log, Tracker: c.tr, Stage: stage, TempDir: c.work, Stdin: strings.NewReader("")})
+	if err != nil {
+		stage.Abort()
+		return nil, err
+	}
+	if publish {
+		if _, err := stage.Publish(ctx, nil); err != nil {
+			return nil, err
+		}
+	} else {
+		stage.Abort()
+	}
+	return res, nil
+}
+
+// delta makes a delta dataset: the new version's files against a base, a
+// bundle file (applied into the scratch database) or a set of --db.
+func (c *creator) delta(ctx context.Context, p plannedSet) (bundle.Dataset, error) {
+	e := p.entry
+	d := bundle.Dataset{Set: e.Set, Kind: e.Kind, Class: e.Class, Source: e.Source, Desc: e.Desc, Version: e.Version, Mode: bundle.ModeDelta, Format: bundle.FileDelta}
+	if e.Kind.KeyWidth() == 0 || e.Kind == db.KindPath || bundle.FullFormat(e.Kind) == "" {
+		return d, fmt.Errorf("set %s: deltas are for sha256, sha1 and md5 sets, not %s", e.Set, e.Kind)
+	}
+	var baseStore *db.Store
+	base := &bundle.Base{}
+	if strings.HasSuffix(e.Base, bundle.Ext) {
+		a := &bundleApplier{st: c.scratch, log: c.log, cfg: BundleConfig{InsecureUnsigned: true, WorkDir: c.work}, fixedTrust: c.trust}
+		b, err := bundle.Verify(ctx, e.Base, bundle.Options{Trust: c.trust, InsecureUnsigned: true})
+		if err != nil {
+			return d, fmt.Errorf("base: %w", err)
+		}
+		found := false
+		for _, bd := range b.Manifest.Datasets {
+			found = found || bd.Set == e.Set
+		}
+		if !found {
+			return d, fmt.Errorf("base bundle %s does not carry set %s", e.Base, e.Set)
+		}
+		if _, err := c.scratch.Set(e.Set); err != nil {
+			if _, err := a.apply(ctx, BundleApplyRequest{File: e.Base}, c.tr); err != nil {
+				return d, fmt.Errorf("base: %w", err)
+			}
+		}
+		baseStore = c.scratch
+		base.Bundle = b.Manifest.ID
+	} else {
+		if c.live == nil {
+			return d, fmt.Errorf("base %s: no database to take the set from (give a base bundle file)", e.Base)
+		}
+		baseStore = c.live
+	}
+	bi, err := baseStore.Set(e.Set)
+	if err != nil {
+		return d, fmt.Errorf("base: %w", err)
+	}
+	if bi.Kind != e.Kind {
+		return d, fmt.Errorf("base set %s is %s, not %s", e.Set, bi.Kind, e.Kind)
+	}
+	base.Version, base.Fingerprint = bi.Version, bi.Fingerprint
+	d.Base = base
+	// The new version, imported into the scratch database under a private
+	// name, gives the sorted key list to compare with the base's.
+	tmpName := "new-version-of-" + e.Set
+	full := bundle.Dataset{Set: tmpName, Kind: e.Kind, Class: e.Class, Format: bundle.FullFormat(e.Kind)}
+	if _, err := c.stageImport(ctx, full, p.files, true); err != nil {
+		return d, err
+	}
+	defer c.scratch.RemoveSet(context.Background(), tmpName)
+	name := c.fileName(e.Set, "delta")
+	path := filepath.Join(c.work, name)
+	adds, removes, err := writeDelta(ctx, path, baseStore, e.Set, c.scratch, tmpName)
+	if err != nil {
+		return d, err
+	}
+	// The result as the appliance will compute it: the delta over the base,
+	// staged in the base's database and dropped.
+	stage := baseStore.NewStage()
+	defer stage.Abort()
+	db0, err := stage.BeginDelta(ctx, db.DeltaSpec{Set: e.Set, BaseFingerprint: bi.Fingerprint, Version: e.Version})
+	if err != nil {
+		return d, err
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		return d, err
+	}
+	n, err := bundle.ReadDelta(fh, name, e.Kind.KeyWidth(), func(op bundle.DeltaOp) error {
+		if op.Add {
+			return db0.Add(op.Key)
+		}
+		return db0.Remove(op.Key)
+	})
+	fh.Close()
+	if err != nil {
+		return d, err
+	}
+	got, err := db0.Finish(ctx)
+	if err != nil {
+		return d, err
+	}
+	c.names[name] = path
+	d.Files = []bundle.File{{Name: name, Records: n}}
+	d.Count, d.Fingerprint = got.Count, got.Fingerprint
+	c.log.Info("delta written", "set", e.Set, "base_version", bi.Version, "adds", adds, "removes", removes)
+	return d, nil
+}
+
+// writeDelta writes the +/- lines that turn set a of sa into set b of sb.
+func writeDelta(ctx context.Context, path string, sa *db.Store, a string, sb *db.Store, b string) (adds, removes uint64, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	// Both lists are sorted: the new one streams through a channel while
+	// the old one is walked (each in its own read transaction).
+	ch := make(chan []byte, 4096)
+	errc := make(chan error, 1)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		defer close(ch)
+		errc <- sb.EachKey(cctx, b, func(k []byte) error {
+			select {
+			case ch <- append([]byte(nil), k...):
+				return nil
+			case <-cctx.Done():
+				return cctx.Err()
+			}
+		})
+	}()
+	line := make([]byte, 0, 130)
+	put := func(op byte, k []byte) error {
+		line = append(line[:0], op)
+		line = hex.AppendEncode(line, k)
+		line = append(line, '\n')
+		_, err := w.Write(line)
+		return err
+	}
+	next, ok := <-ch
+	err = sa.EachKey(ctx, a, func(k []byte) error {
+		for ok && bytes.Compare(next, k) < 0 {
+			if err := put('+', next); err != nil {
+				return err
+			}
+			adds++
+			next, ok = <-ch
+		}
+		if ok && bytes.Equal(next, k) {
+			next, ok = <-ch
+			return nil
+		}
+		removes++
+		return put('-', k)
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	for ; ok; next, ok = <-ch {
+		if err := put('+', next); err != nil {
+			return 0, 0, err
+		}
+		adds++
+	}
+	if err := <-errc; err != nil {
+		return 0, 0, err
+	}
+	if err := w.Flush(); err != nil {
+		return 0, 0, err
+	}
+	return adds, removes, f.Close()
+}
+
+// exportSet writes a set of the database as a data file the importer
+// reads: hex keys for hash sets, one name per line for filename sets.
+func exportSet(ctx context.Context, st *db.Store, si db.SetInfo, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	line := make([]byte, 0, 4200)
+	err = st.EachKey(ctx, si.Name, func(k []byte) error {
+		if si.Kind.KeyWidth() == 0 {
+			if bytes.ContainsAny(k, "\r\n") || (len(k) > 0 && k[0] == '#') || len(bytes.TrimSpace(k)) == 0 {
+				return fmt.Errorf("set %s: name %q cannot be written as a list line", si.Name, k)
+			}
+			line = append(append(line[:0], k...), '\n')
+		} else {
+			line = append(hex.AppendEncode(line[:0], k), '\n')
+		}
+		_, err := w.Write(line)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// BundleCreate writes a bundle as a job, taking bases and --from-db sets
+// from this database.
+func (l *Local) BundleCreate(ctx context.Context, req BundleCreateRequest, watch Watch) (BundleCreated, error) {
+	spec := JobSpec{Kind: "bundle-create", Title: "create bundle " + filepath.Base(req.Out)}
+	return Run(ctx, l.jobs, spec, watch, func(ctx context.Context, tr *progress.Tracker) (BundleCreated, error) {
+		if req.TrustDir == "" {
+			req.TrustDir = l.bundles.trustDir(BundleTrust{})
+		}
+		return CreateBundle(ctx, req, l.st, l.log, tr)
+	})
+}
+
+// CreateBundle writes the bundle req asks for. live is the database bases
+// and FromDB sets come from (nil: none, data files only). Counts and
+// fingerprints come from importing the data into a scratch database the
+// way an appliance will.
+func CreateBundle(ctx context.Context, req BundleCreateRequest, live *db.Store, log *slog.Logger, tr *progress.Tracker) (BundleCreated, error) {
+	out := BundleCreated{Out: req.Out, Signed: req.Key != nil}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if tr == nil {
+		tr = progress.New()
+	}
+	if len(req.Datasets) == 0 && len(req.FromDB) == 0 && len(req.RotateKeys) == 0 {
+		return out, db.Errorf(db.ErrorInvalid, "bundle create: nothing to bundle")
+	}
+	if req.Created.IsZero() {
+		req.Created = time.Now().UTC().Truncate(time.Second)
+	}
+	if req.ID == "" {
+		req.ID = fmt.Sprintf("%s-%d", req.Producer, req.Sequence)
+	}
+	trustDir := req.TrustDir
+	if trustDir == "" {
+		trustDir = bundle.DefaultTrustDir
+	}
+	// Our own base bundles are trusted while creating.
+	own := &db.TrustState{Keys: req.TrustKeys}
+	if req.Key != nil {
+		pub, ok := req.Key.Public().(minisign.PublicKey)
+		if !ok {
+			return out, errors.New("bundle create: no public key for the secret key")
+		}
+		own.Keys = append(own.Keys, bundle.PublicKeyLine(pub))
+	}
+	trust, err := bundle.LoadTrust(trustDir, own)
+	if err != nil {
+		return out, err
+	}
+	dir := filepath.Dir(req.Out)
+	if req.Writer != nil && live != nil {
+		dir = filepath.Dir(live.Path())
+	}
+	work, err := os.MkdirTemp(dir, ".bundle-create-*")
+	if err != nil {
+		return out, fmt.Errorf("bundle create: %w", err)
+	}
+	defer os.RemoveAll(work)
+	scratch, err := db.Open(ctx, filepath.Join(work, "scratch.db"), db.Options{Logger: log})
+	if err != nil {
+		return out, err
+	}
+	defer scratch.Close()
+	c := &creator{log: log, tr: tr, work: work, scratch: scratch, live: live, trust: trust, names: map[string]string{}}
+	datasets := append([]BundleSpecEntry(nil), req.Datasets...)
+	for _, name := range req.FromDB {
+		if live == nil {
+			return out, db.Errorf(db.ErrorInvalid, "bundle create: --from-db needs a database")
+		}
+		e, err := c.export(ctx, name)
+		if err != nil {
+			return out, fmt.Errorf("bundle create: %w", err)
+		}
+		datasets = append(datasets, e...)
+	}
+	man := &bundle.Manifest{Format: bundle.Format, Version: bundle.FormatVersion, ID: req.ID, Producer: req.Producer, Created: req.Created, Sequence: req.Sequence, Expires: req.Expires}
+	for _, e := range datasets {
+		if err := (db.SetSpec{Name: e.Set, Kind: e.Kind, Class: e.Class}).Validate(); err != nil {
+			return out, err
+		}
+		p := plannedSet{entry: e, format: bundle.FullFormat(e.Kind), files: e.Files}
+		var d bundle.Dataset
+		if e.Base != "" {
+			d, err = c.delta(ctx, p)
+		} else {
+			d, err = c.full(ctx, p)
+		}
+		if err != nil {
+			return out, fmt.Errorf("bundle create: %w", err)
+		}
+		man.Datasets = append(man.Datasets, d)
+	}
+	if len(req.RotateKeys) > 0 {
+		man.Keys = &bundle.KeyList{}
+		for _, line := range req.RotateKeys {
+			k, err := bundle.ParsePublicKey([]byte(line))
+			if err != nil {
+				return out, db.Errorf(db.ErrorInvalid, "bundle create: rotate-keys: %v", err)
+			}
+			man.Keys.Trusted = append(man.Keys.Trusted, bundle.PublicKeyLine(k))
+		}
+	}
+	tr.Begin("write", filepath.Base(req.Out), "", 0, 0)
+	dst := req.Out
+	if req.Writer != nil {
+		dst = filepath.Join(work, "out"+bundle.Ext)
+	}
+	if err := bundle.Write(ctx, dst, man, c.names, bundle.WriteOptions{Key: req.Key, Compression: req.Compression}); err != nil {
+		return out, err
+	}
+	if req.Writer != nil {
+		f, err := os.Open(dst)
+		if err != nil {
+			return out, err
+		}
+		defer f.Close()
+		if _, err := io.Copy(req.Writer, f); err != nil {
+			return out, fmt.Errorf("bundle create: sending the bundle: %w", err)
+		}
+	}
+	out.Manifest = man
+	return out, nil
+}
+
+// export makes the datasets of a set of the live database, as it is now.
+func (c *creator) export(ctx context.Context, name string) ([]BundleSpecEntry, error) {
+	si, err := c.live.Set(name)
+	if err != nil {
+		return nil, err
+	}
+	suffix := bundle.FullFormat(si.Kind)
+	if suffix == "" {
+		return nil, fmt.Errorf("set %s is a %s set; bundles carry sha256, sha1, md5 and filename sets", name, si.Kind)
+	}
+	p := filepath.Join(c.work, "export-"+name+"."+suffix)
+	if err := exportSet(ctx, c.live, si, p); err != nil {
+		return nil, err
+	}
+	return []BundleSpecEntry{{Set: si.Name, Kind: si.Kind, Class: si.Class, Source: si.Source, Desc: si.Desc, Version: si.Version, Files: []string{p}}}, nil
+}
