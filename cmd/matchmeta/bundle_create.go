@@ -19,10 +19,10 @@ import (
 // bundleSpec is the --spec file of bundle create: several datasets in one
 // bundle. Files are paths relative to the spec file.
 type bundleSpec struct {
-	ID       string            `json:"bundle_id,omitempty"`
-	Producer string            `json:"producer,omitempty"`
-	Sequence uint64            `json:"sequence,omitempty"`
-	Expires  string            `json:"expires,omitempty"` // RFC 3339 or a duration (90d, 720h)
+	ID       string                    `json:"bundle_id,omitempty"`
+	Producer string                    `json:"producer,omitempty"`
+	Sequence uint64                    `json:"sequence,omitempty"`
+	Expires  string                    `json:"expires,omitempty"` // RFC 3339 or a duration (90d, 720h)
 	Datasets []service.BundleSpecEntry `json:"datasets"`
 }
 

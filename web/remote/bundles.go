@@ -84,6 +84,9 @@ func (c *Client) BundleSync(ctx context.Context, req service.BundleSyncRequest, 
 // BundleHistory is the daemon's bundle history.
 func (c *Client) BundleHistory(ctx context.Context, limit int) (service.BundleHistory, error) {
 	var h service.BundleHistory
+	if limit <= 0 {
+		limit = 10000 // all: the route's largest page
+	}
 	err := c.call(ctx, "GET", "/api/v1/bundles?limit="+strconv.Itoa(limit), nil, &h)
 	return h, err
 }

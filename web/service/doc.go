@@ -2,8 +2,8 @@
 // and owns the work behind them.
 //
 // The operations are the Service interface, split by area (Lookups, Sets,
-// Imports, Keys, Backups, Profiles, Jobs, Status, Blocks, Netwatch; later
-// Bundles, Images), each area in its own file. Two implementations
+// Imports, Keys, Backups, Profiles, Jobs, Status, Blocks, Netwatch, Images,
+// Bundles), each area in its own file. Two implementations
 // follow them: Local, over an open db.Store and the engines (importer, and
 // the others as they land), which owns the jobs; and web/remote, a client
 // of a running daemon (admin unix socket or TCP). A CLI command gets one or
