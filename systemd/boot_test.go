@@ -205,19 +205,25 @@ func (b *booted) waitProps(unit string, d time.Duration, what string, ok func(ma
 // bundleHash is the one hash the test bundle holds (and nothing else does).
 const bundleHash = "b0e5b8c38f3ff9f1c8d3bd4de0a44d7a5e0a5fbb6b15e31e6a1ee2c5a2d5ad8a"
 
+// pathBundleHash is the hash of the bundle the path unit's test brings.
+const pathBundleHash = "c1e5b8c38f3ff9f1c8d3bd4de0a44d7a5e0a5fbb6b15e31e6a1ee2c5a2d5ad8b"
+
 // makeBundle signs a bundle holding bundleHash with a fresh key, using the
-// packaged binary; it returns the bundle and the public key.
-func makeBundle(t *testing.T) (bundle, pub []byte) {
+// packaged binary, and returns the bundle and the public key.
+func makeBundle(t *testing.T) (bundle, pub []byte) { return makeBundleOf(t, bundleHash, "usb") }
+
+// makeBundleOf signs a bundle holding hash as set with a fresh key.
+func makeBundleOf(t *testing.T, hash, set string) (bundle, pub []byte) {
 	t.Helper()
 	dir := t.TempDir()
 	list := filepath.Join(dir, "usb.txt")
-	if err := os.WriteFile(list, []byte(bundleHash+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(list, []byte(hash+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{
 		{"bundle", "keygen", "--out", filepath.Join(dir, "signer")},
 		{"bundle", "create", "--key", filepath.Join(dir, "signer.key"), "--out", filepath.Join(dir, "lab.mmbundle"),
-			"--set", "usb", "--kind", "sha256", "--class", "known", "--version", "1", list},
+			"--producer", set, "--set", set, "--kind", "sha256", "--class", "known", "--version", "1", list},
 	} {
 		if out, err := exec.Command(debBin, args...).CombinedOutput(); err != nil {
 			t.Fatalf("%v: %v\n%s", args, err, out)
@@ -402,6 +408,35 @@ mount --bind /srv/stick /media/matchmeta`)
 		t.Errorf("matchmeta-sync after the mount: %v, want a successful run", p)
 	}
 	b.sh(`umount /media/matchmeta`)
+
+	// The path unit: an automounter makes a stick's mount point under
+	// /media/matchmeta and mounts it there; the entry wakes
+	// matchmeta-sync.path, which starts matchmeta-sync.service.
+	bundle2, pub2 := makeBundleOf(t, pathBundleHash, "usb2")
+	for path, data := range map[string][]byte{"/srv/stick2/lab2.mmbundle": bundle2, "/etc/matchmeta/trust.d/signer2.pub": pub2} {
+		if out, err := b.run(data, "/bin/sh", "-c", "mkdir -p /srv/stick2 && cat >"+path+" && chmod 644 "+path); err != nil {
+			t.Fatalf("copy %s in: %v\n%s", path, err, out)
+		}
+	}
+	b.sh(`systemctl enable --now matchmeta-sync.path
+[ "$(systemctl is-active matchmeta-sync.path)" = active ] || { echo "matchmeta-sync.path is not active"; exit 1; }
+[ "$(curl -s http://127.0.0.1:8080/sha256/` + pathBundleHash + `)" = NA ] || { echo "the second bundle's hash is known before the stick is in"; exit 1; }
+mkdir /media/matchmeta/STICK2
+sleep 0.3
+mount --bind /srv/stick2 /media/matchmeta/STICK2`)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		out, _ := b.run(nil, "curl", "-s", "http://127.0.0.1:8080/sha256/"+pathBundleHash)
+		if strings.TrimSpace(out) == "OK" {
+			break
+		}
+		if time.Now().After(deadline) {
+			path, _ := b.run(nil, "journalctl", "--no-pager", "-u", "matchmeta-sync.path", "-u", "matchmeta-sync", "-n", "30")
+			t.Fatalf("the bundle on the automounted stick was not applied within 30 s (lookup says %q)\n--- matchmeta-sync.path:\n%s\n--- matchmeta:\n%s", out, path, b.journal())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.sh(`umount /media/matchmeta/STICK2 && rmdir /media/matchmeta/STICK2`)
 
 	// netwatch: CAP_NET_RAW only with its drop-in. A veth pair in this
 	// network namespace is the lab network.

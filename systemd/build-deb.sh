@@ -81,6 +81,7 @@ fi
 
 install -m 0644 systemd/matchmeta.service "$root/lib/systemd/system/matchmeta.service"
 install -m 0644 systemd/matchmeta-sync.service "$root/lib/systemd/system/matchmeta-sync.service"
+install -m 0644 systemd/matchmeta-sync.path "$root/lib/systemd/system/matchmeta-sync.path"
 install -m 0644 systemd/matchmeta.env "$root/etc/matchmeta/matchmeta.env"
 install -m 0644 systemd/trust.d.README "$root/etc/matchmeta/trust.d/README"
 # Not active: the operator copies it into matchmeta.service.d to turn

@@ -139,6 +139,7 @@ func TestDebFileList(t *testing.T) {
 		"./lib/systemd/system/":                  "drwxr-xr-x",
 		"./lib/systemd/system/matchmeta.service": "-rw-r--r--",
 		"./lib/systemd/system/matchmeta-sync.service": "-rw-r--r--",
+		"./lib/systemd/system/matchmeta-sync.path":    "-rw-r--r--",
 		"./usr/":                              "drwxr-xr-x",
 		"./usr/bin/":                          "drwxr-xr-x",
 		"./usr/bin/matchmeta":                 "-rwxr-xr-x",
@@ -249,6 +250,7 @@ func TestDebControlArchive(t *testing.T) {
 	for pkg, src := range map[string]string{
 		"lib/systemd/system/matchmeta.service":      "matchmeta.service",
 		"lib/systemd/system/matchmeta-sync.service": "matchmeta-sync.service",
+		"lib/systemd/system/matchmeta-sync.path":    "matchmeta-sync.path",
 		"etc/matchmeta/matchmeta.env":               "matchmeta.env",
 	} {
 		a, _ := os.ReadFile(filepath.Join(x, pkg))

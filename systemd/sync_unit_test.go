@@ -77,3 +77,53 @@ func TestSyncUnitVerify(t *testing.T) {
 		}
 	}
 }
+
+const syncPathFile = "matchmeta-sync.path"
+
+// TestSyncPathUnitSettings: the path unit starts the sync unit when an
+// entry appears in (or leaves) /media/matchmeta, makes the directory,
+// bounds bursts, and is enabled with the paths of the boot.
+func TestSyncPathUnitSettings(t *testing.T) {
+	u := parseUnit(t, syncPathFile)
+	for _, tc := range []struct{ sec, key, want string }{
+		{"Path", "PathChanged", "/media/matchmeta"},
+		{"Path", "MakeDirectory", "yes"},
+		{"Path", "Unit", syncUnitFile},
+		{"Path", "TriggerLimitIntervalSec", "10s"},
+		{"Path", "TriggerLimitBurst", "10"},
+		{"Install", "WantedBy", "paths.target"},
+	} {
+		if got := u.last(tc.sec, tc.key); got != tc.want {
+			t.Errorf("[%s] %s: got %q, want %q", tc.sec, tc.key, got, tc.want)
+		}
+	}
+	// A path unit that re-fires while its condition holds (DirectoryNotEmpty,
+	// PathExists) would signal the daemon in a loop while a stick is in.
+	for _, k := range []string{"DirectoryNotEmpty", "PathExists", "PathExistsGlob"} {
+		if v := u.last("Path", k); v != "" {
+			t.Errorf("[Path] %s=%s: fires again after every pass while media are in", k, v)
+		}
+	}
+}
+
+// TestSyncPathUnitVerify: systemd-analyze verify reports nothing for the
+// path unit with the units it starts.
+func TestSyncPathUnitVerify(t *testing.T) {
+	sa := needTool(t, "systemd-analyze", "systemd")
+	dir := t.TempDir()
+	for _, f := range []string{syncPathFile, syncUnitFile, unitFile} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exe, _ := os.Executable()
+		b = bytes.ReplaceAll(b, []byte("ExecStart=/usr/bin/matchmeta "), []byte("ExecStart="+exe+" "))
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command(sa, "verify", "--man=no", filepath.Join(dir, syncPathFile)).CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("systemd-analyze verify %s: %v\n%s", syncPathFile, err, out)
+	}
+}

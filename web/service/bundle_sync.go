@@ -16,6 +16,10 @@ import (
 // transactions while lookups go on).
 const mergeShare = 0.05
 
+// settle is how long a requested pass waits for the media to be mounted
+// (systemd/matchmeta-sync.path fires when the mount point is made).
+const settle = 2 * time.Second
+
 // SyncLoop is serve's bundle sync: a pass over the sync directory at
 // start, every interval, and whenever Kick is called (serve calls it on
 // SIGUSR1, which systemd's sync units send when media are mounted). A
@@ -46,7 +50,14 @@ func (l *Local) StartBundleSync(ctx context.Context, req BundleSyncRequest, ever
 				return
 			case <-t.C:
 			case <-s.kick:
-				s.log.Info("sync pass requested")
+				// An automounter makes the mount point, which is what
+				// wakes a path unit, then mounts: let it finish.
+				s.log.Info("sync pass requested", "settle", settle)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(settle):
+				}
 			}
 		}
 	}()
