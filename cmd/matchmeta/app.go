@@ -199,11 +199,6 @@ func (m *Main) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// openStore opens the database directly (no daemon in between).
-func (m *Main) openStore(ctx context.Context, path string, readOnly bool) (*db.Store, error) {
-	return db.Open(ctx, path, db.Options{Logger: m.logger(), ReadOnly: readOnly})
-}
-
 func (m *Main) runVersion(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("version", "")
 	if err := m.parse(fs, "version", args); err != nil {

@@ -109,10 +109,3 @@ func levelOf(v string) slog.Level {
 	return l
 }
 
-// ctxReader stops a long read when the command is interrupted.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) { return termio.CtxReader{Ctx: c.ctx, R: c.r}.Read(p) }
