@@ -108,4 +108,3 @@ func levelOf(v string) slog.Level {
 	l, _ := daemon.ParseLevel(v)
 	return l
 }
-
