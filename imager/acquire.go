@@ -374,12 +374,18 @@ func (a *acq) walk(ctx context.Context, fn func(page) error) error {
 	}
 }
 
+// maxVolumeGiB is the largest EBS volume (io2 Block Express, 64 TiB).
+const maxVolumeGiB = 64 << 10
+
 func (a *acq) listAll(ctx context.Context) error {
 	var prev int64 = -1
 	return a.walk(ctx, func(p page) error {
 		if a.geo.Snapshot == "" {
-			if p.volumeGiB <= 0 || p.blockSize <= 0 {
-				return fmt.Errorf("imager: list %s: volume size %d GiB, block size %d: not usable", a.o.Snapshot, p.volumeGiB, p.blockSize)
+			// Bounds from EBS itself (volumes up to 64 TiB, 512 KiB blocks
+			// today): an endpoint that says more is broken or hostile, and
+			// its sizes would size our bitmap.
+			if p.volumeGiB <= 0 || p.volumeGiB > maxVolumeGiB || p.blockSize < 512 || p.blockSize > 1<<24 || p.blockSize&(p.blockSize-1) != 0 {
+				return fmt.Errorf("imager: list %s: volume size %d GiB, block size %d: not usable (want 1 to %d GiB and a power-of-two block size of 512 bytes to 16 MiB)", a.o.Snapshot, p.volumeGiB, p.blockSize, maxVolumeGiB)
 			}
 			a.geo = Geometry{Snapshot: a.o.Snapshot, VolumeGiB: p.volumeGiB, BlockSize: p.blockSize,
 				Layout: "raw", Compress: a.o.Compress, Encrypt: a.o.Encrypt}
