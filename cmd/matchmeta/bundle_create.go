@@ -106,6 +106,7 @@ const bundleCreateUsage = `bundle create --out FILE [--key K] (DATASET | --spec 
 
 A dataset from the command line:
   --set NAME --kind sha256|sha1|md5|filename --class CLASS [--source S --desc D --version V] DATAFILE...
+  --set NAME --kind path --profile WIN2K16 --class CLASS ... LISTING...  (gold-build path listings)
   with --delta --base BASE.mmbundle|SET: only the changes from the base
   (a bundle file that carries the set, or the set in --db) to DATAFILEs.
 --spec FILE: several datasets (JSON: {"datasets": [{"set", "kind", "class",
@@ -127,7 +128,8 @@ func (m *Main) runBundleCreate(ctx context.Context, args []string) error {
 	expires := fs.String("expires", "", "refuse the bundle after this time: RFC 3339 or a duration (90d)")
 	comp := fs.String("compression", bundle.CompressZstd, "zstd, gzip or none")
 	set := fs.String("set", "", "dataset: set name")
-	kind := fs.String("kind", "", "dataset: sha256, sha1, md5 or filename")
+	kind := fs.String("kind", "", "dataset: sha256, sha1, md5, filename or path (a gold-build listing)")
+	profile := fs.String("profile", "", "dataset of kind path: the OS build profile of the listing (WIN2K16, UBUNTU18, ...)")
 	class := fs.String("class", "", "dataset: known, known-bad or notable")
 	source := fs.String("source", "", "dataset: source")
 	desc := fs.String("desc", "", "dataset: description")
@@ -201,7 +203,7 @@ func (m *Main) runBundleCreate(ctx context.Context, args []string) error {
 				return err
 			}
 		}
-		sp.Datasets = []service.BundleSpecEntry{{Set: *set, Kind: db.Kind(*kind), Class: db.Class(*class), Source: *source, Desc: *desc, Version: *version, Files: files, Base: b}}
+		sp.Datasets = []service.BundleSpecEntry{{Set: *set, Kind: db.Kind(*kind), Class: db.Class(*class), Source: *source, Desc: *desc, Version: *version, Files: files, Base: b, Profile: *profile}}
 	case *fromDB:
 		if fs.NArg() == 0 {
 			return usagef(fs, "--from-db needs set names")

@@ -74,3 +74,57 @@ func mkdir(t *testing.T, dir string) string {
 	}
 	return dir
 }
+
+// TestBundlePathSets: a gold-build path listing travels in a bundle (kind
+// path, with its profile), applies to a set that answers --path lookups
+// as a direct import does (same fingerprint); --from-db refuses a path
+// set, which keeps no paths to pack.
+func TestBundlePathSets(t *testing.T) {
+	b := newBnd(t)
+	listing := filepath.Join("demo", "win2k16.txt")
+	gold := b.create("gold", 1, "--set", "gold-win2k16", "--kind", "path", "--profile", "WIN2K16", "--class", "known", "--version", "14393", listing)
+	out, _ := b.run(0, "bundle", "apply", "--db", b.db, "--trust-dir", b.trust, gold)
+	if !strings.Contains(out, "gold-win2k16 14393: 11 keys") {
+		t.Fatalf("apply:\n%s", out)
+	}
+	out, _ = b.run(0, "lookup", "--db", b.db, "--path", `D:\Users\John\NTUSER.DAT`)
+	if !strings.Contains(out, "gold-win2k16 (known)") {
+		t.Errorf("lookup --path after the bundle:\n%s", out)
+	}
+	ref := filepath.Join(b.dir, "ref.db")
+	b.run(0, "import", "paths", "--profile", "WIN2K16", "--set", "gold-win2k16", "--version", "14393", "--db", ref, listing)
+	refOut, _ := b.run(0, "sets", "list", "--fingerprints", "--db", ref)
+	gotOut, _ := b.run(0, "sets", "list", "--fingerprints", "--db", b.db)
+	fp := fingerprintOf(t, refOut, "gold-win2k16")
+	if got := fingerprintOf(t, gotOut, "gold-win2k16"); got != fp {
+		t.Errorf("fingerprint after the bundle %s, a direct import %s", got, fp)
+	}
+	// A path set keeps no paths: --from-db says to bundle the listing.
+	_, errOut := b.run(1, "bundle", "create", "--key", b.key, "--out", filepath.Join(b.dir, "seed.mmbundle"), "--producer", "seed", "--sequence", "3", "--db", b.db, "--from-db", "gold-win2k16")
+	if !strings.Contains(errOut, "bundle the listing instead") {
+		t.Errorf("create --from-db of a path set: %s", errOut)
+	}
+	// A path dataset without its profile is refused at create.
+	_, errOut = b.run(1, "bundle", "create", "--key", b.key, "--out", filepath.Join(b.dir, "bad.mmbundle"), "--producer", "lab", "--sequence", "9",
+		"--set", "p", "--kind", "path", "--class", "known", listing)
+	if !strings.Contains(errOut, "needs its profile") {
+		t.Errorf("create without --profile: %s", errOut)
+	}
+}
+
+// fingerprintOf finds a set's fingerprint in sets list --fingerprints.
+func fingerprintOf(t *testing.T, list, set string) string {
+	t.Helper()
+	for _, line := range strings.Split(list, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && f[0] == set {
+			for _, w := range f {
+				if strings.HasPrefix(w, "sha256:") {
+					return w
+				}
+			}
+		}
+	}
+	t.Fatalf("no fingerprint of %s in:\n%s", set, list)
+	return ""
+}

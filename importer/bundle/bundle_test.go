@@ -386,3 +386,87 @@ func TestReadDelta(t *testing.T) {
 		}
 	}
 }
+
+// TestSign: an unsigned bundle (what a daemon hands back to its client)
+// signed afterwards verifies against the signing key, keeps its manifest
+// bytes, data and compression, and a signed one is re-signed by another
+// key; the unsigned original still needs --insecure-unsigned.
+func TestSign(t *testing.T) {
+	k1, k2 := newKey(t), newKey(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "in.txt")
+	os.WriteFile(data, hashData, 0o644)
+	for _, comp := range []string{CompressZstd, CompressGzip, CompressNone} {
+		unsigned := filepath.Join(dir, comp+"-unsigned.mmbundle")
+		if err := Write(context.Background(), unsigned, testManifest(nil), map[string]string{"bad.sha256": data}, WriteOptions{Compression: comp}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Verify(context.Background(), unsigned, Options{Trust: trustOf(t, k1)}); ReasonOf(err) != ReasonUnsigned {
+			t.Fatalf("%s: unsigned original: got %v, want %s", comp, err, ReasonUnsigned)
+		}
+		signed := filepath.Join(dir, comp+"-signed.mmbundle")
+		if err := Sign(context.Background(), unsigned, signed, k1.priv); err != nil {
+			t.Fatal(err)
+		}
+		b1, err := Verify(context.Background(), signed, Options{Trust: trustOf(t, k1)})
+		if err != nil {
+			t.Fatalf("%s: signed: %v", comp, err)
+		}
+		b0, _ := Verify(context.Background(), unsigned, Options{InsecureUnsigned: true})
+		if !b1.Signed || b1.KeyID != KeyID(k1.priv.ID()) || !bytes.Equal(b1.ManifestBytes, b0.ManifestBytes) {
+			t.Fatalf("%s: signed %v by %s, manifest kept %v", comp, b1.Signed, b1.KeyID, bytes.Equal(b1.ManifestBytes, b0.ManifestBytes))
+		}
+		raw, _ := os.ReadFile(signed)
+		if got := compressionOf(raw); got != comp {
+			t.Errorf("signed bundle compressed %s, want %s", got, comp)
+		}
+		// Re-signed by k2: trusted under k2 only.
+		resigned := filepath.Join(dir, comp+"-k2.mmbundle")
+		if err := Sign(context.Background(), signed, resigned, k2.priv); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Verify(context.Background(), resigned, Options{Trust: trustOf(t, k2)}); err != nil {
+			t.Fatalf("%s: re-signed: %v", comp, err)
+		}
+		if _, err := Verify(context.Background(), resigned, Options{Trust: trustOf(t, k1)}); ReasonOf(err) != ReasonUntrusted {
+			t.Fatalf("%s: re-signed bundle under the old key: got %v, want %s", comp, err, ReasonUntrusted)
+		}
+	}
+	if err := Sign(context.Background(), data, filepath.Join(dir, "x.mmbundle"), k1.priv); err == nil {
+		t.Error("signed a file that is not a bundle")
+	}
+}
+
+func compressionOf(b []byte) string {
+	switch {
+	case bytes.HasPrefix(b, zstdMagic):
+		return CompressZstd
+	case bytes.HasPrefix(b, []byte{0x1f, 0x8b}):
+		return CompressGzip
+	}
+	return CompressNone
+}
+
+// TestManifestPathSets: a path dataset names its profile, and only path
+// datasets do.
+func TestManifestPathSets(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		edit    func(d *Dataset)
+		wantErr string
+	}{
+		{"path with profile", func(d *Dataset) { d.Kind, d.Format, d.Profile = db.KindPath, FilePaths, "WIN2K16" }, ""},
+		{"path without profile", func(d *Dataset) { d.Kind, d.Format = db.KindPath, FilePaths }, "a profile goes with path sets"},
+		{"profile on a hash set", func(d *Dataset) { d.Profile = "WIN2K16" }, "a profile goes with path sets"},
+		{"path set as a hash list", func(d *Dataset) { d.Kind, d.Profile = db.KindPath, "WIN2K16" }, `format "sha256" for a full path set (want paths)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := testManifest(hashData)
+			tc.edit(&m.Datasets[0])
+			err := m.Validate()
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("got %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}

@@ -38,6 +38,9 @@ const (
 	FileMD5       = "md5"
 	FileFilenames = "filenames"
 	FileDelta     = "delta"
+	// FilePaths is a gold-build path listing (importer.ImportPaths), one
+	// full path per line.
+	FilePaths = "paths"
 )
 
 // MaxManifestBytes bounds manifest.json.
@@ -74,9 +77,12 @@ type Dataset struct {
 	Desc    string   `json:"description,omitempty"`
 	Version string   `json:"version,omitempty"`
 	Mode    string   `json:"mode"`
-	// Format of the data files: sha256, sha1, md5, filenames (full) or
-	// delta ("+HEX" / "-HEX" lines).
+	// Format of the data files: sha256, sha1, md5, filenames, paths
+	// (full) or delta ("+HEX" / "-HEX" lines).
 	Format string `json:"format"`
+	// Profile is the OS build profile a path set's paths are normalized
+	// by (path sets only: UBUNTU18, WIN2K16, ...).
+	Profile string `json:"profile,omitempty"`
 	// Base is the version a delta was made against (delta only).
 	Base  *Base  `json:"base,omitempty"`
 	Files []File `json:"files"`
@@ -229,6 +235,9 @@ func (m *Manifest) Validate() error {
 		default:
 			return fmt.Errorf("%s: mode %q (want full or delta)", where, d.Mode)
 		}
+		if (d.Kind == db.KindPath) != (d.Profile != "") {
+			return fmt.Errorf("%s: a profile goes with path sets, and only with them", where)
+		}
 		if !fpRE.MatchString(d.Fingerprint) {
 			return fmt.Errorf("%s: fingerprint %q: want sha256:<64 lower-case hex>", where, d.Fingerprint)
 		}
@@ -273,6 +282,8 @@ func fullFormat(k db.Kind) string {
 		return FileMD5
 	case db.KindFilename:
 		return FileFilenames
+	case db.KindPath:
+		return FilePaths
 	}
 	return ""
 }

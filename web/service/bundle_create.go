@@ -54,9 +54,12 @@ func (c *creator) fileName(set, suffix string) string {
 // full makes a full dataset from data files.
 func (c *creator) full(ctx context.Context, p plannedSet) (bundle.Dataset, error) {
 	e := p.entry
-	d := bundle.Dataset{Set: e.Set, Kind: e.Kind, Class: e.Class, Source: e.Source, Desc: e.Desc, Version: e.Version, Mode: bundle.ModeFull, Format: p.format}
+	d := bundle.Dataset{Set: e.Set, Kind: e.Kind, Class: e.Class, Source: e.Source, Desc: e.Desc, Version: e.Version, Mode: bundle.ModeFull, Format: p.format, Profile: e.Profile}
 	if d.Format == "" {
-		return d, fmt.Errorf("set %s: bundles carry sha256, sha1, md5 and filename sets, not %s", e.Set, e.Kind)
+		return d, fmt.Errorf("set %s: bundles carry sha256, sha1, md5, filename and path sets, not %s", e.Set, e.Kind)
+	}
+	if (e.Kind == db.KindPath) != (e.Profile != "") {
+		return d, fmt.Errorf("set %s: a path set needs its profile (--profile), and only a path set takes one", e.Set)
 	}
 	suffix := d.Format
 	if suffix == bundle.FileFilenames {
@@ -95,8 +98,7 @@ func (c *creator) full(ctx context.Context, p plannedSet) (bundle.Dataset, error
 // scratch database, staged and dropped unless publish.
 func (c *creator) stageImport(ctx context.Context, d bundle.Dataset, files []string, publish bool) (*importer.Result, error) {
 	stage := c.scratch.NewStage()
-	res, err := importer.Import(ctx, c.scratch, importer.Request{Format: d.Format, Set: d.Set, Class: d.Class, Source: d.Source, Desc: d.Desc,
-		Version: d.Version, Strict: true, Files: files}, importer.Options{Logger: c.log, Tracker: c.tr, Stage: stage, TempDir: c.work, Stdin: strings.NewReader("")})
+	res, err := importDataset(ctx, c.scratch, d, d.Source, files, importer.Options{Logger: c.log, Tracker: c.tr, Stage: stage, TempDir: c.work, Stdin: strings.NewReader("")})
 	if err != nil {
 		stage.Abort()
 		return nil, err
@@ -432,9 +434,15 @@ func (c *creator) export(ctx context.Context, name string) ([]BundleSpecEntry, e
 	if err != nil {
 		return nil, err
 	}
+	if si.Kind == db.KindPath {
+		// A path set keeps hashes of normalized paths and the names per
+		// directory, not the paths: the listing it came from is what to
+		// bundle (--kind path --profile).
+		return nil, fmt.Errorf("set %s is a path set: it does not keep the paths it was made of; bundle the listing instead (--set %s --kind path --profile %s LISTING)", name, name, si.Profile)
+	}
 	suffix := bundle.FullFormat(si.Kind)
 	if suffix == "" {
-		return nil, fmt.Errorf("set %s is a %s set; bundles carry sha256, sha1, md5 and filename sets", name, si.Kind)
+		return nil, fmt.Errorf("set %s is a %s set; bundles carry sha256, sha1, md5, filename and path sets", name, si.Kind)
 	}
 	p := filepath.Join(c.work, "export-"+name+"."+suffix)
 	if err := exportSet(ctx, c.live, si, p); err != nil {

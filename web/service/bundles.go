@@ -107,8 +107,9 @@ type BundleCreateRequest struct {
 	Compression string `json:"compression,omitempty"`
 	// Datasets from data files (paths on the service's machine).
 	Datasets []BundleSpecEntry `json:"datasets,omitempty"`
-	// FromDB packs sets (or NSRL releases by group name) of this database
-	// as they are now, records and all.
+	// FromDB packs sets of this database as they are now: their keys, and
+	// the names of filename sets (NSRL records and path sets stay behind:
+	// bundle the release or the listing instead).
 	FromDB []string `json:"from_db,omitempty"`
 	// RotateKeys are public key lines (minisign) trusted from this bundle
 	// on: a key rotation.
@@ -135,10 +136,8 @@ type BundleSpecEntry struct {
 	Source  string   `json:"source,omitempty"`
 	Desc    string   `json:"description,omitempty"`
 	Version string   `json:"version,omitempty"`
-	// Format of the files when the kind does not say it: nsrl (an RDS
-	// release: its sets are named after Set), paths (a gold-build listing,
-	// with Profile), blocks (hashdb JSON). "" is the kind's hash list.
-	Format  string   `json:"format,omitempty"`
+	// Profile is the OS build profile of a path set (kind path: the files
+	// are gold-build listings).
 	Profile string   `json:"profile,omitempty"`
 	Files   []string `json:"files"`
 	// Base makes the dataset a delta against a base bundle file or a set

@@ -375,8 +375,7 @@ func (a *bundleApplier) importFull(ctx context.Context, stage *db.Stage, st *dsS
 	if r == nil {
 		r = strings.NewReader("")
 	}
-	res, err := importer.Import(ctx, a.st, importer.Request{Format: d.Format, Set: d.Set, Class: d.Class, Source: src, Desc: d.Desc,
-		Version: d.Version, Strict: true, Files: files}, importer.Options{Logger: a.log, Tracker: tr, Stage: stage, TempDir: work, Stdin: r})
+	res, err := importDataset(ctx, a.st, d, src, files, importer.Options{Logger: a.log, Tracker: tr, Stage: stage, TempDir: work, Stdin: r})
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return err
@@ -388,6 +387,18 @@ func (a *bundleApplier) importFull(ctx context.Context, stage *db.Stage, st *dsS
 	}
 	st.got, st.values, st.done = res.Sets[0], res.Values, true
 	return nil
+}
+
+// importDataset imports the files of a full dataset strictly, with the
+// importer its format needs (path listings through ImportPaths, with the
+// dataset's profile).
+func importDataset(ctx context.Context, st *db.Store, d bundle.Dataset, src string, files []string, opts importer.Options) (*importer.Result, error) {
+	if d.Kind == db.KindPath {
+		return importer.ImportPaths(ctx, st, importer.PathsRequest{Set: d.Set, Profile: d.Profile, Class: d.Class, Source: src, Desc: d.Desc,
+			Version: d.Version, Strict: true, Files: files}, opts)
+	}
+	return importer.Import(ctx, st, importer.Request{Format: d.Format, Set: d.Set, Class: d.Class, Source: src, Desc: d.Desc,
+		Version: d.Version, Strict: true, Files: files}, opts)
 }
 
 // readDelta feeds one delta file into the dataset's delta builder.
