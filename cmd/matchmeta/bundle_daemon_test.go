@@ -128,3 +128,45 @@ func fingerprintOf(t *testing.T, list, set string) string {
 	t.Fatalf("no fingerprint of %s in:\n%s", set, list)
 	return ""
 }
+
+// TestBundleKeyRotation: a rotation bundle signed by the current key
+// replaces the trusted keys on apply; afterwards the new key's bundles
+// apply, the old key's are refused as untrusted even though its .pub is
+// still in the trust directory, and verify sees the rotation too.
+func TestBundleKeyRotation(t *testing.T) {
+	b := newBnd(t)
+	newKey := filepath.Join(b.dir, "lab2")
+	b.run(0, "bundle", "keygen", "--out", newKey)
+	rot := b.create("rotate", 5, "--rotate-keys", newKey+".pub")
+	out, _ := b.run(0, "bundle", "apply", "--db", b.db, "--trust-dir", b.trust, rot)
+	if !strings.Contains(out, "key rotation: 1 keys trusted, 1 revoked") {
+		t.Fatalf("rotation apply:\n%s", out)
+	}
+	list := b.list("r.txt", 0, 50)
+	byNew := filepath.Join(b.dir, "by-new.mmbundle")
+	b.run(0, "bundle", "create", "--key", newKey+".key", "--out", byNew, "--producer", "lab", "--sequence", "6", "--set", "r", "--kind", "sha256", "--class", "known", list)
+	byOld := b.create("by-old", 7, "--set", "r", "--kind", "sha256", "--class", "known", list)
+	b.run(0, "bundle", "verify", "--db", b.db, "--trust-dir", b.trust, byNew)
+	_, errOut := b.run(1, "bundle", "verify", "--db", b.db, "--trust-dir", b.trust, byOld)
+	if !strings.Contains(errOut, "untrusted") {
+		t.Errorf("verify of the revoked key's bundle: %s", errOut)
+	}
+	out, _ = b.run(0, "bundle", "apply", "--db", b.db, "--trust-dir", b.trust, byNew)
+	if !strings.Contains(out, "applied bundle lab-6 (producer lab, sequence 6)") || !strings.Contains(out, ": 50 keys") {
+		t.Errorf("the new key's bundle:\n%s", out)
+	}
+	_, errOut = b.run(1, "bundle", "apply", "--db", b.db, "--trust-dir", b.trust, byOld)
+	if !strings.Contains(errOut, "bundle by-old.mmbundle") || !strings.Contains(errOut, "untrusted") {
+		t.Errorf("the revoked key's bundle: %s", errOut)
+	}
+	// A rotation signed by a key nobody trusts changes nothing.
+	rogue := filepath.Join(b.dir, "rogue")
+	b.run(0, "bundle", "keygen", "--out", rogue)
+	evil := filepath.Join(b.dir, "evil-rotation.mmbundle")
+	b.run(0, "bundle", "create", "--key", rogue+".key", "--out", evil, "--producer", "lab", "--sequence", "8", "--rotate-keys", rogue+".pub")
+	_, errOut = b.run(1, "bundle", "apply", "--db", b.db, "--trust-dir", b.trust, evil)
+	if !strings.Contains(errOut, "untrusted") {
+		t.Errorf("a rotation by an untrusted key: %s", errOut)
+	}
+	b.run(0, "bundle", "verify", "--db", b.db, "--trust-dir", b.trust, byNew)
+}
