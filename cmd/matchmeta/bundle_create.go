@@ -107,6 +107,7 @@ const bundleCreateUsage = `bundle create --out FILE [--key K] (DATASET | --spec 
 A dataset from the command line:
   --set NAME --kind sha256|sha1|md5|filename --class CLASS [--source S --desc D --version V] DATAFILE...
   --set NAME --kind path --profile WIN2K16 --class CLASS ... LISTING...  (gold-build path listings)
+  --set NAME --kind nsrl --class CLASS ... RDS...  (an NSRL release: v2 directory, v3 .db/.zip segments)
   with --delta --base BASE.mmbundle|SET: only the changes from the base
   (a bundle file that carries the set, or the set in --db) to DATAFILEs.
 --spec FILE: several datasets (JSON: {"datasets": [{"set", "kind", "class",
@@ -128,7 +129,7 @@ func (m *Main) runBundleCreate(ctx context.Context, args []string) error {
 	expires := fs.String("expires", "", "refuse the bundle after this time: RFC 3339 or a duration (90d)")
 	comp := fs.String("compression", bundle.CompressZstd, "zstd, gzip or none")
 	set := fs.String("set", "", "dataset: set name")
-	kind := fs.String("kind", "", "dataset: sha256, sha1, md5, filename or path (a gold-build listing)")
+	kind := fs.String("kind", "", "dataset: sha256, sha1, md5, filename, path (a gold-build listing) or nsrl (an RDS release: a v2 directory, v3 .db or .zip files)")
 	profile := fs.String("profile", "", "dataset of kind path: the OS build profile of the listing (WIN2K16, UBUNTU18, ...)")
 	class := fs.String("class", "", "dataset: known, known-bad or notable")
 	source := fs.String("source", "", "dataset: source")

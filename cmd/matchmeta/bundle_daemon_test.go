@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/matchmeta/matchmeta/importer/bundle"
 	"os"
 	"path/filepath"
 	"strings"
@@ -169,4 +170,53 @@ func TestBundleKeyRotation(t *testing.T) {
 		t.Errorf("a rotation by an untrusted key: %s", errOut)
 	}
 	b.run(0, "bundle", "verify", "--db", b.db, "--trust-dir", b.trust, byNew)
+}
+
+// TestBundleNSRLRelease: an NSRL RDS v2 release travels as a bundle of
+// NIST's own files and applies to the same sets, fingerprints and records
+// as a direct import; a manifest whose per-set fingerprint is wrong is
+// refused with nothing applied.
+func TestBundleNSRLRelease(t *testing.T) {
+	b := newBnd(t)
+	rds := filepath.Join("demo", "rds-v2")
+	rel := b.create("rds", 1, "--set", "nsrl", "--kind", "nsrl", "--class", "known", "--version", "2.75", rds)
+	out, _ := b.run(0, "bundle", "apply", "--db", b.db, "--trust-dir", b.trust, rel)
+	for _, want := range []string{"nsrl-sha1 2.75", "nsrl-md5 2.75", "nsrl-filename 2.75"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("apply lacks %q:\n%s", want, out)
+		}
+	}
+	ref := filepath.Join(b.dir, "ref.db")
+	b.run(0, "import", "nsrl", "--set", "nsrl", "--class", "known", "--version", "2.75", "--db", ref, rds)
+	refList, _ := b.run(0, "sets", "list", "--fingerprints", "--db", ref)
+	gotList, _ := b.run(0, "sets", "list", "--fingerprints", "--db", b.db)
+	for _, set := range []string{"nsrl-sha1", "nsrl-md5", "nsrl-filename"} {
+		if got, want := fingerprintOf(t, gotList, set), fingerprintOf(t, refList, set); got != want {
+			t.Errorf("%s: fingerprint %s after the bundle, %s after a direct import", set, got, want)
+		}
+	}
+	// The records came along: a lookup answers with the NSRL product.
+	refOut, _ := b.run(0, "lookup", "--db", ref, "svchost.exe")
+	gotOut, _ := b.run(0, "lookup", "--db", b.db, "svchost.exe")
+	if gotOut != refOut || !strings.Contains(gotOut, "OK") {
+		t.Errorf("lookup after the bundle:\n%s\nafter a direct import:\n%s", gotOut, refOut)
+	}
+	// A wrong per-set fingerprint: refused, the sets as they were.
+	st := b.store()
+	before := snapshot(t, st)
+	st.Close()
+	bad := rewrite(t, b.create("rds2", 2, "--set", "nsrl", "--kind", "nsrl", "--class", "known", "--version", "2.76", "--compression", "none", rds),
+		filepath.Join(b.dir, "bad.mmbundle"), func(e []tarEntry) []tarEntry {
+			return b.resign(e, func(m *bundle.Manifest) { m.Datasets[0].Sets[0].Fingerprint = "sha256:" + strings.Repeat("2", 64) })
+		})
+	_, errOut := b.run(1, "bundle", "apply", "--db", b.db, "--trust-dir", b.trust, bad)
+	if !strings.Contains(errOut, "bundle bad.mmbundle (lab-2): mismatch: release nsrl: set") {
+		t.Errorf("wrong release fingerprint: %s", errOut)
+	}
+	st = b.store()
+	defer st.Close()
+	if got := snapshot(t, st); got != before {
+		t.Errorf("sets changed:\n%s\nwant\n%s", got, before)
+	}
+	noLeftovers(t, filepath.Dir(b.db))
 }

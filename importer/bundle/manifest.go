@@ -41,7 +41,37 @@ const (
 	// FilePaths is a gold-build path listing (importer.ImportPaths), one
 	// full path per line.
 	FilePaths = "paths"
+	// FileNSRL is an NSRL RDS release as NIST ships it: the files of an
+	// RDS v2 release (NSRLFile.txt and its tables), or RDS v3 .db or .zip
+	// segments. A dataset of kind nsrl makes the release's sets (SET-sha256,
+	// -sha1, -md5, -filename) with their records.
+	FileNSRL = "nsrl"
 )
+
+// KindNSRL is the kind of a dataset that is a whole NSRL release (group
+// Set); its Sets list the count and fingerprint of each set it makes.
+const KindNSRL db.Kind = "nsrl"
+
+// SetResult is one set a release dataset makes, as it must end up.
+type SetResult struct {
+	Set         string  `json:"set"`
+	Kind        db.Kind `json:"kind"`
+	Count       uint64  `json:"count"`
+	Fingerprint string  `json:"fingerprint"`
+}
+
+// Release reports whether the dataset is a whole NSRL release.
+func (d Dataset) Release() bool { return d.Kind == KindNSRL }
+
+// FileBase is the name a data file had before the bundle prefixed it
+// with its set ("nsrl.NSRLFile.txt" was NSRLFile.txt): the importers read
+// a release's files by their own names.
+func (d Dataset) FileBase(name string) string {
+	if b, ok := strings.CutPrefix(name, d.Set+"."); ok && b != "" {
+		return b
+	}
+	return name
+}
 
 // MaxManifestBytes bounds manifest.json.
 const MaxManifestBytes = 1 << 20
@@ -88,9 +118,10 @@ type Dataset struct {
 	Files []File `json:"files"`
 	// Count and Fingerprint are the set's distinct keys and content
 	// fingerprint after applying: the appliance keeps the result only if
-	// both match.
-	Count       uint64 `json:"count"`
-	Fingerprint string `json:"fingerprint"`
+	// both match. A release (kind nsrl) has them per set in Sets instead.
+	Count       uint64      `json:"count"`
+	Fingerprint string      `json:"fingerprint"`
+	Sets        []SetResult `json:"sets,omitempty"`
 }
 
 // Base names the set content a delta applies to.
@@ -207,7 +238,11 @@ func (m *Manifest) Validate() error {
 	files := map[string]bool{ManifestName: true, SignatureName: true}
 	for i, d := range m.Datasets {
 		where := fmt.Sprintf("manifest %s: datasets[%d] (%s)", m.ID, i, d.Set)
-		if err := (db.SetSpec{Name: d.Set, Kind: d.Kind, Class: d.Class}).Validate(); err != nil {
+		if d.Release() {
+			if err := d.validateRelease(where); err != nil {
+				return err
+			}
+		} else if err := (db.SetSpec{Name: d.Set, Kind: d.Kind, Class: d.Class}).Validate(); err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
 		if sets[d.Set] {
@@ -238,7 +273,11 @@ func (m *Manifest) Validate() error {
 		if (d.Kind == db.KindPath) != (d.Profile != "") {
 			return fmt.Errorf("%s: a profile goes with path sets, and only with them", where)
 		}
-		if !fpRE.MatchString(d.Fingerprint) {
+		if d.Release() {
+			// Checked per set above.
+		} else if len(d.Sets) > 0 {
+			return fmt.Errorf("%s: only a release (kind nsrl) lists sets", where)
+		} else if !fpRE.MatchString(d.Fingerprint) {
 			return fmt.Errorf("%s: fingerprint %q: want sha256:<64 lower-case hex>", where, d.Fingerprint)
 		}
 		if len(d.Files) == 0 {
@@ -284,8 +323,35 @@ func fullFormat(k db.Kind) string {
 		return FileFilenames
 	case db.KindPath:
 		return FilePaths
+	case KindNSRL:
+		return FileNSRL
 	}
 	return ""
+}
+
+// validateRelease checks a release dataset: a group name as set names
+// go, and each set it makes named after it with a count and fingerprint.
+func (d Dataset) validateRelease(where string) error {
+	if err := (db.SetSpec{Name: d.Set, Kind: db.KindSHA256, Class: d.Class}).Validate(); err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	if d.Mode != ModeFull {
+		return fmt.Errorf("%s: a release takes no delta (NIST's delta scripts apply to its .db: bundle the result)", where)
+	}
+	if d.Count != 0 || d.Fingerprint != "" || len(d.Sets) == 0 {
+		return fmt.Errorf("%s: a release gives the count and fingerprint of each of its sets in sets", where)
+	}
+	seen := map[string]bool{}
+	for j, r := range d.Sets {
+		if !strings.HasPrefix(r.Set, d.Set+"-") || seen[r.Set] || !r.Kind.Valid() {
+			return fmt.Errorf("%s: sets[%d] (%s): want a distinct %s-KIND set of a known kind", where, j, r.Set, d.Set)
+		}
+		seen[r.Set] = true
+		if !fpRE.MatchString(r.Fingerprint) {
+			return fmt.Errorf("%s: sets[%d] (%s): fingerprint %q: want sha256:<64 lower-case hex>", where, j, r.Set, r.Fingerprint)
+		}
+	}
+	return nil
 }
 
 // FullFormat is the data file format a full dataset of kind k uses, ""

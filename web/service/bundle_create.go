@@ -54,6 +54,9 @@ func (c *creator) fileName(set, suffix string) string {
 // full makes a full dataset from data files.
 func (c *creator) full(ctx context.Context, p plannedSet) (bundle.Dataset, error) {
 	e := p.entry
+	if e.Kind == bundle.KindNSRL {
+		return c.release(ctx, p)
+	}
 	d := bundle.Dataset{Set: e.Set, Kind: e.Kind, Class: e.Class, Source: e.Source, Desc: e.Desc, Version: e.Version, Mode: bundle.ModeFull, Format: p.format, Profile: e.Profile}
 	if d.Format == "" {
 		return d, fmt.Errorf("set %s: bundles carry sha256, sha1, md5, filename and path sets, not %s", e.Set, e.Kind)
@@ -91,6 +94,55 @@ func (c *creator) full(ctx context.Context, p plannedSet) (bundle.Dataset, error
 		d.Files = append(d.Files, bundle.File{Name: name, Records: perFile[i]})
 	}
 	d.Count, d.Fingerprint = res.Sets[0].Count, res.Sets[0].Fingerprint
+	return d, nil
+}
+
+// release makes a dataset of a whole NSRL release: the RDS files as NIST
+// ships them (a v2 directory's files, or v3 .db/.zip segments), each named
+// SET.FILE in the bundle, and the count and fingerprint of every set the
+// import makes.
+func (c *creator) release(ctx context.Context, p plannedSet) (bundle.Dataset, error) {
+	e := p.entry
+	d := bundle.Dataset{Set: e.Set, Kind: e.Kind, Class: e.Class, Source: e.Source, Desc: e.Desc, Version: e.Version, Mode: bundle.ModeFull, Format: bundle.FileNSRL}
+	var files []string
+	for _, f := range p.files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			return d, err
+		}
+		if !fi.IsDir() {
+			files = append(files, f)
+			continue
+		}
+		ents, err := os.ReadDir(f)
+		if err != nil {
+			return d, err
+		}
+		for _, de := range ents {
+			if de.Type().IsRegular() {
+				files = append(files, filepath.Join(f, de.Name()))
+			}
+		}
+	}
+	res, err := c.stageImport(ctx, d, p.files, false)
+	if err != nil {
+		return d, err
+	}
+	for i, f := range files {
+		name := e.Set + "." + filepath.Base(f)
+		if _, dup := c.names[name]; dup {
+			return d, fmt.Errorf("release %s: two files named %s", e.Set, filepath.Base(f))
+		}
+		c.names[name] = f
+		var records uint64
+		if i == 0 {
+			records = res.Values // the release's rows, counted once
+		}
+		d.Files = append(d.Files, bundle.File{Name: name, Records: records})
+	}
+	for _, si := range res.Sets {
+		d.Sets = append(d.Sets, bundle.SetResult{Set: si.Name, Kind: si.Kind, Count: si.Count, Fingerprint: si.Fingerprint})
+	}
 	return d, nil
 }
 
@@ -381,7 +433,11 @@ func CreateBundle(ctx context.Context, req BundleCreateRequest, live *db.Store, 
 	}
 	man := &bundle.Manifest{Format: bundle.Format, Version: bundle.FormatVersion, ID: req.ID, Producer: req.Producer, Created: req.Created, Sequence: req.Sequence, Expires: req.Expires}
 	for _, e := range datasets {
-		if err := (db.SetSpec{Name: e.Set, Kind: e.Kind, Class: e.Class}).Validate(); err != nil {
+		kind := e.Kind
+		if kind == bundle.KindNSRL {
+			kind = db.KindSHA256 // a release is named as its sets are
+		}
+		if err := (db.SetSpec{Name: e.Set, Kind: kind, Class: e.Class}).Validate(); err != nil {
 			return out, err
 		}
 		p := plannedSet{entry: e, format: bundle.FullFormat(e.Kind), files: e.Files}

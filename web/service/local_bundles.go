@@ -220,6 +220,7 @@ type dsState struct {
 	values uint64
 	done   bool
 	delta  *db.DeltaBuilder
+	sets   []db.SetInfo // what a release made
 }
 
 func (a *bundleApplier) applyLocked(ctx context.Context, path string, req BundleApplyRequest, rec *db.BundleRecord, tr *progress.Tracker) (*bundle.Bundle, error) {
@@ -300,7 +301,7 @@ func (a *bundleApplier) applyLocked(ctx context.Context, path string, req Bundle
 		switch {
 		case st.d.Mode == bundle.ModeDelta:
 			return func(r io.Reader) error { return a.readDelta(ctx, stage, st, f, r, rec, tr, fail) }
-		case len(st.d.Files) == 1:
+		case len(st.d.Files) == 1 && !st.d.Release():
 			return func(r io.Reader) error {
 				return a.importFull(ctx, stage, st, []string{"-"}, r, work, m.ID, tr, fail)
 			}
@@ -333,6 +334,11 @@ func (a *bundleApplier) applyLocked(ctx context.Context, path string, req Bundle
 			for _, f := range d.Files {
 				files = append(files, b.Paths[f.Name])
 			}
+			if d.Release() {
+				if files, err = releaseInputs(d, files, work); err != nil {
+					return b, fail(bundle.ReasonApply, "set %s: %w", d.Set, err)
+				}
+			}
 			if err := a.importFull(ctx, stage, st, files, nil, work, m.ID, tr, fail); err != nil {
 				return b, err
 			}
@@ -348,6 +354,12 @@ func (a *bundleApplier) applyLocked(ctx context.Context, path string, req Bundle
 		}
 		if st.values != records {
 			return b, fail(bundle.ReasonMismatch, "set %s: %d records read, the manifest says %d", d.Set, st.values, records)
+		}
+		if d.Release() {
+			if err := checkRelease(d, st.sets); err != nil {
+				return b, fail(bundle.ReasonMismatch, "release %s: %w", d.Set, err)
+			}
+			continue
 		}
 		if st.got.Count != d.Count {
 			return b, fail(bundle.ReasonMismatch, "set %s: %d keys after applying, the manifest says %d", d.Set, st.got.Count, d.Count)
@@ -382,10 +394,63 @@ func (a *bundleApplier) importFull(ctx context.Context, stage *db.Stage, st *dsS
 		}
 		return fail(bundle.ReasonApply, "set %s: %w", d.Set, err)
 	}
+	if d.Release() {
+		st.sets, st.values, st.done = res.Sets, res.Values, true
+		return nil
+	}
 	if len(res.Sets) != 1 {
 		return fail(bundle.ReasonApply, "set %s: the import gave %d sets", d.Set, len(res.Sets))
 	}
 	st.got, st.values, st.done = res.Sets[0], res.Values, true
+	return nil
+}
+
+// releaseInputs gives the NSRL importer a release's files under their own
+// names: an RDS v2 release as one directory of its tables, RDS v3
+// segments as files. They are hard links into work (the extracted files
+// stay where they are).
+func releaseInputs(d bundle.Dataset, files []string, work string) ([]string, error) {
+	dir, err := os.MkdirTemp(work, "release-*")
+	if err != nil {
+		return nil, err
+	}
+	v2 := false
+	var out []string
+	for _, f := range files {
+		base := d.FileBase(filepath.Base(f))
+		p := filepath.Join(dir, base)
+		if err := os.Link(f, p); err != nil {
+			return nil, err
+		}
+		v2 = v2 || strings.EqualFold(base, "NSRLFile.txt")
+		out = append(out, p)
+	}
+	if v2 {
+		return []string{dir}, nil
+	}
+	return out, nil
+}
+
+// checkRelease holds the sets a release made to the manifest's list.
+func checkRelease(d bundle.Dataset, got []db.SetInfo) error {
+	if len(got) != len(d.Sets) {
+		return fmt.Errorf("%d sets made, the manifest lists %d", len(got), len(d.Sets))
+	}
+	by := map[string]db.SetInfo{}
+	for _, si := range got {
+		by[si.Name] = si
+	}
+	for _, want := range d.Sets {
+		si, ok := by[want.Set]
+		switch {
+		case !ok:
+			return fmt.Errorf("set %s listed in the manifest was not made", want.Set)
+		case si.Count != want.Count:
+			return fmt.Errorf("set %s: %d keys after applying, the manifest says %d", want.Set, si.Count, want.Count)
+		case si.Fingerprint != want.Fingerprint:
+			return fmt.Errorf("set %s: fingerprint %s after applying, the manifest says %s", want.Set, si.Fingerprint, want.Fingerprint)
+		}
+	}
 	return nil
 }
 
@@ -397,7 +462,11 @@ func importDataset(ctx context.Context, st *db.Store, d bundle.Dataset, src stri
 		return importer.ImportPaths(ctx, st, importer.PathsRequest{Set: d.Set, Profile: d.Profile, Class: d.Class, Source: src, Desc: d.Desc,
 			Version: d.Version, Strict: true, Files: files}, opts)
 	}
-	return importer.Import(ctx, st, importer.Request{Format: d.Format, Set: d.Set, Class: d.Class, Source: src, Desc: d.Desc,
+	format := d.Format
+	if d.Release() {
+		format = importer.FormatNSRL
+	}
+	return importer.Import(ctx, st, importer.Request{Format: format, Set: d.Set, Class: d.Class, Source: src, Desc: d.Desc,
 		Version: d.Version, Strict: true, Files: files}, opts)
 }
 
