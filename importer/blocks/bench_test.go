@@ -2,8 +2,10 @@ package blocks
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/md5"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -11,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -394,13 +397,16 @@ func BenchmarkImportJSON(b *testing.B) {
 	for i := range files {
 		files[i] = md5.Sum([]byte(strconv.Itoa(i)))
 	}
-	var line []byte
-	var h [16]byte
-	for i := 0; i < n; i++ {
+	// Block lines sorted by hash, as hashdb's export writes them.
+	hashes := make([][16]byte, n)
+	for i := range hashes {
 		v1, v2 := r.Uint64(), r.Uint64()
-		for j := 0; j < 8; j++ {
-			h[j], h[8+j] = byte(v1>>(8*j)), byte(v2>>(8*j))
-		}
+		binary.BigEndian.PutUint64(hashes[i][:8], v1)
+		binary.BigEndian.PutUint64(hashes[i][8:], v2)
+	}
+	slices.SortFunc(hashes, func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
+	var line []byte
+	for i, h := range hashes {
 		srcs := []db.SourceCount{{Source: uint32(r.IntN(nsrc)), Count: 1}}
 		if i%4 == 0 {
 			s2 := uint32(r.IntN(nsrc))
@@ -411,6 +417,7 @@ func BenchmarkImportJSON(b *testing.B) {
 		line = AppendBlockJSON(line[:0], h[:], 7000+uint64(i%1000), "", srcs, files)
 		w.Write(append(line, '\n'))
 	}
+	hashes = nil
 	for i := range files {
 		src := &db.Source{FileHash: files[i], Size: 65536, Names: []db.NamePair{{Repository: "repo", Name: fmt.Sprintf("dir/file-%d", i)}}}
 		w.Write(append(AppendSourceJSON(line[:0], src), '\n'))
