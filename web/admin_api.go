@@ -233,6 +233,9 @@ type JobEvent struct {
 	// Usage: the job was refused as asked (importer.ErrRequest, such as
 	// an unknown profile); a CLI answers it with its usage.
 	Usage bool `json:"usage,omitempty"`
+	// Output is a piece of what the job writes (a streamed block scan's
+	// match lines), in order.
+	Output []byte `json:"output,omitempty"`
 }
 
 // jobStream answers a request that runs a job: NDJSON progress events a

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 
@@ -59,28 +58,18 @@ func (m *Main) runBlocks(ctx context.Context, args []string) error {
 	return usagef(nil, "unknown subcommand %q (matchmeta blocks --help)", sub)
 }
 
-// withBlocks opens the database and the service over it for one blocks
-// command, with the progress renderer every CLI job uses. (A running
-// daemon holds the file; until the admin route table and remote client
-// exist the blocks commands work on the file directly.)
-func (m *Main) withBlocks(ctx context.Context, path string, readOnly bool, what string, fn func(svc *service.Local, st *db.Store, p *render.Progress) error) error {
+// withBlocks gets the service for one blocks command (the running
+// daemon's over its admin socket when one holds the database, else the
+// file's), with the progress renderer every CLI job uses.
+func (m *Main) withBlocks(ctx context.Context, path string, readOnly bool, what string, fn func(svc service.Service, p *render.Progress) error) error {
 	p := render.NewProgress(m.Stderr, render.ProgressOptions{What: what})
 	defer p.Close()
-	log := m.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(p.LogWriter(), &slog.HandlerOptions{Level: levelOf(m.env("MATCHMETA_LOG_LEVEL"))}))
-	}
-	st, err := db.Open(ctx, path, db.Options{Logger: log, ReadOnly: readOnly})
+	svc, release, err := m.service(ctx, path, svcOptions{readOnly: readOnly, log: p.LogWriter()})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	svc, err := service.NewLocal(service.Config{Store: st, Logger: log, Stdin: m.Stdin, StdinSize: stdinSize(m.Stdin)})
-	if err != nil {
-		return err
-	}
-	defer svc.Close(context.Background())
-	return fn(svc, st, p)
+	defer release()
+	return fn(svc, p)
 }
 
 func humanBytes(n int64) string {
@@ -111,7 +100,7 @@ func (m *Main) blocksCreate(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return usagef(fs, "want one set name")
 	}
-	return m.withBlocks(ctx, *dbPath, false, "create", func(svc *service.Local, _ *db.Store, _ *render.Progress) error {
+	return m.withBlocks(ctx, *dbPath, false, "create", func(svc service.Service, _ *render.Progress) error {
 		si, err := svc.BlockCreate(ctx, db.SetSpec{Name: fs.Arg(0), Class: db.Class(*class), BlockSize: *size, Step: *step, Source: *source, Desc: *desc})
 		if err != nil {
 			return err
@@ -133,7 +122,7 @@ func (m *Main) blocksIngest(ctx context.Context, args []string) error {
 	if fs.NArg() < 2 {
 		return usagef(fs, "want a set name and at least one path")
 	}
-	return m.withBlocks(ctx, *dbPath, false, "ingest", func(svc *service.Local, _ *db.Store, p *render.Progress) error {
+	return m.withBlocks(ctx, *dbPath, false, "ingest", func(svc service.Service, p *render.Progress) error {
 		res, err := svc.BlockIngest(ctx, blocks.IngestRequest{Set: fs.Arg(0), Paths: fs.Args()[1:], Repository: *repo, NoRecurse: *noRecurse}, p.Watch)
 		p.Close()
 		if res != nil {
@@ -164,7 +153,7 @@ func (m *Main) blocksImport(ctx context.Context, args []string) error {
 	if fs.NArg() != 2 {
 		return usagef(fs, "want a set name and one file")
 	}
-	return m.withBlocks(ctx, *dbPath, false, "import", func(svc *service.Local, _ *db.Store, p *render.Progress) error {
+	return m.withBlocks(ctx, *dbPath, false, "import", func(svc service.Service, p *render.Progress) error {
 		res, err := svc.BlockImport(ctx, blocks.ImportRequest{Set: fs.Arg(0), File: fs.Arg(1), Stdin: m.Stdin, Format: *format, Repository: *repo, Whitelist: *white, Strict: *strict}, p.Watch)
 		p.Close()
 		if res != nil {
@@ -194,7 +183,7 @@ func (m *Main) blocksExport(ctx context.Context, args []string) error {
 	if fs.NArg() != 2 {
 		return usagef(fs, "want a set name and an output file (- for stdout)")
 	}
-	return m.withBlocks(ctx, *dbPath, true, "export", func(svc *service.Local, _ *db.Store, p *render.Progress) error {
+	return m.withBlocks(ctx, *dbPath, true, "export", func(svc service.Service, p *render.Progress) error {
 		out, closeOut, err := m.createOut(fs.Arg(1))
 		if err != nil {
 			return err
@@ -271,7 +260,7 @@ func (m *Main) blocksSetOp(ctx context.Context, op string, args []string) error 
 		req.B, req.Dest = fs.Arg(1), fs.Arg(2)
 		req.HashOnly = *hashOnly
 	}
-	return m.withBlocks(ctx, *dbPath, false, op, func(svc *service.Local, _ *db.Store, p *render.Progress) error {
+	return m.withBlocks(ctx, *dbPath, false, op, func(svc service.Service, p *render.Progress) error {
 		res, err := svc.BlockSetOp(ctx, req, p.Watch)
 		p.Close()
 		if err != nil {
@@ -294,20 +283,14 @@ func (m *Main) blocksStats(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return usagef(fs, "want one set name")
 	}
-	return m.withBlocks(ctx, *dbPath, true, "stats", func(svc *service.Local, st *db.Store, p *render.Progress) error {
+	return m.withBlocks(ctx, *dbPath, true, "stats", func(svc service.Service, p *render.Progress) error {
 		s, err := svc.BlockStats(ctx, fs.Arg(0), p.Watch)
 		p.Close()
 		if err != nil {
 			return err
 		}
 		if *sources {
-			si, _ := st.Set(fs.Arg(0))
-			var line []byte
-			return st.EachSourceChunked(ctx, si, func(src *db.Source) error {
-				line = append(blocks.AppendSourceJSON(line[:0], src), '\n')
-				_, err := m.Stdout.Write(line)
-				return err
-			})
+			return svc.BlockSources(ctx, fs.Arg(0), m.Stdout)
 		}
 		if *asJSON {
 			return json.NewEncoder(m.Stdout).Encode(s)
@@ -335,7 +318,7 @@ func (m *Main) blocksLookup(ctx context.Context, args []string) error {
 	if fs.NArg() == 0 {
 		return usagef(fs, "want at least one block hash")
 	}
-	return m.withBlocks(ctx, *dbPath, true, "lookup", func(svc *service.Local, _ *db.Store, _ *render.Progress) error {
+	return m.withBlocks(ctx, *dbPath, true, "lookup", func(svc service.Service, _ *render.Progress) error {
 		enc := json.NewEncoder(m.Stdout)
 		for _, h := range fs.Args() {
 			a, err := svc.BlockLookup(ctx, h, *set)
@@ -371,7 +354,7 @@ func (m *Main) blocksScan(ctx context.Context, args []string) error {
 	if *set == "" {
 		return usagef(fs, "--set NAME is required")
 	}
-	return m.withBlocks(ctx, *dbPath, true, "scan", func(svc *service.Local, _ *db.Store, p *render.Progress) error {
+	return m.withBlocks(ctx, *dbPath, true, "scan", func(svc service.Service, p *render.Progress) error {
 		out, closeOut, err := m.createOut(*output)
 		if err != nil {
 			return err

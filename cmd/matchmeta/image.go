@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
-	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/imager"
 	"github.com/matchmeta/matchmeta/importer/blocks"
 	"github.com/matchmeta/matchmeta/web/service"
@@ -255,7 +254,7 @@ func (m *Main) imageAcquire(ctx context.Context, args []string, changed bool) er
 		return err
 	}
 	if *scanSet != "" {
-		return m.withBlocks(ctx, *dbPath, true, "scan", func(svc *service.Local, _ *db.Store, p *render.Progress) error {
+		return m.withBlocks(ctx, *dbPath, true, "scan", func(svc service.Service, p *render.Progress) error {
 			req := blocks.ScanRequest{Set: *scanSet, Images: []string{filepath.Join(*out, rep.Image)}, Format: blocks.ScanJSON, Mode: "o",
 				Command: strings.Join(o.CommandLine, " "), Out: m.Stdout, Summary: m.Stderr}
 			_, err := svc.BlockScan(ctx, req, p.Watch)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -40,6 +41,27 @@ func (e *LineError) Error() string {
 
 func (e *LineError) Unwrap() error { return e.Err }
 
+type lineErrorJSON struct {
+	File  string `json:"file"`
+	Line  int    `json:"line"`
+	Error string `json:"error"`
+}
+
+// MarshalJSON carries a bad line in a job's result (a daemon's import).
+func (e *LineError) MarshalJSON() ([]byte, error) {
+	return json.Marshal(lineErrorJSON{File: e.File, Line: e.Line, Error: e.Err.Error()})
+}
+
+// UnmarshalJSON reads a bad line back; the error is the input's fault.
+func (e *LineError) UnmarshalJSON(b []byte) error {
+	var j lineErrorJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*e = LineError{File: j.File, Line: j.Line, Err: fmt.Errorf("%w: %s", ErrBadInput, strings.TrimPrefix(j.Error, ErrBadInput.Error()+": "))}
+	return nil
+}
+
 // MaxReported is how many bad lines a result lists; the rest are counted.
 const MaxReported = 20
 
@@ -48,7 +70,12 @@ type ImportRequest struct {
 	Set  string // an existing block set; the import adds to it
 	File string // path, or "-" with Stdin
 	// Stdin is read when File is "-".
-	Stdin io.Reader
+	Stdin io.Reader `json:"-"`
+	// Input, when set, is read instead of opening File, which still names
+	// the input in reports and as the default repository (a daemon
+	// importing a file a client streams); InputSize is its size if known.
+	Input     io.Reader `json:"-"`
+	InputSize int64     `json:"-"`
 	// Format is FormatJSON, FormatTab or FormatDFXML; empty detects it
 	// from the content.
 	Format string
@@ -71,7 +98,7 @@ type ImportResult struct {
 	Skipped uint64       `json:"skipped,omitempty"` // entries of sources already in the set
 	Short   uint64       `json:"short_pieces,omitempty"`
 	Bad     uint64       `json:"bad_lines"`
-	Errors  []*LineError `json:"-"`
+	Errors  []*LineError `json:"errors,omitempty"`
 	Set     db.SetInfo   `json:"set"`
 }
 
@@ -101,9 +128,11 @@ func Import(ctx context.Context, st *db.Store, req ImportRequest, pr *progress.T
 	if si.Kind != db.KindBlock {
 		return nil, fmt.Errorf("blocks: import: %w: %s is a %s set, not a block set", db.ErrInvalid, si.Name, si.Kind)
 	}
-	in, size, closeIn, err := openInput(req.File, req.Stdin)
-	if err != nil {
-		return nil, err
+	in, size, closeIn := req.Input, req.InputSize, func() {}
+	if in == nil {
+		if in, size, closeIn, err = openInput(req.File, req.Stdin); err != nil {
+			return nil, err
+		}
 	}
 	defer closeIn()
 	pr.SetBytesTotal(size)

@@ -29,6 +29,49 @@ type IngestRequest struct {
 	NoRecurse bool
 	// Workers hashing in parallel (default: one per CPU).
 	Workers int
+	// Files, when set, replaces Paths: the very files to hash, each with
+	// the name and repository to record (ListFiles makes it; a daemon
+	// ingesting for a client gets the client's list, with absolute paths
+	// to open and the names as the client gave them).
+	Files []IngestFile
+}
+
+// IngestFile is one file of an ingest: Path is opened, Name and
+// Repository are recorded.
+type IngestFile struct {
+	Path       string `json:"path"`
+	Name       string `json:"name"`
+	Repository string `json:"repository"`
+}
+
+// ListFiles walks paths for the regular files an ingest hashes, named as
+// walked and in repository (empty: each path as given, hashdb's default).
+func ListFiles(paths []string, repository string) ([]IngestFile, int64, error) {
+	var files []IngestFile
+	var total int64
+	for _, p := range paths {
+		repo := repository
+		if repo == "" {
+			repo = p
+		}
+		err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return fmt.Errorf("blocks: ingest: %w", err)
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			if fi, err := d.Info(); err == nil {
+				total += fi.Size()
+			}
+			files = append(files, IngestFile{Path: path, Name: path, Repository: repo})
+			return nil
+		})
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+	return files, total, nil
 }
 
 // IngestResult says what an ingest did.
@@ -81,10 +124,6 @@ type ingest struct {
 	res  IngestResult
 }
 
-type ingestJob struct {
-	path, repo string
-}
-
 // Ingest hashes files into a block set on every core and publishes the
 // set with the new sources in one step (nothing changes on error or
 // cancel).
@@ -96,31 +135,19 @@ func Ingest(ctx context.Context, st *db.Store, req IngestRequest, pr *progress.T
 	if si.Kind != db.KindBlock {
 		return nil, fmt.Errorf("blocks: ingest: %w: %s is a %s set, not a block set", db.ErrInvalid, si.Name, si.Kind)
 	}
-	if len(req.Paths) == 0 {
+	if len(req.Paths) == 0 && len(req.Files) == 0 {
 		return nil, fmt.Errorf("blocks: ingest: %w: no paths", db.ErrInvalid)
 	}
-	var jobs []ingestJob
-	var total int64
-	for _, p := range req.Paths {
-		repo := req.Repository
-		if repo == "" {
-			repo = p
+	jobs, total := req.Files, int64(0)
+	if len(jobs) == 0 {
+		if jobs, total, err = ListFiles(req.Paths, req.Repository); err != nil {
+			return nil, err
 		}
-		err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return fmt.Errorf("blocks: ingest: %w", err)
-			}
-			if !d.Type().IsRegular() {
-				return nil
-			}
-			if fi, err := d.Info(); err == nil {
+	} else {
+		for _, f := range jobs {
+			if fi, err := os.Stat(f.Path); err == nil {
 				total += fi.Size()
 			}
-			jobs = append(jobs, ingestJob{path: path, repo: repo})
-			return nil
-		})
-		if err != nil {
-			return nil, err
 		}
 	}
 	in := &ingest{ctx: ctx, req: req, pr: pr, bs: si.BlockSize, out: make(chan sourceOut, 64), seen: map[[16]byte]bool{}}
@@ -140,7 +167,7 @@ func Ingest(ctx context.Context, st *db.Store, req IngestRequest, pr *progress.T
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	in.ctx = ctx
-	jobc := make(chan ingestJob)
+	jobc := make(chan IngestFile)
 	var wg sync.WaitGroup
 	for i := 0; i < workers; i++ {
 		wg.Add(1)
@@ -249,17 +276,17 @@ type ingestWorker struct {
 	budget int
 }
 
-func (w *ingestWorker) file(j ingestJob) {
+func (w *ingestWorker) file(j IngestFile) {
 	in := w.in
-	f, err := os.Open(j.path)
+	f, err := os.Open(j.Path)
 	if err != nil {
-		in.fail(j.path, err)
+		in.fail(j.Name, err)
 		return
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		in.fail(j.path, err)
+		in.fail(j.Name, err)
 		return
 	}
 	size := fi.Size()
@@ -273,24 +300,24 @@ func (w *ingestWorker) file(j ingestJob) {
 	if size == 0 {
 		return // hashdb skips empty files
 	}
-	name := []db.NamePair{{Repository: j.repo, Name: j.path}}
+	name := []db.NamePair{{Repository: j.Repository, Name: j.Name}}
 	if size <= smallFile {
 		if cap(w.buf) < int(size) {
 			w.buf = make([]byte, size)
 		}
 		data := w.buf[:size]
 		if _, err := io.ReadFull(f, data); err != nil {
-			in.fail(j.path, err)
+			in.fail(j.Name, err)
 			return
 		}
 		in.pr.AddBytes(size)
-		w.source(data, j.repo, j.path, "", 0, name)
+		w.source(data, j.Repository, j.Name, "", 0, name)
 		return
 	}
 	// Large file: the file MD5 first, then the blocks in pieces.
 	hh := md5.New()
 	if _, err := io.Copy(hh, f); err != nil {
-		in.fail(j.path, err)
+		in.fail(j.Name, err)
 		return
 	}
 	var fh [16]byte
@@ -301,7 +328,7 @@ func (w *ingestWorker) file(j ingestJob) {
 		return
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		in.fail(j.path, err)
+		in.fail(j.Name, err)
 		return
 	}
 	const piece = 16 << 20
@@ -313,7 +340,7 @@ func (w *ingestWorker) file(j ingestJob) {
 	for off < size {
 		n, err := io.ReadFull(f, w.buf[:piece])
 		if n == 0 && err != nil {
-			in.fail(j.path, fmt.Errorf("read at %d: %w", off, err))
+			in.fail(j.Name, fmt.Errorf("read at %d: %w", off, err))
 			return
 		}
 		data := w.buf[:n]
@@ -325,7 +352,7 @@ func (w *ingestWorker) file(j ingestJob) {
 		}
 		name = nil
 		if !in.req.NoRecurse {
-			w.recurse(data, len(data), j.repo, j.path, "", off, 0)
+			w.recurse(data, len(data), j.Repository, j.Name, "", off, 0)
 		}
 		in.pr.AddBytes(int64(n))
 		off += int64(n)

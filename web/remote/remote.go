@@ -174,6 +174,11 @@ func (c *Client) callBody(ctx context.Context, method, path string, body io.Read
 // job reads a job's answer stream: progress events go to watch, the last
 // line's result into out (also when the job failed), its error returned.
 func (c *Client) job(ctx context.Context, res *http.Response, watch service.Watch, out any) error {
+	return c.jobOut(ctx, res, watch, nil, out)
+}
+
+// jobOut is job for a job with output: its Output events go to w in order.
+func (c *Client) jobOut(ctx context.Context, res *http.Response, watch service.Watch, w io.Writer, out any) error {
 	defer res.Body.Close()
 	sc := bufio.NewScanner(res.Body)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
@@ -185,6 +190,15 @@ func (c *Client) job(ctx context.Context, res *http.Response, watch service.Watc
 		if ev.Progress != nil {
 			if watch != nil {
 				watch(*ev.Progress)
+			}
+			continue
+		}
+		if len(ev.Output) > 0 {
+			if w == nil {
+				return fmt.Errorf("admin socket %s: output from a job that has none", c.cfg.Socket)
+			}
+			if _, err := w.Write(ev.Output); err != nil {
+				return fmt.Errorf("job output: %w", err)
 			}
 			continue
 		}

@@ -24,6 +24,9 @@ type Blocks interface {
 	BlockExport(ctx context.Context, set, command string, w io.Writer, watch Watch) error
 	BlockSetOp(ctx context.Context, req blocks.SetOpRequest, watch Watch) (*blocks.SetOpResult, error)
 	BlockStats(ctx context.Context, set string, watch Watch) (*blocks.Stats, error)
+	// BlockSources writes every source of a set as a hashdb source line
+	// (hashdb's "sources" command).
+	BlockSources(ctx context.Context, set string, w io.Writer) error
 	// BlockScan hunts a set's blocks in images; the match lines go to
 	// req.Out, and the report (with the per-file presence) is the job's
 	// result, kept in the job list.

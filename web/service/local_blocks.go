@@ -93,6 +93,23 @@ func (l *Local) BlockStats(ctx context.Context, set string, watch Watch) (*block
 	})
 }
 
+// BlockSources writes a set's sources as hashdb source lines.
+func (l *Local) BlockSources(ctx context.Context, set string, w io.Writer) error {
+	si, err := l.st.Set(set)
+	if err != nil {
+		return err
+	}
+	if si.Kind != db.KindBlock {
+		return db.Errorf(db.ErrorInvalid, "%s is a %s set, not a block set", si.Name, si.Kind)
+	}
+	var line []byte
+	return l.st.EachSourceChunked(ctx, si, func(src *db.Source) error {
+		line = append(blocks.AppendSourceJSON(line[:0], src), '\n')
+		_, err := w.Write(line)
+		return err
+	})
+}
+
 // BlockScan hunts blocks in images as a job; its report is the result.
 func (l *Local) BlockScan(ctx context.Context, req blocks.ScanRequest, watch Watch) (*blocks.ScanReport, error) {
 	if req.Stdin == nil {
