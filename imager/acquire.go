@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -175,6 +176,8 @@ type acq struct {
 
 	refMu   sync.Mutex
 	refToks map[int64]string
+
+	inflight chan struct{} // request slots (Workers)
 }
 
 // Acquire images one snapshot into o.Out and returns its report. An
@@ -554,8 +557,14 @@ func (a *acq) download(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	jobs := make(chan blockRef, a.o.Workers*4)
+	// Workers bounds the requests in flight (a slot is held from the
+	// request to the end of its body); a few more goroutines than that
+	// let the CPU work of a block (its SHA-256, the write, the sink) run
+	// outside a slot, so a slot issues its next request while the last
+	// body is still being hashed and the wire never waits for the CPU.
+	a.inflight = make(chan struct{}, a.o.Workers)
 	var wg sync.WaitGroup
-	for range a.o.Workers {
+	for range a.o.Workers + 2*runtime.GOMAXPROCS(0) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -631,9 +640,6 @@ func (e *fatalError) Unwrap() error { return e.err }
 func (a *acq) fetch(ctx context.Context, ref blockRef, buf []byte) (sum [32]byte, err error) {
 	var last error
 	for attempt := 0; ; attempt++ {
-		if err := a.lim.wait(ctx); err != nil {
-			return sum, err
-		}
 		sum, err = a.getOnce(ctx, ref, buf)
 		if err == nil {
 			return sum, nil
@@ -669,39 +675,64 @@ func (a *acq) fetch(ctx context.Context, ref blockRef, buf []byte) (sum [32]byte
 }
 
 func (a *acq) getOnce(ctx context.Context, ref blockRef, buf []byte) (sum [32]byte, err error) {
+	want, err := a.getBody(ctx, ref, buf)
+	if err != nil {
+		return sum, err
+	}
+	if sum = sha256.Sum256(buf[:a.geo.BlockSize]); !bytes.Equal(sum[:], want[:]) {
+		return sum, &verifyError{fmt.Sprintf("checksum mismatch: body sha256 %x, x-amz-Checksum %x", sum, want)}
+	}
+	return sum, nil
+}
+
+// getBody is one GetSnapshotBlock call, holding a request slot from
+// the request to the end of the body: it reads the body into buf, checks
+// its length against x-amz-Data-Length and returns the x-amz-Checksum to
+// verify it against.
+func (a *acq) getBody(ctx context.Context, ref blockRef, buf []byte) (want [32]byte, err error) {
+	select {
+	case a.inflight <- struct{}{}:
+	case <-ctx.Done():
+		return want, ctx.Err()
+	}
+	defer func() { <-a.inflight }()
+	if err := a.lim.wait(ctx); err != nil {
+		return want, err
+	}
 	rctx, cancel := context.WithTimeout(ctx, a.o.Timeout)
 	defer cancel()
 	a.gets.Add(1)
-	snap := a.o.Snapshot
 	out, err := a.api.GetSnapshotBlock(rctx, &ebs.GetSnapshotBlockInput{
-		SnapshotId: aws.String(snap), BlockIndex: aws.Int32(int32(ref.idx)), BlockToken: aws.String(ref.token)})
+		SnapshotId: aws.String(a.o.Snapshot), BlockIndex: aws.Int32(int32(ref.idx)), BlockToken: aws.String(ref.token)})
 	if err != nil {
-		return sum, err
+		return want, err
 	}
 	defer out.BlockData.Close()
 	bs := a.geo.BlockSize
 	if out.DataLength == nil || int64(*out.DataLength) != bs {
-		return sum, &verifyError{fmt.Sprintf("x-amz-Data-Length %v, want the block size %d", aws.ToInt32(out.DataLength), bs)}
+		return want, &verifyError{fmt.Sprintf("x-amz-Data-Length %v, want the block size %d", aws.ToInt32(out.DataLength), bs)}
 	}
 	if out.ChecksumAlgorithm != "SHA256" {
-		return sum, &verifyError{fmt.Sprintf("x-amz-Checksum-Algorithm %q, want SHA256", out.ChecksumAlgorithm)}
+		return want, &verifyError{fmt.Sprintf("x-amz-Checksum-Algorithm %q, want SHA256", out.ChecksumAlgorithm)}
 	}
-	want, err := base64.StdEncoding.DecodeString(aws.ToString(out.Checksum))
-	if err != nil || len(want) != sha256.Size {
-		return sum, &verifyError{fmt.Sprintf("x-amz-Checksum %q is not a base64 SHA-256", aws.ToString(out.Checksum))}
+	cs := aws.ToString(out.Checksum)
+	var raw [sha256.Size + 1]byte // DecodedLen of the 44 characters of a SHA-256
+	if len(cs) != base64.StdEncoding.EncodedLen(sha256.Size) {
+		return want, &verifyError{fmt.Sprintf("x-amz-Checksum %q is not a base64 SHA-256", cs)}
 	}
+	if n, err := base64.StdEncoding.Decode(raw[:], []byte(cs)); err != nil || n != sha256.Size {
+		return want, &verifyError{fmt.Sprintf("x-amz-Checksum %q is not a base64 SHA-256", cs)}
+	}
+	copy(want[:], raw[:sha256.Size])
 	n, err := io.ReadFull(out.BlockData, buf[:bs])
 	if err != nil {
-		return sum, fmt.Errorf("body after %d of %d bytes: %w", n, bs, err)
+		return want, fmt.Errorf("body after %d of %d bytes: %w", n, bs, err)
 	}
 	var extra [1]byte
 	if k, _ := out.BlockData.Read(extra[:]); k > 0 {
-		return sum, &verifyError{fmt.Sprintf("body longer than x-amz-Data-Length %d", bs)}
+		return want, &verifyError{fmt.Sprintf("body longer than x-amz-Data-Length %d", bs)}
 	}
-	if sum = sha256.Sum256(buf[:bs]); !bytes.Equal(sum[:], want) {
-		return sum, &verifyError{fmt.Sprintf("checksum mismatch: body sha256 %x, x-amz-Checksum %x", sum, want)}
-	}
-	return sum, nil
+	return want, nil
 }
 
 // refresh gets a new token for idx after its token expired, by listing

@@ -237,13 +237,33 @@ func runChild(b *testing.B, test string, env ...string) (benchChildResult, float
 // RSS. The read-back verification and whole-image hash that follow
 // (reading the full volume, zeros included) are reported separately as
 // end-to-end throughput. Run with -benchtime=1x.
+//
+// It runs twice, with two models of the service. latency=20ms gives every
+// GetSnapshotBlock a service time, as EBS has (tens of milliseconds):
+// the emulator, not this machine's CPU, sets the pace, which is what the
+// ">= 0.8x what the emulator serves" target measures. latency=0ms answers
+// at once, so the run is bound by the CPU that the emulator, the reader
+// and the acquisition share: the trivial reader only copies bytes, the
+// acquisition also hashes and writes every one of them, so its ratio there
+// is the cost of verification (about 0.4 on two cores) rather than
+// anything the pipeline could remove. IMAGER_BENCH_LATENCY_MS runs only
+// the one latency given.
 func BenchmarkAcquire(b *testing.B) {
+	lats := []int{0, 20}
+	if v := os.Getenv("IMAGER_BENCH_LATENCY_MS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			b.Fatalf("IMAGER_BENCH_LATENCY_MS=%q: want milliseconds", v)
+		}
+		lats = []int{n}
+	}
+	for _, ms := range lats {
+		b.Run(fmt.Sprintf("latency=%dms", ms), func(b *testing.B) { benchAcquire(b, time.Duration(ms)*time.Millisecond) })
+	}
+}
+
+func benchAcquire(b *testing.B, lat time.Duration) {
 	vol := benchVolume()
-	// IMAGER_BENCH_LATENCY_MS models the service's per-request latency
-	// (0 by default: the emulator answers at once and the run is bound by
-	// this machine's CPU, which the emulator, the reader and the
-	// acquisition share).
-	lat := time.Duration(envInt("IMAGER_BENCH_LATENCY_MS", 0)) * time.Millisecond
 	srv := ebsemu.New(ebsemu.Options{Latency: lat}, vol)
 	defer srv.Close()
 	want := int64(len(vol.Indices())) * ebsemu.DefaultBlockSize
