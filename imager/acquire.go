@@ -82,9 +82,14 @@ type AcquireOptions struct {
 	ToolVersion               string
 	CommandLine               []string
 
-	// Sink, when set, sees every verified block (index, data) as it
-	// arrives, from the download workers concurrently; data is valid only
-	// during the call. Block hunting hooks in here.
+	// Sink, when set, sees the whole volume block by block in index
+	// order as the acquisition goes: every listed block once it is
+	// verified and stored, unlisted blocks as zeros, resumed and (for
+	// Changed) unchanged blocks too. Calls come from one goroutine; data is
+	// valid only during the call and must not be changed. The download does
+	// not wait for a slow Sink (blocks are read back from the output), but
+	// the acquisition ends only after the last call; an error stops it.
+	// Block hunting streams the volume through here.
 	Sink func(index int64, data []byte) error `json:"-"`
 
 	// Now is the clock for the report (default time.Now).
@@ -178,6 +183,7 @@ type acq struct {
 	refToks map[int64]string
 
 	inflight chan struct{} // request slots (Workers)
+	stored   chan struct{} // a block was stored (for the Sink's follower)
 }
 
 // Acquire images one snapshot into o.Out and returns its report. An
@@ -190,6 +196,9 @@ func Acquire(ctx context.Context, api API, o AcquireOptions) (*Report, error) {
 	a := &acq{api: api, o: o,
 		pol: retryPolicy{retries: o.Retries, base: o.BackoffBase, max: o.BackoffMax},
 		lim: newLimiter(o.Rate)}
+	if o.Sink != nil {
+		a.stored = make(chan struct{}, 1)
+	}
 	a.list = snapshotLister(api, o.Snapshot)
 	if o.changed != nil {
 		a.list = changedLister(api, o.changed.first, o.Snapshot)
@@ -253,9 +262,11 @@ func (a *acq) run(ctx context.Context) (*Report, error) {
 
 	tr.Phase("download", "blocks")
 	tr.SetTotal(uint64(a.nlisted))
-	tr.SetDone(uint64(a.resumed.Load()))
+	// Resumed blocks (and, for Changed, the unchanged ones) are done already.
+	done := a.done.count()
+	tr.SetDone(uint64(done))
 	tr.SetBytesTotal(a.nlisted * a.geo.BlockSize)
-	tr.AddBytes(a.resumed.Load() * a.geo.BlockSize)
+	tr.AddBytes(done * a.geo.BlockSize)
 	dlErr := a.download(ctx)
 	if err := a.sync(); err != nil && dlErr == nil {
 		dlErr = err
@@ -458,23 +469,11 @@ func (a *acq) open(ctx context.Context) error {
 		}
 		_, serr := os.Stat(partial)
 		a.fresh = errors.Is(serr, os.ErrNotExist)
-		if o.changed != nil && a.fresh {
-			if err := copySparse(ctx, o.changed.baseImage, partial, a.geo.BlockSize); err != nil {
-				return err
-			}
-			a.fresh = false
-		}
 		if a.img, err = os.OpenFile(partial, os.O_RDWR|os.O_CREATE, 0o644); err != nil {
 			return fmt.Errorf("imager: %w", err)
 		}
 		if err := a.img.Truncate(a.geo.Bytes()); err != nil {
 			return fmt.Errorf("imager: size %s: %w", partial, err)
-		}
-		if o.changed != nil && !resume {
-			if err := a.seedChanged(); err != nil {
-				return err
-			}
-			resume = true
 		}
 	} else {
 		a.blockDir = filepath.Join(o.Out, o.Snapshot)
@@ -487,7 +486,12 @@ func (a *acq) open(ctx context.Context) error {
 		}
 	}
 	if resume {
-		return a.crossCheck(ctx)
+		if err := a.crossCheck(ctx); err != nil {
+			return err
+		}
+	}
+	if o.changed != nil {
+		return a.seedChanged(ctx)
 	}
 	return nil
 }
@@ -563,6 +567,21 @@ func (a *acq) download(ctx context.Context) error {
 	// outside a slot, so a slot issues its next request while the last
 	// body is still being hashed and the wire never waits for the CPU.
 	a.inflight = make(chan struct{}, a.o.Workers)
+	workersDone := make(chan struct{})
+	var followErr error
+	followed := make(chan struct{})
+	if a.o.Sink != nil {
+		go func() {
+			defer close(followed)
+			// A block that never came is the download's failure, said
+			// better by the download; anything else stops the workers.
+			if followErr = a.follow(ctx, workersDone); followErr != nil && !errors.Is(followErr, errNeverArrived) {
+				cancel(followErr)
+			}
+		}()
+	} else {
+		close(followed)
+	}
 	var wg sync.WaitGroup
 	for range a.o.Workers + 2*runtime.GOMAXPROCS(0) {
 		wg.Add(1)
@@ -595,7 +614,7 @@ func (a *acq) download(ctx context.Context) error {
 	// Pass 2: list again page by page (fresh tokens) and hand out every
 	// block not yet done.
 	var listErr error
-	if a.resumed.Load() < a.nlisted {
+	if a.done.count() < a.nlisted {
 		listErr = a.walk(ctx, func(p page) error {
 			for _, r := range p.refs {
 				if r.none || !a.listed.has(r.idx) || a.done.has(r.idx) {
@@ -612,6 +631,8 @@ func (a *acq) download(ctx context.Context) error {
 	}
 	close(jobs)
 	wg.Wait()
+	close(workersDone)
+	<-followed
 	if cause := context.Cause(ctx); cause != nil {
 		return cause
 	}
@@ -624,11 +645,18 @@ func (a *acq) download(ctx context.Context) error {
 		show := a.errs[:min(len(a.errs), 5)]
 		return fmt.Errorf("imager: %s: %d block(s) failed (rerun to resume): %s", a.o.Snapshot, n, strings.Join(show, "; "))
 	}
+	if followErr != nil {
+		return followErr
+	}
 	if got := a.done.count(); got != a.nlisted {
 		return fmt.Errorf("imager: %s: %d of %d listed blocks done", a.o.Snapshot, got, a.nlisted)
 	}
 	return nil
 }
+
+// errNeverArrived is a listed block the workers gave up on, as the Sink's
+// follower sees it.
+var errNeverArrived = errors.New("never arrived")
 
 type fatalError struct{ err error }
 
@@ -759,8 +787,19 @@ func (a *acq) refresh(ctx context.Context, idx int64, old string) (string, error
 	return t, nil
 }
 
-// store writes one verified block and records it in the manifest.
+// store writes one downloaded and verified block and records it.
 func (a *acq) store(idx int64, buf []byte, sum [32]byte) error {
+	if err := a.put(idx, buf, sum); err != nil {
+		return err
+	}
+	a.downloaded.Add(1)
+	a.o.Progress.AddBytes(a.geo.BlockSize)
+	return nil
+}
+
+// put writes one verified block in the acquisition's layout, records it
+// in the manifest and marks it done.
+func (a *acq) put(idx int64, buf []byte, sum [32]byte) error {
 	zero := sum == a.zeroSum // the hash is known: no second pass over the block
 	if a.img != nil {
 		// A fresh sparse image already reads as zeros there; a resumed
@@ -776,22 +815,58 @@ func (a *acq) store(idx int64, buf []byte, sum [32]byte) error {
 			return err
 		}
 	}
-	if a.o.Sink != nil {
-		if err := a.o.Sink(idx, buf); err != nil {
-			return fmt.Errorf("imager: block %d: sink: %w", idx, err)
-		}
-	}
 	if err := a.man.put(idx, sum); err != nil {
 		return err
 	}
 	a.done.set(idx)
-	a.downloaded.Add(1)
+	if a.stored != nil {
+		select {
+		case a.stored <- struct{}{}:
+		default:
+		}
+	}
 	if zero {
 		a.zeros.Add(1)
 	} else {
 		a.written.Add(1)
 	}
 	a.o.Progress.Add(1)
-	a.o.Progress.AddBytes(a.geo.BlockSize)
+	return nil
+}
+
+// follow hands the whole volume to the Sink in index order while the
+// download goes on: each listed block once it is stored (read back from
+// the image or its block file, so the order costs no memory), unlisted
+// blocks as zeros. It ends when the volume is done, with an error when
+// the workers have stopped and a listed block never came.
+func (a *acq) follow(ctx context.Context, workersDone <-chan struct{}) error {
+	buf := make([]byte, a.geo.BlockSize)
+	for idx := int64(0); idx < a.geo.Blocks(); idx++ {
+		data := a.zero
+		if a.listed.has(idx) {
+			for !a.done.has(idx) {
+				select {
+				case <-a.stored:
+				case <-workersDone:
+					if !a.done.has(idx) {
+						return fmt.Errorf("imager: %s: block %d: %w", a.o.Snapshot, idx, errNeverArrived)
+					}
+				case <-ctx.Done():
+					return context.Cause(ctx)
+				}
+			}
+			sum, err := a.man.get(idx)
+			if err == nil {
+				err = a.readDone(idx, sum, buf)
+			}
+			if err != nil {
+				return fmt.Errorf("imager: %s: block %d: read back for the sink: %w", a.o.Snapshot, idx, err)
+			}
+			data = buf
+		}
+		if err := a.o.Sink(idx, data); err != nil {
+			return fmt.Errorf("imager: block %d: sink: %w", idx, err)
+		}
+	}
 	return nil
 }

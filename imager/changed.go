@@ -1,39 +1,45 @@
 package imager
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
+
+	"filippo.io/age"
 )
 
 // ChangedOptions acquire a later snapshot from an earlier acquisition:
-// the earlier image is copied, and only the blocks ListChangedBlocks
-// names are fetched from the later snapshot (or zeroed when the later
-// snapshot no longer has them).
+// the blocks ListChangedBlocks does not name are taken from the earlier
+// acquisition (each checked against its manifest line), only the changed
+// ones are fetched from the later snapshot (or left zeros when the later
+// snapshot no longer has them). The new acquisition may use any layout
+// (raw, blocks, compressed, encrypted), whatever the earlier one used.
 type ChangedOptions struct {
 	// First is the earlier snapshot; Base is the directory of its finished
-	// raw acquisition.
+	// acquisition.
 	First string
 	Base  string
+	// BasePassword opens an encrypted base acquisition (default
+	// Acquire.Password).
+	BasePassword string
 	// Acquire holds the rest; Acquire.Snapshot is the later snapshot and
 	// Acquire.Out its new directory.
 	Acquire AcquireOptions
 }
 
 type changedPlan struct {
-	first     string
-	baseDir   string
-	baseImage string
-	base      *manifest
-	changed   bitmap
+	first   string
+	baseDir string
+	base    *manifest
+	baseID  age.Identity
+	changed bitmap
 }
 
-// Changed runs the acquisition of o.Acquire.Snapshot onto a copy of the
-// acquisition of o.First in o.Base.
+// Changed runs the acquisition of o.Acquire.Snapshot onto what the
+// acquisition of o.First in o.Base holds.
 func Changed(ctx context.Context, api API, o ChangedOptions) (*Report, error) {
 	if o.First == "" || o.Base == "" {
 		return nil, errors.New("imager: changed needs the first snapshot and its acquisition directory")
@@ -45,20 +51,29 @@ func Changed(ctx context.Context, api API, o ChangedOptions) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("imager: base acquisition: %w", err)
 	}
-	if rep.Snapshot != o.First || rep.Status != "complete" || rep.Verification.Result != "verified" || rep.Layout != "raw" {
-		return nil, fmt.Errorf("imager: %s is not a verified raw acquisition of %s (snapshot %s, status %s, verification %s, layout %s)",
-			o.Base, o.First, rep.Snapshot, rep.Status, rep.Verification.Result, rep.Layout)
+	if rep.Snapshot != o.First || rep.Status != "complete" || rep.Verification.Result != "verified" {
+		return nil, fmt.Errorf("imager: %s is not a verified acquisition of %s (snapshot %s, status %s, verification %s)",
+			o.Base, o.First, rep.Snapshot, rep.Status, rep.Verification.Result)
 	}
 	m, err := openManifest(filepath.Join(o.Base, manifestName), false)
 	if err != nil {
 		return nil, err
 	}
 	defer m.Close()
-	if o.Acquire.Blocks || o.Acquire.Compress || o.Acquire.Encrypt {
-		return nil, errors.New("imager: changed writes a raw image; compress or encrypt it afterwards")
+	plan := &changedPlan{first: o.First, baseDir: o.Base, base: m, changed: newBitmap(m.geo.Blocks())}
+	if m.geo.Encrypt {
+		pw := o.BasePassword
+		if pw == "" {
+			pw = o.Acquire.Password
+		}
+		if pw == "" {
+			return nil, fmt.Errorf("imager: base acquisition %s is encrypted: its password is needed", o.Base)
+		}
+		if plan.baseID, err = loadIdentity(o.Base, pw, false, 0); err != nil {
+			return nil, err
+		}
 	}
-	o.Acquire.changed = &changedPlan{first: o.First, baseDir: o.Base,
-		baseImage: filepath.Join(o.Base, ImageName(o.First)), base: m, changed: newBitmap(m.geo.Blocks())}
+	o.Acquire.changed = plan
 	return Acquire(ctx, api, o.Acquire)
 }
 
@@ -79,71 +94,56 @@ func (a *acq) prepareChanged() error {
 	})
 }
 
-// seedChanged copies the manifest lines of unchanged blocks and zeroes
-// the blocks the later snapshot dropped. The cross-check that follows
-// verifies the copied data against those lines.
-func (a *acq) seedChanged() error {
+// seedChanged takes every unchanged block of the earlier acquisition
+// that is not done yet: read from the base (image or block file), checked
+// against the base manifest, written in this acquisition's layout and
+// recorded. It runs after the resume cross-check, so an interrupted seed
+// goes on where it stopped. Dropped blocks are not listed: they stay zeros.
+func (a *acq) seedChanged(ctx context.Context) error {
 	c := a.o.changed
+	var img *os.File
+	bg := c.base.geo
+	if bg.Layout == "raw" {
+		path := filepath.Join(c.baseDir, ImageName(bg.Snapshot))
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("imager: base image: %w", err)
+		}
+		defer f.Close()
+		img = f
+	}
+	buf := make([]byte, a.geo.BlockSize)
+	var seeded int64
 	err := c.base.scan(func(idx int64, sum [32]byte) error {
-		if c.changed.has(idx) {
-			if !a.listed.has(idx) {
-				if _, err := a.img.WriteAt(a.zero, idx*a.geo.BlockSize); err != nil {
-					return fmt.Errorf("imager: zero block %d: %w", idx, err)
-				}
-			}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if c.changed.has(idx) || a.done.has(idx) || !a.listed.has(idx) {
 			return nil
 		}
-		return a.man.put(idx, sum)
+		if img != nil {
+			if _, err := img.ReadAt(buf, idx*bg.BlockSize); err != nil {
+				return fmt.Errorf("imager: base image block %d: %w", idx, err)
+			}
+			if sha256.Sum256(buf) != sum {
+				return fmt.Errorf("imager: base acquisition %s: block %d does not match its manifest line", c.baseDir, idx)
+			}
+		} else {
+			dir := filepath.Join(c.baseDir, bg.Snapshot)
+			path, b, err := findBlockFile(dir, BlockName(idx, bg.Snapshot, sum, bg.VolumeGiB, bg.BlockSize), blockExt(bg.Compress, bg.Encrypt))
+			if err == nil {
+				err = readBlockFile(path, b, buf, c.baseID)
+			}
+			if err != nil {
+				return fmt.Errorf("imager: base acquisition %s: block %d: %w", c.baseDir, idx, err)
+			}
+		}
+		seeded++
+		return a.put(idx, buf, sum)
 	})
 	if err != nil {
 		return err
 	}
-	return a.sync()
-}
-
-// copySparse copies a raw image, leaving all-zero blocks as holes, through
-// a temporary file renamed at the end.
-func copySparse(ctx context.Context, src, dst string, bs int64) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return fmt.Errorf("imager: base image: %w", err)
-	}
-	defer in.Close()
-	st, err := in.Stat()
-	if err != nil {
-		return fmt.Errorf("imager: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("imager: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	if err := tmp.Truncate(st.Size()); err != nil {
-		return fmt.Errorf("imager: %w", err)
-	}
-	buf := make([]byte, bs)
-	zero := make([]byte, bs)
-	for off := int64(0); off < st.Size(); off += bs {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n, err := in.ReadAt(buf, off)
-		if err != nil && err != io.EOF {
-			return fmt.Errorf("imager: read base image: %w", err)
-		}
-		if bytes.Equal(buf[:n], zero[:n]) {
-			continue
-		}
-		if _, err := tmp.WriteAt(buf[:n], off); err != nil {
-			return fmt.Errorf("imager: copy base image: %w", err)
-		}
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("imager: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("imager: %w", err)
-	}
-	return os.Rename(tmp.Name(), dst)
+	a.logf("imager: unchanged blocks taken from the base acquisition", "base", c.baseDir, "blocks", seeded)
+	return nil
 }

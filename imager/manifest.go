@@ -142,6 +142,21 @@ func (m *manifest) put(idx int64, sum [32]byte) error {
 	return nil
 }
 
+// get reads the line of one block.
+func (m *manifest) get(idx int64) (sum [32]byte, err error) {
+	var b [slotSize]byte
+	if _, err := m.f.ReadAt(b[:], manifestHeader+idx*slotSize); err != nil {
+		return sum, fmt.Errorf("imager: manifest %s: block %d: %w", m.path, idx, err)
+	}
+	if b[64] != ' ' || b[75] != '\n' || string(b[65:75]) != fmt.Sprintf("%010d", idx) {
+		return sum, fmt.Errorf("imager: manifest %s: block %d: no line", m.path, idx)
+	}
+	if _, err := hex.Decode(sum[:], b[:64]); err != nil {
+		return sum, fmt.Errorf("imager: manifest %s: block %d: bad sha256: %w", m.path, idx, err)
+	}
+	return sum, nil
+}
+
 func (m *manifest) clear(idx int64) error {
 	var b [slotSize]byte
 	if _, err := m.f.WriteAt(b[:], manifestHeader+idx*slotSize); err != nil {
