@@ -91,6 +91,11 @@ type AcquireOptions struct {
 	// the acquisition ends only after the last call; an error stops it.
 	// Block hunting streams the volume through here.
 	Sink func(index int64, data []byte) error `json:"-"`
+	// SinkClose, when set with Sink, is called once after the Sink's last
+	// block, before the read-back; what it returns goes into the report
+	// (BlockScan) and an error fails the acquisition. It is not called when
+	// the acquisition stops early.
+	SinkClose func() (*StreamScan, error) `json:"-"`
 
 	// Now is the clock for the report (default time.Now).
 	Now      func() time.Time  `json:"-"`
@@ -184,6 +189,8 @@ type acq struct {
 
 	inflight chan struct{} // request slots (Workers)
 	stored   chan struct{} // a block was stored (for the Sink's follower)
+
+	streamScan *StreamScan // from SinkClose
 }
 
 // Acquire images one snapshot into o.Out and returns its report. An
@@ -867,6 +874,13 @@ func (a *acq) follow(ctx context.Context, workersDone <-chan struct{}) error {
 		if err := a.o.Sink(idx, data); err != nil {
 			return fmt.Errorf("imager: block %d: sink: %w", idx, err)
 		}
+	}
+	if a.o.SinkClose != nil {
+		ss, err := a.o.SinkClose()
+		if err != nil {
+			return fmt.Errorf("imager: end of the sink's stream: %w", err)
+		}
+		a.streamScan = ss
 	}
 	return nil
 }

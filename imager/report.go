@@ -94,6 +94,18 @@ type Report struct {
 	Errors       []string     `json:"errors"`
 	Hashes       Hashes       `json:"hashes"`
 	Verification Verification `json:"verification"`
+	// BlockScan is what the consumer of the streamed volume (block hunting
+	// with --scan-blocks) reported when the stream ended.
+	BlockScan *StreamScan `json:"block_scan,omitempty"`
+}
+
+// StreamScan is the summary a Sink's consumer hands back at the end of the
+// volume (AcquireOptions.SinkClose): which set it hunted, how many
+// matches, and its own report as it encodes it.
+type StreamScan struct {
+	Set     string          `json:"set"`
+	Matches uint64          `json:"matches"`
+	Detail  json.RawMessage `json:"detail,omitempty"`
 }
 
 func (a *acq) report(started time.Time) *Report {
@@ -126,6 +138,7 @@ func (a *acq) report(started time.Time) *Report {
 	a.errMu.Lock()
 	r.Errors = append(r.Errors, a.errs...)
 	a.errMu.Unlock()
+	r.BlockScan = a.streamScan
 	return r
 }
 
@@ -255,6 +268,9 @@ func (r *Report) writeText(w io.Writer, m *manifest) error {
 	opt("Image MD5", r.Hashes.MD5)
 	opt("Image SHA-1", r.Hashes.SHA1)
 	line("Verification", fmt.Sprintf("%s (%d blocks checked, %d mismatches)", r.Verification.Result, r.Verification.BlocksChecked, r.Verification.Mismatches))
+	if b := r.BlockScan; b != nil {
+		line("Block scan", fmt.Sprintf("block set %s, %d matches, during the acquisition", b.Set, b.Matches))
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

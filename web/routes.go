@@ -72,6 +72,7 @@ func (s *Server) table() []route {
 		{"POST", "/api/v1/blocks/sources", admin, s.apiBlockSources},
 		{"POST", "/api/v1/blocks/setop", admin, s.apiBlockSetOp},
 		{"POST", "/api/v1/blocks/stats", admin, s.apiBlockStats},
+		{"POST", "/api/v1/admin/image", admin, s.apiImage},
 		{"POST", "/api/v1/lookup", open, s.apiBulk},
 		{"GET", "/api/v1/sets", open, s.apiSets},
 		{"DELETE", "/api/v1/sets/:name", admin, s.apiRemoveSet},

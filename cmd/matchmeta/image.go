@@ -15,7 +15,7 @@ import (
 
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/imager"
-	"github.com/matchmeta/matchmeta/importer/blocks"
+	"github.com/matchmeta/matchmeta/web/remote"
 	"github.com/matchmeta/matchmeta/web/service"
 )
 
@@ -59,18 +59,53 @@ func (m *Main) runImage(ctx context.Context, args []string) error {
 	return usagef(nil, "unknown subcommand %q (matchmeta image --help)", sub)
 }
 
-// withImaging runs fn with the imaging service over a job runner of its
-// own (imaging needs no database) and a progress view on stderr.
-func (m *Main) withImaging(ctx context.Context, what string, fn func(svc service.Images, p *render.Progress) error) error {
+// withImaging runs fn with the imaging service: the daemon's when one
+// serves dbPath (the job then runs there, with the daemon's credentials,
+// and shows on its status page), else the local service over the
+// database when the operation needs it (--scan-blocks), else a job
+// runner of its own (imaging needs no database). A progress view is on
+// stderr either way.
+func (m *Main) withImaging(ctx context.Context, what, dbPath string, needDB bool, fn func(svc service.Images, p *render.Progress) error) error {
 	p := render.NewProgress(m.Stderr, render.ProgressOptions{What: what})
 	defer p.Close()
+	if dbPath != "" {
+		if c := m.imagingDaemon(ctx, dbPath); c != nil {
+			defer c.Close()
+			return fn(c, p)
+		}
+	}
 	log := m.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(p.LogWriter(), &slog.HandlerOptions{Level: levelOf(m.env("MATCHMETA_LOG_LEVEL"))}))
 	}
+	if needDB {
+		svc, release, err := m.service(ctx, dbPath, svcOptions{readOnly: true, log: p.LogWriter()})
+		if err != nil {
+			return err
+		}
+		defer release()
+		return fn(svc, p)
+	}
 	jobs := service.NewRunner(service.RunnerConfig{Logger: log})
 	defer jobs.Stop(context.Background())
 	return fn(service.NewImaging(service.ImagingConfig{Logger: log, InstanceMetadata: true}, jobs), p)
+}
+
+// imagingDaemon is the daemon serving dbPath, or nil when none answers.
+func (m *Main) imagingDaemon(ctx context.Context, dbPath string) *remote.Client {
+	abs, err := filepath.Abs(dbPath)
+	if err != nil {
+		return nil
+	}
+	for _, sock := range m.clientSocketPaths(abs) {
+		c, err := remote.Dial(ctx, remote.Config{Socket: sock, DB: abs,
+			Notify: func(msg string) { fmt.Fprintf(m.Stderr, "matchmeta: %s\n", msg) }})
+		if err == nil {
+			fmt.Fprintf(m.Stderr, "matchmeta: the daemon on %s runs this job (its AWS credentials, its view of the files)\n", sock)
+			return c
+		}
+	}
+	return nil
 }
 
 // awsFlags are the flags of every command that talks to AWS.
@@ -131,7 +166,7 @@ func (m *Main) imageStatus(ctx context.Context, args []string) error {
 		return err
 	}
 	var st imager.Status
-	m.withImaging(ctx, "image status", func(svc service.Images, _ *render.Progress) error {
+	m.withImaging(ctx, "image status", "", false, func(svc service.Images, _ *render.Progress) error {
 		st = svc.ImagingStatus(ctx, af.config())
 		return nil
 	})
@@ -148,6 +183,7 @@ func (m *Main) imageStatus(ctx context.Context, args []string) error {
 func (m *Main) imageBudget(ctx context.Context, args []string) error {
 	const usage = "image budget --snapshot S [--get-price USD] [--list-price USD] [--transfer-price USD] [--json]"
 	fs := m.newFlagSet("image budget", usage)
+	dbPath := m.dbFlag(fs) // a daemon serving it runs the job
 	af := m.addAWSFlags(fs)
 	snap := fs.String("snapshot", "", "snapshot id (required)")
 	get := fs.Float64("get-price", imager.DefaultGetPricePer1000, "USD per 1,000 GetSnapshotBlock calls")
@@ -161,7 +197,7 @@ func (m *Main) imageBudget(ctx context.Context, args []string) error {
 		return usagef(fs, "--snapshot is required")
 	}
 	var b *imager.Budget
-	err := m.withImaging(ctx, "image budget", func(svc service.Images, p *render.Progress) error {
+	err := m.withImaging(ctx, "image budget", *dbPath, false, func(svc service.Images, p *render.Progress) error {
 		var err error
 		b, err = svc.ImageBudget(ctx, af.config(), imager.BudgetOptions{Snapshot: *snap, GetPrice: *get, ListPrice: *list,
 			TransferPricePerGiB: *transfer, Timeout: *af.timeout}, p.Watch)
@@ -211,7 +247,13 @@ func (m *Main) imageAcquire(ctx context.Context, args []string, changed bool) er
 	fs.StringVar(&c.Description, "description", "", "description, for the report")
 	fs.StringVar(&c.Notes, "notes", "", "notes, for the report")
 	account := fs.String("account", "", "AWS account that owns the snapshot, for the report (default: from the credentials when they say)")
-	scanSet := fs.String("scan-blocks", "", "after the acquisition, hunt this block set's blocks in the image (raw layout)")
+	scanSet := fs.String("scan-blocks", "", "hunt this block set's blocks in the volume while it is acquired")
+	scanOutput := fs.String("scan-output", "", "write the scan's JSON lines to this new file (default: stdout; through a daemon: kept in the job's report only)")
+	var basePW passwordFlags
+	if changed {
+		basePW = passwordFlags{password: new(string),
+			file: fs.String("base-password-file", "", "file whose first line is the password of an encrypted --base (default: the acquisition's password)")}
+	}
 	dbPath := m.dbFlag(fs)
 	if err := m.parse(fs, usage, args); err != nil {
 		return err
@@ -223,8 +265,6 @@ func (m *Main) imageAcquire(ctx context.Context, args []string, changed bool) er
 		return usagef(fs, "--out DIR is required")
 	case changed && (*first == "" || *base == ""):
 		return usagef(fs, "--first and --base are required")
-	case *scanSet != "" && (*blocksLayout || *compress || *encrypt):
-		return usagef(fs, "--scan-blocks needs the raw layout")
 	case fs.NArg() > 0:
 		return usagef(fs, "unexpected argument %q", fs.Arg(0))
 	}
@@ -236,12 +276,31 @@ func (m *Main) imageAcquire(ctx context.Context, args []string, changed bool) er
 		Password: password, Workers: *workers, Rate: *rate, Retries: *retries, Timeout: *af.timeout,
 		MD5: *md5, SHA1: *sha1, Force: *force, Case: c, Endpoint: *af.endpoint, Account: *account,
 		ToolVersion: Version, CommandLine: redactPassword(append([]string{"matchmeta", "image", strings.Fields(name)[1]}, args...))}
-	req := service.ImageAcquireRequest{AWS: af.config(), Acquire: o}
+	req := service.ImageAcquireRequest{AWS: af.config(), Acquire: o, ScanBlocks: *scanSet}
 	if changed {
 		req.First, req.Base = *first, *base
+		if *basePW.file != "" {
+			if req.BasePassword, err = m.password(basePW); err != nil {
+				return err
+			}
+		}
 	}
 	var rep *imager.Report
-	err = m.withImaging(ctx, name, func(svc service.Images, p *render.Progress) error {
+	err = m.withImaging(ctx, name, *dbPath, *scanSet != "", func(svc service.Images, p *render.Progress) error {
+		if *scanSet != "" {
+			// The lines go to --scan-output (opened by whoever runs the
+			// job), else to this terminal when the job runs here; a
+			// daemon keeps them in the job's report only.
+			if *scanOutput != "" {
+				abs, err := filepath.Abs(*scanOutput)
+				if err != nil {
+					return err
+				}
+				req.ScanOutput = abs
+			} else {
+				req.ScanOut, req.ScanSummary = m.Stdout, m.Stderr
+			}
+		}
 		var err error
 		rep, err = svc.ImageAcquire(ctx, req, p.Watch)
 		p.Close()
@@ -250,18 +309,7 @@ func (m *Main) imageAcquire(ctx context.Context, args []string, changed bool) er
 	if rep != nil {
 		m.printAcquisition(rep, *out)
 	}
-	if err != nil {
-		return err
-	}
-	if *scanSet != "" {
-		return m.withBlocks(ctx, *dbPath, true, "scan", func(svc service.Service, p *render.Progress) error {
-			req := blocks.ScanRequest{Set: *scanSet, Images: []string{filepath.Join(*out, rep.Image)}, Format: blocks.ScanJSON, Mode: "o",
-				Command: strings.Join(o.CommandLine, " "), Out: m.Stdout, Summary: m.Stderr}
-			_, err := svc.BlockScan(ctx, req, p.Watch)
-			return err
-		})
-	}
-	return nil
+	return err
 }
 
 // redactPassword keeps a --password out of the report's command line.
@@ -290,6 +338,9 @@ func (m *Main) printAcquisition(r *imager.Report, dir string) {
 		if r.Hashes.SHA1 != "" {
 			fmt.Fprintf(m.Stdout, "sha1 %s\n", r.Hashes.SHA1)
 		}
+		if b := r.BlockScan; b != nil {
+			fmt.Fprintf(m.Stdout, "block scan %s: %d matches\n", b.Set, b.Matches)
+		}
 		fmt.Fprintf(m.Stdout, "verification %s\nreport %s\n", r.Verification.Result, filepath.Join(dir, imager.ReportText))
 	}
 }
@@ -297,6 +348,7 @@ func (m *Main) printAcquisition(r *imager.Report, dir string) {
 func (m *Main) imageVerify(ctx context.Context, args []string) error {
 	const usage = "image verify DIR [--password-file F] [--json]"
 	fs := m.newFlagSet("image verify", usage)
+	dbPath := m.dbFlag(fs) // a daemon serving it runs the job
 	pw := m.addPasswordFlags(fs)
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := m.parse(fs, usage, args); err != nil {
@@ -310,7 +362,7 @@ func (m *Main) imageVerify(ctx context.Context, args []string) error {
 		return err
 	}
 	var vr *imager.VerifyResult
-	err = m.withImaging(ctx, "image verify", func(svc service.Images, p *render.Progress) error {
+	err = m.withImaging(ctx, "image verify", *dbPath, false, func(svc service.Images, p *render.Progress) error {
 		var err error
 		vr, err = svc.ImageVerify(ctx, fs.Arg(0), imager.VerifyOptions{Password: password}, p.Watch)
 		p.Close()
@@ -332,6 +384,7 @@ func (m *Main) imageVerify(ctx context.Context, args []string) error {
 func (m *Main) imageRebuild(ctx context.Context, args []string) error {
 	const usage = "image rebuild DIR --out IMAGE [--ext4|--ntfs] [--password-file F]"
 	fs := m.newFlagSet("image rebuild", usage)
+	dbPath := m.dbFlag(fs) // a daemon serving it runs the job
 	out := fs.String("out", "", "raw image to write (required)")
 	fs.Bool("ext4", false, "accepted for Snapshot 4n6ir Imager users: a raw image needs no file-system step")
 	fs.Bool("ntfs", false, "accepted for Snapshot 4n6ir Imager users: a raw image needs no file-system step")
@@ -347,7 +400,7 @@ func (m *Main) imageRebuild(ctx context.Context, args []string) error {
 		return err
 	}
 	var sum string
-	err = m.withImaging(ctx, "image rebuild", func(svc service.Images, p *render.Progress) error {
+	err = m.withImaging(ctx, "image rebuild", *dbPath, false, func(svc service.Images, p *render.Progress) error {
 		var err error
 		sum, err = svc.ImageRebuild(ctx, fs.Arg(0), *out, imager.RebuildOptions{Password: password}, p.Watch)
 		return err
@@ -365,6 +418,7 @@ func (m *Main) imageTransform(ctx context.Context, op string, args []string) err
 		usage = "image " + op + " DIR|FILE [--out FILE] [--password-file F]"
 	}
 	fs := m.newFlagSet("image "+op, usage)
+	dbPath := m.dbFlag(fs) // a daemon serving it runs the job
 	var pw passwordFlags
 	var out *string
 	if op == "encrypt" || op == "decrypt" {
@@ -406,7 +460,7 @@ func (m *Main) imageTransform(ctx context.Context, op string, args []string) err
 		return err
 	}
 	var n int
-	err := m.withImaging(ctx, "image "+op, func(svc service.Images, p *render.Progress) error {
+	err := m.withImaging(ctx, "image "+op, *dbPath, false, func(svc service.Images, p *render.Progress) error {
 		var err error
 		n, err = svc.ImageTransform(ctx, op, target, o, p.Watch)
 		return err

@@ -2,14 +2,20 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/db/progress"
 	"github.com/matchmeta/matchmeta/imager"
+	"github.com/matchmeta/matchmeta/importer/blocks"
 )
 
 // ImagingConfig configures Imaging.
@@ -148,11 +154,21 @@ func (im *Imaging) ImageBudget(ctx context.Context, c imager.Config, o imager.Bu
 	})
 }
 
-// ImageAcquire runs one acquisition as a job.
-func (im *Imaging) ImageAcquire(ctx context.Context, req ImageAcquireRequest, watch Watch) (*imager.Report, error) {
+// volumeScan starts block hunting over the volume an acquisition
+// streams: the Sink and SinkClose to give the imager, and abort, which
+// ends the stream early (with the acquisition's error) and waits for the
+// scanner; after a SinkClose it does nothing.
+type volumeScan func(ctx context.Context, o imager.AcquireOptions) (sink func(int64, []byte) error, close func() (*imager.StreamScan, error), abort func(error), err error)
+
+// acquisition checks the credentials at once (no credentials: a clear
+// refusal within about a second) and returns the job of one acquisition.
+func (im *Imaging) acquisition(ctx context.Context, req ImageAcquireRequest, scan volumeScan) (JobSpec, func(context.Context, *progress.Tracker) (*imager.Report, error), error) {
+	if req.ScanBlocks != "" && scan == nil {
+		return JobSpec{}, nil, db.Errorf(db.ErrorInvalid, "scanning for block set %s needs the database: run it where the daemon or the database is", req.ScanBlocks)
+	}
 	api, st, region, err := im.api(ctx, req.AWS)
 	if err != nil {
-		return nil, err
+		return JobSpec{}, nil, err
 	}
 	o := req.Acquire
 	if o.Region == "" {
@@ -167,22 +183,169 @@ func (im *Imaging) ImageAcquire(ctx context.Context, req ImageAcquireRequest, wa
 	if o.Log == nil {
 		o.Log = im.cfg.Logger
 	}
-	kind, title := "image-acquire", fmt.Sprintf("acquire %s into %s", o.Snapshot, o.Out)
+	spec := JobSpec{Kind: "image-acquire", Title: fmt.Sprintf("acquire %s into %s", o.Snapshot, o.Out)}
 	if req.First != "" {
-		kind, title = "image-changed", fmt.Sprintf("acquire %s changed since %s into %s", o.Snapshot, req.First, o.Out)
+		spec = JobSpec{Kind: "image-changed", Title: fmt.Sprintf("acquire %s changed since %s into %s", o.Snapshot, req.First, o.Out)}
 	}
-	var rep *imager.Report
-	_, err = Run(ctx, im.jobs, JobSpec{Kind: kind, Title: title}, watch, func(ctx context.Context, tr *progress.Tracker) (*imager.Report, error) {
+	if req.ScanBlocks != "" {
+		spec.Title += ", hunting block set " + req.ScanBlocks
+	}
+	work := func(ctx context.Context, tr *progress.Tracker) (*imager.Report, error) {
+		o := o
 		o.Progress = tr
-		var err error
-		if req.First != "" {
-			rep, err = imager.Changed(ctx, api, imager.ChangedOptions{First: req.First, Base: req.Base, Acquire: o})
-		} else {
-			rep, err = imager.Acquire(ctx, api, o)
+		if req.ScanBlocks != "" {
+			sink, closeFn, abort, err := scan(ctx, o)
+			if err != nil {
+				return nil, err
+			}
+			o.Sink, o.SinkClose = sink, closeFn
+			defer func() { abort(context.Canceled) }()
 		}
-		return rep, err
+		if req.First != "" {
+			return imager.Changed(ctx, api, imager.ChangedOptions{First: req.First, Base: req.Base, BasePassword: req.BasePassword, Acquire: o})
+		}
+		return imager.Acquire(ctx, api, o)
+	}
+	return spec, work, nil
+}
+
+// ImageAcquire runs one acquisition as a job and waits for it.
+func (im *Imaging) ImageAcquire(ctx context.Context, req ImageAcquireRequest, watch Watch) (*imager.Report, error) {
+	return im.acquire(ctx, req, watch, nil)
+}
+
+func (im *Imaging) acquire(ctx context.Context, req ImageAcquireRequest, watch Watch, scan volumeScan) (*imager.Report, error) {
+	spec, work, err := im.acquisition(ctx, req, scan)
+	if err != nil {
+		return nil, err
+	}
+	return Run(ctx, im.jobs, spec, watch, work)
+}
+
+// StartImageAcquire submits one acquisition as a job.
+func (im *Imaging) StartImageAcquire(ctx context.Context, req ImageAcquireRequest) (JobView, error) {
+	return im.startAcquire(ctx, req, nil)
+}
+
+func (im *Imaging) startAcquire(ctx context.Context, req ImageAcquireRequest, scan volumeScan) (JobView, error) {
+	spec, work, err := im.acquisition(ctx, req, scan)
+	if err != nil {
+		return JobView{}, err
+	}
+	j, err := im.jobs.Submit(spec, func(ctx context.Context, tr *progress.Tracker) (any, error) {
+		return work(ctx, tr)
 	})
-	return rep, err
+	if err != nil {
+		return JobView{}, err
+	}
+	return j.View(), nil
+}
+
+// ImageAcquire runs one acquisition; with ScanBlocks, block hunting runs
+// on the volume as it streams in (the imager's Sink feeds the block
+// scanner through a pipe, in index order).
+func (l *Local) ImageAcquire(ctx context.Context, req ImageAcquireRequest, watch Watch) (*imager.Report, error) {
+	scan, err := l.imageScan(req)
+	if err != nil {
+		return nil, err
+	}
+	return l.Imaging.acquire(ctx, req, watch, scan)
+}
+
+// StartImageAcquire submits one acquisition (with its block hunting) as
+// a job.
+func (l *Local) StartImageAcquire(ctx context.Context, req ImageAcquireRequest) (JobView, error) {
+	scan, err := l.imageScan(req)
+	if err != nil {
+		return JobView{}, err
+	}
+	return l.Imaging.startAcquire(ctx, req, scan)
+}
+
+// imageScan checks the block set of req.ScanBlocks and returns the
+// composition of the acquisition's stream with the block scanner.
+func (l *Local) imageScan(req ImageAcquireRequest) (volumeScan, error) {
+	if req.ScanBlocks == "" {
+		return nil, nil
+	}
+	si, err := l.st.Set(req.ScanBlocks)
+	if err != nil {
+		return nil, err
+	}
+	if si.Kind != db.KindBlock {
+		return nil, db.Errorf(db.ErrorInvalid, "%s is a %s set, not a block set", si.Name, si.Kind)
+	}
+	if req.ScanOutput != "" && !filepath.IsAbs(req.ScanOutput) {
+		return nil, db.Errorf(db.ErrorInvalid, "the scan output of a daemon acquisition is an absolute path on its machine, not %q", req.ScanOutput)
+	}
+	return func(ctx context.Context, o imager.AcquireOptions) (func(int64, []byte) error, func() (*imager.StreamScan, error), func(error), error) {
+		out := io.Writer(io.Discard)
+		var file *os.File
+		switch {
+		case req.ScanOutput != "":
+			f, err := os.OpenFile(req.ScanOutput, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+			if err != nil {
+				return nil, nil, nil, db.Errorf(db.ErrorInvalid, "scan output: %w", err)
+			}
+			file, out = f, f
+		case req.ScanOut != nil:
+			out = req.ScanOut
+		}
+		image := filepath.Join(o.Out, imager.ImageName(o.Snapshot))
+		if o.Blocks || o.Compress || o.Encrypt {
+			image = filepath.Join(o.Out, o.Snapshot)
+		}
+		command := strings.Join(o.CommandLine, " ")
+		if command == "" {
+			command = "matchmeta image acquire --scan-blocks " + req.ScanBlocks
+		}
+		pr, pw := io.Pipe()
+		sr := blocks.ScanRequest{Set: req.ScanBlocks, Images: []string{image}, Format: blocks.ScanJSON, Mode: "o",
+			Command: command, Out: out, Summary: req.ScanSummary,
+			Open: func(string, io.Reader) (*blocks.Media, error) {
+				return &blocks.Media{R: pr, Kind: "ebs-stream", Close: func() error { return nil }}, nil
+			}}
+		var rep *blocks.ScanReport
+		var scanErr error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			// The scan's own phases stay out of the job's progress: the
+			// acquisition's blocks and bytes are what the job shows.
+			rep, scanErr = blocks.Scan(ctx, l.st, sr, nil)
+			if scanErr != nil {
+				pr.CloseWithError(scanErr) // the Sink's next write fails with it
+			} else {
+				pr.Close()
+			}
+			if file != nil {
+				if err := file.Close(); scanErr == nil && err != nil {
+					scanErr = fmt.Errorf("service: scan output: %w", err)
+				}
+			}
+		}()
+		sink := func(_ int64, data []byte) error {
+			_, err := pw.Write(data)
+			return err
+		}
+		closeFn := func() (*imager.StreamScan, error) {
+			pw.Close() // the end of the volume
+			<-done
+			if scanErr != nil {
+				return nil, scanErr
+			}
+			detail, err := json.Marshal(rep)
+			if err != nil {
+				return nil, fmt.Errorf("service: scan report: %w", err)
+			}
+			return &imager.StreamScan{Set: rep.Set, Matches: rep.Matches, Detail: detail}, nil
+		}
+		abort := func(err error) {
+			pw.CloseWithError(err) // no-op after closeFn
+			<-done
+		}
+		return sink, closeFn, abort, nil
+	}, nil
 }
 
 // ImageVerify re-checks an acquisition as a job.
