@@ -52,7 +52,7 @@ type blockState struct {
 	// sources cited by AddBlockSources, in order of first citation: each
 	// gets a source entry (empty unless described), as hashdb's import
 	// makes one; the spool records these numbers, not file hashes.
-	cited   map[[16]byte]uint32
+	cited   citedTable
 	citedBy [][16]byte
 	seq     uint32
 	key     [36]byte
@@ -178,18 +178,13 @@ func (bi *BlockImport) AddBlockSources(block [16]byte, entropy uint64, label str
 	if len(srcs) == 0 {
 		return nil // as no AddBlock call
 	}
-	if st.cited == nil {
-		st.cited = map[[16]byte]uint32{}
-	}
 	ids := st.ids[:0]
 	for _, fc := range srcs {
 		if fc.Count == 0 {
 			return fmt.Errorf("db: block set %s: %w: count 0 for block %x", bi.b.info.Name, ErrInvalid, block)
 		}
-		id, ok := st.cited[fc.File]
-		if !ok {
-			id = uint32(len(st.citedBy))
-			st.cited[fc.File] = id
+		id, added := st.cited.id(fc.File)
+		if added {
 			st.citedBy = append(st.citedBy, fc.File)
 		}
 		ids = append(ids, spoolPair{id: id, count: fc.Count})

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 )
 
@@ -135,4 +136,60 @@ func (st *blockState) spooled() uint64 {
 		return 0
 	}
 	return st.spool.n
+}
+
+// citedTable numbers the sources that blocks cite, in order of first
+// citation: one lookup per (block, source) pair of an import, so it is
+// open addressing with the whole file hash in the slot (a probe reads one
+// cache line) rather than a map.
+type citedTable struct {
+	slots []citedSlot
+	shift uint
+	n     int
+}
+
+type citedSlot struct {
+	file [16]byte
+	id   uint32 // id+1; 0: empty
+}
+
+func (t *citedTable) slot(f *[16]byte) uint64 {
+	return (binary.LittleEndian.Uint64(f[:8]) * 0x9E3779B97F4A7C15) >> t.shift
+}
+
+// id returns f's number, giving it the next one (n) if it is new.
+func (t *citedTable) id(f [16]byte) (id uint32, added bool) {
+	if 2*(t.n+1) > len(t.slots) {
+		t.grow()
+	}
+	mask := uint64(len(t.slots) - 1)
+	for j := t.slot(&f); ; j = (j + 1) & mask {
+		s := &t.slots[j]
+		if s.id == 0 {
+			s.file, s.id = f, uint32(t.n)+1
+			t.n++
+			return uint32(t.n - 1), true
+		}
+		if s.file == f {
+			return s.id - 1, false
+		}
+	}
+}
+
+func (t *citedTable) grow() {
+	old := t.slots
+	size := max(1024, 2*len(old))
+	t.slots = make([]citedSlot, size)
+	t.shift = uint(64 - bits.Len(uint(size-1)))
+	mask := uint64(size - 1)
+	for _, s := range old {
+		if s.id == 0 {
+			continue
+		}
+		j := t.slot(&s.file)
+		for t.slots[j].id != 0 {
+			j = (j + 1) & mask
+		}
+		t.slots[j] = s
+	}
 }

@@ -157,3 +157,26 @@ func TestAddBlockSourcesCitedOnly(t *testing.T) {
 		})
 	}
 }
+
+// TestCitedTable: numbers in order of first sight, the same number on
+// every later sight, through the table's growth.
+func TestCitedTable(t *testing.T) {
+	var ct citedTable
+	want := map[[16]byte]uint32{}
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 50000; i++ {
+		f := md5N(r.IntN(20000))
+		id, added := ct.id(f)
+		w, seen := want[f]
+		if !seen {
+			w = uint32(len(want))
+			want[f] = w
+		}
+		if id != w || added == seen {
+			t.Fatalf("sight %d of %x: id %d added %v, want %d added %v", i, f, id, added, w, !seen)
+		}
+	}
+	if ct.n != len(want) {
+		t.Fatalf("%d numbered, want %d", ct.n, len(want))
+	}
+}
