@@ -177,6 +177,7 @@ func Ingest(ctx context.Context, st *db.Store, req IngestRequest, pr *progress.T
 			for j := range jobc {
 				w.file(j)
 			}
+			w.flush()
 		}()
 	}
 	go func() {
@@ -274,6 +275,9 @@ type ingestWorker struct {
 	h      *Hasher
 	buf    []byte
 	budget int
+	arena  []byte // the batch's files, one after another
+	batch  []batchFile
+	sums   [][16]byte
 }
 
 func (w *ingestWorker) file(j IngestFile) {
@@ -302,16 +306,22 @@ func (w *ingestWorker) file(j IngestFile) {
 	}
 	name := []db.NamePair{{Repository: j.Repository, Name: j.Name}}
 	if size <= smallFile {
-		if cap(w.buf) < int(size) {
-			w.buf = make([]byte, size)
+		// Small files wait in a batch so their file MD5s are computed
+		// 16 at a time (md5x16.SumMany), like their blocks.
+		if len(w.batch) > 0 && (len(w.arena)+int(size) > batchBytes || len(w.batch) == batchFiles) {
+			w.flush()
 		}
-		data := w.buf[:size]
+		if cap(w.arena)-len(w.arena) < int(size) {
+			w.arena = make([]byte, 0, max(batchBytes, int(size)))
+		}
+		off := len(w.arena)
+		data := w.arena[off : off+int(size)]
 		if _, err := io.ReadFull(f, data); err != nil {
 			in.fail(j.Name, err)
 			return
 		}
-		in.pr.AddBytes(size)
-		w.source(data, j.Repository, j.Name, "", 0, name)
+		w.arena = w.arena[:off+int(size)]
+		w.batch = append(w.batch, batchFile{span: md5x16.Span{Off: off, Len: int(size)}, file: j, names: name})
 		return
 	}
 	// Large file: the file MD5 first, then the blocks in pieces.
@@ -363,11 +373,54 @@ func (w *ingestWorker) file(j IngestFile) {
 	in.send(sourceOut{file: fh, data: &db.SourceData{Size: uint64(size), Zero: zero, Nonprob: nonprob}})
 }
 
+// batchBytes and batchFiles bound a worker's batch of small files.
+const (
+	batchBytes = 32 << 20
+	batchFiles = 256
+)
+
+type batchFile struct {
+	span  md5x16.Span
+	file  IngestFile
+	names []db.NamePair
+}
+
+// flush hashes the batch's files: their file MD5s together, then each
+// file's blocks and embedded members.
+func (w *ingestWorker) flush() {
+	if len(w.batch) == 0 {
+		return
+	}
+	spans := make([]md5x16.Span, len(w.batch))
+	for i, b := range w.batch {
+		spans[i] = b.span
+	}
+	if cap(w.sums) < len(spans) {
+		w.sums = make([][16]byte, len(spans))
+	}
+	sums := w.sums[:len(spans)]
+	md5x16.SumMany(w.arena, spans, sums)
+	for i, b := range w.batch {
+		if w.in.ctx.Err() != nil {
+			break
+		}
+		data := w.arena[b.span.Off : b.span.Off+b.span.Len]
+		w.in.pr.AddBytes(int64(len(data)))
+		w.hashed(data, sums[i], b.file.Repository, b.file.Name, "", 0, b.names)
+	}
+	w.batch = w.batch[:0]
+	w.arena = w.arena[:0]
+}
+
 // source hashes one in-memory source (a file or an embedded member) and
 // then the members embedded in it.
 func (w *ingestWorker) source(data []byte, repo, fname, rpath string, depth int, names []db.NamePair) {
+	w.hashed(data, md5.Sum(data), repo, fname, rpath, depth, names)
+}
+
+// hashed is source with the file MD5 known.
+func (w *ingestWorker) hashed(data []byte, fh [16]byte, repo, fname, rpath string, depth int, names []db.NamePair) {
 	in := w.in
-	fh := md5.Sum(data)
 	if !in.claim(fh) {
 		in.send(sourceOut{file: fh, names: names})
 		return

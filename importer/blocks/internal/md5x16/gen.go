@@ -111,6 +111,42 @@ func main() {
 	}
 	p("\tVZEROUPPER")
 	p("\tRET")
+	p("")
+	// The same rounds from and to a state in memory, with no padding: the
+	// middle of messages of different lengths (SumMany).
+	p("// func blocks16(base *byte, offs *[16]uint32, chunks uint64, state *[4][16]uint32)")
+	p("TEXT ·blocks16(SB), NOSPLIT, $0-32")
+	p("\tMOVQ base+0(FP), SI")
+	p("\tMOVQ offs+8(FP), DI")
+	p("\tMOVQ chunks+16(FP), CX")
+	p("\tMOVQ state+24(FP), DX")
+	p("\tVMOVDQU32 (DI), Z24")
+	for i := 0; i < 4; i++ {
+		p("\tVMOVDQU32 %d(DX), Z%d", 64*i, i)
+	}
+	p("\tTESTQ CX, CX")
+	p("\tJZ done")
+	p("loop2:")
+	for i := 0; i < 4; i++ {
+		p("\tVMOVDQA32 Z%d, Z%d", i, 4+i)
+	}
+	for w := 0; w < 16; w++ {
+		p("\tKXNORW K1, K1, K1")
+		p("\tVPGATHERDD %d(SI)(Z24*1), K1, Z%d", 4*w, 8+w)
+	}
+	steps(false)
+	for i := 0; i < 4; i++ {
+		p("\tVPADDD Z%d, Z%d, Z%d", 4+i, i, i)
+	}
+	p("\tADDQ $64, SI")
+	p("\tDECQ CX")
+	p("\tJNZ loop2")
+	p("done:")
+	for i := 0; i < 4; i++ {
+		p("\tVMOVDQU32 Z%d, %d(DX)", i, 64*i)
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
 	if err := os.WriteFile("md5x16_amd64.s", b.Bytes(), 0o644); err != nil {
 		panic(err)
 	}

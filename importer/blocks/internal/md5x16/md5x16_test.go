@@ -119,3 +119,48 @@ func BenchmarkSum16(b *testing.B) {
 		}
 	})
 }
+
+func TestSumManyMatchesCryptoMD5(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	arena := make([]byte, 4<<20)
+	for i := range arena {
+		arena[i] = byte(r.Uint32())
+	}
+	tests := []struct {
+		name string
+		lens func(i int) int
+		n    int
+	}{
+		{"one", func(int) int { return 1000 }, 1},
+		{"equal lengths", func(int) int { return 4096 }, 40},
+		{"short and empty", func(i int) int { return i % 70 }, 100},
+		{"mixed", func(int) int { return r.IntN(100000) }, 37},
+		{"one long among short", func(i int) int {
+			if i == 5 {
+				return 1 << 20
+			}
+			return 64 * (1 + i%3)
+		}, 60},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var msgs []Span
+			off := 0
+			for i := 0; i < tc.n; i++ {
+				l := tc.lens(i)
+				if off+l > len(arena) {
+					off = 0
+				}
+				msgs = append(msgs, Span{Off: off, Len: l})
+				off += l + r.IntN(100)
+			}
+			sums := make([][16]byte, len(msgs))
+			SumMany(arena, msgs, sums)
+			for i, m := range msgs {
+				if want := md5.Sum(arena[m.Off : m.Off+m.Len]); sums[i] != want {
+					t.Fatalf("message %d (%d bytes at %d): got %x, want %x", i, m.Len, m.Off, sums[i], want)
+				}
+			}
+		})
+	}
+}
