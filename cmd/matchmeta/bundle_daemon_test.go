@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"github.com/matchmeta/matchmeta/importer/bundle"
 	"os"
 	"path/filepath"
@@ -219,4 +220,39 @@ func TestBundleNSRLRelease(t *testing.T) {
 		t.Errorf("sets changed:\n%s\nwant\n%s", got, before)
 	}
 	noLeftovers(t, filepath.Dir(b.db))
+}
+
+// TestBundleDeltaRecords: a delta carries keys only, so bundle create
+// refuses one whose new version holds records (file names on its lines)
+// that the appliance would not get, rather than ship a delta whose result
+// differs from the new version; the full bundle of it applies.
+func TestBundleDeltaRecords(t *testing.T) {
+	b := newBnd(t)
+	v1 := b.create("v1", 1, "--set", "r", "--kind", "sha256", "--class", "known", "--version", "1", b.list("v1.txt", 0, 100))
+	var sb strings.Builder
+	for i := 10; i < 110; i++ {
+		fmt.Fprintf(&sb, "%s  tool-%d.exe\n", bHex(i), i)
+	}
+	v2 := filepath.Join(b.dir, "v2-named.txt")
+	if err := os.WriteFile(v2, []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(b.dir, "v2.mmbundle")
+	_, errOut := b.run(1, "bundle", "create", "--key", b.key, "--out", out, "--producer", "lab", "--sequence", "2", "--trust-dir", b.trust,
+		"--set", "r", "--kind", "sha256", "--class", "known", "--version", "2", "--delta", "--base", v1, v2)
+	if !strings.Contains(errOut, "set r: the new version holds records a delta cannot carry") || !strings.Contains(errOut, "make a full bundle instead") {
+		t.Fatalf("delta with records: %s", errOut)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("the refused delta was written")
+	}
+	full := b.create("v2full", 2, "--set", "r", "--kind", "sha256", "--class", "known", "--version", "2", v2)
+	b.run(0, "bundle", "apply", "--db", b.db, "--trust-dir", b.trust, v1)
+	got, _ := b.run(0, "bundle", "apply", "--db", b.db, "--trust-dir", b.trust, full)
+	ref := filepath.Join(b.dir, "ref.db")
+	b.run(0, "import", "sha256", "--set", "r", "--class", "known", "--db", ref, v2)
+	refList, _ := b.run(0, "sets", "list", "--fingerprints", "--db", ref)
+	if fp := fingerprintOf(t, refList, "r"); !strings.Contains(got, fp) {
+		t.Errorf("the full bundle of the named list, want %s:\n%s", fp, got)
+	}
 }

@@ -214,7 +214,8 @@ func (c *creator) delta(ctx context.Context, p plannedSet) (bundle.Dataset, erro
 	// name, gives the sorted key list to compare with the base's.
 	tmpName := "new-version-of-" + e.Set
 	full := bundle.Dataset{Set: tmpName, Kind: e.Kind, Class: e.Class, Format: bundle.FullFormat(e.Kind)}
-	if _, err := c.stageImport(ctx, full, p.files, true); err != nil {
+	newRes, err := c.stageImport(ctx, full, p.files, true)
+	if err != nil {
 		return d, err
 	}
 	defer c.scratch.RemoveSet(context.Background(), tmpName)
@@ -249,6 +250,14 @@ func (c *creator) delta(ctx context.Context, p plannedSet) (bundle.Dataset, erro
 	got, err := db0.Finish(ctx)
 	if err != nil {
 		return d, err
+	}
+	// A delta carries keys: records of the new version (the names of
+	// "HASH  name" lines) would not reach the appliance, which would then
+	// hold other content than a direct import of the new version. Equal
+	// fingerprints say nothing was lost.
+	if want := newRes.Sets[0]; got.Fingerprint != want.Fingerprint || got.Count != want.Count {
+		return d, fmt.Errorf("set %s: the new version holds records a delta cannot carry (file names of its lines, or records the base has for keys it keeps): the delta would give fingerprint %s, the new version is %s; make a full bundle instead (no --delta)",
+			e.Set, got.Fingerprint, want.Fingerprint)
 	}
 	c.names[name] = path
 	d.Files = []bundle.File{{Name: name, Records: n}}
