@@ -201,7 +201,10 @@ func (u *unpacker) run(f *os.File) error {
 	stopDecoder := func() {}
 	switch {
 	case bytes.HasPrefix(head, zstdMagic):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderMaxWindow(64<<20), zstd.WithDecoderMaxMemory(1<<30))
+		// One decoder goroutine is the reader's own: the entry's reader
+		// (hashAhead) already runs beside the parser, and concurrent
+		// block decoding only adds hand-offs on a few cores.
+		zr, err := zstd.NewReader(br, zstd.WithDecoderMaxWindow(64<<20), zstd.WithDecoderMaxMemory(1<<30), zstd.WithDecoderConcurrency(1))
 		if err != nil {
 			return u.fail(ReasonCorrupt, "zstd: %w", err)
 		}
