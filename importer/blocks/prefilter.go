@@ -75,6 +75,33 @@ func (p *Prefilter) MayContain(h *[16]byte) bool {
 	return false
 }
 
+// mayContain16 is MayContain of hs[:n] as a bit mask. The bucket offsets
+// of all of them are read first, then their fingerprints: the loads of
+// one phase do not wait on each other, so the cache misses of a filter
+// larger than the caches overlap instead of queueing.
+func (p *Prefilter) mayContain16(hs *[16][16]byte, n int) uint32 {
+	var lo, hi [16]uint32
+	var fp [16]uint16
+	for i := 0; i < n; i++ {
+		v := binary.BigEndian.Uint64(hs[i][:8])
+		bk := v >> p.shift
+		fp[i] = uint16(v >> p.fpSh)
+		lo[i], hi[i] = p.start[bk], p.start[bk+1]
+	}
+	var mask uint32
+	for i := 0; i < n; i++ {
+		for _, f := range p.fps[lo[i]:hi[i]] {
+			if f >= fp[i] {
+				if f == fp[i] {
+					mask |= 1 << i
+				}
+				break
+			}
+		}
+	}
+	return mask
+}
+
 // Len is the number of hashes added.
 func (p *Prefilter) Len() int { return p.n }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math/bits"
 	"runtime"
 	"sort"
 	"strconv"
@@ -451,8 +452,9 @@ func (w *scanWorker) blocks(data []byte, starts int, base int64, path string, re
 				offs[i] = offs[0]
 			}
 			md5x16.Sum16(data, &offs, bs, &sums)
-			for i := 0; i < n; i++ {
-				keep(int(offs[i]), &sums[i])
+			for m := pf.mayContain16(&sums, n); m != 0; m &= m - 1 {
+				i := bits.TrailingZeros32(m)
+				res.items = append(res.items, scanItem{hit: scanHit{off: base + int64(offs[i]), hash: sums[i], path: path}})
 			}
 			n = 0
 		}

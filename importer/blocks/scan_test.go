@@ -472,4 +472,31 @@ func TestPrefilter(t *testing.T) {
 	if fp > 30 { // expected about 100000 * 3/65536 = 5
 		t.Errorf("%d false positives of 100000", fp)
 	}
+	// The batched form answers as MayContain, lane by lane: members,
+	// strangers, and strangers that share a member's bucket and
+	// fingerprint bits (false positives).
+	for k := 0; k < 2000; k++ {
+		var batch [16][16]byte
+		n := 1 + r.IntN(16)
+		for i := 0; i < n; i++ {
+			switch r.IntN(3) {
+			case 0:
+				batch[i] = hs[r.IntN(len(hs))]
+			case 1:
+				for j := range batch[i] {
+					batch[i][j] = byte(r.Uint32())
+				}
+			case 2:
+				batch[i] = hs[r.IntN(len(hs))]
+				batch[i][15] ^= 0xff
+			}
+		}
+		got := pf.mayContain16(&batch, n)
+		for i := 0; i < 16; i++ {
+			want := i < n && pf.MayContain(&batch[i])
+			if got>>i&1 == 1 != want {
+				t.Fatalf("batch %d lane %d of %d: batched %v, MayContain %v", k, i, n, !want, want)
+			}
+		}
+	}
 }
