@@ -38,7 +38,9 @@ import (
 //     hashes, hashlookup GET and bulk) for MATCHMETA_LOAD_REQUESTS requests
 //     over MATCHMETA_LOAD_CONNS connections while a MATCHMETA_LOAD_IMPORT
 //     hash list is imported through the admin socket, again and again
-//     until the load ends. Lookups only ask about the untouched set and
+//     until the load ends, and MATCHMETA_LOAD_BUNDLES signed full bundles
+//     (MATCHMETA_LOAD_BUNDLE hashes each, sequence 1, 2, ...) are applied
+//     through the socket one after another. Lookups only ask about the untouched set and
 //     about absent hashes, so every answer is known in advance: a changed
 //     answer during an import is counted as wrong. Pass: no 5xx, no
 //     connection error, no wrong answer, peak RSS under MATCHMETA_LOAD_RSS_MIB;
@@ -56,12 +58,15 @@ func BenchmarkMixedLoad(b *testing.B) {
 	nStable := loadEnv("MATCHMETA_LOAD_SET", 1_000_000)
 	nSlow := loadEnv("MATCHMETA_LOAD_SLOW", 2000)
 	rssBound := int64(loadEnv("MATCHMETA_LOAD_RSS_MIB", 1024)) << 20
+	nBundles := loadEnv("MATCHMETA_LOAD_BUNDLES", 3)
+	nBundle := loadEnv("MATCHMETA_LOAD_BUNDLE", 500_000)
 
 	dir := b.TempDir()
 	bin := buildBinary(b, dir)
 	dbPath := filepath.Join(dir, "mm.db")
 	sock := filepath.Join(dir, "admin.sock")
-	env := append(os.Environ(), "MATCHMETA_DB="+dbPath, "MATCHMETA_ADMIN_SOCKET="+sock)
+	trust := filepath.Join(dir, "trust")
+	env := append(os.Environ(), "MATCHMETA_DB="+dbPath, "MATCHMETA_ADMIN_SOCKET="+sock, "MATCHMETA_TRUST_DIR="+trust)
 
 	stable := loadHashes(1, nStable)
 	stableFile := filepath.Join(dir, "stable.txt")
@@ -76,6 +81,24 @@ func BenchmarkMixedLoad(b *testing.B) {
 		}
 	}
 	run("import", "sha256", stableFile, "--set", "stable", "--class", "known")
+	// Signed bundles of a set no lookup asks about, each replacing the last.
+	run("bundle", "keygen", "--out", filepath.Join(dir, "signer"))
+	if err := os.MkdirAll(trust, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "signer.pub"), filepath.Join(trust, "signer.pub")); err != nil {
+		b.Fatal(err)
+	}
+	var bundles []string
+	for i := 1; i <= nBundles; i++ {
+		list := filepath.Join(dir, fmt.Sprintf("bundled-%d.txt", i))
+		writeHexLines(b, list, loadHashes(uint64(100+i), nBundle))
+		out := filepath.Join(dir, fmt.Sprintf("lab-%d.mmbundle", i))
+		run("bundle", "create", "--key", filepath.Join(dir, "signer.key"), "--out", out, "--producer", "lab",
+			"--sequence", strconv.Itoa(i), "--id", fmt.Sprintf("lab-%d", i),
+			"--set", "bundled", "--kind", "sha256", "--class", "known", "--version", strconv.Itoa(i), list)
+		bundles = append(bundles, out)
+	}
 
 	// The daemon, on a free loopback port.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -175,6 +198,27 @@ func BenchmarkMixedLoad(b *testing.B) {
 			}
 			importErr <- nil
 		}()
+		var applied atomic.Int64
+		bundleErr := make(chan error, 1)
+		go func() {
+			for _, bf := range bundles {
+				if ctx.Err() != nil {
+					break
+				}
+				cmd := exec.CommandContext(ctx, bin, "bundle", "apply", bf)
+				cmd.Env = env
+				out, err := cmd.CombinedOutput()
+				if ctx.Err() != nil {
+					break
+				}
+				if err != nil {
+					bundleErr <- fmt.Errorf("bundle apply %s: %v\n%s", filepath.Base(bf), err, out)
+					return
+				}
+				applied.Add(1)
+			}
+			bundleErr <- nil
+		}()
 		mix := runLoad(client, conns, reqs, func(rng *rand.Rand) loadCheck {
 			h, in := pick(rng)
 			verdict := map[bool]string{true: "OK", false: "NA"}[in]
@@ -217,15 +261,22 @@ func BenchmarkMixedLoad(b *testing.B) {
 		if err := <-importErr; err != nil {
 			b.Errorf("%v", err)
 		}
+		if err := <-bundleErr; err != nil {
+			b.Errorf("%v", err)
+		}
 		peak := rss.peak()
-		b.Logf("mix, %d requests over %d connections with %d imports of %d hashes completed meanwhile: %s; daemon peak RSS %d MiB (bound %d MiB)",
-			reqs, conns, imports.Load(), nImport, mix, peak>>20, rssBound>>20)
+		b.Logf("mix, %d requests over %d connections with %d imports of %d hashes and %d of %d bundle applies (%d hashes each) completed meanwhile: %s; daemon peak RSS %d MiB (bound %d MiB)",
+			reqs, conns, imports.Load(), nImport, applied.Load(), len(bundles), nBundle, mix, peak>>20, rssBound>>20)
+		b.ReportMetric(float64(applied.Load()), "bundle-applies")
 		b.ReportMetric(mix.rate(), "mix-req/s")
 		b.ReportMetric(float64(mix.q(0.50))/1e6, "mix-p50-ms")
 		b.ReportMetric(float64(mix.q(0.99))/1e6, "mix-p99-ms")
 		b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 		b.ReportMetric(float64(imports.Load()), "imports")
 		mix.mustBeClean(b, "mix")
+		if applied.Load() == 0 {
+			b.Errorf("no bundle apply completed while the load ran: make MATCHMETA_LOAD_BUNDLE smaller or the load longer")
+		}
 		if imports.Load() == 0 {
 			b.Errorf("no import completed while the load ran: make MATCHMETA_LOAD_IMPORT smaller or the load longer")
 		}
