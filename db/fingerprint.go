@@ -34,17 +34,70 @@ const fingerprintMagic = "matchmeta set fingerprint v1\n"
 const FingerprintPrefix = "sha256:"
 
 // fpStream writes the canonical stream into a hash, buffering keys so that
-// the hash sees large writes.
+// the hash sees large writes. The hashing runs in its own goroutine, in
+// order, while the caller walks the set: SHA-256 of a large set costs
+// about as much as decoding and merging its chunks (a delta's result
+// fingerprint is most of its apply), and the two overlap on two cores.
 type fpStream struct {
 	h      hash.Hash
 	buf    []byte
 	header byte // index letter whose header is still to be written, 0 if written
+	// work carries writes to the hashing goroutine: buffers of the pool
+	// (returned to free once hashed) or packed chunks of the store, which
+	// stay valid for the transaction the fingerprint is taken in.
+	work chan fpWrite
+	free chan []byte
+	done chan struct{}
+}
+
+type fpWrite struct {
+	b       []byte
+	recycle bool
+}
+
+const (
+	fpBufSize = 1 << 16
+	fpBufs    = 4
+)
+
+func newFPStream() *fpStream {
+	f := &fpStream{h: sha256.New(), buf: make([]byte, 0, fpBufSize+1024),
+		work: make(chan fpWrite, 64), free: make(chan []byte, fpBufs), done: make(chan struct{})}
+	for i := 1; i < fpBufs; i++ {
+		f.free <- make([]byte, 0, fpBufSize+1024)
+	}
+	go func() {
+		defer close(f.done)
+		for w := range f.work {
+			f.h.Write(w.b)
+			if w.recycle {
+				f.free <- w.b[:0]
+			}
+		}
+	}()
+	return f
 }
 
 func (f *fpStream) flush() {
 	if len(f.buf) > 0 {
-		f.h.Write(f.buf)
-		f.buf = f.buf[:0]
+		f.work <- fpWrite{b: f.buf, recycle: true}
+		f.buf = <-f.free
+	}
+}
+
+// sum ends the stream and returns the digest; stop ends it without one
+// (an error path). Either waits for the hashing goroutine.
+func (f *fpStream) sum() []byte {
+	f.flush()
+	f.stop()
+	return f.h.Sum(nil)
+}
+
+func (f *fpStream) stop() {
+	if f.work != nil {
+		close(f.work)
+		<-f.done
+		f.work = nil
 	}
 }
 
@@ -72,7 +125,7 @@ func (f *fpStream) bulk(packed []byte) {
 	}
 	f.writeHeader()
 	f.flush()
-	f.h.Write(packed)
+	f.work <- fpWrite{b: packed}
 }
 
 func (f *fpStream) pair(k, v []byte) {
@@ -89,7 +142,8 @@ func (f *fpStream) pair(k, v []byte) {
 // fingerprint computes a set's content fingerprint from the data stored in
 // tx (its base and, when si.Delta is set, its delta layer).
 func fingerprint(ctx context.Context, tx *bolt.Tx, si SetInfo) (string, error) {
-	f := &fpStream{h: sha256.New(), buf: make([]byte, 0, 1<<16+1024)}
+	f := newFPStream()
+	defer f.stop()
 	f.buf = append(f.buf, fingerprintMagic...)
 	f.buf = append(f.buf, si.Kind...)
 	f.buf = append(f.buf, '\n')
@@ -142,8 +196,7 @@ func fingerprint(ctx context.Context, tx *bolt.Tx, si SetInfo) (string, error) {
 			return "", fmt.Errorf("set %s file store: %w", si.Name, err)
 		}
 	}
-	f.flush()
-	return FingerprintPrefix + hex.EncodeToString(f.h.Sum(nil)), nil
+	return FingerprintPrefix + hex.EncodeToString(f.sum()), nil
 }
 
 // fpChunks streams a chunked key index, merging the delta layer in. A chunk
