@@ -295,10 +295,8 @@ func (a *acq) run(ctx context.Context) (*Report, error) {
 
 	// Read everything back: per-block checks against the manifest and the
 	// whole-image hashes, zero regions included.
-	tr.Phase("verify", "blocks")
-	tr.SetDone(0)
-	tr.SetTotal(uint64(a.geo.Blocks()))
-	tr.SetBytesTotal(a.geo.Bytes())
+	// Begin: done and bytes count this phase's read-back from zero.
+	tr.Begin("verify", "", "blocks", uint64(a.geo.Blocks()), a.geo.Bytes())
 	vr, err := checkAcquisition(ctx, a.geo, a.o.Out, a.man, a.listed, a.id, o.MD5, o.SHA1, tr)
 	if err != nil {
 		return nil, err
