@@ -2,6 +2,7 @@ package web
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -61,6 +62,20 @@ type BlockExportSpec struct {
 	Command string `json:"command,omitempty"`
 }
 
+// longJob lifts the TCP server's whole-request deadlines for a request
+// that reached an admin route (the socket has none): a block job takes as
+// long as its data; a read blocked on a gone client is cut when the
+// request's context ends. The returned func releases that watch.
+func longJob(c echo.Context) func() {
+	rc := http.NewResponseController(c.Response())
+	if !fromSocket(c) {
+		rc.SetReadDeadline(time.Time{})
+		rc.SetWriteDeadline(time.Time{})
+	}
+	stop := context.AfterFunc(c.Request().Context(), func() { rc.SetReadDeadline(time.Now()) })
+	return func() { stop() }
+}
+
 // checkFiles applies the rule above to the files a caller wants read.
 func checkFiles(c echo.Context, paths []string, probes []service.FileProbe) error {
 	if !fromSocket(c) {
@@ -95,6 +110,7 @@ func (s *Server) apiBlockCreate(c echo.Context) error {
 }
 
 func (s *Server) apiBlockIngest(c echo.Context) error {
+	defer longJob(c)()
 	var spec BlockIngestSpec
 	if err := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 256<<20)).Decode(&spec); err != nil {
 		return badRequest("bad request body: %v", err)
@@ -122,6 +138,7 @@ func (s *Server) apiBlockIngest(c echo.Context) error {
 // apiBlockImport imports the body: the client streams the file (named by
 // the query's file, for reports and the default repository).
 func (s *Server) apiBlockImport(c echo.Context) error {
+	defer longJob(c)()
 	q := c.QueryParams()
 	req := blocks.ImportRequest{Set: q.Get("set"), File: q.Get("file"), Format: q.Get("format"),
 		Repository: q.Get("repository"), Whitelist: q.Get("whitelist"), Strict: q.Get("strict") == "true",
@@ -141,6 +158,7 @@ func (s *Server) apiBlockImport(c echo.Context) error {
 // apiBlockExport streams hashdb's JSON export; a failure after the first
 // byte cuts the connection, so a broken export never ends like a whole one.
 func (s *Server) apiBlockExport(c echo.Context) error {
+	defer longJob(c)()
 	var spec BlockExportSpec
 	if err := readJSON(c, &spec); err != nil {
 		return err
@@ -152,6 +170,7 @@ func (s *Server) apiBlockExport(c echo.Context) error {
 
 // apiBlockSources streams a set's hashdb source lines.
 func (s *Server) apiBlockSources(c echo.Context) error {
+	defer longJob(c)()
 	var spec BlockExportSpec
 	if err := readJSON(c, &spec); err != nil {
 		return err
@@ -200,6 +219,7 @@ func (l *lazyStart) Write(p []byte) (int, error) {
 }
 
 func (s *Server) apiBlockSetOp(c echo.Context) error {
+	defer longJob(c)()
 	var req blocks.SetOpRequest
 	if err := readJSON(c, &req); err != nil {
 		return err
@@ -211,6 +231,7 @@ func (s *Server) apiBlockSetOp(c echo.Context) error {
 }
 
 func (s *Server) apiBlockStats(c echo.Context) error {
+	defer longJob(c)()
 	var spec BlockExportSpec
 	if err := readJSON(c, &spec); err != nil {
 		return err
@@ -225,6 +246,7 @@ func (s *Server) apiBlockStats(c echo.Context) error {
 // and streams the match lines back as JobEvent.Output while it runs; the
 // report is the result.
 func (s *Server) apiBlockScanStream(c echo.Context) error {
+	defer longJob(c)()
 	var spec BlockScanSpec
 	if err := readJSON(c, &spec); err != nil {
 		return err

@@ -177,3 +177,71 @@ func TestAPIBlockScanJob(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIBlockAdminRoutesTCP: on TCP the blocks routes need a key; with
+// one, an ingest names absolute paths on the appliance and a streamed scan
+// answers its match lines as output events, then its report.
+func TestAPIBlockAdminRoutesTCP(t *testing.T) {
+	st := fixtureStore(t)
+	ctx := context.Background()
+	key, _, err := st.AddAPIKey(ctx, "examiner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := service.NewLocal(service.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close(context.Background()) })
+	ts := startServer(t, st, func(c *Config) { c.Service = svc })
+	dir := t.TempDir()
+	sample := make([]byte, 8*512)
+	for i := range sample {
+		sample[i] = byte(i*7 + i/512*131 + i*i/9)
+	}
+	os.WriteFile(dir+"/sample.bin", sample, 0o600)
+	os.WriteFile(dir+"/disk.raw", append(make([]byte, 1024), sample...), 0o600)
+	post := func(path, body string, withKey bool) (int, string) {
+		h := []string{"Content-Type", "application/json"}
+		if withKey {
+			h = append(h, "x-api-key", key)
+		}
+		r := do(t, "POST", ts.URL+path, strings.NewReader(body), h...)
+		return r.status, r.body
+	}
+	for _, path := range []string{"/api/v1/blocks/create", "/api/v1/blocks/ingest", "/api/v1/blocks/import", "/api/v1/blocks/export",
+		"/api/v1/blocks/sources", "/api/v1/blocks/setop", "/api/v1/blocks/stats", "/api/v1/blocks/scan/stream"} {
+		if code, body := post(path, `{}`, false); code != 401 {
+			t.Errorf("%s without a key: %d %s", path, code, body)
+		}
+	}
+	if code, body := post("/api/v1/blocks/create", `{"name":"hunt","class":"known-bad","block_size":512}`, true); code != 200 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	if code, body := post("/api/v1/blocks/ingest", `{"request":{"Set":"hunt","Paths":["relative"]}}`, true); code != 400 {
+		t.Errorf("ingest of a relative path: %d %s", code, body)
+	}
+	code, body := post("/api/v1/blocks/ingest", fmt.Sprintf(`{"request":{"Set":"hunt","Paths":[%q],"Repository":"lab"}}`, dir+"/sample.bin"), true)
+	if code != 200 || !strings.Contains(body, `"result"`) || strings.Contains(body, `"error"`) {
+		t.Fatalf("ingest: %d %s", code, body)
+	}
+	code, body = post("/api/v1/blocks/scan/stream", fmt.Sprintf(`{"set":"hunt","images":["disk.raw"],"paths":[%q],"format":"hashdb"}`, dir+"/disk.raw"), true)
+	if code != 200 {
+		t.Fatalf("scan: %d %s", code, body)
+	}
+	var out bytes.Buffer
+	var rep blocks.ScanReport
+	for _, l := range strings.Split(strings.TrimSpace(body), "\n") {
+		var ev JobEvent
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("event %q: %v", l, err)
+		}
+		out.Write(ev.Output)
+		if ev.Result != nil {
+			json.Unmarshal(ev.Result, &rep)
+		}
+	}
+	if rep.Matches != 8 || strings.Count(out.String(), "\t") != 16 || !strings.Contains(out.String(), "# Scanning disk.raw offset 0") {
+		t.Errorf("scan: report %+v, output:\n%s", rep, out.String())
+	}
+}
