@@ -293,35 +293,129 @@ func (imp *importer) lines(br *bufio.Reader, fn func(line []byte) error) error {
 	}
 }
 
+// jsonBatch is a run of parsed JSON lines on their way from the reading
+// goroutine to the one that adds them.
+type jsonBatch struct {
+	items []jsonItem
+	pairs []db.FileCount // the items' pairs, one after another
+}
+
+type jsonItem struct {
+	isBlock  bool
+	hash     [16]byte // block hash or file hash
+	entropy  uint64
+	label    string
+	from, to int // block: pairs[from:to]
+	src      db.SourceData
+	names    []string // repository, name, ...
+}
+
+// readJSON parses on one goroutine (lines, JSON, hex; bad lines are
+// reported there) and adds to the set on this one: the two halves of an
+// import cost about the same, so a large import runs on both cores.
 func (imp *importer) readJSON(br *bufio.Reader) error {
-	var l jsonLine
-	var fcs []db.FileCount
-	return imp.lines(br, func(line []byte) error {
-		if len(line) == 0 || line[0] == '#' {
-			return nil
-		}
-		if err := l.parse(line); err != nil {
-			return imp.bad(err)
-		}
-		if l.isBlock {
-			fcs = fcs[:0]
-			for _, p := range l.pairs {
-				fcs = append(fcs, db.FileCount{File: p.file, Count: uint32(min(p.count, db.MaxSubCount))})
+	const batchLines = 4096
+	batches := make(chan *jsonBatch, 4)
+	free := make(chan *jsonBatch, 6)
+	for i := 0; i < 6; i++ {
+		free <- &jsonBatch{}
+	}
+	done := make(chan struct{})
+	var readErr error
+	go func() {
+		defer close(batches)
+		var l jsonLine
+		b := <-free
+		send := func() bool {
+			select {
+			case batches <- b:
+			case <-done:
+				return false
 			}
-			imp.res.Blocks += uint64(len(l.pairs))
-			return imp.bi.AddBlockSources(l.block, l.entropy, string(l.label), fcs)
+			select {
+			case b = <-free:
+			case <-done:
+				return false
+			}
+			b.items, b.pairs = b.items[:0], b.pairs[:0]
+			return true
+		}
+		readErr = imp.lines(br, func(line []byte) error {
+			if len(line) == 0 || line[0] == '#' {
+				return nil
+			}
+			if err := l.parse(line); err != nil {
+				return imp.bad(err)
+			}
+			it := jsonItem{isBlock: l.isBlock}
+			if l.isBlock {
+				it.hash, it.entropy, it.label, it.from = l.block, l.entropy, string(l.label), len(b.pairs)
+				for _, p := range l.pairs {
+					b.pairs = append(b.pairs, db.FileCount{File: p.file, Count: uint32(min(p.count, db.MaxSubCount))})
+				}
+				it.to = len(b.pairs)
+			} else {
+				it.hash = l.file
+				it.src = db.SourceData{Size: l.size, Type: string(l.ftype), Zero: l.zero, Nonprob: l.nonprob}
+				for _, n := range l.names {
+					it.names = append(it.names, string(n))
+				}
+			}
+			b.items = append(b.items, it)
+			if len(b.items) == batchLines && !send() {
+				return errStopped
+			}
+			return nil
+		})
+		if readErr == nil && len(b.items) > 0 {
+			send()
+		}
+	}()
+	var addErr error
+	for b := range batches {
+		if addErr == nil {
+			addErr = imp.addJSON(b)
+			if addErr != nil {
+				close(done)
+			}
+		}
+		if addErr == nil {
+			free <- b
+		}
+	}
+	if addErr != nil {
+		return addErr
+	}
+	if errors.Is(readErr, errStopped) {
+		return nil
+	}
+	return readErr
+}
+
+// errStopped ends the reading goroutine when the adding one failed.
+var errStopped = errors.New("stopped")
+
+func (imp *importer) addJSON(b *jsonBatch) error {
+	for i := range b.items {
+		it := &b.items[i]
+		if it.isBlock {
+			imp.res.Blocks += uint64(it.to - it.from)
+			if err := imp.bi.AddBlockSources(it.hash, it.entropy, it.label, b.pairs[it.from:it.to]); err != nil {
+				return err
+			}
+			continue
 		}
 		imp.res.Sources++
-		if err := imp.bi.AddSourceData(l.file, db.SourceData{Size: l.size, Type: string(l.ftype), Zero: l.zero, Nonprob: l.nonprob}); err != nil {
+		if err := imp.bi.AddSourceData(it.hash, it.src); err != nil {
 			return err
 		}
-		for i := 0; i+1 < len(l.names); i += 2 {
-			if err := imp.bi.AddSourceName(l.file, string(l.names[i]), string(l.names[i+1])); err != nil {
+		for k := 0; k+1 < len(it.names); k += 2 {
+			if err := imp.bi.AddSourceName(it.hash, it.names[k], it.names[k+1]); err != nil {
 				return err
 			}
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // importable applies hashdb's rule for tab and DFXML input: the hashes of
