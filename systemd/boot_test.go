@@ -365,7 +365,7 @@ systemctl restart matchmeta`)
 		t.Errorf("NRestarts: %s before the hang, %s after; want one more", p["NRestarts"], q["NRestarts"])
 	}
 	j := b.journal(0)
-	for _, want := range []string{"matchmeta.service: Watchdog timeout", "SIGABRT: abort", "main.(*Main).startWatchdog"} {
+	for _, want := range []string{"matchmeta.service: Watchdog timeout", "SIGABRT: abort", "web/daemon.Notifier.StartWatchdog"} {
 		if !strings.Contains(j, want) {
 			t.Errorf("journal after the watchdog restart lacks %q:\n%s", want, j)
 		}
