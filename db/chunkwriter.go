@@ -4,7 +4,7 @@ package db
 // writes them through a txWriter: the element's key is the chunk's last
 // key, its value the keys before it and a CRC-32C of the whole chunk.
 type chunkWriter struct {
-	w       *txWriter
+	w       putter
 	idx     string
 	width   int
 	per     int
@@ -12,7 +12,7 @@ type chunkWriter struct {
 	lastKey []byte
 }
 
-func newChunkWriter(w *txWriter, idx string, width int) *chunkWriter {
+func newChunkWriter(w putter, idx string, width int) *chunkWriter {
 	per := chunkKeys(width)
 	return &chunkWriter{w: w, idx: idx, width: width, per: per,
 		buf: make([]byte, 0, per*width+chunkSumLen), lastKey: make([]byte, 0, width)}

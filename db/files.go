@@ -233,12 +233,8 @@ type fileEntry struct {
 
 // write merges the rows into file entries, numbered in hash order, and
 // hands each file's hashes (with its number) and names to the sets.
-func (fb *FileBuilder) write(ctx context.Context) error {
-	w := &txWriter{s: fb.imp.s, id: fb.id, limit: fb.imp.opts.TxBytes}
-	if err := w.begin(); err != nil {
-		return fmt.Errorf("db: import: file store: %w", err)
-	}
-	defer w.rollback()
+func (fb *FileBuilder) write(ctx context.Context, iw *importWriter) error {
+	w := iw.putter(ctx, fb.id)
 	// Packages are numbered in the order of their keys, whatever order
 	// the rows named them in (two readers race): the same release makes
 	// the same file store, and so the same fingerprint, every time.
@@ -358,7 +354,7 @@ func (fb *FileBuilder) write(ctx context.Context) error {
 		}
 	}
 	if err == nil {
-		err = w.commit(false)
+		err = w.flush()
 	}
 	if err != nil {
 		return fmt.Errorf("db: import: file store: %w", err)
@@ -632,7 +628,7 @@ func clone(b []byte) []byte {
 // writeFileChunks writes a file-store hash set's keys (each with its file
 // numbers as values, from FileBuilder.write): the chunked keys, the
 // parallel file numbers and the overflow of keys with several files.
-func (b *Builder) writeFileChunks(ctx context.Context, w *txWriter, so *sorter, width int) (uint64, error) {
+func (b *Builder) writeFileChunks(ctx context.Context, w putter, so *sorter, width int) (uint64, error) {
 	per := chunkKeys(width)
 	keys := make([]byte, 0, per*width+chunkSumLen)
 	ids := make([]byte, 0, per*4+chunkSumLen)

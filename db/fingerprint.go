@@ -48,6 +48,22 @@ type fpStream struct {
 	work chan fpWrite
 	free chan []byte
 	done chan struct{}
+
+	tx   *bolt.Tx // the mapped pages it reads are given back every dropEvery bytes
+	read int
+}
+
+// dropEvery is how much a fingerprint reads between handing the mapped
+// pages back (dropMapped): the resident set stays bounded whatever the
+// file's size.
+const dropEvery = 32 << 20
+
+// readSome counts bytes read from the store.
+func (f *fpStream) readSome(n int) {
+	if f.read += n; f.read >= dropEvery && f.tx != nil {
+		dropMapped(f.tx)
+		f.read = 0
+	}
 }
 
 type fpWrite struct {
@@ -80,6 +96,7 @@ func newFPStream() *fpStream {
 
 func (f *fpStream) flush() {
 	if len(f.buf) > 0 {
+		f.readSome(len(f.buf))
 		f.work <- fpWrite{b: f.buf, recycle: true}
 		f.buf = <-f.free
 	}
@@ -125,6 +142,7 @@ func (f *fpStream) bulk(packed []byte) {
 	}
 	f.writeHeader()
 	f.flush()
+	f.readSome(len(packed))
 	f.work <- fpWrite{b: packed}
 }
 
@@ -143,6 +161,7 @@ func (f *fpStream) pair(k, v []byte) {
 // tx (its base and, when si.Delta is set, its delta layer).
 func fingerprint(ctx context.Context, tx *bolt.Tx, si SetInfo) (string, error) {
 	f := newFPStream()
+	f.tx = tx
 	defer f.stop()
 	f.buf = append(f.buf, fingerprintMagic...)
 	f.buf = append(f.buf, si.Kind...)

@@ -54,6 +54,8 @@ type Import struct {
 	sortLimit atomic.Int64
 
 	files *FileBuilder // the release's file store, when Files started one
+
+	progressMu sync.Mutex
 }
 
 // newSorter starts a sorter of this import. The sort memory is shared by
@@ -342,9 +344,13 @@ func (imp *Import) cleanup() {
 	imp.release()
 }
 
+// progress reports from the import's merges, which run at once: one call
+// at a time.
 func (imp *Import) progress(p Progress) {
 	if imp.opts.Progress != nil {
+		imp.progressMu.Lock()
 		imp.opts.Progress(p)
+		imp.progressMu.Unlock()
 	}
 }
 
@@ -391,26 +397,76 @@ func (imp *Import) commit(ctx context.Context) ([]SetInfo, error) {
 
 // writeAll writes every set's data and takes its fingerprint.
 func (imp *Import) writeAll(ctx context.Context) error {
-	if imp.files != nil {
-		if err := imp.files.write(ctx); err != nil {
-			return err
-		}
-	}
+	var sets []*Builder
 	for _, b := range imp.builders {
-		if err := b.write(ctx); err != nil {
-			return err
+		if b.blocks != nil {
+			if err := b.writeBlocksTx(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		sets = append(sets, b)
+	}
+	if imp.files != nil || len(sets) > 0 {
+		// A merge that fails stops the others.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		iw, err := imp.startWriter()
+		if err != nil {
+			return fmt.Errorf("db: import: %w", err)
+		}
+		// The file store's merge feeds the hash and name sets' sorts, so
+		// it runs first; then every set merges at once.
+		if imp.files != nil {
+			err = imp.files.write(ctx, iw)
+		}
+		if err == nil {
+			err = eachParallel(sets, func(b *Builder) error {
+				err := b.writeTo(ctx, iw)
+				if err != nil {
+					cancel()
+				}
+				return err
+			})
+		}
+		if err := iw.finish(err); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("db: import: %w", ctx.Err())
+			}
+			return fmt.Errorf("db: import: %w", err)
 		}
 	}
-	return imp.s.view(func(tx *bolt.Tx) error {
-		for _, b := range imp.builders {
+	// Fingerprints read every set back: one read transaction each, at once.
+	return eachParallel(imp.builders, func(b *Builder) error {
+		return imp.s.view(func(tx *bolt.Tx) error {
 			fp, err := fingerprint(ctx, tx, b.info)
 			if err != nil {
 				return fmt.Errorf("db: import %s: fingerprint: %w", b.info.Name, err)
 			}
 			b.info.Fingerprint = fp
-		}
-		return nil
+			return nil
+		})
 	})
+}
+
+// eachParallel runs fn for every item at once and returns the first error.
+func eachParallel[T any](items []T, fn func(T) error) error {
+	errs := make([]error, len(items))
+	var wg sync.WaitGroup
+	for i, it := range items {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn(it)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // finish releases what a published import held.
@@ -524,7 +580,7 @@ type txWriter struct {
 	arena   []byte
 	spare   [][]byte
 	full    [][]byte
-	buckets map[string]*bolt.Bucket
+	buckets map[bucketRef]*bolt.Bucket
 }
 
 func (w *txWriter) begin() error {
@@ -540,22 +596,29 @@ func (w *txWriter) begin() error {
 	}
 	w.tx = tx
 	w.bytes = 0
-	w.buckets = map[string]*bolt.Bucket{}
+	w.buckets = map[bucketRef]*bolt.Bucket{}
 	return nil
 }
 
-func (w *txWriter) bucket(idx string) (*bolt.Bucket, error) {
-	if b := w.buckets[idx]; b != nil {
+func (w *txWriter) bucket(id uint32, idx string) (*bolt.Bucket, error) {
+	bk := bucketRef{id, idx}
+	if b := w.buckets[bk]; b != nil {
 		return b, nil
 	}
-	b := indexBucket(w.tx, w.id, []byte(idx))
+	b := indexBucket(w.tx, id, []byte(idx))
 	if b == nil {
-		return nil, fmt.Errorf("set %d index %s missing", w.id, idx)
+		return nil, fmt.Errorf("set %d index %s missing", id, idx)
 	}
 	// Sorted appends into a bucket no one else writes: pack pages full.
 	b.FillPercent = 1.0
-	w.buckets[idx] = b
+	w.buckets[bk] = b
 	return b, nil
+}
+
+// bucketRef names an index bucket of one data ID.
+type bucketRef struct {
+	id  uint32
+	idx string
 }
 
 func (w *txWriter) alloc(n int) []byte {
@@ -579,8 +642,12 @@ func (w *txWriter) alloc(n int) []byte {
 	return w.arena[start : start+n : start+n]
 }
 
-func (w *txWriter) put(idx string, k, v []byte) error {
-	b, err := w.bucket(idx)
+func (w *txWriter) put(idx string, k, v []byte) error { return w.putID(w.id, idx, k, v) }
+
+// putID writes into an index of data ID id (the import's writer goroutine
+// writes every set of the import in one transaction).
+func (w *txWriter) putID(id uint32, idx string, k, v []byte) error {
+	b, err := w.bucket(id, idx)
 	if err != nil {
 		return err
 	}
@@ -645,21 +712,38 @@ func (w *txWriter) rollback() {
 // miss, which on a VM costs far more than the compares; fewer levels win.
 func chunkKeys(width int) int { return 8192 }
 
-func (b *Builder) write(ctx context.Context) error {
+// writeBlocksTx writes a block set in transactions of its own.
+func (b *Builder) writeBlocksTx(ctx context.Context) error {
 	w := &txWriter{s: b.imp.s, id: b.info.ID, limit: b.imp.opts.TxBytes}
 	if err := w.begin(); err != nil {
 		return fmt.Errorf("db: import %s: %w", b.info.Name, err)
 	}
 	defer w.rollback()
-	if b.blocks != nil {
-		if err := b.writeBlocks(ctx, w); err != nil {
-			return err
-		}
-		if err := w.commit(false); err != nil {
-			return fmt.Errorf("db: import %s: %w", b.info.Name, err)
-		}
-		return nil
+	if err := b.writeBlocks(ctx, w); err != nil {
+		return err
 	}
+	if err := w.commit(false); err != nil {
+		return fmt.Errorf("db: import %s: %w", b.info.Name, err)
+	}
+	return nil
+}
+
+// write writes the set alone, in transactions of its own.
+func (b *Builder) write(ctx context.Context) error {
+	if b.blocks != nil {
+		return b.writeBlocksTx(ctx)
+	}
+	iw, err := b.imp.startWriter()
+	if err != nil {
+		return fmt.Errorf("db: import %s: %w", b.info.Name, err)
+	}
+	return iw.finish(b.writeTo(ctx, iw))
+}
+
+// writeTo merges the set's sorted indexes and hands them to the import's
+// writer.
+func (b *Builder) writeTo(ctx context.Context, iw *importWriter) error {
+	w := iw.putter(ctx, b.info.ID)
 	names := make([]string, 0, len(b.sorters))
 	for idx := range b.sorters {
 		names = append(names, idx)
@@ -703,13 +787,13 @@ func (b *Builder) write(ctx context.Context) error {
 			}
 		}
 	}
-	if err := w.commit(false); err != nil {
+	if err := w.flush(); err != nil {
 		return fmt.Errorf("db: import %s: %w", b.info.Name, err)
 	}
 	return nil
 }
 
-func (b *Builder) writeChunks(ctx context.Context, w *txWriter, idx string, so *sorter, width int) (uint64, error) {
+func (b *Builder) writeChunks(ctx context.Context, w putter, idx string, so *sorter, width int) (uint64, error) {
 	cw := newChunkWriter(w, idx, width)
 	var n uint64
 	err := so.finish(func(key []byte, _ [][]byte) error {
@@ -731,7 +815,7 @@ func (b *Builder) writeChunks(ctx context.Context, w *txWriter, idx string, so *
 	return n, nil
 }
 
-func (b *Builder) writeLists(ctx context.Context, w *txWriter, idx string, so *sorter) (uint64, error) {
+func (b *Builder) writeLists(ctx context.Context, w putter, idx string, so *sorter) (uint64, error) {
 	var n uint64
 	var buf []byte
 	err := so.finish(func(key []byte, vals [][]byte) error {

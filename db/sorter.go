@@ -4,10 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
-	"container/heap"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"slices"
 	"sync"
@@ -157,7 +157,7 @@ func (b *sortBuf) cmp(x, y sortEnt) int {
 }
 
 // sort orders the entries: a counting sort on the top 16 bits of the key
-// prefix (hashes are uniform, so the buckets come out small), then a
+// prefix that differ (hashes are uniform, so the buckets come out small), then a
 // comparison sort inside each bucket. Keys that are not uniform (names)
 // only make the buckets larger.
 func (b *sortBuf) sort() {
@@ -166,9 +166,17 @@ func (b *sortBuf) sort() {
 		slices.SortFunc(b.ents, b.cmp)
 		return
 	}
+	// Bits every key shares (a file store's flags byte) say nothing:
+	// bucket on the 16 bits after them.
+	var diff uint64
+	p0 := b.ents[0].p
+	for _, e := range b.ents {
+		diff |= e.p ^ p0
+	}
+	shift := min(bits.LeadingZeros64(diff), 48)
 	var count [1<<16 + 1]int
 	for _, e := range b.ents {
-		count[e.p>>48+1]++
+		count[(e.p<<shift)>>48+1]++
 	}
 	for i := 1; i < len(count); i++ {
 		count[i] += count[i-1]
@@ -180,7 +188,7 @@ func (b *sortBuf) sort() {
 	out = out[:n]
 	pos := count
 	for _, e := range b.ents {
-		k := e.p >> 48
+		k := (e.p << shift) >> 48
 		out[pos[k]] = e
 		pos[k]++
 	}
@@ -193,19 +201,28 @@ func (b *sortBuf) sort() {
 	b.ents = out
 }
 
+// writeRun writes the sorted entries, each key as the length it shares
+// with the previous key and the rest: sorted keys share prefixes (a file
+// store's rows of one file share their whole identity, about 80 bytes),
+// so runs are written and read back at a fraction of their size.
 func (b *sortBuf) writeRun(f *os.File) error {
 	w := bufio.NewWriterSize(f, 1<<20)
-	var hdr [2 * binary.MaxVarintLen64]byte
+	var hdr [3 * binary.MaxVarintLen64]byte
 	var last sortEnt
+	var prev []byte
 	for i, e := range b.ents {
 		if i > 0 && b.cmp(last, e) == 0 {
 			continue
 		}
 		last = e
-		n := binary.PutUvarint(hdr[:], uint64(e.klen))
+		key := b.key(e)
+		shared := commonPrefix(prev, key)
+		prev = key
+		n := binary.PutUvarint(hdr[:], uint64(shared))
+		n += binary.PutUvarint(hdr[n:], uint64(int(e.klen)-shared))
 		n += binary.PutUvarint(hdr[n:], uint64(e.vlen))
 		w.Write(hdr[:n])
-		w.Write(b.arena[e.off : e.off+e.klen+e.vlen])
+		w.Write(b.arena[int(e.off)+shared : e.off+e.klen+e.vlen])
 	}
 	if err := w.Flush(); err != nil {
 		f.Close()
@@ -243,14 +260,19 @@ type fileSource struct {
 	name string
 	f    *os.File
 	r    *bufio.Reader
-	buf  []byte
+	buf  []byte // the last key and value read
+	klen int    // the last key's length
 }
 
 func (fs *fileSource) next() ([]byte, []byte, bool, error) {
-	kl, err := binary.ReadUvarint(fs.r)
+	shared, err := binary.ReadUvarint(fs.r)
 	if err == io.EOF {
 		return nil, nil, false, nil
 	}
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("db: sort: read run %s: %w", fs.name, err)
+	}
+	rest, err := binary.ReadUvarint(fs.r)
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("db: sort: read run %s: %w", fs.name, err)
 	}
@@ -258,15 +280,34 @@ func (fs *fileSource) next() ([]byte, []byte, bool, error) {
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("db: sort: read run %s: %w", fs.name, err)
 	}
-	n := int(kl + vl)
+	if shared > uint64(fs.klen) || rest+vl > 1<<25 {
+		return nil, nil, false, fmt.Errorf("db: sort: read run %s: bad entry", fs.name)
+	}
+	// The key's shared prefix is already in place: the previous key's.
+	kl := int(shared + rest)
+	n := kl + int(vl)
 	if cap(fs.buf) < n {
-		fs.buf = make([]byte, n, n*2)
+		fs.buf = append(make([]byte, 0, n*2), fs.buf[:shared]...)
 	}
 	fs.buf = fs.buf[:n]
-	if _, err := io.ReadFull(fs.r, fs.buf); err != nil {
+	if _, err := io.ReadFull(fs.r, fs.buf[shared:]); err != nil {
 		return nil, nil, false, fmt.Errorf("db: sort: read run %s: %w", fs.name, err)
 	}
+	fs.klen = kl
 	return fs.buf[:kl], fs.buf[kl:], true, nil
+}
+
+// commonPrefix is how many leading bytes a and b share.
+func commonPrefix(a, b []byte) int {
+	n := min(len(a), len(b))
+	i := 0
+	for i+8 <= n && binary.LittleEndian.Uint64(a[i:]) == binary.LittleEndian.Uint64(b[i:]) {
+		i += 8
+	}
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	return i
 }
 
 type mergeItem struct {
@@ -274,22 +315,41 @@ type mergeItem struct {
 	src      mergeSource
 }
 
+// mergeHeap is a min-heap of the sources' current pairs (typed, not
+// container/heap: the merge calls it once per pair).
 type mergeHeap []*mergeItem
 
-func (h mergeHeap) Len() int { return len(h) }
-func (h mergeHeap) Less(i, j int) bool {
+func (h mergeHeap) less(i, j int) bool {
 	if c := bytes.Compare(h[i].key, h[j].key); c != 0 {
 		return c < 0
 	}
 	return bytes.Compare(h[i].val, h[j].val) < 0
 }
-func (h mergeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *mergeHeap) Push(x any)   { *h = append(*h, x.(*mergeItem)) }
-func (h *mergeHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+
+// down restores the heap below i.
+func (h mergeHeap) down(i int) {
+	n := len(h)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		m := l
+		if r := l + 1; r < n && h.less(r, l) {
+			m = r
+		}
+		if !h.less(m, i) {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+}
+
+func (h mergeHeap) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
 }
 
 // finish merges everything and calls emit once per distinct key, in key
@@ -300,6 +360,9 @@ func (s *sorter) finish(emit func(key []byte, vals [][]byte) error) error {
 	if err := s.getErr(); err != nil {
 		return err
 	}
+	// Nothing is added any more: the spare buffer goes now, not at the
+	// end of the merge (sorters that merge later fill up meanwhile).
+	s.free = nil
 	var srcs []mergeSource
 	var files []*os.File
 	defer func() {
@@ -333,42 +396,46 @@ func (s *sorter) finish(emit func(key []byte, vals [][]byte) error) error {
 			h = append(h, &mergeItem{key: k, val: v, src: src})
 		}
 	}
-	heap.Init(&h)
+	h.init()
 	return emitGroups(&heapSource{h: &h}, emit)
 }
 
 // heapSource adapts the merge heap to a mergeSource, dropping duplicates
 // that come from different runs.
 type heapSource struct {
-	h          *mergeHeap
-	lastK      []byte
-	lastV      []byte
-	started    bool
-	keyB, valB []byte
+	h            *mergeHeap
+	lastK, lastV []byte
+	curK, curV   []byte
+	started      bool
 }
 
 func (hs *heapSource) next() ([]byte, []byte, bool, error) {
-	for hs.h.Len() > 0 {
-		top := (*hs.h)[0]
+	for len(*hs.h) > 0 {
+		h := *hs.h
+		top := h[0]
 		// Copy out: the source's buffer is reused by its next call.
-		hs.keyB = append(hs.keyB[:0], top.key...)
-		hs.valB = append(hs.valB[:0], top.val...)
+		hs.curK = append(hs.curK[:0], top.key...)
+		hs.curV = append(hs.curV[:0], top.val...)
 		k, v, ok, err := top.src.next()
 		if err != nil {
 			return nil, nil, false, err
 		}
 		if ok {
 			top.key, top.val = k, v
-			heap.Fix(hs.h, 0)
 		} else {
-			heap.Pop(hs.h)
+			h[0] = h[len(h)-1]
+			h = h[:len(h)-1]
+			*hs.h = h
 		}
-		if hs.started && bytes.Equal(hs.keyB, hs.lastK) && bytes.Equal(hs.valB, hs.lastV) {
+		h.down(0)
+		if hs.started && bytes.Equal(hs.curK, hs.lastK) && bytes.Equal(hs.curV, hs.lastV) {
 			continue
 		}
 		hs.started = true
-		hs.lastK = append(hs.lastK[:0], hs.keyB...)
-		hs.lastV = append(hs.lastV[:0], hs.valB...)
+		// The pair returned stays valid until the next call, which
+		// copies into the other buffers.
+		hs.lastK, hs.curK = hs.curK, hs.lastK
+		hs.lastV, hs.curV = hs.curV, hs.lastV
 		return hs.lastK, hs.lastV, true, nil
 	}
 	return nil, nil, false, nil

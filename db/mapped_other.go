@@ -1,0 +1,9 @@
+//go:build !linux
+
+package db
+
+import bolt "go.etcd.io/bbolt"
+
+// dropMapped is a no-op off Linux: the mapping's pages are left to the
+// system.
+func dropMapped(tx *bolt.Tx) {}
