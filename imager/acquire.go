@@ -567,10 +567,11 @@ func (a *acq) download(ctx context.Context) error {
 	defer cancel(nil)
 	jobs := make(chan blockRef, a.o.Workers*4)
 	// Workers bounds the requests in flight (a slot is held from the
-	// request to the end of its body); a few more goroutines than that
-	// let the CPU work of a block (its SHA-256, the write, the sink) run
-	// outside a slot, so a slot issues its next request while the last
-	// body is still being hashed and the wire never waits for the CPU.
+	// request to the end of its body); as many goroutines again (one
+	// block buffer each) let the CPU work of a block (its SHA-256 and the
+	// write) run outside a slot, so a freed slot is taken at once by a
+	// goroutine with its next block while the last bodies are still being
+	// hashed: on a busy machine the wire does not wait for the CPU.
 	a.inflight = make(chan struct{}, a.o.Workers)
 	workersDone := make(chan struct{})
 	var followErr error
@@ -588,7 +589,7 @@ func (a *acq) download(ctx context.Context) error {
 		close(followed)
 	}
 	var wg sync.WaitGroup
-	for range a.o.Workers + 2*runtime.GOMAXPROCS(0) {
+	for range a.o.Workers + max(a.o.Workers, 2*runtime.GOMAXPROCS(0)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -860,9 +861,16 @@ func (a *acq) follow(ctx context.Context, workersDone <-chan struct{}) error {
 					return context.Cause(ctx)
 				}
 			}
-			sum, err := a.man.get(idx)
-			if err == nil {
-				err = a.readDone(idx, sum, buf)
+			var err error
+			if a.img != nil {
+				// The block was hashed on arrival and the read-back hashes
+				// the whole image again: no third hash here.
+				_, err = a.img.ReadAt(buf, idx*a.geo.BlockSize)
+			} else {
+				var sum [32]byte
+				if sum, err = a.man.get(idx); err == nil {
+					err = a.readDone(idx, sum, buf)
+				}
 			}
 			if err != nil {
 				return fmt.Errorf("imager: %s: block %d: read back for the sink: %w", a.o.Snapshot, idx, err)
