@@ -5,9 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/matchmeta/matchmeta/importer/bundle"
 	"github.com/matchmeta/matchmeta/web/service"
 )
 
@@ -116,6 +118,9 @@ func (s *Server) apiBundleCreate(c echo.Context) error {
 	var req service.BundleCreateRequest
 	if err := readJSON(c, &req); err != nil {
 		return err
+	}
+	if name := filepath.Base(req.Out); !strings.HasSuffix(name, bundle.Ext) || name == bundle.Ext {
+		return badRequest("bundle create: out %q: name bundles NAME%s", req.Out, bundle.Ext)
 	}
 	dir, err := s.st.MkdirTemp("bundle-create")
 	if err != nil {
