@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"github.com/matchmeta/matchmeta/importer/bundle"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,6 +37,18 @@ func TestBundleThroughDaemon(t *testing.T) {
 	_, errOut := b.run(1, "bundle", "apply", "--db", b.db, "--trust-dir", b.trust, v1)
 	if !strings.Contains(errOut, "bundle v1.mmbundle (lab-1): stale") {
 		t.Errorf("replay through the daemon: %s", errOut)
+	}
+	// Over TCP the bundle operations do not exist: they read and write
+	// the daemon's files, which the admin socket's permissions guard.
+	for _, p := range []string{"apply?file=v1.mmbundle", "verify?file=v1.mmbundle", "sync", "create"} {
+		res, err := http.Post(d.url+"/api/v1/bundles/"+p, "application/octet-stream", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusNotFound {
+			t.Errorf("POST /api/v1/bundles/%s over TCP: %d, want 404", p, res.StatusCode)
+		}
 	}
 	_, body := httpGet(t, d.url+"/api/v1/jobs")
 	if !strings.Contains(body, `"kind":"bundle-apply"`) {
