@@ -6,7 +6,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -322,11 +321,9 @@ func (l *Local) process(b *batch, d Detail, sep []byte) error {
 				b.out = append(b.out, '}')
 				continue
 			}
-			j, err := json.Marshal(a)
-			if err != nil {
+			if b.out, err = db.AppendAnswerJSON(b.out, &a); err != nil {
 				return err
 			}
-			b.out = append(b.out, j...)
 		}
 		return nil
 	})
