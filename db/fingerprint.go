@@ -56,7 +56,7 @@ type fpStream struct {
 // dropEvery is how much a fingerprint reads between handing the mapped
 // pages back (dropMapped): the resident set stays bounded whatever the
 // file's size.
-const dropEvery = 32 << 20
+const dropEvery = 8 << 20
 
 // readSome counts bytes read from the store.
 func (f *fpStream) readSome(n int) {

@@ -49,7 +49,7 @@ type importWriter struct {
 
 // startWriter begins the import's write transaction and its goroutine.
 func (imp *Import) startWriter() (*importWriter, error) {
-	iw := &importWriter{w: txWriter{s: imp.s, limit: imp.opts.TxBytes}, ch: make(chan *putBatch, 8), free: make(chan *putBatch, 16), done: make(chan struct{})}
+	iw := &importWriter{w: txWriter{s: imp.s, limit: imp.opts.TxBytes}, ch: make(chan *putBatch, 4), free: make(chan *putBatch, 8), done: make(chan struct{})}
 	if err := iw.w.begin(); err != nil {
 		return nil, err
 	}

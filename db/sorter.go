@@ -377,7 +377,9 @@ func (s *sorter) finish(emit func(key []byte, vals [][]byte) error) error {
 			return fmt.Errorf("db: sort: %w", err)
 		}
 		files = append(files, f)
-		srcs = append(srcs, &fileSource{name: name, f: f, r: bufio.NewReaderSize(f, 1<<20)})
+		// 256 KiB per run: an import merges all of its sets' runs at
+		// once, inside one memory budget.
+		srcs = append(srcs, &fileSource{name: name, f: f, r: bufio.NewReaderSize(f, 256<<10)})
 	}
 	if s.cur != nil && len(s.cur.ents) > 0 {
 		s.cur.sort()
