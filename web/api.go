@@ -148,7 +148,7 @@ func (s *Server) apiHistory(c echo.Context) error {
 // healthz answers "ok" when a read transaction works; no key needed so
 // load balancers and systemd checks can use it.
 func (s *Server) healthz(c echo.Context) error {
-	if err := s.st.View(func(r *db.Reader) error { return nil }); err != nil {
+	if err := s.svc.Health(c.Request().Context()); err != nil {
 		s.log.Error("health check failed", "err", err)
 		return c.String(http.StatusServiceUnavailable, "unhealthy: the database cannot be read\n")
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 // CIRCL hashlookup compatibility (REFERENCE.md §2), so PyHashlookup, MISP
@@ -173,7 +174,7 @@ func (s *Server) hlLookup(c echo.Context) error {
 		s.metrics.countLookup(k, vInvalid)
 		return err
 	}
-	a, err := s.answer(q, true)
+	a, err := s.answer(c.Request().Context(), q, true)
 	if err != nil {
 		return err
 	}
@@ -234,23 +235,17 @@ func (s *Server) hlBulk(c echo.Context) error {
 	}
 	out := []map[string]any{}
 	var found, na uint64
-	err = s.st.View(func(r *db.Reader) error {
-		for _, q := range qs {
-			a := r.Answer(q, true)
-			if a.Error != "" {
-				return errorString(a.Error)
-			}
-			if a.Verdict != db.VerdictOK {
-				na++
-				continue
-			}
-			found++
-			out = append(out, hlRecord(q, a, false))
+	for _, q := range qs {
+		a, err := s.svc.Lookup(c.Request().Context(), q.Value, service.LookupOptions{Type: q.Type})
+		if err != nil {
+			return internal("looking hashes up", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return internal("looking hashes up", err)
+		if a.Verdict != db.VerdictOK {
+			na++
+			continue
+		}
+		found++
+		out = append(out, hlRecord(q, a, false))
 	}
 	s.metrics.countLookups(k, found, na, bad)
 	return c.JSON(http.StatusOK, out)
@@ -262,7 +257,7 @@ func (s *Server) hlBulk(c echo.Context) error {
 // cannot count on its own is null, as hashlookup answers a missing key),
 // then ours: one "-items" and "-version" key per set.
 func (s *Server) hlInfo(c echo.Context) error {
-	sets, err := s.st.Sets()
+	sets, err := s.svc.Sets(c.Request().Context())
 	if err != nil {
 		return internal("reading the set list", err)
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 // routeKind is the hash kind a route like "/api/v1/sha1/:h" serves.
@@ -39,23 +41,20 @@ func parse(kind db.Kind, v string) (db.Query, error) {
 	return q, nil
 }
 
-// answer looks one parsed query up and counts it.
-func (s *Server) answer(q db.Query, records bool) (db.Answer, error) {
-	var a db.Answer
-	err := s.st.View(func(r *db.Reader) error {
-		a = r.Answer(q, records)
-		return nil
-	})
-	if err != nil {
-		return a, internal("reading the database", err)
+// answer looks one parsed query up through the service and counts it.
+func (s *Server) answer(ctx context.Context, q db.Query, records bool) (db.Answer, error) {
+	d := service.DetailSets
+	if records {
+		d = service.DetailFull
 	}
-	if a.Error != "" {
-		if q.Type == db.KindPath {
+	a, err := s.svc.Lookup(ctx, q.Value, service.LookupOptions{Type: q.Type, Detail: d})
+	if err != nil {
+		if db.KindOf(err) == db.ErrorInvalid {
 			// Path answers fail on paths the normalizer cannot read.
 			s.metrics.countLookup(q.Type, vInvalid)
-			return a, &Error{Kind: db.ErrorInvalid, Msg: a.Error, Query: q.Value}
+			return a, &Error{Kind: db.ErrorInvalid, Msg: db.Message(err), Query: q.Value}
 		}
-		return a, internal("looking up "+string(q.Type), errorString(a.Error))
+		return a, internal("looking up "+string(q.Type), err)
 	}
 	if a.Verdict == db.VerdictOK {
 		s.metrics.countLookup(q.Type, vOK)
@@ -64,10 +63,6 @@ func (s *Server) answer(q db.Query, records bool) (db.Answer, error) {
 	}
 	return a, nil
 }
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
 
 func (s *Server) lookupParam(c echo.Context, kind db.Kind, name string, records bool) (db.Answer, error) {
 	v, err := param(c, name)
@@ -79,7 +74,7 @@ func (s *Server) lookupParam(c echo.Context, kind db.Kind, name string, records 
 		s.metrics.countLookup(kind, vInvalid)
 		return db.Answer{}, err
 	}
-	return s.answer(q, records)
+	return s.answer(c.Request().Context(), q, records)
 }
 
 func (s *Server) lookupPathQuery(c echo.Context, records bool) (db.Answer, error) {
@@ -89,7 +84,7 @@ func (s *Server) lookupPathQuery(c echo.Context, records bool) (db.Answer, error
 		s.metrics.countLookup(db.KindPath, vInvalid)
 		return db.Answer{}, err
 	}
-	return s.answer(q, records)
+	return s.answer(c.Request().Context(), q, records)
 }
 
 // Plain text: the word OK or NA and nothing else, as the original

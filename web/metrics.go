@@ -136,9 +136,14 @@ func escLabel(s string) string {
 }
 
 func (s *Server) serveMetrics(c echo.Context) error {
-	sets, err := s.st.Sets()
+	ctx := c.Request().Context()
+	sets, err := s.svc.Sets(ctx)
 	if err != nil {
 		return internal("reading the set list", err)
+	}
+	info, err := s.svc.Info(ctx)
+	if err != nil {
+		return internal("reading the database size", err)
 	}
 	w := c.Response()
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
@@ -204,7 +209,7 @@ func (s *Server) serveMetrics(c echo.Context) error {
 	fmt.Fprintf(bw, "matchmeta_sets %d\n", len(sets))
 	fmt.Fprintln(bw, "# HELP matchmeta_db_size_bytes Size of the database file.")
 	fmt.Fprintln(bw, "# TYPE matchmeta_db_size_bytes gauge")
-	fmt.Fprintf(bw, "matchmeta_db_size_bytes %d\n", s.st.Size())
+	fmt.Fprintf(bw, "matchmeta_db_size_bytes %d\n", info.DBSize)
 	fmt.Fprintln(bw, "# HELP matchmeta_uptime_seconds Seconds since the server started.")
 	fmt.Fprintln(bw, "# TYPE matchmeta_uptime_seconds gauge")
 	fmt.Fprintf(bw, "matchmeta_uptime_seconds %d\n", int64(time.Since(s.started).Seconds()))

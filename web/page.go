@@ -245,16 +245,15 @@ func (s *Server) renderPage(c echo.Context, status int, d pageData) error {
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
-func (s *Server) storeEmpty() (bool, error) {
-	var empty bool
-	err := s.st.View(func(r *db.Reader) error { empty = r.Empty(); return nil })
-	return empty, err
+func (s *Server) storeEmpty(ctx context.Context) (bool, error) {
+	sets, err := s.svc.Sets(ctx)
+	return len(sets) == 0, err
 }
 
 // pageSearch is GET /: the search box, and the answer when q is given.
 func (s *Server) pageSearch(c echo.Context) error {
 	d := pageData{Title: "Look up", Nav: "search", Q: c.QueryParam("q"), Type: c.QueryParam("type")}
-	empty, err := s.storeEmpty()
+	empty, err := s.storeEmpty(c.Request().Context())
 	if err != nil {
 		return internal("reading the database", err)
 	}
@@ -275,7 +274,7 @@ func (s *Server) pageSearch(c echo.Context) error {
 		d.Error = toError(err).Msg
 		return s.renderPage(c, http.StatusBadRequest, d)
 	}
-	a, err := s.answer(q, true)
+	a, err := s.answer(c.Request().Context(), q, true)
 	if err != nil {
 		e := toError(err)
 		if e.Status >= 500 {
@@ -372,43 +371,41 @@ func (s *Server) pageBulk(c echo.Context) error {
 		return s.renderPage(c, http.StatusBadRequest, d)
 	}
 	bv := &bulkView{}
-	err = s.st.View(func(r *db.Reader) error {
-		for _, l := range lines {
-			var a db.Answer
-			q, err := parse(kind, l.v)
-			if err != nil {
-				a = db.Answer{Query: strings.TrimSpace(l.v), Type: kind, Verdict: db.VerdictError, Error: toError(err).Msg}
-			} else {
-				a = r.Answer(q, true)
+	for _, l := range lines {
+		var a db.Answer
+		q, err := parse(kind, l.v)
+		if err == nil {
+			a, err = s.svc.Lookup(c.Request().Context(), q.Value, service.LookupOptions{Type: q.Type})
+			if err != nil && db.KindOf(err) != db.ErrorInvalid {
+				return internal("reading the database", err)
 			}
-			switch {
-			case a.Error != "":
-				bv.Invalid++
-				s.metrics.countLookup(a.Type, vInvalid)
-			case a.Verdict == db.VerdictOK:
-				bv.OK++
-				switch a.Class {
-				case db.ClassKnownBad:
-					bv.KnownBad++
-				case db.ClassNotable:
-					bv.Notable++
-				default:
-					bv.Known++
-				}
-				s.metrics.countLookup(a.Type, vOK)
-			default:
-				bv.NA++
-				s.metrics.countLookup(a.Type, vNA)
-			}
-			if len(a.Warnings()) > 0 {
-				bv.Warned++
-			}
-			bv.Rows = append(bv.Rows, bulkRow{Line: l.at, Answer: a})
 		}
-		return nil
-	})
-	if err != nil {
-		return internal("reading the database", err)
+		if err != nil {
+			a = db.Answer{Query: strings.TrimSpace(l.v), Type: kind, Verdict: db.VerdictError, Error: toError(err).Msg}
+		}
+		switch {
+		case a.Error != "":
+			bv.Invalid++
+			s.metrics.countLookup(a.Type, vInvalid)
+		case a.Verdict == db.VerdictOK:
+			bv.OK++
+			switch a.Class {
+			case db.ClassKnownBad:
+				bv.KnownBad++
+			case db.ClassNotable:
+				bv.Notable++
+			default:
+				bv.Known++
+			}
+			s.metrics.countLookup(a.Type, vOK)
+		default:
+			bv.NA++
+			s.metrics.countLookup(a.Type, vNA)
+		}
+		if len(a.Warnings()) > 0 {
+			bv.Warned++
+		}
+		bv.Rows = append(bv.Rows, bulkRow{Line: l.at, Answer: a})
 	}
 	if req.PostFormValue("format") == "csv" {
 		return writeCSV(c, bv.Rows)
@@ -472,16 +469,20 @@ func uniq(in []string) []string {
 	return out
 }
 
-func (s *Server) statusView() (*statusView, error) {
-	sets, err := s.st.Sets()
+func (s *Server) statusView(ctx context.Context) (*statusView, error) {
+	sets, err := s.svc.Sets(ctx)
 	if err != nil {
 		return nil, err
 	}
-	hist, err := s.st.History(50)
+	hist, err := s.svc.History(ctx, 50)
 	if err != nil {
 		return nil, err
 	}
-	keys, err := s.st.APIKeys()
+	keys, err := s.svc.APIKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	info, err := s.svc.Info(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -489,7 +490,7 @@ func (s *Server) statusView() (*statusView, error) {
 	if err != nil {
 		return nil, err
 	}
-	sv := &statusView{Bundles: bundles, Sets: sets, Rows: statusRows(sets), DBSize: s.st.Size(), DBPath: s.st.Path(), Started: s.started, Uptime: time.Since(s.started), RequireKey: s.RequireKey()}
+	sv := &statusView{Bundles: bundles, Sets: sets, Rows: statusRows(sets), DBSize: info.DBSize, DBPath: info.DB, Started: s.started, Uptime: time.Since(s.started), RequireKey: s.RequireKey()}
 	for _, k := range keys {
 		if k.Active() {
 			sv.Keys++
@@ -545,7 +546,7 @@ type scanView struct {
 }
 
 func (s *Server) pageStatus(c echo.Context) error {
-	sv, err := s.statusView()
+	sv, err := s.statusView(c.Request().Context())
 	if err != nil {
 		return internal("reading the status", err)
 	}
