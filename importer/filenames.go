@@ -22,12 +22,7 @@ func (j *job) nameLists() error {
 	if err != nil {
 		return fmt.Errorf("importer: %w", err)
 	}
-	done := false
-	defer func() {
-		if !done {
-			imp.Abort()
-		}
-	}()
+	defer imp.Abort() // a no-op once committed
 	b := imp.Builders()[0]
 	j.tr.Begin("read", j.req.Set, "records", 0, j.inputSize(j.req.Files))
 	for _, path := range j.req.Files {
@@ -42,7 +37,6 @@ func (j *job) nameLists() error {
 			return err
 		}
 	}
-	done = true
 	return j.commit(imp, "file-name list "+describeFiles(j.req.Files))
 }
 
@@ -55,43 +49,13 @@ func checkName(name []byte) error {
 }
 
 func (j *job) readNameList(in *input, b *db.Builder) error {
-	lr := &lineReader{br: in.br}
-	var values, pending uint64
-	defer func() {
-		j.res.Lines += lr.line
-		j.res.Values += values
-		j.tr.Add(pending)
-	}()
-	for {
-		line, ok := lr.next()
-		if !ok {
-			break
+	return j.readLines(in, "file-name list", func(line []byte) (bool, error, error) {
+		if len(line) == 0 {
+			return false, nil, nil
 		}
-		if err := j.tick(lr.line, &pending); err != nil {
-			return err
+		if bad := checkName(line); bad != nil {
+			return false, bad, nil
 		}
-		var err error
-		if lr.tooLong {
-			err = fmt.Errorf("line longer than %d bytes", readBufSize)
-		} else if len(line) == 0 {
-			continue
-		} else {
-			err = checkName(line)
-		}
-		if err != nil {
-			if err := j.bad(&LineError{What: "file-name list", File: in.name, Unit: "line", Line: lr.line, Err: err}); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := b.AddName(line); err != nil {
-			return fmt.Errorf("importer: file-name list %s line %d: %w", in.name, lr.line, err)
-		}
-		values++
-		pending++
-	}
-	if lr.err != nil {
-		return readError("file-name list", in.name, lr.line, lr.err)
-	}
-	return nil
+		return true, nil, b.AddName(line)
+	})
 }

@@ -202,6 +202,20 @@ func (j *job) tick(line uint64, pending *uint64) error {
 }
 
 func (j *job) readHashList(in *input, forced db.Kind, h *hashLine, sink hashSink) error {
+	return j.readLines(in, "hash list", func(line []byte) (bool, error, error) {
+		skip, bad := h.parse(line, forced)
+		if bad != nil || skip {
+			return false, bad, nil
+		}
+		return true, nil, sink(h)
+	})
+}
+
+// readLines hands each line of in to add and counts the lines read and
+// the values added. add says whether the line gave a value, why it is bad
+// (counted with its line number, or the end under Strict) or what failed
+// (the end of the import). A line longer than the read buffer is bad.
+func (j *job) readLines(in *input, what string, add func(line []byte) (added bool, bad, err error)) error {
 	lr := &lineReader{br: in.br}
 	var values, pending uint64
 	defer func() {
@@ -217,30 +231,28 @@ func (j *job) readHashList(in *input, forced db.Kind, h *hashLine, sink hashSink
 		if err := j.tick(lr.line, &pending); err != nil {
 			return err
 		}
+		added, bad := false, error(nil)
 		if lr.tooLong {
-			if err := j.bad(&LineError{What: "hash list", File: in.name, Unit: "line", Line: lr.line, Err: fmt.Errorf("line longer than %d bytes", readBufSize)}); err != nil {
+			bad = fmt.Errorf("line longer than %d bytes", readBufSize)
+		} else {
+			var err error
+			if added, bad, err = add(line); err != nil {
+				return fmt.Errorf("importer: %s %s line %d: %w", what, in.name, lr.line, err)
+			}
+		}
+		if bad != nil {
+			if err := j.bad(&LineError{What: what, File: in.name, Unit: "line", Line: lr.line, Err: bad}); err != nil {
 				return err
 			}
 			continue
 		}
-		skip, err := h.parse(line, forced)
-		if err != nil {
-			if err := j.bad(&LineError{What: "hash list", File: in.name, Unit: "line", Line: lr.line, Err: err}); err != nil {
-				return err
-			}
-			continue
+		if added {
+			values++
+			pending++
 		}
-		if skip {
-			continue
-		}
-		if err := sink(h); err != nil {
-			return fmt.Errorf("importer: hash list %s line %d: %w", in.name, lr.line, err)
-		}
-		values++
-		pending++
 	}
 	if lr.err != nil {
-		return readError("hash list", in.name, lr.line, lr.err)
+		return readError(what, in.name, lr.line, lr.err)
 	}
 	return nil
 }
@@ -266,12 +278,7 @@ func (j *job) hashLists() error {
 	if err != nil {
 		return fmt.Errorf("importer: %w", err)
 	}
-	done := false
-	defer func() {
-		if !done {
-			imp.Abort()
-		}
-	}()
+	defer imp.Abort() // a no-op once committed
 	b := imp.Builders()[0]
 	rec := db.Record{FileSize: -1}
 	records := !j.req.NoRecords
@@ -285,6 +292,5 @@ func (j *job) hashLists() error {
 	if err != nil {
 		return err
 	}
-	done = true
 	return j.commit(imp, "hash list "+describeFiles(j.req.Files))
 }

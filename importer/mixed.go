@@ -85,12 +85,7 @@ func (j *job) mixedHashLists() error {
 	if err != nil {
 		return fmt.Errorf("importer: %w", err)
 	}
-	done := false
-	defer func() {
-		if !done {
-			imp.Abort()
-		}
-	}()
+	defer imp.Abort() // a no-op once committed
 	var builders [3]*db.Builder
 	for k, i := range builderOf {
 		builders[kindCode(k)] = imp.Builders()[i]
@@ -145,6 +140,5 @@ func (j *job) mixedHashLists() error {
 			}
 		}
 	}
-	done = true
 	return j.commit(imp, "hash list "+describeFiles(j.req.Files))
 }

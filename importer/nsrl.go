@@ -57,8 +57,8 @@ func (j *job) nsrl() error {
 	}
 	st := &nsrlState{v3: v3, multi: len(j.req.Files) > 1}
 	defer func() {
-		if st.imp != nil && !st.done {
-			st.imp.Abort()
+		if st.imp != nil {
+			st.imp.Abort() // a no-op once committed
 		}
 	}()
 	for _, f := range j.req.Files {
@@ -67,7 +67,6 @@ func (j *job) nsrl() error {
 		}
 	}
 	st.sink.finish()
-	st.done = true
 	what := "nsrl " + describeFiles(j.req.Files)
 	if !st.multi {
 		what = st.what

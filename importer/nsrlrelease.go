@@ -15,7 +15,6 @@ type nsrlState struct {
 	v3, multi   bool // some input is RDS v3 (there is a sha256 set); several inputs
 	imp         *db.Import
 	sink        *nsrlSink
-	done        bool
 	version     string // the release version the first segment gave
 	versionFrom string
 	what        string

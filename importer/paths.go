@@ -211,12 +211,7 @@ func ImportPaths(ctx context.Context, st *db.Store, req PathsRequest, opts Optio
 	if err != nil {
 		return j.res, fmt.Errorf("importer: %w", err)
 	}
-	done := false
-	defer func() {
-		if !done {
-			imp.Abort()
-		}
-	}()
+	defer imp.Abort() // a no-op once committed
 	b := imp.Builders()[0]
 	j.tr.Begin("read", req.Set, "records", 0, j.inputSize(req.Files))
 	strip := req.StripPrefix
@@ -249,7 +244,6 @@ func ImportPaths(ctx context.Context, st *db.Store, req PathsRequest, opts Optio
 	if req.Hashes && prof.CaseInsensitive() {
 		j.warn("path hash list for case-insensitive profile %s: only exact hashes match (no case-folded form, no look-alikes); import a listing for those", prof.Name)
 	}
-	done = true
 	what := "path listing "
 	if req.Hashes {
 		what = "path hash list "

@@ -86,6 +86,14 @@ func BenchmarkLoad(b *testing.B) {
 		}
 	}
 
+	// The baseline of the GET phases, in the same run: a bare net/http
+	// handler that writes the word without routing, middleware or lookup.
+	// The server's single GETs must stay >= 0.8x of it under wrk.
+	var bare wrkResult
+	b.Run("get-bare-nethttp-wrk", func(b *testing.B) {
+		bare = runWrk(b, startBareServer(b)+"/sha256/"+hashes[0], conns, dur)
+	})
+
 	for _, ph := range []struct{ name, prefix string }{
 		{"get-plain", "/sha256/"},      // "OK"/"NA" as text/plain
 		{"get-api", "/api/v1/sha256/"}, // JSON db.Answer
@@ -102,8 +110,16 @@ func BenchmarkLoad(b *testing.B) {
 		})
 		b.Run(ph.name+"-wrk", func(b *testing.B) {
 			stop := loadProfile(b, ph.name+"-wrk") // the server alone
-			defer stop()
-			runWrk(b, base+ph.prefix+hashes[0], conns, dur)
+			w := runWrk(b, base+ph.prefix+hashes[0], conns, dur)
+			stop()
+			if bare.rps > 0 {
+				ratio := w.rps / bare.rps
+				b.ReportMetric(ratio, "x-bare-nethttp")
+				b.Logf("%s: %.0f req/s = %.2fx the bare net/http handler's %.0f req/s (target >= 0.8x)", ph.name, w.rps, ratio, bare.rps)
+				if ph.name == "get-plain" && ratio < 0.8 {
+					b.Errorf("%s: %.2fx the bare net/http handler, want >= 0.8x", ph.name, ratio)
+				}
+			}
 		})
 	}
 
@@ -403,13 +419,32 @@ func warm(hc *http.Client, urls []string, conns int) {
 }
 
 // runWrk runs wrk (Debian package wrk) against one URL when it is there.
-func runWrk(b *testing.B, url string, conns int, dur time.Duration) {
+// startBareServer serves a bare net/http handler on loopback (the GET
+// phases' baseline) and returns its base URL.
+func startBareServer(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	word := []byte(db.VerdictNA)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = hTextType
+		w.Write(word)
+	})}
+	go srv.Serve(ln)
+	b.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// runWrk runs wrk against url and reports its figures.
+func runWrk(b *testing.B, url string, conns int, dur time.Duration) wrkResult {
 	path, err := exec.LookPath("wrk")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			b.Fatal("wrk not found (Debian package wrk)")
 		}
 		b.Skip("wrk not found (Debian package wrk: apt-get install -y wrk)")
+		return wrkResult{}
 	}
 	secs := max(1, int(dur.Seconds()))
 	args := []string{"-t2", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(secs) + "s", "--latency", url}
@@ -440,6 +475,7 @@ func runWrk(b *testing.B, url string, conns int, dur time.Duration) {
 	if w.non2xx > 0 || w.sockErrs > 0 {
 		b.Errorf("wrk saw %d non-2xx answers and %d socket errors\n%s", w.non2xx, w.sockErrs, out)
 	}
+	return w
 }
 
 type wrkResult struct {
