@@ -443,18 +443,6 @@ func DecryptFile(ctx context.Context, src, dst, password string) error {
 	})
 }
 
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
 func streamFile(ctx context.Context, src, dst string, wrap func(io.Writer) (io.WriteCloser, error), unwrap func(io.Reader) (io.Reader, error)) error {
 	if dst == "" || src == dst {
 		return errors.New("imager: the output must be a different file")
@@ -464,7 +452,7 @@ func streamFile(ctx context.Context, src, dst string, wrap func(io.Writer) (io.W
 		return fmt.Errorf("imager: %w", err)
 	}
 	defer in.Close()
-	var r io.Reader = ctxReader{ctx, in}
+	var r io.Reader = progress.Reader(ctx, in)
 	if unwrap != nil {
 		if r, err = unwrap(r); err != nil {
 			return err

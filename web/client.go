@@ -244,24 +244,13 @@ type ClientInfo struct {
 func (c *Client) Info(ctx context.Context) (ClientInfo, error) {
 	var in ClientInfo
 	err := c.retry(ctx, "GET /api/v1/info", func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base.String()+"/api/v1/info", nil)
-		if err != nil {
-			return &permanentError{err}
-		}
-		c.header(req)
-		res, err := c.hc.Do(req)
-		if err != nil {
-			return err
-		}
-		defer drainBody(res.Body)
-		if res.StatusCode != http.StatusOK {
-			return readServerError(res)
-		}
-		in = ClientInfo{}
-		if err := json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&in.Info); err != nil {
-			return &streamError{fmt.Sprintf("reading /api/v1/info: %v", err)}
-		}
-		return nil
+		return c.send(ctx, http.MethodGet, c.base.String()+"/api/v1/info", nil, nil, func(body io.Reader) error {
+			in = ClientInfo{}
+			if err := json.NewDecoder(io.LimitReader(body, 1<<20)).Decode(&in.Info); err != nil {
+				return &streamError{fmt.Sprintf("reading /api/v1/info: %v", err)}
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		return in, fmt.Errorf("web: client: %s: %w", c.base.Redacted(), err)
@@ -270,11 +259,33 @@ func (c *Client) Info(ctx context.Context) (ClientInfo, error) {
 	return in, nil
 }
 
-func (c *Client) header(req *http.Request) {
+// send makes one attempt of a request and hands a 200 answer's body to
+// read; another status is the server's error.
+func (c *Client) send(ctx context.Context, method, u string, payload []byte, hdr map[string]string, read func(io.Reader) error) error {
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return &permanentError{err}
+	}
 	req.Header.Set("User-Agent", c.cfg.UserAgent)
 	if c.cfg.APIKey != "" {
 		req.Header.Set("X-Api-Key", c.cfg.APIKey)
 	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer drainBody(res.Body)
+	if res.StatusCode != http.StatusOK {
+		return readServerError(res)
+	}
+	return read(res.Body)
 }
 
 // drain reads what is left of a body so the connection can be reused.
@@ -402,22 +413,8 @@ func (c *Client) lookupBatch(ctx context.Context, b *clientBatch) error {
 	what := fmt.Sprintf("POST /api/v1/lookup (lines %d-%d)", b.entries[0].line, b.entries[len(b.entries)-1].line)
 	payload := body.Bytes()
 	return c.retry(ctx, what, func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(payload))
-		if err != nil {
-			return &permanentError{err}
-		}
-		c.header(req)
-		req.Header.Set("Content-Type", "text/plain; charset=utf-8")
-		req.Header.Set("Accept", "application/x-ndjson")
-		res, err := c.hc.Do(req)
-		if err != nil {
-			return err
-		}
-		defer drainBody(res.Body)
-		if res.StatusCode != http.StatusOK {
-			return readServerError(res)
-		}
-		return c.readAnswers(res.Body, b, sent)
+		hdr := map[string]string{"Content-Type": "text/plain; charset=utf-8", "Accept": "application/x-ndjson"}
+		return c.send(ctx, http.MethodPost, u, payload, hdr, func(body io.Reader) error { return c.readAnswers(body, b, sent) })
 	})
 }
 

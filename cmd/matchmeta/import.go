@@ -79,51 +79,58 @@ func (m *Main) runImport(ctx context.Context, args []string) error {
 		}
 		*class = string(db.ClassKnown)
 	}
-	for i, f := range files {
-		if f == "-" {
-			continue
-		}
-		abs, err := filepath.Abs(f)
-		if err != nil {
-			return fmt.Errorf("import: %w", err)
-		}
-		files[i] = abs
+	if err := absFiles(files); err != nil {
+		return fmt.Errorf("import: %w", err)
 	}
 	req := importRequest{Format: format, Set: *set, Class: db.Class(*class), Source: *source, Desc: *desc, Version: *version,
 		Strict: *strict, NoRecords: *noRecords, Files: files}
 	if err := req.Validate(); err != nil {
 		return usagef(fs, "%s", db.Message(err))
 	}
-	res, err := m.runImportJob(ctx, *dbPath, func(svc service.Service, watch service.Watch) (*importer.Result, error) {
+	return m.runImportJob(ctx, *dbPath, req.Strict, func(svc service.Service, watch service.Watch) (*importer.Result, error) {
 		req.By = localUser() // a daemon records its peer's credentials instead
 		return svc.Import(ctx, req, watch)
 	})
-	if err != nil {
-		if res != nil && len(res.BadLines) > 0 && !req.Strict {
-			render.BadLines(m.Stderr, res)
+}
+
+// absFiles makes the inputs absolute: a daemon opens them from its own
+// working directory. "-" stays stdin.
+func absFiles(files []string) error {
+	for i, f := range files {
+		if f == "-" {
+			continue
 		}
-		return err
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			return err
+		}
+		files[i] = abs
 	}
-	render.ImportSummary(m.Stdout, res)
 	return nil
 }
 
 // runImportJob runs an import through the service for dbPath (the daemon
 // when one serves it) and shows its progress on stderr: a status line on
 // a terminal, log lines elsewhere; log lines of a local import clear the
-// status line and it is drawn again below them.
-func (m *Main) runImportJob(ctx context.Context, dbPath string, run func(service.Service, service.Watch) (*importer.Result, error)) (*importer.Result, error) {
+// status line and it is drawn again below them. Then it prints the
+// summary, or the bad lines that were skipped before a failure.
+func (m *Main) runImportJob(ctx context.Context, dbPath string, strict bool, run func(service.Service, service.Watch) (*importer.Result, error)) error {
 	p := render.NewProgress(m.Stderr, render.ProgressOptions{})
 	defer p.Close()
 	svc, release, err := m.service(ctx, dbPath, svcOptions{log: p.LogWriter()})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer release()
 	res, err := run(svc, p.Watch)
 	p.Close() // end the status line before the summary
-	if err == nil {
-		m.offerCompact(ctx, svc) // a replace may have left the old set's space free
+	if err != nil {
+		if res != nil && len(res.BadLines) > 0 && !strict {
+			render.BadLines(m.Stderr, res)
+		}
+		return err
 	}
-	return res, err
+	m.offerCompact(ctx, svc) // a replace may have left the old set's space free
+	render.ImportSummary(m.Stdout, res)
+	return nil
 }

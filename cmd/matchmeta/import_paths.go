@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
@@ -78,15 +77,8 @@ func (m *Main) runImportPaths(ctx context.Context, args []string) error {
 	if *set == "" {
 		*set = importer.DefaultPathSet(*profile)
 	}
-	for i, f := range files {
-		if f == "-" {
-			continue
-		}
-		abs, err := filepath.Abs(f)
-		if err != nil {
-			return fmt.Errorf("import paths: %w", err)
-		}
-		files[i] = abs
+	if err := absFiles(files); err != nil {
+		return fmt.Errorf("import paths: %w", err)
 	}
 	req := importer.PathsRequest{Set: *set, Profile: *profile, Class: db.Class(*class), Source: *source, Desc: *desc, Version: *version,
 		Hashes: *hashes, Encoding: *encoding, StripPrefix: *strip, Strict: *strict, Files: files}
@@ -111,24 +103,17 @@ func (m *Main) runImportPaths(ctx context.Context, args []string) error {
 		defer release()
 		return m.storeProfile(ctx, svc, prof)
 	}
-	res, err := m.runImportJob(ctx, *dbPath, func(svc service.Service, watch service.Watch) (*importer.Result, error) {
+	err := m.runImportJob(ctx, *dbPath, req.Strict, func(svc service.Service, watch service.Watch) (*importer.Result, error) {
 		if err := m.storeProfile(ctx, svc, prof); err != nil {
 			return nil, err
 		}
 		req.By = localUser() // a daemon records its peer's credentials instead
 		return svc.ImportPaths(ctx, req, watch)
 	})
-	if err != nil {
-		if res != nil && len(res.BadLines) > 0 && !req.Strict {
-			render.BadLines(m.Stderr, res)
-		}
-		if errors.Is(err, importer.ErrRequest) {
-			return usagef(fs, "%s", db.Message(err))
-		}
-		return err
+	if errors.Is(err, importer.ErrRequest) {
+		return usagef(fs, "%s", db.Message(err))
 	}
-	render.ImportSummary(m.Stdout, res)
-	return nil
+	return err
 }
 
 // storeProfile adds or changes the profile, when one was defined.

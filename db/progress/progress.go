@@ -1,6 +1,8 @@
 package progress
 
 import (
+	"context"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -169,4 +171,20 @@ func (t *Tracker) Snapshot() Event {
 		ev.Rate = float64(ev.Done-base) / d
 	}
 	return ev
+}
+
+// Reader stops a long read (an upload, a copy of a big input) once its
+// work is cancelled: each Read fails with ctx's error after ctx ends.
+func Reader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

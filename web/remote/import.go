@@ -181,7 +181,7 @@ func (c *Client) writeUpload(ctx context.Context, mw *multipart.Writer, spec web
 			return errors.New("import: no standard input to send")
 		}
 		c.notify("sending %s to the daemon", what)
-		if _, err := io.Copy(pw, ctxReader{ctx, r}); err != nil {
+		if _, err := io.Copy(pw, progress.Reader(ctx, r)); err != nil {
 			return fmt.Errorf("import: sending %s: %w", what, err)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/progress"
 	"github.com/matchmeta/matchmeta/importer/bloom"
 	"github.com/matchmeta/matchmeta/web"
 	"github.com/matchmeta/matchmeta/web/service"
@@ -79,7 +80,7 @@ func (c *Client) LookupStream(ctx context.Context, in io.Reader, out io.Writer, 
 	}
 	// Count the values sent, so a stream the daemon cut short is told
 	// from a whole one.
-	cr := &valueCounter{r: ctxReader{ctx, in}, text: o.Format == service.StreamText}
+	cr := &valueCounter{r: progress.Reader(ctx, in), text: o.Format == service.StreamText}
 	res, err := c.request(ctx, "POST", "/api/v1/lookup?"+q.Encode(), cr, ctype)
 	if err != nil {
 		if cr.err != nil {
@@ -194,19 +195,6 @@ func (v *valueCounter) count(line []byte) {
 	if len(t) > 0 && !(v.text && t[0] == '#') {
 		v.values.Add(1)
 	}
-}
-
-// ctxReader stops a long upload when the caller is interrupted.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // --- Sets

@@ -20,19 +20,6 @@ func StdinSize(r io.Reader) int64 {
 	return fi.Size()
 }
 
-// CtxReader stops a long read when the command is interrupted.
-type CtxReader struct {
-	Ctx context.Context
-	R   io.Reader
-}
-
-func (c CtxReader) Read(p []byte) (int, error) {
-	if err := c.Ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.R.Read(p)
-}
-
 // CancelReader makes a read blocked on r (a pipe with nothing in it yet:
 // `slow | matchmeta import sha256 -`) return as soon as ctx ends, so Ctrl-C
 // acts at once rather than at the next line or EOF. One read is in flight
