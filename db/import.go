@@ -47,6 +47,7 @@ type Import struct {
 	tmp      string
 	builders []*Builder
 	done     bool
+	staged   bool // committed into its Stage, which publishes or aborts it
 	mu       sync.Mutex
 	release  func()
 
@@ -298,8 +299,20 @@ func (b *Builder) AddPath(hash, foldedHash, dirKey, name []byte) error {
 	return nil
 }
 
-// Abort drops everything built so far.
+// Abort drops everything built so far. After a Commit it does nothing
+// (the sets are published, or their Stage owns them), so an importer can
+// defer it right after BeginImport.
 func (imp *Import) Abort() {
+	imp.mu.Lock()
+	staged := imp.staged
+	imp.mu.Unlock()
+	if !staged {
+		imp.abort()
+	}
+}
+
+// abort drops the import's data, staged or not (Stage.Abort).
+func (imp *Import) abort() {
 	imp.mu.Lock()
 	defer imp.mu.Unlock()
 	if imp.done {
@@ -377,7 +390,13 @@ func (imp *Import) commit(ctx context.Context) ([]SetInfo, error) {
 	}
 	if imp.opts.Stage != nil {
 		// Written and checked; the stage publishes it with the rest.
-		return imp.opts.Stage.stage(imp)
+		infos, err := imp.opts.Stage.stage(imp)
+		if err == nil {
+			imp.mu.Lock()
+			imp.staged = true
+			imp.mu.Unlock()
+		}
+		return infos, err
 	}
 	imp.progress(Progress{Phase: "publish"})
 	var infos []SetInfo

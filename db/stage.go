@@ -143,7 +143,7 @@ func (st *Stage) Abort() {
 
 func (st *Stage) abort() {
 	for _, imp := range st.imps {
-		imp.Abort()
+		imp.abort()
 	}
 	for _, d := range st.deltas {
 		d.abort()

@@ -2,14 +2,12 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -179,26 +177,13 @@ func (m *Main) lookup(ctx context.Context, args []string, tally *lookupTally) er
 // lookupValues answers the command line's values in one streamed lookup
 // and prints them.
 func (m *Main) lookupValues(ctx context.Context, svc service.Service, values []string, kind db.Kind, detail service.Detail, asJSON bool, w io.Writer, tally *lookupTally) error {
-	var in []byte
-	for _, v := range values {
-		in = service.AppendValue(in, v)
-	}
-	var out bytes.Buffer
-	if _, err := svc.LookupStream(ctx, bytes.NewReader(in), &out, service.StreamOptions{Type: kind, Detail: detail, MaxLineBytes: 1 << 20}); err != nil {
+	answers, err := service.LookupValues(ctx, svc, values, service.StreamOptions{Type: kind, Detail: detail, MaxLineBytes: 1 << 20})
+	if err != nil {
 		return fmt.Errorf("lookup: %w", err)
 	}
-	dec := json.NewDecoder(&out)
 	enc := json.NewEncoder(w)
-	for i := range values {
-		var a db.Answer
-		if err := dec.Decode(&a); err != nil {
-			return fmt.Errorf("lookup: answer %d: %w", i+1, err)
-		}
+	for _, a := range answers {
 		tally.add(a.Verdict)
-		// JSON carried the query as valid UTF-8; print the bytes given.
-		if q := db.TrimName(values[i]); a.Query == strings.ToValidUTF8(q, "\uFFFD") {
-			a.Query = q
-		}
 		if asJSON {
 			if err := enc.Encode(a); err != nil {
 				return err

@@ -11,9 +11,7 @@ import (
 	"io"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync/atomic"
-	"unicode/utf8"
 
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/db/progress"
@@ -26,32 +24,14 @@ import (
 
 // Lookup answers one value through the daemon's bulk lookup.
 func (c *Client) Lookup(ctx context.Context, value string, o service.LookupOptions) (db.Answer, error) {
-	var out bytes.Buffer
-	so := service.StreamOptions{Type: o.Type, Detail: o.Detail}
-	if _, err := c.LookupStream(ctx, bytes.NewReader(service.AppendValue(nil, value)), &out, so); err != nil {
+	as, err := service.LookupValues(ctx, c, []string{value}, service.StreamOptions{Type: o.Type, Detail: o.Detail})
+	if err != nil {
 		return db.Answer{}, err
 	}
-	var a db.Answer
-	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &a); err != nil {
-		return a, fmt.Errorf("remote: bad answer: %w", err)
+	if as[0].Error != "" {
+		return as[0], db.NewSentinel(db.ErrorInvalid, as[0].Error)
 	}
-	// JSON carried the query as valid UTF-8; keep the bytes given.
-	if q := db.TrimName(value); a.Query == jsonString(q) {
-		a.Query = q
-	}
-	if a.Error != "" {
-		return a, db.NewSentinel(db.ErrorInvalid, a.Error)
-	}
-	return a, nil
-}
-
-// jsonString is s as encoding/json decodes it back: every byte of an
-// invalid UTF-8 sequence becomes U+FFFD.
-func jsonString(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
+	return as[0], nil
 }
 
 // Verdict asks for the verdict of one binary key.

@@ -703,3 +703,30 @@ func AppendValue(dst []byte, v string) []byte {
 	}
 	return append(dst, '\n')
 }
+
+// LookupValues answers values in one streamed lookup of s and decodes the
+// answers, one per value in order. JSON carries a query as valid UTF-8;
+// an answer keeps the bytes of the value given (a name with invalid
+// UTF-8 prints as it was typed).
+func LookupValues(ctx context.Context, s Lookups, values []string, o StreamOptions) ([]db.Answer, error) {
+	var in []byte
+	for _, v := range values {
+		in = AppendValue(in, v)
+	}
+	var out bytes.Buffer
+	if _, err := s.LookupStream(ctx, bytes.NewReader(in), &out, o); err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(&out)
+	answers := make([]db.Answer, len(values))
+	for i, v := range values {
+		a := &answers[i]
+		if err := dec.Decode(a); err != nil {
+			return nil, fmt.Errorf("service: answer %d: %w", i+1, err)
+		}
+		if q := db.TrimName(v); a.Query == strings.ToValidUTF8(q, "\uFFFD") {
+			a.Query = q
+		}
+	}
+	return answers, nil
+}
