@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,8 +17,9 @@ import (
 // two set-up commands stay, the Python snippet is the tested file whole,
 // and every command line of the sections a newcomer follows (install and
 // try, importing, sets, looking up, the daemon's API, keys, workstation
-// lookups, offline filters) runs in a fresh directory with a daemon on
-// the demo data, with "# OK" / "# NA" comments checked.
+// lookups, offline filters, netwatch's inventory) runs in a fresh
+// directory with a daemon on the demo data, with "# OK" / "# NA" comments
+// checked.
 
 // readmeSkip are lines the test cannot run as written, and why.
 var readmeSkip = map[string]string{
@@ -29,6 +31,46 @@ var readmeSkip = map[string]string{
 	"matchmeta backup /media/usb/matchmeta-2026-11-21.db":         "no /media/usb here",
 	"matchmeta serve --read-only --db /media/dvd/matchmeta.db":    "no /media/dvd here",
 	"RDS_2026.09_android_minimal.zip RDS_2026.09_ios_minimal.zip": "continuation of a skipped line",
+	// netwatch's sweeps send ARP on a real interface: they run in network
+	// namespaces in netwatch's and the daemon's tests, never here.
+	"sudo matchmeta netwatch scan --interface eth1":         "sends ARP on eth1 (netwatch's netns tests sweep)",
+	"matchmeta serve --netwatch-interface eth1":             "sweeps eth1 (the daemon's netns test watches)",
+	"--netwatch-allow @/etc/matchmeta/netwatch-allow.txt":   "continuation of a skipped line",
+	"--netwatch-output kyn:/var/lib/matchmeta/netwatch.log": "continuation of a skipped line",
+}
+
+// readmeSections are the later sections whose command blocks run too (the
+// store side of netwatch needs no network).
+var readmeSections = []string{"## Network watch (netwatch)"}
+
+// readmeRuns tells whether README line n is in a part the test runs:
+// before end (byte offset), or in the first block of a readmeSections
+// section.
+func readmeRuns(lines []string, n, end int) bool {
+	off := 0
+	for _, l := range lines[:n] {
+		off += len(l) + 1
+	}
+	if off < end {
+		return true
+	}
+	sec := -1
+	for i := n; i >= 0; i-- {
+		if strings.HasPrefix(lines[i], "## ") {
+			sec = i
+			break
+		}
+	}
+	if sec < 0 || !slices.Contains(readmeSections, lines[sec]) {
+		return false
+	}
+	// The section's first indented block, up to the line after it.
+	for i := sec + 1; i < n; i++ {
+		if strings.HasPrefix(lines[i], "    ") && !strings.HasPrefix(lines[i+1], "    ") {
+			return false
+		}
+	}
+	return true
 }
 
 // readmeEnd is the first section whose examples need data of their own
@@ -138,14 +180,15 @@ func TestREADMEExamples(t *testing.T) {
 	}
 	ran := 0
 	inCode := false
-	for n, line := range strings.Split(readme[:end], "\n") {
+	lines := strings.Split(readme, "\n")
+	for n, line := range lines {
 		if strings.HasPrefix(line, "```") {
 			inCode = !inCode
 		}
 		if strings.HasPrefix(line, "## ") {
 			demo() // each section starts from the demo data (a section may remove sets)
 		}
-		if inCode || !strings.HasPrefix(line, "    ") {
+		if inCode || !strings.HasPrefix(line, "    ") || !readmeRuns(lines, n, end) {
 			continue
 		}
 		cmd := strings.TrimSpace(line)
