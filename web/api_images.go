@@ -38,7 +38,8 @@ func (s *Server) apiImage(c echo.Context) error {
 	if op == "" {
 		op = "acquire"
 	}
-	s.log.Info("image job through the API", "op", op, "key", key)
+	by, _ := ctx.Value(peerKey).(string) // the socket's caller, by the kernel's word
+	s.log.Info("image job through the API", "op", op, "key", key, "by", by)
 	switch op {
 	case "acquire":
 		if j.Acquire == nil {
