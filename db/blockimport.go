@@ -304,7 +304,7 @@ type newEntry struct {
 
 // writeBlocks writes a block set: sources first (they fix the source
 // indexes), then block chunks, then the per-source block counts.
-func (b *Builder) writeBlocks(ctx context.Context, w *txWriter) error {
+func (b *Builder) writeBlocks(ctx context.Context, w putter) error {
 	st := b.blocks
 	s := b.imp.s
 	name := b.info.Name
@@ -603,7 +603,7 @@ func (b *Builder) writeBlocks(ctx context.Context, w *txWriter) error {
 // blockChunks packs block hashes into k chunks (the chunkWriter every
 // hash set uses) and their records into the b chunk of the same key.
 type blockChunks struct {
-	w    *txWriter
+	w    putter
 	k    *chunkWriter
 	keys []byte
 	offs []uint32
@@ -611,7 +611,7 @@ type blockChunks struct {
 	val  []byte
 }
 
-func newBlockChunks(w *txWriter) *blockChunks {
+func newBlockChunks(w putter) *blockChunks {
 	return &blockChunks{w: w, k: newChunkWriter(w, "k", 16)}
 }
 

@@ -731,20 +731,24 @@ func (w *txWriter) rollback() {
 // miss, which on a VM costs far more than the compares; fewer levels win.
 func chunkKeys(width int) int { return 8192 }
 
-// writeBlocksTx writes a block set in transactions of its own.
+// writeBlocksTx writes a block set in transactions of its own, through
+// the import's writer goroutine: building the records (the merge, source
+// numbers, packing) goes on while bbolt puts, commits and syncs the last
+// batches, instead of waiting for each commit's fsync.
 func (b *Builder) writeBlocksTx(ctx context.Context) error {
-	w := &txWriter{s: b.imp.s, id: b.info.ID, limit: b.imp.opts.TxBytes}
-	if err := w.begin(); err != nil {
+	iw, err := b.imp.startWriter()
+	if err != nil {
 		return fmt.Errorf("db: import %s: %w", b.info.Name, err)
 	}
-	defer w.rollback()
-	if err := b.writeBlocks(ctx, w); err != nil {
-		return err
+	p := iw.putter(ctx, b.info.ID)
+	err = b.writeBlocks(ctx, p)
+	if err == nil {
+		err = p.flush()
 	}
-	if err := w.commit(false); err != nil {
-		return fmt.Errorf("db: import %s: %w", b.info.Name, err)
+	if ferr := iw.finish(err); err == nil && ferr != nil {
+		return fmt.Errorf("db: import %s: %w", b.info.Name, ferr)
 	}
-	return nil
+	return err
 }
 
 // write writes the set alone, in transactions of its own.
