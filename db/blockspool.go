@@ -62,7 +62,9 @@ func (sp *blockSpool) add(block [16]byte, entropy uint64, label string, srcs []s
 	return nil
 }
 
-// each reads the records back in order; fn's slice is reused.
+// each reads the records back in order; fn's slice is reused. The file
+// is read in large pieces and the records decoded in place (a byte at a
+// time through bufio costs more than the rest of a record's trip).
 func (sp *blockSpool) each(fn func(block [16]byte, entropy uint64, label string, srcs []spoolPair) error) error {
 	if err := sp.w.Flush(); err != nil {
 		return fmt.Errorf("spool: %w", err)
@@ -70,21 +72,51 @@ func (sp *blockSpool) each(fn func(block [16]byte, entropy uint64, label string,
 	if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	r := bufio.NewReaderSize(sp.f, 1<<20)
+	buf := make([]byte, 0, 1<<20)
+	pos := 0
+	eof := false
+	// fill makes at least n bytes available at buf[pos:] (fewer at the
+	// end of the file).
+	fill := func(n int) error {
+		if len(buf)-pos >= n || eof {
+			return nil
+		}
+		m := copy(buf[:cap(buf)], buf[pos:])
+		buf, pos = buf[:m], 0
+		if cap(buf) < n {
+			buf = append(make([]byte, 0, 2*n), buf...)
+		}
+		for len(buf) < n && !eof {
+			k, err := sp.f.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+k]
+			if err == io.EOF {
+				eof = true
+			} else if err != nil {
+				return fmt.Errorf("spool: %w", err)
+			}
+		}
+		return nil
+	}
 	var srcs []spoolPair
-	var rec []byte
+	var labels [][]byte // labels seen: a block's label string is made once
+	var labelStrs []string
 	for i := uint64(0); i < sp.n; i++ {
-		n, err := binary.ReadUvarint(r)
-		if err != nil {
-			return fmt.Errorf("spool: record %d: %w", i, err)
+		if err := fill(binary.MaxVarintLen64); err != nil {
+			return err
 		}
-		if cap(rec) < int(n) {
-			rec = make([]byte, n)
+		n, k := binary.Uvarint(buf[pos:])
+		if k <= 0 || n > 1<<30 {
+			return fmt.Errorf("spool: record %d: %w", i, errBadBlock)
 		}
-		rec = rec[:n]
-		if _, err := io.ReadFull(r, rec); err != nil {
-			return fmt.Errorf("spool: record %d: %w", i, err)
+		pos += k
+		if err := fill(int(n)); err != nil {
+			return err
 		}
+		if len(buf)-pos < int(n) {
+			return fmt.Errorf("spool: record %d: %w", i, io.ErrUnexpectedEOF)
+		}
+		rec := buf[pos : pos+int(n)]
+		pos += int(n)
 		if len(rec) < 16 {
 			return fmt.Errorf("spool: record %d: %w", i, errBadBlock)
 		}
@@ -99,7 +131,24 @@ func (sp *blockSpool) each(fn func(block [16]byte, entropy uint64, label string,
 		if err != nil || uint64(len(rec)-p) < ll {
 			return errBadBlock
 		}
-		label := string(rec[p : p+int(ll)])
+		var label string
+		if ll > 0 {
+			lb := rec[p : p+int(ll)]
+			found := false
+			for j, l := range labels {
+				if string(l) == string(lb) {
+					label, found = labelStrs[j], true
+					break
+				}
+			}
+			if !found {
+				label = string(lb)
+				if len(labels) < 16 {
+					labels = append(labels, []byte(label))
+					labelStrs = append(labelStrs, label)
+				}
+			}
+		}
 		p += int(ll)
 		ns, err := uvarint(rec, &p)
 		if err != nil || ns > uint64(len(rec)) {

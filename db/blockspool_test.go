@@ -180,3 +180,52 @@ func TestCitedTable(t *testing.T) {
 		t.Fatalf("%d numbered, want %d", ct.n, len(want))
 	}
 }
+
+// TestBlockSpoolLarge reads back a spool of several read pieces (records
+// straddle the reader's buffer) with labels, long source lists and empty
+// ones, as written.
+func TestBlockSpoolLarge(t *testing.T) {
+	type rec struct {
+		block   [16]byte
+		entropy uint64
+		label   string
+		srcs    []spoolPair
+	}
+	sp, err := newBlockSpool(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.close()
+	r := rand.New(rand.NewPCG(9, 10))
+	labels := []string{"", "", "R", "HW", "M", "RHWM"}
+	var want []rec
+	for i := 0; i < 120000; i++ {
+		w := rec{block: md5N(i), entropy: r.Uint64N(1 << 40), label: labels[r.IntN(len(labels))]}
+		n := r.IntN(4)
+		if i%10007 == 0 {
+			n = 100000 // one record larger than the read buffer
+		}
+		for k := 0; k < n; k++ {
+			w.srcs = append(w.srcs, spoolPair{id: r.Uint32N(1 << 21), count: 1 + r.Uint32N(MaxSubCount)})
+		}
+		if err := sp.add(w.block, w.entropy, w.label, w.srcs); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, w)
+	}
+	i := 0
+	err = sp.each(func(block [16]byte, entropy uint64, label string, srcs []spoolPair) error {
+		w := want[i]
+		if block != w.block || entropy != w.entropy || label != w.label || !slices.Equal(srcs, w.srcs) {
+			t.Fatalf("record %d: got %x %d %q %d pairs, want %x %d %q %d pairs", i, block, entropy, label, len(srcs), w.block, w.entropy, w.label, len(w.srcs))
+		}
+		i++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i != len(want) {
+		t.Fatalf("read %d records, want %d", i, len(want))
+	}
+}
