@@ -524,6 +524,31 @@ func (b *Builder) writeBlocks(ctx context.Context, w putter) error {
 		}
 		var seq uint32
 		err = sp.each(func(block [16]byte, entropy uint64, label string, pairs []spoolPair) error {
+			if bb.cur == nil {
+				// No base record to merge with (none, or all of it
+				// written): the block's record is its pairs, in source
+				// order, a repeated source combined as flush would.
+				out.Entropy, out.Label = entropy, label
+				out.Sources = out.Sources[:0]
+				for _, p := range pairs {
+					out.Sources = append(out.Sources, SourceCount{Source: final[p.id], Count: p.count})
+				}
+				if len(out.Sources) > 1 {
+					slices.SortStableFunc(out.Sources, func(a, b SourceCount) int { return cmp.Compare(a.Source, b.Source) })
+					k := 0
+					for _, sc := range out.Sources[1:] {
+						switch {
+						case sc.Source != out.Sources[k].Source:
+							k++
+							out.Sources[k] = sc
+						case st.opts.Mode == BlockInsert:
+							out.Sources[k].Count = min(out.Sources[k].Count+sc.Count, MaxSubCount)
+						}
+					}
+					out.Sources = out.Sources[:k+1]
+				}
+				return emit(block[:], &out)
+			}
 			cur, have = block, true
 			for _, p := range pairs {
 				entries = append(entries, newEntry{idx: final[p.id], resolved: true, seq: seq, count: p.count, entropy: entropy, label: label})
