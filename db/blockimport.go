@@ -191,7 +191,7 @@ func (bi *BlockImport) AddBlockSources(block [16]byte, entropy uint64, label str
 	}
 	st.ids = ids
 	if st.spool == nil && st.hashes.added == 0 && bi.b.input == 0 {
-		sp, err := newBlockSpool(st.tmp)
+		sp, err := newBlockSpool(st.tmp, bi.imp.s.opts.SortMemory)
 		if err != nil {
 			return fmt.Errorf("db: block set %s: %w", bi.b.info.Name, err)
 		}

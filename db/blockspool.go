@@ -1,7 +1,7 @@
 package db
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -10,26 +10,75 @@ import (
 )
 
 // blockSpool keeps block records that arrive in hash order (a hashdb JSON
-// export) in a temporary file, in that order, so that Commit writes them
-// without sorting: the sort of a large import costs more than the rest of
-// it. Records are written to disk, not memory: the source indexes they
-// need are known only after the last source line.
+// export) in that order, so that Commit writes them without sorting: the
+// sort of a large import costs more than the rest of it. They are kept as
+// they come because the source indexes they need are known only after the
+// last source line. Records stay in memory up to memCap bytes (writing
+// them to a file and reading them back cost as much CPU as parsing the
+// lines); past it the older ones go to a temporary file.
 type blockSpool struct {
-	f     *os.File
-	w     *bufio.Writer
-	n     uint64 // records
-	pairs uint64
-	last  [16]byte
-	have  bool
-	buf   []byte
+	dir    string
+	f      *os.File // nil until memory first fills
+	pieces [][]byte // the newest records, after the file's
+	spare  [][]byte
+	mem    int
+	memCap int
+	n      uint64 // records
+	pairs  uint64
+	last   [16]byte
+	have   bool
+	buf    []byte
 }
 
-func newBlockSpool(dir string) (*blockSpool, error) {
-	f, err := os.CreateTemp(dir, "spool-*")
-	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+const spoolPiece = 4 << 20
+
+func newBlockSpool(dir string, memCap int) (*blockSpool, error) {
+	return &blockSpool{dir: dir, memCap: max(memCap, spoolPiece)}, nil
+}
+
+// write appends p to the pieces, moving them to the file when full.
+func (sp *blockSpool) write(p []byte) error {
+	for len(p) > 0 {
+		if len(sp.pieces) == 0 || len(sp.pieces[len(sp.pieces)-1]) == spoolPiece {
+			if sp.mem >= sp.memCap {
+				if err := sp.spill(); err != nil {
+					return err
+				}
+			}
+			var pc []byte
+			if k := len(sp.spare); k > 0 {
+				pc, sp.spare = sp.spare[k-1], sp.spare[:k-1]
+			} else {
+				pc = make([]byte, 0, spoolPiece)
+			}
+			sp.pieces = append(sp.pieces, pc)
+		}
+		last := &sp.pieces[len(sp.pieces)-1]
+		k := min(len(p), spoolPiece-len(*last))
+		*last = append(*last, p[:k]...)
+		sp.mem += k
+		p = p[k:]
 	}
-	return &blockSpool{f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
+	return nil
+}
+
+// spill appends the pieces to the file.
+func (sp *blockSpool) spill() error {
+	if sp.f == nil {
+		f, err := os.CreateTemp(sp.dir, "spool-*")
+		if err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		sp.f = f
+	}
+	for _, pc := range sp.pieces {
+		if _, err := sp.f.Write(pc); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		sp.spare = append(sp.spare, pc[:0])
+	}
+	sp.pieces, sp.mem = sp.pieces[:0], 0
+	return nil
 }
 
 // spoolPair is a (cited source number, count) pair of a spooled block.
@@ -50,11 +99,11 @@ func (sp *blockSpool) add(block [16]byte, entropy uint64, label string, srcs []s
 	}
 	sp.buf = b
 	var l [binary.MaxVarintLen64]byte
-	if _, err := sp.w.Write(l[:binary.PutUvarint(l[:], uint64(len(b)))]); err != nil {
-		return fmt.Errorf("spool: %w", err)
+	if err := sp.write(l[:binary.PutUvarint(l[:], uint64(len(b)))]); err != nil {
+		return err
 	}
-	if _, err := sp.w.Write(b); err != nil {
-		return fmt.Errorf("spool: %w", err)
+	if err := sp.write(b); err != nil {
+		return err
 	}
 	sp.last, sp.have = block, true
 	sp.n++
@@ -66,12 +115,17 @@ func (sp *blockSpool) add(block [16]byte, entropy uint64, label string, srcs []s
 // is read in large pieces and the records decoded in place (a byte at a
 // time through bufio costs more than the rest of a record's trip).
 func (sp *blockSpool) each(fn func(block [16]byte, entropy uint64, label string, srcs []spoolPair) error) error {
-	if err := sp.w.Flush(); err != nil {
-		return fmt.Errorf("spool: %w", err)
+	var rs []io.Reader
+	if sp.f != nil {
+		if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		rs = append(rs, sp.f)
 	}
-	if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("spool: %w", err)
+	for _, pc := range sp.pieces {
+		rs = append(rs, bytes.NewReader(pc))
 	}
+	r := io.MultiReader(rs...)
 	buf := make([]byte, 0, 1<<20)
 	pos := 0
 	eof := false
@@ -87,7 +141,7 @@ func (sp *blockSpool) each(fn func(block [16]byte, entropy uint64, label string,
 			buf = append(make([]byte, 0, 2*n), buf...)
 		}
 		for len(buf) < n && !eof {
-			k, err := sp.f.Read(buf[len(buf):cap(buf)])
+			k, err := r.Read(buf[len(buf):cap(buf)])
 			buf = buf[:len(buf)+k]
 			if err == io.EOF {
 				eof = true
@@ -175,8 +229,12 @@ func (sp *blockSpool) each(fn func(block [16]byte, entropy uint64, label string,
 
 // close removes the file (the import's temporary directory goes too).
 func (sp *blockSpool) close() {
-	sp.f.Close()
-	os.Remove(sp.f.Name())
+	if sp.f != nil {
+		sp.f.Close()
+		os.Remove(sp.f.Name())
+		sp.f = nil
+	}
+	sp.pieces, sp.spare = nil, nil
 }
 
 // spooled is how many block records the spool holds.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -185,13 +186,26 @@ func TestCitedTable(t *testing.T) {
 // straddle the reader's buffer) with labels, long source lists and empty
 // ones, as written.
 func TestBlockSpoolLarge(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		memCap int
+	}{
+		{"in memory", 1 << 30},
+		{"spilled", 0}, // the least: one piece, then the file
+	} {
+		t.Run(tc.name, func(t *testing.T) { testBlockSpool(t, tc.memCap) })
+	}
+}
+
+func testBlockSpool(t *testing.T, memCap int) {
 	type rec struct {
 		block   [16]byte
 		entropy uint64
 		label   string
 		srcs    []spoolPair
 	}
-	sp, err := newBlockSpool(t.TempDir())
+	dir := t.TempDir()
+	sp, err := newBlockSpool(dir, memCap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,5 +241,9 @@ func TestBlockSpoolLarge(t *testing.T) {
 	}
 	if i != len(want) {
 		t.Fatalf("read %d records, want %d", i, len(want))
+	}
+	files, _ := os.ReadDir(dir)
+	if spilled := len(files) > 0; spilled != (memCap == 0) {
+		t.Errorf("spool file written: %v, want %v", spilled, memCap == 0)
 	}
 }
