@@ -311,22 +311,23 @@ func monotonic(b []byte, size int) bool {
 	for i := 0; i+8 < size; i += 4 {
 		pairs++
 	}
-	inc, dec, same := 0, 0, 0
-	left := pairs
+	// Counted without branches (in random data a step rises or falls at
+	// even odds: a branch on it mispredicts every other step), checked
+	// every 16 steps for a verdict that can no longer change.
+	inc, dec := 0, 0
+	done := 0
 	for i := 0; i+8 < size; i += 4 {
-		a, c := le32(b, i), le32(b, i+4)
-		switch {
-		case c > a:
-			inc++
-		case c < a:
-			dec++
-		default:
-			same++
-		}
-		left--
-		if inc+left < need && dec+left < need && same+left < need {
-			return false
+		d := int64(le32(b, i+4)) - int64(le32(b, i))
+		inc += int(uint64(-d) >> 63)
+		dec += int(uint64(d) >> 63)
+		done++
+		if done&15 == 0 {
+			left := pairs - done
+			if inc+left < need && dec+left < need && done-inc-dec+left < need {
+				return false
+			}
 		}
 	}
+	same := pairs - inc - dec
 	return inc >= need || dec >= need || same >= need
 }

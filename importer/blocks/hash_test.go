@@ -200,3 +200,58 @@ func TestEntropyDistinctFastPath(t *testing.T) {
 		}
 	}
 }
+
+// TestMonotonicNearThreshold: the branch-free count with its early verdict
+// agrees with counting every step, on blocks whose rising, falling or
+// equal steps sit around hashdb's 3/4 threshold.
+func TestMonotonicNearThreshold(t *testing.T) {
+	plain := func(b []byte, size int) bool {
+		need := (3*size/4 + 3) / 4 // ceil(0.75*size/4)
+		inc, dec, same := 0, 0, 0
+		for i := 0; i+8 < size; i += 4 {
+			a, c := binary.LittleEndian.Uint32(b[i:]), binary.LittleEndian.Uint32(b[i+4:])
+			switch {
+			case c > a:
+				inc++
+			case c < a:
+				dec++
+			default:
+				same++
+			}
+		}
+		return inc >= need || dec >= need || same >= need
+	}
+	r := rand.New(rand.NewPCG(11, 12))
+	trues := 0
+	for _, bs := range []int{512, 4096} {
+		for k := 0; k < 3000; k++ {
+			b := make([]byte, bs)
+			mode := k % 3
+			p := 0.6 + 0.3*r.Float64() // share of steps in the block's direction
+			v := uint32(1 << 31)
+			for i := 0; i < bs; i += 4 {
+				if r.Float64() < p {
+					switch mode {
+					case 0:
+						v += 1 + r.Uint32N(100)
+					case 1:
+						v -= 1 + r.Uint32N(100)
+					}
+				} else {
+					v = r.Uint32()
+				}
+				binary.LittleEndian.PutUint32(b[i:], v)
+			}
+			got, want := monotonic(b, bs), plain(b, bs)
+			if got != want {
+				t.Fatalf("%d-byte block %d (mode %d, p %.2f): monotonic %v, counting every step %v", bs, k, mode, p, got, want)
+			}
+			if want {
+				trues++
+			}
+		}
+	}
+	if trues < 500 || trues > 5500 {
+		t.Fatalf("%d of 6000 blocks monotonic: the blocks miss the threshold", trues)
+	}
+}
