@@ -427,7 +427,9 @@ func (imp *Import) writeAll(ctx context.Context) error {
 		sets = append(sets, b)
 	}
 	if imp.files != nil || len(sets) > 0 {
-		// A merge that fails stops the others.
+		// A merge that fails stops the others (their "canceled" is not
+		// the error reported: the first merge's or the writer's is).
+		parent := ctx
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		iw, err := imp.startWriter()
@@ -449,8 +451,8 @@ func (imp *Import) writeAll(ctx context.Context) error {
 			})
 		}
 		if err := iw.finish(err); err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("db: import: %w", ctx.Err())
+			if parent.Err() != nil {
+				return fmt.Errorf("db: import: %w", parent.Err())
 			}
 			return fmt.Errorf("db: import: %w", err)
 		}
@@ -480,12 +482,17 @@ func eachParallel[T any](items []T, fn func(T) error) error {
 		}()
 	}
 	wg.Wait()
+	// The error that stopped the others, not their cancellation.
+	var first error
 	for _, err := range errs {
-		if err != nil {
+		if err != nil && !errors.Is(err, context.Canceled) {
 			return err
 		}
+		if first == nil {
+			first = err
+		}
 	}
-	return nil
+	return first
 }
 
 // finish releases what a published import held.

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -118,8 +119,8 @@ func (iw *importWriter) batch(id uint32) *putBatch {
 func (iw *importWriter) finish(err error) error {
 	close(iw.ch)
 	<-iw.done
-	if err == nil {
-		err = iw.failed()
+	if werr := iw.failed(); werr != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		err = werr
 	}
 	if err != nil {
 		iw.w.rollback()
