@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"path/filepath"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/web/service"
 )
 
@@ -30,6 +32,21 @@ func (s *Server) apiImage(c echo.Context) error {
 	for _, p := range paths {
 		if p != "" && !filepath.IsAbs(p) {
 			return badRequest("paths of a daemon image job are absolute paths on its machine, not %q", p)
+		}
+	}
+	// What the job writes: an acquisition's folder and scan output, a
+	// rebuilt image, a folder transformed in place.
+	writes := []string{j.Out}
+	if j.Acquire != nil {
+		writes = append(writes, j.Acquire.Acquire.Out, j.Acquire.ScanOutput)
+	}
+	switch j.Op {
+	case "compress", "uncompress", "encrypt", "decrypt":
+		writes = append(writes, j.Dir)
+	}
+	for _, p := range writes {
+		if err := s.outsideOwnFiles(p); err != nil {
+			return err
 		}
 	}
 	ctx := c.Request().Context()
@@ -88,4 +105,47 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
+}
+
+// outsideOwnFiles refuses a path an image job would write that is the
+// daemon's own: its database's folder (the database, its backups and
+// temporary files) or its admin socket's. A job runs with the daemon's
+// rights, so without this a key holder could rebuild an image over the
+// database file (rebuild replaces its output by rename).
+func (s *Server) outsideOwnFiles(p string) error {
+	if p == "" {
+		return nil
+	}
+	real := resolvePath(p)
+	var own []string
+	if s.dbPath != "" {
+		own = append(own, resolvePath(filepath.Dir(s.dbPath)))
+	}
+	if s.cfg.AdminSocket != "" {
+		own = append(own, resolvePath(filepath.Dir(s.cfg.AdminSocket)))
+	}
+	for _, d := range own {
+		if real == d || strings.HasPrefix(real, d+string(filepath.Separator)) {
+			return errf(db.ErrorForbidden, "image jobs through the daemon do not write into its own folder %s (the database and its socket live there): choose another place for %s", d, p)
+		}
+	}
+	return nil
+}
+
+// resolvePath is p with symbolic links resolved as far as it exists (the
+// rest, not yet created, appended as written).
+func resolvePath(p string) string {
+	p = filepath.Clean(p)
+	rest := ""
+	for cur := p; ; {
+		if r, err := filepath.EvalSymlinks(cur); err == nil {
+			return filepath.Join(r, rest)
+		}
+		parent := filepath.Dir(cur)
+		if parent == cur {
+			return p
+		}
+		rest = filepath.Join(filepath.Base(cur), rest)
+		cur = parent
+	}
 }

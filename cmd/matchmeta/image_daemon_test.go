@@ -24,7 +24,7 @@ import (
 // image operations there too; without a key it is refused.
 func TestImageThroughDaemon(t *testing.T) {
 	imageEnv(t, true)
-	env, _ := testEnv(t)
+	env, dbPath := testEnv(t)
 	d := startDaemon(t, env)
 	vol := imageVolume()
 	srv := ebsemu.New(ebsemu.Options{}, vol)
@@ -96,6 +96,32 @@ func TestImageThroughDaemon(t *testing.T) {
 	rel.Acquire.Out = "relative/dir"
 	if res, body := post(key, service.ImageJob{Acquire: &rel}); res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "absolute") {
 		t.Fatalf("relative path: %d %s", res.StatusCode, body)
+	}
+	// The daemon's own folder is not a place to write: a rebuild renames
+	// its image over its output, so a key holder could replace the
+	// database. Through a symbolic link too.
+	dbBefore, err := os.ReadFile(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "innocent")
+	if err := os.Symlink(filepath.Dir(dbPath), link); err != nil {
+		t.Fatal(err)
+	}
+	own := *acq
+	own.Acquire.Out = filepath.Join(link, "acq")
+	for _, j := range []service.ImageJob{
+		{Op: "rebuild", Dir: filepath.Join(dir, "acq"), Out: dbPath},
+		{Op: "rebuild", Dir: filepath.Join(dir, "acq"), Out: filepath.Join(link, filepath.Base(dbPath))},
+		{Op: "acquire", Acquire: &own},
+		{Op: "encrypt", Dir: filepath.Dir(dbPath), Transform: &imager.TransformOptions{Password: "x"}},
+	} {
+		if res, body := post(key, j); res.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "its own folder") {
+			t.Errorf("%s into the daemon's folder: %d %s; want 403", j.Op, res.StatusCode, body)
+		}
+	}
+	if after, err := os.ReadFile(dbPath); err != nil || !bytes.Equal(after, dbBefore) {
+		t.Fatalf("the database changed under refused image jobs: %v", err)
 	}
 	// Detached: 202 with the job, which the jobs API and the page follow.
 	res, body := post(key, service.ImageJob{Op: "acquire", Acquire: acq, Detach: true})
