@@ -43,6 +43,8 @@ type Hasher struct {
 	words []uint32
 	// distinctE is k_entropy of a block whose symbols are all different
 	distinctE uint64
+	ones      []float32 // ones[k]: the single-occurrence term added k times from 0, in float32
+	rep       [maxRepeats]uint16
 
 	// filled by Entropy, read by Label (same block)
 	maxSym   int
@@ -66,6 +68,10 @@ func NewHasher(size int) *Hasher {
 		e += h.table[1]
 	}
 	h.distinctE = uint64(math.Round(float64(e * 1000)))
+	h.ones = make([]float32, h.slots+1)
+	for i := 1; i <= h.slots; i++ {
+		h.ones[i] = h.ones[i-1] + h.table[1]
+	}
 	return h
 }
 
@@ -110,11 +116,108 @@ func Sum(block []byte) [16]byte { return md5.Sum(block) }
 // float32 in ascending symbol order, times 1000, rounded. (For a file's
 // final partial block hashdb multiplies by 1000 twice; matchmeta does not.)
 func (h *Hasher) Entropy(block []byte) uint64 {
-	if h.allDistinct(block) {
+	nd, ok := h.fewRepeats(block)
+	switch {
+	case ok && nd == 0:
 		h.distinct, h.maxSym, h.fast = h.slots, 1, true
 		return h.distinctE
+	case ok:
+		return h.entropyFew(block, nd)
 	}
 	return h.entropyCounted(block)
+}
+
+// maxRepeats is how many repeated symbols fewRepeats records: random
+// blocks of 512 bytes repeat one of their 256 symbols about every other
+// time (the birthday bound), seldom more than a few.
+const maxRepeats = 8
+
+// fewRepeats marks the block's symbols in seen and records in h.rep the
+// occurrences of symbols seen before, up to maxRepeats (ok false past
+// it); seen is left clear. With none, every term of the entropy sum is
+// the same, so its order does not matter and the sum is known in advance
+// (distinctE), and the ramp, histogram and whitespace traits cannot hold
+// (Label).
+func (h *Hasher) fewRepeats(block []byte) (n int, ok bool) {
+	i := 0
+	for ; i < h.slots; i++ {
+		s := uint32(block[2*i]) | uint32(block[2*i+1])<<8
+		w := &h.seen[s>>6]
+		bit := uint64(1) << (s & 63)
+		if *w&bit != 0 {
+			if n == maxRepeats {
+				break
+			}
+			h.rep[n] = uint16(s)
+			n++
+			continue
+		}
+		*w |= bit
+	}
+	for j := 0; j < i; j++ {
+		h.seen[(uint32(block[2*j])|uint32(block[2*j+1])<<8)>>6] = 0
+	}
+	return n, i == h.slots
+}
+
+// entropyFew is Entropy of a block with nd repeated occurrences (h.rep):
+// the sum in ascending symbol order is runs of the single-occurrence term
+// between the few repeated symbols' terms, and the first run is known in
+// advance (h.ones). It adds exactly what entropyCounted adds, in its order.
+func (h *Hasher) entropyFew(block []byte, nd int) uint64 {
+	h.fast = false
+	// The repeated symbols, ascending, with their counts.
+	var sym [maxRepeats]uint16
+	var cnt [maxRepeats]int
+	k := 0
+	for _, s := range h.rep[:nd] {
+		j := 0
+		for j < k && sym[j] < s {
+			j++
+		}
+		if j < k && sym[j] == s {
+			cnt[j]++
+			continue
+		}
+		copy(sym[j+1:k+1], sym[j:k])
+		copy(cnt[j+1:k+1], cnt[j:k])
+		sym[j], cnt[j] = s, 2
+		k++
+	}
+	// below[j]: occurrences of symbols less than sym[j].
+	var below [maxRepeats]int
+	for i := 0; i < h.slots; i++ {
+		s := uint16(block[2*i]) | uint16(block[2*i+1])<<8
+		for j := 0; j < k; j++ {
+			if s < sym[j] {
+				below[j]++
+			}
+		}
+	}
+	h.distinct = h.slots - nd
+	singles := h.distinct - k
+	t1 := h.table[1]
+	var e float32
+	added, repBelow := 0, 0 // single-occurrence terms added; repeated symbols' occurrences below
+	h.maxSym = 1
+	for j := 0; j < k; j++ {
+		upto := below[j] - repBelow // single-occurrence symbols below sym[j]
+		if j == 0 {
+			e = h.ones[upto]
+		} else {
+			for ; added < upto; added++ {
+				e += t1
+			}
+		}
+		added = upto
+		e += h.table[cnt[j]]
+		repBelow += cnt[j]
+		h.maxSym = max(h.maxSym, cnt[j])
+	}
+	for ; added < singles; added++ {
+		e += t1
+	}
+	return uint64(math.Round(float64(e * 1000)))
 }
 
 // entropyCounted is Entropy by counting every symbol.
@@ -156,29 +259,6 @@ func (h *Hasher) entropyCounted(block []byte) uint64 {
 		}
 	}
 	return uint64(math.Round(float64(e * 1000)))
-}
-
-// allDistinct reports whether no symbol of the block repeats, as in most
-// random or compressed data. Every term of the entropy sum is then the
-// same, so its order does not matter and the sum is known in advance
-// (distinctE), and the ramp, histogram and whitespace traits cannot hold
-// (Label).
-func (h *Hasher) allDistinct(block []byte) bool {
-	n := h.slots
-	i := 0
-	for ; i < n; i++ {
-		s := uint32(block[2*i]) | uint32(block[2*i+1])<<8
-		w := &h.seen[s>>6]
-		bit := uint64(1) << (s & 63)
-		if *w&bit != 0 {
-			break
-		}
-		*w |= bit
-	}
-	for j := 0; j < i; j++ {
-		h.seen[(uint32(block[2*j])|uint32(block[2*j+1])<<8)>>6] = 0
-	}
-	return i == n
 }
 
 func trailing(x uint64) int { return bits.TrailingZeros64(x) }

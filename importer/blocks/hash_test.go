@@ -255,3 +255,50 @@ func TestMonotonicNearThreshold(t *testing.T) {
 		t.Fatalf("%d of 6000 blocks monotonic: the blocks miss the threshold", trues)
 	}
 }
+
+// TestEntropyFewRepeats: blocks with a few repeated symbols (most random
+// 512-byte blocks repeat one) take Entropy's run-sum path; it must add
+// exactly what counting adds, in its order, and leave Label the same
+// statistics.
+func TestEntropyFewRepeats(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	few := 0
+	for _, bs := range []int{512, 4096} {
+		fast, slow := NewHasher(bs), NewHasher(bs) // each call leaves its tables clear
+		for k := 0; k < 4000; k++ {
+			b := make([]byte, bs)
+			for i := range b {
+				b[i] = byte(r.Uint32())
+			}
+			// copy up to 12 symbols over others: repeats, some of one symbol
+			for n := r.IntN(13); n > 0; n-- {
+				from := 2 * r.IntN(bs/2)
+				if r.IntN(3) == 0 {
+					from = 2 * (k % (bs / 2)) // the same symbol again
+				}
+				to := 2 * r.IntN(bs/2)
+				copy(b[to:to+2], b[from:from+2])
+			}
+			if k%7 == 0 { // the lowest and highest symbols repeated
+				binary.LittleEndian.PutUint16(b[0:], 0)
+				binary.LittleEndian.PutUint16(b[2:], 0)
+				binary.LittleEndian.PutUint16(b[4:], 0xffff)
+				binary.LittleEndian.PutUint16(b[6:], 0xffff)
+			}
+			nd, ok := fast.fewRepeats(b)
+			if ok && nd > 0 {
+				few++
+			}
+			gotE, gotL := fast.Entropy(b), fast.Label(b)
+			wantE := slow.entropyCounted(b)
+			wantL := slow.Label(b)
+			if gotE != wantE || gotL != wantL || fast.distinct != slow.distinct || fast.maxSym != slow.maxSym {
+				t.Fatalf("%d-byte block %d (%d repeats): got k_entropy %d label %q distinct %d max %d, counting gives %d %q %d %d",
+					bs, k, nd, gotE, gotL, fast.distinct, fast.maxSym, wantE, wantL, slow.distinct, slow.maxSym)
+			}
+		}
+	}
+	if few < 1000 {
+		t.Fatalf("only %d blocks took the few-repeats path", few)
+	}
+}
