@@ -239,21 +239,49 @@ type mergeSource interface {
 	next() (key, val []byte, ok bool, err error)
 }
 
+// memSource yields a sorted buffer's pairs. The entries point into the
+// arena in the order they were added, so walking them in sorted order
+// reads it at random: each pair a cache miss, taken one at a time while
+// the consumer works on the one before. Instead the next pairs are copied
+// out together (independent loads, which the CPU overlaps) and handed
+// out from that copy; a pair stays valid until the next call.
 type memSource struct {
-	b *sortBuf
-	i int
+	b     *sortBuf
+	i     int
+	buf   []byte
+	spans []memSpan
+	pos   int
 }
 
+type memSpan struct{ off, klen, vlen uint32 }
+
+const memGather = 256
+
 func (m *memSource) next() ([]byte, []byte, bool, error) {
-	for m.i < len(m.b.ents) {
+	if m.pos == len(m.spans) {
+		m.refill()
+		if len(m.spans) == 0 {
+			return nil, nil, false, nil
+		}
+	}
+	sp := m.spans[m.pos]
+	m.pos++
+	k := m.buf[sp.off : sp.off+sp.klen]
+	return k, m.buf[sp.off+sp.klen : sp.off+sp.klen+sp.vlen], true, nil
+}
+
+// refill copies out the next memGather distinct pairs.
+func (m *memSource) refill() {
+	m.buf, m.spans, m.pos = m.buf[:0], m.spans[:0], 0
+	for m.i < len(m.b.ents) && len(m.spans) < memGather {
 		e := m.b.ents[m.i]
 		m.i++
 		if m.i > 1 && m.b.cmp(m.b.ents[m.i-2], e) == 0 {
 			continue
 		}
-		return m.b.key(e), m.b.val(e), true, nil
+		m.spans = append(m.spans, memSpan{off: uint32(len(m.buf)), klen: e.klen, vlen: e.vlen})
+		m.buf = append(m.buf, m.b.arena[e.off:e.off+e.klen+e.vlen]...)
 	}
-	return nil, nil, false, nil
 }
 
 type fileSource struct {
