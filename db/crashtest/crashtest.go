@@ -175,6 +175,10 @@ func Run(t *testing.T, op Op) Result {
 		t.Fatalf("crashtest %s: the operation changed nothing (state %q)", op.Name, before)
 	}
 
+	// Kills are drawn over the clean run's duration; a kill that comes
+	// after the run ended narrows the window, since a run measured on a
+	// loaded machine can take longer than the runs being killed.
+	window := res.Duration
 	for attempt := 0; res.Kills < op.Kills; attempt++ {
 		if attempt >= 4*op.Kills {
 			t.Fatalf("crashtest %s: only %d of %d kills landed inside the run in %d attempts (%d late): the run is too short to kill reliably",
@@ -183,7 +187,7 @@ func Run(t *testing.T, op Op) Result {
 		dir := work
 		os.RemoveAll(dir)
 		copyDir(t, template, dir)
-		delay := time.Duration(rng.Int64N(int64(res.Duration)))
+		delay := time.Duration(rng.Int64N(int64(window)))
 		c := startChild(t, op, dir)
 		c.waitStart(t)
 		time.Sleep(delay)
@@ -220,6 +224,7 @@ func Run(t *testing.T, op Op) Result {
 		}
 		if late {
 			res.Late++
+			window = max(window*4/5, time.Millisecond)
 		} else {
 			res.Kills++
 			res.Survived++
