@@ -238,6 +238,24 @@ type JobEvent struct {
 	Output []byte `json:"output,omitempty"`
 }
 
+// endEvent is a job's last line: its result (when there is one) and its
+// error, kind and usage flag; a result that does not encode is the error
+// when the job had none.
+func endEvent(res any, err error) JobEvent {
+	var end JobEvent
+	if res != nil {
+		b, merr := json.Marshal(res)
+		if merr != nil && err == nil {
+			err = merr
+		}
+		end.Result = b
+	}
+	if err != nil {
+		end.Error, end.Kind, end.Usage = err.Error(), db.KindOf(err), errors.Is(err, importer.ErrRequest)
+	}
+	return end
+}
+
 // jobStream answers a request that runs a job: NDJSON progress events a
 // few times a second, then the result (or error) as the last line. run
 // gets the Watch to hand the service.
@@ -270,18 +288,7 @@ func (s *Server) jobStream(c echo.Context, run func(watch service.Watch) (any, e
 		return err
 	}
 	start()
-	var end JobEvent
-	if res != nil {
-		b, merr := json.Marshal(res)
-		if merr != nil && err == nil {
-			err = merr
-		}
-		end.Result = b
-	}
-	if err != nil {
-		end.Error, end.Kind, end.Usage = err.Error(), db.KindOf(err), errors.Is(err, importer.ErrRequest)
-	}
-	enc.Encode(end)
+	enc.Encode(endEvent(res, err))
 	rc.Flush()
 	return nil
 }

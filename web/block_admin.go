@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/db/progress"
-	"github.com/matchmeta/matchmeta/importer"
 	"github.com/matchmeta/matchmeta/importer/blocks"
 	"github.com/matchmeta/matchmeta/web/service"
 )
@@ -309,18 +307,7 @@ func (s *Server) jobStreamOut(c echo.Context, run func(watch service.Watch, out 
 	if ferr := ow.Flush(); err == nil && ferr != nil {
 		err = ferr
 	}
-	var end JobEvent
-	if res != nil {
-		b, merr := json.Marshal(res)
-		if merr != nil && err == nil {
-			err = merr
-		}
-		end.Result = b
-	}
-	if err != nil {
-		end.Error, end.Kind, end.Usage = err.Error(), db.KindOf(err), errors.Is(err, importer.ErrRequest)
-	}
-	send(end)
+	send(endEvent(res, err))
 	return nil
 }
 

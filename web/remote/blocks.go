@@ -2,7 +2,6 @@ package remote
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
@@ -80,19 +79,6 @@ func (c *Client) BlockIngest(ctx context.Context, req blocks.IngestRequest, watc
 	return out, err
 }
 
-// jsonJob posts a JSON request and reads its job answer.
-func (c *Client) jsonJob(ctx context.Context, path string, in any, watch service.Watch, w io.Writer, out any) error {
-	body, err := jsonBody(in)
-	if err != nil {
-		return err
-	}
-	res, err := c.request(ctx, "POST", path, body, "application/json")
-	if err != nil {
-		return err
-	}
-	return c.jobOut(ctx, res, watch, w, out)
-}
-
 // BlockImport streams the file (or stdin) to the daemon's import.
 func (c *Client) BlockImport(ctx context.Context, req blocks.ImportRequest, watch service.Watch) (*blocks.ImportResult, error) {
 	q := url.Values{}
@@ -148,11 +134,7 @@ func (c *Client) BlockSources(ctx context.Context, set string, w io.Writer) erro
 }
 
 func (c *Client) copyOut(ctx context.Context, path string, in any, w io.Writer) error {
-	body, err := jsonBody(in)
-	if err != nil {
-		return err
-	}
-	res, err := c.request(ctx, "POST", path, body, "application/json")
+	res, err := c.postJSON(ctx, path, in)
 	if err != nil {
 		return err
 	}
@@ -213,18 +195,7 @@ func (c *Client) BlockScan(ctx context.Context, req blocks.ScanRequest, watch se
 
 // StartBlockScan starts a scan of images on the daemon's machine.
 func (c *Client) StartBlockScan(ctx context.Context, req service.BlockScanJob) (service.JobView, error) {
-	body, err := jsonBody(req)
-	if err != nil {
-		return service.JobView{}, err
-	}
-	res, err := c.request(ctx, "POST", "/api/v1/blocks/scan", body, "application/json")
-	if err != nil {
-		return service.JobView{}, err
-	}
-	defer res.Body.Close()
 	var j service.JobView
-	if err := json.NewDecoder(res.Body).Decode(&j); err != nil {
-		return j, fmt.Errorf("remote: bad answer: %w", err)
-	}
-	return j, nil
+	err := c.call(ctx, "POST", "/api/v1/blocks/scan", req, &j)
+	return j, err
 }

@@ -69,15 +69,7 @@ func (c *Client) BundleVerify(ctx context.Context, req service.BundleApplyReques
 // BundleSync asks the daemon for one pass over a directory it reads.
 func (c *Client) BundleSync(ctx context.Context, req service.BundleSyncRequest, watch service.Watch) (service.BundleSyncResult, error) {
 	var out service.BundleSyncResult
-	body, err := jsonBody(req)
-	if err != nil {
-		return out, err
-	}
-	res, err := c.request(ctx, "POST", "/api/v1/bundles/sync", body, "application/json")
-	if err != nil {
-		return out, err
-	}
-	err = c.job(ctx, res, watch, &out)
+	err := c.jsonJob(ctx, "/api/v1/bundles/sync", req, watch, nil, &out)
 	return out, err
 }
 
@@ -104,11 +96,7 @@ func (c *Client) BundleCreate(ctx context.Context, req service.BundleCreateReque
 			req.TrustKeys = append(req.TrustKeys, pub.String())
 		}
 	}
-	body, err := jsonBody(req)
-	if err != nil {
-		return out, err
-	}
-	res, err := c.request(ctx, "POST", "/api/v1/bundles/create", body, "application/json")
+	res, err := c.postJSON(ctx, "/api/v1/bundles/create", req)
 	if err != nil {
 		return out, err
 	}

@@ -39,15 +39,7 @@ func abs(paths ...*string) error {
 }
 
 func (c *Client) imageJob(ctx context.Context, j service.ImageJob, watch service.Watch, out any) error {
-	body, err := jsonBody(j)
-	if err != nil {
-		return err
-	}
-	res, err := c.request(ctx, "POST", "/api/v1/admin/image", body, "application/json")
-	if err != nil {
-		return err
-	}
-	return c.job(ctx, res, watch, out)
+	return c.jsonJob(ctx, "/api/v1/admin/image", j, watch, nil, out)
 }
 
 func (c *Client) ImageBudget(ctx context.Context, aws imager.Config, o imager.BudgetOptions, watch service.Watch) (*imager.Budget, error) {

@@ -13,16 +13,8 @@ import (
 
 // NetwatchScan runs one sweep on the daemon.
 func (c *Client) NetwatchScan(ctx context.Context, req netwatch.ScanRequest, watch service.Watch) (*netwatch.Report, error) {
-	body, err := jsonBody(req)
-	if err != nil {
-		return nil, err
-	}
-	res, err := c.request(ctx, "POST", "/api/v1/netwatch/scan", body, "application/json")
-	if err != nil {
-		return nil, err
-	}
 	var rep netwatch.Report
-	if err := c.job(ctx, res, watch, &rep); err != nil {
+	if err := c.jsonJob(ctx, "/api/v1/netwatch/scan", req, watch, nil, &rep); err != nil {
 		return nil, err
 	}
 	return &rep, nil

@@ -290,11 +290,7 @@ func (c *Client) Compact(ctx context.Context, watch service.Watch) (db.CompactRe
 // ExportBloom writes the daemon's filter of the requested sets to w.
 func (c *Client) ExportBloom(ctx context.Context, req bloom.ExportRequest, w io.Writer) (bloom.ExportResult, error) {
 	var out bloom.ExportResult
-	b, err := json.Marshal(req)
-	if err != nil {
-		return out, err
-	}
-	res, err := c.request(ctx, "POST", "/api/v1/export/bloom", bytes.NewReader(b), "application/json")
+	res, err := c.postJSON(ctx, "/api/v1/export/bloom", req)
 	if err != nil {
 		return out, fmt.Errorf("export: %w", err)
 	}

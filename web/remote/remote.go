@@ -230,11 +230,20 @@ type requestError struct{ error }
 
 func (e *requestError) Unwrap() []error { return []error{e.error, importer.ErrRequest} }
 
-// jsonBody encodes v as a request body.
-func jsonBody(v any) (io.Reader, error) {
+// jsonJob posts a JSON request and reads its job answer.
+func (c *Client) jsonJob(ctx context.Context, path string, in any, watch service.Watch, w io.Writer, out any) error {
+	res, err := c.postJSON(ctx, path, in)
+	if err != nil {
+		return err
+	}
+	return c.jobOut(ctx, res, watch, w, out)
+}
+
+// postJSON posts v, JSON-encoded, to path.
+func (c *Client) postJSON(ctx context.Context, path string, v any) (*http.Response, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
-	return bytes.NewReader(b), nil
+	return c.request(ctx, "POST", path, bytes.NewReader(b), "application/json")
 }
