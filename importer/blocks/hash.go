@@ -122,7 +122,7 @@ func (h *Hasher) Entropy(block []byte) uint64 {
 		h.distinct, h.maxSym, h.fast = h.slots, 1, true
 		return h.distinctE
 	case ok:
-		return h.entropyFew(block, nd)
+		return kEntropy(h.entropyFew(block, nd))
 	}
 	return h.entropyCounted(block)
 }
@@ -164,7 +164,7 @@ func (h *Hasher) fewRepeats(block []byte) (n int, ok bool) {
 // the sum in ascending symbol order is runs of the single-occurrence term
 // between the few repeated symbols' terms, and the first run is known in
 // advance (h.ones). It adds exactly what entropyCounted adds, in its order.
-func (h *Hasher) entropyFew(block []byte, nd int) uint64 {
+func (h *Hasher) entropyFew(block []byte, nd int) float32 {
 	h.fast = false
 	// The repeated symbols, ascending, with their counts.
 	var sym [maxRepeats]uint16
@@ -184,13 +184,20 @@ func (h *Hasher) entropyFew(block []byte, nd int) uint64 {
 		sym[j], cnt[j] = s, 2
 		k++
 	}
-	// below[j]: occurrences of symbols less than sym[j].
+	// below[j]: occurrences of symbols less than sym[j], counted without
+	// branches (on random symbols one would mispredict every other time).
 	var below [maxRepeats]int
-	for i := 0; i < h.slots; i++ {
-		s := uint16(block[2*i]) | uint16(block[2*i+1])<<8
-		for j := 0; j < k; j++ {
-			if s < sym[j] {
-				below[j]++
+	if k == 1 {
+		s0, n := uint32(sym[0]), 0
+		for i := 0; i < h.slots; i++ {
+			n += int(((uint32(block[2*i]) | uint32(block[2*i+1])<<8) - s0) >> 31)
+		}
+		below[0] = n
+	} else {
+		for i := 0; i < h.slots; i++ {
+			s := uint32(block[2*i]) | uint32(block[2*i+1])<<8
+			for j := 0; j < k; j++ {
+				below[j] += int((s - uint32(sym[j])) >> 31)
 			}
 		}
 	}
@@ -217,11 +224,17 @@ func (h *Hasher) entropyFew(block []byte, nd int) uint64 {
 	for ; added < singles; added++ {
 		e += t1
 	}
-	return uint64(math.Round(float64(e * 1000)))
+	return e
 }
 
 // entropyCounted is Entropy by counting every symbol.
-func (h *Hasher) entropyCounted(block []byte) uint64 {
+func (h *Hasher) entropyCounted(block []byte) uint64 { return kEntropy(h.entropySum(block)) }
+
+// kEntropy is hashdb's k_entropy of an entropy sum.
+func kEntropy(e float32) uint64 { return uint64(math.Round(float64(e * 1000))) }
+
+// entropySum is the float32 sum entropyCounted rounds.
+func (h *Hasher) entropySum(block []byte) float32 {
 	h.fast = false
 	n := h.slots
 	h.distinct, h.maxSym = 0, 0
@@ -258,7 +271,7 @@ func (h *Hasher) entropyCounted(block []byte) uint64 {
 			}
 		}
 	}
-	return uint64(math.Round(float64(e * 1000)))
+	return e
 }
 
 func trailing(x uint64) int { return bits.TrailingZeros64(x) }
