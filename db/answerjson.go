@@ -23,14 +23,8 @@ func AppendAnswerJSON(dst []byte, a *Answer) ([]byte, error) {
 	dst = appendJSONStr(dst, a.Verdict)
 	dst = appendOptStr(dst, `,"class":`, string(a.Class))
 	if len(a.Matches) > 0 {
-		dst = append(dst, `,"matches":[`...)
-		for i := range a.Matches {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendMatchJSON(dst, &a.Matches[i])
-		}
-		dst = append(dst, ']')
+		dst = append(dst, `,"matches":`...)
+		dst = appendArray(dst, a.Matches, appendMatchJSON)
 	}
 	dst = appendOptStr(dst, `,"error":`, a.Error)
 	return append(dst, '}'), nil
@@ -50,24 +44,12 @@ func appendMatchJSON(dst []byte, m *AnswerMatch) []byte {
 	dst = append(dst, `,"exact":`...)
 	dst = strconv.AppendBool(dst, m.Exact)
 	if len(m.Names) > 0 {
-		dst = append(dst, `,"names":[`...)
-		for i, n := range m.Names {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendJSONStr(dst, n)
-		}
-		dst = append(dst, ']')
+		dst = append(dst, `,"names":`...)
+		dst = appendArray(dst, m.Names, appendStrElem)
 	}
 	if len(m.Records) > 0 {
-		dst = append(dst, `,"records":[`...)
-		for i := range m.Records {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendRecordJSON(dst, &m.Records[i])
-		}
-		dst = append(dst, ']')
+		dst = append(dst, `,"records":`...)
+		dst = appendArray(dst, m.Records, appendRecordJSON)
 	}
 	dst = appendOptInt(dst, `,"package_total":`, m.PackageTotal)
 	dst = appendOptInt(dst, `,"record_total":`, m.RecordTotal)
@@ -96,14 +78,7 @@ func appendRecordJSON(dst []byte, r *RecordJSON) []byte {
 	str("file_name_hex", r.FileNameHex)
 	if len(r.FileNameSuspicious) > 0 {
 		field("file_name_suspicious_code_points")
-		dst = append(dst, '[')
-		for i, s := range r.FileNameSuspicious {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendJSONStr(dst, s)
-		}
-		dst = append(dst, ']')
+		dst = appendArray(dst, r.FileNameSuspicious, appendStrElem)
 	}
 	str("file_name_shown", r.FileNameShown)
 	if r.FileSize != nil {
@@ -118,14 +93,7 @@ func appendRecordJSON(dst []byte, r *RecordJSON) []byte {
 	str("segment", r.Segment)
 	if len(r.Packages) > 0 {
 		field("packages")
-		dst = append(dst, '[')
-		for i := range r.Packages {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendPackageJSON(dst, &r.Packages[i])
-		}
-		dst = append(dst, ']')
+		dst = appendArray(dst, r.Packages, appendPackageJSON)
 	}
 	if r.PackageTotal != 0 {
 		field("package_total")
@@ -153,6 +121,21 @@ func appendPackageJSON(dst []byte, p *Package) []byte {
 	dst = appendOptStr(dst, `,"os_mfg_code":`, p.OSMfgCode)
 	return append(dst, '}')
 }
+
+// appendArray appends xs as a JSON array, each element written by elem
+// (by pointer: matches and records are large to copy).
+func appendArray[T any](dst []byte, xs []T, elem func([]byte, *T) []byte) []byte {
+	dst = append(dst, '[')
+	for i := range xs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = elem(dst, &xs[i])
+	}
+	return append(dst, ']')
+}
+
+func appendStrElem(dst []byte, s *string) []byte { return appendJSONStr(dst, *s) }
 
 func appendOptStr(dst []byte, name, v string) []byte {
 	if v == "" {

@@ -216,13 +216,20 @@ func ParseLine(line string) ([][2]string, error) {
 }
 
 func (r *OutRecord) appendKYN(b []byte) []byte {
-	for i, f := range r.fields() {
+	return appendPairs(b, r.fields(), '|', EscapeValue)
+}
+
+// appendPairs appends label=value pairs split by sep, each value escaped
+// by esc (KYN's fields and CEF's extension share the layout, not the
+// escaping).
+func appendPairs(b []byte, pairs [][2]string, sep byte, esc func([]byte, string) []byte) []byte {
+	for i, kv := range pairs {
 		if i > 0 {
-			b = append(b, '|')
+			b = append(b, sep)
 		}
-		b = append(b, f[0]...)
+		b = append(b, kv[0]...)
 		b = append(b, '=')
-		b = EscapeValue(b, f[1])
+		b = esc(b, kv[1])
 	}
 	return b
 }
@@ -366,15 +373,7 @@ func (r *OutRecord) appendCEF(b []byte) []byte {
 			ext = append(ext, [2]string{"msg", r.Event.Detail})
 		}
 	}
-	for i, kv := range ext {
-		if i > 0 {
-			b = append(b, ' ')
-		}
-		b = append(b, kv[0]...)
-		b = append(b, '=')
-		b = cefExt(b, kv[1])
-	}
-	return b
+	return appendPairs(b, ext, ' ', cefExt)
 }
 
 // sdEnterprise is the private enterprise number in the structured data
