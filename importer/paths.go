@@ -372,54 +372,22 @@ func clipString(s string) string {
 
 // readHashes reads one list of path hashes.
 func (p *pathReader) readHashes(in *input) error {
-	lr := &lineReader{br: in.br}
-	var values, pending uint64
-	defer func() {
-		p.j.res.Lines += lr.line
-		p.j.res.Values += values
-		p.j.tr.Add(pending)
-	}()
 	key := make([]byte, 32)
-	for {
-		line, ok := lr.next()
-		if !ok {
-			break
-		}
-		if err := p.j.tick(lr.line, &pending); err != nil {
-			return err
-		}
-		var err error
+	return p.j.readLines(in, "path hash list", func(line []byte) (bool, error, error) {
 		t := bytes.TrimSpace(line)
-		switch {
-		case lr.tooLong:
-			err = fmt.Errorf("line longer than %d bytes", readBufSize)
-		case len(t) == 0 || t[0] == '#':
-			continue
-		default:
-			tok := t
-			if i := bytes.IndexAny(t, " \t"); i >= 0 {
-				tok = t[:i]
-			}
-			if len(tok) != 64 {
-				err = fmt.Errorf("path hash %s: want 64 hex digits (SHA-256), got %d characters", clip(tok), len(tok))
-			} else if _, herr := hex.Decode(key, tok); herr != nil {
-				err = fmt.Errorf("path hash %s is not hexadecimal", clip(tok))
-			}
+		if len(t) == 0 || t[0] == '#' {
+			return false, nil, nil
 		}
-		if err != nil {
-			if err := p.bad("path hash list", in.name, lr.line, err); err != nil {
-				return err
-			}
-			continue
+		tok := t
+		if i := bytes.IndexAny(t, " \t"); i >= 0 {
+			tok = t[:i]
 		}
-		if err := p.addHash(key); err != nil {
-			return fmt.Errorf("importer: path hash list %s line %d: %w", in.name, lr.line, err)
+		if len(tok) != 64 {
+			return false, fmt.Errorf("path hash %s: want 64 hex digits (SHA-256), got %d characters", clip(tok), len(tok)), nil
 		}
-		values++
-		pending++
-	}
-	if lr.err != nil {
-		return readError("path hash list", in.name, lr.line, lr.err)
-	}
-	return nil
+		if _, err := hex.Decode(key, tok); err != nil {
+			return false, fmt.Errorf("path hash %s is not hexadecimal", clip(tok)), nil
+		}
+		return true, nil, p.addHash(key)
+	})
 }
