@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -72,19 +71,6 @@ func (m *Main) withBlocks(ctx context.Context, path string, readOnly bool, what 
 	return fn(svc, p)
 }
 
-func humanBytes(n int64) string {
-	const u = 1024
-	if n < u {
-		return fmt.Sprintf("%d B", n)
-	}
-	f, i := float64(n), -1
-	for f >= u && i < 4 {
-		f /= u
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", f, "KMGTP"[i])
-}
-
 func (m *Main) blocksCreate(ctx context.Context, args []string) error {
 	const usage = "blocks create NAME [--block-size 512|4096] [--step N] [--class known-bad]"
 	fs := m.newFlagSet("blocks create", usage)
@@ -105,7 +91,7 @@ func (m *Main) blocksCreate(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(m.Stdout, "created block set %s (block size %d, step %d, %s)\n", si.Name, si.BlockSize, si.Step, si.Class)
+		render.BlockCreated(m.Stdout, si)
 		return nil
 	})
 }
@@ -125,16 +111,11 @@ func (m *Main) blocksIngest(ctx context.Context, args []string) error {
 	return m.withBlocks(ctx, *dbPath, false, "ingest", func(svc service.Service, p *render.Progress) error {
 		res, err := svc.BlockIngest(ctx, blocks.IngestRequest{Set: fs.Arg(0), Paths: fs.Args()[1:], Repository: *repo, NoRecurse: *noRecurse}, p.Watch)
 		p.Close()
-		if res != nil {
-			for _, e := range res.Errors {
-				fmt.Fprintf(m.Stderr, "unreadable: %s\n", e)
-			}
-		}
+		render.BlockIngestErrors(m.Stderr, res)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(m.Stdout, "ingested %d files (%s) into %s: %d block hashes recorded, %d zero and %d non-probative blocks, %d duplicate files, %d embedded members, %d unreadable; the set has %d hashes from %d sources\n",
-			res.Files, humanBytes(int64(res.Bytes)), res.Set.Name, res.Blocks, res.Zero, res.Nonprob, res.Duplicates, res.Embedded, res.Failed, res.Set.Count, res.Set.Sources)
+		render.BlockIngest(m.Stdout, res)
 		return nil
 	})
 }
@@ -156,19 +137,11 @@ func (m *Main) blocksImport(ctx context.Context, args []string) error {
 	return m.withBlocks(ctx, *dbPath, false, "import", func(svc service.Service, p *render.Progress) error {
 		res, err := svc.BlockImport(ctx, blocks.ImportRequest{Set: fs.Arg(0), File: fs.Arg(1), Stdin: m.Stdin, Format: *format, Repository: *repo, Whitelist: *white, Strict: *strict}, p.Watch)
 		p.Close()
-		if res != nil {
-			for _, e := range res.Errors {
-				fmt.Fprintf(m.Stderr, "%v\n", e)
-			}
-			if n := res.Bad - uint64(len(res.Errors)); n > 0 {
-				fmt.Fprintf(m.Stderr, "... and %d more bad lines\n", n)
-			}
-		}
+		render.BlockImportErrors(m.Stderr, res)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(m.Stdout, "imported %s (%s): %d lines, %d block entries, %d source lines, %d skipped (sources already in the set), %d short pieces, %d bad lines; the set has %d hashes from %d sources\n",
-			fs.Arg(1), res.Format, res.Lines, res.Blocks, res.Sources, res.Skipped, res.Short, res.Bad, res.Set.Count, res.Set.Sources)
+		render.BlockImport(m.Stdout, fs.Arg(1), res)
 		return nil
 	})
 }
@@ -266,7 +239,7 @@ func (m *Main) blocksSetOp(ctx context.Context, op string, args []string) error 
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(m.Stdout, "%s: read %d hashes, wrote %d (hash, source) pairs; %s has %d hashes from %d sources\n", op, res.Read, res.Written, res.Set.Name, res.Set.Count, res.Set.Sources)
+		render.BlockSetOp(m.Stdout, op, res)
 		return nil
 	})
 }
@@ -295,14 +268,7 @@ func (m *Main) blocksStats(ctx context.Context, args []string) error {
 		if *asJSON {
 			return json.NewEncoder(m.Stdout).Encode(s)
 		}
-		fmt.Fprintf(m.Stdout, "set %s: block size %d, step %d, %d block hashes from %d sources\n", s.Set, s.BlockSize, s.Step, s.Hashes, s.Sources)
-		fmt.Fprintf(m.Stdout, "{\"total_hashes\": %d, \"total_distinct_hashes\": %d}\n", s.TotalHashes, s.Singletons)
-		for _, h := range s.Histogram {
-			fmt.Fprintf(m.Stdout, "{\"duplicates\":%d, \"distinct_hashes\":%d, \"total\":%d}\n", h.Duplicates, h.Hashes, h.Total)
-		}
-		for l, n := range s.Labels {
-			fmt.Fprintf(m.Stdout, "label %s: %d hashes\n", l, n)
-		}
+		render.BlockStats(m.Stdout, s)
 		return nil
 	})
 }

@@ -173,10 +173,7 @@ func (m *Main) imageStatus(ctx context.Context, args []string) error {
 	if *asJSON {
 		return json.NewEncoder(m.Stdout).Encode(st)
 	}
-	fmt.Fprintln(m.Stdout, st)
-	if !st.Available && st.Reason != "" {
-		fmt.Fprintf(m.Stdout, "reason: %s\n", st.Reason)
-	}
+	render.ImagingStatus(m.Stdout, st)
 	return nil
 }
 
@@ -307,7 +304,7 @@ func (m *Main) imageAcquire(ctx context.Context, args []string, changed bool) er
 		return err
 	})
 	if rep != nil {
-		m.printAcquisition(rep, *out)
+		render.Acquisition(m.Stdout, rep, *out)
 	}
 	return err
 }
@@ -325,24 +322,6 @@ func redactPassword(args []string) []string {
 		}
 	}
 	return out
-}
-
-func (m *Main) printAcquisition(r *imager.Report, dir string) {
-	fmt.Fprintf(m.Stdout, "snapshot %s: %s, %d of %d blocks listed (%d with data, %d zeros), %d downloaded, %d resumed, %d retries\n",
-		r.Snapshot, r.Status, r.ListedBlocks, r.VolumeBlocks, r.WrittenBlocks, r.ZeroBlocks, r.DownloadedBlocks, r.ResumedBlocks, r.Requests.Retries)
-	if r.Status == "complete" {
-		fmt.Fprintf(m.Stdout, "image %s\nsha256 %s\n", filepath.Join(dir, r.Image), r.Hashes.SHA256)
-		if r.Hashes.MD5 != "" {
-			fmt.Fprintf(m.Stdout, "md5 %s\n", r.Hashes.MD5)
-		}
-		if r.Hashes.SHA1 != "" {
-			fmt.Fprintf(m.Stdout, "sha1 %s\n", r.Hashes.SHA1)
-		}
-		if b := r.BlockScan; b != nil {
-			fmt.Fprintf(m.Stdout, "block scan %s: %d matches\n", b.Set, b.Matches)
-		}
-		fmt.Fprintf(m.Stdout, "verification %s\nreport %s\n", r.Verification.Result, filepath.Join(dir, imager.ReportText))
-	}
 }
 
 func (m *Main) imageVerify(ctx context.Context, args []string) error {
@@ -372,10 +351,7 @@ func (m *Main) imageVerify(ctx context.Context, args []string) error {
 		if *asJSON {
 			json.NewEncoder(m.Stdout).Encode(vr)
 		} else {
-			fmt.Fprintf(m.Stdout, "%s: %s, %d blocks checked, %d mismatches\nsha256 %s\n", vr.Snapshot, vr.Result, vr.BlocksChecked, vr.Mismatches, vr.SHA256)
-			for _, p := range vr.Problems {
-				fmt.Fprintf(m.Stdout, "problem: %s\n", p)
-			}
+			render.Verify(m.Stdout, vr)
 		}
 	}
 	return err
