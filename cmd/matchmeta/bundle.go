@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/pflag"
 
@@ -144,11 +142,7 @@ func (m *Main) runBundleVerify(ctx context.Context, args []string) error {
 			failed = errors.New("some bundles did not verify")
 			continue
 		}
-		sig := "signed by key " + v.KeyID
-		if !v.Signed {
-			sig = "UNSIGNED"
-		}
-		fmt.Fprintf(m.Stdout, "%s: OK, bundle %s from %s, sequence %d, %s; %s\n", f, v.ID, v.Producer, v.Sequence, sig, v.Describe)
+		render.BundleVerified(m.Stdout, f, v)
 	}
 	return failed
 }
@@ -180,30 +174,13 @@ func (m *Main) runBundleApply(ctx context.Context, args []string) error {
 			if errors.Is(err, context.Canceled) {
 				return err
 			}
-			fmt.Fprintf(m.Stderr, "%s\n", db.Message(err))
-			if rec.Needs != "" {
-				fmt.Fprintf(m.Stderr, "  %s\n", rec.Needs)
-			}
+			render.BundleFailed(m.Stderr, db.Message(err), rec.Needs)
 			failed = errors.New("some bundles were not applied")
 			continue
 		}
-		writeApplied(m, rec)
+		render.BundleApplied(m.Stdout, rec)
 	}
 	return failed
-}
-
-func writeApplied(m *Main, rec db.BundleRecord) {
-	fmt.Fprintf(m.Stdout, "applied bundle %s (producer %s, sequence %d) in %s\n", rec.ID, rec.Producer, rec.Sequence, rec.Elapsed.Round(time.Millisecond))
-	for _, s := range rec.Sets {
-		if s.Mode == bundle.ModeDelta {
-			fmt.Fprintf(m.Stdout, "  %s %s: delta +%d -%d, %d keys, %s\n", s.Name, s.Version, s.Adds, s.Removes, s.Count, s.Fingerprint)
-		} else {
-			fmt.Fprintf(m.Stdout, "  %s %s: %d keys, %s\n", s.Name, s.Version, s.Count, s.Fingerprint)
-		}
-	}
-	if rec.Trust != nil {
-		fmt.Fprintf(m.Stdout, "  key rotation: %d keys trusted, %d revoked\n", len(rec.Trust.Keys), len(rec.Trust.Revoked))
-	}
 }
 
 func (m *Main) runBundleList(ctx context.Context, args []string) error {
@@ -230,35 +207,7 @@ func (m *Main) runBundleList(ctx context.Context, args []string) error {
 	if *asJSON {
 		return writeJSON(m, h)
 	}
-	recs := h.Bundles
-	if len(recs) == 0 {
-		fmt.Fprintln(m.Stdout, "no bundles applied or tried yet")
-		return nil
-	}
-	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tRESULT\tBUNDLE\tPRODUCER\tSEQ\tFILE\tDETAIL")
-	for _, r := range recs {
-		detail := r.Error
-		if r.Result == db.BundleApplied {
-			var parts []string
-			for _, s := range r.Sets {
-				parts = append(parts, fmt.Sprintf("%s %s (%d keys)", s.Name, s.Version, s.Count))
-			}
-			detail = strings.Join(parts, ", ")
-		}
-		if r.Needs != "" {
-			detail += "; " + r.Needs
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Time.UTC().Format(time.RFC3339), r.Result, orDash(r.ID), orDash(r.Producer), r.Sequence, filepath.Base(r.File), detail)
-	}
-	return tw.Flush()
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
+	return render.BundleHistory(m.Stdout, h.Bundles)
 }
 
 const syncUsage = `sync --from DIR [--db PATH] [--trust-dir DIR] [--insecure-unsigned]
@@ -291,16 +240,7 @@ func (m *Main) runSync(ctx context.Context, args []string) error {
 	defer release()
 	res, err := svc.BundleSync(ctx, service.BundleSyncRequest{Dir: dir, BundleTrust: m.bundleTrust(fs, *trustDir, *insecure)}, p.Watch)
 	p.Close()
-	for _, r := range res.Applied {
-		writeApplied(m, r)
-	}
-	for _, r := range res.Failed {
-		fmt.Fprintf(m.Stderr, "%s\n", r.Error)
-		if r.Needs != "" {
-			fmt.Fprintf(m.Stderr, "  %s\n", r.Needs)
-		}
-	}
-	fmt.Fprintf(m.Stdout, "sync %s: %d applied, %d not applied, %d skipped (applied or refused before)\n", *from, len(res.Applied), len(res.Failed), res.Skipped)
+	render.BundleSync(m.Stdout, m.Stderr, *from, res)
 	if err != nil {
 		return err
 	}

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,92 +13,6 @@ import (
 	"github.com/matchmeta/matchmeta/importer/bundle"
 	"github.com/matchmeta/matchmeta/web/service"
 )
-
-// bundleSpec is the --spec file of bundle create: several datasets in one
-// bundle. Files are paths relative to the spec file.
-type bundleSpec struct {
-	ID       string                    `json:"bundle_id,omitempty"`
-	Producer string                    `json:"producer,omitempty"`
-	Sequence uint64                    `json:"sequence,omitempty"`
-	Expires  string                    `json:"expires,omitempty"` // RFC 3339 or a duration (90d, 720h)
-	Datasets []service.BundleSpecEntry `json:"datasets"`
-}
-
-// parseExpires reads an expiry: RFC 3339, or a duration from now (90d, 720h).
-func parseExpires(s string, now time.Time) (*time.Time, error) {
-	if s == "" {
-		return nil, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		t = t.UTC()
-		return &t, nil
-	}
-	if strings.HasSuffix(s, "d") {
-		var days int
-		if _, err := fmt.Sscanf(s, "%dd", &days); err == nil && days > 0 {
-			t := now.Add(time.Duration(days) * 24 * time.Hour).UTC().Truncate(time.Second)
-			return &t, nil
-		}
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return nil, fmt.Errorf("--expires %q: want RFC 3339 (2027-03-01T00:00:00Z) or a duration (90d, 720h)", s)
-	}
-	t := now.Add(d).UTC().Truncate(time.Second)
-	return &t, nil
-}
-
-func defaultProducer() string {
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		return "matchmeta"
-	}
-	var b strings.Builder
-	for _, r := range h {
-		if r < 0x80 && (r == '.' || r == '-' || r == '_' || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') || ('0' <= r && r <= '9')) {
-			b.WriteRune(r)
-		}
-	}
-	if b.Len() == 0 || strings.ContainsRune("._-", rune(b.String()[0])) {
-		return "matchmeta"
-	}
-	return b.String()
-}
-
-func readSpec(path string) (*bundleSpec, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var s bundleSpec
-	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("spec %s: %w", path, err)
-	}
-	if len(s.Datasets) == 0 {
-		return nil, fmt.Errorf("spec %s: no datasets", path)
-	}
-	// Absolute: a daemon may be the one to read them.
-	dir, err := filepath.Abs(filepath.Dir(path))
-	if err != nil {
-		return nil, err
-	}
-	for i := range s.Datasets {
-		if len(s.Datasets[i].Files) == 0 {
-			return nil, fmt.Errorf("spec %s: dataset %s: no files", path, s.Datasets[i].Set)
-		}
-		for j, f := range s.Datasets[i].Files {
-			if !filepath.IsAbs(f) {
-				s.Datasets[i].Files[j] = filepath.Join(dir, f)
-			}
-		}
-		if b := s.Datasets[i].Base; b != "" && strings.HasSuffix(b, bundle.Ext) && !filepath.IsAbs(b) {
-			s.Datasets[i].Base = filepath.Join(dir, b)
-		}
-	}
-	return &s, nil
-}
 
 const bundleCreateUsage = `bundle create --out FILE [--key K] (DATASET | --spec FILE | --from-db SET...)
 
@@ -170,17 +82,17 @@ func (m *Main) runBundleCreate(ctx context.Context, args []string) error {
 		return usagef(fs, "--delta works with --set (in --spec, give \"base\" per dataset)")
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	exp, err := parseExpires(*expires, now)
+	exp, err := service.ParseBundleExpires(*expires, now)
 	if err != nil {
 		return usagef(fs, "%v", err)
 	}
-	sp := &bundleSpec{}
+	sp := &service.BundleSpec{}
 	switch {
 	case *spec != "":
 		if fs.NArg() > 0 {
 			return usagef(fs, "--spec takes no arguments")
 		}
-		if sp, err = readSpec(*spec); err != nil {
+		if sp, err = service.ReadBundleSpec(*spec); err != nil {
 			return err
 		}
 	case *set != "":
@@ -230,25 +142,8 @@ func (m *Main) runBundleCreate(ctx context.Context, args []string) error {
 		}
 		req.Key = &k
 	}
-	if req.Producer == "" {
-		req.Producer = sp.Producer
-	}
-	if req.Producer == "" {
-		req.Producer = defaultProducer()
-	}
-	if req.Sequence == 0 {
-		req.Sequence = sp.Sequence
-	}
-	if req.Sequence == 0 {
-		req.Sequence = uint64(now.Unix())
-	}
-	if req.ID == "" {
-		req.ID = sp.ID
-	}
-	if req.Expires == nil && sp.Expires != "" {
-		if req.Expires, err = parseExpires(sp.Expires, now); err != nil {
-			return err
-		}
+	if err := req.Defaults(sp, now); err != nil {
+		return err
 	}
 	for _, f := range *rotate {
 		b, err := os.ReadFile(f)
@@ -261,16 +156,10 @@ func (m *Main) runBundleCreate(ctx context.Context, args []string) error {
 		}
 		req.RotateKeys = append(req.RotateKeys, bundle.PublicKeyLine(k))
 	}
-	// Only packing sets or a base set of the database needs it (through
-	// the daemon when one serves it); data files alone do not.
-	needsDB := *fromDB
-	for _, e := range req.Datasets {
-		needsDB = needsDB || e.Base != "" && !strings.HasSuffix(e.Base, bundle.Ext)
-	}
 	p := render.NewProgress(m.Stderr, render.ProgressOptions{})
 	defer p.Close()
 	var made service.BundleCreated
-	if needsDB {
+	if req.NeedsDB() {
 		svc, release, err := m.service(ctx, *dbPath, svcOptions{log: p.LogWriter(), mustExist: "no database to take the sets from"})
 		if err != nil {
 			return err
@@ -284,14 +173,10 @@ func (m *Main) runBundleCreate(ctx context.Context, args []string) error {
 		return err
 	}
 	p.Close()
-	man := made.Manifest
-	signed := "UNSIGNED (appliances refuse it unless --insecure-unsigned)"
+	keyID := ""
 	if req.Key != nil {
-		signed = "signed by key " + bundle.KeyID(req.Key.ID())
+		keyID = bundle.KeyID(req.Key.ID())
 	}
-	fmt.Fprintf(m.Stdout, "wrote %s: bundle %s, producer %s, sequence %d, %s\n", *out, man.ID, man.Producer, man.Sequence, signed)
-	for _, d := range man.Datasets {
-		fmt.Fprintf(m.Stdout, "  %s %s %s: %d keys, %s\n", d.Mode, d.Set, d.Version, d.Count, d.Fingerprint)
-	}
+	render.BundleCreated(m.Stdout, *out, made.Manifest, keyID)
 	return nil
 }
