@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/termio"
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/importer/blocks"
 	"github.com/matchmeta/matchmeta/web/service"
@@ -157,7 +157,7 @@ func (m *Main) blocksExport(ctx context.Context, args []string) error {
 		return usagef(fs, "want a set name and an output file (- for stdout)")
 	}
 	return m.withBlocks(ctx, *dbPath, true, "export", func(svc service.Service, p *render.Progress) error {
-		out, closeOut, err := m.createOut(fs.Arg(1))
+		out, closeOut, err := termio.CreateOut(m.Stdout, fs.Arg(1))
 		if err != nil {
 			return err
 		}
@@ -168,37 +168,6 @@ func (m *Main) blocksExport(ctx context.Context, args []string) error {
 		}
 		return err
 	})
-}
-
-// createOut opens an output file ("-": stdout). A file is written beside
-// its name and renamed into place when complete.
-func (m *Main) createOut(path string) (io.Writer, func() error, error) {
-	if path == "-" {
-		return m.Stdout, func() error { return nil }, nil
-	}
-	f, err := os.CreateTemp(dirOf(path), ".matchmeta-out-*")
-	if err != nil {
-		return nil, nil, err
-	}
-	return f, func() error {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			return err
-		}
-		if err := f.Close(); err != nil {
-			os.Remove(f.Name())
-			return err
-		}
-		return os.Rename(f.Name(), path)
-	}, nil
-}
-
-func dirOf(p string) string {
-	if i := strings.LastIndexByte(p, '/'); i >= 0 {
-		return p[:i+1]
-	}
-	return "."
 }
 
 func (m *Main) blocksSetOp(ctx context.Context, op string, args []string) error {
@@ -321,7 +290,7 @@ func (m *Main) blocksScan(ctx context.Context, args []string) error {
 		return usagef(fs, "--set NAME is required")
 	}
 	return m.withBlocks(ctx, *dbPath, true, "scan", func(svc service.Service, p *render.Progress) error {
-		out, closeOut, err := m.createOut(*output)
+		out, closeOut, err := termio.CreateOut(m.Stdout, *output)
 		if err != nil {
 			return err
 		}
@@ -329,7 +298,7 @@ func (m *Main) blocksScan(ctx context.Context, args []string) error {
 		closeSum := func() error { return nil }
 		switch {
 		case *summary != "":
-			if sum, closeSum, err = m.createOut(*summary); err != nil {
+			if sum, closeSum, err = termio.CreateOut(m.Stdout, *summary); err != nil {
 				return err
 			}
 		case *format == blocks.ScanJSON:
