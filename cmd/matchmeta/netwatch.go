@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -145,9 +144,7 @@ func (m *Main) runNetwatch(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(m.Stderr, "netwatch: %s on %s: %d hosts asked, %d devices, %d events, %d requests in %s\n",
-			rep.Sweep.Prefix, rep.Sweep.Interface, rep.Sweep.Targets, len(rep.Sweep.Devices), len(rep.Events), rep.Sweep.Sent,
-			rep.Sweep.Duration().Round(time.Millisecond))
+		render.ScanSummary(m.Stderr, rep)
 		return render.Scan(m.Stdout, rep, outFormat)
 	case "devices":
 		devs, err := svc.NetwatchDevices(ctx)
@@ -176,11 +173,7 @@ func (m *Main) runNetwatch(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if mk.Label != "" {
-			fmt.Fprintf(m.Stdout, "allowed %s (%s)\n", mk.MAC, mk.Label)
-		} else {
-			fmt.Fprintf(m.Stdout, "allowed %s\n", mk.MAC)
-		}
+		render.Allowed(m.Stdout, mk)
 		return nil
 	}
 	return nil

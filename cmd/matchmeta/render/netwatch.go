@@ -61,3 +61,20 @@ func Events(w io.Writer, evs []db.InventoryEvent) error {
 	}
 	return tw.Flush()
 }
+
+// ScanSummary prints the one-line account of a netwatch sweep (stderr:
+// stdout holds the device and event lines).
+func ScanSummary(w io.Writer, rep *netwatch.Report) {
+	fmt.Fprintf(w, "netwatch: %s on %s: %d hosts asked, %d devices, %d events, %d requests in %s\n",
+		rep.Sweep.Prefix, rep.Sweep.Interface, rep.Sweep.Targets, len(rep.Sweep.Devices), len(rep.Events), rep.Sweep.Sent,
+		rep.Sweep.Duration().Round(time.Millisecond))
+}
+
+// Allowed prints the line of netwatch allow.
+func Allowed(w io.Writer, mk db.Mark) {
+	if mk.Label != "" {
+		fmt.Fprintf(w, "allowed %s (%s)\n", mk.MAC, mk.Label)
+	} else {
+		fmt.Fprintf(w, "allowed %s\n", mk.MAC)
+	}
+}
