@@ -463,6 +463,13 @@ func (a *acq) open(ctx context.Context) error {
 		a.rcpt = a.id.(*age.X25519Identity).Recipient()
 	}
 	a.done = newBitmap(a.geo.Blocks())
+	// A run killed while writing its report left the report's temporary
+	// file (writeStream); the rerun writes the report again.
+	if leftovers, _ := filepath.Glob(filepath.Join(o.Out, ".tmp-*")); len(leftovers) > 0 {
+		for _, l := range leftovers {
+			os.Remove(l)
+		}
+	}
 	if a.geo.Layout == "raw" {
 		partial := filepath.Join(o.Out, ImageName(o.Snapshot)+partialSuffix)
 		final := filepath.Join(o.Out, ImageName(o.Snapshot))

@@ -159,10 +159,12 @@ func writeReport(dir string, r *Report, m *manifest, base string) error {
 		os.Remove(filepath.Join(dir, "acquisition-incomplete.txt"))
 	}
 	r.DurationSeconds = r.Finished.Sub(r.Started).Seconds()
-	if err := writeStream(filepath.Join(dir, base+".json"), 0o644, func(w io.Writer) error { return r.writeJSON(w, m) }); err != nil {
+	// The text first: the JSON is what says an acquisition is finished
+	// (a rerun refuses to redo it), so it must not exist without its text.
+	if err := writeStream(filepath.Join(dir, base+".txt"), 0o644, func(w io.Writer) error { return r.writeText(w, m) }); err != nil {
 		return err
 	}
-	return writeStream(filepath.Join(dir, base+".txt"), 0o644, func(w io.Writer) error { return r.writeText(w, m) })
+	return writeStream(filepath.Join(dir, base+".json"), 0o644, func(w io.Writer) error { return r.writeJSON(w, m) })
 }
 
 func writeStream(path string, mode os.FileMode, fn func(io.Writer) error) error {

@@ -81,13 +81,22 @@ func TestCrashAcquisition(t *testing.T) {
 			if err != nil {
 				return "report without an image: " + err.Error()
 			}
+			if _, err := os.Stat(filepath.Join(dir, "acq", imager.ReportText)); err != nil {
+				return "report without its text: " + err.Error()
+			}
 			return fmt.Sprintf("%s sha256 %s listed %d written %d zero %d image bytes %d", rep.Status, rep.Hashes.SHA256,
 				rep.ListedBlocks, rep.WrittenBlocks, rep.ZeroBlocks, fi.Size())
 		},
-		Accept:  func(got, before, after string) bool { return got == "partial" },
+		// Partial, or killed between the image's rename and its report
+		// (the rerun renames it back and resumes).
+		Accept:  func(got, before, after string) bool { return got == "partial" || got == "image without a report" },
 		Resumes: true,
 		ResumeFile: func(rel string) bool {
-			return rel == "acq" || strings.HasPrefix(rel, "acq/") && (strings.HasSuffix(rel, ".partial") || filepath.Base(rel) == "manifest")
+			if rel == "acq" || !strings.HasPrefix(rel, "acq/") {
+				return rel == "acq"
+			}
+			base := filepath.Base(rel)
+			return strings.HasSuffix(rel, ".partial") || base == "manifest" || strings.HasPrefix(base, ".tmp-")
 		},
 	}
 	res := crashtest.Run(t, op)
