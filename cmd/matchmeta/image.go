@@ -384,7 +384,7 @@ func (m *Main) imageRebuild(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(m.Stdout, "image %s\nsha256 %s\n", *out, sum)
+	render.Rebuilt(m.Stdout, *out, sum)
 	return nil
 }
 
@@ -447,6 +447,6 @@ func (m *Main) imageTransform(ctx context.Context, op string, args []string) err
 		}
 		return err
 	}
-	fmt.Fprintf(m.Stdout, "%sed %d block files in %s\n", op, n, target)
+	render.Transformed(m.Stdout, op, n, target)
 	return nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -181,16 +180,8 @@ func (m *Main) lookupValues(ctx context.Context, svc service.Service, values []s
 	if err != nil {
 		return fmt.Errorf("lookup: %w", err)
 	}
-	enc := json.NewEncoder(w)
 	for _, a := range answers {
 		tally.add(a.Verdict)
-		if asJSON {
-			if err := enc.Encode(a); err != nil {
-				return err
-			}
-			continue
-		}
-		render.Answer(w, a)
 	}
-	return nil
+	return render.Answers(w, answers, asJSON)
 }

@@ -59,16 +59,13 @@ func (m *Main) lookupRemote(ctx context.Context, o remoteLookup, w io.Writer) er
 		if err != nil {
 			return fmt.Errorf("lookup: %w", err)
 		}
-		enc := json.NewEncoder(w)
-		for _, r := range res {
+		answers := make([]db.Answer, len(res))
+		for i, r := range res {
 			o.tally.add(r.Answer.Verdict)
-			if o.asJSON {
-				if err := enc.Encode(r.Answer); err != nil {
-					return fmt.Errorf("lookup: write: %w", err)
-				}
-				continue
-			}
-			render.Answer(w, r.Answer)
+			answers[i] = r.Answer
+		}
+		if err := render.Answers(w, answers, o.asJSON); err != nil {
+			return fmt.Errorf("lookup: write: %w", err)
 		}
 		log.Debug("remote lookup done", "values", st.Values, "requests", st.Requests, "retries", st.Retries)
 		return nil

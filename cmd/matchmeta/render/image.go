@@ -44,3 +44,14 @@ func Verify(w io.Writer, vr *imager.VerifyResult) {
 		fmt.Fprintf(w, "problem: %s\n", p)
 	}
 }
+
+// Rebuilt prints the raw image image rebuild wrote and its SHA-256.
+func Rebuilt(w io.Writer, image, sha256 string) {
+	fmt.Fprintf(w, "image %s\nsha256 %s\n", image, sha256)
+}
+
+// Transformed prints what image compress, uncompress, encrypt or decrypt
+// (op) did to the block files of dir.
+func Transformed(w io.Writer, op string, n int, dir string) {
+	fmt.Fprintf(w, "%sed %d block files in %s\n", op, n, dir)
+}

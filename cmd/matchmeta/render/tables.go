@@ -241,6 +241,24 @@ func Answer(w io.Writer, a db.Answer) {
 	}
 }
 
+// Answers prints lookup answers: JSON lines with asJSON, else the text
+// of each (Answer).
+func Answers(w io.Writer, answers []db.Answer, asJSON bool) error {
+	if !asJSON {
+		for _, a := range answers {
+			Answer(w, a)
+		}
+		return nil
+	}
+	enc := json.NewEncoder(w)
+	for _, a := range answers {
+		if err := enc.Encode(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Keys prints the API keys.
 func Keys(w io.Writer, keys []db.APIKey) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
