@@ -465,11 +465,7 @@ func (a *acq) open(ctx context.Context) error {
 	a.done = newBitmap(a.geo.Blocks())
 	// A run killed while writing its report left the report's temporary
 	// file (writeStream); the rerun writes the report again.
-	if leftovers, _ := filepath.Glob(filepath.Join(o.Out, ".tmp-*")); len(leftovers) > 0 {
-		for _, l := range leftovers {
-			os.Remove(l)
-		}
-	}
+	removeTemps(o.Out)
 	if a.geo.Layout == "raw" {
 		partial := filepath.Join(o.Out, ImageName(o.Snapshot)+partialSuffix)
 		final := filepath.Join(o.Out, ImageName(o.Snapshot))
@@ -492,10 +488,7 @@ func (a *acq) open(ctx context.Context) error {
 		if err := os.MkdirAll(a.blockDir, 0o755); err != nil {
 			return fmt.Errorf("imager: %w", err)
 		}
-		leftovers, _ := filepath.Glob(filepath.Join(a.blockDir, ".tmp-*"))
-		for _, l := range leftovers {
-			os.Remove(l)
-		}
+		removeTemps(a.blockDir)
 	}
 	if resume {
 		if err := a.crossCheck(ctx); err != nil {
@@ -896,4 +889,13 @@ func (a *acq) follow(ctx context.Context, workersDone <-chan struct{}) error {
 		a.streamScan = ss
 	}
 	return nil
+}
+
+// removeTemps removes the temporary files (".tmp-*", os.CreateTemp's names
+// in writeStream and the block file writer) a killed run left in dir.
+func removeTemps(dir string) {
+	leftovers, _ := filepath.Glob(filepath.Join(dir, ".tmp-*"))
+	for _, l := range leftovers {
+		os.Remove(l)
+	}
 }
