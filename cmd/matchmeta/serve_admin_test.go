@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -27,15 +24,6 @@ func tcpDo(t *testing.T, method, url, key string) (int, string) {
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
-}
-
-func fileSum(t *testing.T, path string) [32]byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sha256.Sum256(b)
 }
 
 // TestServeGroupAndCompactOverTCP: a release and compaction are reached
@@ -87,7 +75,7 @@ func TestServeGroupAndCompactOverTCP(t *testing.T) {
 	}
 
 	// Write-protected media: everything answers, nothing changes.
-	before := fileSum(t, dbPath)
+	before := fileDigest(t, dbPath)
 	ro := startDaemon(t, env, "--read-only")
 	for _, c := range []struct {
 		path, want string
@@ -123,7 +111,7 @@ func TestServeGroupAndCompactOverTCP(t *testing.T) {
 	if code := ro.shutdown(t); code != 0 {
 		t.Fatalf("read-only serve exit %d: %s", code, ro.stderr.String())
 	}
-	if after := fileSum(t, dbPath); !bytes.Equal(before[:], after[:]) {
+	if after := fileDigest(t, dbPath); after != before {
 		t.Errorf("serve --read-only changed the database file")
 	}
 }
