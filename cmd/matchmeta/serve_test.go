@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/web"
+	"github.com/matchmeta/matchmeta/web/daemon/sdtest"
 	"github.com/matchmeta/matchmeta/web/remote"
 	"github.com/matchmeta/matchmeta/web/service"
 )
@@ -430,7 +429,7 @@ func TestServeEnvAndReload(t *testing.T) {
 	os.WriteFile(envFile, []byte("# settings\nMATCHMETA_REQUIRE_KEY=false\n"), 0o644)
 	env["MATCHMETA_REQUIRE_KEY"] = "true"
 	env["MATCHMETA_ENV_FILE"] = envFile
-	notify, recv := sdListen(t, false)
+	notify, recv := sdtest.Listen(t, false)
 	env["NOTIFY_SOCKET"] = notify
 	d := startDaemon(t, env)
 	if msg, ok := recv(2 * time.Second); !ok || msg != "READY=1" {
@@ -483,32 +482,6 @@ func TestServeEnvAndReload(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if code, _ := httpGet(t, d.url+"/md5/"+strings.Repeat("0", 32)); code != 401 {
 		t.Fatalf("--require-key after SIGHUP: %d, want 401", code)
-	}
-}
-
-// sdListen is a stand-in for systemd's notify socket: a real unixgram
-// socket whose datagrams the test reads.
-func sdListen(t *testing.T, abstract bool) (env string, recv func(timeout time.Duration) (string, bool)) {
-	t.Helper()
-	name := filepath.Join(t.TempDir(), "notify.sock")
-	env = name
-	if abstract {
-		name = "\x00matchmeta-test-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-		env = "@" + name[1:]
-	}
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return env, func(timeout time.Duration) (string, bool) {
-		buf := make([]byte, 4096)
-		conn.SetReadDeadline(time.Now().Add(timeout))
-		n, err := conn.Read(buf)
-		if err != nil {
-			return "", false
-		}
-		return string(buf[:n]), true
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,33 +11,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-// sdListen is a stand-in for systemd's notify socket: a real unixgram
-// socket whose datagrams the test reads.
-func sdListen(t *testing.T, abstract bool) (env string, recv func(timeout time.Duration) (string, bool)) {
-	t.Helper()
-	name := filepath.Join(t.TempDir(), "notify.sock")
-	env = name
-	if abstract {
-		name = "\x00matchmeta-test-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-		env = "@" + name[1:]
-	}
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return env, func(timeout time.Duration) (string, bool) {
-		buf := make([]byte, 4096)
-		conn.SetReadDeadline(time.Now().Add(timeout))
-		n, err := conn.Read(buf)
-		if err != nil {
-			return "", false
-		}
-		return string(buf[:n]), true
-	}
-}
+	"github.com/matchmeta/matchmeta/web/daemon/sdtest"
+)
 
 func sdNotifier(env map[string]string) Notifier {
 	return Notifier{Getenv: func(k string) string { return env[k] }}
@@ -47,7 +22,7 @@ func sdNotifier(env map[string]string) Notifier {
 func TestSdNotify(t *testing.T) {
 	for _, abstract := range []bool{false, true} {
 		t.Run(map[bool]string{false: "path", true: "abstract"}[abstract], func(t *testing.T) {
-			sock, recv := sdListen(t, abstract)
+			sock, recv := sdtest.Listen(t, abstract)
 			m := sdNotifier(map[string]string{"NOTIFY_SOCKET": sock})
 			sent, err := m.Notify("READY=1")
 			if err != nil || !sent {
@@ -114,7 +89,7 @@ func TestWatchdogInterval(t *testing.T) {
 // fails (so systemd restarts a wedged daemon), resume when it recovers and
 // end with ctx.
 func TestWatchdogPings(t *testing.T) {
-	sock, recv := sdListen(t, false)
+	sock, recv := sdtest.Listen(t, false)
 	m := sdNotifier(map[string]string{"NOTIFY_SOCKET": sock, "WATCHDOG_USEC": "20000"}) // ping every 10ms
 	var sick atomic.Bool
 	ctx, cancel := context.WithCancel(context.Background())
@@ -148,7 +123,7 @@ func TestWatchdogPings(t *testing.T) {
 }
 
 func TestWatchdogOffWithoutSystemd(t *testing.T) {
-	sock, recv := sdListen(t, false)
+	sock, recv := sdtest.Listen(t, false)
 	// NOTIFY_SOCKET but no WATCHDOG_USEC: no pings at all.
 	m := sdNotifier(map[string]string{"NOTIFY_SOCKET": sock})
 	ctx, cancel := context.WithCancel(context.Background())
