@@ -132,9 +132,14 @@ func (s *Server) outsideOwnFiles(p string) error {
 	return nil
 }
 
-// resolvePath is p with symbolic links resolved as far as it exists (the
-// rest, not yet created, appended as written).
+// resolvePath is p made absolute, with symbolic links resolved as far as
+// it exists (the rest, not yet created, appended as written). Absolute
+// first: a daemon started with a relative --db must still match a job's
+// absolute paths.
 func resolvePath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
 	p = filepath.Clean(p)
 	rest := ""
 	for cur := p; ; {
