@@ -342,7 +342,7 @@ func (s *Server) apiImport(c echo.Context) error {
 			// the admin group could have the daemon read a file only the
 			// service user can read (its bad-line report quotes lines).
 			p, ok := spec.Probes[i]
-			if !ok || p.Path != files[i] || !service.SameFile(p) {
+			if !ok || !p.Proves(files[i]) {
 				return refuse(errf(db.ErrorForbidden, "import: input %d (%s): the daemon reads a file in place only for a client that shows it reads the same file (POST /api/v1/import/check); send it instead", i, files[i]))
 			}
 		case "file", "dir":

@@ -88,7 +88,7 @@ func checkFiles(c echo.Context, paths []string, probes []service.FileProbe) erro
 		return badRequest("over the admin socket every file the daemon reads comes with its probe (%d files, %d probes)", len(paths), len(probes))
 	}
 	for i, p := range paths {
-		if probes[i].Path != p || !service.SameFile(probes[i]) {
+		if !probes[i].Proves(p) {
 			return errf(db.ErrorInvalid, "the daemon does not see %s as you do (another mount namespace or a private /tmp?); stop the daemon to run the command on the database", p)
 		}
 	}

@@ -50,6 +50,12 @@ func ProbeFile(path string) (FileProbe, error) {
 	return p, nil
 }
 
+// Proves reports whether p is a probe of path that this process sees
+// the same: the check before the daemon reads a client's file in place.
+func (p FileProbe) Proves(path string) bool {
+	return p.Path == path && SameFile(p)
+}
+
 // SameFile reports whether this process sees the very file p describes.
 func SameFile(p FileProbe) bool {
 	mine, err := ProbeFile(p.Path)
