@@ -20,6 +20,7 @@ A dataset from the command line:
   --set NAME --kind sha256|sha1|md5|filename --class CLASS [--source S --desc D --version V] DATAFILE...
   --set NAME --kind path --profile WIN2K16 --class CLASS ... LISTING...  (gold-build path listings)
   --set NAME --kind nsrl --class CLASS ... RDS...  (an NSRL release: v2 directory, v3 .db/.zip segments)
+  --set NAME --kind block --block-size 512|4096 --class CLASS ... EXPORT.json  (a hashdb JSON export)
   with --delta --base BASE.mmbundle|SET: only the changes from the base
   (a bundle file that carries the set, or the set in --db) to DATAFILEs.
 --spec FILE: several datasets (JSON: {"datasets": [{"set", "kind", "class",
@@ -41,8 +42,10 @@ func (m *Main) runBundleCreate(ctx context.Context, args []string) error {
 	expires := fs.String("expires", "", "refuse the bundle after this time: RFC 3339 or a duration (90d)")
 	comp := fs.String("compression", bundle.CompressZstd, "zstd, gzip or none")
 	set := fs.String("set", "", "dataset: set name")
-	kind := fs.String("kind", "", "dataset: sha256, sha1, md5, filename, path (a gold-build listing) or nsrl (an RDS release: a v2 directory, v3 .db or .zip files)")
+	kind := fs.String("kind", "", "dataset: sha256, sha1, md5, filename, path (a gold-build listing), nsrl (an RDS release: a v2 directory, v3 .db or .zip files) or block (a hashdb JSON export)")
 	profile := fs.String("profile", "", "dataset of kind path: the OS build profile of the listing (WIN2K16, UBUNTU18, ...)")
+	blockSize := fs.Int("block-size", 0, "dataset of kind block: the block size, 512 or 4096")
+	step := fs.Int("step", 0, "dataset of kind block: the default scan step (default: the block size)")
 	class := fs.String("class", "", "dataset: known, known-bad or notable")
 	source := fs.String("source", "", "dataset: source")
 	desc := fs.String("desc", "", "dataset: description")
@@ -116,7 +119,8 @@ func (m *Main) runBundleCreate(ctx context.Context, args []string) error {
 				return err
 			}
 		}
-		sp.Datasets = []service.BundleSpecEntry{{Set: *set, Kind: db.Kind(*kind), Class: db.Class(*class), Source: *source, Desc: *desc, Version: *version, Files: files, Base: b, Profile: *profile}}
+		sp.Datasets = []service.BundleSpecEntry{{Set: *set, Kind: db.Kind(*kind), Class: db.Class(*class), Source: *source, Desc: *desc, Version: *version, Files: files, Base: b, Profile: *profile,
+			BlockSize: *blockSize, Step: *step}}
 	case *fromDB:
 		if fs.NArg() == 0 {
 			return usagef(fs, "--from-db needs set names")

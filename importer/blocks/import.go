@@ -87,6 +87,15 @@ type ImportRequest struct {
 	Whitelist string
 	// Strict fails on the first bad line and imports nothing.
 	Strict bool
+	// Spec, when set, builds block set Spec.Name from the file alone,
+	// replacing a set of that name when published, instead of adding to
+	// an existing set: a bundle's full dataset, which is the set's whole
+	// content.
+	Spec *db.SetSpec `json:"-"`
+	// Stage, when set, leaves the written set to it to publish together
+	// with others (a bundle's datasets become visible all at once or not
+	// at all).
+	Stage *db.Stage `json:"-"`
 }
 
 // ImportResult says what an import did.
@@ -121,12 +130,9 @@ type importer struct {
 // changes only if the whole file was read (bad lines are skipped and
 // reported unless Strict).
 func Import(ctx context.Context, st *db.Store, req ImportRequest, pr *progress.Tracker) (*ImportResult, error) {
-	si, err := st.Set(req.Set)
+	si, base, err := importTarget(st, req)
 	if err != nil {
-		return nil, fmt.Errorf("blocks: import: %w (create it with `matchmeta blocks create %s`)", err, req.Set)
-	}
-	if si.Kind != db.KindBlock {
-		return nil, fmt.Errorf("blocks: import: %w: %s is a %s set, not a block set", db.ErrInvalid, si.Name, si.Kind)
+		return nil, err
 	}
 	in, size, closeIn := req.Input, req.InputSize, func() {}
 	if in == nil {
@@ -174,10 +180,10 @@ func Import(ctx context.Context, st *db.Store, req ImportRequest, pr *progress.T
 			return nil, err
 		}
 	}
-	imp.bi, err = st.BeginBlocks(ctx, si.SetSpec, db.BlockOptions{Base: si.Name, Mode: mode}, db.ImportOptions{Progress: func(p db.Progress) {
+	imp.bi, err = st.BeginBlocks(ctx, si.SetSpec, db.BlockOptions{Base: base, Mode: mode}, db.ImportOptions{Progress: func(p db.Progress) {
 		pr.SetDone(p.Done)
 		pr.SetTotal(p.Total)
-	}})
+	}, Stage: req.Stage})
 	if err != nil {
 		return nil, err
 	}
@@ -208,6 +214,26 @@ func Import(ctx context.Context, st *db.Store, req ImportRequest, pr *progress.T
 	}
 	imp.res.Set = si
 	return imp.res, nil
+}
+
+// importTarget is the set an import builds and the base it starts from:
+// the existing set it adds to, or with req.Spec a new set and no base.
+func importTarget(st *db.Store, req ImportRequest) (db.SetInfo, string, error) {
+	if req.Spec != nil {
+		spec := *req.Spec
+		if spec.Kind != db.KindBlock {
+			return db.SetInfo{}, "", fmt.Errorf("blocks: import: %w: set %s of kind %q is not a block set", db.ErrInvalid, spec.Name, spec.Kind)
+		}
+		return db.SetInfo{SetSpec: spec}, "", nil
+	}
+	si, err := st.Set(req.Set)
+	if err != nil {
+		return si, "", fmt.Errorf("blocks: import: %w (create it with `matchmeta blocks create %s`)", err, req.Set)
+	}
+	if si.Kind != db.KindBlock {
+		return si, "", fmt.Errorf("blocks: import: %w: %s is a %s set, not a block set", db.ErrInvalid, si.Name, si.Kind)
+	}
+	return si, si.Name, nil
 }
 
 // DetectFormat tells the format from the first bytes of a file: JSON lines

@@ -448,7 +448,8 @@ func compressionOf(b []byte) string {
 }
 
 // TestManifestPathSets: a path dataset names its profile, and only path
-// datasets do.
+// datasets do; a block dataset is one hashdb JSON file with its block
+// size, and only block datasets give one.
 func TestManifestPathSets(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -459,6 +460,15 @@ func TestManifestPathSets(t *testing.T) {
 		{"path without profile", func(d *Dataset) { d.Kind, d.Format = db.KindPath, FilePaths }, "a profile goes with path sets"},
 		{"profile on a hash set", func(d *Dataset) { d.Profile = "WIN2K16" }, "a profile goes with path sets"},
 		{"path set as a hash list", func(d *Dataset) { d.Kind, d.Profile = db.KindPath, "WIN2K16" }, `format "sha256" for a full path set (want paths)`},
+		{"block set", func(d *Dataset) { d.Kind, d.Format, d.BlockSize, d.Step = db.KindBlock, FileBlocks, 4096, 512 }, ""},
+		{"block set without block size", func(d *Dataset) { d.Kind, d.Format = db.KindBlock, FileBlocks }, "block size 0"},
+		{"block set of odd step", func(d *Dataset) { d.Kind, d.Format, d.BlockSize, d.Step = db.KindBlock, FileBlocks, 512, 1024 }, "step 1024"},
+		{"block set as a hash list", func(d *Dataset) { d.Kind, d.BlockSize = db.KindBlock, 512 }, `format "sha256" for a full block set (want blocks)`},
+		{"block set of two files", func(d *Dataset) {
+			d.Kind, d.Format, d.BlockSize = db.KindBlock, FileBlocks, 512
+			d.Files = append(d.Files, File{Name: "second.json", SHA256: d.Files[0].SHA256})
+		}, "one hashdb JSON file, not 2"},
+		{"block size on a hash set", func(d *Dataset) { d.BlockSize = 512 }, "block_size and step go with block sets"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := testManifest(hashData)

@@ -46,6 +46,10 @@ const (
 	// segments. A dataset of kind nsrl makes the release's sets (SET-sha256,
 	// -sha1, -md5, -filename) with their records.
 	FileNSRL = "nsrl"
+	// FileBlocks is a block set as hashdb exports it (`hashdb
+	// export_json`, `matchmeta blocks export`): JSON lines of block
+	// hashes and of their sources, one file per set.
+	FileBlocks = "blocks"
 )
 
 // KindNSRL is the kind of a dataset that is a whole NSRL release (group
@@ -107,12 +111,16 @@ type Dataset struct {
 	Desc    string   `json:"description,omitempty"`
 	Version string   `json:"version,omitempty"`
 	Mode    string   `json:"mode"`
-	// Format of the data files: sha256, sha1, md5, filenames, paths
-	// (full) or delta ("+HEX" / "-HEX" lines).
+	// Format of the data files: sha256, sha1, md5, filenames, paths,
+	// nsrl, blocks (full) or delta ("+HEX" / "-HEX" lines).
 	Format string `json:"format"`
 	// Profile is the OS build profile a path set's paths are normalized
 	// by (path sets only: UBUNTU18, WIN2K16, ...).
 	Profile string `json:"profile,omitempty"`
+	// BlockSize and Step are a block set's block size (512 or 4096) and
+	// default scan step (block sets only; hashdb JSON does not carry them).
+	BlockSize int `json:"block_size,omitempty"`
+	Step      int `json:"step,omitempty"`
 	// Base is the version a delta was made against (delta only).
 	Base  *Base  `json:"base,omitempty"`
 	Files []File `json:"files"`
@@ -273,6 +281,9 @@ func (m *Manifest) Validate() error {
 		if (d.Kind == db.KindPath) != (d.Profile != "") {
 			return fmt.Errorf("%s: a profile goes with path sets, and only with them", where)
 		}
+		if err := d.validateBlocks(where); err != nil {
+			return err
+		}
 		if d.Release() {
 			// Checked per set above.
 		} else if len(d.Sets) > 0 {
@@ -325,8 +336,32 @@ func fullFormat(k db.Kind) string {
 		return FilePaths
 	case KindNSRL:
 		return FileNSRL
+	case db.KindBlock:
+		return FileBlocks
 	}
 	return ""
+}
+
+// validateBlocks checks the block fields: a block set gives its block
+// size and step, and a full one is one hashdb JSON file (the importer
+// reads one file into a set; sources and blocks refer to each other).
+func (d Dataset) validateBlocks(where string) error {
+	if d.Kind != db.KindBlock {
+		if d.BlockSize != 0 || d.Step != 0 {
+			return fmt.Errorf("%s: block_size and step go with block sets, and only with them", where)
+		}
+		return nil
+	}
+	if err := db.ValidateBlockSize(d.BlockSize); err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	if d.Step < 0 || d.Step%512 != 0 || d.Step > d.BlockSize {
+		return fmt.Errorf("%s: step %d: want a multiple of 512 up to the block size (0: the block size)", where, d.Step)
+	}
+	if d.Mode == ModeFull && len(d.Files) != 1 {
+		return fmt.Errorf("%s: a full block set is one hashdb JSON file, not %d", where, len(d.Files))
+	}
+	return nil
 }
 
 // validateRelease checks a release dataset: a group name as set names

@@ -19,6 +19,7 @@ import (
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/db/progress"
 	"github.com/matchmeta/matchmeta/importer"
+	"github.com/matchmeta/matchmeta/importer/blocks"
 	"github.com/matchmeta/matchmeta/importer/bundle"
 )
 
@@ -57,16 +58,30 @@ func (c *creator) full(ctx context.Context, p plannedSet) (bundle.Dataset, error
 	if e.Kind == bundle.KindNSRL {
 		return c.release(ctx, p)
 	}
-	d := bundle.Dataset{Set: e.Set, Kind: e.Kind, Class: e.Class, Source: e.Source, Desc: e.Desc, Version: e.Version, Mode: bundle.ModeFull, Format: p.format, Profile: e.Profile}
+	d := bundle.Dataset{Set: e.Set, Kind: e.Kind, Class: e.Class, Source: e.Source, Desc: e.Desc, Version: e.Version, Mode: bundle.ModeFull, Format: p.format, Profile: e.Profile,
+		BlockSize: e.BlockSize, Step: e.Step}
 	if d.Format == "" {
-		return d, fmt.Errorf("set %s: bundles carry sha256, sha1, md5, filename and path sets, not %s", e.Set, e.Kind)
+		return d, fmt.Errorf("set %s: bundles carry sha256, sha1, md5, filename, path, nsrl and block sets, not %s", e.Set, e.Kind)
 	}
 	if (e.Kind == db.KindPath) != (e.Profile != "") {
 		return d, fmt.Errorf("set %s: a path set needs its profile (--profile), and only a path set takes one", e.Set)
 	}
+	if e.Kind == db.KindBlock {
+		if err := db.ValidateBlockSize(e.BlockSize); err != nil {
+			return d, fmt.Errorf("set %s: a block set needs its block size (--block-size 512 or 4096): %w", e.Set, err)
+		}
+		if len(p.files) != 1 {
+			return d, fmt.Errorf("set %s: a block set is one hashdb JSON file, not %d", e.Set, len(p.files))
+		}
+	} else if e.BlockSize != 0 || e.Step != 0 {
+		return d, fmt.Errorf("set %s: a block size and step go with block sets only", e.Set)
+	}
 	suffix := d.Format
-	if suffix == bundle.FileFilenames {
+	switch suffix {
+	case bundle.FileFilenames:
 		suffix = "names"
+	case bundle.FileBlocks:
+		suffix = "json"
 	}
 	var perFile []uint64
 	if len(p.files) > 1 {
@@ -170,7 +185,7 @@ func (c *creator) stageImport(ctx context.Context, d bundle.Dataset, files []str
 func (c *creator) delta(ctx context.Context, p plannedSet) (bundle.Dataset, error) {
 	e := p.entry
 	d := bundle.Dataset{Set: e.Set, Kind: e.Kind, Class: e.Class, Source: e.Source, Desc: e.Desc, Version: e.Version, Mode: bundle.ModeDelta, Format: bundle.FileDelta}
-	if e.Kind.KeyWidth() == 0 || e.Kind == db.KindPath || bundle.FullFormat(e.Kind) == "" {
+	if e.Kind.KeyWidth() == 0 || e.Kind == db.KindPath || e.Kind == db.KindBlock || bundle.FullFormat(e.Kind) == "" {
 		return d, fmt.Errorf("set %s: deltas are for sha256, sha1 and md5 sets, not %s", e.Set, e.Kind)
 	}
 	var baseStore *db.Store
@@ -364,6 +379,19 @@ func exportSet(ctx context.Context, st *db.Store, si db.SetInfo, path string) er
 	return f.Close()
 }
 
+// exportBlocks writes a block set as hashdb JSON.
+func exportBlocks(ctx context.Context, st *db.Store, si db.SetInfo, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := blocks.ExportJSON(ctx, st, si.Name, "matchmeta bundle create --from-db "+si.Name, f, progress.New()); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
 // BundleCreate writes a bundle as a job, taking bases and --from-db sets
 // from this database.
 func (l *Local) BundleCreate(ctx context.Context, req BundleCreateRequest, watch Watch) (BundleCreated, error) {
@@ -505,9 +533,19 @@ func (c *creator) export(ctx context.Context, name string) ([]BundleSpecEntry, e
 		// bundle (--kind path --profile).
 		return nil, fmt.Errorf("set %s is a path set: it does not keep the paths it was made of; bundle the listing instead (--set %s --kind path --profile %s LISTING)", name, name, si.Profile)
 	}
+	if si.Kind == db.KindBlock {
+		// The hashdb JSON export holds everything the set answers: blocks,
+		// their sources and the sources' names.
+		p := filepath.Join(c.work, "export-"+name+".json")
+		if err := exportBlocks(ctx, c.live, si, p); err != nil {
+			return nil, err
+		}
+		return []BundleSpecEntry{{Set: si.Name, Kind: si.Kind, Class: si.Class, Source: si.Source, Desc: si.Desc, Version: si.Version,
+			BlockSize: si.BlockSize, Step: si.Step, Files: []string{p}}}, nil
+	}
 	suffix := bundle.FullFormat(si.Kind)
 	if suffix == "" {
-		return nil, fmt.Errorf("set %s is a %s set; bundles carry sha256, sha1, md5, filename and path sets", name, si.Kind)
+		return nil, fmt.Errorf("set %s is a %s set; bundles carry sha256, sha1, md5, filename, path and block sets", name, si.Kind)
 	}
 	p := filepath.Join(c.work, "export-"+name+"."+suffix)
 	if err := exportSet(ctx, c.live, si, p); err != nil {

@@ -138,8 +138,12 @@ type BundleSpecEntry struct {
 	Version string   `json:"version,omitempty"`
 	// Profile is the OS build profile of a path set (kind path: the files
 	// are gold-build listings).
-	Profile string   `json:"profile,omitempty"`
-	Files   []string `json:"files"`
+	Profile string `json:"profile,omitempty"`
+	// BlockSize and Step are a block set's (kind block: the file is a
+	// hashdb JSON export).
+	BlockSize int      `json:"block_size,omitempty"`
+	Step      int      `json:"step,omitempty"`
+	Files     []string `json:"files"`
 	// Base makes the dataset a delta against a base bundle file or a set
 	// of the database.
 	Base string `json:"base,omitempty"`

@@ -17,6 +17,7 @@ import (
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/db/progress"
 	"github.com/matchmeta/matchmeta/importer"
+	"github.com/matchmeta/matchmeta/importer/blocks"
 	"github.com/matchmeta/matchmeta/importer/bundle"
 )
 
@@ -458,6 +459,9 @@ func checkRelease(d bundle.Dataset, got []db.SetInfo) error {
 // importer its format needs (path listings through ImportPaths, with the
 // dataset's profile).
 func importDataset(ctx context.Context, st *db.Store, d bundle.Dataset, src string, files []string, opts importer.Options) (*importer.Result, error) {
+	if d.Kind == db.KindBlock {
+		return importBlocks(ctx, st, d, src, files, opts)
+	}
 	if d.Kind == db.KindPath {
 		return importer.ImportPaths(ctx, st, importer.PathsRequest{Set: d.Set, Profile: d.Profile, Class: d.Class, Source: src, Desc: d.Desc,
 			Version: d.Version, Strict: true, Files: files}, opts)
@@ -468,6 +472,26 @@ func importDataset(ctx context.Context, st *db.Store, d bundle.Dataset, src stri
 	}
 	return importer.Import(ctx, st, importer.Request{Format: format, Set: d.Set, Class: d.Class, Source: src, Desc: d.Desc,
 		Version: d.Version, Strict: true, Files: files}, opts)
+}
+
+// importBlocks imports a block set's hashdb JSON file strictly as the
+// set's whole content (no base: a full dataset replaces the set). Its
+// values are the (block hash, source) pairs and the source lines read.
+func importBlocks(ctx context.Context, st *db.Store, d bundle.Dataset, src string, files []string, opts importer.Options) (*importer.Result, error) {
+	if len(files) != 1 {
+		return nil, fmt.Errorf("block set %s: %d files, want one hashdb JSON file", d.Set, len(files))
+	}
+	tr := opts.Tracker
+	if tr == nil {
+		tr = progress.New()
+	}
+	spec := db.SetSpec{Name: d.Set, Kind: db.KindBlock, Class: d.Class, Source: src, Desc: d.Desc, Version: d.Version, BlockSize: d.BlockSize, Step: d.Step}
+	res, err := blocks.Import(ctx, st, blocks.ImportRequest{Set: d.Set, File: files[0], Stdin: opts.Stdin, Format: blocks.FormatJSON, Strict: true,
+		Spec: &spec, Stage: opts.Stage}, tr)
+	if err != nil {
+		return nil, err
+	}
+	return &importer.Result{Format: bundle.FileBlocks, Sets: []db.SetInfo{res.Set}, Lines: res.Lines, Values: res.Blocks + res.Sources}, nil
 }
 
 // readDelta feeds one delta file into the dataset's delta builder.
