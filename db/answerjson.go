@@ -3,7 +3,8 @@ package db
 import (
 	"encoding/json"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/matchmeta/matchmeta/db/jsonstr"
 )
 
 // AppendAnswerJSON appends a's JSON, byte for byte what json.Marshal
@@ -16,11 +17,11 @@ func AppendAnswerJSON(dst []byte, a *Answer) ([]byte, error) {
 		return append(dst, j...), err
 	}
 	dst = append(dst, `{"query":`...)
-	dst = appendJSONStr(dst, a.Query)
+	dst = jsonstr.Append(dst, a.Query, jsonstr.Go)
 	dst = append(dst, `,"type":`...)
-	dst = appendJSONStr(dst, string(a.Type))
+	dst = jsonstr.Append(dst, a.Type, jsonstr.Go)
 	dst = append(dst, `,"verdict":`...)
-	dst = appendJSONStr(dst, a.Verdict)
+	dst = jsonstr.Append(dst, a.Verdict, jsonstr.Go)
 	dst = appendOptStr(dst, `,"class":`, string(a.Class))
 	if len(a.Matches) > 0 {
 		dst = append(dst, `,"matches":`...)
@@ -32,11 +33,11 @@ func AppendAnswerJSON(dst []byte, a *Answer) ([]byte, error) {
 
 func appendMatchJSON(dst []byte, m *AnswerMatch) []byte {
 	dst = append(dst, `{"set":`...)
-	dst = appendJSONStr(dst, m.Set)
+	dst = jsonstr.Append(dst, m.Set, jsonstr.Go)
 	dst = append(dst, `,"kind":`...)
-	dst = appendJSONStr(dst, string(m.Kind))
+	dst = jsonstr.Append(dst, m.Kind, jsonstr.Go)
 	dst = append(dst, `,"class":`...)
-	dst = appendJSONStr(dst, string(m.Class))
+	dst = jsonstr.Append(dst, m.Class, jsonstr.Go)
 	dst = appendOptStr(dst, `,"source":`, m.Source)
 	dst = appendOptStr(dst, `,"version":`, m.Version)
 	dst = appendOptStr(dst, `,"description":`, m.Description)
@@ -71,7 +72,7 @@ func appendRecordJSON(dst []byte, r *RecordJSON) []byte {
 	str := func(name, v string) {
 		if v != "" {
 			field(name)
-			dst = appendJSONStr(dst, v)
+			dst = jsonstr.Append(dst, v, jsonstr.Go)
 		}
 	}
 	str("file_name", r.FileName)
@@ -104,11 +105,11 @@ func appendRecordJSON(dst []byte, r *RecordJSON) []byte {
 
 func appendPackageJSON(dst []byte, p *Package) []byte {
 	dst = append(dst, `{"key":`...)
-	dst = appendJSONStr(dst, p.Key)
+	dst = jsonstr.Append(dst, p.Key, jsonstr.Go)
 	dst = append(dst, `,"id":`...)
-	dst = appendJSONStr(dst, p.ID)
+	dst = jsonstr.Append(dst, p.ID, jsonstr.Go)
 	dst = append(dst, `,"name":`...)
-	dst = appendJSONStr(dst, p.Name)
+	dst = jsonstr.Append(dst, p.Name, jsonstr.Go)
 	dst = appendOptStr(dst, `,"version":`, p.Version)
 	dst = appendOptStr(dst, `,"os":`, p.OS)
 	dst = appendOptStr(dst, `,"os_version":`, p.OSVersion)
@@ -135,14 +136,14 @@ func appendArray[T any](dst []byte, xs []T, elem func([]byte, *T) []byte) []byte
 	return append(dst, ']')
 }
 
-func appendStrElem(dst []byte, s *string) []byte { return appendJSONStr(dst, *s) }
+func appendStrElem(dst []byte, s *string) []byte { return jsonstr.Append(dst, *s, jsonstr.Go) }
 
 func appendOptStr(dst []byte, name, v string) []byte {
 	if v == "" {
 		return dst
 	}
 	dst = append(dst, name...)
-	return appendJSONStr(dst, v)
+	return jsonstr.Append(dst, v, jsonstr.Go)
 }
 
 func appendOptInt(dst []byte, name string, v int) []byte {
@@ -151,58 +152,4 @@ func appendOptInt(dst []byte, name string, v int) []byte {
 	}
 	dst = append(dst, name...)
 	return strconv.AppendInt(dst, int64(v), 10)
-}
-
-// appendJSONStr quotes s as encoding/json does: HTML-safe (<, >, &
-// escaped), invalid UTF-8 as U+FFFD, U+2028 and U+2029 escaped.
-func appendJSONStr(dst []byte, s string) []byte {
-	const hexd = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexd[c>>4], hexd[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexd[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

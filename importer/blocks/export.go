@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/jsonstr"
 	"github.com/matchmeta/matchmeta/db/progress"
 )
 
@@ -84,7 +85,7 @@ func AppendBlockJSON(dst, hash []byte, entropy uint64, label string, srcs []db.S
 	dst = append(dst, `","k_entropy":`...)
 	dst = strconv.AppendUint(dst, entropy, 10)
 	dst = append(dst, `,"block_label":`...)
-	dst = appendJSONString(dst, label)
+	dst = jsonstr.Append(dst, label, jsonstr.Rapid)
 	dst = append(dst, `,"source_sub_counts":[`...)
 	for i, s := range srcs {
 		if i > 0 {
@@ -105,7 +106,7 @@ func AppendSourceJSON(dst []byte, src *db.Source) []byte {
 	dst = append(dst, `","filesize":`...)
 	dst = strconv.AppendUint(dst, src.Size, 10)
 	dst = append(dst, `,"file_type":`...)
-	dst = appendJSONString(dst, src.Type)
+	dst = jsonstr.Append(dst, src.Type, jsonstr.Rapid)
 	dst = append(dst, `,"zero_count":`...)
 	dst = strconv.AppendUint(dst, src.Zero, 10)
 	dst = append(dst, `,"nonprobative_count":`...)
@@ -115,9 +116,9 @@ func AppendSourceJSON(dst []byte, src *db.Source) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, n.Repository)
+		dst = jsonstr.Append(dst, n.Repository, jsonstr.Rapid)
 		dst = append(dst, ',')
-		dst = appendJSONString(dst, n.Name)
+		dst = jsonstr.Append(dst, n.Name, jsonstr.Rapid)
 	}
 	return append(dst, "]}"...)
 }

@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/jsonstr"
 	"github.com/matchmeta/matchmeta/db/progress"
 	"github.com/matchmeta/matchmeta/importer/blocks/internal/md5x16"
 )
@@ -663,19 +664,19 @@ func (sc *scanner) match(bs *db.BlockSet, h scanHit, rec *db.BlockRecord) error 
 		return nil
 	}
 	l := append(sc.line[:0], `{"image":`...)
-	l = appendJSONString(l, sc.img.Path)
+	l = jsonstr.Append(l, sc.img.Path, jsonstr.Rapid)
 	l = append(l, `,"offset":`...)
 	l = strconv.AppendInt(l, h.off, 10)
 	if h.path != "" {
 		l = append(l, `,"path":`...)
-		l = appendJSONString(l, h.path)
+		l = jsonstr.Append(l, h.path, jsonstr.Rapid)
 	}
 	l = append(l, `,"block_hash":"`...)
 	l = appendHex(l, h.hash[:])
 	l = append(l, `","k_entropy":`...)
 	l = strconv.AppendUint(l, rec.Entropy, 10)
 	l = append(l, `,"block_label":`...)
-	l = appendJSONString(l, rec.Label)
+	l = jsonstr.Append(l, rec.Label, jsonstr.Rapid)
 	l = append(l, `,"count":`...)
 	l = strconv.AppendUint(l, rec.Count(), 10)
 	l = append(l, `,"sources":[`...)
@@ -718,9 +719,9 @@ func appendNamesJSON(l []byte, names []db.NamePair) []byte {
 			l = append(l, ',')
 		}
 		l = append(l, `{"repository":`...)
-		l = appendJSONString(l, n.Repository)
+		l = jsonstr.Append(l, n.Repository, jsonstr.Rapid)
 		l = append(l, `,"filename":`...)
-		l = appendJSONString(l, n.Name)
+		l = jsonstr.Append(l, n.Name, jsonstr.Rapid)
 		l = append(l, '}')
 	}
 	return append(l, ']')
@@ -772,7 +773,7 @@ func (sc *scanner) appendHashJSON(l []byte, bs *db.BlockSet, hash [16]byte, rec 
 	l = append(l, `,"k_entropy":`...)
 	l = strconv.AppendUint(l, rec.Entropy, 10)
 	l = append(l, `,"block_label":`...)
-	l = appendJSONString(l, rec.Label)
+	l = jsonstr.Append(l, rec.Label, jsonstr.Rapid)
 	l = append(l, `,"count":`...)
 	l = strconv.AppendUint(l, rec.Count(), 10)
 	var crc uint32
@@ -877,10 +878,10 @@ func (sc *scanner) writePresenceJSON() error {
 				l = append(l, ',')
 			}
 			l = append(l, `{"image":`...)
-			l = appendJSONString(l, r.Image)
+			l = jsonstr.Append(l, r.Image, jsonstr.Rapid)
 			if r.Path != "" {
 				l = append(l, `,"path":`...)
-				l = appendJSONString(l, r.Path)
+				l = jsonstr.Append(l, r.Path, jsonstr.Rapid)
 			}
 			l = append(l, `,"start":`...)
 			l = strconv.AppendInt(l, r.Start, 10)

@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/jsonstr"
 	"github.com/matchmeta/matchmeta/web/pipe"
 )
 
@@ -309,7 +310,7 @@ func (l *Local) process(b *batch, d Detail, sep []byte) error {
 			}
 			if d == DetailVerdict {
 				b.out = append(b.out, `{"query":`...)
-				b.out = appendJSONString(b.out, []byte(a.Query))
+				b.out = jsonstr.Append(b.out, a.Query, jsonstr.Plain)
 				b.out = append(b.out, `,"type":"`...)
 				b.out = append(b.out, a.Type...)
 				b.out = append(b.out, `","verdict":"`...)
@@ -317,7 +318,7 @@ func (l *Local) process(b *batch, d Detail, sep []byte) error {
 				b.out = append(b.out, '"')
 				if a.Error != "" {
 					b.out = append(b.out, `,"error":`...)
-					b.out = appendJSONString(b.out, []byte(a.Error))
+					b.out = jsonstr.Append(b.out, a.Error, jsonstr.Plain)
 				}
 				b.out = append(b.out, '}')
 				continue
@@ -340,11 +341,11 @@ func appendUpperHex(dst, b []byte) []byte {
 
 func appendRejected(dst []byte, it *item, d Detail) []byte {
 	dst = append(dst, `{"query":`...)
-	dst = appendJSONString(dst, it.val)
+	dst = jsonstr.Append(dst, it.val, jsonstr.Plain)
 	dst = append(dst, `,"type":"`...)
 	dst = append(dst, it.kind...)
 	dst = append(dst, `","verdict":"error","error":`...)
-	dst = appendJSONString(dst, []byte(it.err))
+	dst = jsonstr.Append(dst, it.err, jsonstr.Plain)
 	return append(dst, '}')
 }
 
@@ -657,7 +658,7 @@ func (l *Local) lookupLines(ctx context.Context, body io.Reader, out io.Writer, 
 			bw.WriteByte('\n')
 		}
 		if err := b.err; err != nil {
-			line := appendJSONString([]byte(`{"error":`), []byte(l.streamMessage(err)))
+			line := jsonstr.Append([]byte(`{"error":`), l.streamMessage(err), jsonstr.Plain)
 			bw.Write(append(line, "}\n"...))
 			putBatch(b)
 			bw.Flush()
@@ -700,7 +701,7 @@ func AppendValue(dst []byte, v string) []byte {
 	if bare {
 		dst = append(dst, v...)
 	} else {
-		dst = appendJSONString(dst, []byte(v))
+		dst = jsonstr.Append(dst, v, jsonstr.Plain)
 	}
 	return append(dst, '\n')
 }

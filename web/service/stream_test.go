@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/jsonstr"
 )
 
 // streamStore holds SHA-256("known") in set "s".
@@ -149,7 +150,7 @@ func TestLookupTyped(t *testing.T) {
 
 func TestAppendJSONString(t *testing.T) {
 	for _, in := range []string{"plain", `q"uote\back`, "tab\tnl\ncr\r\x01\x1f", "é ü 漢字", "bad\xff\xfeutf8", "\u2028"} {
-		got := appendJSONString(nil, []byte(in))
+		got := jsonstr.Append(nil, in, jsonstr.Plain)
 		var back string
 		if err := json.Unmarshal(got, &back); err != nil {
 			t.Errorf("%q -> %s: %v", in, got, err)
