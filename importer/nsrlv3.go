@@ -343,7 +343,7 @@ func (j *job) nsrlV3(st *nsrlState, path, label string) error {
 		if !j.opts.SQLOnly {
 			if pp, pages, ok := j.v3PageParts(v, path, j.opts.Readers); ok {
 				defer pages.Close()
-				return j.v3ScanPages(v, pp, total, st.sink)
+				return j.v3ScanPages(v, pp, total, lo, hi, st.sink)
 			}
 		}
 	} else {
@@ -354,34 +354,54 @@ func (j *job) nsrlV3(st *nsrlState, path, label string) error {
 	return j.v3Scan(v, parts, st.sink)
 }
 
-// v3ScanPages reads FILE from its pages while SQLite counts its rows on
-// its own connection: a walk that saw other than every row fails the
-// import, so no row can go missing unnoticed.
-func (j *job) v3ScanPages(v *v3DB, parts []v3Part, total uint64, sink *nsrlSink) error {
-	type counted struct {
-		n   int64
-		err error
-	}
-	cnt := make(chan counted, 1)
-	go func() {
-		var n int64
-		err := v.db.QueryRowContext(j.ctx, "SELECT count(*) FROM "+quoteIdent(v.names["FILE"])).Scan(&n)
-		cnt <- counted{n, err}
-	}()
-	before := j.res.Lines
+// v3ScanPages reads FILE from its pages. Every row must lie within the
+// rowids its leaf's parents allow, each reader's rows must ascend, and the
+// walk must start and end on SQLite's own min(rowid) and max(rowid) (lo,
+// hi; both invalid for an empty table): a walk that read the tree wrong
+// fails the import rather than lose rows unnoticed. (SQLite's count(*)
+// would check the number of rows too, but it reads every page of the table
+// again, through the SQL engine: as much as a third of the import.)
+func (j *job) v3ScanPages(v *v3DB, parts []v3Part, total uint64, lo, hi sql.NullInt64, sink *nsrlSink) error {
 	j.tr.Begin("read", j.req.Set, "rows", total, 0)
-	err := j.v3Scan(v, parts, sink)
-	c := <-cnt
-	if err != nil {
+	if err := j.v3Scan(v, parts, sink); err != nil {
 		return err
 	}
-	if c.err != nil {
-		return fmt.Errorf("importer: nsrl v3 %s: count FILE rows: %w", v.path, sqliteHint(c.err))
+	var first, last *v3Walked
+	for i := range parts {
+		w := parts[i].walked
+		if w.rows == 0 {
+			continue
+		}
+		if first == nil {
+			first = w
+		}
+		if last != nil && w.first <= last.last {
+			return fmt.Errorf("importer: nsrl v3 %s: the page walk read rowid %d after %d; nothing imported (import with the SQL reader, or report the file)", v.path, w.first, last.last)
+		}
+		last = w
 	}
-	if got := j.res.Lines - before; got != uint64(c.n) {
-		return fmt.Errorf("importer: nsrl v3 %s: read %d FILE rows from the database's pages, but SQLite counts %d; nothing imported (import with the SQL reader, or report the file)", v.path, got, c.n)
+	switch {
+	case first == nil && !lo.Valid:
+		return nil
+	case first == nil || !lo.Valid || first.first != lo.Int64 || last.last != hi.Int64:
+		got := "no rows"
+		if first != nil {
+			got = fmt.Sprintf("rowids %d to %d", first.first, last.last)
+		}
+		want := "none"
+		if lo.Valid {
+			want = fmt.Sprintf("%d to %d", lo.Int64, hi.Int64)
+		}
+		return fmt.Errorf("importer: nsrl v3 %s: the page walk read %s, but SQLite has %s; nothing imported (import with the SQL reader, or report the file)", v.path, got, want)
 	}
 	return nil
+}
+
+// v3Walked is what one reader of the pages saw: written by its goroutine
+// before it closes its channel, read after the scan.
+type v3Walked struct {
+	first, last int64
+	rows        uint64
 }
 
 // v3Part is one query of the FILE scan: a rowid range of a table, or a
@@ -392,8 +412,9 @@ type v3Part struct {
 	rowid bool
 
 	pages  *sqlitePages
-	leaves []uint32
+	leaves []sqliteLeaf
 	cols   [7]int // record column of sha256, sha1, md5, crc32, file_name, file_size, package_id; -1 absent
+	walked *v3Walked
 }
 
 // v3Batch carries decoded FILE rows from a reader goroutine to the sink.
@@ -727,8 +748,17 @@ func v3ReadPages(ctx context.Context, part v3Part, ch chan<- *v3Batch, free chan
 	lr := newLeafReader(part.pages)
 	b := get()
 	var err error
+	w := part.walked
 	for _, leaf := range part.leaves {
-		err = lr.rows(leaf, func(rowid int64, vals []sqliteValue) error {
+		err = lr.rows(leaf.page, func(rowid int64, vals []sqliteValue) error {
+			if rowid < leaf.lo || rowid > leaf.hi || (w.rows > 0 && rowid <= w.last) {
+				return pagesErr("page %d: rowid %d out of order", leaf.page, rowid)
+			}
+			if w.rows == 0 {
+				w.first = rowid
+			}
+			w.last = rowid
+			w.rows++
 			r := v3RawRow{at: uint64(rowid)}
 			col := func(i int) (sqliteValue, bool) {
 				c := part.cols[i]
@@ -851,10 +881,10 @@ func (j *job) v3PageParts(v *v3DB, path string, readers int) (parts []v3Part, pa
 	}
 	per := (len(leaves) + readers - 1) / max(readers, 1)
 	for i := 0; i < len(leaves); i += max(per, 1) {
-		parts = append(parts, v3Part{rowid: true, pages: pages, leaves: leaves[i:min(i+per, len(leaves))], cols: cols})
+		parts = append(parts, v3Part{rowid: true, pages: pages, leaves: leaves[i:min(i+per, len(leaves))], cols: cols, walked: &v3Walked{}})
 	}
 	if len(parts) == 0 {
-		parts = []v3Part{{rowid: true, pages: pages, cols: cols}}
+		parts = []v3Part{{rowid: true, pages: pages, cols: cols, walked: &v3Walked{}}}
 	}
 	return parts, pages, true
 }

@@ -17,8 +17,8 @@ import (
 // hundreds of millions of rows; stepping them through the SQL engine costs
 // several times what walking its leaf pages does, and the pages split
 // cleanly between the two cores. The file is only read (pread), never
-// locked or written; the SQL engine still reads the schema, and counts the
-// rows to check the walk (nsrlv3.go).
+// locked or written; the SQL engine still reads the schema and the
+// table's first and last rowids, which the walk must end on (nsrlv3.go).
 type sqlitePages struct {
 	f        *os.File
 	pageSize int
@@ -98,13 +98,21 @@ func (p *sqlitePages) read(n uint32, buf []byte) error {
 	return nil
 }
 
+// sqliteLeaf is a leaf page of a table b-tree and the rowids its parents
+// say it may hold (lo..hi, inclusive): the walk checks every row against
+// them, so a tree read wrong cannot lose or reorder rows unnoticed.
+type sqliteLeaf struct {
+	page   uint32
+	lo, hi int64
+}
+
 // leaves lists the leaf pages of the table b-tree at root, in rowid order.
-func (p *sqlitePages) leaves(root uint32) ([]uint32, error) {
+func (p *sqlitePages) leaves(root uint32) ([]sqliteLeaf, error) {
 	buf := make([]byte, p.pageSize)
-	var out []uint32
+	var out []sqliteLeaf
 	seen := map[uint32]bool{}
-	var walk func(n uint32, depth int) error
-	walk = func(n uint32, depth int) error {
+	var walk func(n uint32, depth int, lo, hi int64) error
+	walk = func(n uint32, depth int, lo, hi int64) error {
 		if depth > 40 || seen[n] {
 			return pagesErr("b-tree loop at page %d", n)
 		}
@@ -118,7 +126,7 @@ func (p *sqlitePages) leaves(root uint32) ([]uint32, error) {
 		}
 		switch buf[hdr] {
 		case 0x0d:
-			out = append(out, n)
+			out = append(out, sqliteLeaf{page: n, lo: lo, hi: hi})
 			return nil
 		case 0x05:
 		default:
@@ -129,23 +137,35 @@ func (p *sqlitePages) leaves(root uint32) ([]uint32, error) {
 		if hdr+12+2*cells > p.usable {
 			return pagesErr("page %d: %d cells", n, cells)
 		}
-		kids := make([]uint32, 0, cells+1)
+		// A cell is the left child and the largest rowid under it.
+		type kid struct {
+			page   uint32
+			lo, hi int64
+		}
+		kids := make([]kid, 0, cells+1)
+		from := lo
 		for i := 0; i < cells; i++ {
 			off := int(binary.BigEndian.Uint16(buf[hdr+12+2*i:]))
-			if off+4 > p.usable {
+			if off+5 > p.usable {
 				return pagesErr("page %d cell %d: offset %d", n, i, off)
 			}
-			kids = append(kids, binary.BigEndian.Uint32(buf[off:]))
+			u, k := sqliteVarint(buf[off+4 : p.usable])
+			key := int64(u)
+			if k == 0 || (i > 0 && key < from) || key == math.MaxInt64 {
+				return pagesErr("page %d cell %d: rowid %d out of order", n, i, key)
+			}
+			kids = append(kids, kid{binary.BigEndian.Uint32(buf[off:]), max(from, lo), min(key, hi)})
+			from = key + 1
 		}
-		kids = append(kids, right)
+		kids = append(kids, kid{right, max(from, lo), hi})
 		for _, k := range kids {
-			if err := walk(k, depth+1); err != nil {
+			if err := walk(k.page, depth+1, k.lo, k.hi); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	if err := walk(root, 0); err != nil {
+	if err := walk(root, 0, math.MinInt64, math.MaxInt64); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -2,6 +2,8 @@ package importer
 
 import (
 	"context"
+	"database/sql"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -90,6 +92,63 @@ func TestSQLitePagesDamaged(t *testing.T) {
 	}
 }
 
+// A divider key of an interior page that disagrees with the rows below it
+// (the left child holds a rowid above it) fails the import: the walk
+// checks each row against the bounds its parents give, nothing is
+// published.
+func TestSQLitePagesDividerOutOfOrder(t *testing.T) {
+	path := pagesDB(t, t.TempDir(), 512)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := openSQLitePages(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root int64
+	sdb, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = sdb.QueryRow("SELECT rootpage FROM sqlite_master WHERE name = 'FILE'").Scan(&root)
+	sdb.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pg.leaves(uint32(root)); err != nil {
+		t.Fatalf("intact tree: %v", err)
+	}
+	pg.Close()
+	// Lower the first divider key of the root (an interior page: 30,000
+	// rows do not fit one 512-byte page) by one, in its last varint byte.
+	off := (int(root) - 1) * 512
+	if data[off] != 0x05 {
+		t.Fatalf("root page type %#x, want an interior table page", data[off])
+	}
+	cell := off + int(binary.BigEndian.Uint16(data[off+12:]))
+	k := cell + 4
+	for data[k]&0x80 != 0 {
+		k++
+	}
+	if data[k]&0x7f == 0 {
+		t.Fatalf("divider key ends in a zero byte: pick another cell")
+	}
+	data[k]--
+	bad := filepath.Join(t.TempDir(), "RDS_2024.03.1_modern_minimal.db")
+	if err := os.WriteFile(bad, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st := openStore(t)
+	_, err = run(t, st, Request{Format: FormatNSRL, Set: "n", Files: []string{bad}})
+	if err == nil || !strings.Contains(err.Error(), "out of order") {
+		t.Fatalf("err %v, want the walk's rowid out of order", err)
+	}
+	if sets, _ := st.Sets(); len(sets) != 0 {
+		t.Errorf("sets published: %v", sets)
+	}
+}
+
 func FuzzSQLitePages(f *testing.F) {
 	dir := f.TempDir()
 	seed, err := os.ReadFile(pagesDB(f, dir, 512))
@@ -115,7 +174,7 @@ func FuzzSQLitePages(f *testing.F) {
 			}
 			lr := newLeafReader(pg)
 			for _, l := range leaves {
-				lr.rows(l, func(int64, []sqliteValue) error { return nil })
+				lr.rows(l.page, func(int64, []sqliteValue) error { return nil })
 			}
 		}
 	})
