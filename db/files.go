@@ -185,28 +185,30 @@ func (fb *FileBuilder) Add(r *FileRow) error {
 	if r.Package > uint32(len(fb.pkgs)) {
 		return fmt.Errorf("db: file store: %w: package number %d never added", ErrInvalid, r.Package)
 	}
+	// The sort key holds only the fields the row has: a release without
+	// one kind (v2 has no SHA-256) would otherwise start every key with
+	// the same zero bytes, which leaves the sorter's 8-byte prefix and its
+	// buckets nothing to tell keys apart by. Keys with the same flags have
+	// the same layout, so they sort as the full identities would.
 	k := fb.key[:0]
 	if cap(k) < fileIdentLen+len(r.Name)+len(r.Special)+32 {
 		k = make([]byte, 0, 2*(fileIdentLen+len(r.Name)+len(r.Special)+32))
 	}
-	k = k[:fileIdentLen]
-	clear(k)
+	k = append(k, 0)
 	var flags byte
 	for i, h := range [][]byte{r.SHA256, r.SHA1, r.MD5, r.CRC32} {
-		w := [4]int{32, 20, 16, 4}[i]
-		off := [4]int{1, 33, 53, 69}[i]
 		if h == nil {
 			continue
 		}
-		if len(h) != w {
+		if w := [4]int{32, 20, 16, 4}[i]; len(h) != w {
 			return fmt.Errorf("db: file store: %w: %d-byte hash, want %d", ErrInvalid, len(h), w)
 		}
 		flags |= 1 << i
-		copy(k[off:], h)
+		k = append(k, h...)
 	}
 	if r.Size >= 0 {
 		flags |= fileHasSize
-		binary.BigEndian.PutUint64(k[73:], uint64(r.Size))
+		k = binary.BigEndian.AppendUint64(k, uint64(r.Size))
 	}
 	k[0] = flags
 	k = binary.AppendUvarint(k, uint64(len(r.Name)))
@@ -248,7 +250,8 @@ func (fb *FileBuilder) write(ctx context.Context, iw *importWriter) error {
 		renum[old+1] = uint32(i + 1)
 	}
 	var (
-		ident   []byte
+		ident   []byte // the file's identity at fixed offsets (fileIdentLen)
+		packed  []byte // as the sort key has it (packedIdentLen)
 		enc     []byte
 		num     [4]byte
 		started bool
@@ -289,7 +292,11 @@ func (fb *FileBuilder) write(ctx context.Context, iw *importWriter) error {
 		return nil
 	}
 	err := fb.so.finish(func(key []byte, vals [][]byte) error {
-		if !started || !bytes.Equal(key[:fileIdentLen], ident) {
+		n := packedIdentLen(key[0])
+		if len(key) < n {
+			return errBadRecord
+		}
+		if !started || !bytes.Equal(key[:n], packed) {
 			if err := flush(); err != nil {
 				return err
 			}
@@ -300,12 +307,13 @@ func (fb *FileBuilder) write(ctx context.Context, iw *importWriter) error {
 				fb.imp.progress(Progress{Phase: "write", Set: "files", Done: fb.files, Total: fb.rows})
 			}
 			started = true
-			ident = append(ident[:0], key[:fileIdentLen]...)
+			packed = append(packed[:0], key[:n]...)
+			ident = unpackIdent(ident, packed)
 			enc = appendFileHeader(enc[:0], ident)
 			names = names[:0]
 			arena = arena[:0]
 		}
-		rest := key[fileIdentLen:]
+		rest := key[n:]
 		name, rest, ok := cutUvarintBytes(rest)
 		if !ok {
 			return errBadRecord
@@ -366,6 +374,41 @@ func (fb *FileBuilder) write(ctx context.Context, iw *importWriter) error {
 		}
 	}
 	return nil
+}
+
+// packedIdentLen is the length of a sort key's identity: flags and the
+// fields they say the row has.
+func packedIdentLen(flags byte) int {
+	n := 1
+	for i, w := range [4]int{32, 20, 16, 4} {
+		if flags&(1<<i) != 0 {
+			n += w
+		}
+	}
+	if flags&fileHasSize != 0 {
+		n += 8
+	}
+	return n
+}
+
+// unpackIdent lays a packed identity out at the fixed offsets of
+// fileIdentLen, absent fields zero.
+func unpackIdent(dst, packed []byte) []byte {
+	dst = append(dst[:0], make([]byte, fileIdentLen)...)
+	flags := packed[0]
+	dst[0] = flags
+	p := packed[1:]
+	for i := 0; i < 4; i++ {
+		if flags&(1<<i) != 0 {
+			off, wd := [4]int{1, 33, 53, 69}[i], [4]int{32, 20, 16, 4}[i]
+			copy(dst[off:off+wd], p[:wd])
+			p = p[wd:]
+		}
+	}
+	if flags&fileHasSize != 0 {
+		copy(dst[73:81], p[:8])
+	}
+	return dst
 }
 
 // appendFileHeader encodes a file's identity: format, flags, the hashes
