@@ -19,7 +19,8 @@ import (
 // try, importing, sets, looking up, the daemon's API, keys, workstation
 // lookups, offline filters, netwatch's inventory) runs in a fresh
 // directory with a daemon on the demo data, with "# OK" / "# NA" comments
-// checked.
+// checked. Block hunting, bundles and snapshot imaging run in
+// TestREADMEBlocksBundlesImages (readme_sections_test.go).
 
 // readmeSkip are lines the test cannot run as written, and why.
 var readmeSkip = map[string]string{
