@@ -186,6 +186,12 @@ func TestREADMEBlocksBundlesImages(t *testing.T) {
 			mustCLI(t, env, "bundle", "create", "--key", "lab.key", "--out", "tools-2.mmbundle", "--set", "tools", "--kind", "md5",
 				"--class", "notable", "--version", "2", "--producer", "lab", "tools-2.md5")
 		},
+		// A hashdb JSON export of 4096-byte blocks of the corpus.
+		"matchmeta bundle create --key lab.key --out blocks-2026-12.mmbundle": func() {
+			mustCLI(t, env, "blocks", "create", "corpus-4k", "--block-size", "4096")
+			mustCLI(t, env, "blocks", "ingest", "corpus-4k", "VirusShare_00199")
+			mustCLI(t, env, "blocks", "export", "corpus-4k", "mal-blocks.json")
+		},
 		// The delta reaches the appliance on the stick.
 		"matchmeta sync --from /media/usb": func() {
 			b, err := os.ReadFile("malware-2026-12b.mmbundle")
