@@ -48,6 +48,18 @@ func imageVolume() *ebsemu.Volume {
 	return ebsemu.MemVolume("snap-0c0ffee0c0ffee000", 1, blocks)
 }
 
+// changedVolume is the next snapshot of vol: block 7 changed.
+func changedVolume(vol *ebsemu.Volume) *ebsemu.Volume {
+	blocks := map[int32][]byte{}
+	for _, idx := range vol.Indices() {
+		blocks[idx] = vol.Block(idx)
+	}
+	blocks[7] = bytes.Repeat([]byte{9}, ebsemu.DefaultBlockSize)
+	second := ebsemu.MemVolume("snap-0c0ffee0c0ffee001", 1, blocks)
+	second.Parent = vol.ID
+	return second
+}
+
 func TestImageNoCredentials(t *testing.T) {
 	imageEnv(t, false)
 	ctx := context.Background()
@@ -157,13 +169,7 @@ func TestImageWorkflow(t *testing.T) {
 	}
 
 	// Changed blocks onto a copy of the first acquisition.
-	blocks := map[int32][]byte{}
-	for _, idx := range vol.Indices() {
-		blocks[idx] = vol.Block(idx)
-	}
-	blocks[7] = bytes.Repeat([]byte{9}, ebsemu.DefaultBlockSize)
-	second := ebsemu.MemVolume("snap-0c0ffee0c0ffee001", 1, blocks)
-	second.Parent = vol.ID
+	second := changedVolume(vol)
 	srv.Add(second)
 	h = sha256.New()
 	second.WriteTo(h)

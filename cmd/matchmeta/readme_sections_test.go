@@ -115,14 +115,7 @@ func TestREADMEBlocksBundlesImages(t *testing.T) {
 	vol := imageVolume()
 	srv := ebsemu.New(ebsemu.Options{}, vol)
 	t.Cleanup(srv.Close)
-	second := map[int32][]byte{}
-	for _, idx := range vol.Indices() {
-		second[idx] = vol.Block(idx)
-	}
-	second[7] = bytes.Repeat([]byte{9}, ebsemu.DefaultBlockSize)
-	vol2 := ebsemu.MemVolume("snap-0c0ffee0c0ffee001", 1, second)
-	vol2.Parent = vol.ID
-	srv.Add(vol2)
+	srv.Add(changedVolume(vol))
 	t.Setenv("AWS_ENDPOINT_URL_EBS", srv.URL)
 	t.Setenv("AWS_REGION", "us-east-2")
 
