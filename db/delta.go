@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
@@ -22,8 +23,11 @@ import (
 // Lookups consult the layer first (one Get), then the base. A later delta
 // merges with the layer into a new layer under a fresh ID; MergeDelta
 // folds the layer into a new base when convenient. Only fixed-width hash
-// sets (sha256, sha1, md5, block) take deltas; added keys carry no records
-// and a removed key's records are hidden.
+// sets (sha256, sha1, md5, block) take deltas. An added key may bring its
+// records (AddRecord): the layer keeps them under its own ID as a set keeps
+// its record list ('x' DELTAID 'r', with the packages they name in 'p'),
+// and lookups read them before the base's. A removed key's records are
+// hidden.
 
 var idxDeltaB = []byte("d")
 
@@ -115,6 +119,9 @@ type DeltaBuilder struct {
 	info    SetInfo
 	release func()
 	done    bool
+	// packages named by added records (AddPackage), by key
+	packages map[string]Package
+	rec      []byte
 }
 
 // BeginDelta starts a delta of a published hash set. It fails with a
@@ -157,7 +164,12 @@ func (st *Stage) BeginDelta(ctx context.Context, spec DeltaSpec) (*DeltaBuilder,
 			return err
 		}
 		d.id = id
-		return createIndex(tx, id, idxDeltaB)
+		for _, idx := range [][]byte{idxDeltaB, idxRecords, idxPackages} {
+			if err := createIndex(tx, id, idx); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		os.RemoveAll(tmp)
@@ -189,6 +201,29 @@ func (d *DeltaBuilder) Add(key []byte) error {
 	return d.so.add(key, []byte{deltaAdd})
 }
 
+// AddRecord marks key as added with one record of what the source said
+// about it (call it once per record). Records of a key the set holds
+// already are not changed.
+func (d *DeltaBuilder) AddRecord(key []byte, r *Record) error {
+	if err := d.Add(key); err != nil {
+		return err
+	}
+	d.rec = append(d.rec[:0], deltaRecord)
+	d.rec = r.Encode(d.rec)
+	if len(d.rec) == 1 {
+		return nil
+	}
+	return d.so.add(key, d.rec)
+}
+
+// AddPackage stores a package that added records refer to by key.
+func (d *DeltaBuilder) AddPackage(p Package) {
+	if d.packages == nil {
+		d.packages = map[string]Package{}
+	}
+	d.packages[p.Key] = p
+}
+
 // Remove marks key as removed. Removing a key the set lacks changes nothing.
 func (d *DeltaBuilder) Remove(key []byte) error {
 	if err := d.check(key); err != nil {
@@ -202,6 +237,10 @@ func (d *DeltaBuilder) Remove(key []byte) error {
 const (
 	oldAdd    = 'a'
 	oldRemove = 'r'
+	// A record of an added key, from this delta or the old layer: the
+	// marker, then the encoded record.
+	deltaRecord = 'R'
+	oldRecord   = 'o'
 )
 
 // Finish writes the new layer (the old layer merged with the changes),
@@ -216,7 +255,7 @@ func (d *DeltaBuilder) Finish(ctx context.Context) (SetInfo, error) {
 			if b == nil {
 				return fmt.Errorf("delta layer %d missing", d.base.Delta.ID)
 			}
-			return b.ForEach(func(k, v []byte) error {
+			err := b.ForEach(func(k, v []byte) error {
 				if err := checkDeltaEntry(k, v, d.base.Kind.KeyWidth()); err != nil {
 					return err
 				}
@@ -226,6 +265,10 @@ func (d *DeltaBuilder) Finish(ctx context.Context) (SetInfo, error) {
 				}
 				return d.so.add(k, []byte{m})
 			})
+			if err != nil {
+				return err
+			}
+			return d.oldRecords(tx)
 		})
 		if err != nil {
 			return SetInfo{}, fmt.Errorf("db: delta for set %s: %w", name, err)
@@ -239,28 +282,50 @@ func (d *DeltaBuilder) Finish(ctx context.Context) (SetInfo, error) {
 	var base *indexCache
 	var baseTx *bolt.Tx
 	var adds, removes, n uint64
+	var recs, oldRecs [][]byte
+	var list []byte
 	err := d.so.finish(func(key []byte, vals [][]byte) error {
 		if n++; n&0xffff == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		var op byte
+		var add, remove bool
+		var old byte
+		recs, oldRecs = recs[:0], oldRecs[:0]
 		for _, v := range vals {
 			switch v[0] {
-			case deltaAdd, deltaRemove:
-				if op == deltaAdd || op == deltaRemove {
-					return fmt.Errorf("%w: the delta both adds and removes %X", ErrInvalid, key)
-				}
-				op = v[0]
+			case deltaAdd:
+				add = true
+			case deltaRemove:
+				remove = true
 			case oldAdd, oldRemove:
-				if op == 0 {
-					op = deltaAdd
-					if v[0] == oldRemove {
-						op = deltaRemove
-					}
-				}
+				old = v[0]
+			case deltaRecord:
+				recs = append(recs, v[1:])
+			case oldRecord:
+				oldRecs = append(oldRecs, v[1:])
 			}
+		}
+		if add && remove {
+			return fmt.Errorf("%w: the delta both adds and removes %X", ErrInvalid, key)
+		}
+		var op byte
+		switch {
+		case add:
+			op = deltaAdd
+		case remove:
+			op = deltaRemove
+		case old == oldAdd:
+			op = deltaAdd
+		case old == oldRemove:
+			op = deltaRemove
+		}
+		// The records an added key ends with: this delta's, else those
+		// the old layer added it with; sorted and distinct (the sorter
+		// orders values and drops repeats), as an import writes a list.
+		if len(recs) == 0 && old == oldAdd {
+			recs = oldRecs
 		}
 		// The base is read through the writer's transaction: a separate
 		// read transaction held across the writer's commits could block
@@ -277,13 +342,23 @@ func (d *DeltaBuilder) Finish(ctx context.Context) (SetInfo, error) {
 		switch {
 		case op == deltaAdd && !inBase:
 			adds++
-			return w.put(string(idxDeltaB), key, []byte{deltaAdd})
+			if err := w.put(string(idxDeltaB), key, []byte{deltaAdd}); err != nil {
+				return err
+			}
+			if len(recs) == 0 {
+				return nil
+			}
+			list = appendList(list[:0], recs)
+			return w.put(string(idxRecords), key, list)
 		case op == deltaRemove && inBase:
 			removes++
 			return w.put(string(idxDeltaB), key, []byte{deltaRemove})
 		}
 		return nil
 	})
+	if err == nil {
+		err = d.writePackages(w)
+	}
 	if err == nil {
 		err = w.commit(false)
 	}
@@ -311,6 +386,61 @@ func (d *DeltaBuilder) Finish(ctx context.Context) (SetInfo, error) {
 	}
 	d.info = info
 	return info, nil
+}
+
+// oldRecords feeds the old layer's records into the sort and keeps its
+// packages (a package this delta gives again wins).
+func (d *DeltaBuilder) oldRecords(tx *bolt.Tx) error {
+	if b := indexBucket(tx, d.base.Delta.ID, idxRecords); b != nil {
+		err := b.ForEach(func(k, v []byte) error {
+			items, err := decodeList(v)
+			if err != nil {
+				return fmt.Errorf("delta layer records of %X: %w", k, err)
+			}
+			for _, it := range items {
+				if err := d.so.add(k, append([]byte{oldRecord}, it...)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if b := indexBucket(tx, d.base.Delta.ID, idxPackages); b != nil {
+		return b.ForEach(func(k, v []byte) error {
+			if _, ok := d.packages[string(k)]; ok {
+				return nil
+			}
+			var p Package
+			if err := jsonUnmarshal(v, &p); err != nil {
+				return fmt.Errorf("delta layer package %q: %w", k, err)
+			}
+			d.AddPackage(p)
+			return nil
+		})
+	}
+	return nil
+}
+
+// writePackages writes the packages of the layer's records, in key order.
+func (d *DeltaBuilder) writePackages(w *txWriter) error {
+	keys := make([]string, 0, len(d.packages))
+	for k := range d.packages {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v, err := jsonMarshal(d.packages[k])
+		if err != nil {
+			return err
+		}
+		if err := w.put(string(idxPackages), []byte(k), v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // publish swaps the set's catalog entry for the one with the new layer,
@@ -555,6 +685,28 @@ func (s *Store) mergeDelta(ctx context.Context, cur SetInfo, id uint32) (SetInfo
 			}
 			if k == nil {
 				break
+			}
+		}
+	}
+	// The records and packages added keys came with (few next to the
+	// base's: written after them, a layer package replacing the base's).
+	for _, idx := range [][]byte{idxRecords, idxPackages} {
+		var ents []ent
+		var vals [][]byte
+		// Read whole through the writer's transaction before writing
+		// (a commit inside the writer ends the cursor).
+		if b := indexBucket(w.tx, cur.Delta.ID, idx); b != nil {
+			if err := b.ForEach(func(k, v []byte) error {
+				ents = append(ents, ent{k: append([]byte(nil), k...)})
+				vals = append(vals, append([]byte(nil), v...))
+				return nil
+			}); err != nil {
+				return SetInfo{}, err
+			}
+		}
+		for i, e := range ents {
+			if err := w.put(string(idx), e.k, vals[i]); err != nil {
+				return SetInfo{}, err
 			}
 		}
 	}

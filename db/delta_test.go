@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -441,5 +442,130 @@ func TestEachKeyWithDelta(t *testing.T) {
 		if !bytes.Equal(got[i], want[i]) {
 			t.Fatalf("key %d: got %x, want %x", i, got[i], want[i])
 		}
+	}
+}
+
+// recordOf is the record the delta-records test gives key i.
+func recordOf(i int, pkg string) *Record {
+	return &Record{FileName: []byte(fmt.Sprintf("file-%d.dll", i)), FileSize: int64(i), Packages: []string{pkg}, Segment: "modern", PackageTotal: 1}
+}
+
+// importRecords imports keys lo..hi (but the skipped ones) with records,
+// the keys from extra with records of package P2, and both packages.
+func importRecords(t *testing.T, st *Store, name string, lo, hi int, skip map[int]bool, extra []int) SetInfo {
+	t.Helper()
+	imp, err := st.BeginImport(context.Background(), []SetSpec{{Name: name, Kind: KindSHA256, Class: ClassKnown}}, ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := imp.Builders()[0]
+	for i := lo; i < hi; i++ {
+		if !skip[i] {
+			if err := b.AddRecord(hashN(i), recordOf(i, "P1")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, i := range extra {
+		if err := b.AddRecord(hashN(i), recordOf(i, "P2")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.AddPackage(Package{Key: "P1", ID: "1", Name: "first"})
+	b.AddPackage(Package{Key: "P2", ID: "2", Name: "second"})
+	infos, err := imp.Commit(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return infos[0]
+}
+
+// TestDeltaRecords: keys a delta adds bring their records and packages;
+// lookups answer them, the fingerprint equals a direct import of the same
+// content (also after a second delta over the layer, and after merging),
+// and a removed key's record is gone.
+func TestDeltaRecords(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, Options{})
+	base := importRecords(t, st, "r", 0, 1000, nil, nil)
+	delta := func(baseFP string, removes []int, adds []int) SetInfo {
+		t.Helper()
+		stg := st.NewStage()
+		d, err := stg.BeginDelta(ctx, DeltaSpec{Set: "r", BaseFingerprint: baseFP})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range removes {
+			if err := d.Remove(hashN(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, i := range adds {
+			if err := d.AddRecord(hashN(i), recordOf(i, "P2")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d.AddPackage(Package{Key: "P2", ID: "2", Name: "second"})
+		if _, err := d.Finish(ctx); err != nil {
+			t.Fatal(err)
+		}
+		infos, err := stg.Publish(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return infos[0]
+	}
+	answer := func(i int) (Match, bool) {
+		t.Helper()
+		var got Match
+		var found bool
+		if err := st.View(func(r *Reader) error {
+			ms, err := r.LookupHash(KindSHA256, hashN(i), true)
+			for _, m := range ms {
+				if m.Set.Name == "r" {
+					got, found = m, true
+				}
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got, found
+	}
+	one := delta(base.Fingerprint, []int{0, 1, 2}, []int{1000, 1001, 1002})
+	direct := importRecords(t, st, "direct1", 3, 1000, nil, []int{1000, 1001, 1002})
+	if one.Fingerprint != direct.Fingerprint || one.Count != direct.Count {
+		t.Errorf("after one delta: %d keys %s, a direct import of the content: %d keys %s", one.Count, one.Fingerprint, direct.Count, direct.Fingerprint)
+	}
+	st.RemoveSet(ctx, "direct1")
+	m, ok := answer(1001)
+	if !ok || len(m.Records) != 1 || string(m.Records[0].FileName) != "file-1001.dll" || m.Records[0].FileSize != 1001 || m.Records[0].Segment != "modern" ||
+		m.Packages["P2"].Name != "second" || m.PackageTotal != 1 {
+		t.Errorf("added key: %v %+v", ok, m)
+	}
+	if _, ok := answer(1); ok {
+		t.Errorf("a removed key still answers")
+	}
+	if m, ok := answer(5); !ok || len(m.Records) != 1 || m.Packages["P1"].Name != "first" {
+		t.Errorf("a base key: %v %+v", ok, m)
+	}
+	two := delta(one.Fingerprint, []int{1001, 4}, []int{1003})
+	direct = importRecords(t, st, "direct2", 3, 1000, map[int]bool{4: true}, []int{1000, 1002, 1003})
+	if two.Fingerprint != direct.Fingerprint || two.Count != direct.Count {
+		t.Errorf("after two deltas: %d keys %s, a direct import: %d keys %s", two.Count, two.Fingerprint, direct.Count, direct.Fingerprint)
+	}
+	st.RemoveSet(ctx, "direct2")
+	if m, ok := answer(1000); !ok || len(m.Records) != 1 || string(m.Records[0].FileName) != "file-1000.dll" {
+		t.Errorf("a key the first delta added, after the second: %v %+v", ok, m)
+	}
+	merged, err := st.MergeDelta(ctx, "r")
+	if err != nil || merged.Delta != nil || merged.Fingerprint != two.Fingerprint {
+		t.Fatalf("merge: %v %+v", err, merged)
+	}
+	if m, ok := answer(1003); !ok || len(m.Records) != 1 || m.Packages["P2"].Name != "second" {
+		t.Errorf("after the merge: %v %+v", ok, m)
+	}
+	if err := st.Check(); err != nil {
+		t.Errorf("check: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -25,7 +26,11 @@ import (
 //	    value, in key order.
 //
 // A delta layer is applied while streaming: removed keys (and their
-// records) are left out, added keys are merged in. Two appliances whose
+// records) are left out, added keys are merged in, and so are the records
+// and packages added keys came with (the layer's 'r' and 'p', merged into
+// those sections in key order; a layer package of a key the base has too
+// is the one hashed). A layer without records adds nothing to the stream,
+// so fingerprints taken before layers could hold records stay valid. Two appliances whose
 // sets have equal fingerprints answer every lookup of them alike, and a
 // bundle producer computes the same value from the data it ships.
 const fingerprintMagic = "matchmeta set fingerprint v1\n"
@@ -167,9 +172,18 @@ func fingerprint(ctx context.Context, tx *bolt.Tx, si SetInfo) (string, error) {
 	f.buf = append(f.buf, si.Kind...)
 	f.buf = append(f.buf, '\n')
 	var delta *bolt.Bucket
+	layer := map[byte]*bolt.Bucket{} // the layer's records and packages, when it has any
 	if si.Delta != nil {
 		if delta = indexBucket(tx, si.Delta.ID, idxDeltaB); delta == nil {
 			return "", fmt.Errorf("set %s: delta layer %d missing", si.Name, si.Delta.ID)
+		}
+		for _, idx := range [][]byte{idxRecords, idxPackages} {
+			if b := indexBucket(tx, si.Delta.ID, idx); b != nil {
+				if k, _ := b.Cursor().First(); k == nil {
+					continue
+				}
+				layer[idx[0]] = b
+			}
 		}
 	}
 	prefix := append([]byte{indexPrefix}, idKey(si.ID)...)
@@ -181,11 +195,18 @@ func fingerprint(ctx context.Context, tx *bolt.Tx, si SetInfo) (string, error) {
 		}
 		names = append(names, append([]byte(nil), k...))
 	}
+	for idx := range layer {
+		name := append(append([]byte(nil), prefix...), idx)
+		if !slices.ContainsFunc(names, func(n []byte) bool { return bytes.Equal(n, name) }) {
+			names = append(names, name) // the base has no such index
+		}
+	}
+	slices.SortFunc(names, bytes.Compare)
 	width := si.Kind.KeyWidth()
 	for _, name := range names {
 		idx := name[5]
 		b := tx.Bucket(name)
-		if b == nil {
+		if b == nil && layer[idx] == nil {
 			continue
 		}
 		f.section(idx)
@@ -201,7 +222,7 @@ func fingerprint(ctx context.Context, tx *bolt.Tx, si SetInfo) (string, error) {
 			if idx == idxRecords[0] {
 				d = delta
 			}
-			err = fpPairs(ctx, f, b, d)
+			err = fpMerged(ctx, f, b, d, layer[idx])
 		}
 		if err != nil {
 			return "", fmt.Errorf("set %s index %c: %w", si.Name, idx, err)
@@ -359,6 +380,44 @@ func fpPairs(ctx context.Context, f *fpStream, b *bolt.Bucket, delta *bolt.Bucke
 			}
 		}
 		f.pair(k, v)
+	}
+	return nil
+}
+
+// fpMerged streams a key/value index of the base (b, nil when the base
+// has none) merged with the same index of a delta layer (nil: none), in
+// key order; on a key both hold, the layer's entry is the one hashed.
+func fpMerged(ctx context.Context, f *fpStream, b, delta, layer *bolt.Bucket) error {
+	if layer == nil {
+		return fpPairs(ctx, f, b, delta)
+	}
+	lc := layer.Cursor()
+	lk, lv := lc.First()
+	if b != nil {
+		n := 0
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if n++; n&0xffff == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			for ; lk != nil && bytes.Compare(lk, k) < 0; lk, lv = lc.Next() {
+				f.pair(lk, lv)
+			}
+			if lk != nil && bytes.Equal(lk, k) {
+				continue // the layer's, hashed next
+			}
+			if delta != nil {
+				if dv := delta.Get(k); len(dv) == 1 && dv[0] == deltaRemove {
+					continue
+				}
+			}
+			f.pair(k, v)
+		}
+	}
+	for ; lk != nil; lk, lv = lc.Next() {
+		f.pair(lk, lv)
 	}
 	return nil
 }

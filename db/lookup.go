@@ -251,23 +251,44 @@ func (r *Reader) LookupHash(kind Kind, key []byte, withRecords bool) ([]Match, e
 	return out, nil
 }
 
+// fillRecords reads the records of key: those a delta layer added with
+// the key, else the set's record list, else its file store.
 func (r *Reader) fillRecords(m *Match, key []byte) error {
-	if m.Set.FilesID != 0 {
-		return r.fillFileRecords(m, key)
+	var pks []*bolt.Bucket
+	var v []byte
+	if d := m.Set.Delta; d != nil {
+		if b := r.index(d.ID, idxRecords); b != nil {
+			if v = b.Get(key); v != nil {
+				pks = append(pks, r.index(d.ID, idxPackages))
+			}
+		}
 	}
-	b := r.index(m.Set.ID, idxRecords)
-	if b == nil {
-		return nil
-	}
-	v := b.Get(key)
 	if v == nil {
+		if b := r.index(m.Set.ID, idxRecords); b != nil {
+			v = b.Get(key)
+		}
+	}
+	if v == nil {
+		if m.Set.FilesID != 0 {
+			return r.fillFileRecords(m, key)
+		}
 		return nil
 	}
+	pks = append(pks, r.index(m.Set.ID, idxPackages))
+	return r.fillListRecords(m, key, v, pks)
+}
+
+// fillListRecords decodes a record list; packages are resolved through
+// pks in order (a layer's before its set's).
+func (r *Reader) fillListRecords(m *Match, key, v []byte, pks []*bolt.Bucket) error {
 	items, err := decodeList(v)
 	if err != nil {
 		return fmt.Errorf("db: set %s: records of %x: %w", m.Set.Name, key, err)
 	}
-	pk := r.index(m.Set.ID, idxPackages)
+	// Records taken from a release's file store say how many packages
+	// each has: the match then counts its distinct packages always, as
+	// the release answers.
+	released := false
 	// Every record is stored; an answer carries a page of them and the
 	// total. Packages are counted over all of them (hashlookup's
 	// parent-total), resolved for the page only.
@@ -286,6 +307,7 @@ func (r *Reader) fillRecords(m *Match, key []byte) error {
 		if err != nil {
 			return fmt.Errorf("db: set %s: records of %x: %w", m.Set.Name, key, err)
 		}
+		released = released || rec.PackageTotal > 0
 		if len(rec.Packages) > 0 {
 			if distinct == nil {
 				distinct = map[string]struct{}{}
@@ -299,10 +321,17 @@ func (r *Reader) fillRecords(m *Match, key []byte) error {
 		}
 		m.Records = append(m.Records, rec)
 		for _, p := range rec.Packages {
-			if _, ok := m.Packages[p]; ok || pk == nil {
+			if _, ok := m.Packages[p]; ok {
 				continue
 			}
-			pv := pk.Get([]byte(p))
+			var pv []byte
+			for _, pk := range pks {
+				if pk != nil {
+					if pv = pk.Get([]byte(p)); pv != nil {
+						break
+					}
+				}
+			}
 			if pv == nil {
 				continue
 			}
@@ -319,7 +348,7 @@ func (r *Reader) fillRecords(m *Match, key []byte) error {
 	if len(items) > len(m.Records) {
 		m.RecordTotal = len(items)
 	}
-	if len(distinct) > 0 && (m.RecordTotal > 0 || r.pageOff > 0) {
+	if len(distinct) > 0 && (m.RecordTotal > 0 || r.pageOff > 0 || released) {
 		m.PackageTotal = len(distinct)
 	}
 	return nil

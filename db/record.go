@@ -54,6 +54,11 @@ const (
 	tagSize
 	tagSpecial
 	tagPackage
+	// A record taken from a release's file store into a plain record
+	// list (a bundle of such a set, a delta's added key) keeps its
+	// segment and its package count, so that it answers as it did.
+	tagSegment
+	tagPackageTotal
 )
 
 // DefaultRecordPage is how many records of one key of a plain hash list
@@ -85,6 +90,12 @@ func (r *Record) Encode(dst []byte) []byte {
 	put(tagSpecial, []byte(r.SpecialCode))
 	for _, p := range r.Packages {
 		put(tagPackage, []byte(p))
+	}
+	put(tagSegment, []byte(r.Segment))
+	if r.PackageTotal > 0 {
+		var b [binary.MaxVarintLen64]byte
+		n := binary.PutUvarint(b[:], uint64(r.PackageTotal))
+		put(tagPackageTotal, b[:n])
 	}
 	return dst
 }
@@ -125,6 +136,14 @@ func DecodeRecord(b []byte) (Record, error) {
 			r.SpecialCode = string(v)
 		case tagPackage:
 			r.Packages = append(r.Packages, string(v))
+		case tagSegment:
+			r.Segment = string(v)
+		case tagPackageTotal:
+			n, k := binary.Uvarint(v)
+			if k <= 0 {
+				return r, fmt.Errorf("%w: package total", errBadRecord)
+			}
+			r.PackageTotal = int(n)
 		}
 	}
 	return r, nil

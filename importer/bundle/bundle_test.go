@@ -9,8 +9,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -380,10 +382,56 @@ func TestReadDelta(t *testing.T) {
 		{"*" + strings.Repeat("ab", 32), "line 1: want +HEX or -HEX"},
 		{"+abc", "line 1: bad key"},
 		{"\n+" + strings.Repeat("zz", 32), "line 2: bad key"},
+		{"-" + strings.Repeat("ab", 32) + "\t{}", `line 1: a "-" line carries no record`},
+		{"+" + strings.Repeat("ab", 32) + "\t{\"file_name\":", "line 1: record: unexpected EOF"},
+		{"+" + strings.Repeat("ab", 32) + "\t{\"sha1\":\"12\"}", `line 1: record: sha1 "12": want 40 hex digits`},
+		{"+" + strings.Repeat("ab", 32) + "\t{\"packages\":[{\"name\":\"x\"}]}", "line 1: record: a package without a key"},
 	} {
 		if _, err := ReadDelta(strings.NewReader(tc.in), "d.txt", 32, func(DeltaOp) error { return nil }); err == nil || !strings.Contains(err.Error(), tc.msg) || !strings.Contains(err.Error(), "d.txt") {
 			t.Errorf("%q: got %v, want %q", tc.in, err, tc.msg)
 		}
+	}
+}
+
+// TestDeltaRecordLines: a record rides with a "+" line and reads back as
+// written, a name that is not UTF-8 byte for byte, packages whole.
+func TestDeltaRecordLines(t *testing.T) {
+	recs := []db.Record{
+		{FileName: []byte("setup.exe"), FileSize: 4096, SHA1: bytes.Repeat([]byte{0x11}, 20), CRC32: []byte{1, 2, 3, 4}, SpecialCode: "M", Segment: "modern",
+			Packages: []string{"17"}, PackageTotal: 1},
+		{FileName: []byte("caf\xe9.txt"), FileSize: -1},
+	}
+	pkgs := map[string]db.Package{"17": {Key: "17", ID: "17", Name: "Office", Version: "2016", OS: "Windows"}}
+	var in []byte
+	for _, r := range recs {
+		in = append(in, '+')
+		in = append(in, strings.Repeat("ab", 32)...)
+		var err error
+		if in, err = RecordLine(in, r, pkgs); err != nil {
+			t.Fatal(err)
+		}
+		in = append(in, '\n')
+	}
+	var got []db.Record
+	var gotPkgs []db.Package
+	n, err := ReadDelta(bytes.NewReader(in), "d.txt", 32, func(op DeltaOp) error {
+		if !op.Add || op.Record == nil {
+			return fmt.Errorf("op %+v: want an add with a record", op)
+		}
+		got = append(got, *op.Record)
+		gotPkgs = append(gotPkgs, op.Packages...)
+		return nil
+	})
+	if err != nil || n != 2 {
+		t.Fatalf("read: %d %v\n%s", n, err, in)
+	}
+	for i := range recs {
+		if !reflect.DeepEqual(got[i], recs[i]) {
+			t.Errorf("record %d: got %+v, want %+v", i, got[i], recs[i])
+		}
+	}
+	if len(gotPkgs) != 1 || gotPkgs[0] != pkgs["17"] {
+		t.Errorf("packages: got %+v", gotPkgs)
 	}
 }
 

@@ -11,18 +11,24 @@ import (
 
 // The delta file format: one change per line, "+" and the hex key to add
 // or "-" and the hex key to remove (any case; LF or CRLF); blank lines and
-// lines starting with '#' are skipped. A key is the set kind's width.
+// lines starting with '#' are skipped. A key is the set kind's width. A
+// "+" line may carry one record of the key after a tab (records.go); a
+// key added with several records has one line per record.
 
 // DeltaOp is one change of a delta file.
 type DeltaOp struct {
 	Add bool
 	Key []byte // valid until the next call
+	// Record, on an add, is what the source says about the key (nil:
+	// none); Packages are the packages it names.
+	Record   *db.Record
+	Packages []db.Package
 }
 
 // ReadDelta calls fn for every change in r, for keys of width bytes. name
 // is used in errors ("bundle: delta FILE line N: ...").
 func ReadDelta(r io.Reader, name string, width int, fn func(op DeltaOp) error) (uint64, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
+	br := bufio.NewReaderSize(r, maxRecordLine)
 	key := make([]byte, width)
 	var line, n uint64
 	for {
@@ -37,12 +43,26 @@ func ReadDelta(r io.Reader, name string, width int, fn func(op DeltaOp) error) (
 				if t[0] != '+' && t[0] != '-' {
 					return n, fmt.Errorf("bundle: delta %s line %d: want +HEX or -HEX, got %q", name, line, clip(t))
 				}
-				h := bytes.TrimSpace(t[1:])
+				h, rest := bytes.TrimSpace(t[1:]), []byte(nil)
+				if i := bytes.IndexByte(h, '\t'); i >= 0 {
+					h, rest = bytes.TrimSpace(h[:i]), bytes.TrimSpace(h[i+1:])
+				}
 				if len(h) != 2*width || !db.DecodeHex(key, h) {
 					return n, fmt.Errorf("bundle: delta %s line %d: bad key %q (want %d hex digits)", name, line, clip(h), 2*width)
 				}
+				op := DeltaOp{Add: t[0] == '+', Key: key}
+				if len(rest) > 0 {
+					if !op.Add {
+						return n, fmt.Errorf("bundle: delta %s line %d: a \"-\" line carries no record", name, line)
+					}
+					rec, pkgs, err := ParseRecord(rest)
+					if err != nil {
+						return n, fmt.Errorf("bundle: delta %s line %d: %w", name, line, err)
+					}
+					op.Record, op.Packages = &rec, pkgs
+				}
 				n++
-				if err := fn(DeltaOp{Add: t[0] == '+', Key: key}); err != nil {
+				if err := fn(op); err != nil {
 					return n, fmt.Errorf("bundle: delta %s line %d: %w", name, line, err)
 				}
 			}

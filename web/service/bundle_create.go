@@ -236,7 +236,7 @@ func (c *creator) delta(ctx context.Context, p plannedSet) (bundle.Dataset, erro
 	defer c.scratch.RemoveSet(context.Background(), tmpName)
 	name := c.fileName(e.Set, "delta")
 	path := filepath.Join(c.work, name)
-	adds, removes, err := writeDelta(ctx, path, baseStore, e.Set, c.scratch, tmpName)
+	adds, removes, err := writeDelta(ctx, path, baseStore, e.Set, c.scratch, newRes.Sets[0])
 	if err != nil {
 		return d, err
 	}
@@ -252,12 +252,7 @@ func (c *creator) delta(ctx context.Context, p plannedSet) (bundle.Dataset, erro
 	if err != nil {
 		return d, err
 	}
-	n, err := bundle.ReadDelta(fh, name, e.Kind.KeyWidth(), func(op bundle.DeltaOp) error {
-		if op.Add {
-			return db0.Add(op.Key)
-		}
-		return db0.Remove(op.Key)
-	})
+	n, err := bundle.ReadDelta(fh, name, e.Kind.KeyWidth(), func(op bundle.DeltaOp) error { return feedDelta(db0, op) })
 	fh.Close()
 	if err != nil {
 		return d, err
@@ -266,12 +261,13 @@ func (c *creator) delta(ctx context.Context, p plannedSet) (bundle.Dataset, erro
 	if err != nil {
 		return d, err
 	}
-	// A delta carries keys: records of the new version (the names of
-	// "HASH  name" lines) would not reach the appliance, which would then
+	// A delta carries the records of the keys it adds; records of keys
+	// both versions hold stay the base's. When the new version's differ
+	// (names on lines of keys the base had without), the appliance would
 	// hold other content than a direct import of the new version. Equal
 	// fingerprints say nothing was lost.
 	if want := newRes.Sets[0]; got.Fingerprint != want.Fingerprint || got.Count != want.Count {
-		return d, fmt.Errorf("set %s: the new version holds records a delta cannot carry (file names of its lines, or records the base has for keys it keeps): the delta would give fingerprint %s, the new version is %s; make a full bundle instead (no --delta)",
+		return d, fmt.Errorf("set %s: the new version holds records a delta cannot carry (records of keys both versions hold differ; a delta carries records only with the keys it adds): the delta would give fingerprint %s, the new version is %s; make a full bundle instead (no --delta)",
 			e.Set, got.Fingerprint, want.Fingerprint)
 	}
 	c.names[name] = path
@@ -281,8 +277,10 @@ func (c *creator) delta(ctx context.Context, p plannedSet) (bundle.Dataset, erro
 	return d, nil
 }
 
-// writeDelta writes the +/- lines that turn set a of sa into set b of sb.
-func writeDelta(ctx context.Context, path string, sa *db.Store, a string, sb *db.Store, b string) (adds, removes uint64, err error) {
+// writeDelta writes the +/- lines that turn set a of sa into set nb of
+// sb; an added key's records (when nb has records) ride on its "+" lines.
+func writeDelta(ctx context.Context, path string, sa *db.Store, a string, sb *db.Store, nb db.SetInfo) (adds, removes uint64, err error) {
+	b := nb.Name
 	f, err := os.Create(path)
 	if err != nil {
 		return 0, 0, err
@@ -310,6 +308,9 @@ func writeDelta(ctx context.Context, path string, sa *db.Store, a string, sb *db
 	put := func(op byte, k []byte) error {
 		line = append(line[:0], op)
 		line = hex.AppendEncode(line, k)
+		if op == '+' && nb.Records > 0 {
+			return putRecords(sb, nb, k, line, w)
+		}
 		line = append(line, '\n')
 		_, err := w.Write(line)
 		return err
@@ -346,6 +347,39 @@ func writeDelta(ctx context.Context, path string, sa *db.Store, a string, sb *db
 		return 0, 0, err
 	}
 	return adds, removes, f.Close()
+}
+
+// putRecords writes the line of an added key (head, "+HEX"), once per
+// record of the key in set si of st, or bare when it has none.
+func putRecords(st *db.Store, si db.SetInfo, key, head []byte, w io.Writer) error {
+	var m db.Match
+	err := st.View(func(r *db.Reader) error {
+		r.SetPackagePage(0, -1)
+		ms, err := r.LookupHash(si.Kind, key, true)
+		for _, x := range ms {
+			if x.Set.Name == si.Name {
+				m = x
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if len(m.Records) == 0 {
+		_, err := w.Write(append(head, '\n'))
+		return err
+	}
+	var line []byte
+	for _, rec := range m.Records {
+		if line, err = bundle.RecordLine(append(line[:0], head...), rec, m.Packages); err != nil {
+			return err
+		}
+		if _, err := w.Write(append(line, '\n')); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // exportSet writes a set of the database as a data file the importer

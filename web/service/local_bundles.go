@@ -518,10 +518,7 @@ func (a *bundleApplier) readDelta(ctx context.Context, stage *db.Stage, st *dsSt
 		if ops++; ops&4095 == 0 {
 			tr.Add(4096)
 		}
-		if op.Add {
-			return st.delta.Add(op.Key)
-		}
-		return st.delta.Remove(op.Key)
+		return feedDelta(st.delta, op)
 	})
 	tr.Add(ops & 4095)
 	if err != nil {
@@ -530,6 +527,21 @@ func (a *bundleApplier) readDelta(ctx context.Context, stage *db.Stage, st *dsSt
 	st.values += n
 	st.done = true
 	return nil
+}
+
+// feedDelta hands one change of a delta file to the builder: an add with
+// its record and the packages it names, an add, or a remove.
+func feedDelta(d *db.DeltaBuilder, op bundle.DeltaOp) error {
+	switch {
+	case op.Record != nil:
+		for _, p := range op.Packages {
+			d.AddPackage(p)
+		}
+		return d.AddRecord(op.Key, op.Record)
+	case op.Add:
+		return d.Add(op.Key)
+	}
+	return d.Remove(op.Key)
 }
 
 // needs says what to apply before a delta whose base is missing.
