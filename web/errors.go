@@ -88,7 +88,7 @@ func routeStyle(path string, accept string) style {
 	switch {
 	case path == "/api" || strings.HasPrefix(path, "/api/"):
 		return styleJSON
-	case strings.HasPrefix(path, "/lookup/") || strings.HasPrefix(path, "/bulk/") || path == "/info" ||
+	case strings.HasPrefix(path, "/lookup/") || strings.HasPrefix(path, "/bulk/") || path == "/info" || strings.HasPrefix(path, "/info/") ||
 		strings.HasPrefix(path, "/parents/") || strings.HasPrefix(path, "/children/") ||
 		strings.HasPrefix(path, "/stats/") || strings.HasPrefix(path, "/session/") ||
 		path == "/parents" || path == "/children" || path == "/stats" || path == "/session" || path == "/lookup":

@@ -127,7 +127,7 @@ func (s *Server) table() []route {
 	}
 	// Anything else under hashlookup's prefixes answers JSON, never the
 	// HTML 404 page.
-	for _, p := range []string{"/lookup/*", "/parents/*", "/children/*", "/stats/*", "/session/*"} {
+	for _, p := range []string{"/lookup/*", "/info/*", "/parents/*", "/children/*", "/stats/*", "/session/*"} {
 		rs = append(rs, route{"GET", p, open, s.hlNoRoute})
 	}
 	// An empty value is a 400 naming the problem, not an unknown route.
