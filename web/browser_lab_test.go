@@ -3,8 +3,10 @@ package web
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -302,5 +304,58 @@ func TestBulkCSVWarnings(t *testing.T) {
 		if strings.ContainsAny(strings.Join(row, ""), "\u202E\x01") {
 			t.Errorf("row %d carries hidden characters raw: %q", i, row)
 		}
+	}
+}
+
+// TestBulkAPIWarnings: the API's bulk forms (a JSON list, NDJSON lines)
+// carry the look-alike warnings and hidden code points a single lookup
+// gives (issue 10 item 3: every answer form).
+func TestBulkAPIWarnings(t *testing.T) {
+	ts := startServer(t, labStore(t), nil)
+	values := []string{`C:\Windows\System32\scvhost.exe`, "svchost.exe::$DATA", "C:\\Windows\\System32\\\u202Eexe.tsohcvs"}
+	want := []struct{ warning, codePoint string }{{"transposition of 'vc'", ""}, {"main data stream", ""}, {"shown as 'svchost.exe'", "U+202E"}}
+	js, _ := json.Marshal(values)
+	var nd strings.Builder
+	for _, v := range values {
+		b, _ := json.Marshal(v)
+		nd.Write(append(b, '\n'))
+	}
+	for _, tc := range []struct{ name, ct, body string }{
+		{"json", "application/json", string(js)},
+		{"ndjson", "application/x-ndjson", nd.String()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := do(t, "POST", ts.URL+"/api/v1/lookup", strings.NewReader(tc.body), "Content-Type", tc.ct)
+			if r.status != 200 {
+				t.Fatalf("status %d: %s", r.status, r.body)
+			}
+			var answers []json.RawMessage
+			if tc.ct == "application/json" {
+				var env struct{ Answers []json.RawMessage }
+				if err := json.Unmarshal([]byte(r.body), &env); err != nil {
+					t.Fatalf("%v: %s", err, r.body)
+				}
+				answers = env.Answers
+			} else {
+				for _, l := range strings.Split(strings.TrimSpace(r.body), "\n") {
+					answers = append(answers, json.RawMessage(l))
+				}
+			}
+			if len(answers) != len(want) {
+				t.Fatalf("%d answers, want %d: %s", len(answers), len(want), r.body)
+			}
+			for i, w := range want {
+				var a db.Answer
+				if err := json.Unmarshal(answers[i], &a); err != nil {
+					t.Fatalf("answer %d: %v: %s", i, err, answers[i])
+				}
+				if a.Verdict != "NA" || !strings.Contains(string(answers[i]), w.warning) {
+					t.Errorf("answer %d: %s, want NA with %q", i, answers[i], w.warning)
+				}
+				if w.codePoint != "" && !slices.Contains(a.SuspiciousCodePoints, w.codePoint) {
+					t.Errorf("answer %d: suspicious code points %v, want %s", i, a.SuspiciousCodePoints, w.codePoint)
+				}
+			}
+		})
 	}
 }
