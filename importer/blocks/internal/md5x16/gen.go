@@ -68,6 +68,28 @@ func main() {
 			p("\tVPADDD %s, %s, %s", bb, a, a)
 		}
 	}
+	// chunks emits the loop over CX whole chunks from SI (straight to end
+	// when there are none): each chunk's 16 words gathered from the 16
+	// lanes into Z8-Z23, the 64 steps, the state in Z0-Z3 added back.
+	chunks := func(label, end string) {
+		p("\tTESTQ CX, CX")
+		p("\tJZ %s", end)
+		p("%s:", label)
+		for i := 0; i < 4; i++ {
+			p("\tVMOVDQA32 Z%d, Z%d", i, 4+i)
+		}
+		for w := 0; w < 16; w++ {
+			p("\tKXNORW K1, K1, K1")
+			p("\tVPGATHERDD %d(SI)(Z24*1), K1, Z%d", 4*w, 8+w)
+		}
+		steps(false)
+		for i := 0; i < 4; i++ {
+			p("\tVPADDD Z%d, Z%d, Z%d", 4+i, i, i)
+		}
+		p("\tADDQ $64, SI")
+		p("\tDECQ CX")
+		p("\tJNZ %s", label)
+	}
 	p("// func block16(base *byte, offs *[16]uint32, chunks uint64, pad *[64]uint32, out *[16][16]byte)")
 	p("TEXT ·block16(SB), NOSPLIT, $0-40")
 	p("\tMOVQ base+0(FP), SI")
@@ -79,23 +101,7 @@ func main() {
 	for i := 0; i < 4; i++ {
 		p("\tVPBROADCASTD md5iv<>+%d(SB), Z%d", 4*i, i)
 	}
-	p("\tTESTQ CX, CX")
-	p("\tJZ padding")
-	p("loop:")
-	for i := 0; i < 4; i++ {
-		p("\tVMOVDQA32 Z%d, Z%d", i, 4+i)
-	}
-	for w := 0; w < 16; w++ {
-		p("\tKXNORW K1, K1, K1")
-		p("\tVPGATHERDD %d(SI)(Z24*1), K1, Z%d", 4*w, 8+w)
-	}
-	steps(false)
-	for i := 0; i < 4; i++ {
-		p("\tVPADDD Z%d, Z%d, Z%d", 4+i, i, i)
-	}
-	p("\tADDQ $64, SI")
-	p("\tDECQ CX")
-	p("\tJNZ loop")
+	chunks("loop", "padding")
 	p("padding:")
 	for i := 0; i < 4; i++ {
 		p("\tVMOVDQA32 Z%d, Z%d", i, 4+i)
@@ -124,23 +130,7 @@ func main() {
 	for i := 0; i < 4; i++ {
 		p("\tVMOVDQU32 %d(DX), Z%d", 64*i, i)
 	}
-	p("\tTESTQ CX, CX")
-	p("\tJZ done")
-	p("loop2:")
-	for i := 0; i < 4; i++ {
-		p("\tVMOVDQA32 Z%d, Z%d", i, 4+i)
-	}
-	for w := 0; w < 16; w++ {
-		p("\tKXNORW K1, K1, K1")
-		p("\tVPGATHERDD %d(SI)(Z24*1), K1, Z%d", 4*w, 8+w)
-	}
-	steps(false)
-	for i := 0; i < 4; i++ {
-		p("\tVPADDD Z%d, Z%d, Z%d", 4+i, i, i)
-	}
-	p("\tADDQ $64, SI")
-	p("\tDECQ CX")
-	p("\tJNZ loop2")
+	chunks("loop2", "done")
 	p("done:")
 	for i := 0; i < 4; i++ {
 		p("\tVMOVDQU32 Z%d, %d(DX)", i, 64*i)
