@@ -480,10 +480,7 @@ func (w *ingestWorker) hashBlocks(data []byte) (out []blockOut, zero, nonprob ui
 	var sums [md5x16.Lanes][16]byte
 	n := 0
 	flush := func() {
-		for i := n; i < md5x16.Lanes; i++ {
-			offs[i] = offs[0]
-		}
-		md5x16.Sum16(data, &offs, bs, &sums)
+		md5x16.SumFirst(data, &offs, n, bs, &sums)
 		for i := 0; i < n; i++ {
 			out[at[i]].hash = sums[i]
 		}

@@ -449,10 +449,7 @@ func (w *scanWorker) blocks(data []byte, starts int, base int64, path string, re
 		var sums [md5x16.Lanes][16]byte
 		n := 0
 		flush := func() {
-			for i := n; i < md5x16.Lanes; i++ {
-				offs[i] = offs[0]
-			}
-			md5x16.Sum16(data, &offs, bs, &sums)
+			md5x16.SumFirst(data, &offs, n, bs, &sums)
 			for m := pf.mayContain16(&sums, n); m != 0; m &= m - 1 {
 				i := bits.TrailingZeros32(m)
 				res.items = append(res.items, scanItem{hit: scanHit{off: base + int64(offs[i]), hash: sums[i], path: path}})

@@ -63,5 +63,16 @@ func Sum16(data []byte, offs *[Lanes]uint32, n int, out *[Lanes][16]byte) {
 	block16(&data[0], offs, uint64(n/64), &pad, out)
 }
 
+// SumFirst is Sum16 for a batch that fills only the first lanes lanes
+// (the last of a run): the idle lanes, whatever offsets they hold from
+// the batch before, hash lane 0's message again, and their sums are
+// meaningless.
+func SumFirst(data []byte, offs *[Lanes]uint32, lanes, n int, out *[Lanes][16]byte) {
+	for i := lanes; i < Lanes; i++ {
+		offs[i] = offs[0]
+	}
+	Sum16(data, offs, n, out)
+}
+
 // Enabled reports whether Sum16 runs on AVX-512 here.
 func Enabled() bool { return haveSIMD }

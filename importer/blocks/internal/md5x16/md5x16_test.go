@@ -2,6 +2,7 @@ package md5x16
 
 import (
 	"crypto/md5"
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -162,5 +163,29 @@ func TestSumManyMatchesCryptoMD5(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestSumFirst(t *testing.T) {
+	data := make([]byte, 64<<10)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	for _, lanes := range []int{1, 3, Lanes - 1, Lanes} {
+		var offs [Lanes]uint32
+		for i := range offs {
+			offs[i] = math.MaxUint32 // stale: outside data, Sum16 would panic
+		}
+		for i := 0; i < lanes; i++ {
+			offs[i] = uint32(512 * (i + 1))
+		}
+		var got [Lanes][16]byte
+		SumFirst(data, &offs, lanes, 512, &got)
+		for i := 0; i < lanes; i++ {
+			o := 512 * (i + 1)
+			if want := md5.Sum(data[o : o+512]); got[i] != want {
+				t.Errorf("%d lanes: lane %d: got %x, want %x", lanes, i, got[i], want)
+			}
+		}
 	}
 }
