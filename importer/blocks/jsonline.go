@@ -417,26 +417,21 @@ func (l *jsonLine) parse(line []byte) error {
 				} else {
 					l.ftype = v
 				}
-			case "source_sub_counts":
+			case "source_sub_counts", "name_pairs":
 				if c != '[' {
 					if _, err := s.skip(0); err != nil {
 						return err
 					}
 					break
 				}
-				havePairs = true
-				if err := s.pairsArray(&fieldErr); err != nil {
-					return err
+				if key[0] == 's' {
+					havePairs = true
+					err = s.pairsArray(&fieldErr)
+				} else {
+					haveNames = true
+					err = s.namesArray(&fieldErr)
 				}
-			case "name_pairs":
-				if c != '[' {
-					if _, err := s.skip(0); err != nil {
-						return err
-					}
-					break
-				}
-				haveNames = true
-				if err := s.namesArray(&fieldErr); err != nil {
+				if err != nil {
 					return err
 				}
 			default:
