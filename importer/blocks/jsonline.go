@@ -182,6 +182,15 @@ const (
 	vOther
 )
 
+// digits skips a run of decimal digits and tells how many there were.
+func (s *jscan) digits() int {
+	d := s.p
+	for s.p < len(s.b) && s.b[s.p] >= '0' && s.b[s.p] <= '9' {
+		s.p++
+	}
+	return s.p - d
+}
+
 // num reads a JSON number; ok is true when it is an unsigned integer
 // that fits 64 bits (rapidjson's IsUint64).
 func (s *jscan) num() (v uint64, ok bool, err error) {
@@ -190,21 +199,14 @@ func (s *jscan) num() (v uint64, ok bool, err error) {
 		s.p++
 	}
 	digits := s.p
-	for s.p < len(s.b) && s.b[s.p] >= '0' && s.b[s.p] <= '9' {
-		s.p++
-	}
-	if s.p == digits || (s.b[digits] == '0' && s.p-digits > 1) {
+	if n := s.digits(); n == 0 || (s.b[digits] == '0' && n > 1) {
 		return 0, false, errSyntax
 	}
 	isInt := s.b[start] != '-'
 	if s.p < len(s.b) && s.b[s.p] == '.' {
 		isInt = false
 		s.p++
-		d := s.p
-		for s.p < len(s.b) && s.b[s.p] >= '0' && s.b[s.p] <= '9' {
-			s.p++
-		}
-		if s.p == d {
+		if s.digits() == 0 {
 			return 0, false, errSyntax
 		}
 	}
@@ -214,11 +216,7 @@ func (s *jscan) num() (v uint64, ok bool, err error) {
 		if s.p < len(s.b) && (s.b[s.p] == '+' || s.b[s.p] == '-') {
 			s.p++
 		}
-		d := s.p
-		for s.p < len(s.b) && s.b[s.p] >= '0' && s.b[s.p] <= '9' {
-			s.p++
-		}
-		if s.p == d {
+		if s.digits() == 0 {
 			return 0, false, errSyntax
 		}
 	}
