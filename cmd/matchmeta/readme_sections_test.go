@@ -196,12 +196,13 @@ func TestREADMEBlocksBundlesImages(t *testing.T) {
 	}
 	// What some examples' comments promise.
 	says := map[string]string{
-		"matchmeta image status":    "imaging: available (profile default, region us-east-2)",
-		"matchmeta sync --from":     "applied",
-		"matchmeta bundle list":     "malware",
-		"matchmeta blocks subtract": "FileBlock.Info has",
-		"minisign -V -p lab.pub":    "Signature and comment signature verified",
-		"matchmeta image changed":   "1 downloaded",
+		"matchmeta image status":             "imaging: available (profile default, region us-east-2)",
+		"matchmeta sync --from":              "applied",
+		"matchmeta bundle list":              "malware",
+		"matchmeta blocks subtract":          "FileBlock.Info has",
+		"matchmeta blocks scan evidence.E01": "100% present (64 of 64 blocks)",
+		"minisign -V -p lab.pub":             "Signature and comment signature verified",
+		"matchmeta image changed":            "1 downloaded",
 		"matchmeta image acquire --snapshot snap-0c0ffee0c0ffee001 --out hunt": "block scan FileBlock.Info: 16 matches",
 	}
 
