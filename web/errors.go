@@ -56,14 +56,12 @@ func httpStatus(k db.ErrorKind) int {
 		return http.StatusNotFound
 	case db.ErrorExists, db.ErrorBusy:
 		return http.StatusConflict
-	case db.ErrorReadOnly:
+	case db.ErrorReadOnly, db.ErrorForbidden:
 		return http.StatusForbidden
 	case db.ErrorTooLarge:
 		return http.StatusRequestEntityTooLarge
 	case db.ErrorUnauthenticated:
 		return http.StatusUnauthorized
-	case db.ErrorForbidden:
-		return http.StatusForbidden
 	case db.ErrorUnsupported:
 		return http.StatusUnsupportedMediaType
 	case db.ErrorUnavailable:
