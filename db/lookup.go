@@ -285,29 +285,36 @@ func (r *Reader) fillListRecords(m *Match, key, v []byte, pks []*bolt.Bucket) er
 	if err != nil {
 		return fmt.Errorf("db: set %s: records of %x: %w", m.Set.Name, key, err)
 	}
+	recs := make([]Record, len(items))
 	// Records taken from a release's file store say how many packages
-	// each has: the match then counts its distinct packages always, as
-	// the release answers.
+	// each has: they answer as the release does (every record, a page of
+	// each one's packages, the distinct packages counted always).
 	released := false
-	// Every record is stored; an answer carries a page of them and the
-	// total. Packages are counted over all of them (hashlookup's
+	for i, it := range items {
+		if recs[i], err = DecodeRecord(it); err != nil {
+			return fmt.Errorf("db: set %s: records of %x: %w", m.Set.Name, key, err)
+		}
+		released = released || recs[i].PackageTotal > 0
+	}
+	// Otherwise every record is stored; an answer carries a page of them
+	// and the total. Packages are counted over all of them (hashlookup's
 	// parent-total), resolved for the page only.
 	limit := r.pageLim
 	if limit == 0 {
 		limit = DefaultRecordPage
+		if released {
+			limit = DefaultPackagePage
+		}
 	}
-	from := min(r.pageOff, len(items))
-	to := len(items)
-	if limit > 0 {
-		to = min(from+limit, len(items))
+	from, to := 0, len(recs)
+	if !released {
+		from = min(r.pageOff, len(recs))
+		if limit > 0 {
+			to = min(from+limit, len(recs))
+		}
 	}
 	var distinct map[string]struct{}
-	for i, it := range items {
-		rec, err := DecodeRecord(it)
-		if err != nil {
-			return fmt.Errorf("db: set %s: records of %x: %w", m.Set.Name, key, err)
-		}
-		released = released || rec.PackageTotal > 0
+	for i, rec := range recs {
 		if len(rec.Packages) > 0 {
 			if distinct == nil {
 				distinct = map[string]struct{}{}
@@ -318,6 +325,12 @@ func (r *Reader) fillListRecords(m *Match, key, v []byte, pks []*bolt.Bucket) er
 		}
 		if i < from || i >= to {
 			continue
+		}
+		if released {
+			rec.Packages = rec.Packages[min(r.pageOff, len(rec.Packages)):]
+			if limit > 0 && len(rec.Packages) > limit {
+				rec.Packages = rec.Packages[:limit]
+			}
 		}
 		m.Records = append(m.Records, rec)
 		for _, p := range rec.Packages {
@@ -345,13 +358,24 @@ func (r *Reader) fillListRecords(m *Match, key, v []byte, pks []*bolt.Bucket) er
 			m.Packages[p] = pkg
 		}
 	}
-	if len(items) > len(m.Records) {
-		m.RecordTotal = len(items)
+	if len(recs) > len(m.Records) {
+		m.RecordTotal = len(recs)
 	}
 	if len(distinct) > 0 && (m.RecordTotal > 0 || r.pageOff > 0 || released) {
 		m.PackageTotal = len(distinct)
 	}
 	return nil
+}
+
+// SetRecords returns what one set answers for key, its records and their
+// packages (paged as SetPackagePage says); ok is false when the set does
+// not hold the key.
+func (r *Reader) SetRecords(set SetInfo, key []byte) (m Match, ok bool, err error) {
+	if !r.Has(set, key) {
+		return Match{}, false, nil
+	}
+	m = Match{Set: set, Exact: true}
+	return m, true, r.fillRecords(&m, key)
 }
 
 // LookupName returns every filename set that holds name, exactly or with

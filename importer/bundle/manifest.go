@@ -50,6 +50,11 @@ const (
 	// export_json`, `matchmeta blocks export`): JSON lines of block
 	// hashes and of their sources, one file per set.
 	FileBlocks = "blocks"
+	// FileRecords is a hash set whose keys carry records (a set of the
+	// database packed by --from-db: an NSRL release's, names of "HASH
+	// name" lines): one line per record, the hex key and, after a tab,
+	// the record as JSON (records.go); a key without records stands alone.
+	FileRecords = "records"
 )
 
 // KindNSRL is the kind of a dataset that is a whole NSRL release (group
@@ -112,7 +117,7 @@ type Dataset struct {
 	Version string   `json:"version,omitempty"`
 	Mode    string   `json:"mode"`
 	// Format of the data files: sha256, sha1, md5, filenames, paths,
-	// nsrl, blocks (full) or delta ("+HEX" / "-HEX" lines).
+	// nsrl, blocks, records (full) or delta ("+HEX" / "-HEX" lines).
 	Format string `json:"format"`
 	// Profile is the OS build profile a path set's paths are normalized
 	// by (path sets only: UBUNTU18, WIN2K16, ...).
@@ -259,7 +264,9 @@ func (m *Manifest) Validate() error {
 		sets[d.Set] = true
 		switch d.Mode {
 		case ModeFull:
-			if want := fullFormat(d.Kind); want == "" || d.Format != want {
+			if d.Format == FileRecords && recordsKind(d.Kind) {
+				// a hash list with its records
+			} else if want := fullFormat(d.Kind); want == "" || d.Format != want {
 				return fmt.Errorf("%s: format %q for a full %s set (want %s)", where, d.Format, d.Kind, orNone(fullFormat(d.Kind)))
 			}
 			if d.Base != nil {
@@ -340,6 +347,11 @@ func fullFormat(k db.Kind) string {
 		return FileBlocks
 	}
 	return ""
+}
+
+// recordsKind tells whether a full set of kind k may be a records file.
+func recordsKind(k db.Kind) bool {
+	return k == db.KindSHA256 || k == db.KindSHA1 || k == db.KindMD5
 }
 
 // validateBlocks checks the block fields: a block set gives its block

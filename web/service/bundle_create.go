@@ -83,6 +83,9 @@ func (c *creator) full(ctx context.Context, p plannedSet) (bundle.Dataset, error
 	case bundle.FileBlocks:
 		suffix = "json"
 	}
+	if d.Format != bundle.FullFormat(e.Kind) && (d.Format != bundle.FileRecords || e.Kind.KeyWidth() == 0 || e.Kind == db.KindPath || e.Kind == db.KindBlock) {
+		return d, fmt.Errorf("set %s: format %s for a %s set (want %s, or records for sha256, sha1 and md5 sets)", e.Set, d.Format, e.Kind, bundle.FullFormat(e.Kind))
+	}
 	var perFile []uint64
 	if len(p.files) > 1 {
 		for _, f := range p.files {
@@ -352,34 +355,36 @@ func writeDelta(ctx context.Context, path string, sa *db.Store, a string, sb *db
 // putRecords writes the line of an added key (head, "+HEX"), once per
 // record of the key in set si of st, or bare when it has none.
 func putRecords(st *db.Store, si db.SetInfo, key, head []byte, w io.Writer) error {
-	var m db.Match
-	err := st.View(func(r *db.Reader) error {
+	return st.View(func(r *db.Reader) error {
 		r.SetPackagePage(0, -1)
-		ms, err := r.LookupHash(si.Kind, key, true)
-		for _, x := range ms {
-			if x.Set.Name == si.Name {
-				m = x
-			}
-		}
+		_, err := writeKeyRecords(r, si, key, head, w)
 		return err
 	})
+}
+
+// writeKeyRecords writes head (the key's hex, after its "+" on a delta
+// line) once per record of key in set si, with the record, or bare when
+// it has none; it returns the lines written. r must answer every record
+// and package (SetPackagePage(0, -1)).
+func writeKeyRecords(r *db.Reader, si db.SetInfo, key, head []byte, w io.Writer) (uint64, error) {
+	m, _, err := r.SetRecords(si, key)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if len(m.Records) == 0 {
 		_, err := w.Write(append(head, '\n'))
-		return err
+		return 1, err
 	}
 	var line []byte
 	for _, rec := range m.Records {
 		if line, err = bundle.RecordLine(append(line[:0], head...), rec, m.Packages); err != nil {
-			return err
+			return 0, err
 		}
 		if _, err := w.Write(append(line, '\n')); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return uint64(len(m.Records)), nil
 }
 
 // exportSet writes a set of the database as a data file the importer
@@ -406,6 +411,32 @@ func exportSet(ctx context.Context, st *db.Store, si db.SetInfo, path string) er
 	})
 	if err != nil {
 		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// exportRecords writes a hash set as a records file: every key with each
+// of its records, in one read of the set.
+func exportRecords(ctx context.Context, st *db.Store, si db.SetInfo, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	err = st.View(func(r *db.Reader) error {
+		r.SetPackagePage(0, -1)
+		head := make([]byte, 0, 130)
+		return r.ForEachKey(ctx, si, func(k []byte) error {
+			_, err := writeKeyRecords(r, si, k, hex.AppendEncode(head[:0], k), w)
+			return err
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("set %s: %w", si.Name, err)
 	}
 	if err := w.Flush(); err != nil {
 		return err
@@ -512,6 +543,9 @@ func CreateBundle(ctx context.Context, req BundleCreateRequest, live *db.Store, 
 			return out, err
 		}
 		p := plannedSet{entry: e, format: bundle.FullFormat(e.Kind), files: e.Files}
+		if e.Format != "" {
+			p.format = e.Format
+		}
 		var d bundle.Dataset
 		if e.Base != "" {
 			d, err = c.delta(ctx, p)
@@ -576,6 +610,17 @@ func (c *creator) export(ctx context.Context, name string) ([]BundleSpecEntry, e
 		}
 		return []BundleSpecEntry{{Set: si.Name, Kind: si.Kind, Class: si.Class, Source: si.Source, Desc: si.Desc, Version: si.Version,
 			BlockSize: si.BlockSize, Step: si.Step, Files: []string{p}}}, nil
+	}
+	if si.Records > 0 || si.FilesID != 0 {
+		// Keys with records (an NSRL release's set, names of "HASH name"
+		// lines): a records file carries them, so the other appliance
+		// answers the same detail.
+		p := filepath.Join(c.work, "export-"+name+".records")
+		if err := exportRecords(ctx, c.live, si, p); err != nil {
+			return nil, err
+		}
+		return []BundleSpecEntry{{Set: si.Name, Kind: si.Kind, Class: si.Class, Source: si.Source, Desc: si.Desc, Version: si.Version,
+			Format: bundle.FileRecords, Files: []string{p}}}, nil
 	}
 	suffix := bundle.FullFormat(si.Kind)
 	if suffix == "" {

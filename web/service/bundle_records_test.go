@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/importer"
 	"github.com/matchmeta/matchmeta/importer/bundle"
 )
 
@@ -109,5 +110,71 @@ func TestBundleDeltaCarriesRecords(t *testing.T) {
 	}
 	if got := answerJSON(t, l, keyHex(5)); strings.Contains(got, "tool-5.exe") {
 		t.Errorf("a removed key still answers: %s", got)
+	}
+}
+
+// TestBundleFromDBCarriesNSRLRecords: sets an NSRL release made, packed
+// with --from-db and applied on a fresh appliance, answer every hash with
+// the same records, packages and totals as the source (a name that is not
+// UTF-8 included); a set with plain named lines keeps its names too.
+func TestBundleFromDBCarriesNSRLRecords(t *testing.T) {
+	ctx := context.Background()
+	src, srcSt := bundleLocal(t, t.TempDir())
+	release, err := filepath.Abs("../../importer/testdata/nsrlv2-basic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := importer.Import(ctx, srcSt, importer.Request{Format: importer.FormatNSRL, Set: "nsrl", Class: db.ClassKnown, Files: []string{release}},
+		importer.Options{Stdin: strings.NewReader("")}); err != nil {
+		t.Fatal(err)
+	}
+	named := namedList(t, filepath.Join(t.TempDir(), "named.txt"), 0, 5)
+	if _, err := importer.Import(ctx, srcSt, importer.Request{Format: importer.FormatSHA256, Set: "tools", Class: db.ClassNotable, Files: []string{named}},
+		importer.Options{Stdin: strings.NewReader("")}); err != nil {
+		t.Fatal(err)
+	}
+	sets := []string{"nsrl-sha1", "nsrl-md5", "nsrl-filename", "tools"}
+	out := filepath.Join(t.TempDir(), "seed.mmbundle")
+	res, err := CreateBundle(ctx, BundleCreateRequest{Out: out, Producer: "lab", Sequence: 1, Created: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), FromDB: sets}, srcSt, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range res.Manifest.Datasets {
+		if want := map[string]string{"nsrl-filename": bundle.FileFilenames}[d.Set]; want == "" && d.Format != bundle.FileRecords || want != "" && d.Format != want {
+			t.Errorf("set %s packed as %s", d.Set, d.Format)
+		}
+	}
+	dst, dstSt := bundleLocal(t, t.TempDir())
+	if _, err := dst.BundleApply(ctx, BundleApplyRequest{File: out}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var queries []string
+	for _, name := range sets[:2] {
+		si, _ := srcSt.Set(name)
+		if err := srcSt.EachKey(ctx, name, func(k []byte) error {
+			queries = append(queries, fmt.Sprintf("%X", k))
+			return nil
+		}); err != nil || si.Count == 0 {
+			t.Fatalf("keys of %s: %v (%d)", name, err, si.Count)
+		}
+	}
+	queries = append(queries, keyHex(3))
+	sawPackages := false
+	for _, q := range queries {
+		got, want := answerJSON(t, dst, q), answerJSON(t, src, q)
+		if got != want {
+			t.Errorf("%s:\n got %s\nwant %s", q, got, want)
+		}
+		sawPackages = sawPackages || strings.Contains(want, `"packages"`)
+	}
+	if !sawPackages || !strings.Contains(answerJSON(t, dst, keyHex(3)), "tool-3.exe") {
+		t.Errorf("the answers compared hold no packages or names: %s", answerJSON(t, dst, queries[0]))
+	}
+	for _, name := range sets {
+		a, _ := srcSt.Set(name)
+		b, err := dstSt.Set(name)
+		if err != nil || a.Count != b.Count {
+			t.Errorf("set %s: %d keys here, %d there (%v)", name, a.Count, b.Count, err)
+		}
 	}
 }

@@ -107,9 +107,10 @@ type BundleCreateRequest struct {
 	Compression string `json:"compression,omitempty"`
 	// Datasets from data files (paths on the service's machine).
 	Datasets []BundleSpecEntry `json:"datasets,omitempty"`
-	// FromDB packs sets of this database as they are now: their keys, and
-	// the names of filename sets (NSRL records and path sets stay behind:
-	// bundle the release or the listing instead).
+	// FromDB packs sets of this database as they are now: their keys with
+	// their records (an NSRL release's, as records files), block sets as
+	// hashdb JSON, and the names of filename sets (path sets stay behind:
+	// bundle the listing instead).
 	FromDB []string `json:"from_db,omitempty"`
 	// RotateKeys are public key lines (minisign) trusted from this bundle
 	// on: a key rotation.
@@ -141,9 +142,12 @@ type BundleSpecEntry struct {
 	Profile string `json:"profile,omitempty"`
 	// BlockSize and Step are a block set's (kind block: the file is a
 	// hashdb JSON export).
-	BlockSize int      `json:"block_size,omitempty"`
-	Step      int      `json:"step,omitempty"`
-	Files     []string `json:"files"`
+	BlockSize int `json:"block_size,omitempty"`
+	Step      int `json:"step,omitempty"`
+	// Format is the data files' format when not the kind's usual one
+	// (records: keys with their records, as --from-db packs them).
+	Format string   `json:"format,omitempty"`
+	Files  []string `json:"files"`
 	// Base makes the dataset a delta against a base bundle file or a set
 	// of the database.
 	Base string `json:"base,omitempty"`

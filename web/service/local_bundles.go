@@ -462,6 +462,9 @@ func importDataset(ctx context.Context, st *db.Store, d bundle.Dataset, src stri
 	if d.Kind == db.KindBlock {
 		return importBlocks(ctx, st, d, src, files, opts)
 	}
+	if d.Format == bundle.FileRecords {
+		return importRecords(ctx, st, d, src, files, opts)
+	}
 	if d.Kind == db.KindPath {
 		return importer.ImportPaths(ctx, st, importer.PathsRequest{Set: d.Set, Profile: d.Profile, Class: d.Class, Source: src, Desc: d.Desc,
 			Version: d.Version, Strict: true, Files: files}, opts)
@@ -492,6 +495,50 @@ func importBlocks(ctx context.Context, st *db.Store, d bundle.Dataset, src strin
 		return nil, err
 	}
 	return &importer.Result{Format: bundle.FileBlocks, Sets: []db.SetInfo{res.Set}, Lines: res.Lines, Values: res.Blocks + res.Sources}, nil
+}
+
+// importRecords imports records files (keys with their records and
+// packages) into one hash set, into the stage when opts has one.
+func importRecords(ctx context.Context, st *db.Store, d bundle.Dataset, src string, files []string, opts importer.Options) (*importer.Result, error) {
+	imp, err := st.BeginImport(ctx, []db.SetSpec{{Name: d.Set, Kind: d.Kind, Class: d.Class, Source: src, Desc: d.Desc, Version: d.Version}},
+		db.ImportOptions{Stage: opts.Stage})
+	if err != nil {
+		return nil, err
+	}
+	defer imp.Abort() // a no-op once committed
+	b := imp.Builders()[0]
+	res := &importer.Result{Format: bundle.FileRecords}
+	for _, f := range files {
+		var r io.Reader = opts.Stdin
+		if f != "-" {
+			fh, err := os.Open(f)
+			if err != nil {
+				return nil, err
+			}
+			defer fh.Close()
+			r = fh
+		}
+		n, err := bundle.ReadRecords(r, filepath.Base(f), d.Kind.KeyWidth(), func(op bundle.DeltaOp) error {
+			if op.Record == nil {
+				return b.AddKey(op.Key)
+			}
+			for _, p := range op.Packages {
+				b.AddPackage(p)
+			}
+			return b.AddRecord(op.Key, op.Record)
+		})
+		res.Values += n
+		if err != nil {
+			return nil, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	if res.Sets, err = imp.Commit(ctx); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // readDelta feeds one delta file into the dataset's delta builder.
