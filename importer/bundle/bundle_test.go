@@ -497,7 +497,7 @@ func compressionOf(b []byte) string {
 
 // TestManifestPathSets: a path dataset names its profile, and only path
 // datasets do; a block dataset is one hashdb JSON file with its block
-// size, and only block datasets give one.
+// size, and only block datasets give one; hash sets may be records files.
 func TestManifestPathSets(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -517,6 +517,8 @@ func TestManifestPathSets(t *testing.T) {
 			d.Files = append(d.Files, File{Name: "second.json", SHA256: d.Files[0].SHA256})
 		}, "one hashdb JSON file, not 2"},
 		{"block size on a hash set", func(d *Dataset) { d.BlockSize = 512 }, "block_size and step go with block sets"},
+		{"hash set as records", func(d *Dataset) { d.Format = FileRecords }, ""},
+		{"filename set as records", func(d *Dataset) { d.Kind, d.Format = db.KindFilename, FileRecords }, `format "records" for a full filename set (want filenames)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := testManifest(hashData)

@@ -1,12 +1,17 @@
 package bundle
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 
 	"aead.dev/minisign"
+
+	"github.com/matchmeta/matchmeta/db"
 )
 
 // seeds adds every file of testdata/DIR to the corpus.
@@ -92,5 +97,34 @@ func FuzzSignature(f *testing.F) {
 			}
 		}
 		ParsePublicKey(b)
+	})
+}
+
+// FuzzDeltaLines: any delta or records file is read or refused without a
+// panic, and every record read writes back to a line that reads the same.
+func FuzzDeltaLines(f *testing.F) {
+	f.Add([]byte("+" + strings.Repeat("ab", 16) + "\t{\"file_name\":\"a.dll\",\"file_size\":3,\"packages\":[{\"key\":\"1\",\"id\":\"1\",\"name\":\"p\"}]}\n-" + strings.Repeat("cd", 16) + "\n"))
+	f.Add([]byte(strings.Repeat("ab", 16) + "\t{\"file_name_hex\":\"E9\",\"sha1\":\"" + strings.Repeat("11", 20) + "\"}\n# c\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		check := func(op DeltaOp) error {
+			if op.Record == nil {
+				return nil
+			}
+			pkgs := map[string]db.Package{}
+			for _, p := range op.Packages {
+				pkgs[p.Key] = p
+			}
+			line, err := RecordLine(nil, *op.Record, pkgs)
+			if err != nil {
+				t.Fatalf("record %+v does not write: %v", op.Record, err)
+			}
+			again, _, err := ParseRecord(line[1:])
+			if err != nil || !reflect.DeepEqual(again, *op.Record) {
+				t.Fatalf("record %+v wrote %s, read back %+v (%v)", op.Record, line, again, err)
+			}
+			return nil
+		}
+		ReadDelta(bytes.NewReader(b), "d", 16, check)
+		ReadRecords(bytes.NewReader(b), "r", 16, check)
 	})
 }
