@@ -189,6 +189,41 @@ func BenchmarkLookupSorted(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
 }
 
+// BenchmarkLookupSortedGrouped is BenchmarkLookupSorted through
+// Reader.Verdicts, which searches the batch's keys side by side.
+func BenchmarkLookupSortedGrouped(b *testing.B) {
+	st, keys := openBenchStore(b)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		rng := rand.New(rand.NewPCG(rand.Uint64(), 9))
+		batch := make([][]byte, 0, 4096)
+		hit := make([]bool, 4096)
+		for {
+			batch = batch[:0]
+			for len(batch) < cap(batch) && pb.Next() {
+				if len(batch)&1 == 0 {
+					batch = append(batch, keys[rng.IntN(len(keys))])
+				} else {
+					k := make([]byte, 32)
+					for j := range k {
+						k[j] = byte(rng.Uint32())
+					}
+					batch = append(batch, k)
+				}
+			}
+			if len(batch) == 0 {
+				return
+			}
+			slices.SortFunc(batch, bytes.Compare)
+			st.View(func(r *Reader) error {
+				r.Verdicts(KindSHA256, batch, hit)
+				return nil
+			})
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
+}
+
 // BenchmarkLookupMemoryFloor is the same chunked search over the same
 // number of keys held in Go memory instead of the mapped file: the floor
 // this machine's memory latency sets for any sorted layout. The store's

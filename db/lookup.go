@@ -49,8 +49,12 @@ type indexCache struct {
 	key    uint64
 	b      *bolt.Bucket
 	cur    *bolt.Cursor // reused: a new cursor per lookup is an allocation
-	lo, hi []byte       // first and last key of the chunk
+	lo, hi []byte       // bounds of the keys known to fall in the chunk; hi is its last key
 	v      []byte       // its packed keys (checksum cut off)
+	loBuf  [32]byte     // lo's storage
+	// count is the index's key count (0: unknown); it steers the search
+	// inside a chunk (indexCache.start).
+	count uint64
 }
 
 // View runs fn with a Reader. Imports may commit meanwhile; the Reader keeps
@@ -104,25 +108,21 @@ func (r *Reader) indexEntry(id uint32, idx []byte) *indexCache {
 
 // has looks key up in a chunked fixed-width index (see chunkKeys): one
 // Seek to the first chunk whose last key is >= key, then a search inside
-// it. A key within the chunk read last skips the Seek.
+// it (verdicts.go). A key within the chunk read last skips the Seek.
 func (c *indexCache) has(key []byte) bool {
-	if c.hi != nil && bytes.Compare(key, c.hi) <= 0 && bytes.Compare(key, c.lo) >= 0 {
-		return bytes.Equal(key, c.hi) || searchFixed(c.v, key)
-	}
-	if c.cur == nil {
-		c.cur = c.b.Cursor()
-	}
-	k, v := c.cur.Seek(key)
-	if k == nil || len(v) < chunkSumLen {
+	var one [1]probe
+	switch c.start(&one[0], key) {
+	case found:
+		return true
+	case absent:
 		return false
 	}
-	v = v[:len(v)-chunkSumLen]
-	c.hi, c.v = k, v
-	c.lo = k
-	if len(v) >= len(key) {
-		c.lo = v[:len(key)]
+	if c.count == 0 {
+		// No key count to estimate the chunk's start from.
+		return searchFixed(one[0].v, key)
 	}
-	return bytes.Equal(k, key) || searchFixed(v, key)
+	resolve(one[:])
+	return one[0].hit
 }
 
 // searchFixed finds key among the sorted fixed-width keys packed in v.
@@ -206,6 +206,7 @@ func (r *Reader) Has(set SetInfo, key []byte) bool {
 	if len(key) != set.Kind.KeyWidth() {
 		return false
 	}
+	c.count = set.Count
 	return c.has(key)
 }
 
@@ -215,6 +216,7 @@ func (r *Reader) HasFolded(set SetInfo, key []byte) bool {
 	if c == nil || len(key) != set.Kind.KeyWidth() {
 		return false
 	}
+	c.count = set.Count
 	return c.has(key)
 }
 

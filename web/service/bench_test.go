@@ -1,10 +1,14 @@
 package service
 
 import (
+	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -133,4 +137,61 @@ func BenchmarkBulkSorted(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*BatchSize)/took[0].Seconds(), "input-order/s")
 	b.ReportMetric(float64(b.N*BatchSize)/took[1].Seconds(), "key-order/s")
+}
+
+// BenchmarkStreamRecords is the in-process half of lookup --file
+// (cmd/matchmeta's BenchmarkLookupFileVsHfind): an MD5 list with a file
+// name per hash (MATCHMETA_BENCH_KEYS, default 2 M), the same number of
+// queries, half of them in the list, shuffled, answered as text lines
+// with full detail (records) into io.Discard.
+func BenchmarkStreamRecords(b *testing.B) {
+	n := 2_000_000
+	if v, err := strconv.Atoi(os.Getenv("MATCHMETA_BENCH_KEYS")); err == nil && v > 0 {
+		n = v
+	}
+	ctx := context.Background()
+	st, err := db.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), db.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	imp, err := st.BeginImport(ctx, []db.SetSpec{{Name: "known", Kind: db.KindMD5, Class: db.ClassKnown, Source: "known.md5"}}, db.ImportOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hash := func(i int) [md5.Size]byte { return md5.Sum(binary.LittleEndian.AppendUint64(nil, uint64(i))) }
+	rec := db.Record{FileSize: -1}
+	for i := 0; i < n; i++ {
+		h := hash(i)
+		rec.FileName = []byte("file" + strconv.Itoa(i) + ".dll")
+		if err := imp.Builders()[0].AddRecord(h[:], &rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := imp.Commit(ctx); err != nil {
+		b.Fatal(err)
+	}
+	l, err := NewLocal(Config{Store: st})
+	if err != nil {
+		b.Fatal(err)
+	}
+	qs := rand.New(rand.NewPCG(9, 9)).Perm(n)
+	in := make([]byte, 0, n*33)
+	for _, q := range qs {
+		h := hash(2 * q) // even: in the list when < n
+		in = hex.AppendEncode(in, h[:])
+		in = append(in, '\n')
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		st, err := l.LookupStream(ctx, bytes.NewReader(in), io.Discard, StreamOptions{Format: StreamText, Detail: DetailFull})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.OK != uint64(n/2) || st.NA != uint64(n-n/2) {
+			b.Fatalf("%d OK, %d NA of %d", st.OK, st.NA, n)
+		}
+	}
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "lookups/s")
+	b.ReportMetric(0, "ns/op")
 }

@@ -3,7 +3,6 @@ package service
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -39,7 +38,10 @@ type item struct {
 
 type batch struct {
 	items []item
-	order []keyRef
+	order []uint64 // sortedVerdicts: key prefix and item position
+	keys  [][]byte // sortedVerdicts: one kind's keys in key order
+	pos   []int32  // their item positions
+	hits  []bool   // their verdicts
 	hit   []bool
 	arena []byte
 	out   []byte
@@ -222,30 +224,58 @@ func (b *batch) addObject(s *jscan) error {
 
 // sortedVerdicts answers the batch's hash items in key order: neighbouring
 // keys share index pages, so the lookups walk memory forward instead of
-// jumping around the mmap. Results land in b.hit by item position.
+// jumping around the mmap, and db's grouped search overlaps their misses.
+// Results land in b.hit by item position.
 func (b *batch) sortedVerdicts(r *db.Reader) {
+	// One uint64 per key: the key's first 48 bits over the item's
+	// position, sorted without a comparison function. Keys that share
+	// those bits stay in input order, which only costs locality.
 	b.order = b.order[:0]
+	var kinds []db.Kind // in a batch, usually one
 	for i := range b.items {
 		it := &b.items[i]
-		if it.klen > 0 && it.err == "" {
-			b.order = append(b.order, keyRef{p: binary.BigEndian.Uint64(it.key[:8]), i: int32(i)})
+		if it.klen > 0 && it.err == "" && i <= orderMask {
+			b.order = append(b.order, binary.BigEndian.Uint64(it.key[:8])&^orderMask|uint64(i))
+			if !slices.Contains(kinds, it.kind) {
+				kinds = append(kinds, it.kind)
+			}
 		}
 	}
-	slices.SortFunc(b.order, func(x, y keyRef) int { return cmp.Compare(x.p, y.p) })
+	slices.Sort(b.order)
 	if cap(b.hit) < len(b.items) {
 		b.hit = make([]bool, len(b.items))
 	}
 	b.hit = b.hit[:len(b.items)]
-	for _, o := range b.order {
-		it := &b.items[o.i]
-		b.hit[o.i] = r.Verdict(it.kind, it.key[:it.klen])
+	clear(b.hit)
+	// Keys grouped by kind, each group in key order.
+	for _, kind := range kinds {
+		b.keys, b.pos = b.keys[:0], b.pos[:0]
+		for _, o := range b.order {
+			i := int(o & orderMask)
+			if it := &b.items[i]; it.kind == kind {
+				b.keys = append(b.keys, it.key[:it.klen])
+				b.pos = append(b.pos, int32(i))
+			}
+		}
+		if cap(b.hits) < len(b.keys) {
+			b.hits = make([]bool, len(b.keys))
+		}
+		b.hits = b.hits[:len(b.keys)]
+		r.Verdicts(kind, b.keys, b.hits)
+		for j, h := range b.hits {
+			b.hit[b.pos[j]] = h
+		}
+	}
+	// Items past the order's reach (a batch larger than it) one by one.
+	for i := orderMask + 1; i < len(b.items); i++ {
+		if it := &b.items[i]; it.klen > 0 && it.err == "" {
+			b.hit[i] = r.Verdict(it.kind, it.key[:it.klen])
+		}
 	}
 }
 
-type keyRef struct {
-	p uint64 // first 8 key bytes: enough to order random hashes
-	i int32
-}
+// orderMask holds an item's position in a sortedVerdicts order entry.
+const orderMask = 1<<16 - 1
 
 func (l *Local) process(b *batch, d Detail, sep []byte) error {
 	sorted := !l.cfg.UnsortedVerdicts
@@ -287,6 +317,19 @@ func (l *Local) process(b *batch, d Detail, sep []byte) error {
 					b.out = append(b.out, `","verdict":"NA"}`...)
 				}
 				continue
+			}
+			if it.klen > 0 {
+				// A hash: answered straight into JSON, unless the matches
+				// need the full Answer (records with packages, file stores).
+				var ok, handled bool
+				if b.out, ok, handled = r.AppendHashAnswerJSON(b.out, it.kind, it.key[:it.klen], d == DetailFull); handled {
+					if ok {
+						t[0]++
+					} else {
+						t[1]++
+					}
+					continue
+				}
 			}
 			v := it.val
 			if it.klen > 0 { // parsed on the fast path: the key is the value
@@ -333,8 +376,11 @@ func (l *Local) process(b *batch, d Detail, sep []byte) error {
 
 func appendUpperHex(dst, b []byte) []byte {
 	const hexd = "0123456789ABCDEF"
-	for _, c := range b {
-		dst = append(dst, hexd[c>>4], hexd[c&0xf])
+	n := len(dst)
+	dst = slices.Grow(dst, 2*len(b))[:n+2*len(b)]
+	out := dst[n:]
+	for i, c := range b {
+		out[2*i], out[2*i+1] = hexd[c>>4], hexd[c&0xf]
 	}
 	return dst
 }
