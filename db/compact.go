@@ -120,6 +120,7 @@ func (s *Store) Compact(ctx context.Context) (CompactReport, error) {
 		d.Close()
 	}
 	s.cur.Store(&handle{db: dst})
+	s.dropSnapshot() // it holds the old file
 	// The old file goes when the last transaction on it ends.
 	old.refs.Done()
 	oldRef = false

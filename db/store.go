@@ -86,6 +86,7 @@ type Store struct {
 	prof      atomic.Pointer[profCacheEntry] // profile table (profile.go)
 	dirs      dirCache                       // prepared look-alike directories (lookalike.go)
 	importing nameLocks                      // sets being written (import.go)
+	snap      snapshots                      // the read snapshot shared by lookups (snapshot.go)
 }
 
 // handle is one open bbolt file and the transactions running on it.
@@ -124,7 +125,11 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 	defer s.writers.RUnlock()
 	h := s.acquire()
 	defer h.refs.Done()
-	return h.db.Update(fn)
+	err := h.db.Update(fn)
+	// The shared read snapshot (Read) may predate the change.
+	s.snap.writes.Add(1)
+	s.dropSnapshot()
+	return err
 }
 
 // writable refuses changes to a read-only database with the reason.
@@ -396,6 +401,7 @@ func (s *Store) Close() error {
 	s.dirs.wait()
 	s.dirs.reset()
 	s.invalidateKeys()
+	s.dropSnapshot()
 	h := s.cur.Load()
 	h.refs.Wait()
 	if err := h.db.Close(); err != nil {

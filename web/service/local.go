@@ -99,9 +99,10 @@ func (l *Local) Runner() *Runner { return l.jobs }
 // Close cancels the running jobs and waits for them until ctx ends.
 func (l *Local) Close(ctx context.Context) error { return l.jobs.Stop(ctx) }
 
-// view runs fn in one read transaction; a failure to read is internal.
+// view runs fn on the store's shared read snapshot (db.Store.Read: one
+// transaction for many short lookups); a failure to read is internal.
 func (l *Local) view(fn func(r *db.Reader) error) error {
-	if err := l.st.View(fn); err != nil {
+	if err := l.st.Read(fn); err != nil {
 		return fmt.Errorf("service: reading the database: %w", err)
 	}
 	return nil
