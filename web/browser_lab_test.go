@@ -359,3 +359,32 @@ func TestBulkAPIWarnings(t *testing.T) {
 		})
 	}
 }
+
+// TestHashlookupHiddenName: the hashlookup answers keep a file name
+// exact, as hashlookup's clients expect, and say which hidden characters
+// it carries, as every other answer form does (issue 10 item 1).
+func TestHashlookupHiddenName(t *testing.T) {
+	ts := startServer(t, labStore(t), nil)
+	single := do(t, "GET", ts.URL+"/lookup/sha256/"+rloSHA256, nil)
+	bulk := do(t, "POST", ts.URL+"/bulk/sha256", strings.NewReader(`{"hashes": ["`+rloSHA256+`"]}`), "Content-Type", "application/json")
+	var one map[string]any
+	var many []map[string]any
+	if single.status != 200 || json.Unmarshal([]byte(single.body), &one) != nil {
+		t.Fatalf("lookup: %d %s", single.status, single.body)
+	}
+	if bulk.status != 200 || json.Unmarshal([]byte(bulk.body), &many) != nil || len(many) != 1 {
+		t.Fatalf("bulk: %d %s", bulk.status, bulk.body)
+	}
+	for name, rec := range map[string]map[string]any{"lookup": one, "bulk": many[0]} {
+		cps, _ := rec["matchmeta:filename-suspicious-code-points"].([]any)
+		if rec["FileName"] != "\u202Etxt.exe\x01" || rec["matchmeta:filename-shown"] != "<U+202E>txt.exe<U+0001>" || fmt.Sprint(cps) != "[U+202E U+0001]" {
+			t.Errorf("%s: FileName %q, shown %q, code points %v", name, rec["FileName"], rec["matchmeta:filename-shown"], cps)
+		}
+	}
+	// A clean name carries no such keys.
+	var clean map[string]any
+	json.Unmarshal([]byte(do(t, "GET", ts.URL+"/lookup/sha256/"+knownSHA256, nil).body), &clean)
+	if _, ok := clean["matchmeta:filename-shown"]; ok || clean["FileName"] == nil {
+		t.Errorf("clean record: %v", clean)
+	}
+}

@@ -92,6 +92,13 @@ func hlRecord(q db.Query, a db.Answer, expand bool) map[string]any {
 			}
 		}
 		put("FileName", first.FileName)
+		// FileName stays exact (hashlookup's contract); a name hiding
+		// bidi, invisible or control characters also says so, as our
+		// other answers do, so a client printing it is warned.
+		if len(first.FileNameSuspicious) > 0 {
+			rec["matchmeta:filename-shown"] = first.FileNameShown
+			rec["matchmeta:filename-suspicious-code-points"] = first.FileNameSuspicious
+		}
 		if first.FileSize != nil {
 			rec["FileSize"] = strconv.FormatInt(*first.FileSize, 10)
 		}
