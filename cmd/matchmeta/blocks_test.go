@@ -29,14 +29,7 @@ func TestBlocksWorkflow(t *testing.T) {
 		}
 		return out, errOut
 	}
-	r := rand.New(rand.NewPCG(3, 4))
-	rnd := func(n int) []byte {
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = byte(r.Uint32())
-		}
-		return b
-	}
+	rnd := randBytes(rand.New(rand.NewPCG(3, 4)))
 	corpus := filepath.Join(dir, "VirusShare_00199")
 	os.Mkdir(corpus, 0o700)
 	mal := rnd(64 * 512)
@@ -112,6 +105,17 @@ func TestBlocksWorkflow(t *testing.T) {
 	}
 }
 
+// randBytes returns a maker of n bytes from r.
+func randBytes(r *rand.Rand) func(n int) []byte {
+	return func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		return b
+	}
+}
+
 // TestBlocksMd5deepDFXML: md5deep -p 512 -d (Debian hashdeep) hashes the
 // same full blocks as an ingest.
 func TestBlocksMd5deepDFXML(t *testing.T) {
@@ -121,12 +125,8 @@ func TestBlocksMd5deepDFXML(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "mm.db")
-	r := rand.New(rand.NewPCG(8, 9))
 	f := filepath.Join(dir, "sample.bin")
-	data := make([]byte, 512*20+77)
-	for i := range data {
-		data[i] = byte(r.Uint32())
-	}
+	data := randBytes(rand.New(rand.NewPCG(8, 9)))(512*20 + 77)
 	os.WriteFile(f, data, 0o600)
 	xml, err := exec.Command("md5deep", "-p", "512", "-d", f).Output()
 	if err != nil {

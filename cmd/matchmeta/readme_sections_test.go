@@ -130,14 +130,7 @@ func TestREADMEBlocksBundlesImages(t *testing.T) {
 	// program, that library's NSRL sector hashes, and an E01 image holding
 	// the sample (part of the image too: the volume's block 100, which
 	// the imaging example hunts).
-	r := rand.New(rand.NewPCG(7, 8))
-	rnd := func(n int) []byte {
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = byte(r.Uint32())
-		}
-		return b
-	}
+	rnd := randBytes(rand.New(rand.NewPCG(7, 8)))
 	lib := rnd(16 * 512)
 	sample := append(append(append([]byte(nil), lib...), rnd(48*512)...), vol.Block(100)[:8192]...)
 	os.Mkdir("VirusShare_00199", 0o755)
