@@ -39,7 +39,7 @@ func TestSyncUnitSettings(t *testing.T) {
 		t.Errorf("After: got %q, want media-matchmeta.mount", u.last("Unit", "After"))
 	}
 	// The signal it sends is the one serve turns into a sync pass.
-	src, err := os.ReadFile("../cmd/matchmeta/bundle_sync.go")
+	src, err := os.ReadFile("../web/daemon/workers.go")
 	if err != nil || !bytes.Contains(src, []byte("syscall.SIGUSR1")) {
 		t.Errorf("serve's sync loop does not handle SIGUSR1 (%v)", err)
 	}

@@ -92,7 +92,15 @@ func (s *Server) apiImage(c echo.Context) error {
 		}
 		o := deref(j.Rebuild)
 		return s.jobStream(c, func(watch service.Watch) (any, error) { return s.svc.ImageRebuild(ctx, j.Dir, j.Out, o, watch) })
-	case "compress", "uncompress", "encrypt", "decrypt":
+	case "encrypt", "decrypt":
+		o := deref(j.Transform)
+		if j.Out != "" { // one file, a raw image
+			return s.jobStream(c, func(watch service.Watch) (any, error) {
+				return nil, s.svc.ImageTransformFile(ctx, op, j.Dir, j.Out, o, watch)
+			})
+		}
+		return s.jobStream(c, func(watch service.Watch) (any, error) { return s.svc.ImageTransform(ctx, op, j.Dir, o, watch) })
+	case "compress", "uncompress":
 		o := deref(j.Transform)
 		return s.jobStream(c, func(watch service.Watch) (any, error) { return s.svc.ImageTransform(ctx, op, j.Dir, o, watch) })
 	}

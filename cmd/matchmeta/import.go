@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"path/filepath"
+	"slices"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
@@ -12,125 +15,145 @@ import (
 	"github.com/matchmeta/matchmeta/web/service"
 )
 
-const importUsage = `import FORMAT FILE... --set NAME --class CLASS [flags]
-
-Formats:
-  sha256, sha1, md5  plain hash lists: one hex hash per line (any case, LF or
-                     CRLF, blank and '#' lines skipped), md5sum/sha256sum
-                     lines "HASH  name" (the name is kept); gzip is read as
-                     is; FILE "-" is stdin
-  hashes             like the above, the kind found per line from its length;
-                     a list mixing kinds gives NAME-sha256, NAME-sha1, NAME-md5
-  filenames          one file name per line (NSRL file-name lists such as
-                     nsrl251.txt); bytes kept exactly
-  nsrl               an NIST NSRL release: RDS v3 .db or .zip (minimal or
-                     curated), or RDS v2 NSRLFile.txt, its directory or zip;
-                     gives NAME-sha256 (v3), NAME-sha1, NAME-md5, NAME-filename
-  paths              gold-build path listings (see 'matchmeta import paths --help')
-
-Re-importing a name replaces the set in one step; an interrupted import
-changes nothing.`
-
-// importRequest is one import job: the CLI builds it from its flags, and a
-// running daemon can execute the same value when the CLI forwards it (it
-// is plain JSON; files are absolute paths, opened by whoever runs the job).
-type importRequest = importer.Request
-
-func (m *Main) runImport(ctx context.Context, args []string) error {
-	if len(args) > 0 && args[0] == "paths" {
-		return m.runImportPaths(ctx, args[1:])
-	}
-	fs := m.newFlagSet("import", importUsage)
-	dbPath := m.dbFlag(fs)
-	set := fs.String("set", "", "name of the set to create or replace (required)")
-	class := fs.String("class", "", "what a match means: known, known-bad or notable (required; nsrl defaults to known)")
-	source := fs.String("source", "", "where the data came from (default: the file names, or NIST NSRL RDS for nsrl)")
-	desc := fs.String("desc", "", "description shown with matches")
-	version := fs.String("version", "", "version of the data (nsrl: read from the release when not given)")
+func importCmd(m *Main, fs *pflag.FlagSet) runFunc {
+	s := addSetFlags(fs, "set class source desc version", "", map[string]string{
+		"class":   "what a match means: known, known-bad or notable (required; nsrl defaults to known)",
+		"source":  "where the data came from (default: the file names, or NIST NSRL RDS for nsrl)",
+		"version": "version of the data (nsrl: read from the release when not given)"})
 	strict := fs.Bool("strict", false, "fail on the first bad line and import nothing")
 	noRecords := fs.Bool("no-records", false, "keep only the keys, not the names, sizes and packages")
-	if err := m.parse(fs, importUsage, args); err != nil {
-		return err
-	}
-	if fs.NArg() == 0 {
-		return usagef(fs, "missing format (%s or paths)", strings.Join(importer.Formats, ", "))
-	}
-	format, files := fs.Arg(0), fs.Args()[1:]
-	if format == "paths" {
-		return usagef(fs, "put 'paths' right after 'import' (matchmeta import paths --help)")
-	}
-	known := false
-	for _, f := range importer.Formats {
-		known = known || f == format
-	}
-	if !known {
-		return usagef(fs, "unknown format %q (want %s or paths)", format, strings.Join(importer.Formats, ", "))
-	}
-	if len(files) == 0 {
-		return usagef(fs, "no input file (use - for stdin)")
-	}
-	if *set == "" {
-		return usagef(fs, "--set NAME is required")
-	}
-	if *class == "" {
-		if format != importer.FormatNSRL {
+	return func(ctx context.Context, c *call) error {
+		formats := strings.Join(importer.Formats, ", ")
+		switch {
+		case len(c.args) == 0:
+			return c.usagef("missing format (%s or paths)", formats)
+		case c.args[0] == "paths":
+			return c.usagef("put 'paths' right after 'import' (matchmeta import paths --help)")
+		case !slices.Contains(importer.Formats, c.args[0]):
+			return c.usagef("unknown format %q (want %s or paths)", c.args[0], formats)
+		case len(c.args) == 1:
+			return c.usagef("no input file (use - for stdin)")
+		case s.set == "":
+			return c.usagef("--set NAME is required")
+		case s.class == "" && c.args[0] != importer.FormatNSRL:
 			// A default would file a list of malware as "known" one day.
-			return usagef(fs, "--class is required: known, known-bad or notable")
+			return c.usagef("--class is required: known, known-bad or notable")
+		case s.class == "":
+			s.class = string(db.ClassKnown)
 		}
-		*class = string(db.ClassKnown)
+		files, err := absPaths(c.args[1:])
+		if err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		req := importer.Request{Format: c.args[0], Set: s.set, Class: s.classOf(), Source: s.source, Desc: s.desc, Version: s.version,
+			Strict: *strict, NoRecords: *noRecords, Files: files}
+		if err := req.Validate(); err != nil {
+			return c.usagef("%s", db.Message(err))
+		}
+		return c.importJob(ctx, req.Strict, func(svc service.Service, watch service.Watch) (*importer.Result, error) {
+			req.By = localUser() // a daemon records its peer's credentials instead
+			return svc.Import(ctx, req, watch)
+		})
 	}
-	if err := absFiles(files); err != nil {
-		return fmt.Errorf("import: %w", err)
-	}
-	req := importRequest{Format: format, Set: *set, Class: db.Class(*class), Source: *source, Desc: *desc, Version: *version,
-		Strict: *strict, NoRecords: *noRecords, Files: files}
-	if err := req.Validate(); err != nil {
-		return usagef(fs, "%s", db.Message(err))
-	}
-	return m.runImportJob(ctx, *dbPath, req.Strict, func(svc service.Service, watch service.Watch) (*importer.Result, error) {
-		req.By = localUser() // a daemon records its peer's credentials instead
-		return svc.Import(ctx, req, watch)
+}
+
+// importJob runs an import through the service and shows its progress,
+// then the summary, or the bad lines skipped before a failure.
+func (c *call) importJob(ctx context.Context, strict bool, run func(service.Service, service.Watch) (*importer.Result, error)) error {
+	return c.job(ctx, "", svcOptions{}, func(svc service.Service, p *render.Progress) error {
+		res, err := run(svc, p.Watch)
+		p.Close() // end the status line before the summary
+		if err != nil {
+			if res != nil && len(res.BadLines) > 0 && !strict {
+				render.BadLines(c.Stderr, res)
+			}
+			return err
+		}
+		c.offerCompact(ctx, svc) // a replace may have left the old set's space free
+		render.ImportSummary(c.Stdout, res)
+		return nil
 	})
 }
 
-// absFiles makes the inputs absolute: a daemon opens them from its own
-// working directory. "-" stays stdin.
-func absFiles(files []string) error {
-	for i, f := range files {
-		if f == "-" {
-			continue
+func importPathsCmd(m *Main, fs *pflag.FlagSet) runFunc {
+	profile := fs.String("profile", "", "OS build profile of the listing, e.g. UBUNTU18 or WIN2K16 (required)")
+	s := addSetFlags(fs, "set class source desc version", string(db.ClassKnown), map[string]string{
+		"set": "set to create or replace (default paths-<profile>)", "source": "where the listing came from (default: the file names)",
+		"version": "version of the build"})
+	hashes := fs.Bool("hashes", false, "FILE holds precomputed path hashes (hex SHA-256), not paths")
+	encoding := fs.String("encoding", "auto", "listing encoding: "+strings.Join(importer.PathEncodings, ", "))
+	strip := fs.String("strip-prefix", "", "remove this prefix from every path (a listing of a mounted image: find /mnt/gold)")
+	strict := fs.Bool("strict", false, "fail on the first bad line and import nothing")
+	var prof db.Profile
+	osName := fs.String("os", "", "define the profile: windows, unix or macos (with --default-user)")
+	fs.StringVar(&prof.DefaultUser, "default-user", "", "define the profile: the user home directories are normalized to")
+	fs.StringVar(&prof.Description, "profile-desc", "", "define the profile: a description (e.g. Ubuntu 22.04)")
+	list := fs.Bool("profiles", false, "list the profile table and exit")
+	return func(ctx context.Context, c *call) error {
+		if *list {
+			if *profile != "" || len(c.args) > 0 {
+				return c.usagef("--profiles takes no other arguments")
+			}
+			return c.with(ctx, svcOptions{readOnly: true, optional: true}, func(svc service.Service) error {
+				ps, sets, err := service.ProfileTable(ctx, svc)
+				if err != nil {
+					return fmt.Errorf("import paths: %w", err)
+				}
+				return render.Profiles(m.Stdout, ps, sets)
+			})
 		}
-		abs, err := filepath.Abs(f)
+		prof.OS = db.PathOS(strings.ToLower(*osName))
+		define := prof.OS != "" || prof.DefaultUser != "" || prof.Description != ""
+		switch {
+		case *profile == "":
+			return c.usagef("--profile NAME is required (see --profiles)")
+		case define && (prof.OS == "" || prof.DefaultUser == ""):
+			return c.usagef("defining a profile takes both --os and --default-user")
+		case !define && len(c.args) == 0:
+			return c.usagef("no input file (use - for stdin)")
+		}
+		prof.Name = *profile
+		if s.set == "" {
+			s.set = importer.DefaultPathSet(*profile)
+		}
+		files, err := absPaths(c.args)
 		if err != nil {
-			return err
+			return fmt.Errorf("import paths: %w", err)
 		}
-		files[i] = abs
-	}
-	return nil
-}
-
-// runImportJob runs an import through the service for dbPath (the daemon
-// when one serves it) and shows its progress on stderr: a status line on
-// a terminal, log lines elsewhere; log lines of a local import clear the
-// status line and it is drawn again below them. Then it prints the
-// summary, or the bad lines that were skipped before a failure.
-func (m *Main) runImportJob(ctx context.Context, dbPath string, strict bool, run func(service.Service, service.Watch) (*importer.Result, error)) error {
-	p := render.NewProgress(m.Stderr, render.ProgressOptions{})
-	defer p.Close()
-	svc, release, err := m.service(ctx, dbPath, svcOptions{log: p.LogWriter()})
-	if err != nil {
+		req := importer.PathsRequest{Set: s.set, Profile: *profile, Class: s.classOf(), Source: s.source, Desc: s.desc, Version: s.version,
+			Hashes: *hashes, Encoding: *encoding, StripPrefix: *strip, Strict: *strict, Files: files}
+		if len(files) > 0 {
+			if err := req.Validate(); err != nil {
+				return c.usagef("%s", db.Message(err))
+			}
+			if !req.Class.Valid() {
+				return c.usagef("--class %q: want known, known-bad or notable", s.class)
+			}
+		}
+		storeProfile := func(svc service.Service) error {
+			if !define {
+				return nil
+			}
+			changed, err := svc.PutProfile(ctx, prof)
+			if err != nil {
+				return fmt.Errorf("import paths: %w", err)
+			}
+			render.ProfileStored(m.Stdout, prof, changed)
+			return nil
+		}
+		if len(files) == 0 { // only a profile to store
+			return c.with(ctx, svcOptions{}, storeProfile)
+		}
+		err = c.importJob(ctx, req.Strict, func(svc service.Service, watch service.Watch) (*importer.Result, error) {
+			if err := storeProfile(svc); err != nil {
+				return nil, err
+			}
+			req.By = localUser() // a daemon records its peer's credentials instead
+			return svc.ImportPaths(ctx, req, watch)
+		})
+		if errors.Is(err, importer.ErrRequest) {
+			return c.usagef("%s", db.Message(err))
+		}
 		return err
 	}
-	defer release()
-	res, err := run(svc, p.Watch)
-	p.Close() // end the status line before the summary
-	if err != nil {
-		if res != nil && len(res.BadLines) > 0 && !strict {
-			render.BadLines(m.Stderr, res)
-		}
-		return err
-	}
-	m.offerCompact(ctx, svc) // a replace may have left the old set's space free
-	render.ImportSummary(m.Stdout, res)
-	return nil
 }

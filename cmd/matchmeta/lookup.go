@@ -7,53 +7,107 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/web"
 	"github.com/matchmeta/matchmeta/web/service"
 )
 
 const lookupUsage = "lookup [--db PATH | --server URL [--api-key K]] [--type T] [--json] VALUE... | lookup [--server URL] --file FILE [-o OUT]"
 
-// runLookup answers values. Its exit status is grep's: 0 when every value
+// maxRejectWarnings bounds lookup --server --file's per-line complaints.
+const maxRejectWarnings = web.MaxRejectWarnings
+
+// lookupCmd answers values. Its exit status is grep's: 0 when every value
 // matched (OK), 1 when any was not found (NA), 2 on a usage error, a
 // refused value (verdict "error") or any other failure.
-func (m *Main) runLookup(ctx context.Context, args []string) error {
-	var t lookupTally
-	err := m.lookup(ctx, args, &t)
-	var ue *usageError
-	switch {
-	case err == nil:
-	case errors.Is(err, errHelp), errors.As(err, &ue):
-		return err
-	default:
-		return &exitStatus{code: 2, err: err}
+func lookupCmd(m *Main, fs *pflag.FlagSet) runFunc {
+	typ := fs.String("type", "", "force the value type: sha256, sha1, md5, filename, path (default: detect)")
+	file := fs.String("file", "", "read values from FILE, one per line ('-' for stdin); writes JSON lines")
+	out := fs.StringP("output", "o", "", "write results to FILE instead of stdout")
+	asJSON := fs.Bool("json", false, "print JSON lines for command-line values too")
+	records := fs.Bool("records", true, "include per-hash records (NSRL metadata)")
+	asPath := fs.Bool("path", false, "treat values as full paths (same as --type path)")
+	var rc web.ClientConfig
+	fs.StringVar(&rc.Server, "server", "", "look up on a remote appliance (http://HOST:8080) instead of the local database")
+	fs.StringVar(&rc.APIKey, "api-key", "", "with --server: API key, sent in the x-api-key header (env MATCHMETA_API_KEY)")
+	fs.IntVar(&rc.Concurrency, "concurrency", 4, "with --server: requests in flight")
+	fs.IntVar(&rc.Batch, "batch", 10000, "with --server: values per request")
+	fs.DurationVar(&rc.Timeout, "timeout", 60*time.Second, "with --server: time limit of one request")
+	fs.IntVar(&rc.Retries, "retries", 4, "with --server: further attempts after a network error, 5xx or 429")
+	return func(ctx context.Context, c *call) error {
+		if err := c.lookupArgs(&rc, typ, *file, *asPath); err != nil {
+			return err
+		}
+		var t tally
+		err := c.lookup(ctx, rc, *file, *out, *records, *asJSON, &t)
+		var ue *usageError
+		switch {
+		case errors.As(err, &ue):
+			return err
+		case err != nil:
+			return &exitStatus{code: 2, err: err}
+		case t.rejected > 0:
+			fmt.Fprintf(m.Stderr, "matchmeta lookup: %d of %d values refused\n", t.rejected, t.ok+t.na+t.rejected)
+			return &exitStatus{code: 2}
+		case t.na > 0:
+			return &exitStatus{code: 1}
+		}
+		return nil
+	}
+}
+
+// lookupArgs checks lookup's flags; the --server ones only go with it.
+func (c *call) lookupArgs(rc *web.ClientConfig, typ *string, file string, asPath bool) error {
+	fs := c.fs
+	if rc.Server == "" {
+		for _, f := range []string{"api-key", "concurrency", "batch", "timeout", "retries"} {
+			if fs.Changed(f) {
+				return c.usagef("--%s needs --server", f)
+			}
+		}
+	} else {
+		switch {
+		case fs.Changed("db"):
+			return c.usagef("give --db or --server, not both")
+		case rc.Concurrency < 1 || rc.Concurrency > 256:
+			return c.usagef("--concurrency must be from 1 to 256, got %d", rc.Concurrency)
+		case rc.Batch < 1 || rc.Batch > 1_000_000:
+			return c.usagef("--batch must be from 1 to 1000000, got %d", rc.Batch)
+		case rc.Timeout <= 0:
+			return c.usagef("--timeout must be positive, got %v", rc.Timeout)
+		case rc.Retries < 0 || rc.Retries > 100:
+			return c.usagef("--retries must be from 0 to 100, got %d", rc.Retries)
+		}
+		if rc.APIKey == "" {
+			rc.APIKey = c.env("MATCHMETA_API_KEY")
+		}
 	}
 	switch {
-	case t.rejected > 0:
-		fmt.Fprintf(m.Stderr, "matchmeta lookup: %d of %d values refused\n", t.rejected, t.total())
-		return &exitStatus{code: 2}
-	case t.na > 0:
-		return &exitStatus{code: 1}
+	case file == "" && len(c.args) == 0:
+		return c.usagef("give values to look up or --file FILE")
+	case file != "" && len(c.args) > 0:
+		return c.usagef("give values or --file, not both")
+	case asPath && *typ != "" && *typ != string(db.KindPath):
+		return c.usagef("--path and --type %s disagree", *typ)
+	case asPath:
+		*typ = string(db.KindPath)
 	}
+	if *typ != "" && !db.Kind(*typ).Valid() {
+		return c.usagef("unknown --type %q", *typ)
+	}
+	rc.Type = db.Kind(*typ)
 	return nil
 }
 
-// lookupTally counts a lookup's verdicts for its exit status. lookup
-// --file answers on several goroutines at once.
-type lookupTally struct {
-	mu               sync.Mutex
-	ok, na, rejected int
-}
+// tally counts a lookup's verdicts for its exit status.
+type tally struct{ ok, na, rejected int }
 
-func (t *lookupTally) add(verdict string) {
-	if t == nil {
-		return
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
+func (t *tally) add(verdict string) {
 	switch verdict {
 	case db.VerdictOK:
 		t.ok++
@@ -64,68 +118,16 @@ func (t *lookupTally) add(verdict string) {
 	}
 }
 
-func (t *lookupTally) total() int { return t.ok + t.na + t.rejected }
+func (t *tally) addStream(ok, na, rejected uint64) {
+	t.ok, t.na, t.rejected = t.ok+int(ok), t.na+int(na), t.rejected+int(rejected)
+}
 
-func (m *Main) lookup(ctx context.Context, args []string, tally *lookupTally) error {
-	fs := m.newFlagSet("lookup", lookupUsage)
-	dbPath := m.dbFlag(fs)
-	typ := fs.String("type", "", "force the value type: sha256, sha1, md5, filename, path (default: detect)")
-	file := fs.String("file", "", "read values from FILE, one per line ('-' for stdin); writes JSON lines")
-	out := fs.StringP("output", "o", "", "write results to FILE instead of stdout")
-	asJSON := fs.Bool("json", false, "print JSON lines for command-line values too")
-	records := fs.Bool("records", true, "include per-hash records (NSRL metadata)")
-	asPath := fs.Bool("path", false, "treat values as full paths (same as --type path)")
-	server := fs.String("server", "", "look up on a remote appliance (http://HOST:8080) instead of the local database")
-	apiKey := fs.String("api-key", "", "with --server: API key, sent in the x-api-key header (env MATCHMETA_API_KEY)")
-	concurrency := fs.Int("concurrency", 4, "with --server: requests in flight")
-	batchN := fs.Int("batch", 10000, "with --server: values per request")
-	timeout := fs.Duration("timeout", 60*time.Second, "with --server: time limit of one request")
-	retries := fs.Int("retries", 4, "with --server: further attempts after a network error, 5xx or 429")
-	if err := m.parse(fs, lookupUsage, args); err != nil {
-		return err
-	}
-	if *server == "" {
-		for _, f := range []string{"api-key", "concurrency", "batch", "timeout", "retries"} {
-			if fs.Changed(f) {
-				return usagef(fs, "--%s needs --server", f)
-			}
-		}
-	} else {
-		if fs.Changed("db") {
-			return usagef(fs, "give --db or --server, not both")
-		}
-		switch {
-		case *concurrency < 1 || *concurrency > 256:
-			return usagef(fs, "--concurrency must be from 1 to 256, got %d", *concurrency)
-		case *batchN < 1 || *batchN > 1_000_000:
-			return usagef(fs, "--batch must be from 1 to 1000000, got %d", *batchN)
-		case *timeout <= 0:
-			return usagef(fs, "--timeout must be positive, got %v", *timeout)
-		case *retries < 0 || *retries > 100:
-			return usagef(fs, "--retries must be from 0 to 100, got %d", *retries)
-		}
-		if *apiKey == "" {
-			*apiKey = m.env("MATCHMETA_API_KEY")
-		}
-	}
-	if *file == "" && fs.NArg() == 0 {
-		return usagef(fs, "give values to look up or --file FILE")
-	}
-	if *file != "" && fs.NArg() > 0 {
-		return usagef(fs, "give values or --file, not both")
-	}
-	if *asPath {
-		if *typ != "" && *typ != string(db.KindPath) {
-			return usagef(fs, "--path and --type %s disagree", *typ)
-		}
-		*typ = string(db.KindPath)
-	}
-	if *typ != "" && !db.Kind(*typ).Valid() {
-		return usagef(fs, "unknown --type %q", *typ)
-	}
-	var w io.Writer = m.Stdout
-	if *out != "" {
-		f, err := os.Create(*out)
+// lookup answers the command line's values, or --file's, from a remote
+// appliance (web.Client) or the service.
+func (c *call) lookup(ctx context.Context, rc web.ClientConfig, file, outFile string, records, asJSON bool, t *tally) error {
+	var w io.Writer = c.Stdout
+	if outFile != "" {
+		f, err := os.Create(outFile)
 		if err != nil {
 			return fmt.Errorf("lookup: %w", err)
 		}
@@ -134,54 +136,80 @@ func (m *Main) lookup(ctx context.Context, args []string, tally *lookupTally) er
 		defer bw.Flush()
 		w = bw
 	}
-	if *server != "" {
-		return m.lookupRemote(ctx, remoteLookup{
-			server: *server, apiKey: *apiKey, concurrency: *concurrency, batch: *batchN,
-			timeout: *timeout, retries: *retries, typ: db.Kind(*typ), records: *records,
-			asJSON: *asJSON, file: *file, args: fs.Args(), tally: tally,
-		}, w)
-	}
-	svc, release, err := m.service(ctx, *dbPath, svcOptions{readOnly: true})
-	if err != nil {
-		return err
-	}
-	defer release()
-	detail := service.DetailFull
-	if !*records {
-		detail = service.DetailSets
-	}
-	if *file == "" {
-		return m.lookupValues(ctx, svc, fs.Args(), db.Kind(*typ), detail, *asJSON, w, tally)
-	}
-	var in io.Reader = m.Stdin
-	if *file != "-" {
-		f, err := os.Open(*file)
+	var in io.Reader = c.Stdin
+	name := "stdin"
+	if file != "" && file != "-" {
+		f, err := os.Open(file)
 		if err != nil {
 			return fmt.Errorf("lookup: %w", err)
 		}
 		defer f.Close()
-		in = f
+		in, name = f, file
 	}
-	// One value per line, answered by the one bulk lookup as JSON lines.
-	st, err := svc.LookupStream(ctx, in, w, service.StreamOptions{Format: service.StreamText, Type: db.Kind(*typ), Detail: detail, MaxLineBytes: 1 << 20})
-	if tally != nil {
-		tally.ok, tally.na, tally.rejected = tally.ok+int(st.OK), tally.na+int(st.NA), tally.rejected+int(st.Rejected)
+	detail := service.DetailFull
+	if !records {
+		detail = service.DetailSets
 	}
-	if err != nil {
-		return fmt.Errorf("lookup: %w", err)
+	var answers []db.Answer
+	var err error
+	if rc.Server != "" {
+		answers, err = c.lookupRemote(ctx, rc, detail, file, in, name, w, t)
+	} else {
+		err = c.with(ctx, svcOptions{readOnly: true}, func(svc service.Service) error {
+			o := service.StreamOptions{Type: rc.Type, Detail: detail, MaxLineBytes: 1 << 20}
+			if file == "" {
+				var err error
+				answers, err = service.LookupValues(ctx, svc, c.args, o)
+				return wrap("lookup", err)
+			}
+			// One value per line, answered by the one bulk lookup as JSON lines.
+			o.Format = service.StreamText
+			st, err := svc.LookupStream(ctx, in, w, o)
+			t.addStream(st.OK, st.NA, st.Rejected)
+			return wrap("lookup", err)
+		})
 	}
-	return nil
-}
-
-// lookupValues answers the command line's values in one streamed lookup
-// and prints them.
-func (m *Main) lookupValues(ctx context.Context, svc service.Service, values []string, kind db.Kind, detail service.Detail, asJSON bool, w io.Writer, tally *lookupTally) error {
-	answers, err := service.LookupValues(ctx, svc, values, service.StreamOptions{Type: kind, Detail: detail, MaxLineBytes: 1 << 20})
-	if err != nil {
-		return fmt.Errorf("lookup: %w", err)
+	if err != nil || file != "" {
+		return err
 	}
 	for _, a := range answers {
-		tally.add(a.Verdict)
+		t.add(a.Verdict)
 	}
-	return render.Answers(w, answers, asJSON)
+	return wrap("lookup: write", render.Answers(w, answers, asJSON))
+}
+
+// lookupRemote is lookup --server: the values go to an appliance's API.
+func (c *call) lookupRemote(ctx context.Context, rc web.ClientConfig, detail service.Detail, file string, in io.Reader, name string, w io.Writer, t *tally) ([]db.Answer, error) {
+	rc.Detail, rc.Logger, rc.UserAgent = detail.String(), c.logger(), "matchmeta-lookup/"+Version
+	if rc.Retries == 0 {
+		rc.Retries = -1 // the client's "none"
+	}
+	cl, err := web.NewClient(rc)
+	if err != nil {
+		return nil, fmt.Errorf("lookup: %w", err)
+	}
+	defer cl.Close()
+	if file != "" {
+		st, err := cl.LookupFile(ctx, in, name, w, c.Stderr)
+		t.addStream(uint64(st.OK), uint64(st.NA), uint64(st.Rejected))
+		return nil, wrap("lookup", err)
+	}
+	res, st, err := cl.Lookup(ctx, c.args)
+	if err != nil {
+		return nil, fmt.Errorf("lookup: %w", err)
+	}
+	answers := make([]db.Answer, len(res))
+	for i, r := range res {
+		answers[i] = r.Answer
+	}
+	rc.Logger.Debug("remote lookup done", "values", st.Values, "requests", st.Requests, "retries", st.Retries)
+	return answers, nil
+}
+
+// wrap prefixes err with what failed (nil stays nil).
+func wrap(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }

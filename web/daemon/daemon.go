@@ -33,11 +33,12 @@ type Config struct {
 	// Pinned names the settings a flag fixed, which SIGHUP leaves alone:
 	// "require-key", "tls-cert", "tls-key".
 	Pinned map[string]bool
-	// Netwatch builds the network watcher (nil, or a nil watcher: off).
-	Netwatch func(st *db.Store, log *slog.Logger) (*netwatch.Watcher, error)
-	// Sync starts the bundle sync (nil: off); wait returns once it ended
-	// after ctx was cancelled (an apply in progress aborts).
-	Sync func(ctx context.Context, svc *service.Local, log *slog.Logger) (wait func())
+	// Netwatch sweeps an interface's network (off without an Interface).
+	Netwatch NetwatchConfig
+	// SyncDir, when set, is where the bundle sync looks for signed bundles
+	// (USB mount points): at start, every SyncEvery and on SIGUSR1.
+	SyncDir   string
+	SyncEvery time.Duration
 	// Bundles configures the service's bundle area (trust directory).
 	Bundles service.BundleConfig
 	// OnJobStart and Ready are test hooks: each job's start, the bound
@@ -80,8 +81,8 @@ func Run(ctx context.Context, cfg Config) error {
 	// netwatch is off unless configured; it stops with the other workers,
 	// before the store.
 	var nw *netwatch.Watcher
-	if cfg.Netwatch != nil {
-		if nw, err = cfg.Netwatch(st, log); err != nil {
+	if cfg.Netwatch.Interface != "" {
+		if nw, err = cfg.Netwatch.watcher(st, log); err != nil {
 			closeStore()
 			return err
 		}
@@ -128,8 +129,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	sd.StartWatchdog(workCtx, log, func() error { return svc.Health(workCtx) })
 	var syncWait func()
-	if cfg.Sync != nil {
-		syncWait = cfg.Sync(workCtx, svc, log)
+	if cfg.SyncDir != "" {
+		syncWait = startSync(workCtx, svc, service.BundleSyncRequest{Dir: cfg.SyncDir}, cfg.SyncEvery, log)
+		log.Info("bundle sync on", "dir", cfg.SyncDir, "interval", cfg.SyncEvery, "trust_dir", cfg.Bundles.TrustDir)
 	}
 
 	var serveErr error

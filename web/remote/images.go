@@ -103,3 +103,10 @@ func (c *Client) ImageTransform(ctx context.Context, op, dir string, o imager.Tr
 	err := c.imageJob(ctx, service.ImageJob{Op: op, Dir: dir, Transform: &o}, watch, &n)
 	return n, err
 }
+
+func (c *Client) ImageTransformFile(ctx context.Context, op, file, out string, o imager.TransformOptions, watch service.Watch) error {
+	if err := abs(&file, &out); err != nil {
+		return err
+	}
+	return c.imageJob(ctx, service.ImageJob{Op: op, Dir: file, Out: out, Transform: &o}, watch, nil)
+}

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"io"
+	"strings"
 
 	"github.com/matchmeta/matchmeta/imager"
 )
@@ -36,6 +37,25 @@ type Images interface {
 	// over the block files of an acquisition; the result is the number of
 	// files changed.
 	ImageTransform(ctx context.Context, op, dir string, o imager.TransformOptions, watch Watch) (int, error)
+	// ImageTransformFile runs "encrypt" or "decrypt" (age, to the
+	// password) over one file, a raw image, into out.
+	ImageTransformFile(ctx context.Context, op, file, out string, o imager.TransformOptions, watch Watch) error
+}
+
+// RedactPassword keeps a --password out of the command line an
+// acquisition report records.
+func RedactPassword(args []string) []string {
+	out := make([]string, len(args))
+	copy(out, args)
+	for i, a := range out {
+		switch {
+		case a == "--password" && i+1 < len(out):
+			out[i+1] = "REDACTED"
+		case strings.HasPrefix(a, "--password="):
+			out[i] = "--password=REDACTED"
+		}
+	}
+	return out
 }
 
 // ImageAcquireRequest is one acquisition. Through a daemon its paths are

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -376,8 +377,32 @@ func (im *Imaging) ImageTransform(ctx context.Context, op, dir string, o imager.
 	if fn == nil {
 		return 0, db.Errorf(db.ErrorInvalid, "unknown image operation %q: want compress, uncompress, encrypt or decrypt", op)
 	}
-	return Run(ctx, im.jobs, JobSpec{Kind: "image-" + op, Title: op + " " + dir}, watch, func(ctx context.Context, tr *progress.Tracker) (int, error) {
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return 0, db.Errorf(db.ErrorInvalid, "a single file needs --out FILE")
+	}
+	n, err := Run(ctx, im.jobs, JobSpec{Kind: "image-" + op, Title: op + " " + dir}, watch, func(ctx context.Context, tr *progress.Tracker) (int, error) {
 		o.Progress = tr
 		return fn(ctx, dir, o)
 	})
+	if errors.Is(err, imager.ErrWrongPassword) {
+		return n, fmt.Errorf("%w: nothing was changed", err)
+	}
+	return n, err
+}
+
+// ImageTransformFile encrypts or decrypts one file as a job.
+func (im *Imaging) ImageTransformFile(ctx context.Context, op, file, out string, o imager.TransformOptions, watch Watch) error {
+	fn := map[string]func(ctx context.Context) error{
+		"encrypt": func(ctx context.Context) error {
+			return imager.EncryptFile(ctx, file, out, o.Password, o.ScryptWorkFactor)
+		},
+		"decrypt": func(ctx context.Context) error { return imager.DecryptFile(ctx, file, out, o.Password) },
+	}[op]
+	if fn == nil {
+		return db.Errorf(db.ErrorInvalid, "unknown operation %q on one file: want encrypt or decrypt", op)
+	}
+	_, err := Run(ctx, im.jobs, JobSpec{Kind: "image-" + op, Title: op + " " + file + " into " + out}, watch, func(ctx context.Context, _ *progress.Tracker) (struct{}, error) {
+		return struct{}{}, fn(ctx)
+	})
+	return err
 }

@@ -102,3 +102,13 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// KeyPair prints what bundle keygen wrote.
+func KeyPair(w io.Writer, prefix, keyID string, protected bool, trustDir string) {
+	prot := "not password-protected"
+	if protected {
+		prot = "password-protected"
+	}
+	fmt.Fprintf(w, "wrote %s.key (%s) and %s.pub, key ID %s\ncopy %s.pub into each appliance's trust directory (%s)\n",
+		prefix, prot, prefix, keyID, prefix, trustDir)
+}

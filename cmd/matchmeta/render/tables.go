@@ -12,6 +12,7 @@ import (
 	"github.com/matchmeta/matchmeta/db/progress"
 	"github.com/matchmeta/matchmeta/importer"
 	"github.com/matchmeta/matchmeta/importer/bloom"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 // JSON prints v indented (every command's --json).
@@ -261,6 +262,10 @@ func Answers(w io.Writer, answers []db.Answer, asJSON bool) error {
 
 // Keys prints the API keys.
 func Keys(w io.Writer, keys []db.APIKey) error {
+	if len(keys) == 0 {
+		_, err := fmt.Fprintln(w, "no API keys; create one with 'matchmeta keys add NAME'")
+		return err
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tPREFIX\tCREATED\tSTATE")
 	for _, k := range keys {
@@ -297,4 +302,51 @@ func Bloom(w io.Writer, out string, res bloom.ExportResult) {
 	}
 	fmt.Fprintf(w, "wrote %s: %d %s keys of %s; DCSO Bloom filter, capacity %d, false-positive rate %g (k=%d, m=%d bits), %d bytes\n",
 		out, res.Keys, res.Kind, strings.Join(names, ", "), res.Capacity, res.Rate, res.K, res.M, res.Bytes)
+}
+
+// Maybe prints v (a command's result) as indented JSON when asJSON or no
+// text form is given, else with text; an err is returned unprinted.
+func Maybe[T any](w io.Writer, asJSON bool, v T, err error, text func(io.Writer, T) error) error {
+	if err != nil {
+		return err
+	}
+	if asJSON || text == nil {
+		return JSON(w, v)
+	}
+	return text(w, v)
+}
+
+// Removed prints what sets remove removed: the set, or a release's sets.
+func Removed(w io.Writer, name string, removed []string) {
+	if len(removed) == 1 && removed[0] == name {
+		fmt.Fprintf(w, "removed set %s\n", name)
+		return
+	}
+	fmt.Fprintf(w, "removed release %s: sets %s\n", name, strings.Join(removed, ", "))
+}
+
+// NewKey prints a new API key alone on stdout (so scripts can capture
+// it) and the advice to copy it on stderr.
+func NewKey(w, errw io.Writer, r service.NewKey) {
+	fmt.Fprintln(w, r.Key)
+	fmt.Fprintf(errw, "created API key %q; copy it now, it is not shown again. Send it as: x-api-key: %s...\n", r.Name, r.Prefix)
+}
+
+// CompactAdvice tells when more than half of the file is free space.
+func CompactAdvice(w io.Writer, in service.Info) {
+	if in.CompactAdvised {
+		fmt.Fprintf(w, "%s of the %s file is free space; 'matchmeta compact' gives it back\n", progress.Bytes(in.DBFree), progress.Bytes(in.DBSize))
+	}
+}
+
+// Compacted prints the result of compact.
+func Compacted(w io.Writer, rep db.CompactReport) {
+	fmt.Fprintf(w, "compacted %s: %s -> %s (%s freed), checked\n", rep.Path, progress.Bytes(rep.Before), progress.Bytes(rep.After), progress.Bytes(rep.Freed))
+}
+
+// ProfileStored prints a profile that import paths added or changed.
+func ProfileStored(w io.Writer, p db.Profile, changed bool) {
+	if changed {
+		fmt.Fprintf(w, "profile %s: os %s, default user %s\n", db.ProfileName(p.Name), p.OS, p.DefaultUser)
+	}
 }
