@@ -165,9 +165,60 @@ func (f *fpStream) pair(k, v []byte) {
 // fingerprint computes a set's content fingerprint from the data stored in
 // tx (its base and, when si.Delta is set, its delta layer).
 func fingerprint(ctx context.Context, tx *bolt.Tx, si SetInfo) (string, error) {
-	f := newFPStream()
-	f.tx = tx
-	defer f.stop()
+	fps, err := fingerprints(ctx, tx, []SetInfo{si})
+	if err != nil {
+		return "", err
+	}
+	return fps[0], nil
+}
+
+// fingerprints computes the fingerprints of sets that share one file store
+// (sis[i].FilesID all equal, or all 0 and then only one set): each stream
+// is the set's own indexes, then the store's files and packages, then its
+// keys' file numbers. The store is walked once and written to every
+// stream: a release's three hash sets would otherwise read it three times.
+func fingerprints(ctx context.Context, tx *bolt.Tx, sis []SetInfo) ([]string, error) {
+	fs := make([]*fpStream, len(sis))
+	defer func() {
+		for _, f := range fs {
+			if f != nil {
+				f.stop()
+			}
+		}
+	}()
+	for i, si := range sis {
+		if si.FilesID != sis[0].FilesID || (si.FilesID == 0 && len(sis) > 1) {
+			return nil, fmt.Errorf("sets %s and %s share no file store", sis[0].Name, si.Name)
+		}
+		fs[i] = newFPStream()
+		fs[i].tx = tx
+		if err := fpOwn(ctx, fs[i], tx, si); err != nil {
+			return nil, err
+		}
+	}
+	if sis[0].FilesID != 0 {
+		// A release set answers from its file store: the files and
+		// packages (sections 'F', 'P'), and the file numbers of its keys
+		// ('I': key, numbers) in key order.
+		if err := fpStore(ctx, fs, tx, sis[0].FilesID); err != nil {
+			return nil, fmt.Errorf("set %s file store: %w", sis[0].Name, err)
+		}
+		for i, si := range sis {
+			if err := fpKeyFiles(ctx, fs[i], tx, si); err != nil {
+				return nil, fmt.Errorf("set %s file store: %w", si.Name, err)
+			}
+		}
+	}
+	out := make([]string, len(sis))
+	for i, f := range fs {
+		out[i] = FingerprintPrefix + hex.EncodeToString(f.sum())
+	}
+	return out, nil
+}
+
+// fpOwn starts a set's stream: the header and the set's own indexes (its
+// delta layer merged in).
+func fpOwn(ctx context.Context, f *fpStream, tx *bolt.Tx, si SetInfo) error {
 	f.buf = append(f.buf, fingerprintMagic...)
 	f.buf = append(f.buf, si.Kind...)
 	f.buf = append(f.buf, '\n')
@@ -175,7 +226,7 @@ func fingerprint(ctx context.Context, tx *bolt.Tx, si SetInfo) (string, error) {
 	layer := map[byte]*bolt.Bucket{} // the layer's records and packages, when it has any
 	if si.Delta != nil {
 		if delta = indexBucket(tx, si.Delta.ID, idxDeltaB); delta == nil {
-			return "", fmt.Errorf("set %s: delta layer %d missing", si.Name, si.Delta.ID)
+			return fmt.Errorf("set %s: delta layer %d missing", si.Name, si.Delta.ID)
 		}
 		for _, idx := range [][]byte{idxRecords, idxPackages} {
 			if b := indexBucket(tx, si.Delta.ID, idx); b != nil {
@@ -191,7 +242,7 @@ func fingerprint(ctx context.Context, tx *bolt.Tx, si SetInfo) (string, error) {
 	c := tx.Cursor()
 	for k, _ := c.Seek(prefix); len(k) == 6 && bytes.Equal(k[:5], prefix); k, _ = c.Next() {
 		if si.FilesID != 0 && (k[5] == idxFileIDs[0] || k[5] == idxOverflow[0]) {
-			continue // file numbers: streamed with the file store below
+			continue // file numbers: streamed with the file store
 		}
 		names = append(names, append([]byte(nil), k...))
 	}
@@ -225,18 +276,10 @@ func fingerprint(ctx context.Context, tx *bolt.Tx, si SetInfo) (string, error) {
 			err = fpMerged(ctx, f, b, d, layer[idx])
 		}
 		if err != nil {
-			return "", fmt.Errorf("set %s index %c: %w", si.Name, idx, err)
+			return fmt.Errorf("set %s index %c: %w", si.Name, idx, err)
 		}
 	}
-	if si.FilesID != 0 {
-		// A release set answers from its file store: the files and
-		// packages (sections 'F', 'P'), and the file numbers of its keys
-		// ('I': key, numbers) in key order.
-		if err := fpFiles(ctx, f, tx, si); err != nil {
-			return "", fmt.Errorf("set %s file store: %w", si.Name, err)
-		}
-	}
-	return FingerprintPrefix + hex.EncodeToString(f.sum()), nil
+	return nil
 }
 
 // fpChunks streams a chunked key index, merging the delta layer in. A chunk
@@ -467,21 +510,37 @@ func checkFingerprints(tx *bolt.Tx) error {
 	})
 }
 
-// fpFiles streams a release set's file store and its keys' file numbers.
-func fpFiles(ctx context.Context, f *fpStream, tx *bolt.Tx, si SetInfo) error {
+// fpStore streams a file store's files and packages into every stream.
+func fpStore(ctx context.Context, fs []*fpStream, tx *bolt.Tx, filesID uint32) error {
 	for _, x := range []struct {
 		sec byte
 		idx []byte
 	}{{'F', idxFiles}, {'P', idxPackages}} {
-		b := indexBucket(tx, si.FilesID, x.idx)
+		b := indexBucket(tx, filesID, x.idx)
 		if b == nil {
 			return fmt.Errorf("index %c missing", x.idx[0])
 		}
-		f.section(x.sec)
-		if err := fpPairs(ctx, f, b, nil); err != nil {
-			return err
+		for _, f := range fs {
+			f.section(x.sec)
+		}
+		n := 0
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if n++; n&0xffff == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			for _, f := range fs {
+				f.pair(k, v)
+			}
 		}
 	}
+	return nil
+}
+
+// fpKeyFiles streams a release set's keys' file numbers.
+func fpKeyFiles(ctx context.Context, f *fpStream, tx *bolt.Tx, si SetInfo) error {
 	f.section('I')
 	kb, ib, ob := indexBucket(tx, si.ID, idxKeys), indexBucket(tx, si.ID, idxFileIDs), indexBucket(tx, si.ID, idxOverflow)
 	if kb == nil || ib == nil {

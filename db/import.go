@@ -457,14 +457,34 @@ func (imp *Import) writeAll(ctx context.Context) error {
 			return fmt.Errorf("db: import: %w", err)
 		}
 	}
-	// Fingerprints read every set back: one read transaction each, at once.
-	return eachParallel(imp.builders, func(b *Builder) error {
+	// Fingerprints read every set back: one read transaction each, at once;
+	// the sets of the file store in one, which reads the store once for
+	// all of them.
+	var groups [][]*Builder
+	var release []*Builder
+	for _, b := range imp.builders {
+		if b.info.FilesID != 0 {
+			release = append(release, b)
+		} else {
+			groups = append(groups, []*Builder{b})
+		}
+	}
+	if len(release) > 0 {
+		groups = append(groups, release)
+	}
+	return eachParallel(groups, func(g []*Builder) error {
 		return imp.s.view(func(tx *bolt.Tx) error {
-			fp, err := fingerprint(ctx, tx, b.info)
-			if err != nil {
-				return fmt.Errorf("db: import %s: fingerprint: %w", b.info.Name, err)
+			sis := make([]SetInfo, len(g))
+			for i, b := range g {
+				sis[i] = b.info
 			}
-			b.info.Fingerprint = fp
+			fps, err := fingerprints(ctx, tx, sis)
+			if err != nil {
+				return fmt.Errorf("db: import %s: fingerprint: %w", g[0].info.Name, err)
+			}
+			for i, b := range g {
+				b.info.Fingerprint = fps[i]
+			}
 			return nil
 		})
 	})
