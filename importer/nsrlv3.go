@@ -322,7 +322,9 @@ func (j *job) nsrlV3(st *nsrlState, path, label string) error {
 	var total uint64
 	if v.objects["FILE"] == "table" {
 		var lo, hi sql.NullInt64
-		if err := v.db.QueryRowContext(j.ctx, "SELECT min(rowid), max(rowid) FROM "+table).Scan(&lo, &hi); err != nil {
+		// Two subqueries: SQLite answers a lone min() or max() from the
+		// ends of the b-tree, but both in one SELECT scan every row.
+		if err := v.db.QueryRowContext(j.ctx, "SELECT (SELECT min(rowid) FROM "+table+"), (SELECT max(rowid) FROM "+table+")").Scan(&lo, &hi); err != nil {
 			return fmt.Errorf("importer: nsrl v3 %s: read FILE: %w", label, sqliteHint(err))
 		}
 		if lo.Valid && hi.Valid {
@@ -749,7 +751,12 @@ func v3ReadPages(ctx context.Context, part v3Part, ch chan<- *v3Batch, free chan
 	b := get()
 	var err error
 	w := part.walked
-	for _, leaf := range part.leaves {
+	for i, leaf := range part.leaves {
+		if !lr.inRun(leaf.page) {
+			if err = lr.readRun(part.leaves[i:]); err != nil {
+				break
+			}
+		}
 		err = lr.rows(leaf.page, func(rowid int64, vals []sqliteValue) error {
 			if rowid < leaf.lo || rowid > leaf.hi || (w.rows > 0 && rowid <= w.last) {
 				return pagesErr("page %d: rowid %d out of order", leaf.page, rowid)

@@ -253,6 +253,48 @@ type leafReader struct {
 	ovf     []byte
 	payload []byte
 	vals    []sqliteValue
+
+	// A run of adjacent leaf pages read in one call (readRun): a table
+	// filled in rowid order has most of its leaves side by side, and one
+	// read per page costs more in system calls than the rows cost to
+	// decode.
+	run      []byte
+	runFirst uint32
+	runPages uint32
+}
+
+// maxRunPages bounds a run read at once (256 KiB of 4 KiB pages).
+const maxRunPages = 64
+
+// readRun reads the leaves starting at leaves[0] that sit on adjacent
+// pages, up to maxRunPages and 256 KiB, for rows to take them from.
+func (lr *leafReader) readRun(leaves []sqliteLeaf) error {
+	p := lr.p
+	first := leaves[0].page
+	limit := min(maxRunPages, max(1, (256<<10)/p.pageSize))
+	n := 1
+	for n < limit && n < len(leaves) && leaves[n].page == first+uint32(n) {
+		n++
+	}
+	if n == 1 || first == 0 || (p.npages != 0 && first+uint32(n)-1 > p.npages) {
+		lr.runPages = 0
+		return nil // rows reads the page alone (and reports a bad number)
+	}
+	if cap(lr.run) < n*p.pageSize {
+		lr.run = make([]byte, limit*p.pageSize)
+	}
+	lr.run = lr.run[:n*p.pageSize]
+	lr.runFirst, lr.runPages = first, 0
+	if _, err := p.f.ReadAt(lr.run, int64(first-1)*int64(p.pageSize)); err != nil {
+		return pagesErr("pages %d to %d: %v", first, first+uint32(n)-1, err)
+	}
+	lr.runPages = uint32(n)
+	return nil
+}
+
+// inRun reports whether page n was read by the last readRun.
+func (lr *leafReader) inRun(n uint32) bool {
+	return lr.runPages > 0 && n >= lr.runFirst && n-lr.runFirst < lr.runPages
 }
 
 func newLeafReader(p *sqlitePages) *leafReader {
@@ -263,10 +305,13 @@ func newLeafReader(p *sqlitePages) *leafReader {
 // order. vals is only valid during the call.
 func (lr *leafReader) rows(n uint32, fn func(rowid int64, vals []sqliteValue) error) error {
 	p := lr.p
-	if err := p.read(n, lr.page); err != nil {
+	buf := lr.page
+	if lr.inRun(n) {
+		off := int(n-lr.runFirst) * p.pageSize
+		buf = lr.run[off : off+p.pageSize]
+	} else if err := p.read(n, lr.page); err != nil {
 		return err
 	}
-	buf := lr.page
 	hdr := 0
 	if n == 1 {
 		hdr = 100
