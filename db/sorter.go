@@ -204,25 +204,27 @@ func (b *sortBuf) sort() {
 // writeRun writes the sorted entries, each key as the length it shares
 // with the previous key and the rest: sorted keys share prefixes (a file
 // store's rows of one file share their whole identity, about 80 bytes),
-// so runs are written and read back at a fraction of their size.
+// so runs are written and read back at a fraction of their size. The
+// pairs are read through a memSource: walking the arena in sorted order
+// one pair at a time would wait on a cache miss for each.
 func (b *sortBuf) writeRun(f *os.File) error {
 	w := bufio.NewWriterSize(f, 1<<20)
 	var hdr [3 * binary.MaxVarintLen64]byte
-	var last sortEnt
 	var prev []byte
-	for i, e := range b.ents {
-		if i > 0 && b.cmp(last, e) == 0 {
-			continue
+	src := &memSource{b: b}
+	for {
+		key, val, ok, _ := src.next()
+		if !ok {
+			break
 		}
-		last = e
-		key := b.key(e)
 		shared := commonPrefix(prev, key)
-		prev = key
+		prev = append(prev[:0], key...)
 		n := binary.PutUvarint(hdr[:], uint64(shared))
-		n += binary.PutUvarint(hdr[n:], uint64(int(e.klen)-shared))
-		n += binary.PutUvarint(hdr[n:], uint64(e.vlen))
+		n += binary.PutUvarint(hdr[n:], uint64(len(key)-shared))
+		n += binary.PutUvarint(hdr[n:], uint64(len(val)))
 		w.Write(hdr[:n])
-		w.Write(b.arena[int(e.off)+shared : e.off+e.klen+e.vlen])
+		w.Write(key[shared:])
+		w.Write(val)
 	}
 	if err := w.Flush(); err != nil {
 		f.Close()
