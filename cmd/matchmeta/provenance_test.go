@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"html"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,7 +27,7 @@ func TestImportProvenance(t *testing.T) {
 	if code, _, errOut := cli(t, env, "", "import", "sha256", list, "--set", "local", "--class", "known"); code != 0 {
 		t.Fatalf("local import: %d %s", code, errOut)
 	}
-	startDaemon(t, env)
+	d := startDaemon(t, env)
 	// A directory is always streamed to the daemon.
 	if code, _, errOut := cli(t, env, "", "import", "nsrl", rdsDir, "--set", "rds"); code != 0 || !strings.Contains(errOut, "sending directory") {
 		t.Fatalf("streamed import: %d %s", code, errOut)
@@ -69,6 +70,11 @@ func TestImportProvenance(t *testing.T) {
 	code, out, _ = cli(t, env, "", "sets", "show", "rds-sha1")
 	if code != 0 || !strings.Contains(out, "imported by  "+me) {
 		t.Errorf("sets show:\n%s", out)
+	}
+	// The status page shows the client's path and who imported.
+	code, page := httpGet(t, d.url+"/status")
+	if code != 200 || !strings.Contains(page, html.EscapeString(filepath.Join(rdsDir, "NSRLFile.txt"))) || !strings.Contains(page, "by "+html.EscapeString(me)) || strings.Contains(page, "upload") {
+		t.Errorf("status page: %d, want %s and by %s", code, filepath.Join(rdsDir, "NSRLFile.txt"), me)
 	}
 }
 
@@ -118,7 +124,7 @@ func TestImportProvenanceOfPeer(t *testing.T) {
 	if code, _, errOut := cli(t, env, "", "import", "sha256", list, "--set", "local", "--class", "known"); code != 0 {
 		t.Fatalf("local import: %d %s", code, errOut)
 	}
-	startDaemon(t, env)
+	d := startDaemon(t, env)
 	// The socket's group is how operators get in.
 	if err := os.Chown(env["MATCHMETA_ADMIN_SOCKET"], -1, gid); err != nil {
 		t.Fatal(err)
@@ -162,6 +168,9 @@ func TestImportProvenanceOfPeer(t *testing.T) {
 		}
 		if si.ImportedBy != want {
 			t.Errorf("%s imported by %q, want %q (the socket's peer)", name, si.ImportedBy, want)
+		}
+		if code, page := httpGet(t, d.url+"/status"); code != 200 || !strings.Contains(page, "by "+html.EscapeString(want)) {
+			t.Errorf("status page: %d, no %q", code, "by "+want)
 		}
 		if l := got["local"]; si.Desc != l.Desc || si.Source != l.Source || strings.Contains(si.Desc+si.Source, "upload") {
 			t.Errorf("%s: description %q, source %q: want %q, %q as a local import of %s records", name, si.Desc, si.Source, l.Desc, l.Source, list)
