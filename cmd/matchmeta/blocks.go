@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/command"
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/termio"
 	"github.com/matchmeta/matchmeta/db"
@@ -19,14 +20,14 @@ import (
 // its admin socket when one holds the database, else the file's) with the
 // progress view every CLI job uses.
 
-func blocksCreateCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) blocksCreateCmd(fs *pflag.FlagSet) command.Run {
 	size := fs.Int("block-size", 512, "block size in bytes: 512 or 4096 (fixed for the set's life)")
 	step := fs.Int("step", 0, "default scan step in bytes, a multiple of 512 up to the block size (default the block size)")
 	s := addSetFlags(fs, "class source desc", string(db.ClassKnownBad), map[string]string{
 		"class": "what a match means: known (a whitelist such as NSRL blocks), known-bad or notable", "source": "where the data comes from"})
-	return func(ctx context.Context, c *call) error {
-		return c.job(ctx, "create", svcOptions{}, func(svc service.Service, _ *render.Progress) error {
-			si, err := svc.BlockCreate(ctx, db.SetSpec{Name: c.args[0], Class: s.classOf(), BlockSize: *size, Step: *step, Source: s.source, Desc: s.desc})
+	return func(ctx context.Context, c *command.Call) error {
+		return m.job(ctx, c, "create", svcOptions{}, func(svc service.Service, _ *render.Progress) error {
+			si, err := svc.BlockCreate(ctx, db.SetSpec{Name: c.Args[0], Class: s.classOf(), BlockSize: *size, Step: *step, Source: s.source, Desc: s.desc})
 			if err == nil {
 				render.BlockCreated(m.Stdout, si)
 			}
@@ -35,13 +36,13 @@ func blocksCreateCmd(m *Main, fs *pflag.FlagSet) runFunc {
 	}
 }
 
-func blocksIngestCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) blocksIngestCmd(fs *pflag.FlagSet) command.Run {
 	var req blocks.IngestRequest
 	fs.StringVar(&req.Repository, "repository", "", "repository of the (repository, file name) pairs (default: each PATH as given)")
 	fs.BoolVar(&req.NoRecurse, "no-recurse", false, "do not hash gzip and zip data found inside files")
-	return func(ctx context.Context, c *call) error {
-		req.Set, req.Paths = c.args[0], c.args[1:]
-		return c.job(ctx, "ingest", svcOptions{}, func(svc service.Service, p *render.Progress) error {
+	return func(ctx context.Context, c *command.Call) error {
+		req.Set, req.Paths = c.Args[0], c.Args[1:]
+		return m.job(ctx, c, "ingest", svcOptions{}, func(svc service.Service, p *render.Progress) error {
 			res, err := svc.BlockIngest(ctx, req, p.Watch)
 			p.Close()
 			render.BlockIngestErrors(m.Stderr, res)
@@ -53,15 +54,15 @@ func blocksIngestCmd(m *Main, fs *pflag.FlagSet) runFunc {
 	}
 }
 
-func blocksImportCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) blocksImportCmd(fs *pflag.FlagSet) command.Run {
 	req := blocks.ImportRequest{Stdin: m.Stdin}
 	fs.StringVar(&req.Format, "format", "", "json (hashdb 3), tab (import_tab, NSRL sector hashes) or dfxml (hashdb v1/v2, md5deep -p N -d); default: detected")
 	fs.StringVar(&req.Repository, "repository", "", "repository for tab and DFXML name pairs (default: FILE)")
 	fs.StringVar(&req.Whitelist, "whitelist", "", "tab input: label blocks found in this block set \"w\" (hashdb import_tab -w)")
 	fs.BoolVar(&req.Strict, "strict", false, "fail on the first bad line and import nothing")
-	return func(ctx context.Context, c *call) error {
-		req.Set, req.File = c.args[0], c.args[1]
-		return c.job(ctx, "import", svcOptions{}, func(svc service.Service, p *render.Progress) error {
+	return func(ctx context.Context, c *command.Call) error {
+		req.Set, req.File = c.Args[0], c.Args[1]
+		return m.job(ctx, c, "import", svcOptions{}, func(svc service.Service, p *render.Progress) error {
 			res, err := svc.BlockImport(ctx, req, p.Watch)
 			p.Close()
 			render.BlockImportErrors(m.Stderr, res)
@@ -73,11 +74,11 @@ func blocksImportCmd(m *Main, fs *pflag.FlagSet) runFunc {
 	}
 }
 
-func blocksExportCmd(m *Main, _ *pflag.FlagSet) runFunc {
-	return func(ctx context.Context, c *call) error {
-		return c.job(ctx, "export", svcOptions{readOnly: true}, func(svc service.Service, p *render.Progress) error {
-			return m.createOut(c.args[1], func(out io.Writer) error {
-				return svc.BlockExport(ctx, c.args[0], "matchmeta blocks export "+strings.Join(c.args, " "), out, p.Watch)
+func (m *Main) blocksExportCmd(_ *pflag.FlagSet) command.Run {
+	return func(ctx context.Context, c *command.Call) error {
+		return m.job(ctx, c, "export", svcOptions{readOnly: true}, func(svc service.Service, p *render.Progress) error {
+			return m.createOut(c.Args[1], func(out io.Writer) error {
+				return svc.BlockExport(ctx, c.Args[0], "matchmeta blocks export "+strings.Join(c.Args, " "), out, p.Watch)
 			})
 		})
 	}
@@ -98,24 +99,24 @@ func (m *Main) createOut(path string, write func(io.Writer) error) error {
 }
 
 // blocksSetOpCmd is add, subtract, intersect and subtract-repository.
-func blocksSetOpCmd(op string) func(m *Main, fs *pflag.FlagSet) runFunc {
-	return func(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) blocksSetOpCmd(op string) func(fs *pflag.FlagSet) command.Run {
+	return func(fs *pflag.FlagSet) command.Run {
 		hashOnly := new(bool)
 		if op == "subtract" || op == "intersect" {
 			hashOnly = fs.Bool("hash-only", false, "match the block hash alone (hashdb "+op+"_hash), not hash and source")
 		}
 		class := fs.String("class", "", "class of DEST (default: A's)")
-		return func(ctx context.Context, c *call) error {
-			req := blocks.SetOpRequest{Op: op, A: c.args[0], Class: db.Class(*class)}
+		return func(ctx context.Context, c *command.Call) error {
+			req := blocks.SetOpRequest{Op: op, A: c.Args[0], Class: db.Class(*class)}
 			switch op {
 			case "add":
-				req.B = c.args[1]
+				req.B = c.Args[1]
 			case "subtract-repository":
-				req.Repository, req.Dest = c.args[1], c.args[2]
+				req.Repository, req.Dest = c.Args[1], c.Args[2]
 			default:
-				req.B, req.Dest, req.HashOnly = c.args[1], c.args[2], *hashOnly
+				req.B, req.Dest, req.HashOnly = c.Args[1], c.Args[2], *hashOnly
 			}
-			return c.job(ctx, op, svcOptions{}, func(svc service.Service, p *render.Progress) error {
+			return m.job(ctx, c, op, svcOptions{}, func(svc service.Service, p *render.Progress) error {
 				res, err := svc.BlockSetOp(ctx, req, p.Watch)
 				p.Close()
 				if err == nil {
@@ -127,18 +128,18 @@ func blocksSetOpCmd(op string) func(m *Main, fs *pflag.FlagSet) runFunc {
 	}
 }
 
-func blocksStatsCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) blocksStatsCmd(fs *pflag.FlagSet) command.Run {
 	asJSON := fs.Bool("json", false, "print the statistics as one JSON object")
 	sources := fs.Bool("sources", false, "print every source as a hashdb source line (hashdb sources)")
-	return func(ctx context.Context, c *call) error {
-		return c.job(ctx, "stats", svcOptions{readOnly: true}, func(svc service.Service, p *render.Progress) error {
-			s, err := svc.BlockStats(ctx, c.args[0], p.Watch)
+	return func(ctx context.Context, c *command.Call) error {
+		return m.job(ctx, c, "stats", svcOptions{readOnly: true}, func(svc service.Service, p *render.Progress) error {
+			s, err := svc.BlockStats(ctx, c.Args[0], p.Watch)
 			p.Close()
 			switch {
 			case err != nil:
 				return err
 			case *sources:
-				return svc.BlockSources(ctx, c.args[0], m.Stdout)
+				return svc.BlockSources(ctx, c.Args[0], m.Stdout)
 			case *asJSON:
 				return json.NewEncoder(m.Stdout).Encode(s)
 			}
@@ -148,12 +149,12 @@ func blocksStatsCmd(m *Main, fs *pflag.FlagSet) runFunc {
 	}
 }
 
-func blocksLookupCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) blocksLookupCmd(fs *pflag.FlagSet) command.Run {
 	set := fs.String("set", "", "look in this block set only (default: every block set)")
-	return func(ctx context.Context, c *call) error {
-		return c.with(ctx, svcOptions{readOnly: true}, func(svc service.Service) error {
+	return func(ctx context.Context, c *command.Call) error {
+		return m.with(ctx, c, svcOptions{readOnly: true}, func(svc service.Service) error {
 			enc := json.NewEncoder(m.Stdout)
-			for _, h := range c.args {
+			for _, h := range c.Args {
 				a, err := svc.BlockLookup(ctx, h, *set)
 				if err != nil {
 					return err
@@ -167,7 +168,7 @@ func blocksLookupCmd(m *Main, fs *pflag.FlagSet) runFunc {
 	}
 }
 
-func blocksScanCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) blocksScanCmd(fs *pflag.FlagSet) command.Run {
 	req := blocks.ScanRequest{Stdin: m.Stdin}
 	fs.StringVar(&req.Set, "set", "", "block set to hunt (required)")
 	fs.IntVar(&req.Step, "step", 0, "bytes between block starts, a multiple of 512 (default: the set's step)")
@@ -177,13 +178,13 @@ func blocksScanCmd(m *Main, fs *pflag.FlagSet) runFunc {
 	summary := fs.String("summary", "", "where the readable presence summary goes (default: stderr for --format json)")
 	fs.BoolVar(&req.NoRecurse, "no-recurse", false, "do not scan gzip and zip data found in the image")
 	fs.BoolVar(&req.Nonprobative, "nonprobative", false, "keep matches of non-probative and whitelisted blocks")
-	return func(ctx context.Context, c *call) error {
+	return func(ctx context.Context, c *command.Call) error {
 		if req.Set == "" {
-			return c.usagef("--set NAME is required")
+			return c.Usagef("--set NAME is required")
 		}
-		req.Images = c.args
-		req.Command = "matchmeta blocks scan " + strings.Join(c.raw, " ")
-		return c.job(ctx, "scan", svcOptions{readOnly: true}, func(svc service.Service, p *render.Progress) error {
+		req.Images = c.Args
+		req.Command = "matchmeta blocks scan " + strings.Join(c.Raw, " ")
+		return m.job(ctx, c, "scan", svcOptions{readOnly: true}, func(svc service.Service, p *render.Progress) error {
 			return m.createOut(*output, func(out io.Writer) error {
 				req.Out = out
 				run := func() error {

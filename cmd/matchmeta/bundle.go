@@ -9,18 +9,19 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/command"
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/importer/bundle"
 	"github.com/matchmeta/matchmeta/web/service"
 )
 
-func bundleKeygenCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) bundleKeygenCmd(fs *pflag.FlagSet) command.Run {
 	out := fs.String("out", "", "file name prefix (required)")
 	pw := addKeyPasswordFlag(fs, "file holding the password for the secret key")
-	return func(ctx context.Context, c *call) error {
+	return func(ctx context.Context, c *command.Call) error {
 		if *out == "" {
-			return c.usagef("give --out PREFIX and no arguments")
+			return c.Usagef("give --out PREFIX and no arguments")
 		}
 		password, err := pw.read(m)
 		if err != nil {
@@ -58,18 +59,18 @@ func (t trustFlags) trust() service.BundleTrust {
 	return bt
 }
 
-func bundleVerifyCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) bundleVerifyCmd(fs *pflag.FlagSet) command.Run {
 	tf := addTrustFlags(m, fs)
-	return func(ctx context.Context, c *call) error {
+	return func(ctx context.Context, c *command.Call) error {
 		// Key rotations applied to the database count; without a database
 		// only the trust directory does.
-		svc, release, err := c.service(ctx, c.db, svcOptions{readOnly: true, optional: true})
+		svc, release, err := m.service(ctx, c.DB, svcOptions{readOnly: true, optional: true})
 		if err != nil {
 			svc, release = nil, func() {}
 		}
 		defer release()
 		var failed error
-		for _, f := range c.args {
+		for _, f := range c.Args {
 			req := service.BundleApplyRequest{File: f, BundleTrust: tf.trust()}
 			var v service.BundleVerified
 			if svc != nil {
@@ -88,12 +89,12 @@ func bundleVerifyCmd(m *Main, fs *pflag.FlagSet) runFunc {
 	}
 }
 
-func bundleApplyCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) bundleApplyCmd(fs *pflag.FlagSet) command.Run {
 	tf := addTrustFlags(m, fs)
-	return func(ctx context.Context, c *call) error {
-		return c.job(ctx, "", svcOptions{}, func(svc service.Service, p *render.Progress) error {
+	return func(ctx context.Context, c *command.Call) error {
+		return m.job(ctx, c, "", svcOptions{}, func(svc service.Service, p *render.Progress) error {
 			var failed error
-			for _, f := range c.args {
+			for _, f := range c.Args {
 				rec, err := svc.BundleApply(ctx, service.BundleApplyRequest{File: f, BundleTrust: tf.trust()}, p.Watch)
 				p.Close()
 				switch {
@@ -111,11 +112,11 @@ func bundleApplyCmd(m *Main, fs *pflag.FlagSet) runFunc {
 	}
 }
 
-func bundleListCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) bundleListCmd(fs *pflag.FlagSet) command.Run {
 	asJSON := fs.Bool("json", false, "print JSON")
 	limit := fs.Int("limit", 0, "newest N attempts (0: all)")
-	return func(ctx context.Context, c *call) error {
-		return c.with(ctx, svcOptions{readOnly: true, mustExist: "no database with a bundle history"}, func(svc service.Service) error {
+	return func(ctx context.Context, c *command.Call) error {
+		return m.with(ctx, c, svcOptions{readOnly: true, mustExist: "no database with a bundle history"}, func(svc service.Service) error {
 			h, err := svc.BundleHistory(ctx, *limit)
 			if err != nil || *asJSON {
 				return render.Maybe(m.Stdout, true, h, err, nil)
@@ -125,18 +126,18 @@ func bundleListCmd(m *Main, fs *pflag.FlagSet) runFunc {
 	}
 }
 
-func syncCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) syncCmd(fs *pflag.FlagSet) command.Run {
 	from := fs.String("from", "", "directory to read bundles from (required)")
 	tf := addTrustFlags(m, fs)
-	return func(ctx context.Context, c *call) error {
+	return func(ctx context.Context, c *command.Call) error {
 		if *from == "" {
-			return c.usagef("give --from DIR and no arguments")
+			return c.Usagef("give --from DIR and no arguments")
 		}
 		dir, err := filepath.Abs(*from)
 		if err != nil {
 			return err
 		}
-		return c.job(ctx, "", svcOptions{}, func(svc service.Service, p *render.Progress) error {
+		return m.job(ctx, c, "", svcOptions{}, func(svc service.Service, p *render.Progress) error {
 			res, err := svc.BundleSync(ctx, service.BundleSyncRequest{Dir: dir, BundleTrust: tf.trust()}, p.Watch)
 			p.Close()
 			render.BundleSync(m.Stdout, m.Stderr, *from, res)
@@ -148,7 +149,7 @@ func syncCmd(m *Main, fs *pflag.FlagSet) runFunc {
 	}
 }
 
-func bundleCreateCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) bundleCreateCmd(fs *pflag.FlagSet) command.Run {
 	var a service.BundleCreateArgs
 	fs.StringVar(&a.KeyFile, "key", "", "secret key to sign with (bundle keygen, or minisign -G)")
 	pw := addKeyPasswordFlag(fs, "password of a protected key (else $MATCHMETA_KEY_PASSWORD)")
@@ -170,10 +171,10 @@ func bundleCreateCmd(m *Main, fs *pflag.FlagSet) runFunc {
 	fs.BoolVar(&a.FromDB, "from-db", false, "the arguments are sets of --db to pack")
 	fs.StringSliceVar(&a.RotateKeys, "rotate-keys", nil, "make a key rotation: the *.pub files trusted from this bundle on")
 	tf := addTrustFlags(m, fs)
-	return func(ctx context.Context, c *call) error {
+	return func(ctx context.Context, c *command.Call) error {
 		a.Set, a.Kind, a.Class, a.Source, a.Desc, a.Version = s.set, db.Kind(*kind), s.classOf(), s.source, s.desc, s.version
-		a.Files, a.TrustDir = c.args, *tf.dir
-		if err := c.invalid(a.Validate()); err != nil {
+		a.Files, a.TrustDir = c.Args, *tf.dir
+		if err := m.invalid(c, a.Validate()); err != nil {
 			return err
 		}
 		var err error
@@ -188,7 +189,7 @@ func bundleCreateCmd(m *Main, fs *pflag.FlagSet) runFunc {
 		}
 		var made service.BundleCreated
 		if req.NeedsDB() {
-			err = c.job(ctx, "", svcOptions{mustExist: "no database to take the sets from"}, func(svc service.Service, p *render.Progress) (err error) {
+			err = m.job(ctx, c, "", svcOptions{mustExist: "no database to take the sets from"}, func(svc service.Service, p *render.Progress) (err error) {
 				made, err = svc.BundleCreate(ctx, req, p.Watch)
 				return err
 			})

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/command"
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/termio"
 	"github.com/matchmeta/matchmeta/db"
@@ -98,8 +99,8 @@ func (m *Main) logTo(w io.Writer) *slog.Logger {
 }
 
 // with runs fn with the service for the call's --db.
-func (c *call) with(ctx context.Context, o svcOptions, fn func(svc service.Service) error) error {
-	svc, release, err := c.service(ctx, c.db, o)
+func (m *Main) with(ctx context.Context, c *command.Call, o svcOptions, fn func(svc service.Service) error) error {
+	svc, release, err := m.service(ctx, c.DB, o)
 	if err != nil {
 		return err
 	}
@@ -110,11 +111,11 @@ func (c *call) with(ctx context.Context, o svcOptions, fn func(svc service.Servi
 // job is with for a command that waits for a job: a progress view on
 // stderr (a status line on a terminal, log lines elsewhere) that the
 // local service's log lines go through too.
-func (c *call) job(ctx context.Context, what string, o svcOptions, fn func(svc service.Service, p *render.Progress) error) error {
-	p := render.NewProgress(c.Stderr, render.ProgressOptions{What: what})
+func (m *Main) job(ctx context.Context, c *command.Call, what string, o svcOptions, fn func(svc service.Service, p *render.Progress) error) error {
+	p := render.NewProgress(m.Stderr, render.ProgressOptions{What: what})
 	defer p.Close()
 	o.log = p.LogWriter()
-	return c.with(ctx, o, func(svc service.Service) error { return fn(svc, p) })
+	return m.with(ctx, c, o, func(svc service.Service) error { return fn(svc, p) })
 }
 
 // clientSocketPaths lists where a daemon may listen, in order:

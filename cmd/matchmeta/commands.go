@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/command"
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/importer/bloom"
@@ -19,60 +20,60 @@ import (
 
 // commands is the command table: the top-level listing, --help and the
 // dispatch are all made from it. A group's subcommands follow it.
-func commands() []command {
-	return []command{
-		{name: "serve", summary: "run the lookup daemon (web page, JSON API, admin socket)", usage: "@serve", db: true, args: noArgs, flags: serveCmd},
-		{name: "import", summary: "import a hash list, file-name list, NSRL release or path listing as a named set", usage: "@import", db: true, flags: importCmd},
-		{name: "import paths", usage: "@import-paths", db: true, flags: importPathsCmd},
-		{name: "sets", summary: "list, show or remove sets", usage: "sets list [--fingerprints]|show NAME|remove NAME|history [--db PATH] [--json]",
-			db: true, args: nargs(1, -1, "missing action (list, show, remove, history)"), flags: setsCmd},
-		{name: "blocks", summary: "sector block hash sets (hashdb compatible) and block hunting in disk images", usage: "@blocks",
-			missing: "missing subcommand", unknown: "unknown subcommand %q (matchmeta blocks --help)"},
-		{name: "blocks create", usage: "blocks create NAME [--block-size 512|4096] [--step N] [--class known-bad]", db: true, args: nargs(1, 1, "want one set name"), flags: blocksCreateCmd},
-		{name: "blocks ingest", usage: "blocks ingest NAME PATH... [--repository R] [--no-recurse]", db: true, args: nargs(2, -1, "want a set name and at least one path"), flags: blocksIngestCmd},
-		{name: "blocks import", usage: "blocks import NAME FILE [--format json|tab|dfxml] [--repository R] [--whitelist SET] [--strict]", db: true, args: nargs(2, 2, "want a set name and one file"), flags: blocksImportCmd},
-		{name: "blocks export", usage: "blocks export NAME FILE", db: true, args: nargs(2, 2, "want a set name and an output file (- for stdout)"), flags: blocksExportCmd},
-		{name: "blocks add", usage: "blocks add A B", db: true, args: nargs(2, 2, "want 2 set names"), flags: blocksSetOpCmd("add")},
-		{name: "blocks subtract", usage: "blocks subtract A B DEST [--hash-only]", db: true, args: nargs(3, 3, "want 3 set names"), flags: blocksSetOpCmd("subtract")},
-		{name: "blocks intersect", usage: "blocks intersect A B DEST [--hash-only]", db: true, args: nargs(3, 3, "want 3 set names"), flags: blocksSetOpCmd("intersect")},
-		{name: "blocks subtract-repository", usage: "blocks subtract-repository A REPOSITORY DEST", db: true, args: nargs(3, 3, "want 3 set names"), flags: blocksSetOpCmd("subtract-repository")},
-		{name: "blocks stats", usage: "blocks stats NAME [--json] [--sources]", db: true, args: nargs(1, 1, "want one set name"), flags: blocksStatsCmd},
-		{name: "blocks lookup", usage: "blocks lookup MD5... [--set NAME]", db: true, args: nargs(1, -1, "want at least one block hash"), flags: blocksLookupCmd},
-		{name: "blocks scan", usage: "blocks scan IMAGE... --set NAME [--step N] [--format json|hashdb] [-j e|o|c|a] [-o FILE] [--summary FILE]", db: true, args: nargs(1, -1, "want at least one image (- for stdin)"), flags: blocksScanCmd},
-		{name: "image", summary: "forensic acquisition of Amazon EBS snapshots (verified, resumable, reported)", usage: "@image",
-			missing: "missing subcommand", unknown: "unknown subcommand %q (matchmeta image --help)"},
-		{name: "image status", usage: "image status [--region R] [--profile P] [--json]", flags: imageStatusCmd},
-		{name: "image budget", usage: "image budget --snapshot S [--get-price USD] [--list-price USD] [--transfer-price USD] [--json]", db: true, flags: imageBudgetCmd},
-		{name: "image acquire", usage: "image acquire --snapshot S --out DIR [--blocks] [--compress] [--encrypt] [--workers N] [--rate N] [--md5] [--sha1] [--examiner X --case X --evidence X --description X --notes X] [--scan-blocks SET]",
-			db: true, args: noArgs, flags: imageAcquireCmd(false)},
-		{name: "image changed", usage: "image changed --first S1 --base DIR1 --second S2 --out DIR2 [acquire flags]", db: true, args: noArgs, flags: imageAcquireCmd(true)},
-		{name: "image verify", usage: "image verify DIR [--password-file F] [--json]", db: true, args: nargs(1, 1, "want one acquisition directory"), flags: imageVerifyCmd},
-		{name: "image rebuild", usage: "image rebuild DIR --out IMAGE [--ext4|--ntfs] [--password-file F]", db: true, args: nargs(1, 1, "want DIR and --out IMAGE"), flags: imageRebuildCmd},
-		{name: "image compress", usage: "image compress DIR", db: true, args: imageDirArg, flags: imageTransformCmd("compress")},
-		{name: "image uncompress", usage: "image uncompress DIR", db: true, args: imageDirArg, flags: imageTransformCmd("uncompress")},
-		{name: "image encrypt", usage: "image encrypt DIR|FILE [--out FILE] [--password-file F]", db: true, args: imageDirArg, flags: imageTransformCmd("encrypt")},
-		{name: "image decrypt", usage: "image decrypt DIR|FILE [--out FILE] [--password-file F]", db: true, args: imageDirArg, flags: imageTransformCmd("decrypt")},
-		{name: "lookup", summary: "look up hashes, file names or paths (local file or remote appliance)", usage: lookupUsage, db: true, flags: lookupCmd},
-		{name: "keys", summary: "manage API keys", usage: "@keys", db: true, args: nargs(1, -1, "missing action (add, list, revoke)"), flags: keysCmd},
-		{name: "backup", summary: "write a consistent copy of the database", usage: "backup FILE [--force] [--db PATH] [--json] | backup --check FILE | backup - > FILE",
-			db: true, args: nargs(1, 1, "missing FILE (the copy to write)"), flags: backupCmd},
-		{name: "export", summary: "write sets as an offline filter (export bloom: DCSO Bloom filter for hashlookup tools and Plaso)", usage: exportUsage,
-			missing: "missing format: export bloom ...", unknown: "unknown export format %q (bloom)"},
-		{name: "export bloom", usage: exportUsage, db: true, flags: exportBloomCmd},
-		{name: "netwatch", summary: "know what is on the lab network: ARP scan, devices, events, allowlist", usage: "@netwatch", db: true,
-			args: nargs(1, -1, "missing action (scan, devices, events, allow)"), flags: netwatchCmd},
-		{name: "compact", summary: "give the space of replaced and removed sets back to the file system", usage: "compact [--db PATH]", db: true, args: noArgs, flags: compactCmd},
-		{name: "bundle", summary: "make, verify and apply signed hash bundles (USB updates)", usage: "@bundle",
-			missing: "missing action (keygen, create, verify, apply, list)", unknown: "unknown action %q (want keygen, create, verify, apply or list)"},
-		{name: "bundle keygen", usage: "@bundle-keygen", args: noArgs, flags: bundleKeygenCmd},
-		{name: "bundle create", usage: "@bundle-create", db: true, flags: bundleCreateCmd},
-		{name: "bundle verify", usage: "bundle verify FILE... [--trust-dir DIR] [--insecure-unsigned] [--db PATH]", db: true, args: nargs(1, -1, "no bundle file"), flags: bundleVerifyCmd},
-		{name: "bundle apply", usage: "@bundle-apply", db: true, args: nargs(1, -1, "no bundle file"), flags: bundleApplyCmd},
-		{name: "bundle list", usage: "bundle list [--db PATH] [--json] [--limit N]", db: true, args: noArgs, flags: bundleListCmd},
-		{name: "sync", summary: "apply the new bundles of a directory (one pass)", usage: "@sync", db: true, args: noArgs, flags: syncCmd},
-		{name: "demo", summary: "write a small demo data set and import it (the README's examples use it)", usage: "demo [DIR] [--db PATH]", db: true, args: nargs(0, 1, ""), flags: demoCmd},
-		{name: "version", summary: "print the version", usage: "version", args: noArgs, flags: func(m *Main, _ *pflag.FlagSet) runFunc {
-			return func(context.Context, *call) error {
+func (m *Main) commands() []command.Command {
+	return []command.Command{
+		{Name: "serve", Summary: "run the lookup daemon (web page, JSON API, admin socket)", Usage: "@serve", DB: true, Args: command.None, Flags: m.serveCmd},
+		{Name: "import", Summary: "import a hash list, file-name list, NSRL release or path listing as a named set", Usage: "@import", DB: true, Flags: m.importCmd},
+		{Name: "import paths", Usage: "@import-paths", DB: true, Flags: m.importPathsCmd},
+		{Name: "sets", Summary: "list, show or remove sets", Usage: "sets list [--fingerprints]|show NAME|remove NAME|history [--db PATH] [--json]",
+			DB: true, Args: command.N(1, -1, "missing action (list, show, remove, history)"), Flags: m.setsCmd},
+		{Name: "blocks", Summary: "sector block hash sets (hashdb compatible) and block hunting in disk images", Usage: "@blocks",
+			Missing: "missing subcommand", Unknown: "unknown subcommand %q (matchmeta blocks --help)"},
+		{Name: "blocks create", Usage: "blocks create NAME [--block-size 512|4096] [--step N] [--class known-bad]", DB: true, Args: command.N(1, 1, "want one set name"), Flags: m.blocksCreateCmd},
+		{Name: "blocks ingest", Usage: "blocks ingest NAME PATH... [--repository R] [--no-recurse]", DB: true, Args: command.N(2, -1, "want a set name and at least one path"), Flags: m.blocksIngestCmd},
+		{Name: "blocks import", Usage: "blocks import NAME FILE [--format json|tab|dfxml] [--repository R] [--whitelist SET] [--strict]", DB: true, Args: command.N(2, 2, "want a set name and one file"), Flags: m.blocksImportCmd},
+		{Name: "blocks export", Usage: "blocks export NAME FILE", DB: true, Args: command.N(2, 2, "want a set name and an output file (- for stdout)"), Flags: m.blocksExportCmd},
+		{Name: "blocks add", Usage: "blocks add A B", DB: true, Args: command.N(2, 2, "want 2 set names"), Flags: m.blocksSetOpCmd("add")},
+		{Name: "blocks subtract", Usage: "blocks subtract A B DEST [--hash-only]", DB: true, Args: command.N(3, 3, "want 3 set names"), Flags: m.blocksSetOpCmd("subtract")},
+		{Name: "blocks intersect", Usage: "blocks intersect A B DEST [--hash-only]", DB: true, Args: command.N(3, 3, "want 3 set names"), Flags: m.blocksSetOpCmd("intersect")},
+		{Name: "blocks subtract-repository", Usage: "blocks subtract-repository A REPOSITORY DEST", DB: true, Args: command.N(3, 3, "want 3 set names"), Flags: m.blocksSetOpCmd("subtract-repository")},
+		{Name: "blocks stats", Usage: "blocks stats NAME [--json] [--sources]", DB: true, Args: command.N(1, 1, "want one set name"), Flags: m.blocksStatsCmd},
+		{Name: "blocks lookup", Usage: "blocks lookup MD5... [--set NAME]", DB: true, Args: command.N(1, -1, "want at least one block hash"), Flags: m.blocksLookupCmd},
+		{Name: "blocks scan", Usage: "blocks scan IMAGE... --set NAME [--step N] [--format json|hashdb] [-j e|o|c|a] [-o FILE] [--summary FILE]", DB: true, Args: command.N(1, -1, "want at least one image (- for stdin)"), Flags: m.blocksScanCmd},
+		{Name: "image", Summary: "forensic acquisition of Amazon EBS snapshots (verified, resumable, reported)", Usage: "@image",
+			Missing: "missing subcommand", Unknown: "unknown subcommand %q (matchmeta image --help)"},
+		{Name: "image status", Usage: "image status [--region R] [--profile P] [--json]", Flags: m.imageStatusCmd},
+		{Name: "image budget", Usage: "image budget --snapshot S [--get-price USD] [--list-price USD] [--transfer-price USD] [--json]", DB: true, Flags: m.imageBudgetCmd},
+		{Name: "image acquire", Usage: "image acquire --snapshot S --out DIR [--blocks] [--compress] [--encrypt] [--workers N] [--rate N] [--md5] [--sha1] [--examiner X --case X --evidence X --description X --notes X] [--scan-blocks SET]",
+			DB: true, Args: command.None, Flags: m.imageAcquireCmd(false)},
+		{Name: "image changed", Usage: "image changed --first S1 --base DIR1 --second S2 --out DIR2 [acquire flags]", DB: true, Args: command.None, Flags: m.imageAcquireCmd(true)},
+		{Name: "image verify", Usage: "image verify DIR [--password-file F] [--json]", DB: true, Args: command.N(1, 1, "want one acquisition directory"), Flags: m.imageVerifyCmd},
+		{Name: "image rebuild", Usage: "image rebuild DIR --out IMAGE [--ext4|--ntfs] [--password-file F]", DB: true, Args: command.N(1, 1, "want DIR and --out IMAGE"), Flags: m.imageRebuildCmd},
+		{Name: "image compress", Usage: "image compress DIR", DB: true, Args: imageDirArg, Flags: m.imageTransformCmd("compress")},
+		{Name: "image uncompress", Usage: "image uncompress DIR", DB: true, Args: imageDirArg, Flags: m.imageTransformCmd("uncompress")},
+		{Name: "image encrypt", Usage: "image encrypt DIR|FILE [--out FILE] [--password-file F]", DB: true, Args: imageDirArg, Flags: m.imageTransformCmd("encrypt")},
+		{Name: "image decrypt", Usage: "image decrypt DIR|FILE [--out FILE] [--password-file F]", DB: true, Args: imageDirArg, Flags: m.imageTransformCmd("decrypt")},
+		{Name: "lookup", Summary: "look up hashes, file names or paths (local file or remote appliance)", Usage: lookupUsage, DB: true, Flags: m.lookupCmd},
+		{Name: "keys", Summary: "manage API keys", Usage: "@keys", DB: true, Args: command.N(1, -1, "missing action (add, list, revoke)"), Flags: m.keysCmd},
+		{Name: "backup", Summary: "write a consistent copy of the database", Usage: "backup FILE [--force] [--db PATH] [--json] | backup --check FILE | backup - > FILE",
+			DB: true, Args: command.N(1, 1, "missing FILE (the copy to write)"), Flags: m.backupCmd},
+		{Name: "export", Summary: "write sets as an offline filter (export bloom: DCSO Bloom filter for hashlookup tools and Plaso)", Usage: exportUsage,
+			Missing: "missing format: export bloom ...", Unknown: "unknown export format %q (bloom)"},
+		{Name: "export bloom", Usage: exportUsage, DB: true, Flags: m.exportBloomCmd},
+		{Name: "netwatch", Summary: "know what is on the lab network: ARP scan, devices, events, allowlist", Usage: "@netwatch", DB: true,
+			Args: command.N(1, -1, "missing action (scan, devices, events, allow)"), Flags: m.netwatchCmd},
+		{Name: "compact", Summary: "give the space of replaced and removed sets back to the file system", Usage: "compact [--db PATH]", DB: true, Args: command.None, Flags: m.compactCmd},
+		{Name: "bundle", Summary: "make, verify and apply signed hash bundles (USB updates)", Usage: "@bundle",
+			Missing: "missing action (keygen, create, verify, apply, list)", Unknown: "unknown action %q (want keygen, create, verify, apply or list)"},
+		{Name: "bundle keygen", Usage: "@bundle-keygen", Args: command.None, Flags: m.bundleKeygenCmd},
+		{Name: "bundle create", Usage: "@bundle-create", DB: true, Flags: m.bundleCreateCmd},
+		{Name: "bundle verify", Usage: "bundle verify FILE... [--trust-dir DIR] [--insecure-unsigned] [--db PATH]", DB: true, Args: command.N(1, -1, "no bundle file"), Flags: m.bundleVerifyCmd},
+		{Name: "bundle apply", Usage: "@bundle-apply", DB: true, Args: command.N(1, -1, "no bundle file"), Flags: m.bundleApplyCmd},
+		{Name: "bundle list", Usage: "bundle list [--db PATH] [--json] [--limit N]", DB: true, Args: command.None, Flags: m.bundleListCmd},
+		{Name: "sync", Summary: "apply the new bundles of a directory (one pass)", Usage: "@sync", DB: true, Args: command.None, Flags: m.syncCmd},
+		{Name: "demo", Summary: "write a small demo data set and import it (the README's examples use it)", Usage: "demo [DIR] [--db PATH]", DB: true, Args: command.N(0, 1, ""), Flags: m.demoCmd},
+		{Name: "version", Summary: "print the version", Usage: "version", Args: command.None, Flags: func(*pflag.FlagSet) command.Run {
+			return func(context.Context, *command.Call) error {
 				fmt.Fprintf(m.Stdout, "matchmeta %s\n", versionString())
 				return nil
 			}
@@ -90,32 +91,15 @@ func versionString() string {
 	return v + " (schema " + strconv.Itoa(db.SchemaVersion) + ")"
 }
 
-// action checks a command's action word (its first argument) and how many
-// arguments follow: takes maps each action to what it needs ("" none,
-// else a description of one argument); want lists them for the error.
-func (c *call) action(takes map[string]string, want string) (string, []string, error) {
-	action, rest := c.args[0], c.args[1:]
-	needs, ok := takes[action]
-	switch {
-	case !ok:
-		return "", nil, c.usagef("unknown action %q (want %s)", action, want)
-	case needs == "" && len(rest) > 0:
-		return "", nil, c.usagef("%s takes no argument", action)
-	case needs != "" && len(rest) != 1:
-		return "", nil, c.usagef("%s needs %s", action, needs)
-	}
-	return action, rest, nil
-}
-
-func setsCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) setsCmd(fs *pflag.FlagSet) command.Run {
 	asJSON := fs.Bool("json", false, "print JSON")
 	fps := fs.Bool("fingerprints", false, "list: add each set's content fingerprint (equal on two appliances means equal data)")
-	return func(ctx context.Context, c *call) error {
-		action, rest, err := c.action(map[string]string{"list": "", "history": "", "show": "one set name", "remove": "one set name"}, "list, show, remove or history")
+	return func(ctx context.Context, c *command.Call) error {
+		action, rest, err := c.Action(map[string]string{"list": "", "history": "", "show": "one set name", "remove": "one set name"}, "list, show, remove or history")
 		if err != nil {
 			return err
 		}
-		return c.with(ctx, svcOptions{readOnly: action != "remove"}, func(svc service.Service) error {
+		return m.with(ctx, c, svcOptions{readOnly: action != "remove"}, func(svc service.Service) error {
 			switch action {
 			case "remove":
 				removed, err := svc.RemoveSet(ctx, rest[0])
@@ -135,7 +119,7 @@ func setsCmd(m *Main, fs *pflag.FlagSet) runFunc {
 			if err != nil || *asJSON || len(sets) > 0 {
 				return render.Maybe(m.Stdout, *asJSON, sets, err, func(w io.Writer, s []db.SetInfo) error { return render.Sets(w, s, *fps) })
 			}
-			where := c.db
+			where := c.DB
 			if in, err := svc.Info(ctx); err == nil {
 				where = in.DB
 			}
@@ -161,14 +145,14 @@ func showSet(ctx context.Context, w io.Writer, svc service.Service, name string,
 	return err
 }
 
-func keysCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) keysCmd(fs *pflag.FlagSet) command.Run {
 	asJSON := fs.Bool("json", false, "print JSON")
-	return func(ctx context.Context, c *call) error {
-		action, rest, err := c.action(map[string]string{"list": "", "add": "one key name", "revoke": "one key name"}, "add, list or revoke")
+	return func(ctx context.Context, c *command.Call) error {
+		action, rest, err := c.Action(map[string]string{"list": "", "add": "one key name", "revoke": "one key name"}, "add, list or revoke")
 		if err != nil {
 			return err
 		}
-		return c.with(ctx, svcOptions{readOnly: action == "list"}, func(svc service.Service) error {
+		return m.with(ctx, c, svcOptions{readOnly: action == "list"}, func(svc service.Service) error {
 			switch action {
 			case "add":
 				r, err := svc.AddAPIKey(ctx, rest[0])
@@ -198,22 +182,22 @@ func keysCmd(m *Main, fs *pflag.FlagSet) runFunc {
 // and rename, then opens the copy and checks every page; "-" streams it
 // to stdout unchecked. --check verifies an existing copy, e.g. before a
 // restore.
-func backupCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) backupCmd(fs *pflag.FlagSet) command.Run {
 	asJSON := fs.Bool("json", false, "print the verified copy's summary as JSON")
 	checkOnly := fs.Bool("check", false, "only verify an existing backup FILE")
 	force := fs.Bool("force", false, "replace FILE if it exists")
-	return func(ctx context.Context, c *call) error {
-		out, verb := c.args[0], "wrote"
+	return func(ctx context.Context, c *command.Call) error {
+		out, verb := c.Args[0], "wrote"
 		switch {
 		case *checkOnly && out == "-":
-			return c.usagef("--check needs a file, not -")
+			return c.Usagef("--check needs a file, not -")
 		case *checkOnly:
 			verb = "checked"
 		default:
-			if err := c.invalid(service.CheckOutFile(out, "backup file", c.db, *force)); err != nil {
+			if err := m.invalid(c, service.CheckOutFile(out, "backup file", c.DB, *force)); err != nil {
 				return err
 			}
-			err := c.with(ctx, svcOptions{readOnly: true, mustExist: "no database to back up"}, func(svc service.Service) error {
+			err := m.with(ctx, c, svcOptions{readOnly: true, mustExist: "no database to back up"}, func(svc service.Service) error {
 				return m.writeOut(ctx, out, 0o640, func(w io.Writer) (int64, error) { return svc.Backup(ctx, w) })
 			})
 			if errors.Is(err, db.ErrLocked) {
@@ -245,9 +229,9 @@ func (m *Main) writeOut(ctx context.Context, out string, perm os.FileMode, write
 
 // invalid makes a refusal of the request before any work (db.ErrorInvalid)
 // a usage error of the command.
-func (c *call) invalid(err error) error {
+func (m *Main) invalid(c *command.Call, err error) error {
 	if err != nil && db.KindOf(err) == db.ErrorInvalid {
-		return c.usagef("%s", db.Message(err))
+		return c.Usagef("%s", db.Message(err))
 	}
 	return err
 }
@@ -257,7 +241,7 @@ const exportUsage = "export bloom --set NAME [--set NAME...] [--kind sha256|sha1
 // exportBloomCmd writes the upper-case hex keys of sets (or of a group's
 // sets of one kind) as a DCSO Bloom filter for
 // hashlookup-forensic-analyser --bloomfilters and Plaso's bloom analysis.
-func exportBloomCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) exportBloomCmd(fs *pflag.FlagSet) command.Run {
 	var req bloom.ExportRequest
 	fs.StringArrayVar(&req.Sets, "set", nil, "set or group to export (repeat for more; a group with --kind takes its set of that kind)")
 	kind := fs.String("kind", "", "hash kind: sha256, sha1 or md5 (default: the kind the sets hold)")
@@ -266,27 +250,27 @@ func exportBloomCmd(m *Main, fs *pflag.FlagSet) runFunc {
 	fs.Float64Var(&req.Rate, "rate", bloom.DefaultRate, "false-positive rate")
 	force := fs.Bool("force", false, "replace FILE if it exists")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
-	return func(ctx context.Context, c *call) error {
+	return func(ctx context.Context, c *command.Call) error {
 		req.Kind = db.Kind(*kind)
 		switch {
-		case len(c.args) > 0:
-			return c.usagef("unexpected argument %q (sets go in --set)", c.args[0])
+		case len(c.Args) > 0:
+			return c.Usagef("unexpected argument %q (sets go in --set)", c.Args[0])
 		case len(req.Sets) == 0:
-			return c.usagef("give at least one --set")
+			return c.Usagef("give at least one --set")
 		case *out == "":
-			return c.usagef("give the output file with -o FILE")
-		case c.fs.Changed("capacity") && req.Capacity == 0:
-			return c.usagef("--capacity must be at least 1")
+			return c.Usagef("give the output file with -o FILE")
+		case c.FS.Changed("capacity") && req.Capacity == 0:
+			return c.Usagef("--capacity must be at least 1")
 		case !(req.Rate > 0 && req.Rate < 1):
-			return c.usagef("--rate must be between 0 and 1, got %v", req.Rate)
+			return c.Usagef("--rate must be between 0 and 1, got %v", req.Rate)
 		case req.Kind != "" && req.Kind != db.KindSHA256 && req.Kind != db.KindSHA1 && req.Kind != db.KindMD5:
-			return c.usagef("--kind %q: want sha256, sha1 or md5", *kind)
+			return c.Usagef("--kind %q: want sha256, sha1 or md5", *kind)
 		}
-		if err := c.invalid(service.CheckOutFile(*out, "filter file", "", *force)); err != nil {
+		if err := m.invalid(c, service.CheckOutFile(*out, "filter file", "", *force)); err != nil {
 			return err
 		}
 		var res bloom.ExportResult
-		err := c.with(ctx, svcOptions{readOnly: true}, func(svc service.Service) error {
+		err := m.with(ctx, c, svcOptions{readOnly: true}, func(svc service.Service) error {
 			return m.writeOut(ctx, *out, 0o644, func(w io.Writer) (n int64, err error) {
 				res, err = svc.ExportBloom(ctx, req, w)
 				return res.Bytes, err
@@ -308,9 +292,9 @@ func exportBloomCmd(m *Main, fs *pflag.FlagSet) runFunc {
 
 // compactCmd writes a compacted copy of the database beside it, checks
 // it and swaps it in; through a running daemon, which keeps serving.
-func compactCmd(m *Main, fs *pflag.FlagSet) runFunc {
-	return func(ctx context.Context, c *call) error {
-		return c.job(ctx, "compact", svcOptions{}, func(svc service.Service, p *render.Progress) error {
+func (m *Main) compactCmd(fs *pflag.FlagSet) command.Run {
+	return func(ctx context.Context, c *command.Call) error {
+		return m.job(ctx, c, "compact", svcOptions{}, func(svc service.Service, p *render.Progress) error {
 			rep, err := svc.Compact(ctx, p.Watch)
 			p.Close()
 			if err == nil {

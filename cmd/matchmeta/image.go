@@ -10,13 +10,14 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/command"
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/imager"
 	"github.com/matchmeta/matchmeta/web/service"
 )
 
 // imageDirArg is the one acquisition directory (or file) of a transform.
-var imageDirArg = nargs(1, 1, "want one acquisition directory or block folder")
+var imageDirArg = command.N(1, 1, "want one acquisition directory or block folder")
 
 // withImaging runs fn with the imaging service: the daemon's when one
 // serves the call's --db (the job then runs there, with the daemon's
@@ -24,20 +25,20 @@ var imageDirArg = nargs(1, 1, "want one acquisition directory or block folder")
 // the database when the operation needs it (--scan-blocks), else a job
 // runner of its own (imaging needs no database). A progress view is on
 // stderr either way.
-func (c *call) withImaging(ctx context.Context, what string, needDB bool, fn func(svc service.Images, p *render.Progress) error) error {
-	p := render.NewProgress(c.Stderr, render.ProgressOptions{What: what})
+func (m *Main) withImaging(ctx context.Context, c *command.Call, what string, needDB bool, fn func(svc service.Images, p *render.Progress) error) error {
+	p := render.NewProgress(m.Stderr, render.ProgressOptions{What: what})
 	defer p.Close()
-	if abs, err := filepath.Abs(c.db); c.db != "" && err == nil {
-		if d, sock := c.daemon(ctx, abs); d != nil {
+	if abs, err := filepath.Abs(c.DB); c.DB != "" && err == nil {
+		if d, sock := m.daemon(ctx, abs); d != nil {
 			defer d.Close()
-			fmt.Fprintf(c.Stderr, "matchmeta: the daemon on %s runs this job (its AWS credentials, its view of the files)\n", sock)
+			fmt.Fprintf(m.Stderr, "matchmeta: the daemon on %s runs this job (its AWS credentials, its view of the files)\n", sock)
 			return fn(d, p)
 		}
 	}
 	if needDB {
-		return c.job(ctx, what, svcOptions{readOnly: true}, func(svc service.Service, _ *render.Progress) error { return fn(svc, p) })
+		return m.job(ctx, c, what, svcOptions{readOnly: true}, func(svc service.Service, _ *render.Progress) error { return fn(svc, p) })
 	}
-	log := c.logTo(p.LogWriter())
+	log := m.logTo(p.LogWriter())
 	jobs := service.NewRunner(service.RunnerConfig{Logger: log})
 	defer jobs.Stop(context.Background())
 	return fn(service.NewImaging(service.ImagingConfig{Logger: log, InstanceMetadata: true}, jobs), p)
@@ -53,12 +54,12 @@ func addAWSFlags(fs *pflag.FlagSet) *imager.Config {
 	return &c
 }
 
-func imageStatusCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) imageStatusCmd(fs *pflag.FlagSet) command.Run {
 	aws := addAWSFlags(fs)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
-	return func(ctx context.Context, c *call) error {
+	return func(ctx context.Context, c *command.Call) error {
 		var st imager.Status
-		c.withImaging(ctx, "image status", false, func(svc service.Images, _ *render.Progress) error {
+		m.withImaging(ctx, c, "image status", false, func(svc service.Images, _ *render.Progress) error {
 			st = svc.ImagingStatus(ctx, *aws)
 			return nil
 		})
@@ -70,7 +71,7 @@ func imageStatusCmd(m *Main, fs *pflag.FlagSet) runFunc {
 	}
 }
 
-func imageBudgetCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) imageBudgetCmd(fs *pflag.FlagSet) command.Run {
 	aws := addAWSFlags(fs)
 	var o imager.BudgetOptions
 	fs.StringVar(&o.Snapshot, "snapshot", "", "snapshot id (required)")
@@ -78,12 +79,12 @@ func imageBudgetCmd(m *Main, fs *pflag.FlagSet) runFunc {
 	fs.Float64Var(&o.ListPrice, "list-price", imager.DefaultListPricePer1000, "USD per 1,000 list calls")
 	fs.Float64Var(&o.TransferPricePerGiB, "transfer-price", 0, "USD per GiB transferred (0 inside the region; the egress rate outside AWS)")
 	asJSON := fs.Bool("json", false, "print the budget as JSON")
-	return func(ctx context.Context, c *call) error {
+	return func(ctx context.Context, c *command.Call) error {
 		if o.Snapshot == "" {
-			return c.usagef("--snapshot is required")
+			return c.Usagef("--snapshot is required")
 		}
 		o.Timeout = aws.Timeout
-		return c.withImaging(ctx, "image budget", false, func(svc service.Images, p *render.Progress) error {
+		return m.withImaging(ctx, c, "image budget", false, func(svc service.Images, p *render.Progress) error {
 			b, err := svc.ImageBudget(ctx, *aws, o, p.Watch)
 			if err != nil || *asJSON {
 				return render.Maybe(m.Stdout, true, b, err, nil)
@@ -96,8 +97,8 @@ func imageBudgetCmd(m *Main, fs *pflag.FlagSet) runFunc {
 // imageAcquireCmd is image acquire, and image changed (changed set): only
 // the blocks changed since an earlier snapshot, onto a copy of its
 // acquisition.
-func imageAcquireCmd(changed bool) func(m *Main, fs *pflag.FlagSet) runFunc {
-	return func(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) imageAcquireCmd(changed bool) func(fs *pflag.FlagSet) command.Run {
+	return func(fs *pflag.FlagSet) command.Run {
 		req := service.ImageAcquireRequest{}
 		o := &req.Acquire
 		aws := addAWSFlags(fs)
@@ -134,14 +135,14 @@ func imageAcquireCmd(changed bool) func(m *Main, fs *pflag.FlagSet) runFunc {
 			basePW.firstLine = true
 			basePW.file = fs.String("base-password-file", "", "file whose first line is the password of an encrypted --base (default: the acquisition's password)")
 		}
-		return func(ctx context.Context, c *call) error {
+		return func(ctx context.Context, c *command.Call) error {
 			switch {
 			case o.Snapshot == "":
-				return c.usagef("the snapshot is required")
+				return c.Usagef("the snapshot is required")
 			case o.Out == "":
-				return c.usagef("--out DIR is required")
+				return c.Usagef("--out DIR is required")
 			case changed && (req.First == "" || req.Base == ""):
-				return c.usagef("--first and --base are required")
+				return c.Usagef("--first and --base are required")
 			}
 			var err error
 			if o.Password, err = pw.read(m); err != nil {
@@ -154,9 +155,9 @@ func imageAcquireCmd(changed bool) func(m *Main, fs *pflag.FlagSet) runFunc {
 			}
 			name := "image " + map[bool]string{false: "acquire", true: "changed"}[changed]
 			req.AWS, o.Timeout, o.Endpoint, o.ToolVersion = *aws, aws.Timeout, aws.Endpoint, Version
-			o.CommandLine = service.RedactPassword(append(strings.Fields("matchmeta "+name), c.raw...))
+			o.CommandLine = service.RedactPassword(append(strings.Fields("matchmeta "+name), c.Raw...))
 			var rep *imager.Report
-			err = c.withImaging(ctx, name, req.ScanBlocks != "", func(svc service.Images, p *render.Progress) error {
+			err = m.withImaging(ctx, c, name, req.ScanBlocks != "", func(svc service.Images, p *render.Progress) error {
 				if req.ScanBlocks != "" {
 					// The lines go to --scan-output (opened by whoever runs
 					// the job), else to this terminal when the job runs
@@ -184,16 +185,16 @@ func imageAcquireCmd(changed bool) func(m *Main, fs *pflag.FlagSet) runFunc {
 	}
 }
 
-func imageVerifyCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) imageVerifyCmd(fs *pflag.FlagSet) command.Run {
 	pw := addPasswordFlags(fs)
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	return func(ctx context.Context, c *call) error {
+	return func(ctx context.Context, c *command.Call) error {
 		password, err := pw.read(m)
 		if err != nil {
 			return err
 		}
-		return c.withImaging(ctx, "image verify", false, func(svc service.Images, p *render.Progress) error {
-			vr, err := svc.ImageVerify(ctx, c.args[0], imager.VerifyOptions{Password: password}, p.Watch)
+		return m.withImaging(ctx, c, "image verify", false, func(svc service.Images, p *render.Progress) error {
+			vr, err := svc.ImageVerify(ctx, c.Args[0], imager.VerifyOptions{Password: password}, p.Watch)
 			p.Close()
 			if vr != nil && *asJSON {
 				json.NewEncoder(m.Stdout).Encode(vr)
@@ -205,21 +206,21 @@ func imageVerifyCmd(m *Main, fs *pflag.FlagSet) runFunc {
 	}
 }
 
-func imageRebuildCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) imageRebuildCmd(fs *pflag.FlagSet) command.Run {
 	out := fs.String("out", "", "raw image to write (required)")
 	fs.Bool("ext4", false, "accepted for Snapshot 4n6ir Imager users: a raw image needs no file-system step")
 	fs.Bool("ntfs", false, "accepted for Snapshot 4n6ir Imager users: a raw image needs no file-system step")
 	pw := addPasswordFlags(fs)
-	return func(ctx context.Context, c *call) error {
+	return func(ctx context.Context, c *command.Call) error {
 		if *out == "" {
-			return c.usagef("want DIR and --out IMAGE")
+			return c.Usagef("want DIR and --out IMAGE")
 		}
 		password, err := pw.read(m)
 		if err != nil {
 			return err
 		}
-		return c.withImaging(ctx, "image rebuild", false, func(svc service.Images, p *render.Progress) error {
-			sum, err := svc.ImageRebuild(ctx, c.args[0], *out, imager.RebuildOptions{Password: password}, p.Watch)
+		return m.withImaging(ctx, c, "image rebuild", false, func(svc service.Images, p *render.Progress) error {
+			sum, err := svc.ImageRebuild(ctx, c.Args[0], *out, imager.RebuildOptions{Password: password}, p.Watch)
 			if err == nil {
 				render.Rebuilt(m.Stdout, *out, sum)
 			}
@@ -231,8 +232,8 @@ func imageRebuildCmd(m *Main, fs *pflag.FlagSet) runFunc {
 // imageTransformCmd is compress, uncompress, encrypt and decrypt: of the
 // block files of an acquisition, or (encrypt, decrypt) of one file into
 // --out.
-func imageTransformCmd(op string) func(m *Main, fs *pflag.FlagSet) runFunc {
-	return func(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) imageTransformCmd(op string) func(fs *pflag.FlagSet) command.Run {
+	return func(fs *pflag.FlagSet) command.Run {
 		crypt := op == "encrypt" || op == "decrypt"
 		var pw secretFlags
 		out := new(string)
@@ -240,7 +241,7 @@ func imageTransformCmd(op string) func(m *Main, fs *pflag.FlagSet) runFunc {
 			pw = addPasswordFlags(fs)
 			out = fs.String("out", "", "with a single FILE (a raw image): the output file")
 		}
-		return func(ctx context.Context, c *call) error {
+		return func(ctx context.Context, c *command.Call) error {
 			var o imager.TransformOptions
 			if crypt {
 				var err error
@@ -248,11 +249,11 @@ func imageTransformCmd(op string) func(m *Main, fs *pflag.FlagSet) runFunc {
 					return err
 				}
 				if o.Password == "" {
-					return c.usagef("a password is needed (--password-file, MATCHMETA_IMAGE_PASSWORD or --password)")
+					return c.Usagef("a password is needed (--password-file, MATCHMETA_IMAGE_PASSWORD or --password)")
 				}
 			}
-			target := c.args[0]
-			err := c.withImaging(ctx, "image "+op, false, func(svc service.Images, p *render.Progress) error {
+			target := c.Args[0]
+			err := m.withImaging(ctx, c, "image "+op, false, func(svc service.Images, p *render.Progress) error {
 				if *out != "" {
 					err := svc.ImageTransformFile(ctx, op, target, *out, o, p.Watch)
 					p.Close()
@@ -268,7 +269,7 @@ func imageTransformCmd(op string) func(m *Main, fs *pflag.FlagSet) runFunc {
 				}
 				return err
 			})
-			return c.invalid(err)
+			return m.invalid(c, err)
 		}
 	}
 }

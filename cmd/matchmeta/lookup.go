@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/command"
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/web"
@@ -25,7 +26,7 @@ const maxRejectWarnings = web.MaxRejectWarnings
 // lookupCmd answers values. Its exit status is grep's: 0 when every value
 // matched (OK), 1 when any was not found (NA), 2 on a usage error, a
 // refused value (verdict "error") or any other failure.
-func lookupCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) lookupCmd(fs *pflag.FlagSet) command.Run {
 	typ := fs.String("type", "", "force the value type: sha256, sha1, md5, filename, path (default: detect)")
 	file := fs.String("file", "", "read values from FILE, one per line ('-' for stdin); writes JSON lines")
 	out := fs.StringP("output", "o", "", "write results to FILE instead of stdout")
@@ -39,66 +40,66 @@ func lookupCmd(m *Main, fs *pflag.FlagSet) runFunc {
 	fs.IntVar(&rc.Batch, "batch", 10000, "with --server: values per request")
 	fs.DurationVar(&rc.Timeout, "timeout", 60*time.Second, "with --server: time limit of one request")
 	fs.IntVar(&rc.Retries, "retries", 4, "with --server: further attempts after a network error, 5xx or 429")
-	return func(ctx context.Context, c *call) error {
-		if err := c.lookupArgs(&rc, typ, *file, *asPath); err != nil {
+	return func(ctx context.Context, c *command.Call) error {
+		if err := m.lookupArgs(c, &rc, typ, *file, *asPath); err != nil {
 			return err
 		}
 		var t tally
-		err := c.lookup(ctx, rc, *file, *out, *records, *asJSON, &t)
-		var ue *usageError
+		err := m.lookup(ctx, c, rc, *file, *out, *records, *asJSON, &t)
+		var ue *command.UsageError
 		switch {
 		case errors.As(err, &ue):
 			return err
 		case err != nil:
-			return &exitStatus{code: 2, err: err}
+			return &command.ExitStatus{Code: 2, Err: err}
 		case t.rejected > 0:
 			fmt.Fprintf(m.Stderr, "matchmeta lookup: %d of %d values refused\n", t.rejected, t.ok+t.na+t.rejected)
-			return &exitStatus{code: 2}
+			return &command.ExitStatus{Code: 2}
 		case t.na > 0:
-			return &exitStatus{code: 1}
+			return &command.ExitStatus{Code: 1}
 		}
 		return nil
 	}
 }
 
 // lookupArgs checks lookup's flags; the --server ones only go with it.
-func (c *call) lookupArgs(rc *web.ClientConfig, typ *string, file string, asPath bool) error {
-	fs := c.fs
+func (m *Main) lookupArgs(c *command.Call, rc *web.ClientConfig, typ *string, file string, asPath bool) error {
+	fs := c.FS
 	if rc.Server == "" {
 		for _, f := range []string{"api-key", "concurrency", "batch", "timeout", "retries"} {
 			if fs.Changed(f) {
-				return c.usagef("--%s needs --server", f)
+				return c.Usagef("--%s needs --server", f)
 			}
 		}
 	} else {
 		switch {
 		case fs.Changed("db"):
-			return c.usagef("give --db or --server, not both")
+			return c.Usagef("give --db or --server, not both")
 		case rc.Concurrency < 1 || rc.Concurrency > 256:
-			return c.usagef("--concurrency must be from 1 to 256, got %d", rc.Concurrency)
+			return c.Usagef("--concurrency must be from 1 to 256, got %d", rc.Concurrency)
 		case rc.Batch < 1 || rc.Batch > 1_000_000:
-			return c.usagef("--batch must be from 1 to 1000000, got %d", rc.Batch)
+			return c.Usagef("--batch must be from 1 to 1000000, got %d", rc.Batch)
 		case rc.Timeout <= 0:
-			return c.usagef("--timeout must be positive, got %v", rc.Timeout)
+			return c.Usagef("--timeout must be positive, got %v", rc.Timeout)
 		case rc.Retries < 0 || rc.Retries > 100:
-			return c.usagef("--retries must be from 0 to 100, got %d", rc.Retries)
+			return c.Usagef("--retries must be from 0 to 100, got %d", rc.Retries)
 		}
 		if rc.APIKey == "" {
-			rc.APIKey = c.env("MATCHMETA_API_KEY")
+			rc.APIKey = m.env("MATCHMETA_API_KEY")
 		}
 	}
 	switch {
-	case file == "" && len(c.args) == 0:
-		return c.usagef("give values to look up or --file FILE")
-	case file != "" && len(c.args) > 0:
-		return c.usagef("give values or --file, not both")
+	case file == "" && len(c.Args) == 0:
+		return c.Usagef("give values to look up or --file FILE")
+	case file != "" && len(c.Args) > 0:
+		return c.Usagef("give values or --file, not both")
 	case asPath && *typ != "" && *typ != string(db.KindPath):
-		return c.usagef("--path and --type %s disagree", *typ)
+		return c.Usagef("--path and --type %s disagree", *typ)
 	case asPath:
 		*typ = string(db.KindPath)
 	}
 	if *typ != "" && !db.Kind(*typ).Valid() {
-		return c.usagef("unknown --type %q", *typ)
+		return c.Usagef("unknown --type %q", *typ)
 	}
 	rc.Type = db.Kind(*typ)
 	return nil
@@ -124,8 +125,8 @@ func (t *tally) addStream(ok, na, rejected uint64) {
 
 // lookup answers the command line's values, or --file's, from a remote
 // appliance (web.Client) or the service.
-func (c *call) lookup(ctx context.Context, rc web.ClientConfig, file, outFile string, records, asJSON bool, t *tally) error {
-	var w io.Writer = c.Stdout
+func (m *Main) lookup(ctx context.Context, c *command.Call, rc web.ClientConfig, file, outFile string, records, asJSON bool, t *tally) error {
+	var w io.Writer = m.Stdout
 	if outFile != "" {
 		f, err := os.Create(outFile)
 		if err != nil {
@@ -136,7 +137,7 @@ func (c *call) lookup(ctx context.Context, rc web.ClientConfig, file, outFile st
 		defer bw.Flush()
 		w = bw
 	}
-	var in io.Reader = c.Stdin
+	var in io.Reader = m.Stdin
 	name := "stdin"
 	if file != "" && file != "-" {
 		f, err := os.Open(file)
@@ -153,13 +154,13 @@ func (c *call) lookup(ctx context.Context, rc web.ClientConfig, file, outFile st
 	var answers []db.Answer
 	var err error
 	if rc.Server != "" {
-		answers, err = c.lookupRemote(ctx, rc, detail, file, in, name, w, t)
+		answers, err = m.lookupRemote(ctx, c, rc, detail, file, in, name, w, t)
 	} else {
-		err = c.with(ctx, svcOptions{readOnly: true}, func(svc service.Service) error {
+		err = m.with(ctx, c, svcOptions{readOnly: true}, func(svc service.Service) error {
 			o := service.StreamOptions{Type: rc.Type, Detail: detail, MaxLineBytes: 1 << 20}
 			if file == "" {
 				var err error
-				answers, err = service.LookupValues(ctx, svc, c.args, o)
+				answers, err = service.LookupValues(ctx, svc, c.Args, o)
 				return wrap("lookup", err)
 			}
 			// One value per line, answered by the one bulk lookup as JSON lines.
@@ -179,8 +180,8 @@ func (c *call) lookup(ctx context.Context, rc web.ClientConfig, file, outFile st
 }
 
 // lookupRemote is lookup --server: the values go to an appliance's API.
-func (c *call) lookupRemote(ctx context.Context, rc web.ClientConfig, detail service.Detail, file string, in io.Reader, name string, w io.Writer, t *tally) ([]db.Answer, error) {
-	rc.Detail, rc.Logger, rc.UserAgent = detail.String(), c.logger(), "matchmeta-lookup/"+Version
+func (m *Main) lookupRemote(ctx context.Context, c *command.Call, rc web.ClientConfig, detail service.Detail, file string, in io.Reader, name string, w io.Writer, t *tally) ([]db.Answer, error) {
+	rc.Detail, rc.Logger, rc.UserAgent = detail.String(), m.logger(), "matchmeta-lookup/"+Version
 	if rc.Retries == 0 {
 		rc.Retries = -1 // the client's "none"
 	}
@@ -190,11 +191,11 @@ func (c *call) lookupRemote(ctx context.Context, rc web.ClientConfig, detail ser
 	}
 	defer cl.Close()
 	if file != "" {
-		st, err := cl.LookupFile(ctx, in, name, w, c.Stderr)
+		st, err := cl.LookupFile(ctx, in, name, w, m.Stderr)
 		t.addStream(uint64(st.OK), uint64(st.NA), uint64(st.Rejected))
 		return nil, wrap("lookup", err)
 	}
-	res, st, err := cl.Lookup(ctx, c.args)
+	res, st, err := cl.Lookup(ctx, c.Args)
 	if err != nil {
 		return nil, fmt.Errorf("lookup: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/command"
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/netwatch"
@@ -67,35 +68,35 @@ func (o *netwatchFlags) config() daemon.NetwatchConfig {
 	return c
 }
 
-func netwatchCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) netwatchCmd(fs *pflag.FlagSet) command.Run {
 	o := addNetwatchFlags(fs, "", nil)
 	format := fs.String("format", "kyn", "scan output: kyn (the Know Your Network line format), json, cef or rfc5424")
 	asJSON := fs.Bool("json", false, "devices, events: print JSON")
 	limit := fs.Int("limit", 50, "events: how many")
 	after := fs.Uint64("after", 0, "events: those after this sequence number, oldest first")
 	label := fs.String("label", "", "allow: the operator's label of the device")
-	return func(ctx context.Context, c *call) error {
-		action, rest, err := c.action(map[string]string{"scan": "", "devices": "", "events": "", "allow": "one MAC"}, "scan, devices, events or allow")
+	return func(ctx context.Context, c *command.Call) error {
+		action, rest, err := c.Action(map[string]string{"scan": "", "devices": "", "events": "", "allow": "one MAC"}, "scan, devices, events or allow")
 		if err != nil {
 			return err
 		}
 		var mac db.MAC
 		if action == "allow" {
 			if mac, err = db.ParseMAC(rest[0]); err != nil {
-				return c.usagef("%v", err)
+				return c.Usagef("%v", err)
 			}
 		}
 		outFormat, err := netwatch.ParseFormat(*format)
 		if err != nil {
-			return c.usagef("%v", err)
+			return c.Usagef("%v", err)
 		}
 		if action == "scan" && o.cfg.Interface == "" {
-			return c.usagef("scan needs --interface (netwatch never picks one itself)")
+			return c.Usagef("scan needs --interface (netwatch never picks one itself)")
 		}
 		if _, err := netwatch.ParseAllow(o.cfg.Allow); err != nil {
-			return c.usagef("%v", err)
+			return c.Usagef("%v", err)
 		}
-		return c.with(ctx, svcOptions{readOnly: action == "devices" || action == "events"}, func(svc service.Service) error {
+		return m.with(ctx, c, svcOptions{readOnly: action == "devices" || action == "events"}, func(svc service.Service) error {
 			switch action {
 			case "scan":
 				p := render.NewProgress(m.Stderr, render.ProgressOptions{What: "netwatch"})

@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/command"
+
 	"github.com/matchmeta/matchmeta/web"
 	"github.com/matchmeta/matchmeta/web/daemon"
 	"github.com/matchmeta/matchmeta/web/service"
@@ -19,7 +21,7 @@ const defaultEnvFile = "/etc/matchmeta/matchmeta.env"
 
 // serveCmd runs the daemon (web/daemon) with serve's flags; every flag has
 // a MATCHMETA_* environment variable, and a flag wins.
-func serveCmd(m *Main, fs *pflag.FlagSet) runFunc {
+func (m *Main) serveCmd(fs *pflag.FlagSet) command.Run {
 	var w web.Config
 	fs.StringVar(&w.Listen, "listen", m.envOr("MATCHMETA_LISTEN", ":8080"), "address to listen on, HOST:PORT (env MATCHMETA_LISTEN)")
 	fs.StringVar(&w.TLSCert, "tls-cert", m.env("MATCHMETA_TLS_CERT"), "PEM certificate for HTTPS (env MATCHMETA_TLS_CERT)")
@@ -34,35 +36,35 @@ func serveCmd(m *Main, fs *pflag.FlagSet) runFunc {
 	fs.StringVar(&cfg.EnvFile, "env-file", m.env("MATCHMETA_ENV_FILE"), "settings file read again on SIGHUP (env MATCHMETA_ENV_FILE; default "+defaultEnvFile+" when it exists)")
 	nw := addNetwatchFlags(fs, "netwatch-", m.env)
 	fs.BoolVar(&cfg.ReadOnly, "read-only", m.env("MATCHMETA_READ_ONLY") == "1", "serve lookups from a database on write-protected media and refuse every change (env MATCHMETA_READ_ONLY=1; a file or medium that cannot be written is served read-only anyway)")
-	return func(ctx context.Context, c *call) error {
+	return func(ctx context.Context, c *command.Call) error {
 		// The daemon's live heap is small and short-lived per request: a
 		// rarer GC buys ~10% more lookups per core (measured with wrk), and
 		// the soft memory limit set in main still bounds the heap.
 		if m.env("GOGC") == "" {
 			debug.SetGCPercent(400)
 		}
-		if v := m.env("MATCHMETA_SYNC_INTERVAL"); v != "" && !c.fs.Changed("sync-interval") {
+		if v := m.env("MATCHMETA_SYNC_INTERVAL"); v != "" && !c.FS.Changed("sync-interval") {
 			d, err := time.ParseDuration(v)
 			if err != nil {
-				return c.usagef("MATCHMETA_SYNC_INTERVAL: %v", err)
+				return c.Usagef("MATCHMETA_SYNC_INTERVAL: %v", err)
 			}
 			cfg.SyncEvery = d
 		}
-		if !c.fs.Changed("require-key") {
+		if !c.FS.Changed("require-key") {
 			v, err := daemon.ParseBool(m.env("MATCHMETA_REQUIRE_KEY"))
 			if err != nil {
-				return c.usagef("MATCHMETA_REQUIRE_KEY: %v", err)
+				return c.Usagef("MATCHMETA_REQUIRE_KEY: %v", err)
 			}
 			w.RequireKey = v
 		}
 		level, err := daemon.ParseLevel(m.env("MATCHMETA_LOG_LEVEL"))
 		switch {
 		case cfg.SyncEvery < time.Second:
-			return c.usagef("--sync-interval %s: at least 1s", cfg.SyncEvery)
+			return c.Usagef("--sync-interval %s: at least 1s", cfg.SyncEvery)
 		case (w.TLSCert == "") != (w.TLSKey == ""):
-			return c.usagef("give both --tls-cert and --tls-key, or neither")
+			return c.Usagef("give both --tls-cert and --tls-key, or neither")
 		case err != nil:
-			return c.usagef("MATCHMETA_LOG_LEVEL: %v", err)
+			return c.Usagef("MATCHMETA_LOG_LEVEL: %v", err)
 		}
 		if _, err := os.Stat(defaultEnvFile); cfg.EnvFile == "" && err == nil {
 			cfg.EnvFile = defaultEnvFile
@@ -74,8 +76,8 @@ func serveCmd(m *Main, fs *pflag.FlagSet) runFunc {
 			log = slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: cfg.Level}))
 		}
 		w.Version = versionString()
-		cfg.DB, cfg.Web, cfg.Logger, cfg.Getenv, cfg.Ready = c.db, w, log.With("component", "serve"), m.Getenv, m.Ready
-		cfg.Pinned = map[string]bool{"require-key": c.fs.Changed("require-key"), "tls-cert": c.fs.Changed("tls-cert"), "tls-key": c.fs.Changed("tls-key")}
+		cfg.DB, cfg.Web, cfg.Logger, cfg.Getenv, cfg.Ready = c.DB, w, log.With("component", "serve"), m.Getenv, m.Ready
+		cfg.Pinned = map[string]bool{"require-key": c.FS.Changed("require-key"), "tls-cert": c.FS.Changed("tls-cert"), "tls-key": c.FS.Changed("tls-key")}
 		cfg.Bundles = service.BundleConfig{TrustDir: *tf.dir, InsecureUnsigned: *tf.insecure}
 		cfg.Netwatch = nw.config()
 		if m.OnJobStart != nil {
