@@ -280,7 +280,7 @@ const orderMask = 1<<16 - 1
 func (l *Local) process(b *batch, d Detail, sep []byte) error {
 	sorted := !l.cfg.UnsortedVerdicts
 	return l.st.View(func(r *db.Reader) error {
-		if d == DetailVerdict && sorted {
+		if sorted {
 			b.sortedVerdicts(r)
 		}
 		for i := range b.items {
@@ -298,7 +298,9 @@ func (l *Local) process(b *batch, d Detail, sep []byte) error {
 				b.out = appendRejected(b.out, it, d)
 				continue
 			}
-			if d == DetailVerdict && it.klen > 0 {
+			// A hash at detail verdict, or one that no set holds (its
+			// answer is this line at every detail).
+			if it.klen > 0 && (d == DetailVerdict || sorted && !b.hit[i]) {
 				var ok bool
 				if sorted {
 					ok = b.hit[i]

@@ -3,9 +3,12 @@ package service
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -162,5 +165,91 @@ func TestAppendJSONString(t *testing.T) {
 		if back != want {
 			t.Errorf("%q -> %s -> %q, want %q", in, got, back, want)
 		}
+	}
+}
+
+// TestStreamAnswersAsLookup: every streamed answer to a hash, at each
+// detail, in key order or input order, is the line AppendAnswerJSON
+// writes for the single lookup's Answer (the stream writes most of them
+// directly, without an Answer).
+func TestStreamAnswersAsLookup(t *testing.T) {
+	ctx := context.Background()
+	st, err := db.Open(ctx, filepath.Join(t.TempDir(), "s.db"), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	imp, err := st.BeginImport(ctx, []db.SetSpec{
+		{Name: "known", Kind: db.KindMD5, Class: db.ClassKnown, Source: "known.md5"},
+		{Name: "bad", Kind: db.KindMD5, Class: db.ClassKnownBad, Version: "2"},
+		{Name: "sha", Kind: db.KindSHA1, Class: db.ClassNotable},
+	}, db.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := func(i int) []byte { h := md5.Sum([]byte{byte(i), byte(i >> 8)}); return h[:] }
+	bs := imp.Builders()
+	bs[0].AddPackage(db.Package{Key: "p", ID: "7", Name: "Suite"})
+	var values []string
+	for i := range 300 {
+		k := md(i)
+		switch i % 6 {
+		case 0:
+			bs[0].AddRecord(k, &db.Record{FileName: []byte(fmt.Sprintf("f%d.dll", i)), FileSize: int64(i)})
+		case 1:
+			bs[0].AddRecord(k, &db.Record{FileName: []byte("naïve<1>.txt"), FileSize: -1})
+			bs[1].AddKey(k)
+		case 2:
+			bs[0].AddRecord(k, &db.Record{FileName: []byte("pkg.exe"), FileSize: 1, Packages: []string{"p"}})
+		case 3:
+			bs[1].AddRecord(k, &db.Record{FileName: []byte("evil.exe"), FileSize: -1})
+		}
+		values = append(values, hex.EncodeToString(k))
+		if i%5 == 0 {
+			values[len(values)-1] = strings.ToUpper(values[len(values)-1])
+		}
+	}
+	for i := range 20 {
+		h := sha1.Sum([]byte{byte(i)})
+		if i%2 == 0 {
+			bs[2].AddKey(h[:])
+		}
+		values = append(values, hex.EncodeToString(h[:]))
+	}
+	if _, err := imp.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	in := strings.Join(values, "\n") + "\n"
+	for _, unsorted := range []bool{false, true} {
+		l, err := NewLocal(Config{Store: st, Workers: 2, UnsortedVerdicts: unsorted})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []Detail{DetailVerdict, DetailSets, DetailFull} {
+			t.Run(fmt.Sprintf("%s unsorted=%v", d, unsorted), func(t *testing.T) {
+				var out bytes.Buffer
+				if _, err := l.LookupStream(ctx, strings.NewReader(in), &out, StreamOptions{Format: StreamText, Detail: d}); err != nil {
+					t.Fatal(err)
+				}
+				lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+				if len(lines) != len(values) {
+					t.Fatalf("%d answers to %d values", len(lines), len(values))
+				}
+				for i, v := range values {
+					a, err := l.Lookup(ctx, v, LookupOptions{Detail: d})
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, err := db.AppendAnswerJSON(nil, &a)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if lines[i] != string(want) {
+						t.Fatalf("value %d (%s):\n got %s\nwant %s", i, v, lines[i], want)
+					}
+				}
+			})
+		}
+		l.Close(ctx)
 	}
 }
