@@ -190,14 +190,14 @@ func BenchmarkLookupSorted(b *testing.B) {
 }
 
 // BenchmarkLookupSortedGrouped is BenchmarkLookupSorted through
-// Reader.Verdicts, which searches the batch's keys side by side.
+// Reader.HeldBy, which searches the batch's keys side by side.
 func BenchmarkLookupSortedGrouped(b *testing.B) {
 	st, keys := openBenchStore(b)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		rng := rand.New(rand.NewPCG(rand.Uint64(), 9))
 		batch := make([][]byte, 0, 4096)
-		hit := make([]bool, 4096)
+		held := make([]uint64, 4096)
 		for {
 			batch = batch[:0]
 			for len(batch) < cap(batch) && pb.Next() {
@@ -216,7 +216,7 @@ func BenchmarkLookupSortedGrouped(b *testing.B) {
 			}
 			slices.SortFunc(batch, bytes.Compare)
 			st.View(func(r *Reader) error {
-				r.Verdicts(KindSHA256, batch, hit)
+				r.HeldBy(KindSHA256, batch, held)
 				return nil
 			})
 		}

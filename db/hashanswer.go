@@ -20,6 +20,18 @@ import (
 // ASCII, a package page was asked for, or a record is corrupt (its error
 // answer comes from Answer). The caller then answers through Answer.
 func (r *Reader) AppendHashAnswerJSON(dst []byte, kind Kind, key []byte, withRecords bool) (out []byte, ok, handled bool) {
+	var held uint64
+	for j, si := range r.cat.byKind[kind] {
+		if r.Has(si, key) {
+			held |= 1 << min(j, 63)
+		}
+	}
+	return r.AppendHeldHashAnswerJSON(dst, kind, key, held, withRecords)
+}
+
+// AppendHeldHashAnswerJSON is AppendHashAnswerJSON for a key whose sets
+// are known: held as HeldBy gives it.
+func (r *Reader) AppendHeldHashAnswerJSON(dst []byte, kind Kind, key []byte, held uint64, withRecords bool) (out []byte, ok, handled bool) {
 	switch kind {
 	case KindSHA256, KindSHA1, KindMD5:
 	default:
@@ -31,19 +43,22 @@ func (r *Reader) AppendHashAnswerJSON(dst []byte, kind Kind, key []byte, withRec
 	if withRecords && (r.pageOff != 0 || r.pageLim != 0) {
 		return dst, false, false
 	}
-	var matched [8]int // positions in byKind[kind]
+	sets := r.cat.byKind[kind]
+	if held>>63 != 0 && len(sets) > 64 {
+		return dst, false, false // the last bit stands for several sets
+	}
+	var matched [8]int // positions in sets
 	n := 0
 	var class Class
-	sets := r.cat.byKind[kind]
-	for i := range sets {
-		si := &sets[i]
-		if !r.Has(*si, key) {
+	for j := range sets {
+		if held&(1<<min(j, 63)) == 0 {
 			continue
 		}
+		si := &sets[j]
 		if si.FilesID != 0 || si.Delta != nil || n == len(matched) {
 			return dst, false, false
 		}
-		matched[n] = i
+		matched[n] = j
 		n++
 		class = GravestClass(class, si.Class)
 	}

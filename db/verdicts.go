@@ -32,19 +32,22 @@ type probe struct {
 	hit      bool // the result, once v is nil
 }
 
-// Verdicts sets hit[i] when any set of kind holds keys[i]. It answers as
-// Verdict does key by key, faster for many keys: ascending keys share
-// chunks, and the group search overlaps their memory misses. Keys of the
-// wrong width are not held. hit must be as long as keys.
-func (r *Reader) Verdicts(kind Kind, keys [][]byte, hit []bool) {
-	hit = hit[:len(keys)]
-	clear(hit)
+// HeldBy sets held[i] to the sets of kind that hold keys[i], as bits over
+// SetsOfKind(kind): bit j for the j-th set, the last bit for the 64th and
+// every later one. held[i] != 0 is Verdict's answer. It is Has set by
+// set, faster for many keys: ascending keys share chunks, and the group
+// search overlaps their memory misses. Keys of the wrong width are held
+// by none. held must be as long as keys.
+func (r *Reader) HeldBy(kind Kind, keys [][]byte, held []uint64) {
+	held = held[:len(keys)]
+	clear(held)
 	w := kind.KeyWidth()
-	for _, si := range r.cat.byKind[kind] {
+	for j, si := range r.cat.byKind[kind] {
+		bit := uint64(1) << min(j, 63)
 		if si.Delta != nil || w == 0 {
 			for i, k := range keys {
-				if !hit[i] && r.Has(si, k) {
-					hit[i] = true
+				if r.Has(si, k) {
+					held[i] |= bit
 				}
 			}
 			continue
@@ -54,32 +57,32 @@ func (r *Reader) Verdicts(kind Kind, keys [][]byte, hit []bool) {
 			continue
 		}
 		c.count = si.Count
-		c.hasMany(keys, hit, w)
+		c.hasMany(keys, held, bit, w)
 	}
 }
 
-// hasMany sets hit[i] for each key of keys (width w) the chunked index
-// holds, skipping keys already hit.
-func (c *indexCache) hasMany(keys [][]byte, hit []bool, w int) {
+// hasMany sets bit in held[i] for each key of keys (width w) the chunked
+// index holds.
+func (c *indexCache) hasMany(keys [][]byte, held []uint64, bit uint64, w int) {
 	var group [probeGroup]probe
 	n := 0
 	for i, key := range keys {
-		if hit[i] || len(key) != w {
+		if len(key) != w {
 			continue
 		}
 		switch c.start(&group[n], key) {
 		case found:
-			hit[i] = true
+			held[i] |= bit
 		case search:
 			group[n].i = i
 			n++
 			if n == probeGroup {
-				searchGroup(group[:n], hit)
+				searchGroup(group[:n], held, bit)
 				n = 0
 			}
 		}
 	}
-	searchGroup(group[:n], hit)
+	searchGroup(group[:n], held, bit)
 }
 
 type probeStart int
@@ -149,12 +152,12 @@ const linearKeys = 8
 const interpolationRounds = 5
 
 // searchGroup resolves every probe of group, one probe of each per round,
-// and sets hit[pr.i] for the keys found.
-func searchGroup(group []probe, hit []bool) {
+// and sets bit in held[pr.i] for the keys found.
+func searchGroup(group []probe, held []uint64, bit uint64) {
 	resolve(group)
 	for j := range group {
 		if group[j].hit {
-			hit[group[j].i] = true
+			held[group[j].i] |= bit
 		}
 	}
 }

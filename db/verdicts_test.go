@@ -9,12 +9,12 @@ import (
 	"testing"
 )
 
-// TestVerdictsAgreeWithTruth checks the grouped search (Verdicts) and the
-// single-key one (Verdict) against the set's contents, on keys that make
+// TestHeldByAgreesWithTruth checks the grouped search (HeldBy) and the
+// single-key one (Verdict, Has) against the sets' contents, on keys that make
 // the chunk-start estimate right (uniform), wrong (skewed) and useless
 // (one shared prefix), in key order and shuffled, across several chunks
 // and several sets of one kind.
-func TestVerdictsAgreeWithTruth(t *testing.T) {
+func TestHeldByAgreesWithTruth(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	gens := []struct {
 		name string
@@ -43,14 +43,21 @@ func TestVerdictsAgreeWithTruth(t *testing.T) {
 	for _, g := range gens {
 		t.Run(g.name, func(t *testing.T) {
 			st := openTest(t, Options{})
-			want := map[string]bool{}
+			want := map[string]uint64{} // the sets holding a key, as HeldBy's bits
 			var queries [][]byte
 			for s, n := range []int{20000, 3} { // three chunks; a tiny set beside it
 				var keys [][]byte
+				if s == 1 { // with five keys of the first set
+					for _, k := range queries[:5] {
+						want[string(k)] |= 1 << s
+						keys = append(keys, k)
+					}
+					n += 5
+				}
 				for len(keys) < n {
 					k := g.key()
-					if !want[string(k)] {
-						want[string(k)] = true
+					if want[string(k)] == 0 {
+						want[string(k)] = 1 << s
 						keys = append(keys, k)
 					}
 				}
@@ -62,16 +69,16 @@ func TestVerdictsAgreeWithTruth(t *testing.T) {
 			}
 			queries = append(queries, []byte("short"), nil, bytes.Repeat([]byte{0xff}, 32), make([]byte, 32))
 			check := func(t *testing.T, queries [][]byte) {
-				hit := make([]bool, len(queries))
+				held := make([]uint64, len(queries))
 				err := st.View(func(r *Reader) error {
-					r.Verdicts(KindSHA256, queries, hit)
+					r.HeldBy(KindSHA256, queries, held)
 					for i, q := range queries {
 						w := want[string(q)]
-						if hit[i] != w {
-							t.Fatalf("Verdicts %x: got %v, want %v", q, hit[i], w)
+						if held[i] != w {
+							t.Fatalf("HeldBy %x: got %b, want %b", q, held[i], w)
 						}
-						if got := r.Verdict(KindSHA256, q); got != w {
-							t.Fatalf("Verdict %x: got %v, want %v", q, got, w)
+						if got := r.Verdict(KindSHA256, q); got != (w != 0) {
+							t.Fatalf("Verdict %x: got %v, want %v", q, got, w != 0)
 						}
 					}
 					return nil

@@ -41,8 +41,8 @@ type batch struct {
 	order []uint64 // sortedVerdicts: key prefix and item position
 	keys  [][]byte // sortedVerdicts: one kind's keys in key order
 	pos   []int32  // their item positions
-	hits  []bool   // their verdicts
-	hit   []bool
+	sets  []uint64 // the sets holding them
+	held  []uint64 // by item: the sets holding its hash
 	arena []byte
 	out   []byte
 	tally map[db.Kind]*[3]uint64
@@ -222,10 +222,10 @@ func (b *batch) addObject(s *jscan) error {
 	return nil
 }
 
-// sortedVerdicts answers the batch's hash items in key order: neighbouring
-// keys share index pages, so the lookups walk memory forward instead of
-// jumping around the mmap, and db's grouped search overlaps their misses.
-// Results land in b.hit by item position.
+// sortedVerdicts finds the sets holding the batch's hashes in key order:
+// neighbouring keys share index pages, so the lookups walk memory forward
+// instead of jumping around the mmap, and db's grouped search overlaps
+// their misses. Results land in b.held by item position (db.HeldBy's bits).
 func (b *batch) sortedVerdicts(r *db.Reader) {
 	// One uint64 per key: the key's first 48 bits over the item's
 	// position, sorted without a comparison function. Keys that share
@@ -242,11 +242,11 @@ func (b *batch) sortedVerdicts(r *db.Reader) {
 		}
 	}
 	slices.Sort(b.order)
-	if cap(b.hit) < len(b.items) {
-		b.hit = make([]bool, len(b.items))
+	if cap(b.held) < len(b.items) {
+		b.held = make([]uint64, len(b.items))
 	}
-	b.hit = b.hit[:len(b.items)]
-	clear(b.hit)
+	b.held = b.held[:len(b.items)]
+	clear(b.held)
 	// Keys grouped by kind, each group in key order.
 	for _, kind := range kinds {
 		b.keys, b.pos = b.keys[:0], b.pos[:0]
@@ -257,19 +257,23 @@ func (b *batch) sortedVerdicts(r *db.Reader) {
 				b.pos = append(b.pos, int32(i))
 			}
 		}
-		if cap(b.hits) < len(b.keys) {
-			b.hits = make([]bool, len(b.keys))
+		if cap(b.sets) < len(b.keys) {
+			b.sets = make([]uint64, len(b.keys))
 		}
-		b.hits = b.hits[:len(b.keys)]
-		r.Verdicts(kind, b.keys, b.hits)
-		for j, h := range b.hits {
-			b.hit[b.pos[j]] = h
+		b.sets = b.sets[:len(b.keys)]
+		r.HeldBy(kind, b.keys, b.sets)
+		for j, h := range b.sets {
+			b.held[b.pos[j]] = h
 		}
 	}
 	// Items past the order's reach (a batch larger than it) one by one.
 	for i := orderMask + 1; i < len(b.items); i++ {
 		if it := &b.items[i]; it.klen > 0 && it.err == "" {
-			b.hit[i] = r.Verdict(it.kind, it.key[:it.klen])
+			for j, si := range r.SetsOfKind(it.kind) {
+				if r.Has(si, it.key[:it.klen]) {
+					b.held[i] |= 1 << min(j, 63)
+				}
+			}
 		}
 	}
 }
@@ -300,10 +304,10 @@ func (l *Local) process(b *batch, d Detail, sep []byte) error {
 			}
 			// A hash at detail verdict, or one that no set holds (its
 			// answer is this line at every detail).
-			if it.klen > 0 && (d == DetailVerdict || sorted && !b.hit[i]) {
+			if it.klen > 0 && (d == DetailVerdict || sorted && b.held[i] == 0) {
 				var ok bool
 				if sorted {
-					ok = b.hit[i]
+					ok = b.held[i] != 0
 				} else {
 					ok = r.Verdict(it.kind, it.key[:it.klen])
 				}
@@ -324,7 +328,12 @@ func (l *Local) process(b *batch, d Detail, sep []byte) error {
 				// A hash: answered straight into JSON, unless the matches
 				// need the full Answer (records with packages, file stores).
 				var ok, handled bool
-				if b.out, ok, handled = r.AppendHashAnswerJSON(b.out, it.kind, it.key[:it.klen], d == DetailFull); handled {
+				if sorted {
+					b.out, ok, handled = r.AppendHeldHashAnswerJSON(b.out, it.kind, it.key[:it.klen], b.held[i], d == DetailFull)
+				} else {
+					b.out, ok, handled = r.AppendHashAnswerJSON(b.out, it.kind, it.key[:it.klen], d == DetailFull)
+				}
+				if handled {
 					if ok {
 						t[0]++
 					} else {
