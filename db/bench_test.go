@@ -154,74 +154,52 @@ func BenchmarkAnswerRecords(b *testing.B) {
 }
 
 // BenchmarkLookupSorted answers batches of 4096 keys sorted by key in one
-// read transaction each, as the bulk API does (half of them absent).
+// read transaction each, as the bulk API does (half of them absent): key
+// by key through Verdict, and side by side through HeldBy.
 func BenchmarkLookupSorted(b *testing.B) {
 	st, keys := openBenchStore(b)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		rng := rand.New(rand.NewPCG(rand.Uint64(), 9))
-		batch := make([][]byte, 0, 4096)
-		for {
-			batch = batch[:0]
-			for len(batch) < cap(batch) && pb.Next() {
-				if len(batch)&1 == 0 {
-					batch = append(batch, keys[rng.IntN(len(keys))])
-				} else {
-					k := make([]byte, 32)
-					for j := range k {
-						k[j] = byte(rng.Uint32())
-					}
-					batch = append(batch, k)
-				}
-			}
-			if len(batch) == 0 {
-				return
-			}
-			slices.SortFunc(batch, bytes.Compare)
-			st.View(func(r *Reader) error {
-				for _, k := range batch {
-					r.Verdict(KindSHA256, k)
-				}
-				return nil
-			})
+	for _, grouped := range []bool{false, true} {
+		name := "per-key"
+		if grouped {
+			name = "grouped"
 		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
-}
-
-// BenchmarkLookupSortedGrouped is BenchmarkLookupSorted through
-// Reader.HeldBy, which searches the batch's keys side by side.
-func BenchmarkLookupSortedGrouped(b *testing.B) {
-	st, keys := openBenchStore(b)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		rng := rand.New(rand.NewPCG(rand.Uint64(), 9))
-		batch := make([][]byte, 0, 4096)
-		held := make([]uint64, 4096)
-		for {
-			batch = batch[:0]
-			for len(batch) < cap(batch) && pb.Next() {
-				if len(batch)&1 == 0 {
-					batch = append(batch, keys[rng.IntN(len(keys))])
-				} else {
-					k := make([]byte, 32)
-					for j := range k {
-						k[j] = byte(rng.Uint32())
+		b.Run(name, func(b *testing.B) {
+			b.RunParallel(func(pb *testing.PB) {
+				rng := rand.New(rand.NewPCG(rand.Uint64(), 9))
+				batch := make([][]byte, 0, 4096)
+				held := make([]uint64, 4096)
+				for {
+					batch = batch[:0]
+					for len(batch) < cap(batch) && pb.Next() {
+						if len(batch)&1 == 0 {
+							batch = append(batch, keys[rng.IntN(len(keys))])
+						} else {
+							k := make([]byte, 32)
+							for j := range k {
+								k[j] = byte(rng.Uint32())
+							}
+							batch = append(batch, k)
+						}
 					}
-					batch = append(batch, k)
+					if len(batch) == 0 {
+						return
+					}
+					slices.SortFunc(batch, bytes.Compare)
+					st.View(func(r *Reader) error {
+						if grouped {
+							r.HeldBy(KindSHA256, batch, held)
+							return nil
+						}
+						for _, k := range batch {
+							r.Verdict(KindSHA256, k)
+						}
+						return nil
+					})
 				}
-			}
-			if len(batch) == 0 {
-				return
-			}
-			slices.SortFunc(batch, bytes.Compare)
-			st.View(func(r *Reader) error {
-				r.HeldBy(KindSHA256, batch, held)
-				return nil
 			})
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
+		})
+	}
 }
 
 // BenchmarkLookupMemoryFloor is the same chunked search over the same

@@ -70,13 +70,7 @@ func TestSearchFixed(t *testing.T) {
 func FuzzSearchFixed(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, uint64(5))
 	f.Fuzz(func(t *testing.T, seed []byte, q uint64) {
-		var keys [][]byte
-		for i := 0; i+8 <= len(seed); i += 8 {
-			keys = append(keys, append([]byte(nil), seed[i:i+8]...))
-		}
-		slices.SortFunc(keys, bytes.Compare)
-		keys = slices.CompactFunc(keys, bytes.Equal)
-		v := bytes.Join(keys, nil)
+		keys, v := fuzzKeys(seed)
 		qk := binary.BigEndian.AppendUint64(nil, q)
 		want := slices.ContainsFunc(keys, func(k []byte) bool { return bytes.Equal(k, qk) })
 		if got := searchFixed(v, qk); got != want {
@@ -88,6 +82,16 @@ func FuzzSearchFixed(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzKeys cuts seed into sorted distinct 8-byte keys, and packs them.
+func fuzzKeys(seed []byte) (keys [][]byte, packed []byte) {
+	for i := 0; i+8 <= len(seed); i += 8 {
+		keys = append(keys, append([]byte(nil), seed[i:i+8]...))
+	}
+	slices.SortFunc(keys, bytes.Compare)
+	keys = slices.CompactFunc(keys, bytes.Equal)
+	return keys, bytes.Join(keys, nil)
 }
 
 // TestCheckFindsFlippedBit: a bit flipped inside a chunk value, which

@@ -106,13 +106,7 @@ func TestHeldByAgreesWithTruth(t *testing.T) {
 func FuzzResolve(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, uint64(5), uint64(0), uint64(1<<63))
 	f.Fuzz(func(t *testing.T, seed []byte, q, plo, phi uint64) {
-		var keys [][]byte
-		for i := 0; i+8 <= len(seed); i += 8 {
-			keys = append(keys, append([]byte(nil), seed[i:i+8]...))
-		}
-		slices.SortFunc(keys, bytes.Compare)
-		keys = slices.CompactFunc(keys, bytes.Equal)
-		v := bytes.Join(keys, nil)
+		keys, v := fuzzKeys(seed)
 		queries := append(slices.Clone(keys), binary.BigEndian.AppendUint64(nil, q))
 		for _, k := range queries {
 			want := slices.ContainsFunc(keys, func(e []byte) bool { return bytes.Equal(e, k) })
