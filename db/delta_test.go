@@ -569,3 +569,55 @@ func TestDeltaRecords(t *testing.T) {
 		t.Errorf("check: %v", err)
 	}
 }
+
+// TestDeltaDense: deltas that touch keys densely (every key of some
+// stretches, every k-th key, the first and last keys of chunks) give the
+// fingerprint and key list of a direct import of the result: the walk cuts
+// chunks at each layer entry.
+func TestDeltaDense(t *testing.T) {
+	const n = 6000
+	for _, tc := range []struct {
+		name   string
+		remove func(i int) bool
+		add    int // new keys n..n+add
+	}{
+		{"every third removed", func(i int) bool { return i%3 == 0 }, 0},
+		{"every key removed", func(int) bool { return true }, 10},
+		{"many added", func(int) bool { return false }, 4000},
+		{"half of each removed, many added", func(i int) bool { return i%2 == 1 }, 3000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := openTest(t, Options{})
+			base := importHashes(t, st, SetSpec{Name: "s", Kind: KindSHA256, Class: ClassKnown}, keysRange(0, n))
+			var adds, removes, want [][]byte
+			for i := 0; i < n; i++ {
+				if tc.remove(i) {
+					removes = append(removes, hashN(i))
+				} else {
+					want = append(want, hashN(i))
+				}
+			}
+			adds = keysRange(n, n+tc.add)
+			want = append(want, adds...)
+			got, err := applyDelta(t, st, "s", base.Fingerprint, "2", adds, removes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			full := importHashes(t, st, SetSpec{Name: "direct", Kind: KindSHA256, Class: ClassKnown}, want)
+			if got.Fingerprint != full.Fingerprint || got.Count != full.Count {
+				t.Errorf("delta gives %d keys %s, a direct import %d keys %s", got.Count, got.Fingerprint, full.Count, full.Fingerprint)
+			}
+			var keys [][]byte
+			if err := st.View(func(r *Reader) error {
+				return r.ForEachKey(ctx, got, func(k []byte) error { keys = append(keys, slices.Clone(k)); return nil })
+			}); err != nil {
+				t.Fatal(err)
+			}
+			slices.SortFunc(want, bytes.Compare)
+			if !slices.EqualFunc(keys, want, bytes.Equal) {
+				t.Errorf("ForEachKey: %d keys, want %d (or out of order)", len(keys), len(want))
+			}
+		})
+	}
+}

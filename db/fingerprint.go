@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"slices"
+	"sort"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -135,6 +136,21 @@ func (f *fpStream) writeHeader() {
 func (f *fpStream) key(k []byte) {
 	f.writeHeader()
 	f.buf = append(f.buf, k...)
+	if len(f.buf) >= 1<<16 {
+		f.flush()
+	}
+}
+
+// run writes a run of packed keys: a long one as it lies in the store
+// (bulk), a short one copied into the buffer (each bulk write costs a
+// hand-over to the hashing goroutine).
+func (f *fpStream) run(packed []byte) {
+	if len(packed) >= 4<<10 {
+		f.bulk(packed)
+		return
+	}
+	f.writeHeader()
+	f.buf = append(f.buf, packed...)
 	if len(f.buf) >= 1<<16 {
 		f.flush()
 	}
@@ -286,13 +302,16 @@ func fpOwn(ctx context.Context, f *fpStream, tx *bolt.Tx, si SetInfo) error {
 // with no delta entry up to its last key is hashed in one write.
 func fpChunks(ctx context.Context, f *fpStream, b *bolt.Bucket, width int, delta *bolt.Bucket) error {
 	return walkChunks(ctx, b, width, delta,
-		func(packed []byte) error { f.bulk(packed); return nil },
+		func(packed []byte) error { f.run(packed); return nil },
 		func(k []byte) error { f.key(k); return nil })
 }
 
 // walkChunks visits a chunked key index in key order, merging the delta
-// layer in: run gets the packed keys (width bytes each) before a chunk's
-// last key when no delta entry falls among them, key every other key.
+// layer in: run gets runs of packed keys (width bytes each) among which no
+// delta entry falls, key every other key. A chunk with delta entries is
+// cut at each entry (found by binary search), not walked key by key: a 1%
+// delta touches nearly every chunk, and the runs between its entries are
+// hashed in bulk like untouched chunks.
 func walkChunks(ctx context.Context, b *bolt.Bucket, width int, delta *bolt.Bucket, run, key func([]byte) error) error {
 	var dc *bolt.Cursor
 	var dk, dv []byte
@@ -315,42 +334,59 @@ func walkChunks(ctx context.Context, b *bolt.Bucket, width int, delta *bolt.Buck
 			return fmt.Errorf("chunk %X: bad sizes", ck)
 		}
 		packed := cv[:len(cv)-chunkSumLen]
-		if dk == nil || bytes.Compare(dk, ck) > 0 {
-			if err := run(packed); err != nil {
-				return err
-			}
-			if err := key(ck); err != nil {
-				return err
-			}
-			continue
-		}
-		for i := 0; i <= len(packed); i += width {
-			x := ck
-			if i < len(packed) {
-				x = packed[i : i+width]
-			}
-			for dk != nil {
-				cmp := bytes.Compare(dk, x)
-				if cmp > 0 {
-					break
+		nk := len(packed) / width
+		i := 0 // packed keys before i are done
+		for {
+			if dk == nil || bytes.Compare(dk, ck) > 0 {
+				// No (more) delta entries up to the chunk's last key.
+				if i < nk {
+					if err := run(packed[i*width:]); err != nil {
+						return err
+					}
 				}
-				if cmp < 0 && dv[0] == deltaAdd {
+				if err := key(ck); err != nil {
+					return err
+				}
+				break
+			}
+			j := i + sort.Search(nk-i, func(x int) bool { return bytes.Compare(packed[(i+x)*width:(i+x+1)*width], dk) >= 0 })
+			if j > i {
+				if err := run(packed[i*width : j*width]); err != nil {
+					return err
+				}
+				i = j
+			}
+			x := ck
+			if i < nk {
+				x = packed[i*width : (i+1)*width]
+			}
+			lastDone := false
+			if bytes.Compare(dk, x) < 0 {
+				// A key the base lacks: an add (a remove of it changes nothing).
+				if dv[0] == deltaAdd {
 					if err := key(dk); err != nil {
 						return err
 					}
 				}
-				if cmp == 0 && dv[0] == deltaRemove {
-					x = nil
+			} else {
+				// The base's key x itself: left out when removed.
+				if dv[0] != deltaRemove {
+					if err := key(x); err != nil {
+						return err
+					}
 				}
-				dk, dv = dc.Next()
-				if err := checkDeltaEntry(dk, dv, width); err != nil {
-					return err
+				if i < nk {
+					i++
+				} else {
+					lastDone = true
 				}
 			}
-			if x != nil {
-				if err := key(x); err != nil {
-					return err
-				}
+			dk, dv = dc.Next()
+			if err := checkDeltaEntry(dk, dv, width); err != nil {
+				return err
+			}
+			if lastDone {
+				break
 			}
 		}
 	}
