@@ -289,7 +289,7 @@ func fpOwn(ctx context.Context, f *fpStream, tx *bolt.Tx, si SetInfo) error {
 			if idx == idxRecords[0] {
 				d = delta
 			}
-			err = fpMerged(ctx, f, b, d, layer[idx])
+			err = fpPairs(ctx, f, b, d, layer[idx])
 		}
 		if err != nil {
 			return fmt.Errorf("set %s index %c: %w", si.Name, idx, err)
@@ -442,36 +442,17 @@ func checkDeltaEntry(k, v []byte, width int) error {
 	return nil
 }
 
-// fpPairs streams a key/value index; with a delta layer, entries of
-// removed keys are left out.
-func fpPairs(ctx context.Context, f *fpStream, b *bolt.Bucket, delta *bolt.Bucket) error {
-	n := 0
-	c := b.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if n++; n&0xffff == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		if delta != nil {
-			if dv := delta.Get(k); len(dv) == 1 && dv[0] == deltaRemove {
-				continue
-			}
-		}
-		f.pair(k, v)
+// fpPairs streams a key/value index of the base (b, nil when the base has
+// none): with a delta layer, entries of removed keys are left out, and the
+// layer's own entries of the index (layer, nil for none) merged in key
+// order; on a key both hold, the layer's entry is the one hashed.
+func fpPairs(ctx context.Context, f *fpStream, b, delta, layer *bolt.Bucket) error {
+	var lc *bolt.Cursor
+	var lk, lv []byte
+	if layer != nil {
+		lc = layer.Cursor()
+		lk, lv = lc.First()
 	}
-	return nil
-}
-
-// fpMerged streams a key/value index of the base (b, nil when the base
-// has none) merged with the same index of a delta layer (nil: none), in
-// key order; on a key both hold, the layer's entry is the one hashed.
-func fpMerged(ctx context.Context, f *fpStream, b, delta, layer *bolt.Bucket) error {
-	if layer == nil {
-		return fpPairs(ctx, f, b, delta)
-	}
-	lc := layer.Cursor()
-	lk, lv := lc.First()
 	if b != nil {
 		n := 0
 		c := b.Cursor()

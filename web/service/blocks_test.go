@@ -35,14 +35,7 @@ func TestBlockJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close(ctx)
-	r := rand.New(rand.NewPCG(1, 2))
-	sample := make([]byte, 32*512)
-	for i := range sample {
-		sample[i] = byte(r.Uint32())
-	}
-	corpus := filepath.Join(dir, "corpus")
-	os.Mkdir(corpus, 0o700)
-	os.WriteFile(filepath.Join(corpus, "s.bin"), sample, 0o600)
+	sample, corpus := blockSample(t, dir, 32, 1)
 	img := filepath.Join(dir, "img.raw")
 	os.WriteFile(img, append(make([]byte, 512*7), append(sample, 1, 2, 3)...), 0o600)
 
@@ -89,6 +82,25 @@ func TestBlockJobs(t *testing.T) {
 	if err := l.BlockExport(ctx, "mal", "test", &exp, nil); err != nil || bytes.Count(exp.Bytes(), []byte("\n")) != 2+32+1 {
 		t.Errorf("export: %v, %d lines", err, bytes.Count(exp.Bytes(), []byte("\n")))
 	}
+}
+
+// blockSample writes blocks random 512-byte blocks (from seed) as the one
+// file of a corpus directory under dir.
+func blockSample(t *testing.T, dir string, blocks int, seed uint64) ([]byte, string) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	sample := make([]byte, blocks*512)
+	for i := range sample {
+		sample[i] = byte(r.Uint32())
+	}
+	corpus := filepath.Join(dir, "corpus")
+	if err := os.Mkdir(corpus, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(corpus, "s.bin"), sample, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return sample, corpus
 }
 
 func hexOf(h [16]byte) string {

@@ -6,7 +6,6 @@ import (
 	"crypto/md5"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,14 +63,7 @@ func TestBundleBlocks(t *testing.T) {
 	ctx := context.Background()
 	srcDir, dstDir := t.TempDir(), t.TempDir()
 	src, srcSt := bundleLocal(t, srcDir)
-	r := rand.New(rand.NewPCG(3, 4))
-	sample := make([]byte, 24*512)
-	for i := range sample {
-		sample[i] = byte(r.Uint32())
-	}
-	corpus := filepath.Join(srcDir, "corpus")
-	os.Mkdir(corpus, 0o700)
-	os.WriteFile(filepath.Join(corpus, "s.bin"), sample, 0o600)
+	sample, corpus := blockSample(t, srcDir, 24, 3)
 	img := filepath.Join(srcDir, "img.raw")
 	os.WriteFile(img, append(make([]byte, 512*3), sample...), 0o600)
 	if _, err := src.BlockCreate(ctx, db.SetSpec{Name: "mal", Class: db.ClassKnownBad, BlockSize: 512}); err != nil {
