@@ -174,3 +174,131 @@ func TestParseOutputSpec(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCEFAndSyslogEscaping: a vendor name and an event detail of any
+// bytes come out of the CEF and RFC 5424 records on one line, and a
+// parser that knows only the documented escapes (CEF extension: \\ \= \n
+// \r; RFC 5424 PARAM-VALUE: \" \\ \]) reads them back as written: valid
+// UTF-8, control characters other than CEF's line breaks as spaces. The
+// CEF header's fields stay seven.
+func FuzzCEFAndSyslogEscaping(f *testing.F) {
+	for _, s := range []string{"VMware, Inc.", `Pipe | Equals = Back\slash "Quoted" ]Ltd`, "Line\nBreak\rTab\tCtl\x01 Bad\xff ü", " cs2=x", `\`, "a=b c=d", ""} {
+		f.Add(s, s)
+	}
+	start := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, vendor, detail string) {
+		dev := Device{IP: netip.MustParseAddr("198.18.0.9"), MAC: mustMAC(t, "00:50:56:00:00:09"), Vendor: vendor}
+		old := mustMAC(t, "00:50:56:00:00:08")
+		for _, r := range []OutRecord{
+			{ScanStart: start, ScannerIP: "198.18.0.2", Interface: "eth1", Network: "198.18.0.0/24", Device: dev},
+			{ScanStart: start, ScannerIP: "198.18.0.2", Interface: "eth1", Network: "198.18.0.0/24", Device: dev,
+				Event: &db.InventoryEvent{Time: start, Kind: EventChangedMAC, IP: dev.IP, MAC: dev.MAC, OldMAC: &old, Detail: detail}},
+		} {
+			cef := string(r.Append(nil, FormatCEF, "", 0))
+			line := strings.TrimSuffix(cef, "\n")
+			if strings.ContainsAny(line, "\n\r") || !utf8.ValidString(line) {
+				t.Fatalf("CEF record is not one UTF-8 line: %q", cef)
+			}
+			ext := cefExtensions(t, line)
+			if want := controlsToSpace(vendor, "\n\r"); ext["cs1"] != want {
+				t.Fatalf("CEF cs1 %q, want %q (line %q)", ext["cs1"], want, line)
+			}
+			if r.Event != nil && detail != "" && ext["msg"] != controlsToSpace(detail, "\n\r") {
+				t.Fatalf("CEF msg %q, want %q (line %q)", ext["msg"], controlsToSpace(detail, "\n\r"), line)
+			}
+
+			sl := string(r.Append(nil, FormatRFC5424, "host", 1))
+			line = strings.TrimSuffix(sl, "\n")
+			if strings.ContainsAny(line, "\n\r") || !utf8.ValidString(line) {
+				t.Fatalf("syslog record is not one UTF-8 line: %q", sl)
+			}
+			sd := sdParams(t, line)
+			if want := controlsToSpace(vendor, ""); sd["vendor"] != want {
+				t.Fatalf("syslog vendor %q, want %q (line %q)", sd["vendor"], want, line)
+			}
+			if r.Event != nil && detail != "" && sd["detail"] != controlsToSpace(detail, "") {
+				t.Fatalf("syslog detail %q, want %q (line %q)", sd["detail"], controlsToSpace(detail, ""), line)
+			}
+		}
+	})
+}
+
+// cefExtensions reads a CEF line: seven header fields split at unescaped
+// '|', then key=value pairs whose keys are the words before unescaped '='.
+func cefExtensions(t *testing.T, line string) map[string]string {
+	t.Helper()
+	fields, i := 0, 0
+	for ; i < len(line) && fields < 7; i++ {
+		switch line[i] {
+		case '\\':
+			i++
+		case '|':
+			fields++
+		}
+	}
+	if fields != 7 {
+		t.Fatalf("CEF header has %d fields: %q", fields, line)
+	}
+	ext := line[i:]
+	var eqs []int // unescaped '='
+	for j := 0; j < len(ext); j++ {
+		switch ext[j] {
+		case '\\':
+			j++
+		case '=':
+			eqs = append(eqs, j)
+		}
+	}
+	out := map[string]string{}
+	for n, eq := range eqs {
+		ks := strings.LastIndexByte(ext[:eq], ' ') + 1
+		end := len(ext)
+		if n+1 < len(eqs) {
+			end = strings.LastIndexByte(ext[:eqs[n+1]], ' ')
+		}
+		if end < eq {
+			t.Fatalf("CEF extension key %q has no value: %q", ext[ks:eq], line)
+		}
+		out[ext[ks:eq]] = strings.NewReplacer(`\\`, `\`, `\=`, `=`, `\n`, "\n", `\r`, "\r").Replace(ext[eq+1 : end])
+	}
+	return out
+}
+
+// sdParams reads the PARAM-NAME="PARAM-VALUE" pairs of the line's one
+// structured data element.
+func sdParams(t *testing.T, line string) map[string]string {
+	t.Helper()
+	i := strings.Index(line, " [netwatch@"+sdEnterprise)
+	if i < 0 {
+		t.Fatalf("no structured data: %q", line)
+	}
+	s := line[i+len(" [netwatch@"+sdEnterprise):]
+	out := map[string]string{}
+	for {
+		if strings.HasPrefix(s, "]") {
+			return out
+		}
+		if !strings.HasPrefix(s, " ") {
+			t.Fatalf("structured data: %q", s)
+		}
+		name, rest, ok := strings.Cut(s[1:], `="`)
+		if !ok || strings.ContainsAny(name, ` ="]`) {
+			t.Fatalf("structured data param: %q", s)
+		}
+		var v strings.Builder
+		j := 0
+		for ; j < len(rest) && rest[j] != '"'; j++ {
+			if rest[j] == '\\' && j+1 < len(rest) && strings.IndexByte(`"\]`, rest[j+1]) >= 0 {
+				j++
+			} else if rest[j] == ']' {
+				t.Fatalf("unescaped ] in a param value: %q", line)
+			}
+			v.WriteByte(rest[j])
+		}
+		if j == len(rest) {
+			t.Fatalf("param %s not closed: %q", name, line)
+		}
+		out[name] = v.String()
+		s = rest[j+1:]
+	}
+}
