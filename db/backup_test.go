@@ -30,7 +30,7 @@ func TestBackupWhileServing(t *testing.T) {
 		}
 		return ks
 	}
-	importHashes(t, st, SetSpec{Name: "nsrl", Kind: KindSHA256, Class: ClassKnown, Version: "2024.03"}, keys(0, 20000))
+	importHashes(t, st, SetSpec{Name: "nsrl", Kind: KindSHA256, Class: ClassKnown, Provenance: Provenance{Version: "2024.03"}}, keys(0, 20000))
 	importHashes(t, st, SetSpec{Name: "bad", Kind: KindSHA256, Class: ClassKnownBad}, keys(50000, 500))
 	md5s := [][]byte{hashN(1)[:16], hashN(2)[:16]}
 	importHashes(t, st, SetSpec{Name: "md5s", Kind: KindMD5, Class: ClassNotable}, md5s)

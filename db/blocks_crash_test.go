@@ -23,7 +23,7 @@ func blockCrashChild(path string) {
 	}
 	out := bufio.NewWriter(os.Stdout)
 	say := func(s string) { out.WriteString(s + "\n"); out.Flush() }
-	bi, err := st.BeginBlocks(context.Background(), SetSpec{Name: "blk", Kind: KindBlock, Class: ClassKnownBad, BlockSize: 512, Version: "2"},
+	bi, err := st.BeginBlocks(context.Background(), SetSpec{Name: "blk", Kind: KindBlock, Class: ClassKnownBad, BlockSize: 512, Provenance: Provenance{Version: "2"}},
 		BlockOptions{Base: "blk", Mode: BlockMerge}, ImportOptions{TxBytes: 64 << 10, Progress: func(p Progress) {
 			if p.Phase == "write" {
 				say(fmt.Sprintf("write %d", p.Done))

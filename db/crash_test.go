@@ -38,7 +38,7 @@ func crashChild(path string) {
 	}
 	out := bufio.NewWriter(os.Stdout)
 	say := func(s string) { out.WriteString(s + "\n"); out.Flush() }
-	imp, err := st.BeginImport(context.Background(), []SetSpec{{Name: "base", Kind: KindSHA256, Class: ClassKnown, Version: "2"}}, ImportOptions{
+	imp, err := st.BeginImport(context.Background(), []SetSpec{{Name: "base", Kind: KindSHA256, Class: ClassKnown, Provenance: Provenance{Version: "2"}}}, ImportOptions{
 		TxBytes: 64 << 10, // many small commits: the kill lands between them
 		Progress: func(p Progress) {
 			if p.Phase == "write" {
@@ -82,7 +82,7 @@ func TestKillImport(t *testing.T) {
 			for i := 0; i < 5000; i++ {
 				old = append(old, hashN(i))
 			}
-			importHashes(t, st, SetSpec{Name: "base", Kind: KindSHA256, Class: ClassKnown, Version: "1"}, old)
+			importHashes(t, st, SetSpec{Name: "base", Kind: KindSHA256, Class: ClassKnown, Provenance: Provenance{Version: "1"}}, old)
 			importHashes(t, st, SetSpec{Name: "other", Kind: KindSHA256, Class: ClassNotable}, old[:10])
 			st.Close()
 

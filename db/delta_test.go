@@ -25,14 +25,14 @@ func keysRange(lo, hi int) [][]byte {
 
 func TestFingerprintContentOnly(t *testing.T) {
 	st := openTest(t, Options{})
-	a := importHashes(t, st, SetSpec{Name: "a", Kind: KindSHA256, Class: ClassKnown, Version: "1"}, keysRange(0, 20000))
+	a := importHashes(t, st, SetSpec{Name: "a", Kind: KindSHA256, Class: ClassKnown, Provenance: Provenance{Version: "1"}}, keysRange(0, 20000))
 	// Same keys, other name, class and version, reversed with duplicates.
 	rev := keysRange(0, 20000)
 	for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
 		rev[i], rev[j] = rev[j], rev[i]
 	}
 	rev = append(rev, hashN(3), hashN(19999))
-	b := importHashes(t, st, SetSpec{Name: "b", Kind: KindSHA256, Class: ClassKnownBad, Version: "9"}, rev)
+	b := importHashes(t, st, SetSpec{Name: "b", Kind: KindSHA256, Class: ClassKnownBad, Provenance: Provenance{Version: "9"}}, rev)
 	c := importHashes(t, st, SetSpec{Name: "c", Kind: KindSHA256, Class: ClassKnown}, keysRange(0, 19999))
 	d := importHashes(t, st, SetSpec{Name: "d", Kind: KindPath, Class: ClassKnown}, keysRange(0, 20000))
 	if !strings.HasPrefix(a.Fingerprint, FingerprintPrefix) || len(a.Fingerprint) != len(FingerprintPrefix)+64 {
@@ -109,7 +109,7 @@ func TestDeltaLayer(t *testing.T) {
 	st := openTest(t, Options{})
 	ref := openTest(t, Options{}) // full imports of each version, to compare
 	const n = 30000
-	base := importHashes(t, st, SetSpec{Name: "s", Kind: KindSHA256, Class: ClassKnown, Version: "v1"}, keysRange(0, n))
+	base := importHashes(t, st, SetSpec{Name: "s", Kind: KindSHA256, Class: ClassKnown, Provenance: Provenance{Version: "v1"}}, keysRange(0, n))
 	present := map[int]bool{}
 	for i := 0; i < n; i++ {
 		present[i] = true
@@ -144,7 +144,7 @@ func TestDeltaLayer(t *testing.T) {
 		for i := range present {
 			want = append(want, hashN(i))
 		}
-		full := importHashes(t, ref, SetSpec{Name: "s", Kind: KindSHA256, Class: ClassKnown, Version: version}, want)
+		full := importHashes(t, ref, SetSpec{Name: "s", Kind: KindSHA256, Class: ClassKnown, Provenance: Provenance{Version: version}}, want)
 		if got.Fingerprint != full.Fingerprint || got.Count != full.Count {
 			t.Fatalf("round %d: delta gives %d keys %s, full import %d keys %s", round, got.Count, got.Fingerprint, full.Count, full.Fingerprint)
 		}
@@ -194,7 +194,7 @@ func checkPresent(t *testing.T, st *Store, present map[int]bool, upTo int) {
 
 func TestDeltaRefusedLeavesState(t *testing.T) {
 	st := openTest(t, Options{})
-	base := importHashes(t, st, SetSpec{Name: "s", Kind: KindSHA256, Class: ClassKnown, Version: "v1"}, keysRange(0, 1000))
+	base := importHashes(t, st, SetSpec{Name: "s", Kind: KindSHA256, Class: ClassKnown, Provenance: Provenance{Version: "v1"}}, keysRange(0, 1000))
 	importHashes(t, st, SetSpec{Name: "names", Kind: KindPath, Class: ClassKnown}, keysRange(0, 10))
 	before, _ := st.Sets()
 	for _, tc := range []struct {
@@ -262,13 +262,13 @@ func noTemp(t *testing.T, st *Store) {
 func TestStagePublishesTogether(t *testing.T) {
 	ctx := context.Background()
 	st := openTest(t, Options{})
-	old := importHashes(t, st, SetSpec{Name: "a", Kind: KindSHA256, Class: ClassKnown, Version: "1"}, keysRange(0, 100))
-	d0 := importHashes(t, st, SetSpec{Name: "d", Kind: KindMD5, Class: ClassKnown, Version: "1"}, md5Keys(0, 100))
+	old := importHashes(t, st, SetSpec{Name: "a", Kind: KindSHA256, Class: ClassKnown, Provenance: Provenance{Version: "1"}}, keysRange(0, 100))
+	d0 := importHashes(t, st, SetSpec{Name: "d", Kind: KindMD5, Class: ClassKnown, Provenance: Provenance{Version: "1"}}, md5Keys(0, 100))
 
 	stage := func() *Stage {
 		stg := st.NewStage()
 		for _, name := range []string{"a", "b"} {
-			imp, err := st.BeginImport(ctx, []SetSpec{{Name: name, Kind: KindSHA256, Class: ClassKnown, Version: "2"}}, ImportOptions{Stage: stg})
+			imp, err := st.BeginImport(ctx, []SetSpec{{Name: name, Kind: KindSHA256, Class: ClassKnown, Provenance: Provenance{Version: "2"}}}, ImportOptions{Stage: stg})
 			if err != nil {
 				t.Fatal(err)
 			}

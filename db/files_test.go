@@ -34,7 +34,7 @@ func importRelease(t *testing.T, st *Store, group string, segments []string, npk
 	ctx := context.Background()
 	var specs []SetSpec
 	for _, k := range []Kind{KindSHA256, KindSHA1, KindMD5, KindFilename} {
-		specs = append(specs, SetSpec{Name: group + "-" + string(k), Kind: k, Class: ClassKnown, Group: group, Version: "2024.03.1"})
+		specs = append(specs, SetSpec{Name: group + "-" + string(k), Kind: k, Class: ClassKnown, Group: group, Provenance: Provenance{Version: "2024.03.1"}})
 	}
 	imp, err := st.BeginImport(ctx, specs, ImportOptions{TxBytes: 1 << 16})
 	if err != nil {

@@ -14,7 +14,7 @@ func TestForEachKey(t *testing.T) {
 	ctx := context.Background()
 	st := openTest(t, Options{})
 	const n = 20000 // more than two chunks
-	base := importHashes(t, st, SetSpec{Name: "s", Kind: KindSHA256, Class: ClassKnown, Version: "1"}, keysRange(0, n))
+	base := importHashes(t, st, SetSpec{Name: "s", Kind: KindSHA256, Class: ClassKnown, Provenance: Provenance{Version: "1"}}, keysRange(0, n))
 	collect := func(name string) [][]byte {
 		t.Helper()
 		si, err := st.Set(name)

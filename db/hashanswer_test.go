@@ -46,8 +46,8 @@ func TestAppendHashAnswerJSONMatchesAnswer(t *testing.T) {
 		{named("del\x7f")},
 	}
 	imp, err := st.BeginImport(ctx, []SetSpec{
-		{Name: "known", Kind: KindMD5, Class: ClassKnown, Source: "known.md5", Version: "v1", Desc: `a "list"`},
-		{Name: "bad", Kind: KindMD5, Class: ClassKnownBad, Source: "bad.md5"},
+		{Name: "known", Kind: KindMD5, Class: ClassKnown, Provenance: Provenance{Source: "known.md5", Version: "v1", Desc: `a "list"`}},
+		{Name: "bad", Kind: KindMD5, Class: ClassKnownBad, Provenance: Provenance{Source: "bad.md5"}},
 		{Name: "bare", Kind: KindMD5, Class: ClassNotable},
 	}, ImportOptions{})
 	if err != nil {

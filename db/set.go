@@ -69,14 +69,23 @@ const (
 	StateReady    State = "ready"
 )
 
-// SetSpec describes a set to import.
-type SetSpec struct {
-	Name    string `json:"name"`
-	Kind    Kind   `json:"kind"`
-	Class   Class  `json:"class"`
+// Provenance is what an examiner tells about where a set's data came from.
+// Every request that makes a set (an import, a bundle's dataset, a bundle
+// spec entry) carries it, and the set keeps it in its catalog entry; it is
+// embedded so that it is copied as one value and its JSON fields stay flat
+// and in the place they always had.
+type Provenance struct {
 	Source  string `json:"source,omitempty"`
 	Desc    string `json:"description,omitempty"`
 	Version string `json:"version,omitempty"`
+}
+
+// SetSpec describes a set to import.
+type SetSpec struct {
+	Name  string `json:"name"`
+	Kind  Kind   `json:"kind"`
+	Class Class  `json:"class"`
+	Provenance
 	// Profile is the OS build profile of a path set (UBUNTU18, WIN2K16, ...).
 	Profile string `json:"profile,omitempty"`
 	// CaseInsensitive marks a path set whose profile matches paths without case.

@@ -108,7 +108,7 @@ func TestImportLookupChunks(t *testing.T) {
 
 func TestReplaceAndRemove(t *testing.T) {
 	st := openTest(t, Options{})
-	spec := SetSpec{Name: "nsrl", Kind: KindMD5, Class: ClassKnown, Version: "1"}
+	spec := SetSpec{Name: "nsrl", Kind: KindMD5, Class: ClassKnown, Provenance: Provenance{Version: "1"}}
 	k := func(i int) []byte { return hashN(i)[:16] }
 	importHashes(t, st, spec, [][]byte{k(1), k(2)})
 	spec.Version = "2"
@@ -248,7 +248,7 @@ func TestGroupReplace(t *testing.T) {
 	build(SetSpec{Name: "nsrl-sha256", Kind: KindSHA256, Class: ClassKnown, Group: "nsrl"},
 		SetSpec{Name: "nsrl-md5", Kind: KindMD5, Class: ClassKnown, Group: "nsrl"},
 		SetSpec{Name: "other-md5", Kind: KindMD5, Class: ClassKnown, Group: "other"})
-	build(SetSpec{Name: "nsrl-md5", Kind: KindMD5, Class: ClassKnown, Group: "nsrl", Version: "v2"},
+	build(SetSpec{Name: "nsrl-md5", Kind: KindMD5, Class: ClassKnown, Group: "nsrl", Provenance: Provenance{Version: "v2"}},
 		SetSpec{Name: "nsrl-filename", Kind: KindFilename, Class: ClassKnown, Group: "nsrl"})
 	sets, _ := st.Sets()
 	var got []string

@@ -136,7 +136,7 @@ func TestParseHashLine(t *testing.T) {
 
 func TestImportHashListGood(t *testing.T) {
 	st := openStore(t)
-	res, err := run(t, st, Request{Format: FormatSHA256, Set: "case1", Class: db.ClassKnownBad, Desc: "case 1 bad files", Files: []string{"testdata/hashlist-good/list.txt"}})
+	res, err := run(t, st, Request{Format: FormatSHA256, Set: "case1", Class: db.ClassKnownBad, Provenance: db.Provenance{Desc: "case 1 bad files"}, Files: []string{"testdata/hashlist-good/list.txt"}})
 	if err != nil {
 		t.Fatal(err)
 	}

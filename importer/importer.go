@@ -47,12 +47,10 @@ const DefaultMaxBadShown = 20
 // it to a running daemon, which then opens the files itself: paths must be
 // absolute for that, and "-" (stdin) only works in the process that owns it.
 type Request struct {
-	Format  string   `json:"format"`
-	Set     string   `json:"set"`
-	Class   db.Class `json:"class"`
-	Source  string   `json:"source,omitempty"`
-	Desc    string   `json:"description,omitempty"`
-	Version string   `json:"version,omitempty"`
+	Format string   `json:"format"`
+	Set    string   `json:"set"`
+	Class  db.Class `json:"class"`
+	db.Provenance
 	// Strict fails on the first bad line and imports nothing.
 	Strict bool `json:"strict,omitempty"`
 	// NoRecords keeps only the keys (no file names, sizes, packages).
@@ -292,7 +290,7 @@ func (j *job) warn(msg string, args ...any) {
 
 // spec builds a set spec with the request's metadata.
 func (j *job) spec(name string, kind db.Kind, group string) db.SetSpec {
-	return db.SetSpec{Name: name, Kind: kind, Class: j.req.Class, Source: j.req.Source, Desc: j.req.Desc, Version: j.req.Version, Group: group}
+	return db.SetSpec{Name: name, Kind: kind, Class: j.req.Class, Provenance: j.req.Provenance, Group: group}
 }
 
 // begin starts the store import with progress wired in.

@@ -250,7 +250,7 @@ func TestNSRLv3Minimal(t *testing.T) {
 	}
 
 	// A second release replaces the first in one step; --version wins.
-	_, err = run(t, st, Request{Format: FormatNSRL, Set: "nsrl", Version: "override", Files: []string{p}})
+	_, err = run(t, st, Request{Format: FormatNSRL, Set: "nsrl", Provenance: db.Provenance{Version: "override"}, Files: []string{p}})
 	if err != nil {
 		t.Fatal(err)
 	}

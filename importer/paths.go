@@ -58,9 +58,7 @@ type PathsRequest struct {
 	// normalization and whether case is ignored.
 	Profile string   `json:"profile"`
 	Class   db.Class `json:"class"`
-	Source  string   `json:"source,omitempty"`
-	Desc    string   `json:"description,omitempty"`
-	Version string   `json:"version,omitempty"`
+	db.Provenance
 	// Hashes: the files hold precomputed path hashes, not paths.
 	Hashes bool `json:"hashes,omitempty"`
 	// Encoding of listings (see PathEncodings; "" is auto).
@@ -201,7 +199,7 @@ func ImportPaths(ctx context.Context, st *db.Store, req PathsRequest, opts Optio
 		req.Source = describeFiles(req.Files)
 	}
 	j := &job{ctx: ctx, st: st, opts: opts, log: opts.Logger, tr: opts.Tracker, res: &Result{Format: format}, start: time.Now()}
-	j.req = Request{Format: format, Set: req.Set, Class: req.Class, Source: req.Source, Desc: req.Desc, Version: req.Version, Strict: req.Strict, Files: req.Files, Names: req.Names, By: req.By}
+	j.req = Request{Format: format, Set: req.Set, Class: req.Class, Provenance: req.Provenance, Strict: req.Strict, Files: req.Files, Names: req.Names, By: req.By}
 	defer func() { j.res.Elapsed = time.Since(j.start) }()
 
 	spec := j.spec(req.Set, db.KindPath, "")

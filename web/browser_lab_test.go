@@ -30,7 +30,7 @@ func labStore(t *testing.T) *db.Store {
 	t.Helper()
 	st := fixtureStore(t)
 	ctx := context.Background()
-	imp, err := st.BeginImport(ctx, []db.SetSpec{{Name: "nsrl-odd", Kind: db.KindSHA256, Class: db.ClassKnown, Source: "NSRL", Version: "2024.03.1"}}, db.ImportOptions{})
+	imp, err := st.BeginImport(ctx, []db.SetSpec{{Name: "nsrl-odd", Kind: db.KindSHA256, Class: db.ClassKnown, Provenance: db.Provenance{Source: "NSRL", Version: "2024.03.1"}}}, db.ImportOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

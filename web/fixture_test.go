@@ -57,10 +57,10 @@ func fixtureStore(t testing.TB) *db.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	imp, err := st.BeginImport(ctx, []db.SetSpec{
-		{Name: "nsrl-sha256", Kind: db.KindSHA256, Class: db.ClassKnown, Source: "NSRL", Version: "2024.03.1", Desc: "NSRL RDS modern minimal"},
-		{Name: "nsrl-sha1", Kind: db.KindSHA1, Class: db.ClassKnown, Source: "NSRL", Version: "2024.03.1"},
-		{Name: "nsrl-md5", Kind: db.KindMD5, Class: db.ClassKnown, Source: "NSRL", Version: "2024.03.1"},
-		{Name: "nsrl-names", Kind: db.KindFilename, Class: db.ClassKnown, Source: "NSRL", Version: "2024.03.1"},
+		{Name: "nsrl-sha256", Kind: db.KindSHA256, Class: db.ClassKnown, Provenance: db.Provenance{Source: "NSRL", Version: "2024.03.1", Desc: "NSRL RDS modern minimal"}},
+		{Name: "nsrl-sha1", Kind: db.KindSHA1, Class: db.ClassKnown, Provenance: db.Provenance{Source: "NSRL", Version: "2024.03.1"}},
+		{Name: "nsrl-md5", Kind: db.KindMD5, Class: db.ClassKnown, Provenance: db.Provenance{Source: "NSRL", Version: "2024.03.1"}},
+		{Name: "nsrl-names", Kind: db.KindFilename, Class: db.ClassKnown, Provenance: db.Provenance{Source: "NSRL", Version: "2024.03.1"}},
 	}, db.ImportOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -87,8 +87,8 @@ func fixtureStore(t testing.TB) *db.Store {
 		t.Fatal(err)
 	}
 	imp, err = st.BeginImport(ctx, []db.SetSpec{
-		{Name: "case-42-bad", Kind: db.KindSHA256, Class: db.ClassKnownBad, Source: "case-42", Version: "1"},
-		{Name: "tools-md5", Kind: db.KindMD5, Class: db.ClassNotable, Source: "lab", Desc: "hacking tools"},
+		{Name: "case-42-bad", Kind: db.KindSHA256, Class: db.ClassKnownBad, Provenance: db.Provenance{Source: "case-42", Version: "1"}},
+		{Name: "tools-md5", Kind: db.KindMD5, Class: db.ClassNotable, Provenance: db.Provenance{Source: "lab", Desc: "hacking tools"}},
 	}, db.ImportOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -167,7 +167,7 @@ func buildLoadStore(b *testing.B, n int) (*db.Store, [][]byte) {
 	}
 	b.Cleanup(func() { st.Close() })
 	start := time.Now()
-	imp, err := st.BeginImport(ctx, []db.SetSpec{{Name: "load", Kind: db.KindSHA256, Class: db.ClassKnown, Source: "bench"}}, db.ImportOptions{})
+	imp, err := st.BeginImport(ctx, []db.SetSpec{{Name: "load", Kind: db.KindSHA256, Class: db.ClassKnown, Provenance: db.Provenance{Source: "bench"}}}, db.ImportOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

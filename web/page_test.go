@@ -270,8 +270,8 @@ func TestPageStatusRelease(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	specs := []db.SetSpec{
-		{Name: "rds-sha1", Kind: db.KindSHA1, Class: db.ClassKnown, Group: "rds", Version: "2.77"},
-		{Name: "rds-md5", Kind: db.KindMD5, Class: db.ClassKnown, Group: "rds", Version: "2.77"},
+		{Name: "rds-sha1", Kind: db.KindSHA1, Class: db.ClassKnown, Group: "rds", Provenance: db.Provenance{Version: "2.77"}},
+		{Name: "rds-md5", Kind: db.KindMD5, Class: db.ClassKnown, Group: "rds", Provenance: db.Provenance{Version: "2.77"}},
 		{Name: "case-1", Kind: db.KindMD5, Class: db.ClassKnownBad},
 	}
 	imp, err := st.BeginImport(context.Background(), specs, db.ImportOptions{})

@@ -44,7 +44,7 @@ func bkStore(t *testing.T) (string, []db.SetInfo) {
 		from int
 		n    int
 	}{
-		{db.SetSpec{Name: "nsrl", Kind: db.KindSHA256, Class: db.ClassKnown, Version: "2024.03"}, 0, 3000},
+		{db.SetSpec{Name: "nsrl", Kind: db.KindSHA256, Class: db.ClassKnown, Provenance: db.Provenance{Version: "2024.03"}}, 0, 3000},
 		{db.SetSpec{Name: "case-42-bad", Kind: db.KindSHA256, Class: db.ClassKnownBad}, 10000, 10},
 	} {
 		imp, err := st.BeginImport(ctx, []db.SetSpec{sp.spec}, db.ImportOptions{})

@@ -27,7 +27,7 @@ func (m *Main) blocksCreateCmd(fs *pflag.FlagSet) command.Run {
 		"class": "what a match means: known (a whitelist such as NSRL blocks), known-bad or notable", "source": "where the data comes from"})
 	return func(ctx context.Context, c *command.Call) error {
 		return m.job(ctx, c, "create", svcOptions{}, func(svc service.Service, _ *render.Progress) error {
-			si, err := svc.BlockCreate(ctx, db.SetSpec{Name: c.Args[0], Class: s.classOf(), BlockSize: *size, Step: *step, Source: s.source, Desc: s.desc})
+			si, err := svc.BlockCreate(ctx, db.SetSpec{Name: c.Args[0], Class: s.classOf(), BlockSize: *size, Step: *step, Provenance: db.Provenance{Source: s.source, Desc: s.desc}})
 			if err == nil {
 				render.BlockCreated(m.Stdout, si)
 			}

@@ -46,7 +46,7 @@ func (m *Main) importCmd(fs *pflag.FlagSet) command.Run {
 		if err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
-		req := importer.Request{Format: c.Args[0], Set: s.set, Class: s.classOf(), Source: s.source, Desc: s.desc, Version: s.version,
+		req := importer.Request{Format: c.Args[0], Set: s.set, Class: s.classOf(), Provenance: db.Provenance{Source: s.source, Desc: s.desc, Version: s.version},
 			Strict: *strict, NoRecords: *noRecords, Files: files}
 		if err := req.Validate(); err != nil {
 			return c.Usagef("%s", db.Message(err))
@@ -121,7 +121,7 @@ func (m *Main) importPathsCmd(fs *pflag.FlagSet) command.Run {
 		if err != nil {
 			return fmt.Errorf("import paths: %w", err)
 		}
-		req := importer.PathsRequest{Set: s.set, Profile: *profile, Class: s.classOf(), Source: s.source, Desc: s.desc, Version: s.version,
+		req := importer.PathsRequest{Set: s.set, Profile: *profile, Class: s.classOf(), Provenance: db.Provenance{Source: s.source, Desc: s.desc, Version: s.version},
 			Hashes: *hashes, Encoding: *encoding, StripPrefix: *strip, Strict: *strict, Files: files}
 		if len(files) > 0 {
 			if err := req.Validate(); err != nil {

@@ -34,8 +34,8 @@ func exportStore(t *testing.T) (*db.Store, []string, []string) {
 		st.Close()
 	})
 	imp, err := st.BeginImport(ctx, []db.SetSpec{
-		{Name: "nsrl-sha1", Kind: db.KindSHA1, Class: db.ClassKnown, Source: "NSRL", Version: "2026.09.1", Group: "nsrl"},
-		{Name: "nsrl-md5", Kind: db.KindMD5, Class: db.ClassKnown, Source: "NSRL", Version: "2026.09.1", Group: "nsrl"},
+		{Name: "nsrl-sha1", Kind: db.KindSHA1, Class: db.ClassKnown, Provenance: db.Provenance{Source: "NSRL", Version: "2026.09.1"}, Group: "nsrl"},
+		{Name: "nsrl-md5", Kind: db.KindMD5, Class: db.ClassKnown, Provenance: db.Provenance{Source: "NSRL", Version: "2026.09.1"}, Group: "nsrl"},
 		{Name: "names", Kind: db.KindFilename, Class: db.ClassKnown},
 	}, db.ImportOptions{})
 	if err != nil {

@@ -62,7 +62,7 @@ func sum(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:
 // testManifest lists one sha256 dataset with one file.
 func testManifest(data []byte) *Manifest {
 	return &Manifest{Format: Format, Version: FormatVersion, ID: "lab-2026-11-30", Producer: "lab", Created: created, Sequence: 3,
-		Datasets: []Dataset{{Set: "bad", Kind: db.KindSHA256, Class: db.ClassKnownBad, Version: "1", Mode: ModeFull, Format: FileSHA256,
+		Datasets: []Dataset{{Set: "bad", Kind: db.KindSHA256, Class: db.ClassKnownBad, Provenance: db.Provenance{Version: "1"}, Mode: ModeFull, Format: FileSHA256,
 			Files: []File{{Name: "bad.sha256", Size: int64(len(data)), SHA256: sum(data), Records: 2}}, Count: 2, Fingerprint: testFP}}}
 }
 

@@ -109,13 +109,11 @@ type KeyList struct {
 
 // Dataset is one set a bundle creates, replaces or changes.
 type Dataset struct {
-	Set     string   `json:"set"`
-	Kind    db.Kind  `json:"kind"`
-	Class   db.Class `json:"class"`
-	Source  string   `json:"source,omitempty"`
-	Desc    string   `json:"description,omitempty"`
-	Version string   `json:"version,omitempty"`
-	Mode    string   `json:"mode"`
+	Set   string   `json:"set"`
+	Kind  db.Kind  `json:"kind"`
+	Class db.Class `json:"class"`
+	db.Provenance
+	Mode string `json:"mode"`
 	// Format of the data files: sha256, sha1, md5, filenames, paths,
 	// nsrl, blocks, records (full) or delta ("+HEX" / "-HEX" lines).
 	Format string `json:"format"`

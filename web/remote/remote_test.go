@@ -117,7 +117,7 @@ func TestRemoteOperations(t *testing.T) {
 	// Imports: a file the daemon reads in place, with progress events.
 	list := d.write(t, "known.txt", sha256Hex("notepad")+"\n"+sha256Hex("calc")+"\nnot a hash\n")
 	var events int
-	res, err := rc.Import(ctx, importer.Request{Format: importer.FormatSHA256, Set: "known", Class: db.ClassKnown, Version: "1", Files: []string{list}},
+	res, err := rc.Import(ctx, importer.Request{Format: importer.FormatSHA256, Set: "known", Class: db.ClassKnown, Provenance: db.Provenance{Version: "1"}, Files: []string{list}},
 		func(progress.Event) { events++ })
 	if err != nil {
 		t.Fatal(err)

@@ -155,7 +155,7 @@ func BenchmarkStreamRecords(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
-	imp, err := st.BeginImport(ctx, []db.SetSpec{{Name: "known", Kind: db.KindMD5, Class: db.ClassKnown, Source: "known.md5"}}, db.ImportOptions{})
+	imp, err := st.BeginImport(ctx, []db.SetSpec{{Name: "known", Kind: db.KindMD5, Class: db.ClassKnown, Provenance: db.Provenance{Source: "known.md5"}}}, db.ImportOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -95,7 +95,7 @@ func (a *BundleCreateArgs) Request(now time.Time) (BundleCreateRequest, error) {
 			return req, err
 		}
 	case a.Set != "":
-		e := BundleSpecEntry{Set: a.Set, Kind: a.Kind, Class: a.Class, Source: a.Source, Desc: a.Desc, Version: a.Version, Base: a.Base, Profile: a.Profile,
+		e := BundleSpecEntry{Set: a.Set, Kind: a.Kind, Class: a.Class, Provenance: db.Provenance{Source: a.Source, Desc: a.Desc, Version: a.Version}, Base: a.Base, Profile: a.Profile,
 			BlockSize: a.BlockSize, Step: a.Step}
 		for _, f := range a.Files {
 			abs, err := filepath.Abs(f)

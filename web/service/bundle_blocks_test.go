@@ -93,7 +93,7 @@ func TestBundleBlocks(t *testing.T) {
 		req BundleCreateRequest
 	}{
 		{files, BundleCreateRequest{Datasets: []BundleSpecEntry{
-			{Set: "mal", Kind: db.KindBlock, Class: db.ClassKnownBad, Version: "1", BlockSize: 512, Files: []string{export}},
+			{Set: "mal", Kind: db.KindBlock, Class: db.ClassKnownBad, Provenance: db.Provenance{Version: "1"}, BlockSize: 512, Files: []string{export}},
 			{Set: "other", Kind: db.KindSHA256, Class: db.ClassKnownBad, Files: []string{hashes}}}}},
 		{fromDB, BundleCreateRequest{FromDB: []string{"mal"}}},
 	} {
@@ -146,7 +146,7 @@ func TestBundleBlocks(t *testing.T) {
 	good := filepath.Join(srcDir, "good2.mmbundle")
 	res, err := CreateBundle(ctx, BundleCreateRequest{Out: good, Producer: "lab", Sequence: 2, Created: created, Datasets: []BundleSpecEntry{
 		{Set: "other", Kind: db.KindSHA256, Class: db.ClassKnownBad, Files: []string{v2}},
-		{Set: "mal", Kind: db.KindBlock, Class: db.ClassKnownBad, Version: "2", BlockSize: 512, Files: []string{export}}}}, nil, nil, nil)
+		{Set: "mal", Kind: db.KindBlock, Class: db.ClassKnownBad, Provenance: db.Provenance{Version: "2"}, BlockSize: 512, Files: []string{export}}}}, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

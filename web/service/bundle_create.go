@@ -58,7 +58,7 @@ func (c *creator) full(ctx context.Context, p plannedSet) (bundle.Dataset, error
 	if e.Kind == bundle.KindNSRL {
 		return c.release(ctx, p)
 	}
-	d := bundle.Dataset{Set: e.Set, Kind: e.Kind, Class: e.Class, Source: e.Source, Desc: e.Desc, Version: e.Version, Mode: bundle.ModeFull, Format: p.format, Profile: e.Profile,
+	d := bundle.Dataset{Set: e.Set, Kind: e.Kind, Class: e.Class, Provenance: e.Provenance, Mode: bundle.ModeFull, Format: p.format, Profile: e.Profile,
 		BlockSize: e.BlockSize, Step: e.Step}
 	if d.Format == "" {
 		return d, fmt.Errorf("set %s: bundles carry sha256, sha1, md5, filename, path, nsrl and block sets, not %s", e.Set, e.Kind)
@@ -121,7 +121,7 @@ func (c *creator) full(ctx context.Context, p plannedSet) (bundle.Dataset, error
 // import makes.
 func (c *creator) release(ctx context.Context, p plannedSet) (bundle.Dataset, error) {
 	e := p.entry
-	d := bundle.Dataset{Set: e.Set, Kind: e.Kind, Class: e.Class, Source: e.Source, Desc: e.Desc, Version: e.Version, Mode: bundle.ModeFull, Format: bundle.FileNSRL}
+	d := bundle.Dataset{Set: e.Set, Kind: e.Kind, Class: e.Class, Provenance: e.Provenance, Mode: bundle.ModeFull, Format: bundle.FileNSRL}
 	var files []string
 	for _, f := range p.files {
 		fi, err := os.Stat(f)
@@ -187,7 +187,7 @@ func (c *creator) stageImport(ctx context.Context, d bundle.Dataset, files []str
 // bundle file (applied into the scratch database) or a set of --db.
 func (c *creator) delta(ctx context.Context, p plannedSet) (bundle.Dataset, error) {
 	e := p.entry
-	d := bundle.Dataset{Set: e.Set, Kind: e.Kind, Class: e.Class, Source: e.Source, Desc: e.Desc, Version: e.Version, Mode: bundle.ModeDelta, Format: bundle.FileDelta}
+	d := bundle.Dataset{Set: e.Set, Kind: e.Kind, Class: e.Class, Provenance: e.Provenance, Mode: bundle.ModeDelta, Format: bundle.FileDelta}
 	if e.Kind.KeyWidth() == 0 || e.Kind == db.KindPath || e.Kind == db.KindBlock || bundle.FullFormat(e.Kind) == "" {
 		return d, fmt.Errorf("set %s: deltas are for sha256, sha1 and md5 sets, not %s", e.Set, e.Kind)
 	}
@@ -608,7 +608,7 @@ func (c *creator) export(ctx context.Context, name string) ([]BundleSpecEntry, e
 		if err := exportBlocks(ctx, c.live, si, p); err != nil {
 			return nil, err
 		}
-		return []BundleSpecEntry{{Set: si.Name, Kind: si.Kind, Class: si.Class, Source: si.Source, Desc: si.Desc, Version: si.Version,
+		return []BundleSpecEntry{{Set: si.Name, Kind: si.Kind, Class: si.Class, Provenance: si.Provenance,
 			BlockSize: si.BlockSize, Step: si.Step, Files: []string{p}}}, nil
 	}
 	if si.Records > 0 || si.FilesID != 0 {
@@ -619,7 +619,7 @@ func (c *creator) export(ctx context.Context, name string) ([]BundleSpecEntry, e
 		if err := exportRecords(ctx, c.live, si, p); err != nil {
 			return nil, err
 		}
-		return []BundleSpecEntry{{Set: si.Name, Kind: si.Kind, Class: si.Class, Source: si.Source, Desc: si.Desc, Version: si.Version,
+		return []BundleSpecEntry{{Set: si.Name, Kind: si.Kind, Class: si.Class, Provenance: si.Provenance,
 			Format: bundle.FileRecords, Files: []string{p}}}, nil
 	}
 	suffix := bundle.FullFormat(si.Kind)
@@ -630,5 +630,5 @@ func (c *creator) export(ctx context.Context, name string) ([]BundleSpecEntry, e
 	if err := exportSet(ctx, c.live, si, p); err != nil {
 		return nil, err
 	}
-	return []BundleSpecEntry{{Set: si.Name, Kind: si.Kind, Class: si.Class, Source: si.Source, Desc: si.Desc, Version: si.Version, Files: []string{p}}}, nil
+	return []BundleSpecEntry{{Set: si.Name, Kind: si.Kind, Class: si.Class, Provenance: si.Provenance, Files: []string{p}}}, nil
 }

@@ -70,7 +70,7 @@ func TestBundleDeltaCarriesRecords(t *testing.T) {
 	v2 := namedList(t, filepath.Join(dir, "v2.txt"), 10, 110)
 	created := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	entry := func(version, file, base string) []BundleSpecEntry {
-		return []BundleSpecEntry{{Set: "tools", Kind: db.KindSHA256, Class: db.ClassNotable, Version: version, Files: []string{file}, Base: base}}
+		return []BundleSpecEntry{{Set: "tools", Kind: db.KindSHA256, Class: db.ClassNotable, Provenance: db.Provenance{Version: version}, Files: []string{file}, Base: base}}
 	}
 	full := filepath.Join(dir, "v1.mmbundle")
 	if _, err := CreateBundle(ctx, BundleCreateRequest{Out: full, Producer: "lab", Sequence: 1, Created: created, Datasets: entry("1", v1, "")}, nil, nil, nil); err != nil {

@@ -131,12 +131,10 @@ type BundleCreateRequest struct {
 // BundleSpecEntry is one dataset of a bundle to create. Files are paths
 // (relative ones to the spec file's directory in a --spec file).
 type BundleSpecEntry struct {
-	Set     string   `json:"set"`
-	Kind    db.Kind  `json:"kind"`
-	Class   db.Class `json:"class"`
-	Source  string   `json:"source,omitempty"`
-	Desc    string   `json:"description,omitempty"`
-	Version string   `json:"version,omitempty"`
+	Set   string   `json:"set"`
+	Kind  db.Kind  `json:"kind"`
+	Class db.Class `json:"class"`
+	db.Provenance
 	// Profile is the OS build profile of a path set (kind path: the files
 	// are gold-build listings).
 	Profile string `json:"profile,omitempty"`

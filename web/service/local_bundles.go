@@ -457,30 +457,31 @@ func checkRelease(d bundle.Dataset, got []db.SetInfo) error {
 
 // importDataset imports the files of a full dataset strictly, with the
 // importer its format needs (path listings through ImportPaths, with the
-// dataset's profile).
+// dataset's profile); src is the sets' source.
 func importDataset(ctx context.Context, st *db.Store, d bundle.Dataset, src string, files []string, opts importer.Options) (*importer.Result, error) {
+	d.Source = src
 	if d.Kind == db.KindBlock {
-		return importBlocks(ctx, st, d, src, files, opts)
+		return importBlocks(ctx, st, d, files, opts)
 	}
 	if d.Format == bundle.FileRecords {
-		return importRecords(ctx, st, d, src, files, opts)
+		return importRecords(ctx, st, d, files, opts)
 	}
 	if d.Kind == db.KindPath {
-		return importer.ImportPaths(ctx, st, importer.PathsRequest{Set: d.Set, Profile: d.Profile, Class: d.Class, Source: src, Desc: d.Desc,
-			Version: d.Version, Strict: true, Files: files}, opts)
+		return importer.ImportPaths(ctx, st, importer.PathsRequest{Set: d.Set, Profile: d.Profile, Class: d.Class, Provenance: d.Provenance,
+			Strict: true, Files: files}, opts)
 	}
 	format := d.Format
 	if d.Release() {
 		format = importer.FormatNSRL
 	}
-	return importer.Import(ctx, st, importer.Request{Format: format, Set: d.Set, Class: d.Class, Source: src, Desc: d.Desc,
-		Version: d.Version, Strict: true, Files: files}, opts)
+	return importer.Import(ctx, st, importer.Request{Format: format, Set: d.Set, Class: d.Class, Provenance: d.Provenance,
+		Strict: true, Files: files}, opts)
 }
 
 // importBlocks imports a block set's hashdb JSON file strictly as the
 // set's whole content (no base: a full dataset replaces the set). Its
 // values are the (block hash, source) pairs and the source lines read.
-func importBlocks(ctx context.Context, st *db.Store, d bundle.Dataset, src string, files []string, opts importer.Options) (*importer.Result, error) {
+func importBlocks(ctx context.Context, st *db.Store, d bundle.Dataset, files []string, opts importer.Options) (*importer.Result, error) {
 	if len(files) != 1 {
 		return nil, fmt.Errorf("block set %s: %d files, want one hashdb JSON file", d.Set, len(files))
 	}
@@ -488,7 +489,7 @@ func importBlocks(ctx context.Context, st *db.Store, d bundle.Dataset, src strin
 	if tr == nil {
 		tr = progress.New()
 	}
-	spec := db.SetSpec{Name: d.Set, Kind: db.KindBlock, Class: d.Class, Source: src, Desc: d.Desc, Version: d.Version, BlockSize: d.BlockSize, Step: d.Step}
+	spec := db.SetSpec{Name: d.Set, Kind: db.KindBlock, Class: d.Class, Provenance: d.Provenance, BlockSize: d.BlockSize, Step: d.Step}
 	res, err := blocks.Import(ctx, st, blocks.ImportRequest{Set: d.Set, File: files[0], Stdin: opts.Stdin, Format: blocks.FormatJSON, Strict: true,
 		Spec: &spec, Stage: opts.Stage}, tr)
 	if err != nil {
@@ -499,8 +500,8 @@ func importBlocks(ctx context.Context, st *db.Store, d bundle.Dataset, src strin
 
 // importRecords imports records files (keys with their records and
 // packages) into one hash set, into the stage when opts has one.
-func importRecords(ctx context.Context, st *db.Store, d bundle.Dataset, src string, files []string, opts importer.Options) (*importer.Result, error) {
-	imp, err := st.BeginImport(ctx, []db.SetSpec{{Name: d.Set, Kind: d.Kind, Class: d.Class, Source: src, Desc: d.Desc, Version: d.Version}},
+func importRecords(ctx context.Context, st *db.Store, d bundle.Dataset, files []string, opts importer.Options) (*importer.Result, error) {
+	imp, err := st.BeginImport(ctx, []db.SetSpec{{Name: d.Set, Kind: d.Kind, Class: d.Class, Provenance: d.Provenance}},
 		db.ImportOptions{Stage: opts.Stage})
 	if err != nil {
 		return nil, err

@@ -22,8 +22,8 @@ func TestLocalReleaseGroupAndCompact(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	specs := []db.SetSpec{
-		{Name: "rds-sha256", Kind: db.KindSHA256, Class: db.ClassKnown, Group: "rds", Version: "2024.03.1"},
-		{Name: "rds-md5", Kind: db.KindMD5, Class: db.ClassKnown, Group: "rds", Version: "2024.03.1"},
+		{Name: "rds-sha256", Kind: db.KindSHA256, Class: db.ClassKnown, Group: "rds", Provenance: db.Provenance{Version: "2024.03.1"}},
+		{Name: "rds-md5", Kind: db.KindMD5, Class: db.ClassKnown, Group: "rds", Provenance: db.Provenance{Version: "2024.03.1"}},
 	}
 	imp, err := st.BeginImport(ctx, specs, db.ImportOptions{})
 	if err != nil {

@@ -180,8 +180,8 @@ func TestStreamAnswersAsLookup(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	imp, err := st.BeginImport(ctx, []db.SetSpec{
-		{Name: "known", Kind: db.KindMD5, Class: db.ClassKnown, Source: "known.md5"},
-		{Name: "bad", Kind: db.KindMD5, Class: db.ClassKnownBad, Version: "2"},
+		{Name: "known", Kind: db.KindMD5, Class: db.ClassKnown, Provenance: db.Provenance{Source: "known.md5"}},
+		{Name: "bad", Kind: db.KindMD5, Class: db.ClassKnownBad, Provenance: db.Provenance{Version: "2"}},
 		{Name: "sha", Kind: db.KindSHA1, Class: db.ClassNotable},
 	}, db.ImportOptions{})
 	if err != nil {
