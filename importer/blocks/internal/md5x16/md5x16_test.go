@@ -2,7 +2,6 @@ package md5x16
 
 import (
 	"crypto/md5"
-	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -174,7 +173,7 @@ func TestSumFirst(t *testing.T) {
 	for _, lanes := range []int{1, 3, Lanes - 1, Lanes} {
 		var offs [Lanes]uint32
 		for i := range offs {
-			offs[i] = math.MaxUint32 // stale: outside data, Sum16 would panic
+			offs[i] = MaxOffset // stale: outside data, Sum16 would panic
 		}
 		for i := 0; i < lanes; i++ {
 			offs[i] = uint32(512 * (i + 1))
