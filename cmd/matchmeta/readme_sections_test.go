@@ -17,9 +17,9 @@ import (
 	"github.com/matchmeta/matchmeta/imager/ebsemu"
 )
 
-// The README's block hunting, bundle and snapshot imaging examples, run as
-// written through a daemon on the demo data (TestREADMEExamples runs the
-// sections before them). What the examples name and a lab would bring is
+// The README's service, block hunting, bundle and snapshot imaging
+// examples, run as written through a daemon on the demo data
+// (TestREADMEExamples runs the sections before them). What the examples name and a lab would bring is
 // made here: a malware corpus, NSRL sector hashes and an E01 image made by
 // ewfacquire for block hunting; hash lists, a gold build listing and an
 // older tools bundle for the bundles; the EBS emulator with the two
@@ -192,6 +192,7 @@ func TestREADMEBlocksBundlesImages(t *testing.T) {
 		"matchmeta image status":             "imaging: available (profile default, region us-east-2)",
 		"matchmeta sync --from":              "applied",
 		"matchmeta bundle list":              "malware",
+		"matchmeta backup /media/usb/":       "check ok",
 		"matchmeta blocks subtract":          "FileBlock.Info has",
 		"matchmeta blocks scan evidence.E01": "100% present (64 of 64 blocks)",
 		"minisign -V -p lab.pub":             "Signature and comment signature verified",
@@ -200,7 +201,7 @@ func TestREADMEBlocksBundlesImages(t *testing.T) {
 	}
 
 	ran := 0
-	for _, section := range []string{"## Sector block hashes and block hunting", "## Bundles: signed updates on USB", "## Snapshot imaging (Amazon EBS)"} {
+	for _, section := range []string{"## Running as a service", "## Sector block hashes and block hunting", "## Bundles: signed updates on USB", "## Snapshot imaging (Amazon EBS)"} {
 		cmds := readmeCommands(lines, section)
 		if len(cmds) == 0 {
 			t.Errorf("no commands in %q", section)

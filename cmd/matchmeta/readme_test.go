@@ -19,8 +19,8 @@ import (
 // try, importing, sets, looking up, the daemon's API, keys, workstation
 // lookups, offline filters, netwatch's inventory) runs in a fresh
 // directory with a daemon on the demo data, with "# OK" / "# NA" comments
-// checked. Block hunting, bundles and snapshot imaging run in
-// TestREADMEBlocksBundlesImages (readme_sections_test.go).
+// checked. The service's backup, block hunting, bundles and snapshot
+// imaging run in TestREADMEBlocksBundlesImages (readme_sections_test.go).
 
 // readmeSkip are lines the test cannot run as written, and why.
 var readmeSkip = map[string]string{
@@ -29,7 +29,6 @@ var readmeSkip = map[string]string{
 	"go run ./cmd/matchmeta serve":                                "the test runs the daemon itself",
 	"./.ci/test":                                                  "this is the suite",
 	"matchmeta import nsrl RDS_2026.09_modern_minimal.zip":        "a real NSRL release is not shipped",
-	"matchmeta backup /media/usb/matchmeta-2026-11-21.db":         "no /media/usb here",
 	"matchmeta serve --read-only --db /media/dvd/matchmeta.db":    "no /media/dvd here",
 	"RDS_2026.09_android_minimal.zip RDS_2026.09_ios_minimal.zip": "continuation of a skipped line",
 	// netwatch's sweeps send ARP on a real interface: they run in network
