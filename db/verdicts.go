@@ -123,8 +123,17 @@ func (c *indexCache) start(pr *probe, key []byte) probeStart {
 // checksum cut off) and its last key, which is not among them. The chunk
 // read last is reused while keys fall inside it.
 func (c *indexCache) chunk(key []byte) (v, hiKey []byte, ok bool) {
-	if c.hi != nil && bytes.Compare(key, c.hi) <= 0 && bytes.Compare(key, c.lo) >= 0 {
-		return c.v, c.hi, true
+	if c.hi != nil {
+		if bytes.Compare(key, c.hi) <= 0 {
+			if bytes.Compare(key, c.lo) >= 0 {
+				return c.v, c.hi, true
+			}
+		} else if k, val := c.cur.Next(); k != nil && len(val) >= chunkSumLen && bytes.Compare(key, k) <= 0 {
+			// The next chunk (the cursor stands on the one read last):
+			// ascending keys walk the chunks in order, and a step is
+			// cheaper than a Seek from the root.
+			return c.use(key, k, val)
+		}
 	}
 	if c.cur == nil {
 		c.cur = c.b.Cursor()
@@ -134,6 +143,12 @@ func (c *indexCache) chunk(key []byte) (v, hiKey []byte, ok bool) {
 		c.hi = nil
 		return nil, nil, false
 	}
+	return c.use(key, k, val)
+}
+
+// use makes the chunk ending at k, where the cursor stands, the one read
+// last, for key and the keys after it.
+func (c *indexCache) use(key, k, val []byte) (v, hiKey []byte, ok bool) {
 	c.hi, c.v = k, val[:len(val)-chunkSumLen]
 	// Every key from this one up to the chunk's last lands in the chunk:
 	// the lower bound of reuse is the key itself, so the chunk's first key
