@@ -30,4 +30,11 @@
 // fresh ID in bounded transactions while it is invisible, then publishes it
 // (and drops the set it replaces) in one transaction. Anything left over
 // from an interrupted import is removed the next time the file is opened.
+//
+// Lookups read through a Reader: View gives one on its own read
+// transaction, Read one on a transaction shared by short lookups until the
+// next change or 10 ms (snapshot.go). Inside a chunk a key is found by
+// interpolation; HeldBy searches a batch of keys side by side so that
+// their memory misses overlap (verdicts.go), and AppendHashAnswerJSON
+// writes a hash's answer without building an Answer (hashanswer.go).
 package db
