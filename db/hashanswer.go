@@ -1,6 +1,7 @@
 package db
 
 import (
+	"bytes"
 	"encoding/binary"
 	"strconv"
 
@@ -106,8 +107,15 @@ func (r *Reader) appendPlainMatch(dst []byte, si *SetInfo, key []byte, withRecor
 		return append(dst, '}'), true
 	}
 	var v []byte
-	if b := r.index(si.ID, idxRecords); b != nil {
-		v = b.Get(key)
+	if c := r.indexEntry(si.ID, idxRecords); c != nil {
+		// Bucket.Get would allocate a cursor and grow its stack for each
+		// key; the index's cursor is reused.
+		if c.cur == nil {
+			c.cur = c.b.Cursor()
+		}
+		if k, val := c.cur.Seek(key); bytes.Equal(k, key) {
+			v = val
+		}
 	}
 	// The records, DefaultRecordPage of them; all are checked (packages
 	// would need resolving and counting).
