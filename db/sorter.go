@@ -42,6 +42,11 @@ type sortBuf struct {
 	arena []byte
 	ents  []sortEnt
 	spare []sortEnt // the other half of the counting sort, reused
+	// unsorted: some entry was added before a smaller one. Pairs often
+	// come in order (a release's SHA-256 keys after the file store's
+	// merge, a hash list or an RDS v2 file sorted by hash): those
+	// buffers need no sort at all.
+	unsorted bool
 }
 
 const sortEntSize = 24
@@ -96,7 +101,11 @@ func (s *sorter) add(key, val []byte) error {
 	off := len(b.arena)
 	b.arena = append(b.arena, key...)
 	b.arena = append(b.arena, val...)
-	b.ents = append(b.ents, sortEnt{p: prefix8(key), off: uint32(off), klen: uint32(len(key)), vlen: uint32(len(val))})
+	e := sortEnt{p: prefix8(key), off: uint32(off), klen: uint32(len(key)), vlen: uint32(len(val))}
+	if n := len(b.ents); n > 0 && !b.unsorted && b.cmp(b.ents[n-1], e) > 0 {
+		b.unsorted = true
+	}
+	b.ents = append(b.ents, e)
 	s.added++
 	if b.size() >= limit || len(b.arena) > 1<<31 {
 		return s.startSpill()
@@ -141,6 +150,7 @@ func (s *sorter) startSpill() error {
 		}
 		b.arena = b.arena[:0]
 		b.ents = b.ents[:0]
+		b.unsorted = false
 		s.free = b // safe: read only after spill.Wait
 	}()
 	return nil
@@ -161,6 +171,10 @@ func (b *sortBuf) cmp(x, y sortEnt) int {
 // comparison sort inside each bucket. Keys that are not uniform (names)
 // only make the buckets larger.
 func (b *sortBuf) sort() {
+	if !b.unsorted {
+		return
+	}
+	b.unsorted = false
 	n := len(b.ents)
 	if n < 1<<12 {
 		slices.SortFunc(b.ents, b.cmp)
