@@ -77,6 +77,7 @@ type Builder struct {
 	packages map[string]Package
 	input    uint64
 	rec      []byte
+	fold     []byte      // AddName's folded name, reused
 	blocks   *blockState // block sets only
 }
 
@@ -268,7 +269,10 @@ func (b *Builder) AddName(name []byte) error {
 		return fmt.Errorf("db: set %s: %w: file name of %d bytes", b.info.Name, ErrInvalid, len(name))
 	}
 	b.input++
-	return b.put("k", FoldName(name), name)
+	// Folded into a buffer of the builder: the sorter copies it (a
+	// release adds one name per file, millions of small allocations).
+	b.fold = appendFold(b.fold[:0], name)
+	return b.put("k", b.fold, name)
 }
 
 // AddPath adds a path set entry: the exact path hash, the hash of the
@@ -888,17 +892,21 @@ func (b *Builder) writeLists(ctx context.Context, w putter, idx string, so *sort
 // FoldName is the case-insensitive form of a file name: Unicode lower case
 // for valid UTF-8, ASCII lower case otherwise (never rewrites foreign bytes).
 func FoldName(name []byte) []byte {
+	return appendFold(make([]byte, 0, len(name)), name)
+}
+
+// appendFold appends FoldName(name) to dst.
+func appendFold(dst, name []byte) []byte {
 	if isASCII(name) || !validUTF8(name) {
-		out := make([]byte, len(name))
-		for i, c := range name {
+		for _, c := range name {
 			if 'A' <= c && c <= 'Z' {
 				c += 'a' - 'A'
 			}
-			out[i] = c
+			dst = append(dst, c)
 		}
-		return out
+		return dst
 	}
-	return bytes.ToLower(name)
+	return append(dst, bytes.ToLower(name)...)
 }
 
 func isASCII(b []byte) bool {
