@@ -631,6 +631,10 @@ type txWriter struct {
 	spare   [][]byte
 	full    [][]byte
 	buckets map[bucketRef]*bolt.Bucket
+	// The bucket of the last put: puts come in long runs into one index,
+	// and hashing the reference for each costs more than comparing it.
+	lastRef    bucketRef
+	lastBucket *bolt.Bucket
 }
 
 func (w *txWriter) begin() error {
@@ -647,12 +651,17 @@ func (w *txWriter) begin() error {
 	w.tx = tx
 	w.bytes = 0
 	w.buckets = map[bucketRef]*bolt.Bucket{}
+	w.lastBucket = nil
 	return nil
 }
 
 func (w *txWriter) bucket(id uint32, idx string) (*bolt.Bucket, error) {
+	if w.lastBucket != nil && w.lastRef.id == id && w.lastRef.idx == idx {
+		return w.lastBucket, nil
+	}
 	bk := bucketRef{id, idx}
 	if b := w.buckets[bk]; b != nil {
+		w.lastRef, w.lastBucket = bk, b
 		return b, nil
 	}
 	b := indexBucket(w.tx, id, []byte(idx))
@@ -662,6 +671,7 @@ func (w *txWriter) bucket(id uint32, idx string) (*bolt.Bucket, error) {
 	// Sorted appends into a bucket no one else writes: pack pages full.
 	b.FillPercent = 1.0
 	w.buckets[bk] = b
+	w.lastRef, w.lastBucket = bk, b
 	return b, nil
 }
 
