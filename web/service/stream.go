@@ -43,9 +43,13 @@ type batch struct {
 	pos   []int32  // their item positions
 	sets  []uint64 // the sets holding them
 	held  []uint64 // by item: the sets holding its hash
-	arena []byte
-	out   []byte
-	tally map[db.Kind]*[3]uint64
+	// heldAnswers: the answers of held hashes, written in key order, and
+	// where each item's lies.
+	answers []byte
+	spans   []answerSpan
+	arena   []byte
+	out     []byte
+	tally   map[db.Kind]*[3]uint64
 	// err ends the stream after this batch (input error, too many items).
 	err error
 }
@@ -67,7 +71,7 @@ func getBatch() *batch {
 }
 
 func putBatch(b *batch) {
-	if cap(b.out) > 16<<20 || cap(b.arena) > 16<<20 {
+	if cap(b.out) > 16<<20 || cap(b.arena) > 16<<20 || cap(b.answers) > 16<<20 {
 		return // do not keep one huge answer's buffers around
 	}
 	batchPool.Put(b)
@@ -278,6 +282,38 @@ func (b *batch) sortedVerdicts(r *db.Reader) {
 	}
 }
 
+// heldAnswers writes the answers of the batch's held hashes in key order
+// (after sortedVerdicts), each to its span of b.answers: their records
+// are looked up in key order too, walking the records index's pages
+// forward. A hash whose answer needs the full Answer gets no span.
+func (b *batch) heldAnswers(r *db.Reader, withRecords bool) {
+	b.answers = b.answers[:0]
+	if cap(b.spans) < len(b.items) {
+		b.spans = make([]answerSpan, len(b.items))
+	}
+	b.spans = b.spans[:len(b.items)]
+	clear(b.spans)
+	for _, o := range b.order {
+		i := int(o & orderMask)
+		if b.held[i] == 0 {
+			continue
+		}
+		it := &b.items[i]
+		start := len(b.answers)
+		var ok, handled bool
+		if b.answers, ok, handled = r.AppendHeldHashAnswerJSON(b.answers, it.kind, it.key[:it.klen], b.held[i], withRecords); handled {
+			b.spans[i] = answerSpan{start: start, end: len(b.answers), ok: ok}
+		}
+	}
+}
+
+// answerSpan is where an item's answer lies in batch.answers (end 0:
+// none), and its verdict.
+type answerSpan struct {
+	start, end int
+	ok         bool
+}
+
 // orderMask holds an item's position in a sortedVerdicts order entry.
 const orderMask = 1<<16 - 1
 
@@ -286,6 +322,9 @@ func (l *Local) process(b *batch, d Detail, sep []byte) error {
 	return l.st.View(func(r *db.Reader) error {
 		if sorted {
 			b.sortedVerdicts(r)
+			if d != DetailVerdict {
+				b.heldAnswers(r, d == DetailFull)
+			}
 		}
 		for i := range b.items {
 			if i > 0 {
@@ -321,6 +360,16 @@ func (l *Local) process(b *batch, d Detail, sep []byte) error {
 				} else {
 					t[1]++
 					b.out = append(b.out, `","verdict":"NA"}`...)
+				}
+				continue
+			}
+			if it.klen > 0 && sorted && i < len(b.spans) && b.spans[i].end > 0 {
+				sp := b.spans[i]
+				b.out = append(b.out, b.answers[sp.start:sp.end]...)
+				if sp.ok {
+					t[0]++
+				} else {
+					t[1]++
 				}
 				continue
 			}
