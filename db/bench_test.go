@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // benchN is the set size for lookup benchmarks (MATCHMETA_BENCH_N, default 10M).
@@ -248,4 +250,62 @@ func BenchmarkLookupMemoryFloor(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
+}
+
+// BenchmarkDeltaFinish is the store's part of a 1% delta on the shared
+// set (MATCHMETA_BENCH_N keys): sort the changes, write the layer and take
+// the result's fingerprint, then drop it; fingerprint-s is the
+// fingerprint of the set with a layer alone, base-fingerprint-s the set's
+// without one (the delta's fingerprint should cost no more).
+func BenchmarkDeltaFinish(b *testing.B) {
+	st, keys := openBenchStore(b)
+	ctx := context.Background()
+	si, err := st.Set("bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := int(si.Count) / 200
+	rng := rand.New(rand.NewPCG(3, 4))
+	adds := make([][]byte, n)
+	for i := range adds {
+		adds[i] = make([]byte, 32)
+		for j := range adds[i] {
+			adds[i][j] = byte(rng.Uint32())
+		}
+	}
+	removes := keys[:min(n, len(keys))]
+	var fpTime time.Duration
+	for b.Loop() {
+		stg := st.NewStage()
+		d, err := stg.BeginDelta(ctx, DeltaSpec{Set: "bench", BaseFingerprint: si.Fingerprint})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, k := range adds {
+			if err := d.Add(k); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, k := range removes {
+			if err := d.Remove(k); err != nil {
+				b.Fatal(err)
+			}
+		}
+		got, err := d.Finish(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		if err := st.view(func(tx *bolt.Tx) error { _, err := fingerprint(ctx, tx, got); return err }); err != nil {
+			b.Fatal(err)
+		}
+		fpTime += time.Since(t0)
+		stg.Abort()
+	}
+	t0 := time.Now()
+	if _, err := st.Fingerprint(ctx, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(time.Since(t0).Seconds(), "base-fingerprint-s")
+	b.ReportMetric(fpTime.Seconds()/float64(b.N), "fingerprint-s")
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"hash"
 	"slices"
-	"sort"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -349,7 +348,7 @@ func walkChunks(ctx context.Context, b *bolt.Bucket, width int, delta *bolt.Buck
 				}
 				break
 			}
-			j := i + sort.Search(nk-i, func(x int) bool { return bytes.Compare(packed[(i+x)*width:(i+x+1)*width], dk) >= 0 })
+			j := lowerBound(packed, width, i, nk, dk)
 			if j > i {
 				if err := run(packed[i*width : j*width]); err != nil {
 					return err
@@ -401,6 +400,24 @@ func walkChunks(ctx context.Context, b *bolt.Bucket, width int, delta *bolt.Buck
 		}
 	}
 	return nil
+}
+
+// lowerBound is the first of the keys lo..hi-1 packed in v (width bytes
+// each, sorted) that is not below key, hi when none. It compares the
+// 8-byte prefixes first: hash keys rarely share them.
+func lowerBound(v []byte, width, lo, hi int, key []byte) int {
+	p := binary.BigEndian.Uint64(key)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		e := v[m*width : m*width+width]
+		ep := binary.BigEndian.Uint64(e)
+		if ep < p || ep == p && bytes.Compare(e, key) < 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
 }
 
 // ForEachKey calls fn with every key of a hash set (SHA-256, SHA-1, MD5),
