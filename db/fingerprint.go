@@ -288,7 +288,7 @@ func fpOwn(ctx context.Context, f *fpStream, tx *bolt.Tx, si SetInfo) error {
 			if idx == idxRecords[0] {
 				d = delta
 			}
-			err = fpPairs(ctx, f, b, d, layer[idx])
+			err = fpPairs(ctx, []*fpStream{f}, b, d, layer[idx])
 		}
 		if err != nil {
 			return fmt.Errorf("set %s index %c: %w", si.Name, idx, err)
@@ -460,10 +460,16 @@ func checkDeltaEntry(k, v []byte, width int) error {
 }
 
 // fpPairs streams a key/value index of the base (b, nil when the base has
-// none): with a delta layer, entries of removed keys are left out, and the
-// layer's own entries of the index (layer, nil for none) merged in key
-// order; on a key both hold, the layer's entry is the one hashed.
-func fpPairs(ctx context.Context, f *fpStream, b, delta, layer *bolt.Bucket) error {
+// none) into every stream of fs: with a delta layer, entries of removed
+// keys are left out, and the layer's own entries of the index (layer, nil
+// for none) merged in key order; on a key both hold, the layer's entry is
+// the one hashed.
+func fpPairs(ctx context.Context, fs []*fpStream, b, delta, layer *bolt.Bucket) error {
+	pair := func(k, v []byte) {
+		for _, f := range fs {
+			f.pair(k, v)
+		}
+	}
 	var lc *bolt.Cursor
 	var lk, lv []byte
 	if layer != nil {
@@ -480,7 +486,7 @@ func fpPairs(ctx context.Context, f *fpStream, b, delta, layer *bolt.Bucket) err
 				}
 			}
 			for ; lk != nil && bytes.Compare(lk, k) < 0; lk, lv = lc.Next() {
-				f.pair(lk, lv)
+				pair(lk, lv)
 			}
 			if lk != nil && bytes.Equal(lk, k) {
 				continue // the layer's, hashed next
@@ -490,11 +496,11 @@ func fpPairs(ctx context.Context, f *fpStream, b, delta, layer *bolt.Bucket) err
 					continue
 				}
 			}
-			f.pair(k, v)
+			pair(k, v)
 		}
 	}
 	for ; lk != nil; lk, lv = lc.Next() {
-		f.pair(lk, lv)
+		pair(lk, lv)
 	}
 	return nil
 }
@@ -557,17 +563,8 @@ func fpStore(ctx context.Context, fs []*fpStream, tx *bolt.Tx, filesID uint32) e
 		for _, f := range fs {
 			f.section(x.sec)
 		}
-		n := 0
-		c := b.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if n++; n&0xffff == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-			}
-			for _, f := range fs {
-				f.pair(k, v)
-			}
+		if err := fpPairs(ctx, fs, b, nil, nil); err != nil {
+			return err
 		}
 	}
 	return nil
