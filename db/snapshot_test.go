@@ -15,19 +15,14 @@ import (
 func TestReadSeesEveryCommit(t *testing.T) {
 	st := openTest(t, Options{})
 	ctx := context.Background()
-	stop := make(chan struct{})
+	busy, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var reads atomic.Int64
 	for range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
+			for busy.Err() == nil {
 				st.Read(func(r *Reader) error { r.Verdict(KindSHA256, hashN(1)); return nil })
 				reads.Add(1)
 			}
@@ -53,7 +48,7 @@ func TestReadSeesEveryCommit(t *testing.T) {
 			t.Fatalf("round %d: the removed key is still found right after the removal", round)
 		}
 	}
-	close(stop)
+	stop()
 	wg.Wait()
 	if reads.Load() == 0 {
 		t.Fatal("no concurrent reads ran")
