@@ -2,12 +2,14 @@ package netwatch
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -175,6 +177,29 @@ func (l *lab) addHost(name, mac, cidr string) {
 	for _, s := range steps {
 		if err := s.ns.ip(s.args...); err != nil {
 			l.t.Fatal(err)
+		}
+	}
+	// The kernel starts a new link's transmit queue when its link watch
+	// runs, up to a second after "up" (later on a loaded machine); until
+	// then the host's ARP replies are dropped, and a sweep's two tries
+	// may pass before it answers. Wait until both ends are running.
+	waitRunning(l.t, l.root, outer)
+	waitRunning(l.t, ns, "eth0")
+}
+
+// waitRunning waits until the interface name in ns is running
+// (operationally up).
+func waitRunning(t testing.TB, ns *nsThread, name string) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var ifi *net.Interface
+		var err error
+		ns.do(func() { ifi, err = net.InterfaceByName(name) })
+		if err == nil && ifi.Flags&net.FlagRunning != 0 {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%s is not running after 10 s: %v %v", name, ifi, err)
 		}
 	}
 }
