@@ -68,6 +68,14 @@ func labHost(t *testing.T, name, mac, cidr string) {
 	ipCmd(t, "-n", name, "link", "set", "eth0", "up")
 	ipCmd(t, "link", "set", "v"+name, "master", "nwbr0")
 	ipCmd(t, "link", "set", "v"+name, "up")
+	// A new link transmits once the kernel's link watch has run, up to a
+	// second after "up": wait for both ends to be operationally up, so a
+	// sweep's tries do not pass before the host can answer.
+	waitFor(t, name+"'s link", func() bool {
+		outer, _ := exec.Command("ip", "-o", "link", "show", "v"+name).Output()
+		inner, _ := exec.Command("ip", "-n", name, "-o", "link", "show", "eth0").Output()
+		return strings.Contains(string(outer), "state UP") && strings.Contains(string(inner), "state UP")
+	})
 }
 
 func waitFor(t *testing.T, what string, ok func() bool) {
