@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/command"
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/flaggroup"
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/termio"
 	"github.com/matchmeta/matchmeta/db"
@@ -23,11 +24,11 @@ import (
 func (m *Main) blocksCreateCmd(fs *pflag.FlagSet) command.Run {
 	size := fs.Int("block-size", 512, "block size in bytes: 512 or 4096 (fixed for the set's life)")
 	step := fs.Int("step", 0, "default scan step in bytes, a multiple of 512 up to the block size (default the block size)")
-	s := addSetFlags(fs, "class source desc", string(db.ClassKnownBad), map[string]string{
+	s := flaggroup.AddSet(fs, "class source desc", string(db.ClassKnownBad), map[string]string{
 		"class": "what a match means: known (a whitelist such as NSRL blocks), known-bad or notable", "source": "where the data comes from"})
 	return func(ctx context.Context, c *command.Call) error {
 		return m.job(ctx, c, "create", svcOptions{}, func(svc service.Service, _ *render.Progress) error {
-			si, err := svc.BlockCreate(ctx, db.SetSpec{Name: c.Args[0], Class: s.classOf(), BlockSize: *size, Step: *step, Provenance: db.Provenance{Source: s.source, Desc: s.desc}})
+			si, err := svc.BlockCreate(ctx, db.SetSpec{Name: c.Args[0], Class: s.ClassOf(), BlockSize: *size, Step: *step, Provenance: s.Provenance()})
 			if err == nil {
 				render.BlockCreated(m.Stdout, si)
 			}

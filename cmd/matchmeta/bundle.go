@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/command"
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/flaggroup"
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/importer/bundle"
@@ -18,12 +19,12 @@ import (
 
 func (m *Main) bundleKeygenCmd(fs *pflag.FlagSet) command.Run {
 	out := fs.String("out", "", "file name prefix (required)")
-	pw := addKeyPasswordFlag(fs, "file holding the password for the secret key")
+	pw := flaggroup.AddKeyPassword(fs, m.env("MATCHMETA_KEY_PASSWORD"), "file holding the password for the secret key")
 	return func(ctx context.Context, c *command.Call) error {
 		if *out == "" {
 			return c.Usagef("give --out PREFIX and no arguments")
 		}
-		password, err := pw.read(m)
+		password, err := pw.Read()
 		if err != nil {
 			return err
 		}
@@ -35,32 +36,8 @@ func (m *Main) bundleKeygenCmd(fs *pflag.FlagSet) command.Run {
 	}
 }
 
-// trustFlags are --trust-dir and --insecure-unsigned: the trust of a
-// request is the flags when given (the daemon keeps its own --trust-dir
-// otherwise).
-type trustFlags struct {
-	dir      *string
-	insecure *bool
-	fs       *pflag.FlagSet
-	m        *Main
-}
-
-func addTrustFlags(m *Main, fs *pflag.FlagSet) trustFlags {
-	return trustFlags{fs: fs, m: m,
-		dir:      fs.String("trust-dir", m.envOr("MATCHMETA_TRUST_DIR", bundle.DefaultTrustDir), "directory of trusted *.pub keys (env MATCHMETA_TRUST_DIR)"),
-		insecure: fs.Bool("insecure-unsigned", false, "accept bundles without a signature (never ones with a bad or untrusted signature)")}
-}
-
-func (t trustFlags) trust() service.BundleTrust {
-	bt := service.BundleTrust{InsecureUnsigned: *t.insecure}
-	if t.fs.Changed("trust-dir") || t.m.env("MATCHMETA_TRUST_DIR") != "" {
-		bt.TrustDir = *t.dir
-	}
-	return bt
-}
-
 func (m *Main) bundleVerifyCmd(fs *pflag.FlagSet) command.Run {
-	tf := addTrustFlags(m, fs)
+	tf := flaggroup.AddTrust(fs, m.env("MATCHMETA_TRUST_DIR"))
 	return func(ctx context.Context, c *command.Call) error {
 		// Key rotations applied to the database count; without a database
 		// only the trust directory does.
@@ -71,12 +48,12 @@ func (m *Main) bundleVerifyCmd(fs *pflag.FlagSet) command.Run {
 		defer release()
 		var failed error
 		for _, f := range c.Args {
-			req := service.BundleApplyRequest{File: f, BundleTrust: tf.trust()}
+			req := service.BundleApplyRequest{File: f, BundleTrust: tf.Request()}
 			var v service.BundleVerified
 			if svc != nil {
 				v, err = svc.BundleVerify(ctx, req)
 			} else {
-				v, err = service.VerifyBundle(ctx, req, service.BundleConfig{TrustDir: *tf.dir})
+				v, err = service.VerifyBundle(ctx, req, service.BundleConfig{TrustDir: tf.Dir})
 			}
 			if err != nil {
 				fmt.Fprintf(m.Stderr, "%s\n", db.Message(err))
@@ -90,12 +67,12 @@ func (m *Main) bundleVerifyCmd(fs *pflag.FlagSet) command.Run {
 }
 
 func (m *Main) bundleApplyCmd(fs *pflag.FlagSet) command.Run {
-	tf := addTrustFlags(m, fs)
+	tf := flaggroup.AddTrust(fs, m.env("MATCHMETA_TRUST_DIR"))
 	return func(ctx context.Context, c *command.Call) error {
 		return m.job(ctx, c, "", svcOptions{}, func(svc service.Service, p *render.Progress) error {
 			var failed error
 			for _, f := range c.Args {
-				rec, err := svc.BundleApply(ctx, service.BundleApplyRequest{File: f, BundleTrust: tf.trust()}, p.Watch)
+				rec, err := svc.BundleApply(ctx, service.BundleApplyRequest{File: f, BundleTrust: tf.Request()}, p.Watch)
 				p.Close()
 				switch {
 				case errors.Is(err, context.Canceled):
@@ -128,7 +105,7 @@ func (m *Main) bundleListCmd(fs *pflag.FlagSet) command.Run {
 
 func (m *Main) syncCmd(fs *pflag.FlagSet) command.Run {
 	from := fs.String("from", "", "directory to read bundles from (required)")
-	tf := addTrustFlags(m, fs)
+	tf := flaggroup.AddTrust(fs, m.env("MATCHMETA_TRUST_DIR"))
 	return func(ctx context.Context, c *command.Call) error {
 		if *from == "" {
 			return c.Usagef("give --from DIR and no arguments")
@@ -138,7 +115,7 @@ func (m *Main) syncCmd(fs *pflag.FlagSet) command.Run {
 			return err
 		}
 		return m.job(ctx, c, "", svcOptions{}, func(svc service.Service, p *render.Progress) error {
-			res, err := svc.BundleSync(ctx, service.BundleSyncRequest{Dir: dir, BundleTrust: tf.trust()}, p.Watch)
+			res, err := svc.BundleSync(ctx, service.BundleSyncRequest{Dir: dir, BundleTrust: tf.Request()}, p.Watch)
 			p.Close()
 			render.BundleSync(m.Stdout, m.Stderr, *from, res)
 			if err == nil && len(res.Failed) > 0 {
@@ -152,14 +129,14 @@ func (m *Main) syncCmd(fs *pflag.FlagSet) command.Run {
 func (m *Main) bundleCreateCmd(fs *pflag.FlagSet) command.Run {
 	var a service.BundleCreateArgs
 	fs.StringVar(&a.KeyFile, "key", "", "secret key to sign with (bundle keygen, or minisign -G)")
-	pw := addKeyPasswordFlag(fs, "password of a protected key (else $MATCHMETA_KEY_PASSWORD)")
+	pw := flaggroup.AddKeyPassword(fs, m.env("MATCHMETA_KEY_PASSWORD"), "password of a protected key (else $MATCHMETA_KEY_PASSWORD)")
 	fs.StringVar(&a.Out, "out", "", "bundle file to write, NAME.mmbundle (required)")
 	fs.StringVar(&a.Producer, "producer", "", "producer name (default: this host's name)")
 	fs.Uint64Var(&a.Sequence, "sequence", 0, "sequence number, above the producer's last (default: the current Unix time)")
 	fs.StringVar(&a.ID, "id", "", "bundle ID (default: PRODUCER-SEQUENCE)")
 	fs.StringVar(&a.Expires, "expires", "", "refuse the bundle after this time: RFC 3339 or a duration (90d)")
 	fs.StringVar(&a.Compression, "compression", bundle.CompressZstd, "zstd, gzip or none")
-	s := addSetFlags(fs, "set class source desc version", "", map[string]string{"set": "dataset: set name", "class": "dataset: known, known-bad or notable",
+	s := flaggroup.AddSet(fs, "set class source desc version", "", map[string]string{"set": "dataset: set name", "class": "dataset: known, known-bad or notable",
 		"source": "dataset: source", "desc": "dataset: description", "version": "dataset: version"})
 	kind := fs.String("kind", "", "dataset: sha256, sha1, md5, filename, path (a gold-build listing), nsrl (an RDS release: a v2 directory, v3 .db or .zip files) or block (a hashdb JSON export)")
 	fs.StringVar(&a.Profile, "profile", "", "dataset of kind path: the OS build profile of the listing (WIN2K16, UBUNTU18, ...)")
@@ -170,16 +147,16 @@ func (m *Main) bundleCreateCmd(fs *pflag.FlagSet) command.Run {
 	fs.StringVar(&a.Spec, "spec", "", "JSON file listing several datasets")
 	fs.BoolVar(&a.FromDB, "from-db", false, "the arguments are sets of --db to pack")
 	fs.StringSliceVar(&a.RotateKeys, "rotate-keys", nil, "make a key rotation: the *.pub files trusted from this bundle on")
-	tf := addTrustFlags(m, fs)
+	tf := flaggroup.AddTrust(fs, m.env("MATCHMETA_TRUST_DIR"))
 	return func(ctx context.Context, c *command.Call) error {
-		a.Set, a.Kind, a.Class, a.Source, a.Desc, a.Version = s.set, db.Kind(*kind), s.classOf(), s.source, s.desc, s.version
-		a.Files, a.TrustDir = c.Args, *tf.dir
+		a.Set, a.Kind, a.Class, a.Provenance = s.Name, db.Kind(*kind), s.ClassOf(), s.Provenance()
+		a.Files, a.TrustDir = c.Args, tf.Dir
 		if err := m.invalid(c, a.Validate()); err != nil {
 			return err
 		}
 		var err error
 		if a.KeyFile != "" {
-			if a.KeyPassword, err = pw.read(m); err != nil {
+			if a.KeyPassword, err = pw.Read(); err != nil {
 				return err
 			}
 		}

@@ -4,15 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/command"
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/flaggroup"
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/imager"
+	"github.com/matchmeta/matchmeta/web/daemon"
 	"github.com/matchmeta/matchmeta/web/service"
 )
 
@@ -28,8 +28,8 @@ var imageDirArg = command.N(1, 1, "want one acquisition directory or block folde
 func (m *Main) withImaging(ctx context.Context, c *command.Call, what string, needDB bool, fn func(svc service.Images, p *render.Progress) error) error {
 	p := render.NewProgress(m.Stderr, render.ProgressOptions{What: what})
 	defer p.Close()
-	if abs, err := filepath.Abs(c.DB); c.DB != "" && err == nil {
-		if d, sock := m.daemon(ctx, abs); d != nil {
+	if c.DB != "" {
+		if d, sock := daemon.Dial(ctx, m.connect(ctx, c.DB, svcOptions{})); d != nil {
 			defer d.Close()
 			fmt.Fprintf(m.Stderr, "matchmeta: the daemon on %s runs this job (its AWS credentials, its view of the files)\n", sock)
 			return fn(d, p)
@@ -44,18 +44,8 @@ func (m *Main) withImaging(ctx context.Context, c *command.Call, what string, ne
 	return fn(service.NewImaging(service.ImagingConfig{Logger: log, InstanceMetadata: true}, jobs), p)
 }
 
-// awsFlags are the flags of every command that talks to AWS.
-func addAWSFlags(fs *pflag.FlagSet) *imager.Config {
-	var c imager.Config
-	fs.StringVar(&c.Region, "region", "", "AWS region (default: AWS_REGION or the profile's)")
-	fs.StringVar(&c.Profile, "profile", "", "shared config profile (default: AWS_PROFILE or default)")
-	fs.StringVar(&c.Endpoint, "endpoint", "", "EBS endpoint URL: VPC or FIPS endpoints, an emulator (AWS_ENDPOINT_URL_EBS works too)")
-	fs.DurationVar(&c.Timeout, "timeout", 60*time.Second, "deadline of every single request")
-	return &c
-}
-
 func (m *Main) imageStatusCmd(fs *pflag.FlagSet) command.Run {
-	aws := addAWSFlags(fs)
+	aws := flaggroup.AddAWS(fs)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
 	return func(ctx context.Context, c *command.Call) error {
 		var st imager.Status
@@ -72,7 +62,7 @@ func (m *Main) imageStatusCmd(fs *pflag.FlagSet) command.Run {
 }
 
 func (m *Main) imageBudgetCmd(fs *pflag.FlagSet) command.Run {
-	aws := addAWSFlags(fs)
+	aws := flaggroup.AddAWS(fs)
 	var o imager.BudgetOptions
 	fs.StringVar(&o.Snapshot, "snapshot", "", "snapshot id (required)")
 	fs.Float64Var(&o.GetPrice, "get-price", imager.DefaultGetPricePer1000, "USD per 1,000 GetSnapshotBlock calls")
@@ -101,7 +91,7 @@ func (m *Main) imageAcquireCmd(changed bool) func(fs *pflag.FlagSet) command.Run
 	return func(fs *pflag.FlagSet) command.Run {
 		req := service.ImageAcquireRequest{}
 		o := &req.Acquire
-		aws := addAWSFlags(fs)
+		aws := flaggroup.AddAWS(fs)
 		if changed {
 			fs.StringVar(&req.First, "first", "", "the earlier snapshot (required)")
 			fs.StringVar(&req.Base, "base", "", "the finished raw acquisition of --first (required)")
@@ -113,7 +103,7 @@ func (m *Main) imageAcquireCmd(changed bool) func(fs *pflag.FlagSet) command.Run
 		fs.BoolVar(&o.Blocks, "blocks", false, "one file per block (Snapshot 4n6ir Imager naming) instead of a sparse raw image")
 		fs.BoolVar(&o.Compress, "compress", false, "gzip each block file (implies --blocks)")
 		fs.BoolVar(&o.Encrypt, "encrypt", false, "encrypt each block file with age to a password (implies --blocks)")
-		pw := addPasswordFlags(fs)
+		pw := flaggroup.AddPassword(fs, m.env("MATCHMETA_IMAGE_PASSWORD"))
 		fs.IntVar(&o.Workers, "workers", imager.DefaultWorkers, "concurrent downloads")
 		fs.Float64Var(&o.Rate, "rate", imager.DefaultRate, "GetSnapshotBlock calls per second (the EBS quota is 1,000 per snapshot)")
 		fs.IntVar(&o.Retries, "retries", imager.DefaultRetries, "retries per request (throttling, network, bad checksums)")
@@ -129,11 +119,10 @@ func (m *Main) imageAcquireCmd(changed bool) func(fs *pflag.FlagSet) command.Run
 		}
 		fs.StringVar(&o.Account, "account", "", "AWS account that owns the snapshot, for the report (default: from the credentials when they say)")
 		fs.StringVar(&req.ScanBlocks, "scan-blocks", "", "hunt this block set's blocks in the volume while it is acquired")
-		scanOutput := fs.String("scan-output", "", "write the scan's JSON lines to this new file (default: stdout; through a daemon: kept in the job's report only)")
-		basePW := secretFlags{password: new(string), file: new(string)}
+		fs.StringVar(&req.ScanOutput, "scan-output", "", "write the scan's JSON lines to this new file (default: stdout; through a daemon: kept in the job's report only)")
+		var basePW *flaggroup.Secret
 		if changed {
-			basePW.firstLine = true
-			basePW.file = fs.String("base-password-file", "", "file whose first line is the password of an encrypted --base (default: the acquisition's password)")
+			basePW = flaggroup.AddFirstLine(fs, "base-password-file", "file whose first line is the password of an encrypted --base (default: the acquisition's password)")
 		}
 		return func(ctx context.Context, c *command.Call) error {
 			switch {
@@ -145,11 +134,11 @@ func (m *Main) imageAcquireCmd(changed bool) func(fs *pflag.FlagSet) command.Run
 				return c.Usagef("--first and --base are required")
 			}
 			var err error
-			if o.Password, err = pw.read(m); err != nil {
+			if o.Password, err = pw.Read(); err != nil {
 				return err
 			}
-			if *basePW.file != "" {
-				if req.BasePassword, err = basePW.read(m); err != nil {
+			if basePW != nil && basePW.Given() {
+				if req.BasePassword, err = basePW.Read(); err != nil {
 					return err
 				}
 			}
@@ -158,19 +147,11 @@ func (m *Main) imageAcquireCmd(changed bool) func(fs *pflag.FlagSet) command.Run
 			o.CommandLine = service.RedactPassword(append(strings.Fields("matchmeta "+name), c.Raw...))
 			var rep *imager.Report
 			err = m.withImaging(ctx, c, name, req.ScanBlocks != "", func(svc service.Images, p *render.Progress) error {
-				if req.ScanBlocks != "" {
+				if req.ScanBlocks != "" && req.ScanOutput == "" {
 					// The lines go to --scan-output (opened by whoever runs
 					// the job), else to this terminal when the job runs
 					// here; a daemon keeps them in the job's report only.
-					if *scanOutput != "" {
-						abs, err := filepath.Abs(*scanOutput)
-						if err != nil {
-							return err
-						}
-						req.ScanOutput = abs
-					} else {
-						req.ScanOut, req.ScanSummary = m.Stdout, m.Stderr
-					}
+					req.ScanOut, req.ScanSummary = m.Stdout, m.Stderr
 				}
 				var err error
 				rep, err = svc.ImageAcquire(ctx, req, p.Watch)
@@ -186,10 +167,10 @@ func (m *Main) imageAcquireCmd(changed bool) func(fs *pflag.FlagSet) command.Run
 }
 
 func (m *Main) imageVerifyCmd(fs *pflag.FlagSet) command.Run {
-	pw := addPasswordFlags(fs)
+	pw := flaggroup.AddPassword(fs, m.env("MATCHMETA_IMAGE_PASSWORD"))
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	return func(ctx context.Context, c *command.Call) error {
-		password, err := pw.read(m)
+		password, err := pw.Read()
 		if err != nil {
 			return err
 		}
@@ -210,12 +191,12 @@ func (m *Main) imageRebuildCmd(fs *pflag.FlagSet) command.Run {
 	out := fs.String("out", "", "raw image to write (required)")
 	fs.Bool("ext4", false, "accepted for Snapshot 4n6ir Imager users: a raw image needs no file-system step")
 	fs.Bool("ntfs", false, "accepted for Snapshot 4n6ir Imager users: a raw image needs no file-system step")
-	pw := addPasswordFlags(fs)
+	pw := flaggroup.AddPassword(fs, m.env("MATCHMETA_IMAGE_PASSWORD"))
 	return func(ctx context.Context, c *command.Call) error {
 		if *out == "" {
 			return c.Usagef("want DIR and --out IMAGE")
 		}
-		password, err := pw.read(m)
+		password, err := pw.Read()
 		if err != nil {
 			return err
 		}
@@ -235,17 +216,17 @@ func (m *Main) imageRebuildCmd(fs *pflag.FlagSet) command.Run {
 func (m *Main) imageTransformCmd(op string) func(fs *pflag.FlagSet) command.Run {
 	return func(fs *pflag.FlagSet) command.Run {
 		crypt := op == "encrypt" || op == "decrypt"
-		var pw secretFlags
+		var pw *flaggroup.Secret
 		out := new(string)
 		if crypt {
-			pw = addPasswordFlags(fs)
+			pw = flaggroup.AddPassword(fs, m.env("MATCHMETA_IMAGE_PASSWORD"))
 			out = fs.String("out", "", "with a single FILE (a raw image): the output file")
 		}
 		return func(ctx context.Context, c *command.Call) error {
 			var o imager.TransformOptions
 			if crypt {
 				var err error
-				if o.Password, err = pw.read(m); err != nil {
+				if o.Password, err = pw.Read(); err != nil {
 					return err
 				}
 				if o.Password == "" {

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/command"
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/flaggroup"
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/importer"
@@ -17,7 +18,7 @@ import (
 )
 
 func (m *Main) importCmd(fs *pflag.FlagSet) command.Run {
-	s := addSetFlags(fs, "set class source desc version", "", map[string]string{
+	s := flaggroup.AddSet(fs, "set class source desc version", "", map[string]string{
 		"class":   "what a match means: known, known-bad or notable (required; nsrl defaults to known)",
 		"source":  "where the data came from (default: the file names, or NIST NSRL RDS for nsrl)",
 		"version": "version of the data (nsrl: read from the release when not given)"})
@@ -34,19 +35,19 @@ func (m *Main) importCmd(fs *pflag.FlagSet) command.Run {
 			return c.Usagef("unknown format %q (want %s or paths)", c.Args[0], formats)
 		case len(c.Args) == 1:
 			return c.Usagef("no input file (use - for stdin)")
-		case s.set == "":
+		case s.Name == "":
 			return c.Usagef("--set NAME is required")
-		case s.class == "" && c.Args[0] != importer.FormatNSRL:
+		case s.Class == "" && c.Args[0] != importer.FormatNSRL:
 			// A default would file a list of malware as "known" one day.
 			return c.Usagef("--class is required: known, known-bad or notable")
-		case s.class == "":
-			s.class = string(db.ClassKnown)
+		case s.Class == "":
+			s.Class = string(db.ClassKnown)
 		}
 		files, err := absPaths(c.Args[1:])
 		if err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
-		req := importer.Request{Format: c.Args[0], Set: s.set, Class: s.classOf(), Provenance: db.Provenance{Source: s.source, Desc: s.desc, Version: s.version},
+		req := importer.Request{Format: c.Args[0], Set: s.Name, Class: s.ClassOf(), Provenance: s.Provenance(),
 			Strict: *strict, NoRecords: *noRecords, Files: files}
 		if err := req.Validate(); err != nil {
 			return c.Usagef("%s", db.Message(err))
@@ -78,7 +79,7 @@ func (m *Main) importJob(ctx context.Context, c *command.Call, strict bool, run 
 
 func (m *Main) importPathsCmd(fs *pflag.FlagSet) command.Run {
 	profile := fs.String("profile", "", "OS build profile of the listing, e.g. UBUNTU18 or WIN2K16 (required)")
-	s := addSetFlags(fs, "set class source desc version", string(db.ClassKnown), map[string]string{
+	s := flaggroup.AddSet(fs, "set class source desc version", string(db.ClassKnown), map[string]string{
 		"set": "set to create or replace (default paths-<profile>)", "source": "where the listing came from (default: the file names)",
 		"version": "version of the build"})
 	hashes := fs.Bool("hashes", false, "FILE holds precomputed path hashes (hex SHA-256), not paths")
@@ -114,21 +115,21 @@ func (m *Main) importPathsCmd(fs *pflag.FlagSet) command.Run {
 			return c.Usagef("no input file (use - for stdin)")
 		}
 		prof.Name = *profile
-		if s.set == "" {
-			s.set = importer.DefaultPathSet(*profile)
+		if s.Name == "" {
+			s.Name = importer.DefaultPathSet(*profile)
 		}
 		files, err := absPaths(c.Args)
 		if err != nil {
 			return fmt.Errorf("import paths: %w", err)
 		}
-		req := importer.PathsRequest{Set: s.set, Profile: *profile, Class: s.classOf(), Provenance: db.Provenance{Source: s.source, Desc: s.desc, Version: s.version},
+		req := importer.PathsRequest{Set: s.Name, Profile: *profile, Class: s.ClassOf(), Provenance: s.Provenance(),
 			Hashes: *hashes, Encoding: *encoding, StripPrefix: *strip, Strict: *strict, Files: files}
 		if len(files) > 0 {
 			if err := req.Validate(); err != nil {
 				return c.Usagef("%s", db.Message(err))
 			}
 			if !req.Class.Valid() {
-				return c.Usagef("--class %q: want known, known-bad or notable", s.class)
+				return c.Usagef("--class %q: want known, known-bad or notable", s.Class)
 			}
 		}
 		storeProfile := func(svc service.Service) error {

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -44,18 +43,15 @@ func (m *Main) lookupCmd(fs *pflag.FlagSet) command.Run {
 		if err := m.lookupArgs(c, &rc, typ, *file, *asPath); err != nil {
 			return err
 		}
-		var t tally
-		err := m.lookup(ctx, c, rc, *file, *out, *records, *asJSON, &t)
-		var ue *command.UsageError
-		switch {
-		case errors.As(err, &ue):
-			return err
-		case err != nil:
+		var t service.StreamStats
+		if err := m.lookup(ctx, c, rc, *file, *out, *records, *asJSON, &t); err != nil {
 			return &command.ExitStatus{Code: 2, Err: err}
-		case t.rejected > 0:
-			fmt.Fprintf(m.Stderr, "matchmeta lookup: %d of %d values refused\n", t.rejected, t.ok+t.na+t.rejected)
+		}
+		switch {
+		case t.Rejected > 0:
+			fmt.Fprintf(m.Stderr, "matchmeta lookup: %d of %d values refused\n", t.Rejected, t.OK+t.NA+t.Rejected)
 			return &command.ExitStatus{Code: 2}
-		case t.na > 0:
+		case t.NA > 0:
 			return &command.ExitStatus{Code: 1}
 		}
 		return nil
@@ -105,27 +101,23 @@ func (m *Main) lookupArgs(c *command.Call, rc *web.ClientConfig, typ *string, fi
 	return nil
 }
 
-// tally counts a lookup's verdicts for its exit status.
-type tally struct{ ok, na, rejected int }
-
-func (t *tally) add(verdict string) {
-	switch verdict {
-	case db.VerdictOK:
-		t.ok++
-	case db.VerdictNA:
-		t.na++
-	default:
-		t.rejected++
+// count adds answers' verdicts to the tally of the exit status.
+func count(t *service.StreamStats, answers []db.Answer) {
+	for _, a := range answers {
+		switch a.Verdict {
+		case db.VerdictOK:
+			t.OK++
+		case db.VerdictNA:
+			t.NA++
+		default:
+			t.Rejected++
+		}
 	}
-}
-
-func (t *tally) addStream(ok, na, rejected uint64) {
-	t.ok, t.na, t.rejected = t.ok+int(ok), t.na+int(na), t.rejected+int(rejected)
 }
 
 // lookup answers the command line's values, or --file's, from a remote
 // appliance (web.Client) or the service.
-func (m *Main) lookup(ctx context.Context, c *command.Call, rc web.ClientConfig, file, outFile string, records, asJSON bool, t *tally) error {
+func (m *Main) lookup(ctx context.Context, c *command.Call, rc web.ClientConfig, file, outFile string, records, asJSON bool, t *service.StreamStats) error {
 	var w io.Writer = m.Stdout
 	if outFile != "" {
 		f, err := os.Create(outFile)
@@ -165,22 +157,20 @@ func (m *Main) lookup(ctx context.Context, c *command.Call, rc web.ClientConfig,
 			}
 			// One value per line, answered by the one bulk lookup as JSON lines.
 			o.Format = service.StreamText
-			st, err := svc.LookupStream(ctx, in, w, o)
-			t.addStream(st.OK, st.NA, st.Rejected)
+			var err error
+			*t, err = svc.LookupStream(ctx, in, w, o)
 			return wrap("lookup", err)
 		})
 	}
 	if err != nil || file != "" {
 		return err
 	}
-	for _, a := range answers {
-		t.add(a.Verdict)
-	}
+	count(t, answers)
 	return wrap("lookup: write", render.Answers(w, answers, asJSON))
 }
 
 // lookupRemote is lookup --server: the values go to an appliance's API.
-func (m *Main) lookupRemote(ctx context.Context, c *command.Call, rc web.ClientConfig, detail service.Detail, file string, in io.Reader, name string, w io.Writer, t *tally) ([]db.Answer, error) {
+func (m *Main) lookupRemote(ctx context.Context, c *command.Call, rc web.ClientConfig, detail service.Detail, file string, in io.Reader, name string, w io.Writer, t *service.StreamStats) ([]db.Answer, error) {
 	rc.Detail, rc.Logger, rc.UserAgent = detail.String(), m.logger(), "matchmeta-lookup/"+Version
 	if rc.Retries == 0 {
 		rc.Retries = -1 // the client's "none"
@@ -192,7 +182,7 @@ func (m *Main) lookupRemote(ctx context.Context, c *command.Call, rc web.ClientC
 	defer cl.Close()
 	if file != "" {
 		st, err := cl.LookupFile(ctx, in, name, w, m.Stderr)
-		t.addStream(uint64(st.OK), uint64(st.NA), uint64(st.Rejected))
+		t.OK, t.NA, t.Rejected = uint64(st.OK), uint64(st.NA), uint64(st.Rejected)
 		return nil, wrap("lookup", err)
 	}
 	res, st, err := cl.Lookup(ctx, c.Args)

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/command"
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/flaggroup"
 
 	"github.com/matchmeta/matchmeta/web"
 	"github.com/matchmeta/matchmeta/web/daemon"
@@ -32,9 +33,9 @@ func (m *Main) serveCmd(fs *pflag.FlagSet) command.Run {
 	var cfg daemon.Config
 	fs.StringVar(&cfg.SyncDir, "sync-dir", m.env("MATCHMETA_SYNC_DIR"), "apply the signed bundles found under DIR (USB mount points) (env MATCHMETA_SYNC_DIR)")
 	fs.DurationVar(&cfg.SyncEvery, "sync-interval", time.Minute, "how often to look in --sync-dir; SIGUSR1 looks at once (env MATCHMETA_SYNC_INTERVAL)")
-	tf := addTrustFlags(m, fs)
+	tf := flaggroup.AddTrust(fs, m.env("MATCHMETA_TRUST_DIR"))
 	fs.StringVar(&cfg.EnvFile, "env-file", m.env("MATCHMETA_ENV_FILE"), "settings file read again on SIGHUP (env MATCHMETA_ENV_FILE; default "+defaultEnvFile+" when it exists)")
-	nw := addNetwatchFlags(fs, "netwatch-", m.env)
+	nw := flaggroup.AddNetwatch(fs, "netwatch-", func(n string) string { return m.env(netwatchEnv(n)) }, netwatchEnv)
 	fs.BoolVar(&cfg.ReadOnly, "read-only", m.env("MATCHMETA_READ_ONLY") == "1", "serve lookups from a database on write-protected media and refuse every change (env MATCHMETA_READ_ONLY=1; a file or medium that cannot be written is served read-only anyway)")
 	return func(ctx context.Context, c *command.Call) error {
 		// The daemon's live heap is small and short-lived per request: a
@@ -78,8 +79,8 @@ func (m *Main) serveCmd(fs *pflag.FlagSet) command.Run {
 		w.Version = versionString()
 		cfg.DB, cfg.Web, cfg.Logger, cfg.Getenv, cfg.Ready = c.DB, w, log.With("component", "serve"), m.Getenv, m.Ready
 		cfg.Pinned = map[string]bool{"require-key": c.FS.Changed("require-key"), "tls-cert": c.FS.Changed("tls-cert"), "tls-key": c.FS.Changed("tls-key")}
-		cfg.Bundles = service.BundleConfig{TrustDir: *tf.dir, InsecureUnsigned: *tf.insecure}
-		cfg.Netwatch = nw.config()
+		cfg.Bundles = service.BundleConfig{TrustDir: tf.Dir, InsecureUnsigned: tf.Insecure}
+		cfg.Netwatch = nw.Config()
 		if m.OnJobStart != nil {
 			cfg.OnJobStart = func(ctx context.Context, _ *service.Job) { m.OnJobStart(ctx) }
 		}

@@ -23,16 +23,16 @@ type BundleCreateArgs struct {
 	Set               string
 	Kind              db.Kind
 	Class             db.Class
-	Source, Desc      string
-	Version, Profile  string
-	BlockSize, Step   int // kind block
-	Delta             bool
-	Base              string // a bundle file or a set of the database
-	Spec              string
-	FromDB            bool
-	Files             []string
-	RotateKeys        []string // *.pub files
-	TrustDir          string
+	db.Provenance
+	Profile         string
+	BlockSize, Step int // kind block
+	Delta           bool
+	Base            string // a bundle file or a set of the database
+	Spec            string
+	FromDB          bool
+	Files           []string
+	RotateKeys      []string // *.pub files
+	TrustDir        string
 	// KeyFile signs the bundle (KeyPassword opens a protected key); ""
 	// writes it unsigned.
 	KeyFile, KeyPassword string
@@ -95,7 +95,7 @@ func (a *BundleCreateArgs) Request(now time.Time) (BundleCreateRequest, error) {
 			return req, err
 		}
 	case a.Set != "":
-		e := BundleSpecEntry{Set: a.Set, Kind: a.Kind, Class: a.Class, Provenance: db.Provenance{Source: a.Source, Desc: a.Desc, Version: a.Version}, Base: a.Base, Profile: a.Profile,
+		e := BundleSpecEntry{Set: a.Set, Kind: a.Kind, Class: a.Class, Provenance: a.Provenance, Base: a.Base, Profile: a.Profile,
 			BlockSize: a.BlockSize, Step: a.Step}
 		for _, f := range a.Files {
 			abs, err := filepath.Abs(f)
