@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime/debug"
 	"strconv"
 
@@ -22,7 +21,7 @@ import (
 // dispatch are all made from it. A group's subcommands follow it.
 func (m *Main) commands() []command.Command {
 	return []command.Command{
-		{Name: "serve", Summary: "run the lookup daemon (web page, JSON API, admin socket)", Usage: "@serve", DB: true, Args: command.None, Flags: m.serveCmd},
+		{Name: "serve", Summary: "run the lookup daemon (web page, JSON API, admin socket)", Usage: "@serve", DB: true, Args: command.None(), Flags: m.serveCmd},
 		{Name: "import", Summary: "import a hash list, file-name list, NSRL release or path listing as a named set", Usage: "@import", DB: true, Flags: m.importCmd},
 		{Name: "import paths", Usage: "@import-paths", DB: true, Flags: m.importPathsCmd},
 		{Name: "sets", Summary: "list, show or remove sets", Usage: "sets list [--fingerprints]|show NAME|remove NAME|history [--db PATH] [--json]",
@@ -45,14 +44,14 @@ func (m *Main) commands() []command.Command {
 		{Name: "image status", Usage: "image status [--region R] [--profile P] [--json]", Flags: m.imageStatusCmd},
 		{Name: "image budget", Usage: "image budget --snapshot S [--get-price USD] [--list-price USD] [--transfer-price USD] [--json]", DB: true, Flags: m.imageBudgetCmd},
 		{Name: "image acquire", Usage: "image acquire --snapshot S --out DIR [--blocks] [--compress] [--encrypt] [--workers N] [--rate N] [--md5] [--sha1] [--examiner X --case X --evidence X --description X --notes X] [--scan-blocks SET]",
-			DB: true, Args: command.None, Flags: m.imageAcquireCmd(false)},
-		{Name: "image changed", Usage: "image changed --first S1 --base DIR1 --second S2 --out DIR2 [acquire flags]", DB: true, Args: command.None, Flags: m.imageAcquireCmd(true)},
+			DB: true, Args: command.None(), Flags: m.imageAcquireCmd(false)},
+		{Name: "image changed", Usage: "image changed --first S1 --base DIR1 --second S2 --out DIR2 [acquire flags]", DB: true, Args: command.None(), Flags: m.imageAcquireCmd(true)},
 		{Name: "image verify", Usage: "image verify DIR [--password-file F] [--json]", DB: true, Args: command.N(1, 1, "want one acquisition directory"), Flags: m.imageVerifyCmd},
 		{Name: "image rebuild", Usage: "image rebuild DIR --out IMAGE [--ext4|--ntfs] [--password-file F]", DB: true, Args: command.N(1, 1, "want DIR and --out IMAGE"), Flags: m.imageRebuildCmd},
-		{Name: "image compress", Usage: "image compress DIR", DB: true, Args: imageDirArg, Flags: m.imageTransformCmd("compress")},
-		{Name: "image uncompress", Usage: "image uncompress DIR", DB: true, Args: imageDirArg, Flags: m.imageTransformCmd("uncompress")},
-		{Name: "image encrypt", Usage: "image encrypt DIR|FILE [--out FILE] [--password-file F]", DB: true, Args: imageDirArg, Flags: m.imageTransformCmd("encrypt")},
-		{Name: "image decrypt", Usage: "image decrypt DIR|FILE [--out FILE] [--password-file F]", DB: true, Args: imageDirArg, Flags: m.imageTransformCmd("decrypt")},
+		{Name: "image compress", Usage: "image compress DIR", DB: true, Args: command.N(1, 1, "want one acquisition directory or block folder"), Flags: m.imageTransformCmd("compress")},
+		{Name: "image uncompress", Usage: "image uncompress DIR", DB: true, Args: command.N(1, 1, "want one acquisition directory or block folder"), Flags: m.imageTransformCmd("uncompress")},
+		{Name: "image encrypt", Usage: "image encrypt DIR|FILE [--out FILE] [--password-file F]", DB: true, Args: command.N(1, 1, "want one acquisition directory or block folder"), Flags: m.imageTransformCmd("encrypt")},
+		{Name: "image decrypt", Usage: "image decrypt DIR|FILE [--out FILE] [--password-file F]", DB: true, Args: command.N(1, 1, "want one acquisition directory or block folder"), Flags: m.imageTransformCmd("decrypt")},
 		{Name: "lookup", Summary: "look up hashes, file names or paths (local file or remote appliance)", Usage: lookupUsage, DB: true, Flags: m.lookupCmd},
 		{Name: "keys", Summary: "manage API keys", Usage: "@keys", DB: true, Args: command.N(1, -1, "missing action (add, list, revoke)"), Flags: m.keysCmd},
 		{Name: "backup", Summary: "write a consistent copy of the database", Usage: "backup FILE [--force] [--db PATH] [--json] | backup --check FILE | backup - > FILE",
@@ -62,17 +61,17 @@ func (m *Main) commands() []command.Command {
 		{Name: "export bloom", Usage: exportUsage, DB: true, Flags: m.exportBloomCmd},
 		{Name: "netwatch", Summary: "know what is on the lab network: ARP scan, devices, events, allowlist", Usage: "@netwatch", DB: true,
 			Args: command.N(1, -1, "missing action (scan, devices, events, allow)"), Flags: m.netwatchCmd},
-		{Name: "compact", Summary: "give the space of replaced and removed sets back to the file system", Usage: "compact [--db PATH]", DB: true, Args: command.None, Flags: m.compactCmd},
+		{Name: "compact", Summary: "give the space of replaced and removed sets back to the file system", Usage: "compact [--db PATH]", DB: true, Args: command.None(), Flags: m.compactCmd},
 		{Name: "bundle", Summary: "make, verify and apply signed hash bundles (USB updates)", Usage: "@bundle",
 			Missing: "missing action (keygen, create, verify, apply, list)", Unknown: "unknown action %q (want keygen, create, verify, apply or list)"},
-		{Name: "bundle keygen", Usage: "@bundle-keygen", Args: command.None, Flags: m.bundleKeygenCmd},
+		{Name: "bundle keygen", Usage: "@bundle-keygen", Args: command.None(), Flags: m.bundleKeygenCmd},
 		{Name: "bundle create", Usage: "@bundle-create", DB: true, Flags: m.bundleCreateCmd},
 		{Name: "bundle verify", Usage: "bundle verify FILE... [--trust-dir DIR] [--insecure-unsigned] [--db PATH]", DB: true, Args: command.N(1, -1, "no bundle file"), Flags: m.bundleVerifyCmd},
 		{Name: "bundle apply", Usage: "@bundle-apply", DB: true, Args: command.N(1, -1, "no bundle file"), Flags: m.bundleApplyCmd},
-		{Name: "bundle list", Usage: "bundle list [--db PATH] [--json] [--limit N]", DB: true, Args: command.None, Flags: m.bundleListCmd},
-		{Name: "sync", Summary: "apply the new bundles of a directory (one pass)", Usage: "@sync", DB: true, Args: command.None, Flags: m.syncCmd},
+		{Name: "bundle list", Usage: "bundle list [--db PATH] [--json] [--limit N]", DB: true, Args: command.None(), Flags: m.bundleListCmd},
+		{Name: "sync", Summary: "apply the new bundles of a directory (one pass)", Usage: "@sync", DB: true, Args: command.None(), Flags: m.syncCmd},
 		{Name: "demo", Summary: "write a small demo data set and import it (the README's examples use it)", Usage: "demo [DIR] [--db PATH]", DB: true, Args: command.N(0, 1, ""), Flags: m.demoCmd},
-		{Name: "version", Summary: "print the version", Usage: "version", Args: command.None, Flags: func(*pflag.FlagSet) command.Run {
+		{Name: "version", Summary: "print the version", Usage: "version", Args: command.None(), Flags: func(*pflag.FlagSet) command.Run {
 			return func(context.Context, *command.Call) error {
 				fmt.Fprintf(m.Stdout, "matchmeta %s\n", versionString())
 				return nil
@@ -113,7 +112,8 @@ func (m *Main) setsCmd(fs *pflag.FlagSet) command.Run {
 				evs, err := svc.History(ctx, 0)
 				return render.Maybe(m.Stdout, *asJSON, evs, err, render.History)
 			case "show":
-				return showSet(ctx, m.Stdout, svc, rest[0], *asJSON)
+				v, err := service.SetOrGroup(ctx, svc, rest[0])
+				return render.Maybe(m.Stdout, *asJSON, v, err, render.SetOrGroup)
 			}
 			sets, err := svc.Sets(ctx)
 			if err != nil || *asJSON || len(sets) > 0 {
@@ -127,22 +127,6 @@ func (m *Main) setsCmd(fs *pflag.FlagSet) command.Run {
 			return nil
 		})
 	}
-}
-
-// showSet prints a set, or a release group with all of its sets.
-func showSet(ctx context.Context, w io.Writer, svc service.Service, name string, asJSON bool) error {
-	si, err := svc.Set(ctx, name)
-	if err == nil {
-		return render.Maybe(w, asJSON, si, nil, func(w io.Writer, si db.SetInfo) error { return render.Set(w, si, "") })
-	}
-	g, gerr := svc.Group(ctx, name)
-	if gerr == nil {
-		return render.Maybe(w, asJSON, g, nil, render.Group)
-	}
-	if db.KindOf(err) == db.ErrorNotFound && db.KindOf(gerr) == db.ErrorNotFound {
-		return fmt.Errorf("set %q: %w (no set or release group of that name)", name, db.ErrNotFound)
-	}
-	return err
 }
 
 func (m *Main) keysCmd(fs *pflag.FlagSet) command.Run {
@@ -178,53 +162,45 @@ func (m *Main) keysCmd(fs *pflag.FlagSet) command.Run {
 }
 
 // backupCmd writes a consistent copy of the database (one read
-// transaction: lookups and imports go on) through a temporary file, fsync
-// and rename, then opens the copy and checks every page; "-" streams it
-// to stdout unchecked. --check verifies an existing copy, e.g. before a
-// restore.
+// transaction: lookups and imports go on) and checks every page of it
+// (service.WriteBackupFile); "-" streams it to stdout unchecked. --check
+// verifies an existing copy, e.g. before a restore.
 func (m *Main) backupCmd(fs *pflag.FlagSet) command.Run {
 	asJSON := fs.Bool("json", false, "print the verified copy's summary as JSON")
 	checkOnly := fs.Bool("check", false, "only verify an existing backup FILE")
 	force := fs.Bool("force", false, "replace FILE if it exists")
 	return func(ctx context.Context, c *command.Call) error {
 		out, verb := c.Args[0], "wrote"
+		var rep db.BackupReport
+		var err error
 		switch {
 		case *checkOnly && out == "-":
 			return c.Usagef("--check needs a file, not -")
 		case *checkOnly:
 			verb = "checked"
+			rep, err = db.VerifyBackup(ctx, out)
 		default:
-			if err := m.invalid(c, service.CheckOutFile(out, "backup file", c.DB, *force)); err != nil {
-				return err
-			}
-			err := m.with(ctx, c, svcOptions{readOnly: true, mustExist: "no database to back up"}, func(svc service.Service) error {
-				return m.writeOut(ctx, out, 0o640, func(w io.Writer) (int64, error) { return svc.Backup(ctx, w) })
+			err = m.with(ctx, c, svcOptions{readOnly: true, mustExist: "no database to back up"}, func(svc service.Service) (err error) {
+				if out == "-" {
+					_, err = svc.Backup(ctx, m.Stdout)
+					return err
+				}
+				rep, err = service.WriteBackupFile(ctx, svc, out, c.DB, *force)
+				return m.invalid(c, err)
 			})
 			if errors.Is(err, db.ErrLocked) {
 				return fmt.Errorf("%w; the daemon's admin socket did not answer (check MATCHMETA_ADMIN_SOCKET and that you are in group matchmeta), or stop the service for an offline backup", err)
 			}
-			if err != nil || out == "-" {
-				return err
-			}
 		}
-		rep, err := db.VerifyBackup(ctx, out)
-		if err != nil || *asJSON {
-			return render.Maybe(m.Stdout, true, rep, err, nil)
+		switch {
+		case err != nil || out == "-":
+			return err
+		case *asJSON:
+			return render.JSON(m.Stdout, rep)
 		}
 		render.Backup(m.Stdout, rep, verb, out)
 		return nil
 	}
-}
-
-// writeOut writes a result to the file out (db.WriteFileAtomic: a
-// temporary file renamed into place), or to stdout for "-".
-func (m *Main) writeOut(ctx context.Context, out string, perm os.FileMode, write func(io.Writer) (int64, error)) error {
-	if out == "-" {
-		_, err := write(m.Stdout)
-		return err
-	}
-	_, err := db.WriteFileAtomic(ctx, out, perm, write)
-	return err
 }
 
 // invalid makes a refusal of the request before any work (db.ErrorInvalid)
@@ -266,15 +242,10 @@ func (m *Main) exportBloomCmd(fs *pflag.FlagSet) command.Run {
 		case req.Kind != "" && req.Kind != db.KindSHA256 && req.Kind != db.KindSHA1 && req.Kind != db.KindMD5:
 			return c.Usagef("--kind %q: want sha256, sha1 or md5", *kind)
 		}
-		if err := m.invalid(c, service.CheckOutFile(*out, "filter file", "", *force)); err != nil {
-			return err
-		}
 		var res bloom.ExportResult
-		err := m.with(ctx, c, svcOptions{readOnly: true}, func(svc service.Service) error {
-			return m.writeOut(ctx, *out, 0o644, func(w io.Writer) (n int64, err error) {
-				res, err = svc.ExportBloom(ctx, req, w)
-				return res.Bytes, err
-			})
+		err := m.with(ctx, c, svcOptions{readOnly: true}, func(svc service.Service) (err error) {
+			res, err = service.WriteBloomFile(ctx, svc, req, *out, *force, m.Stdout)
+			return m.invalid(c, err)
 		})
 		switch {
 		case err != nil || (*asJSON && *out == "-"):

@@ -16,9 +16,6 @@ import (
 	"github.com/matchmeta/matchmeta/web/service"
 )
 
-// imageDirArg is the one acquisition directory (or file) of a transform.
-var imageDirArg = command.N(1, 1, "want one acquisition directory or block folder")
-
 // withImaging runs fn with the imaging service: the daemon's when one
 // serves the call's --db (the job then runs there, with the daemon's
 // credentials, and shows on its status page), else the local service over

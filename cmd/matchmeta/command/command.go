@@ -71,7 +71,7 @@ type Args struct {
 func N(min, max int, few string) *Args { return &Args{min, max, few} }
 
 // None refuses every argument.
-var None = &Args{0, 0, ""}
+func None() *Args { return &Args{0, 0, ""} }
 
 // ExitStatus ends a command with its own exit status (a lookup's, like
 // grep's); Err, when set, is printed first.

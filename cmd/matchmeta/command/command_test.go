@@ -27,7 +27,7 @@ func table(stdout, stderr *bytes.Buffer, ran *[]string) *Table {
 					}
 				}},
 			{Name: "grp", Summary: "a group", Usage: "@long", Missing: "missing subcommand", Unknown: "unknown subcommand %q"},
-			{Name: "grp sub", Usage: "grp sub", Args: None, Flags: func(fs *pflag.FlagSet) Run {
+			{Name: "grp sub", Usage: "grp sub", Args: None(), Flags: func(fs *pflag.FlagSet) Run {
 				return func(ctx context.Context, c *Call) error {
 					*ran = append(*ran, "sub")
 					return &ExitStatus{Code: 3}

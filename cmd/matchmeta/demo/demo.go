@@ -9,6 +9,7 @@ package demo
 import (
 	"embed"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -51,10 +52,14 @@ func Write(dir string) error {
 	return nil
 }
 
-// Imports are the arguments of the import commands (after "import") for
-// the data set written to dir.
-func Imports(dir string) [][]string {
-	var out [][]string
+// Run writes the data set to dir and imports it: run runs one command
+// line (after "matchmeta") and returns its exit status; w gets what is
+// done, the import command lines among it.
+func Run(dir string, w io.Writer, run func(args ...string) int) error {
+	if err := Write(dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "wrote the demo data set to %s\n", dir)
 	for _, imp := range imports {
 		args := make([]string, len(imp))
 		for i, a := range imp {
@@ -63,7 +68,11 @@ func Imports(dir string) [][]string {
 			}
 			args[i] = a
 		}
-		out = append(out, args)
+		fmt.Fprintf(w, "$ matchmeta import %s\n", strings.Join(args, " "))
+		if code := run(append([]string{"import"}, args...)...); code != 0 {
+			return fmt.Errorf("demo: import of %s failed (exit %d)", imp[1], code)
+		}
 	}
-	return out
+	fmt.Fprintf(w, "demo sets imported; try: matchmeta lookup svchost.exe; matchmeta lookup --file %s\n", filepath.Join(dir, "values.txt"))
+	return nil
 }

@@ -23,19 +23,17 @@ type Set struct {
 	Name, Class, Source, Desc, Version string
 }
 
-// setHelp is the help of each set field, changed per command by note.
-var setHelp = map[string]string{
-	"set":     "name of the set to create or replace (required)",
-	"class":   "what a match means: known, known-bad or notable",
-	"source":  "where the data came from (default: the file names)",
-	"desc":    "description shown with matches",
-	"version": "version of the data",
-}
-
 // AddSet registers the fields named (in order) with their default help,
 // or note's; class is --class's default.
 func AddSet(fs *pflag.FlagSet, fields, class string, note map[string]string) *Set {
 	s := &Set{}
+	setHelp := map[string]string{
+		"set":     "name of the set to create or replace (required)",
+		"class":   "what a match means: known, known-bad or notable",
+		"source":  "where the data came from (default: the file names)",
+		"desc":    "description shown with matches",
+		"version": "version of the data",
+	}
 	ptr := map[string]*string{"set": &s.Name, "class": &s.Class, "source": &s.Source, "desc": &s.Desc, "version": &s.Version}
 	for _, f := range strings.Fields(fields) {
 		help, def := setHelp[f], ""

@@ -350,3 +350,11 @@ func ProfileStored(w io.Writer, p db.Profile, changed bool) {
 		fmt.Fprintf(w, "profile %s: os %s, default user %s\n", db.ProfileName(p.Name), p.OS, p.DefaultUser)
 	}
 }
+
+// SetOrGroup prints sets show: a set, or a release group with its sets.
+func SetOrGroup(w io.Writer, v any) error {
+	if g, ok := v.(db.Group); ok {
+		return Group(w, g)
+	}
+	return Set(w, v.(db.SetInfo), "")
+}
