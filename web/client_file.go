@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/matchmeta/matchmeta/db"
 )
 
 // MaxRejectWarnings bounds the per-line complaints of LookupFile; the
@@ -43,4 +45,29 @@ func (c *Client) LookupFile(ctx context.Context, in io.Reader, name string, out,
 		"requests", st.Requests, "retries", st.Retries, "elapsed", el.Round(time.Millisecond),
 		"per_second", int(float64(st.Values)/max(el.Seconds(), 1e-9)))
 	return st, nil
+}
+
+// RemoteLookup is `matchmeta lookup --server`: with in nil, values are
+// answered and returned in order; else the lines of in go through
+// LookupFile to out. The client lives for this one call.
+func RemoteLookup(ctx context.Context, cfg ClientConfig, values []string, in io.Reader, name string, out, warn io.Writer) ([]db.Answer, ClientStats, error) {
+	c, err := NewClient(cfg)
+	if err != nil {
+		return nil, ClientStats{}, err
+	}
+	defer c.Close()
+	if in != nil {
+		st, err := c.LookupFile(ctx, in, name, out, warn)
+		return nil, st, err
+	}
+	res, st, err := c.Lookup(ctx, values)
+	if err != nil {
+		return nil, st, err
+	}
+	answers := make([]db.Answer, len(res))
+	for i, r := range res {
+		answers[i] = r.Answer
+	}
+	c.log.Debug("remote lookup done", "values", st.Values, "requests", st.Requests, "retries", st.Retries)
+	return answers, st, nil
 }

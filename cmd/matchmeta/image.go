@@ -86,61 +86,23 @@ func (m *Main) imageBudgetCmd(fs *pflag.FlagSet) command.Run {
 // acquisition.
 func (m *Main) imageAcquireCmd(changed bool) func(fs *pflag.FlagSet) command.Run {
 	return func(fs *pflag.FlagSet) command.Run {
-		req := service.ImageAcquireRequest{}
-		o := &req.Acquire
-		aws := flaggroup.AddAWS(fs)
-		if changed {
-			fs.StringVar(&req.First, "first", "", "the earlier snapshot (required)")
-			fs.StringVar(&req.Base, "base", "", "the finished raw acquisition of --first (required)")
-			fs.StringVar(&o.Snapshot, "second", "", "the later snapshot to acquire (required)")
-		} else {
-			fs.StringVar(&o.Snapshot, "snapshot", "", "snapshot id (required)")
-		}
-		fs.StringVar(&o.Out, "out", "", "acquisition directory (required; a rerun resumes)")
-		fs.BoolVar(&o.Blocks, "blocks", false, "one file per block (Snapshot 4n6ir Imager naming) instead of a sparse raw image")
-		fs.BoolVar(&o.Compress, "compress", false, "gzip each block file (implies --blocks)")
-		fs.BoolVar(&o.Encrypt, "encrypt", false, "encrypt each block file with age to a password (implies --blocks)")
-		pw := flaggroup.AddPassword(fs, m.env("MATCHMETA_IMAGE_PASSWORD"))
-		fs.IntVar(&o.Workers, "workers", imager.DefaultWorkers, "concurrent downloads")
-		fs.Float64Var(&o.Rate, "rate", imager.DefaultRate, "GetSnapshotBlock calls per second (the EBS quota is 1,000 per snapshot)")
-		fs.IntVar(&o.Retries, "retries", imager.DefaultRetries, "retries per request (throttling, network, bad checksums)")
-		fs.BoolVar(&o.MD5, "md5", false, "also hash the whole image with MD5")
-		fs.BoolVar(&o.SHA1, "sha1", false, "also hash the whole image with SHA-1")
-		fs.BoolVar(&o.Force, "force", false, "start over in a directory that holds a finished acquisition")
-		for _, f := range []struct {
-			p          *string
-			name, help string
-		}{{&o.Case.Examiner, "examiner", "examiner"}, {&o.Case.Case, "case", "case number"}, {&o.Case.Evidence, "evidence", "evidence number"},
-			{&o.Case.Description, "description", "description"}, {&o.Case.Notes, "notes", "notes"}} {
-			fs.StringVar(f.p, f.name, "", f.help+", for the report")
-		}
-		fs.StringVar(&o.Account, "account", "", "AWS account that owns the snapshot, for the report (default: from the credentials when they say)")
-		fs.StringVar(&req.ScanBlocks, "scan-blocks", "", "hunt this block set's blocks in the volume while it is acquired")
-		fs.StringVar(&req.ScanOutput, "scan-output", "", "write the scan's JSON lines to this new file (default: stdout; through a daemon: kept in the job's report only)")
-		var basePW *flaggroup.Secret
-		if changed {
-			basePW = flaggroup.AddFirstLine(fs, "base-password-file", "file whose first line is the password of an encrypted --base (default: the acquisition's password)")
-		}
+		flags := flaggroup.AddAcquire(fs, changed, m.env("MATCHMETA_IMAGE_PASSWORD"))
 		return func(ctx context.Context, c *command.Call) error {
-			switch {
-			case o.Snapshot == "":
+			switch g := flags.Given(); {
+			case g.Acquire.Snapshot == "":
 				return c.Usagef("the snapshot is required")
-			case o.Out == "":
+			case g.Acquire.Out == "":
 				return c.Usagef("--out DIR is required")
-			case changed && (req.First == "" || req.Base == ""):
+			case changed && (g.First == "" || g.Base == ""):
 				return c.Usagef("--first and --base are required")
 			}
-			var err error
-			if o.Password, err = pw.Read(); err != nil {
+			req, err := flags.Request()
+			if err != nil {
 				return err
 			}
-			if basePW != nil && basePW.Given() {
-				if req.BasePassword, err = basePW.Read(); err != nil {
-					return err
-				}
-			}
+			o := &req.Acquire
 			name := "image " + map[bool]string{false: "acquire", true: "changed"}[changed]
-			req.AWS, o.Timeout, o.Endpoint, o.ToolVersion = *aws, aws.Timeout, aws.Endpoint, Version
+			o.ToolVersion = Version
 			o.CommandLine = service.RedactPassword(append(strings.Fields("matchmeta "+name), c.Raw...))
 			var rep *imager.Report
 			err = m.withImaging(ctx, c, name, req.ScanBlocks != "", func(svc service.Images, p *render.Progress) error {

@@ -1,17 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/command"
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/termio"
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/web"
 	"github.com/matchmeta/matchmeta/web/service"
@@ -118,35 +116,34 @@ func count(t *service.StreamStats, answers []db.Answer) {
 // lookup answers the command line's values, or --file's, from a remote
 // appliance (web.Client) or the service.
 func (m *Main) lookup(ctx context.Context, c *command.Call, rc web.ClientConfig, file, outFile string, records, asJSON bool, t *service.StreamStats) error {
-	var w io.Writer = m.Stdout
-	if outFile != "" {
-		f, err := os.Create(outFile)
-		if err != nil {
-			return fmt.Errorf("lookup: %w", err)
-		}
-		defer f.Close()
-		bw := bufio.NewWriterSize(f, 1<<20)
-		defer bw.Flush()
-		w = bw
+	w, closeOut, err := termio.Create(m.Stdout, outFile)
+	if err != nil {
+		return fmt.Errorf("lookup: %w", err)
 	}
-	var in io.Reader = m.Stdin
-	name := "stdin"
-	if file != "" && file != "-" {
-		f, err := os.Open(file)
-		if err != nil {
-			return fmt.Errorf("lookup: %w", err)
-		}
-		defer f.Close()
-		in, name = f, file
+	defer closeOut()
+	in, name, closeIn, err := termio.OpenIn(m.Stdin, file)
+	if err != nil {
+		return fmt.Errorf("lookup: %w", err)
 	}
+	defer closeIn()
 	detail := service.DetailFull
 	if !records {
 		detail = service.DetailSets
 	}
 	var answers []db.Answer
-	var err error
 	if rc.Server != "" {
-		answers, err = m.lookupRemote(ctx, c, rc, detail, file, in, name, w, t)
+		rc.Detail, rc.Logger, rc.UserAgent = detail.String(), m.logger(), "matchmeta-lookup/"+Version
+		if rc.Retries == 0 {
+			rc.Retries = -1 // the client's "none"
+		}
+		var st web.ClientStats
+		if file == "" {
+			answers, _, err = web.RemoteLookup(ctx, rc, c.Args, nil, "", nil, nil)
+		} else {
+			_, st, err = web.RemoteLookup(ctx, rc, nil, in, name, w, m.Stderr)
+			t.OK, t.NA, t.Rejected = uint64(st.OK), uint64(st.NA), uint64(st.Rejected)
+		}
+		err = wrap("lookup", err)
 	} else {
 		err = m.with(ctx, c, svcOptions{readOnly: true}, func(svc service.Service) error {
 			o := service.StreamOptions{Type: rc.Type, Detail: detail, MaxLineBytes: 1 << 20}
@@ -167,34 +164,6 @@ func (m *Main) lookup(ctx context.Context, c *command.Call, rc web.ClientConfig,
 	}
 	count(t, answers)
 	return wrap("lookup: write", render.Answers(w, answers, asJSON))
-}
-
-// lookupRemote is lookup --server: the values go to an appliance's API.
-func (m *Main) lookupRemote(ctx context.Context, c *command.Call, rc web.ClientConfig, detail service.Detail, file string, in io.Reader, name string, w io.Writer, t *service.StreamStats) ([]db.Answer, error) {
-	rc.Detail, rc.Logger, rc.UserAgent = detail.String(), m.logger(), "matchmeta-lookup/"+Version
-	if rc.Retries == 0 {
-		rc.Retries = -1 // the client's "none"
-	}
-	cl, err := web.NewClient(rc)
-	if err != nil {
-		return nil, fmt.Errorf("lookup: %w", err)
-	}
-	defer cl.Close()
-	if file != "" {
-		st, err := cl.LookupFile(ctx, in, name, w, m.Stderr)
-		t.OK, t.NA, t.Rejected = uint64(st.OK), uint64(st.NA), uint64(st.Rejected)
-		return nil, wrap("lookup", err)
-	}
-	res, st, err := cl.Lookup(ctx, c.Args)
-	if err != nil {
-		return nil, fmt.Errorf("lookup: %w", err)
-	}
-	answers := make([]db.Answer, len(res))
-	for i, r := range res {
-		answers[i] = r.Answer
-	}
-	rc.Logger.Debug("remote lookup done", "values", st.Values, "requests", st.Requests, "retries", st.Retries)
-	return answers, nil
 }
 
 // wrap prefixes err with what failed (nil stays nil).

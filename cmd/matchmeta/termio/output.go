@@ -1,6 +1,7 @@
 package termio
 
 import (
+	"bufio"
 	"io"
 	"os"
 	"strings"
@@ -37,4 +38,34 @@ func dirOf(p string) string {
 		return p[:i+1]
 	}
 	return "."
+}
+
+// OpenIn opens a command's input file ("-" or "": stdin) and names it
+// for messages ("stdin" or the path); done closes it.
+func OpenIn(stdin io.Reader, path string) (r io.Reader, name string, done func(), err error) {
+	if path == "" || path == "-" {
+		return stdin, "stdin", func() {}, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return f, path, func() { f.Close() }, nil
+}
+
+// Create opens a streamed output file ("": stdout), written as it goes
+// through a 1 MiB buffer; done flushes and closes it.
+func Create(stdout io.Writer, path string) (w io.Writer, done func(), err error) {
+	if path == "" {
+		return stdout, func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	return bw, func() {
+		bw.Flush()
+		f.Close()
+	}, nil
 }
