@@ -180,13 +180,16 @@ func (m *Main) backupCmd(fs *pflag.FlagSet) command.Run {
 			verb = "checked"
 			rep, err = db.VerifyBackup(ctx, out)
 		default:
+			if err := m.invalid(c, service.CheckOutFile(out, "backup file", c.DB, *force)); err != nil {
+				return err // before the database is opened
+			}
 			err = m.with(ctx, c, svcOptions{readOnly: true, mustExist: "no database to back up"}, func(svc service.Service) (err error) {
 				if out == "-" {
 					_, err = svc.Backup(ctx, m.Stdout)
 					return err
 				}
 				rep, err = service.WriteBackupFile(ctx, svc, out, c.DB, *force)
-				return m.invalid(c, err)
+				return err
 			})
 			if errors.Is(err, db.ErrLocked) {
 				return fmt.Errorf("%w; the daemon's admin socket did not answer (check MATCHMETA_ADMIN_SOCKET and that you are in group matchmeta), or stop the service for an offline backup", err)
@@ -242,10 +245,13 @@ func (m *Main) exportBloomCmd(fs *pflag.FlagSet) command.Run {
 		case req.Kind != "" && req.Kind != db.KindSHA256 && req.Kind != db.KindSHA1 && req.Kind != db.KindMD5:
 			return c.Usagef("--kind %q: want sha256, sha1 or md5", *kind)
 		}
+		if err := m.invalid(c, service.CheckOutFile(*out, "filter file", "", *force)); err != nil {
+			return err
+		}
 		var res bloom.ExportResult
 		err := m.with(ctx, c, svcOptions{readOnly: true}, func(svc service.Service) (err error) {
 			res, err = service.WriteBloomFile(ctx, svc, req, *out, *force, m.Stdout)
-			return m.invalid(c, err)
+			return err
 		})
 		switch {
 		case err != nil || (*asJSON && *out == "-"):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -193,8 +194,13 @@ func (m *Main) imageTransformCmd(op string) func(fs *pflag.FlagSet) command.Run 
 				}
 			}
 			target := c.Args[0]
-			err := m.withImaging(ctx, c, "image "+op, false, func(svc service.Images, p *render.Progress) error {
-				if *out != "" {
+			fi, err := os.Stat(target)
+			single := err == nil && !fi.IsDir() // one file, a raw image
+			if single && *out == "" {
+				return c.Usagef("a single file needs --out FILE")
+			}
+			return m.withImaging(ctx, c, "image "+op, false, func(svc service.Images, p *render.Progress) error {
+				if single {
 					err := svc.ImageTransformFile(ctx, op, target, *out, o, p.Watch)
 					p.Close()
 					if err == nil {
@@ -209,7 +215,6 @@ func (m *Main) imageTransformCmd(op string) func(fs *pflag.FlagSet) command.Run 
 				}
 				return err
 			})
-			return m.invalid(c, err)
 		}
 	}
 }
