@@ -194,30 +194,29 @@ func FuzzCEFAndSyslogEscaping(f *testing.F) {
 			{ScanStart: start, ScannerIP: "198.18.0.2", Interface: "eth1", Network: "198.18.0.0/24", Device: dev,
 				Event: &db.InventoryEvent{Time: start, Kind: EventChangedMAC, IP: dev.IP, MAC: dev.MAC, OldMAC: &old, Detail: detail}},
 		} {
-			cef := string(r.Append(nil, FormatCEF, "", 0))
-			line := strings.TrimSuffix(cef, "\n")
-			if strings.ContainsAny(line, "\n\r") || !utf8.ValidString(line) {
-				t.Fatalf("CEF record is not one UTF-8 line: %q", cef)
-			}
-			ext := cefExtensions(t, line)
-			if want := controlsToSpace(vendor, "\n\r"); ext["cs1"] != want {
-				t.Fatalf("CEF cs1 %q, want %q (line %q)", ext["cs1"], want, line)
-			}
-			if r.Event != nil && detail != "" && ext["msg"] != controlsToSpace(detail, "\n\r") {
-				t.Fatalf("CEF msg %q, want %q (line %q)", ext["msg"], controlsToSpace(detail, "\n\r"), line)
-			}
-
-			sl := string(r.Append(nil, FormatRFC5424, "host", 1))
-			line = strings.TrimSuffix(sl, "\n")
-			if strings.ContainsAny(line, "\n\r") || !utf8.ValidString(line) {
-				t.Fatalf("syslog record is not one UTF-8 line: %q", sl)
-			}
-			sd := sdParams(t, line)
-			if want := controlsToSpace(vendor, ""); sd["vendor"] != want {
-				t.Fatalf("syslog vendor %q, want %q (line %q)", sd["vendor"], want, line)
-			}
-			if r.Event != nil && detail != "" && sd["detail"] != controlsToSpace(detail, "") {
-				t.Fatalf("syslog detail %q, want %q (line %q)", sd["detail"], controlsToSpace(detail, ""), line)
+			// Per format: how to read the values back, the vendor's and
+			// the detail's names there, and the control characters kept.
+			for _, fm := range []struct {
+				format            Format
+				read              func(*testing.T, string) map[string]string
+				vendorKey, msgKey string
+				keep              string
+			}{
+				{FormatCEF, cefExtensions, "cs1", "msg", "\n\r"},
+				{FormatRFC5424, sdParams, "vendor", "detail", ""},
+			} {
+				out := string(r.Append(nil, fm.format, "host", 1))
+				line := strings.TrimSuffix(out, "\n")
+				if strings.ContainsAny(line, "\n\r") || !utf8.ValidString(line) {
+					t.Fatalf("%s record is not one UTF-8 line: %q", fm.format, out)
+				}
+				vals := fm.read(t, line)
+				if want := controlsToSpace(vendor, fm.keep); vals[fm.vendorKey] != want {
+					t.Fatalf("%s %s %q, want %q (line %q)", fm.format, fm.vendorKey, vals[fm.vendorKey], want, line)
+				}
+				if want := controlsToSpace(detail, fm.keep); r.Event != nil && detail != "" && vals[fm.msgKey] != want {
+					t.Fatalf("%s %s %q, want %q (line %q)", fm.format, fm.msgKey, vals[fm.msgKey], want, line)
+				}
 			}
 		}
 	})
