@@ -297,7 +297,8 @@ func (a *acq) run(ctx context.Context) (*Report, error) {
 	// whole-image hashes, zero regions included.
 	// Begin: done and bytes count this phase's read-back from zero.
 	tr.Begin("verify", "", "blocks", uint64(a.geo.Blocks()), a.geo.Bytes())
-	vr, err := checkAcquisition(ctx, a.geo, a.o.Out, a.man, a.listed, a.id, o.MD5, o.SHA1, tr)
+	whole := newWholeHashes(o.MD5, o.SHA1)
+	vr, err := checkAcquisition(ctx, a.geo, a.o.Out, a.man, a.listed, a.id, &whole, tr)
 	if err != nil {
 		return nil, err
 	}

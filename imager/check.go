@@ -3,12 +3,9 @@ package imager
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
-	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -72,11 +69,12 @@ func (r *slotReader) get(idx int64) ([32]byte, bool, error) {
 // checkAcquisition reads the whole acquisition back in index order,
 // checks every listed block against its manifest line (and block files
 // against their names), checks that unlisted regions of a raw image are
-// zeros, and hashes the full image, zero regions included. listed may be
-// nil: then the manifest says what is listed. Two readers verify blocks
-// while one goroutine hashes them in order.
+// zeros, and, when whole is not nil, feeds the full image to it, zero
+// regions included (the hashes go into the result). listed may be nil:
+// then the manifest says what is listed. Two readers verify blocks while
+// one goroutine takes them in order.
 func checkAcquisition(ctx context.Context, g Geometry, dir string, m *manifest, listed bitmap, id age.Identity,
-	wantMD5, wantSHA1 bool, tr *progress.Tracker) (checkResult, error) {
+	whole *wholeHashes, tr *progress.Tracker) (checkResult, error) {
 	var res checkResult
 	var img *os.File
 	if g.Layout == "raw" {
@@ -105,6 +103,7 @@ func checkAcquisition(ctx context.Context, g Geometry, dir string, m *manifest, 
 	const ring = 8
 	type slot struct {
 		buf    []byte
+		data   []byte // buf, or zero for a hole
 		listed bool
 		ready  chan string // "" when fine, else the problem
 		free   chan struct{}
@@ -164,9 +163,14 @@ func checkAcquisition(ctx context.Context, g Geometry, dir string, m *manifest, 
 			}
 		}
 	}()
-	check := func(j job, buf []byte) string {
+	// check reads and checks one block into s.buf and says what s.data
+	// is: a hole of the raw image is zero without a read or a clear.
+	check := func(j job, s *slot) string {
+		buf := s.buf
+		s.data = buf
 		if j.hole {
-			clear(buf)
+			s.data = zero
+			buf = zero
 		} else if img != nil {
 			if _, err := img.ReadAt(buf, j.idx*g.BlockSize); err != nil {
 				return fmt.Sprintf("block %d: read: %v", j.idx, err)
@@ -181,7 +185,7 @@ func checkAcquisition(ctx context.Context, g Geometry, dir string, m *manifest, 
 			}
 		} else {
 			if !j.listed {
-				copy(buf, zero)
+				s.data = zero
 				return ""
 			}
 		}
@@ -208,25 +212,10 @@ func checkAcquisition(ctx context.Context, g Geometry, dir string, m *manifest, 
 			for j := range jobs {
 				s := slots[j.idx%ring]
 				s.listed = j.listed
-				s.ready <- check(j, s.buf)
+				s.ready <- check(j, s)
 			}
 		}()
 	}
-	hs := []hash.Hash{sha256.New()}
-	var hm, h1 hash.Hash
-	if wantMD5 {
-		hm = md5.New()
-		hs = append(hs, hm)
-	}
-	if wantSHA1 {
-		h1 = sha1.New()
-		hs = append(hs, h1)
-	}
-	var ws []io.Writer
-	for _, h := range hs {
-		ws = append(ws, h)
-	}
-	w := io.MultiWriter(ws...)
 	for idx := int64(0); idx < g.Blocks(); idx++ {
 		s := slots[idx%ring]
 		var problem string
@@ -241,7 +230,9 @@ func checkAcquisition(ctx context.Context, g Geometry, dir string, m *manifest, 
 		if s.listed {
 			res.Checked++
 		}
-		w.Write(s.buf)
+		if whole != nil {
+			whole.write(s.data)
+		}
 		s.free <- struct{}{}
 		res.Bytes += g.BlockSize
 		if problem != "" {
@@ -256,12 +247,8 @@ func checkAcquisition(ctx context.Context, g Geometry, dir string, m *manifest, 
 	if fatal != nil {
 		return res, fatal
 	}
-	res.SHA256 = hex.EncodeToString(hs[0].Sum(nil))
-	if hm != nil {
-		res.MD5 = hex.EncodeToString(hm.Sum(nil))
-	}
-	if h1 != nil {
-		res.SHA1 = hex.EncodeToString(h1.Sum(nil))
+	if whole != nil {
+		whole.apply(&res)
 	}
 	return res, nil
 }
