@@ -48,13 +48,7 @@ func (m *Main) bundleVerifyCmd(fs *pflag.FlagSet) command.Run {
 		defer release()
 		var failed error
 		for _, f := range c.Args {
-			req := service.BundleApplyRequest{File: f, BundleTrust: tf.Request()}
-			var v service.BundleVerified
-			if svc != nil {
-				v, err = svc.BundleVerify(ctx, req)
-			} else {
-				v, err = service.VerifyBundle(ctx, req, service.BundleConfig{TrustDir: tf.Dir})
-			}
+			v, err := service.VerifyBundleWith(ctx, svc, service.BundleApplyRequest{File: f, BundleTrust: tf.Request()}, service.BundleConfig{TrustDir: tf.Dir})
 			if err != nil {
 				fmt.Fprintf(m.Stderr, "%s\n", db.Message(err))
 				failed = errors.New("some bundles did not verify")

@@ -102,6 +102,16 @@ func (l *Local) BundleVerify(ctx context.Context, req BundleApplyRequest) (Bundl
 
 // VerifyBundle checks a bundle without a database: against the trust
 // directory alone (no key rotation counts).
+// VerifyBundleWith verifies through svc, so the key rotations applied to
+// its database count; without a service (no database) the trust
+// directory of cfg alone does.
+func VerifyBundleWith(ctx context.Context, svc Bundles, req BundleApplyRequest, cfg BundleConfig) (BundleVerified, error) {
+	if svc != nil {
+		return svc.BundleVerify(ctx, req)
+	}
+	return VerifyBundle(ctx, req, cfg)
+}
+
 func VerifyBundle(ctx context.Context, req BundleApplyRequest, cfg BundleConfig) (BundleVerified, error) {
 	a := &bundleApplier{cfg: cfg}
 	trust, err := bundle.LoadTrust(a.trustDir(req.BundleTrust), nil)
