@@ -205,8 +205,10 @@ func resolve(group []probe) {
 			case mp > pr.p:
 				pr.hi, pr.phi = m, mp
 			default:
-				// Same prefix: the whole keys decide, near m.
-				pr.hit = searchFixedRange(pr.v, pr.key, pr.lo, pr.hi)
+				// Same prefix: most likely the key itself (a held key ends
+				// here); else the whole keys decide, in the range left.
+				w := len(pr.key)
+				pr.hit = bytes.Equal(pr.v[m*w:m*w+w], pr.key) || searchFixedRange(pr.v, pr.key, pr.lo, pr.hi)
 				pr.v = nil
 				continue
 			}
