@@ -390,68 +390,62 @@ func writeKeyRecords(r *db.Reader, si db.SetInfo, key, head []byte, w io.Writer)
 // exportSet writes a set of the database as a data file the importer
 // reads: hex keys for hash sets, one name per line for filename sets.
 func exportSet(ctx context.Context, st *db.Store, si db.SetInfo, path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
-	line := make([]byte, 0, 4200)
-	err = st.EachKey(ctx, si.Name, func(k []byte) error {
-		if si.Kind.KeyWidth() == 0 {
-			if bytes.ContainsAny(k, "\r\n") || (len(k) > 0 && k[0] == '#') || len(bytes.TrimSpace(k)) == 0 {
-				return fmt.Errorf("set %s: name %q cannot be written as a list line", si.Name, k)
+	return writeDataFile(path, func(w *bufio.Writer) error {
+		line := make([]byte, 0, 4200)
+		return st.EachKey(ctx, si.Name, func(k []byte) error {
+			if si.Kind.KeyWidth() == 0 {
+				if bytes.ContainsAny(k, "\r\n") || (len(k) > 0 && k[0] == '#') || len(bytes.TrimSpace(k)) == 0 {
+					return fmt.Errorf("set %s: name %q cannot be written as a list line", si.Name, k)
+				}
+				line = append(append(line[:0], k...), '\n')
+			} else {
+				line = append(hex.AppendEncode(line[:0], k), '\n')
 			}
-			line = append(append(line[:0], k...), '\n')
-		} else {
-			line = append(hex.AppendEncode(line[:0], k), '\n')
-		}
-		_, err := w.Write(line)
-		return err
+			_, err := w.Write(line)
+			return err
+		})
 	})
-	if err != nil {
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	return f.Close()
 }
 
 // exportRecords writes a hash set as a records file: every key with each
 // of its records, in one read of the set.
 func exportRecords(ctx context.Context, st *db.Store, si db.SetInfo, path string) error {
+	return writeDataFile(path, func(w *bufio.Writer) error {
+		err := st.View(func(r *db.Reader) error {
+			r.SetPackagePage(0, -1)
+			head := make([]byte, 0, 130)
+			return r.ForEachKey(ctx, si, func(k []byte) error {
+				_, err := writeKeyRecords(r, si, k, hex.AppendEncode(head[:0], k), w)
+				return err
+			})
+		})
+		if err != nil {
+			return fmt.Errorf("set %s: %w", si.Name, err)
+		}
+		return nil
+	})
+}
+
+// exportBlocks writes a block set as hashdb JSON.
+func exportBlocks(ctx context.Context, st *db.Store, si db.SetInfo, path string) error {
+	return writeDataFile(path, func(w *bufio.Writer) error {
+		return blocks.ExportJSON(ctx, st, si.Name, "matchmeta bundle create --from-db "+si.Name, w, progress.New())
+	})
+}
+
+// writeDataFile creates path and has fn write it through a buffer; the
+// file is complete only when both the flush and the close succeed.
+func writeDataFile(path string, fn func(w *bufio.Writer) error) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	w := bufio.NewWriterSize(f, 1<<20)
-	err = st.View(func(r *db.Reader) error {
-		r.SetPackagePage(0, -1)
-		head := make([]byte, 0, 130)
-		return r.ForEachKey(ctx, si, func(k []byte) error {
-			_, err := writeKeyRecords(r, si, k, hex.AppendEncode(head[:0], k), w)
-			return err
-		})
-	})
-	if err != nil {
-		return fmt.Errorf("set %s: %w", si.Name, err)
+	if err := fn(w); err != nil {
+		return err
 	}
 	if err := w.Flush(); err != nil {
-		return err
-	}
-	return f.Close()
-}
-
-// exportBlocks writes a block set as hashdb JSON.
-func exportBlocks(ctx context.Context, st *db.Store, si db.SetInfo, path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := blocks.ExportJSON(ctx, st, si.Name, "matchmeta bundle create --from-db "+si.Name, f, progress.New()); err != nil {
 		return err
 	}
 	return f.Close()
