@@ -508,6 +508,9 @@ func (d *DeltaBuilder) end() {
 // transactions while lookups go on, then swaps it in (one transaction), if
 // the set has not changed meanwhile. The fingerprint must come out equal;
 // the old base and layer are dropped. A set without a layer is left alone.
+// A release set keeps its file store: the merged base carries the file
+// numbers of the keys it keeps, and an added key points at no file (its
+// records, if it came with any, move into the set's own list).
 func (s *Store) MergeDelta(ctx context.Context, name string) (SetInfo, error) {
 	cur, err := s.Set(name)
 	if err != nil {
@@ -533,7 +536,11 @@ func (s *Store) MergeDelta(ctx context.Context, name string) (SetInfo, error) {
 		if err := meta.Put(keyNextID, binary.BigEndian.AppendUint32(nil, id+1)); err != nil {
 			return err
 		}
-		for _, idx := range [][]byte{idxKeys, idxRecords, idxPackages} {
+		idxs := [][]byte{idxKeys, idxRecords, idxPackages}
+		if cur.FilesID != 0 {
+			idxs = append(idxs, idxFileIDs, idxOverflow)
+		}
+		for _, idx := range idxs {
 			if err := createIndex(tx, id, idx); err != nil {
 				return err
 			}
@@ -588,15 +595,43 @@ func (s *Store) mergeDelta(ctx context.Context, cur SetInfo, id uint32) (SetInfo
 	}
 	defer w.rollback()
 	cw := newChunkWriter(w, string(idxKeys), width)
+	// A release set's keys point at its file store: the merged base gets
+	// the file number of each kept key (and its overflow entry when it
+	// names several files); an added key names no file, which its empty
+	// overflow entry says (its records, if any, are in the layer's list).
+	files := cur.FilesID != 0
+	fw := &fileChunkWriter{keys: cw, w: w}
 	li := 0
 	var n uint64
-	addKey := func(k []byte) error {
+	noFile := make([]byte, 4)
+	// num is a base key's file number (nil for an added key).
+	addKey := func(k, num []byte) error {
 		n++
-		return cw.add(k)
+		if !files {
+			return cw.add(k)
+		}
+		var ov []byte
+		switch {
+		case num == nil:
+			num, ov = noFile, []byte{}
+		case binary.BigEndian.Uint32(num) == 0:
+			if ob := indexBucket(w.tx, cur.ID, idxOverflow); ob != nil {
+				ov = ob.Get(k)
+			}
+			if ov == nil {
+				return fmt.Errorf("base key %X: overflow entry missing", k)
+			}
+		}
+		if ov != nil {
+			if err := w.put(string(idxOverflow), k, ov); err != nil {
+				return err
+			}
+		}
+		return fw.add(k, num)
 	}
 	// Keys: the base chunk by chunk (copied: a commit inside the writer
 	// may remap the file), each Seek in the writer's current transaction.
-	var after, chunk []byte
+	var after, chunk, nums []byte
 	for {
 		src := indexBucket(w.tx, cur.ID, idxKeys)
 		if src == nil {
@@ -617,11 +652,25 @@ func (s *Store) mergeDelta(ctx context.Context, cur SetInfo, id uint32) (SetInfo
 		}
 		chunk = append(append(chunk[:0], cv[:len(cv)-chunkSumLen]...), ck...)
 		after = append(after[:0], ck...)
+		if files {
+			var iv []byte
+			if ib := indexBucket(w.tx, cur.ID, idxFileIDs); ib != nil {
+				iv = ib.Get(ck)
+			}
+			if len(iv) != len(chunk)/width*4+chunkSumLen {
+				return SetInfo{}, fmt.Errorf("base file numbers of chunk %X: %w", ck, errBadRecord)
+			}
+			nums = append(nums[:0], iv[:len(iv)-chunkSumLen]...)
+		}
 		for i := 0; i < len(chunk); i += width {
 			x := chunk[i : i+width]
+			var num []byte
+			if files {
+				num = nums[i/width*4 : i/width*4+4]
+			}
 			for li < len(layer) && bytes.Compare(layer[li].k, x) < 0 {
 				if layer[li].op == deltaAdd {
-					if err := addKey(layer[li].k); err != nil {
+					if err := addKey(layer[li].k, nil); err != nil {
 						return SetInfo{}, err
 					}
 				}
@@ -634,7 +683,7 @@ func (s *Store) mergeDelta(ctx context.Context, cur SetInfo, id uint32) (SetInfo
 					continue
 				}
 			}
-			if err := addKey(x); err != nil {
+			if err := addKey(x, num); err != nil {
 				return SetInfo{}, err
 			}
 		}
@@ -644,12 +693,12 @@ func (s *Store) mergeDelta(ctx context.Context, cur SetInfo, id uint32) (SetInfo
 	}
 	for ; li < len(layer); li++ {
 		if layer[li].op == deltaAdd {
-			if err := addKey(layer[li].k); err != nil {
+			if err := addKey(layer[li].k, nil); err != nil {
 				return SetInfo{}, err
 			}
 		}
 	}
-	if err := cw.flush(); err != nil {
+	if err := fw.flush(); err != nil {
 		return SetInfo{}, err
 	}
 	// Records of keys still present, and packages, copied in key order;

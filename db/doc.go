@@ -15,7 +15,8 @@
 //	            n  directory index: dir hash -> names (look-alike checks)
 //	            p  package key -> JSON Package
 //	            i  release sets: chunk key -> each key's file number
-//	            o  release sets: key -> file numbers (keys of several files)
+//	            o  release sets: key -> file numbers (keys of several files;
+//	               empty for a key a merged delta added, which names none)
 //	            f  a release's file store (its own data ID, SetInfo.FilesID):
 //	               file number -> the file once, all names, segments and
 //	               packages, packed (files.go); p then holds its packages

@@ -27,7 +27,9 @@ import (
 //	xSSSSi   chunk key -> the file number of each key of that chunk
 //	         (uint32 BE each, in key order, then CRC-32C); 0 when the key
 //	         names several files, which are then listed in
-//	xSSSSo   key -> file numbers (uvarint, ascending)
+//	xSSSSo   key -> file numbers (uvarint, ascending); empty for a key
+//	         that names no file (one a delta added, merged into the base:
+//	         its records, if it came with any, are in the set's own list)
 //
 // FFFF is SetInfo.FilesID, a data ID of its own: removing one set of the
 // group leaves the store to the others, and the store goes with the last
@@ -728,6 +730,43 @@ func (b *Builder) writeFileChunks(ctx context.Context, w putter, so *sorter, wid
 		return 0, err
 	}
 	return n, flush()
+}
+
+// fileChunkWriter writes a release set's chunked keys with the parallel
+// file numbers (4 bytes each), under the same chunk keys.
+type fileChunkWriter struct {
+	keys *chunkWriter
+	w    putter
+	ids  []byte
+	last []byte
+}
+
+func (c *fileChunkWriter) add(key, num []byte) error {
+	c.ids = append(c.ids, num...)
+	c.last = append(c.last[:0], key...)
+	if len(c.ids) == c.keys.per*4 {
+		if err := c.flushIDs(); err != nil {
+			return err
+		}
+	}
+	return c.keys.add(key)
+}
+
+func (c *fileChunkWriter) flushIDs() error {
+	if len(c.ids) == 0 {
+		return nil
+	}
+	err := c.w.put(string(idxFileIDs), c.last, appendChunkSum(c.ids, c.last))
+	c.ids = c.ids[:0]
+	return err
+}
+
+// flush writes the keys and numbers collected so far as one chunk.
+func (c *fileChunkWriter) flush() error {
+	if err := c.flushIDs(); err != nil {
+		return err
+	}
+	return c.keys.flush()
 }
 
 // checkFiles verifies a file-store set's parallel file numbers against

@@ -570,7 +570,10 @@ func fpStore(ctx context.Context, fs []*fpStream, tx *bolt.Tx, filesID uint32) e
 	return nil
 }
 
-// fpKeyFiles streams a release set's keys' file numbers.
+// fpKeyFiles streams a release set's keys' file numbers: those of the
+// keys it holds that name a file. A key its delta layer removed is left
+// out, and so is a key that names none (one a merged delta added): the
+// merged base then streams what the layered set did.
 func fpKeyFiles(ctx context.Context, f *fpStream, tx *bolt.Tx, si SetInfo) error {
 	f.section('I')
 	kb, ib, ob := indexBucket(tx, si.ID, idxKeys), indexBucket(tx, si.ID, idxFileIDs), indexBucket(tx, si.ID, idxOverflow)
@@ -578,6 +581,23 @@ func fpKeyFiles(ctx context.Context, f *fpStream, tx *bolt.Tx, si SetInfo) error
 		return nil
 	}
 	w := si.Kind.KeyWidth()
+	// The layer's removes, walked along with the keys (both sorted).
+	var dc *bolt.Cursor
+	var dk, dv []byte
+	if si.Delta != nil {
+		d := indexBucket(tx, si.Delta.ID, idxDeltaB)
+		if d == nil {
+			return fmt.Errorf("delta layer %d missing", si.Delta.ID)
+		}
+		dc = d.Cursor()
+		dk, dv = dc.First()
+	}
+	removed := func(key []byte) bool {
+		for dk != nil && bytes.Compare(dk, key) < 0 {
+			dk, dv = dc.Next()
+		}
+		return dk != nil && bytes.Equal(dk, key) && len(dv) == 1 && dv[0] == deltaRemove
+	}
 	var nums []byte
 	// 'i' has the same chunk keys as 'k': walk both together.
 	c, ic := kb.Cursor(), ib.Cursor()
@@ -597,9 +617,16 @@ func fpKeyFiles(ctx context.Context, f *fpStream, tx *bolt.Tx, si SetInfo) error
 			if i < n-1 {
 				key = packed[i*w : i*w+w]
 			}
+			if dc != nil && removed(key) {
+				continue
+			}
 			nums = append(nums[:0], iv[i*4:i*4+4]...)
 			if binary.BigEndian.Uint32(nums) == 0 && ob != nil {
-				nums = append(nums, ob.Get(key)...)
+				ov := ob.Get(key)
+				if ov != nil && len(ov) == 0 {
+					continue // names no file
+				}
+				nums = append(nums, ov...)
 			}
 			f.pair(key, nums)
 		}
