@@ -9,7 +9,7 @@ type chunkWriter struct {
 	width   int
 	per     int
 	buf     []byte
-	lastKey []byte
+	lastKey []byte // the last chunk's key
 }
 
 func newChunkWriter(w putter, idx string, width int) *chunkWriter {
@@ -36,9 +36,9 @@ func (c *chunkWriter) flush() error {
 	// The value gets a CRC-32C of the whole chunk: bbolt checks its page
 	// structure but not the bytes inside a value, and a flipped bit in a
 	// hash must not go unnoticed.
-	key := append(c.lastKey[:0], c.buf[last:]...) // the sum overwrites buf[last:]
-	val := appendChunkSum(c.buf[:last], key)
-	err := c.w.put(c.idx, key, val)
+	c.lastKey = append(c.lastKey[:0], c.buf[last:]...) // the sum overwrites buf[last:]
+	val := appendChunkSum(c.buf[:last], c.lastKey)
+	err := c.w.put(c.idx, c.lastKey, val)
 	c.buf = c.buf[:0]
 	return err
 }

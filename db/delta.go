@@ -594,13 +594,12 @@ func (s *Store) mergeDelta(ctx context.Context, cur SetInfo, id uint32) (SetInfo
 		return SetInfo{}, err
 	}
 	defer w.rollback()
-	cw := newChunkWriter(w, string(idxKeys), width)
+	fw := newFileChunkWriter(w, width)
 	// A release set's keys point at its file store: the merged base gets
 	// the file number of each kept key (and its overflow entry when it
 	// names several files); an added key names no file, which its empty
 	// overflow entry says (its records, if any, are in the layer's list).
 	files := cur.FilesID != 0
-	fw := &fileChunkWriter{keys: cw, w: w}
 	li := 0
 	var n uint64
 	noFile := make([]byte, 4)
@@ -608,7 +607,7 @@ func (s *Store) mergeDelta(ctx context.Context, cur SetInfo, id uint32) (SetInfo
 	addKey := func(k, num []byte) error {
 		n++
 		if !files {
-			return cw.add(k)
+			return fw.keys.add(k)
 		}
 		var ov []byte
 		switch {

@@ -674,29 +674,10 @@ func clone(b []byte) []byte {
 // numbers as values, from FileBuilder.write): the chunked keys, the
 // parallel file numbers and the overflow of keys with several files.
 func (b *Builder) writeFileChunks(ctx context.Context, w putter, so *sorter, width int) (uint64, error) {
-	per := chunkKeys(width)
-	keys := make([]byte, 0, per*width+chunkSumLen)
-	ids := make([]byte, 0, per*4+chunkSumLen)
-	last := make([]byte, 0, width)
+	fw := newFileChunkWriter(w, width)
+	var several [4]byte // the file number of a key with several files
 	var ov []byte
 	var n uint64
-	flush := func() error {
-		if len(keys) == 0 {
-			return nil
-		}
-		cut := len(keys) - width
-		last = append(last[:0], keys[cut:]...)
-		val := appendChunkSum(keys[:cut], last)
-		if err := w.put(string(idxKeys), last, val); err != nil {
-			return err
-		}
-		idv := appendChunkSum(ids, last)
-		if err := w.put(string(idxFileIDs), last, idv); err != nil {
-			return err
-		}
-		keys, ids = keys[:0], ids[:0]
-		return nil
-	}
 	err := so.finish(func(key []byte, vals [][]byte) error {
 		n++
 		if n&0xffff == 0 {
@@ -708,11 +689,9 @@ func (b *Builder) writeFileChunks(ctx context.Context, w putter, so *sorter, wid
 		if len(vals) == 0 {
 			return fmt.Errorf("key %X without a file", key)
 		}
-		keys = append(keys, key...)
-		if len(vals) == 1 {
-			ids = append(ids, vals[0]...)
-		} else {
-			ids = binary.BigEndian.AppendUint32(ids, 0)
+		num := vals[0]
+		if len(vals) > 1 {
+			num = several[:]
 			ov = ov[:0]
 			for _, v := range vals {
 				ov = binary.AppendUvarint(ov, uint64(binary.BigEndian.Uint32(v)))
@@ -721,15 +700,12 @@ func (b *Builder) writeFileChunks(ctx context.Context, w putter, so *sorter, wid
 				return err
 			}
 		}
-		if len(keys) == per*width {
-			return flush()
-		}
-		return nil
+		return fw.add(key, num)
 	})
 	if err != nil {
 		return 0, err
 	}
-	return n, flush()
+	return n, fw.flush()
 }
 
 // fileChunkWriter writes a release set's chunked keys with the parallel
@@ -738,35 +714,41 @@ type fileChunkWriter struct {
 	keys *chunkWriter
 	w    putter
 	ids  []byte
-	last []byte
+}
+
+func newFileChunkWriter(w putter, width int) *fileChunkWriter {
+	keys := newChunkWriter(w, string(idxKeys), width)
+	return &fileChunkWriter{keys: keys, w: w, ids: make([]byte, 0, keys.per*4+chunkSumLen)}
 }
 
 func (c *fileChunkWriter) add(key, num []byte) error {
 	c.ids = append(c.ids, num...)
-	c.last = append(c.last[:0], key...)
-	if len(c.ids) == c.keys.per*4 {
-		if err := c.flushIDs(); err != nil {
-			return err
-		}
+	if err := c.keys.add(key); err != nil {
+		return err
 	}
-	return c.keys.add(key)
+	if len(c.keys.buf) == 0 {
+		return c.flushIDs() // the keys' chunk was written
+	}
+	return nil
 }
 
+// flushIDs writes the numbers collected under the chunk key the keys
+// were last written with.
 func (c *fileChunkWriter) flushIDs() error {
 	if len(c.ids) == 0 {
 		return nil
 	}
-	err := c.w.put(string(idxFileIDs), c.last, appendChunkSum(c.ids, c.last))
+	err := c.w.put(string(idxFileIDs), c.keys.lastKey, appendChunkSum(c.ids, c.keys.lastKey))
 	c.ids = c.ids[:0]
 	return err
 }
 
 // flush writes the keys and numbers collected so far as one chunk.
 func (c *fileChunkWriter) flush() error {
-	if err := c.flushIDs(); err != nil {
+	if err := c.keys.flush(); err != nil {
 		return err
 	}
-	return c.keys.flush()
+	return c.flushIDs()
 }
 
 // checkFiles verifies a file-store set's parallel file numbers against
