@@ -702,11 +702,17 @@ func (s *Store) mergeDelta(ctx context.Context, cur SetInfo, id uint32) (SetInfo
 	}
 	// Records of keys still present, and packages, copied in key order;
 	// after a commit inside the writer the cursor resumes with a Seek.
-	for _, idx := range [][]byte{idxRecords, idxPackages} {
+	// Then the records and packages added keys came with (few next to the
+	// base's: written after them, a layer package replacing the base's).
+	for _, from := range []struct {
+		id  uint32
+		idx []byte
+	}{{cur.ID, idxRecords}, {cur.ID, idxPackages}, {cur.Delta.ID, idxRecords}, {cur.Delta.ID, idxPackages}} {
+		idx := from.idx
 		var after []byte
 		first := true
 		for {
-			src := indexBucket(w.tx, cur.ID, idx)
+			src := indexBucket(w.tx, from.id, idx)
 			if src == nil {
 				break
 			}
@@ -733,28 +739,6 @@ func (s *Store) mergeDelta(ctx context.Context, cur SetInfo, id uint32) (SetInfo
 			}
 			if k == nil {
 				break
-			}
-		}
-	}
-	// The records and packages added keys came with (few next to the
-	// base's: written after them, a layer package replacing the base's).
-	for _, idx := range [][]byte{idxRecords, idxPackages} {
-		var ents []ent
-		var vals [][]byte
-		// Read whole through the writer's transaction before writing
-		// (a commit inside the writer ends the cursor).
-		if b := indexBucket(w.tx, cur.Delta.ID, idx); b != nil {
-			if err := b.ForEach(func(k, v []byte) error {
-				ents = append(ents, ent{k: append([]byte(nil), k...)})
-				vals = append(vals, append([]byte(nil), v...))
-				return nil
-			}); err != nil {
-				return SetInfo{}, err
-			}
-		}
-		for i, e := range ents {
-			if err := w.put(string(idx), e.k, vals[i]); err != nil {
-				return SetInfo{}, err
 			}
 		}
 	}
