@@ -238,7 +238,7 @@ func (b *batch) sortedVerdicts(r *db.Reader) {
 	var kinds []db.Kind // in a batch, usually one
 	for i := range b.items {
 		it := &b.items[i]
-		if it.klen > 0 && it.err == "" && i <= orderMask {
+		if it.klen > 0 && it.err == "" {
 			b.order = append(b.order, binary.BigEndian.Uint64(it.key[:8])&^orderMask|uint64(i))
 			if !slices.Contains(kinds, it.kind) {
 				kinds = append(kinds, it.kind)
@@ -268,16 +268,6 @@ func (b *batch) sortedVerdicts(r *db.Reader) {
 		r.HeldBy(kind, b.keys, b.sets)
 		for j, h := range b.sets {
 			b.held[b.pos[j]] = h
-		}
-	}
-	// Items past the order's reach (a batch larger than it) one by one.
-	for i := orderMask + 1; i < len(b.items); i++ {
-		if it := &b.items[i]; it.klen > 0 && it.err == "" {
-			for j, si := range r.SetsOfKind(it.kind) {
-				if r.Has(si, it.key[:it.klen]) {
-					b.held[i] |= 1 << min(j, 63)
-				}
-			}
 		}
 	}
 }
@@ -316,6 +306,10 @@ type answerSpan struct {
 
 // orderMask holds an item's position in a sortedVerdicts order entry.
 const orderMask = 1<<16 - 1
+
+// A batch's every position fits under orderMask (this fails to compile
+// otherwise).
+var _ [orderMask + 1 - BatchSize]struct{}
 
 func (l *Local) process(b *batch, d Detail, sep []byte) error {
 	sorted := !l.cfg.UnsortedVerdicts
