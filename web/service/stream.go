@@ -367,16 +367,12 @@ func (l *Local) process(b *batch, d Detail, sep []byte) error {
 				}
 				continue
 			}
-			if it.klen > 0 {
+			if it.klen > 0 && !sorted {
 				// A hash: answered straight into JSON, unless the matches
 				// need the full Answer (records with packages, file stores).
+				// Sorted, heldAnswers has tried that for every held hash.
 				var ok, handled bool
-				if sorted {
-					b.out, ok, handled = r.AppendHeldHashAnswerJSON(b.out, it.kind, it.key[:it.klen], b.held[i], d == DetailFull)
-				} else {
-					b.out, ok, handled = r.AppendHashAnswerJSON(b.out, it.kind, it.key[:it.klen], d == DetailFull)
-				}
-				if handled {
+				if b.out, ok, handled = r.AppendHashAnswerJSON(b.out, it.kind, it.key[:it.klen], d == DetailFull); handled {
 					if ok {
 						t[0]++
 					} else {
