@@ -307,41 +307,50 @@ func writeDelta(ctx context.Context, path string, sa *db.Store, a string, sb *db
 			}
 		})
 	}()
-	line := make([]byte, 0, 130)
-	put := func(op byte, k []byte) error {
-		line = append(line[:0], op)
-		line = hex.AppendEncode(line, k)
-		if op == '+' && nb.Records > 0 {
-			return putRecords(sb, nb, k, line, w)
+	// One read of sb gives the records of the keys added.
+	err = sb.View(func(r *db.Reader) error {
+		r.SetPackagePage(0, -1)
+		line := make([]byte, 0, 130)
+		put := func(op byte, k []byte) error {
+			line = append(line[:0], op)
+			line = hex.AppendEncode(line, k)
+			if op == '+' && nb.Records > 0 {
+				_, err := writeKeyRecords(r, nb, k, line, w)
+				return err
+			}
+			line = append(line, '\n')
+			_, err := w.Write(line)
+			return err
 		}
-		line = append(line, '\n')
-		_, err := w.Write(line)
-		return err
-	}
-	next, ok := <-ch
-	err = sa.EachKey(ctx, a, func(k []byte) error {
-		for ok && bytes.Compare(next, k) < 0 {
+		next, ok := <-ch
+		err := sa.EachKey(ctx, a, func(k []byte) error {
+			for ok && bytes.Compare(next, k) < 0 {
+				if err := put('+', next); err != nil {
+					return err
+				}
+				adds++
+				next, ok = <-ch
+			}
+			if ok && bytes.Equal(next, k) {
+				next, ok = <-ch
+				return nil
+			}
+			removes++
+			return put('-', k)
+		})
+		if err != nil {
+			return err
+		}
+		for ; ok; next, ok = <-ch {
 			if err := put('+', next); err != nil {
 				return err
 			}
 			adds++
-			next, ok = <-ch
 		}
-		if ok && bytes.Equal(next, k) {
-			next, ok = <-ch
-			return nil
-		}
-		removes++
-		return put('-', k)
+		return nil
 	})
 	if err != nil {
 		return 0, 0, err
-	}
-	for ; ok; next, ok = <-ch {
-		if err := put('+', next); err != nil {
-			return 0, 0, err
-		}
-		adds++
 	}
 	if err := <-errc; err != nil {
 		return 0, 0, err
@@ -350,16 +359,6 @@ func writeDelta(ctx context.Context, path string, sa *db.Store, a string, sb *db
 		return 0, 0, err
 	}
 	return adds, removes, f.Close()
-}
-
-// putRecords writes the line of an added key (head, "+HEX"), once per
-// record of the key in set si of st, or bare when it has none.
-func putRecords(st *db.Store, si db.SetInfo, key, head []byte, w io.Writer) error {
-	return st.View(func(r *db.Reader) error {
-		r.SetPackagePage(0, -1)
-		_, err := writeKeyRecords(r, si, key, head, w)
-		return err
-	})
 }
 
 // writeKeyRecords writes head (the key's hex, after its "+" on a delta
