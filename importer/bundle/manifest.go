@@ -262,7 +262,7 @@ func (m *Manifest) Validate() error {
 		sets[d.Set] = true
 		switch d.Mode {
 		case ModeFull:
-			if d.Format == FileRecords && recordsKind(d.Kind) {
+			if d.Format == FileRecords && RecordsKind(d.Kind) {
 				// a hash list with its records
 			} else if want := fullFormat(d.Kind); want == "" || d.Format != want {
 				return fmt.Errorf("%s: format %q for a full %s set (want %s)", where, d.Format, d.Kind, orNone(fullFormat(d.Kind)))
@@ -347,8 +347,8 @@ func fullFormat(k db.Kind) string {
 	return ""
 }
 
-// recordsKind tells whether a full set of kind k may be a records file.
-func recordsKind(k db.Kind) bool {
+// RecordsKind tells whether a full set of kind k may be a records file.
+func RecordsKind(k db.Kind) bool {
 	return k == db.KindSHA256 || k == db.KindSHA1 || k == db.KindMD5
 }
 

@@ -83,7 +83,7 @@ func (c *creator) full(ctx context.Context, p plannedSet) (bundle.Dataset, error
 	case bundle.FileBlocks:
 		suffix = "json"
 	}
-	if d.Format != bundle.FullFormat(e.Kind) && (d.Format != bundle.FileRecords || e.Kind.KeyWidth() == 0 || e.Kind == db.KindPath || e.Kind == db.KindBlock) {
+	if d.Format != bundle.FullFormat(e.Kind) && (d.Format != bundle.FileRecords || !bundle.RecordsKind(e.Kind)) {
 		return d, fmt.Errorf("set %s: format %s for a %s set (want %s, or records for sha256, sha1 and md5 sets)", e.Set, d.Format, e.Kind, bundle.FullFormat(e.Kind))
 	}
 	var perFile []uint64
