@@ -167,15 +167,25 @@ func recordField(b []byte) (tag byte, v, rest []byte, bad bool) {
 func plainRecord(b []byte) bool {
 	for len(b) > 0 {
 		tag, v, rest, bad := recordField(b)
-		if bad || tag == tagPackage || tag == tagName && !plainASCII(v) {
+		if bad || !plainField(tag, v) {
 			return false
 		}
-		if tag == tagSize {
-			if _, k := binary.Uvarint(v); k <= 0 {
-				return false // DecodeRecord's error
-			}
-		}
 		b = rest
+	}
+	return true
+}
+
+// plainField reports whether a record field is one appendPlainRecord
+// writes as DecodeRecord reads it.
+func plainField(tag byte, v []byte) bool {
+	switch tag {
+	case tagPackage:
+		return false
+	case tagName:
+		return plainASCII(v)
+	case tagSize:
+		_, k := binary.Uvarint(v)
+		return k > 0 // else DecodeRecord's error
 	}
 	return true
 }
@@ -184,15 +194,15 @@ func plainRecord(b []byte) bool {
 // appendRecordJSON(DecodeRecord(b).ToJSON(nil)) does, for a record that
 // plainRecord accepts (false otherwise, dst then to be dropped).
 func appendPlainRecord(dst, b []byte) ([]byte, bool) {
-	if !plainRecord(b) {
-		return dst, false
-	}
 	// DecodeRecord keeps the last value of a repeated tag; fields are
 	// written in RecordJSON's order.
 	var f [tagSpecial + 1][]byte
 	var has [tagSpecial + 1]bool
 	for len(b) > 0 {
-		tag, v, rest, _ := recordField(b)
+		tag, v, rest, bad := recordField(b)
+		if bad || !plainField(tag, v) {
+			return dst, false
+		}
 		if tag < byte(len(f)) {
 			f[tag], has[tag] = v, true
 		}
@@ -211,10 +221,7 @@ func appendPlainRecord(dst, b []byte) ([]byte, bool) {
 		dst = jsonstr.Append(dst, f[tagName], jsonstr.Go)
 	}
 	if has[tagSize] {
-		sz, k := binary.Uvarint(f[tagSize])
-		if k <= 0 {
-			return dst, false
-		}
+		sz, _ := binary.Uvarint(f[tagSize]) // valid: plainField
 		// DecodeRecord's int64(sz): a size past int64 reads negative,
 		// which ToJSON then leaves out.
 		if int64(sz) >= 0 {
