@@ -17,9 +17,10 @@ import (
 //
 // It covers plain hash lists, the common case: handled is false, and
 // nothing is appended, when a matching set keeps its records in a file
-// store or a delta, a record names packages or a file name is not plain
-// ASCII, a package page was asked for, or a record is corrupt (its error
-// answer comes from Answer). The caller then answers through Answer.
+// store or a delta, a record names packages, a release segment or a
+// package count (a release's record in a plain list), a file name is not
+// plain ASCII, a package page was asked for, or a record is corrupt (its
+// error answer comes from Answer). The caller then answers through Answer.
 func (r *Reader) AppendHashAnswerJSON(dst []byte, kind Kind, key []byte, withRecords bool) (out []byte, ok, handled bool) {
 	var held uint64
 	for j, si := range r.cat.byKind[kind] {
@@ -163,7 +164,8 @@ func recordField(b []byte) (tag byte, v, rest []byte, bad bool) {
 }
 
 // plainRecord reports whether an encoded record is one appendPlainRecord
-// writes: no packages, no corrupt field, a plain ASCII name.
+// writes: no packages, segment or package count, no corrupt field, a
+// plain ASCII name.
 func plainRecord(b []byte) bool {
 	for len(b) > 0 {
 		tag, v, rest, bad := recordField(b)
@@ -179,8 +181,8 @@ func plainRecord(b []byte) bool {
 // writes as DecodeRecord reads it.
 func plainField(tag byte, v []byte) bool {
 	switch tag {
-	case tagPackage:
-		return false
+	case tagPackage, tagSegment, tagPackageTotal:
+		return false // not written: a release's record, through Answer
 	case tagName:
 		return plainASCII(v)
 	case tagSize:

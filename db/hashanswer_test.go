@@ -44,6 +44,11 @@ func TestAppendHashAnswerJSONMatchesAnswer(t *testing.T) {
 		many,
 		{{SpecialCode: "ü"}}, // UTF-8 outside names: written directly
 		{named("del\x7f")},
+		// A release's records in a plain list (a bundle's, a merged
+		// delta's): through Answer, which writes their segment and
+		// package count.
+		{{FileName: []byte("seg.exe"), FileSize: 7, Segment: "modern"}},
+		{{FileName: []byte("tot.exe"), FileSize: 7, PackageTotal: 3}},
 	}
 	imp, err := st.BeginImport(ctx, []SetSpec{
 		{Name: "known", Kind: KindMD5, Class: ClassKnown, Provenance: Provenance{Source: "known.md5", Version: "v1", Desc: `a "list"`}},
@@ -81,7 +86,7 @@ func TestAppendHashAnswerJSONMatchesAnswer(t *testing.T) {
 	if _, err := imp.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	fallback := map[int]bool{6: true, 7: true, 8: true, 9: true, 10: true, 13: true}
+	fallback := map[int]bool{6: true, 7: true, 8: true, 9: true, 10: true, 13: true, 14: true, 15: true}
 	err = st.View(func(r *Reader) error {
 		for _, withRecords := range []bool{true, false} {
 			for i := 0; i < 200; i++ {
