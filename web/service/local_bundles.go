@@ -100,8 +100,6 @@ func (l *Local) BundleVerify(ctx context.Context, req BundleApplyRequest) (Bundl
 	return verify(ctx, req, l.bundles.opts(trust, req.BundleTrust))
 }
 
-// VerifyBundle checks a bundle without a database: against the trust
-// directory alone (no key rotation counts).
 // VerifyBundleWith verifies through svc, so the key rotations applied to
 // its database count; without a service (no database) the trust
 // directory of cfg alone does.
@@ -112,6 +110,8 @@ func VerifyBundleWith(ctx context.Context, svc Bundles, req BundleApplyRequest, 
 	return VerifyBundle(ctx, req, cfg)
 }
 
+// VerifyBundle checks a bundle without a database: against the trust
+// directory alone (no key rotation counts).
 func VerifyBundle(ctx context.Context, req BundleApplyRequest, cfg BundleConfig) (BundleVerified, error) {
 	a := &bundleApplier{cfg: cfg}
 	trust, err := bundle.LoadTrust(a.trustDir(req.BundleTrust), nil)
