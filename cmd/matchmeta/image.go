@@ -34,7 +34,7 @@ func (m *Main) withImaging(ctx context.Context, c *command.Call, what string, ne
 		}
 	}
 	if needDB {
-		return m.job(ctx, c, what, svcOptions{readOnly: true}, func(svc service.Service, _ *render.Progress) error { return fn(svc, p) })
+		return m.with(ctx, c, svcOptions{readOnly: true, log: p.LogWriter()}, func(svc service.Service) error { return fn(svc, p) })
 	}
 	log := m.logTo(p.LogWriter())
 	jobs := service.NewRunner(service.RunnerConfig{Logger: log})
