@@ -73,9 +73,5 @@ func (m *Main) envOr(name, def string) string {
 	return def
 }
 
-func (m *Main) logger() *slog.Logger {
-	if m.Logger != nil {
-		return m.Logger
-	}
-	return slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: levelOf(m.env("MATCHMETA_LOG_LEVEL"))}))
-}
+// logger is the stderr logger (logTo), unless a test set Logger.
+func (m *Main) logger() *slog.Logger { return m.logTo(m.Stderr) }

@@ -44,8 +44,11 @@ func (m *Main) service(ctx context.Context, dbPath string, o svcOptions) (servic
 // logTo is the logger of a local service: its lines to w (default
 // stderr), unless a test set Logger.
 func (m *Main) logTo(w io.Writer) *slog.Logger {
-	if w == nil || m.Logger != nil {
-		return m.logger()
+	if m.Logger != nil {
+		return m.Logger
+	}
+	if w == nil {
+		w = m.Stderr
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: levelOf(m.env("MATCHMETA_LOG_LEVEL"))}))
 }
