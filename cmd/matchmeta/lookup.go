@@ -17,9 +17,6 @@ import (
 
 const lookupUsage = "lookup [--db PATH | --server URL [--api-key K]] [--type T] [--json] VALUE... | lookup [--server URL] --file FILE [-o OUT]"
 
-// maxRejectWarnings bounds lookup --server --file's per-line complaints.
-const maxRejectWarnings = web.MaxRejectWarnings
-
 // lookupCmd answers values. Its exit status is grep's: 0 when every value
 // matched (OK), 1 when any was not found (NA), 2 on a usage error, a
 // refused value (verdict "error") or any other failure.

@@ -127,8 +127,8 @@ func TestLookupRemote(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
 	}
-	if n := strings.Count(stderr, "is not hexadecimal"); n != maxRejectWarnings {
-		t.Errorf("%d per-line warnings, want %d", n, maxRejectWarnings)
+	if n := strings.Count(stderr, "is not hexadecimal"); n != web.MaxRejectWarnings {
+		t.Errorf("%d per-line warnings, want %d", n, web.MaxRejectWarnings)
 	}
 
 	// Values on the command line, from stdin, and the key as a flag.
