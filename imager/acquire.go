@@ -297,8 +297,7 @@ func (a *acq) run(ctx context.Context) (*Report, error) {
 	// whole-image hashes, zero regions included.
 	// Begin: done and bytes count this phase's read-back from zero.
 	tr.Begin("verify", "", "blocks", uint64(a.geo.Blocks()), a.geo.Bytes())
-	whole := newWholeHashes(o.MD5, o.SHA1)
-	vr, err := checkAcquisition(ctx, a.geo, a.o.Out, a.man, a.listed, a.id, &whole, tr)
+	vr, err := checkAcquisition(ctx, a.geo, a.o.Out, a.man, a.listed, a.id, newWholeHashes(o.MD5, o.SHA1), tr)
 	if err != nil {
 		return nil, err
 	}

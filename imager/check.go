@@ -69,12 +69,12 @@ func (r *slotReader) get(idx int64) ([32]byte, bool, error) {
 // checkAcquisition reads the whole acquisition back in index order,
 // checks every listed block against its manifest line (and block files
 // against their names), checks that unlisted regions of a raw image are
-// zeros, and, when whole is not nil, feeds the full image to it, zero
-// regions included (the hashes go into the result). listed may be nil:
-// then the manifest says what is listed. Two readers verify blocks while
+// zeros, and feeds the full image to whole, zero regions included (the
+// hashes go into the result). listed may be nil: then the manifest says
+// what is listed. Two readers verify blocks while
 // one goroutine takes them in order.
 func checkAcquisition(ctx context.Context, g Geometry, dir string, m *manifest, listed bitmap, id age.Identity,
-	whole *wholeHashes, tr *progress.Tracker) (checkResult, error) {
+	whole wholeHashes, tr *progress.Tracker) (checkResult, error) {
 	var res checkResult
 	var img *os.File
 	if g.Layout == "raw" {
@@ -230,9 +230,7 @@ func checkAcquisition(ctx context.Context, g Geometry, dir string, m *manifest, 
 		if s.listed {
 			res.Checked++
 		}
-		if whole != nil {
-			whole.write(s.data)
-		}
+		whole.write(s.data)
 		s.free <- struct{}{}
 		res.Bytes += g.BlockSize
 		if problem != "" {
@@ -247,8 +245,6 @@ func checkAcquisition(ctx context.Context, g Geometry, dir string, m *manifest, 
 	if fatal != nil {
 		return res, fatal
 	}
-	if whole != nil {
-		whole.apply(&res)
-	}
+	whole.apply(&res)
 	return res, nil
 }

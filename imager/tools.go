@@ -108,8 +108,7 @@ func Verify(ctx context.Context, dir string, o VerifyOptions) (*VerifyResult, er
 	o.Progress.Phase("verify", "blocks")
 	o.Progress.SetTotal(uint64(g.Blocks()))
 	o.Progress.SetBytesTotal(g.Bytes())
-	whole := newWholeHashes(rep.Hashes.MD5 != "", rep.Hashes.SHA1 != "")
-	c, err := checkAcquisition(ctx, g, dir, m, nil, id, &whole, o.Progress)
+	c, err := checkAcquisition(ctx, g, dir, m, nil, id, newWholeHashes(rep.Hashes.MD5 != "", rep.Hashes.SHA1 != ""), o.Progress)
 	if err != nil {
 		return nil, err
 	}
