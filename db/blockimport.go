@@ -73,8 +73,8 @@ func (s *Store) BeginBlocks(ctx context.Context, spec SetSpec, bo BlockOptions, 
 	if spec.Step == 0 {
 		spec.Step = spec.BlockSize
 	}
-	if spec.Step < 0 || spec.Step%512 != 0 || spec.Step > spec.BlockSize {
-		return nil, fmt.Errorf("db: block set %s: %w: step %d (want a multiple of 512 up to the block size)", spec.Name, ErrInvalid, spec.Step)
+	if err := ValidateBlockStep(spec.Step, spec.BlockSize); err != nil {
+		return nil, fmt.Errorf("db: block set %s: %w", spec.Name, err)
 	}
 	st := &blockState{opts: bo}
 	if bo.Base != "" {
@@ -114,6 +114,15 @@ func (s *Store) BeginBlocks(ctx context.Context, spec SetSpec, bo BlockOptions, 
 func ValidateBlockSize(n int) error {
 	if n != 512 && n != 4096 {
 		return fmt.Errorf("%w: block size %d (want 512 or 4096)", ErrInvalid, n)
+	}
+	return nil
+}
+
+// ValidateBlockStep accepts a block set's scan step: a multiple of 512 up
+// to the block size (0 passes: it stands for the block size).
+func ValidateBlockStep(step, blockSize int) error {
+	if step < 0 || step%512 != 0 || step > blockSize {
+		return fmt.Errorf("%w: step %d (want a multiple of 512 up to the block size; 0 is the block size)", ErrInvalid, step)
 	}
 	return nil
 }

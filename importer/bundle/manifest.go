@@ -365,8 +365,8 @@ func (d Dataset) validateBlocks(where string) error {
 	if err := db.ValidateBlockSize(d.BlockSize); err != nil {
 		return fmt.Errorf("%s: %w", where, err)
 	}
-	if d.Step < 0 || d.Step%512 != 0 || d.Step > d.BlockSize {
-		return fmt.Errorf("%s: step %d: want a multiple of 512 up to the block size (0: the block size)", where, d.Step)
+	if err := db.ValidateBlockStep(d.Step, d.BlockSize); err != nil {
+		return fmt.Errorf("%s: %w", where, err)
 	}
 	if d.Mode == ModeFull && len(d.Files) != 1 {
 		return fmt.Errorf("%s: a full block set is one hashdb JSON file, not %d", where, len(d.Files))
