@@ -63,15 +63,11 @@ func NewHasher(size int) *Hasher {
 			h.table[i] = math.Float32frombits(bits)
 		}
 	}
-	var e float32
-	for i := 0; i < h.slots; i++ {
-		e += h.table[1]
-	}
-	h.distinctE = uint64(math.Round(float64(e * 1000)))
 	h.ones = make([]float32, h.slots+1)
 	for i := 1; i <= h.slots; i++ {
 		h.ones[i] = h.ones[i-1] + h.table[1]
 	}
+	h.distinctE = kEntropy(h.ones[h.slots]) // every symbol once: slots single-occurrence terms
 	return h
 }
 
