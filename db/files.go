@@ -73,9 +73,10 @@ type FileBuilder struct {
 	files    uint64
 }
 
-// fileIdentLen is the fixed prefix of a row's sort key: flags, the three
-// hashes, CRC-32 and size. Rows of one file sort together and their names
-// (and packages) after it.
+// fileIdentLen is the longest identity a row's sort key starts with:
+// flags, the three hashes, CRC-32 and size (packedIdentLen: those the row
+// has). Rows of one file sort together and their names (and packages)
+// after it.
 const fileIdentLen = 1 + 32 + 20 + 16 + 4 + 8
 
 const (
@@ -252,8 +253,7 @@ func (fb *FileBuilder) write(ctx context.Context, iw *importWriter) error {
 		renum[old+1] = uint32(i + 1)
 	}
 	var (
-		ident   []byte // the file's identity at fixed offsets (fileIdentLen)
-		packed  []byte // as the sort key has it (packedIdentLen)
+		packed  []byte // the file's identity as the sort key has it (packedIdentLen)
 		enc     []byte
 		num     [4]byte
 		started bool
@@ -271,13 +271,19 @@ func (fb *FileBuilder) write(ctx context.Context, iw *importWriter) error {
 		if err := w.put(string(idxFiles), num[:], enc); err != nil {
 			return err
 		}
+		h := packed[1:] // the hashes the file has, in flag order
 		for i, b := range fb.hashes {
-			if b == nil || ident[0]&(1<<i) == 0 {
+			if packed[0]&(1<<i) == 0 {
 				continue
 			}
-			off, wd := [3]int{1, 33, 53}[i], [3]int{32, 20, 16}[i]
+			wd := [3]int{32, 20, 16}[i]
+			key := h[:wd]
+			h = h[wd:]
+			if b == nil {
+				continue
+			}
 			b.input++
-			if err := b.put("k", ident[off:off+wd], num[:]); err != nil {
+			if err := b.put("k", key, num[:]); err != nil {
 				return err
 			}
 		}
@@ -310,8 +316,7 @@ func (fb *FileBuilder) write(ctx context.Context, iw *importWriter) error {
 			}
 			started = true
 			packed = append(packed[:0], key[:n]...)
-			ident = unpackIdent(ident, packed)
-			enc = appendFileHeader(enc[:0], ident)
+			enc = appendFileHeader(enc[:0], packed)
 			names = names[:0]
 			arena = arena[:0]
 		}
@@ -393,39 +398,18 @@ func packedIdentLen(flags byte) int {
 	return n
 }
 
-// unpackIdent lays a packed identity out at the fixed offsets of
-// fileIdentLen, absent fields zero.
-func unpackIdent(dst, packed []byte) []byte {
-	dst = append(dst[:0], make([]byte, fileIdentLen)...)
+// appendFileHeader encodes a file's identity (packed, as the sort key
+// has it): format, flags, the hashes it has, its size.
+func appendFileHeader(dst, packed []byte) []byte {
 	flags := packed[0]
-	dst[0] = flags
-	p := packed[1:]
-	for i := 0; i < 4; i++ {
-		if flags&(1<<i) != 0 {
-			off, wd := [4]int{1, 33, 53, 69}[i], [4]int{32, 20, 16, 4}[i]
-			copy(dst[off:off+wd], p[:wd])
-			p = p[wd:]
-		}
-	}
+	hashes := packed[1:]
 	if flags&fileHasSize != 0 {
-		copy(dst[73:81], p[:8])
+		hashes = packed[1 : len(packed)-8]
 	}
-	return dst
-}
-
-// appendFileHeader encodes a file's identity: format, flags, the hashes
-// it has, its size.
-func appendFileHeader(dst, ident []byte) []byte {
-	flags := ident[0]
 	dst = append(dst, fileFormat, flags)
-	for i := 0; i < 4; i++ {
-		if flags&(1<<i) != 0 {
-			off, wd := [4]int{1, 33, 53, 69}[i], [4]int{32, 20, 16, 4}[i]
-			dst = append(dst, ident[off:off+wd]...)
-		}
-	}
+	dst = append(dst, hashes...)
 	if flags&fileHasSize != 0 {
-		dst = binary.AppendUvarint(dst, binary.BigEndian.Uint64(ident[73:81]))
+		dst = binary.AppendUvarint(dst, binary.BigEndian.Uint64(packed[len(packed)-8:]))
 	}
 	return dst
 }
