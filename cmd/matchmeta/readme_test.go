@@ -185,8 +185,8 @@ func TestREADMEExamples(t *testing.T) {
 		if strings.HasPrefix(line, "```") {
 			inCode = !inCode
 		}
-		if strings.HasPrefix(line, "## ") {
-			demo() // each section starts from the demo data (a section may remove sets)
+		if strings.HasPrefix(line, "## ") && readmeRuns(lines, n, end) {
+			demo() // each section run starts from the demo data (a section may remove sets)
 		}
 		if inCode || !strings.HasPrefix(line, "    ") || !readmeRuns(lines, n, end) {
 			continue
