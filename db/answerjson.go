@@ -50,14 +50,16 @@ func appendMatchJSON(dst []byte, m *AnswerMatch) []byte {
 	}
 	if len(m.Records) > 0 {
 		dst = append(dst, `,"records":`...)
-		dst = appendArray(dst, m.Records, appendRecordJSON)
+		dst = appendArray(dst, m.Records, AppendRecordJSON)
 	}
 	dst = appendOptInt(dst, `,"package_total":`, m.PackageTotal)
 	dst = appendOptInt(dst, `,"record_total":`, m.RecordTotal)
 	return append(dst, '}')
 }
 
-func appendRecordJSON(dst []byte, r *RecordJSON) []byte {
+// AppendRecordJSON appends r's JSON, byte for byte what json.Marshal
+// writes (as AppendAnswerJSON does for an answer's records).
+func AppendRecordJSON(dst []byte, r *RecordJSON) []byte {
 	// The first field present opens the object.
 	dst = append(dst, '{')
 	open := len(dst)

@@ -90,7 +90,7 @@ func (r *Reader) AppendHeldHashAnswerJSON(dst []byte, kind Kind, key []byte, hel
 }
 
 // appendPlainMatch writes one match of a plain hash list as
-// appendMatchJSON(matchJSON(m)) does, its records as appendRecordJSON
+// appendMatchJSON(matchJSON(m)) does, its records as AppendRecordJSON
 // writes them. It reports false for what it does not cover.
 func (r *Reader) appendPlainMatch(dst []byte, si *SetInfo, key []byte, withRecords bool) ([]byte, bool) {
 	dst = append(dst, `{"set":`...)
@@ -193,7 +193,7 @@ func plainField(tag byte, v []byte) bool {
 }
 
 // appendPlainRecord writes an encoded record as
-// appendRecordJSON(DecodeRecord(b).ToJSON(nil)) does, for a record that
+// AppendRecordJSON(DecodeRecord(b).ToJSON(nil)) does, for a record that
 // plainRecord accepts (false otherwise, dst then to be dropped).
 func appendPlainRecord(dst, b []byte) ([]byte, bool) {
 	// DecodeRecord keeps the last value of a repeated tag; fields are

@@ -114,10 +114,7 @@ func FuzzDeltaLines(f *testing.F) {
 			for _, p := range op.Packages {
 				pkgs[p.Key] = p
 			}
-			line, err := RecordLine(nil, *op.Record, pkgs)
-			if err != nil {
-				t.Fatalf("record %+v does not write: %v", op.Record, err)
-			}
+			line := RecordLine(nil, *op.Record, pkgs)
 			again, _, err := ParseRecord(line[1:])
 			if err != nil || !reflect.DeepEqual(again, *op.Record) {
 				t.Fatalf("record %+v wrote %s, read back %+v (%v)", op.Record, line, again, err)

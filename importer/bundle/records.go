@@ -26,15 +26,10 @@ const maxRecordLine = 1 << 20
 
 // RecordLine appends the tab and JSON of rec (with its packages resolved
 // through pkgs) to dst.
-func RecordLine(dst []byte, rec db.Record, pkgs map[string]db.Package) ([]byte, error) {
+func RecordLine(dst []byte, rec db.Record, pkgs map[string]db.Package) []byte {
 	j := rec.ToJSON(pkgs)
 	j.FileNameShown, j.FileNameSuspicious = "", nil // derived from the name: not carried
-	b, err := json.Marshal(j)
-	if err != nil {
-		return dst, err
-	}
-	dst = append(dst, '\t')
-	return append(dst, b...), nil
+	return db.AppendRecordJSON(append(dst, '\t'), &j)
 }
 
 // ParseRecord reads the JSON object of a record line.

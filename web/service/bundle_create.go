@@ -376,9 +376,7 @@ func writeKeyRecords(r *db.Reader, si db.SetInfo, key, head []byte, w io.Writer)
 	}
 	var line []byte
 	for _, rec := range m.Records {
-		if line, err = bundle.RecordLine(append(line[:0], head...), rec, m.Packages); err != nil {
-			return 0, err
-		}
+		line = bundle.RecordLine(append(line[:0], head...), rec, m.Packages)
 		if _, err := w.Write(append(line, '\n')); err != nil {
 			return 0, err
 		}
