@@ -501,6 +501,16 @@ func (r *Reader) SetPackagePage(offset, limit int) {
 	r.pageOff, r.pageLim = max(offset, 0), limit
 }
 
+// packagePage is the page of a record's packages an answer carries: from
+// off, at most limit of them (all when limit <= 0).
+func packagePage[T any](pkgs []T, off, limit int) []T {
+	pkgs = pkgs[min(off, len(pkgs)):]
+	if limit > 0 && len(pkgs) > limit {
+		pkgs = pkgs[:limit]
+	}
+	return pkgs
+}
+
 // fileNumbers finds the file numbers a hash set's key points to.
 func (r *Reader) fileNumbers(set SetInfo, key []byte) ([]uint32, error) {
 	c := r.indexEntry(set.ID, idxKeys)
@@ -590,16 +600,7 @@ func (r *Reader) fillFileRecords(m *Match, key []byte) error {
 			if int(e.segment) < len(m.Set.Segments) {
 				rec.Segment = m.Set.Segments[e.segment]
 			}
-			page := e.pkgs
-			if r.pageOff >= len(page) {
-				page = nil
-			} else {
-				page = page[r.pageOff:]
-			}
-			if limit > 0 && len(page) > limit {
-				page = page[:limit]
-			}
-			for _, p := range page {
+			for _, p := range packagePage(e.pkgs, r.pageOff, limit) {
 				pkg, err := r.filePackage(m, pk, p)
 				if err != nil {
 					return err

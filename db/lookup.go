@@ -329,10 +329,7 @@ func (r *Reader) fillListRecords(m *Match, key, v []byte, pks []*bolt.Bucket) er
 			continue
 		}
 		if released {
-			rec.Packages = rec.Packages[min(r.pageOff, len(rec.Packages)):]
-			if limit > 0 && len(rec.Packages) > limit {
-				rec.Packages = rec.Packages[:limit]
-			}
+			rec.Packages = packagePage(rec.Packages, r.pageOff, limit)
 		}
 		m.Records = append(m.Records, rec)
 		for _, p := range rec.Packages {
