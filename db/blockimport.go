@@ -200,11 +200,7 @@ func (bi *BlockImport) AddBlockSources(block [16]byte, entropy uint64, label str
 	}
 	st.ids = ids
 	if st.spool == nil && st.hashes.added == 0 && bi.b.input == 0 {
-		sp, err := newBlockSpool(st.tmp, bi.imp.s.opts.SortMemory)
-		if err != nil {
-			return fmt.Errorf("db: block set %s: %w", bi.b.info.Name, err)
-		}
-		st.spool = sp
+		st.spool = newBlockSpool(st.tmp, bi.imp.s.opts.SortMemory)
 	}
 	if sp := st.spool; sp != nil && (!sp.have || bytes.Compare(block[:], sp.last[:]) > 0) {
 		if len(label) > MaxLabelLen {

@@ -32,8 +32,9 @@ type blockSpool struct {
 
 const spoolPiece = 4 << 20
 
-func newBlockSpool(dir string, memCap int) (*blockSpool, error) {
-	return &blockSpool{dir: dir, memCap: max(memCap, spoolPiece)}, nil
+// newBlockSpool makes a spool whose file, if it comes to one, goes in dir.
+func newBlockSpool(dir string, memCap int) *blockSpool {
+	return &blockSpool{dir: dir, memCap: max(memCap, spoolPiece)}
 }
 
 // write appends p to the pieces, moving them to the file when full.

@@ -205,10 +205,7 @@ func testBlockSpool(t *testing.T, memCap int) {
 		srcs    []spoolPair
 	}
 	dir := t.TempDir()
-	sp, err := newBlockSpool(dir, memCap)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp := newBlockSpool(dir, memCap)
 	defer sp.close()
 	r := rand.New(rand.NewPCG(9, 10))
 	labels := []string{"", "", "R", "HW", "M", "RHWM"}
@@ -228,7 +225,7 @@ func testBlockSpool(t *testing.T, memCap int) {
 		want = append(want, w)
 	}
 	i := 0
-	err = sp.each(func(block [16]byte, entropy uint64, label string, srcs []spoolPair) error {
+	err := sp.each(func(block [16]byte, entropy uint64, label string, srcs []spoolPair) error {
 		w := want[i]
 		if block != w.block || entropy != w.entropy || label != w.label || !slices.Equal(srcs, w.srcs) {
 			t.Fatalf("record %d: got %x %d %q %d pairs, want %x %d %q %d pairs", i, block, entropy, label, len(srcs), w.block, w.entropy, w.label, len(w.srcs))
