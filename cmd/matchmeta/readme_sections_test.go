@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/md5"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -233,7 +234,7 @@ func TestREADMEBlocksBundlesImages(t *testing.T) {
 				cmdEnv := env
 				for len(words) > 0 && strings.Contains(words[0], "=") && !strings.HasPrefix(words[0], "-") {
 					k, v, _ := strings.Cut(words[0], "=")
-					cmdEnv = copyEnv(cmdEnv)
+					cmdEnv = maps.Clone(cmdEnv)
 					cmdEnv[k] = v
 					words = words[1:]
 				}
@@ -294,14 +295,6 @@ func mustCLI(t *testing.T, env map[string]string, args ...string) {
 	if code, out, errOut := cli(t, env, "", args...); code != 0 {
 		t.Fatalf("%v: exit %d\n%s%s", args, code, out, errOut)
 	}
-}
-
-func copyEnv(env map[string]string) map[string]string {
-	c := make(map[string]string, len(env)+1)
-	for k, v := range env {
-		c[k] = v
-	}
-	return c
 }
 
 // nextSecond waits for the next second of the clock.
