@@ -112,12 +112,16 @@ func count(t *service.StreamStats, answers []db.Answer) {
 
 // lookup answers the command line's values, or --file's, from a remote
 // appliance (web.Client) or the service.
-func (m *Main) lookup(ctx context.Context, c *command.Call, rc web.ClientConfig, file, outFile string, records, asJSON bool, t *service.StreamStats) error {
+func (m *Main) lookup(ctx context.Context, c *command.Call, rc web.ClientConfig, file, outFile string, records, asJSON bool, t *service.StreamStats) (err error) {
 	w, closeOut, err := termio.Create(m.Stdout, outFile)
 	if err != nil {
 		return fmt.Errorf("lookup: %w", err)
 	}
-	defer closeOut()
+	defer func() {
+		if cerr := closeOut(); cerr != nil && err == nil {
+			err = fmt.Errorf("lookup: write %s: %w", outFile, cerr)
+		}
+	}()
 	in, name, closeIn, err := termio.OpenIn(m.Stdin, file)
 	if err != nil {
 		return fmt.Errorf("lookup: %w", err)

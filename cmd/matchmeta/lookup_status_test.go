@@ -37,6 +37,7 @@ func TestLookupExitStatus(t *testing.T) {
 		{[]string{"--type", "sha3", "x"}, 2, "unknown --type"},
 		{[]string{}, 2, "give values to look up"},
 		{[]string{"--file", filepath.Join(dir, "missing.txt")}, 2, "no such file"},
+		{[]string{"-o", "/dev/full", "svchost.exe"}, 2, "write /dev/full: no space left on device"},
 	}
 	run := func(where string) {
 		for _, tc := range cases {

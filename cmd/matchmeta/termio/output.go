@@ -54,18 +54,22 @@ func OpenIn(stdin io.Reader, path string) (r io.Reader, name string, done func()
 }
 
 // Create opens a streamed output file ("": stdout), written as it goes
-// through a 1 MiB buffer; done flushes and closes it.
-func Create(stdout io.Writer, path string) (w io.Writer, done func(), err error) {
+// through a 1 MiB buffer; done flushes and closes it, and reports a write
+// that failed (a full disk must not pass for a complete answer file).
+func Create(stdout io.Writer, path string) (w io.Writer, done func() error, err error) {
 	if path == "" {
-		return stdout, func() {}, nil
+		return stdout, func() error { return nil }, nil
 	}
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
-	return bw, func() {
-		bw.Flush()
-		f.Close()
+	return bw, func() error {
+		err := bw.Flush()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
 	}, nil
 }
