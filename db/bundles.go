@@ -1,7 +1,6 @@
 package db
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -133,45 +132,30 @@ func checkBundle(tx *bolt.Tx, rec *BundleRecord) error {
 // putBundle appends the attempt; an applied one also advances its
 // producer, remembers its ID and installs its key list.
 func putBundle(tx *bolt.Tx, rec *BundleRecord, applied bool) error {
-	b := tx.Bucket(bucketBundles)
-	b.FillPercent = 1.0 // append-only
-	seq, err := b.NextSequence()
-	if err != nil {
-		return err
-	}
-	rec.Seq = seq
 	if rec.Time.IsZero() {
 		rec.Time = time.Now().UTC()
 	}
-	v, err := json.Marshal(rec)
+	seq, err := appendLog(tx.Bucket(bucketBundles), func(seq uint64) any {
+		rec.Seq = seq
+		return rec
+	})
 	if err != nil {
-		return err
-	}
-	if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
 		return err
 	}
 	if !applied {
 		return nil
 	}
 	p := tx.Bucket(bucketProducers)
-	ps, err := json.Marshal(ProducerState{Producer: rec.Producer, Sequence: rec.Sequence, BundleID: rec.ID, Applied: rec.Time})
-	if err != nil {
+	if err := putJSON(p, producerKey(rec.Producer), ProducerState{Producer: rec.Producer, Sequence: rec.Sequence, BundleID: rec.ID, Applied: rec.Time}); err != nil {
 		return err
 	}
-	if err := p.Put(producerKey(rec.Producer), ps); err != nil {
-		return err
-	}
-	if err := p.Put(bundleIDKey(rec.ID), binary.BigEndian.AppendUint64(nil, seq)); err != nil {
+	if err := p.Put(bundleIDKey(rec.ID), logKey(seq)); err != nil {
 		return err
 	}
 	if rec.Trust != nil {
 		t := *rec.Trust
 		t.BundleID, t.Time = rec.ID, rec.Time
-		tv, err := json.Marshal(t)
-		if err != nil {
-			return err
-		}
-		if err := p.Put(keyTrust, tv); err != nil {
+		if err := putJSON(p, keyTrust, t); err != nil {
 			return err
 		}
 	}
@@ -200,16 +184,9 @@ func (s *Store) RecordBundle(rec BundleRecord) (BundleRecord, error) {
 // Bundles returns up to limit attempts, newest first.
 func (s *Store) Bundles(limit int) ([]BundleRecord, error) {
 	var out []BundleRecord
-	err := s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketBundles).Cursor()
-		for k, v := c.Last(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Prev() {
-			var r BundleRecord
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("db: bundle record %d: %w", binary.BigEndian.Uint64(k), err)
-			}
-			out = append(out, r)
-		}
-		return nil
+	err := s.view(func(tx *bolt.Tx) (err error) {
+		out, err = newestLog[BundleRecord](tx.Bucket(bucketBundles), limit, "db: bundle record %d")
+		return err
 	})
 	return out, err
 }

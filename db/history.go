@@ -1,9 +1,6 @@
 package db
 
 import (
-	"encoding/binary"
-	"encoding/json"
-	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -30,36 +27,22 @@ type Event struct {
 }
 
 func appendHistory(tx *bolt.Tx, ev Event) error {
-	b := tx.Bucket(bucketHistory)
-	b.FillPercent = 1.0 // append-only: keys only grow
-	seq, err := b.NextSequence()
-	if err != nil {
-		return err
-	}
-	ev.Seq = seq
 	if ev.Time.IsZero() {
 		ev.Time = time.Now().UTC()
 	}
-	v, err := json.Marshal(ev)
-	if err != nil {
-		return err
-	}
-	return b.Put(binary.BigEndian.AppendUint64(nil, seq), v)
+	_, err := appendLog(tx.Bucket(bucketHistory), func(seq uint64) any {
+		ev.Seq = seq
+		return ev
+	})
+	return err
 }
 
 // History returns up to limit events, newest first.
 func (s *Store) History(limit int) ([]Event, error) {
 	var out []Event
-	err := s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketHistory).Cursor()
-		for k, v := c.Last(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Prev() {
-			var ev Event
-			if err := json.Unmarshal(v, &ev); err != nil {
-				return fmt.Errorf("db: history entry %d: %w", binary.BigEndian.Uint64(k), err)
-			}
-			out = append(out, ev)
-		}
-		return nil
+	err := s.view(func(tx *bolt.Tx) (err error) {
+		out, err = newestLog[Event](tx.Bucket(bucketHistory), limit, "db: history entry %d")
+		return err
 	})
 	return out, err
 }

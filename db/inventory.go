@@ -3,11 +3,11 @@ package db
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -205,20 +205,7 @@ func networkKey(p netip.Prefix) ([]byte, error) {
 
 // Stations returns every station, ordered by IP, then MAC.
 func (t *InventoryTx) Stations() ([]Station, error) {
-	b := t.sub(invStations)
-	if b == nil {
-		return nil, nil
-	}
-	var out []Station
-	err := b.ForEach(func(k, v []byte) error {
-		var st Station
-		if err := json.Unmarshal(v, &st); err != nil {
-			return fmt.Errorf("station %x: %w", k, err)
-		}
-		out = append(out, st)
-		return nil
-	})
-	return out, err
+	return allJSON[Station](t.sub(invStations), "station %x")
 }
 
 // StationsOf returns the stations of one IP (its MAC history).
@@ -249,11 +236,7 @@ func (t *InventoryTx) PutStation(st Station) error {
 	if err != nil {
 		return fmt.Errorf("station: %w", err)
 	}
-	v, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
-	return t.sub(invStations).Put(k, v)
+	return putJSON(t.sub(invStations), k, st)
 }
 
 // Network returns the state of one prefix (zero Sweeps when never swept).
@@ -277,20 +260,7 @@ func (t *InventoryTx) Network(p netip.Prefix) (Network, error) {
 
 // Networks lists every swept prefix.
 func (t *InventoryTx) Networks() ([]Network, error) {
-	b := t.sub(invNetworks)
-	if b == nil {
-		return nil, nil
-	}
-	var out []Network
-	err := b.ForEach(func(k, v []byte) error {
-		var n Network
-		if err := json.Unmarshal(v, &n); err != nil {
-			return fmt.Errorf("network %x: %w", k, err)
-		}
-		out = append(out, n)
-		return nil
-	})
-	return out, err
+	return allJSON[Network](t.sub(invNetworks), "network %x")
 }
 
 // PutNetwork stores the state of a prefix.
@@ -299,11 +269,7 @@ func (t *InventoryTx) PutNetwork(n Network) error {
 	if err != nil {
 		return fmt.Errorf("network: %w", err)
 	}
-	v, err := json.Marshal(n)
-	if err != nil {
-		return err
-	}
-	return t.sub(invNetworks).Put(k, v)
+	return putJSON(t.sub(invNetworks), k, n)
 }
 
 // Mark returns the operator's mark of a MAC, if any.
@@ -325,20 +291,7 @@ func (t *InventoryTx) Mark(mac MAC) (Mark, bool, error) {
 
 // Marks lists every mark, ordered by MAC.
 func (t *InventoryTx) Marks() ([]Mark, error) {
-	b := t.sub(invMarks)
-	if b == nil {
-		return nil, nil
-	}
-	var out []Mark
-	err := b.ForEach(func(k, v []byte) error {
-		var m Mark
-		if err := json.Unmarshal(v, &m); err != nil {
-			return fmt.Errorf("mark %x: %w", k, err)
-		}
-		out = append(out, m)
-		return nil
-	})
-	return out, err
+	return allJSON[Mark](t.sub(invMarks), "mark %x")
 }
 
 // PutMark stores a mark; the change is recorded in the history.
@@ -346,11 +299,7 @@ func (t *InventoryTx) PutMark(m Mark) error {
 	if m.Changed.IsZero() {
 		m.Changed = time.Now().UTC()
 	}
-	v, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	if err := t.sub(invMarks).Put(m.MAC[:], v); err != nil {
+	if err := putJSON(t.sub(invMarks), m.MAC[:], m); err != nil {
 		return err
 	}
 	detail := "netwatch mark " + m.MAC.String()
@@ -384,27 +333,21 @@ func (t *InventoryTx) AppendEvent(e *InventoryEvent, keep int) error {
 	if keep <= 0 {
 		keep = DefaultInventoryEvents
 	}
-	b := t.sub(invEvents)
-	b.FillPercent = 1.0 // keys only grow
-	seq, err := b.NextSequence()
-	if err != nil {
-		return err
-	}
-	e.Seq = seq
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
-	v, err := json.Marshal(e)
+	b := t.sub(invEvents)
+	seq, err := appendLog(b, func(seq uint64) any {
+		e.Seq = seq
+		return e
+	})
 	if err != nil {
-		return err
-	}
-	if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
 		return err
 	}
 	if seq <= uint64(keep) {
 		return nil
 	}
-	first := binary.BigEndian.AppendUint64(nil, seq-uint64(keep)+1)
+	first := logKey(seq - uint64(keep) + 1)
 	c := b.Cursor()
 	for k, _ := c.First(); k != nil && bytes.Compare(k, first) < 0; k, _ = c.First() {
 		if err := c.Delete(); err != nil {
@@ -421,31 +364,19 @@ func (t *InventoryTx) Events(after uint64, limit int) ([]InventoryEvent, error) 
 	if b == nil || limit <= 0 {
 		return nil, nil
 	}
+	if after == 0 {
+		out, err := newestLog[InventoryEvent](b, limit, "event %d")
+		slices.Reverse(out)
+		return out, err
+	}
 	var out []InventoryEvent
 	c := b.Cursor()
-	decode := func(k, v []byte) error {
-		var e InventoryEvent
-		if err := json.Unmarshal(v, &e); err != nil {
-			return fmt.Errorf("event %x: %w", k, err)
-		}
-		out = append(out, e)
-		return nil
-	}
-	if after > 0 {
-		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, after+1)); k != nil && len(out) < limit; k, v = c.Next() {
-			if err := decode(k, v); err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
-	}
-	for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
-		if err := decode(k, v); err != nil {
+	for k, v := c.Seek(logKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+		e, err := logEntry[InventoryEvent](k, v, "event %d")
+		if err != nil {
 			return nil, err
 		}
-	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
+		out = append(out, e)
 	}
 	return out, nil
 }

@@ -96,11 +96,7 @@ func (s *Store) AddAPIKey(ctx context.Context, name string) (secret string, key 
 				return fmt.Errorf("api key %q: %w (revoke it first)", name, ErrExists)
 			}
 		}
-		v, err := json.Marshal(key)
-		if err != nil {
-			return err
-		}
-		if err := b.Put([]byte(name), v); err != nil {
+		if err := putJSON(b, []byte(name), key); err != nil {
 			return err
 		}
 		return appendHistory(tx, Event{Action: "key-add", Detail: "api key " + name + " added"})
@@ -116,15 +112,9 @@ func (s *Store) AddAPIKey(ctx context.Context, name string) (secret string, key 
 // APIKeys lists every key, revoked ones included, by name.
 func (s *Store) APIKeys() ([]APIKey, error) {
 	var out []APIKey
-	err := s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketAPIKeys).ForEach(func(k, v []byte) error {
-			var key APIKey
-			if err := json.Unmarshal(v, &key); err != nil {
-				return fmt.Errorf("db: api key %q: %w", k, err)
-			}
-			out = append(out, key)
-			return nil
-		})
+	err := s.view(func(tx *bolt.Tx) (err error) {
+		out, err = allJSON[APIKey](tx.Bucket(bucketAPIKeys), "db: api key %q")
+		return err
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, err
@@ -148,11 +138,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, name string) error {
 		}
 		now := time.Now().UTC()
 		key.Revoked = &now
-		nv, err := json.Marshal(key)
-		if err != nil {
-			return err
-		}
-		if err := b.Put([]byte(name), nv); err != nil {
+		if err := putJSON(b, []byte(name), key); err != nil {
 			return err
 		}
 		return appendHistory(tx, Event{Action: "key-revoke", Detail: "api key " + name + " revoked"})

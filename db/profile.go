@@ -122,15 +122,7 @@ func loadProfiles(s *Store, tx *bolt.Tx) (*profileTable, error) {
 	if c := s.prof.Load(); c != nil && c.seq == seq {
 		return c.t, nil
 	}
-	var list []Profile
-	err := b.ForEach(func(k, v []byte) error {
-		var p Profile
-		if err := json.Unmarshal(v, &p); err != nil {
-			return fmt.Errorf("db: profile %q: %w", k, err)
-		}
-		list = append(list, p)
-		return nil
-	})
+	list, err := allJSON[Profile](b, "db: profile %q")
 	if err != nil {
 		return nil, err
 	}
@@ -170,11 +162,7 @@ func seedProfiles(tx *bolt.Tx) (*bolt.Bucket, error) {
 		return nil, err
 	}
 	for _, p := range defaultProfiles {
-		v, err := json.Marshal(p)
-		if err != nil {
-			return nil, err
-		}
-		if err := b.Put([]byte(p.Name), v); err != nil {
+		if err := putJSON(b, []byte(p.Name), p); err != nil {
 			return nil, err
 		}
 	}
@@ -285,11 +273,7 @@ func (s *Store) PutProfile(ctx context.Context, p Profile) (bool, error) {
 			}
 			action = "profile change"
 		}
-		v, err := json.Marshal(p)
-		if err != nil {
-			return err
-		}
-		if err := b.Put([]byte(p.Name), v); err != nil {
+		if err := putJSON(b, []byte(p.Name), p); err != nil {
 			return err
 		}
 		if _, err := b.NextSequence(); err != nil {
