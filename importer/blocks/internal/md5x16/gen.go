@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 )
 
 func main() {
@@ -90,14 +91,26 @@ func main() {
 		p("\tDECQ CX")
 		p("\tJNZ %s", label)
 	}
-	p("// func block16(base *byte, offs *[16]uint32, chunks uint64, pad *[64]uint32, out *[16][16]byte)")
-	p("TEXT ·block16(SB), NOSPLIT, $0-40")
-	p("\tMOVQ base+0(FP), SI")
-	p("\tMOVQ offs+8(FP), DI")
-	p("\tMOVQ chunks+16(FP), CX")
-	p("\tMOVQ pad+24(FP), R8")
-	p("\tMOVQ out+32(FP), DX")
-	p("\tVMOVDQU32 (DI), Z24")
+	// text emits a function's header, loads its arguments (8 bytes each)
+	// into registers and the lanes' offsets from DI into Z24. The frame
+	// offsets and size follow from the one argument list. Both functions
+	// take first the data, the offsets and the chunk count that chunks
+	// reads; more are the arguments after those.
+	type arg struct{ name, typ, reg string }
+	text := func(name string, more ...arg) {
+		args := append([]arg{{"base", "*byte", "SI"}, {"offs", "*[16]uint32", "DI"}, {"chunks", "uint64", "CX"}}, more...)
+		var decl []string
+		for _, a := range args {
+			decl = append(decl, a.name+" "+a.typ)
+		}
+		p("// func %s(%s)", name, strings.Join(decl, ", "))
+		p("TEXT ·%s(SB), NOSPLIT, $0-%d", name, 8*len(args))
+		for i, a := range args {
+			p("\tMOVQ %s+%d(FP), %s", a.name, 8*i, a.reg)
+		}
+		p("\tVMOVDQU32 (DI), Z24")
+	}
+	text("block16", arg{"pad", "*[64]uint32", "R8"}, arg{"out", "*[16][16]byte", "DX"})
 	for i := 0; i < 4; i++ {
 		p("\tVPBROADCASTD md5iv<>+%d(SB), Z%d", 4*i, i)
 	}
@@ -120,13 +133,7 @@ func main() {
 	p("")
 	// The same rounds from and to a state in memory, with no padding: the
 	// middle of messages of different lengths (SumMany).
-	p("// func blocks16(base *byte, offs *[16]uint32, chunks uint64, state *[4][16]uint32)")
-	p("TEXT ·blocks16(SB), NOSPLIT, $0-32")
-	p("\tMOVQ base+0(FP), SI")
-	p("\tMOVQ offs+8(FP), DI")
-	p("\tMOVQ chunks+16(FP), CX")
-	p("\tMOVQ state+24(FP), DX")
-	p("\tVMOVDQU32 (DI), Z24")
+	text("blocks16", arg{"state", "*[4][16]uint32", "DX"})
 	for i := 0; i < 4; i++ {
 		p("\tVMOVDQU32 %d(DX), Z%d", 64*i, i)
 	}
