@@ -106,7 +106,7 @@ func (r *Reader) answerPath(q Query, a *Answer) error {
 			Hash:    upperHex(f.hash),
 		})
 	}
-	sortProfileNames(a.Path.Profiles)
+	slices.SortStableFunc(a.Path.Profiles, compareProfileNames)
 	if len(pp.comps) > 0 {
 		a.NameTricks = NameTricks(pp.comps[len(pp.comps)-1])
 	}
@@ -147,23 +147,6 @@ func (r *Reader) answerPath(q Query, a *Answer) error {
 	}
 	a.Path.Lookalikes = append(a.Path.Lookalikes, lk...)
 	return nil
-}
-
-func sortProfileNames(names []string) {
-	rank := func(name string) int {
-		for i, p := range defaultProfiles {
-			if p.Name == name {
-				return i
-			}
-		}
-		return len(defaultProfiles)
-	}
-	slices.SortStableFunc(names, func(a, b string) int {
-		if ra, rb := rank(a), rank(b); ra != rb {
-			return ra - rb
-		}
-		return strings.Compare(a, b)
-	})
 }
 
 // maxLookalikeLevels bounds the walk up from the query's directory.

@@ -126,15 +126,15 @@ func loadProfiles(s *Store, tx *bolt.Tx) (*profileTable, error) {
 	if err != nil {
 		return nil, err
 	}
-	sortProfiles(list)
+	slices.SortStableFunc(list, func(a, b Profile) int { return compareProfileNames(a.Name, b.Name) })
 	t := newProfileTable(list)
 	s.prof.Store(&profCacheEntry{seq: seq, t: t})
 	return t, nil
 }
 
-// sortProfiles orders the built-in profiles as the seed lists them, then
-// the operator's by name.
-func sortProfiles(list []Profile) {
+// compareProfileNames orders profiles: the built-in ones as the built-in
+// table lists them, then the operator's by name.
+func compareProfileNames(a, b string) int {
 	rank := func(name string) int {
 		for i, p := range defaultProfiles {
 			if p.Name == name {
@@ -143,13 +143,10 @@ func sortProfiles(list []Profile) {
 		}
 		return len(defaultProfiles)
 	}
-	slices.SortStableFunc(list, func(a, b Profile) int {
-		ra, rb := rank(a.Name), rank(b.Name)
-		if ra != rb {
-			return ra - rb
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
+	if ra, rb := rank(a), rank(b); ra != rb {
+		return ra - rb
+	}
+	return strings.Compare(a, b)
 }
 
 // seedProfiles creates the profiles bucket with the built-in table.
