@@ -86,30 +86,13 @@ func (s *Server) localOnly(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) socketGuard(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if fromSocket(c) {
-			if p := c.Request().Header.Get(HeaderDB); p != "" && !s.sameDB(p) {
+			if p := c.Request().Header.Get(HeaderDB); p != "" && !s.ping().Serves(p) {
 				c.Response().Header().Set("Connection", "close")
 				return errf(db.ErrorBusy, "this daemon serves %s, not %s", s.dbPath, p)
 			}
 		}
 		return next(c)
 	}
-}
-
-// sameDB reports whether p is the served file: the same path, or the same
-// device and inode (a symlink, another spelling).
-func (s *Server) sameDB(p string) bool {
-	if filepath.Clean(p) == filepath.Clean(s.dbPath) {
-		return true
-	}
-	if ap, err := filepath.Abs(s.dbPath); err == nil && ap == filepath.Clean(p) {
-		return true
-	}
-	fi, err := os.Stat(p)
-	if err != nil {
-		return false
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	return ok && s.dbIno != 0 && uint64(st.Dev) == s.dbDev && st.Ino == s.dbIno
 }
 
 // listenSocket binds the admin socket. A socket file left by a daemon

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -34,9 +35,26 @@ type Ping struct {
 	PID     int    `json:"pid"`
 }
 
-func (s *Server) apiPing(c echo.Context) error {
-	return c.JSON(http.StatusOK, Ping{Version: s.cfg.Version, DB: s.dbPath, Dev: s.dbDev, Ino: s.dbIno, PID: os.Getpid()})
+// Serves reports whether the answering daemon serves the file at path
+// (absolute): the same path, or the same device and inode (a symlink,
+// another spelling).
+func (p Ping) Serves(path string) bool {
+	if filepath.Clean(path) == filepath.Clean(p.DB) {
+		return true
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && p.Ino != 0 && uint64(st.Dev) == p.Dev && st.Ino == p.Ino
 }
+
+func (s *Server) ping() Ping {
+	return Ping{Version: s.cfg.Version, DB: s.dbPath, Dev: s.dbDev, Ino: s.dbIno, PID: os.Getpid()}
+}
+
+func (s *Server) apiPing(c echo.Context) error { return c.JSON(http.StatusOK, s.ping()) }
 
 // nameBody is {"name": ...}.
 type nameBody struct {

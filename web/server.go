@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -153,7 +154,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.dbPath = info.DB
+	// Absolute, so that a client in any directory can compare its own
+	// path with the one a Ping reports.
+	if s.dbPath, err = filepath.Abs(info.DB); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
 	s.requireKey.Store(cfg.RequireKey)
 	pages, err := parsePages()
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -76,23 +75,10 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		return nil, fmt.Errorf("remote: %s: %w", sock, ErrNoDaemon) // a stale socket file, or not ours
 	}
-	if !sameDatabase(cfg.DB, c.info) {
+	if !c.info.Serves(cfg.DB) {
 		return nil, fmt.Errorf("remote: %s serves %s: %w", sock, c.info.DB, ErrNoDaemon)
 	}
 	return c, nil
-}
-
-// sameDatabase reports whether the daemon's file is ours.
-func sameDatabase(abs string, p web.Ping) bool {
-	if filepath.Clean(p.DB) == abs {
-		return true
-	}
-	fi, err := os.Stat(abs)
-	if err != nil {
-		return false
-	}
-	s, ok := fi.Sys().(*syscall.Stat_t)
-	return ok && p.Ino != 0 && uint64(s.Dev) == p.Dev && s.Ino == p.Ino
 }
 
 // Socket is the socket the client talks to.
