@@ -107,13 +107,34 @@ func (r Request) Validate() error {
 	return nil
 }
 
-// v2Siblings are the files an RDS v2 release reads beside NSRLFile.txt.
-var v2Siblings = []string{"NSRLProd.txt", "NSRLOS.txt", "NSRLMfg.txt", "version.txt"}
+// v2Tables are the files an RDS v2 release reads beside NSRLFile.txt.
+var v2Tables = []string{"NSRLProd.txt", "NSRLOS.txt", "NSRLMfg.txt", "version.txt"}
+
+// v2Entry names the entry of a directory listing that holds the RDS v2
+// file want: the one called want in any case, else its zip (want.zip, any
+// case); "" when neither is there. An import finds a release's files by
+// this rule, and Siblings declares them by it.
+func v2Entry(ents []os.DirEntry, want string) string {
+	for _, e := range ents {
+		if strings.EqualFold(e.Name(), want) {
+			return e.Name()
+		}
+	}
+	for _, e := range ents {
+		if strings.EqualFold(e.Name(), want+".zip") {
+			return e.Name()
+		}
+	}
+	return ""
+}
 
 // Siblings lists the files an import of file reads besides file itself,
 // those that exist: for an NSRL RDS v2 NSRLFile.txt, the NSRLProd.txt,
-// NSRLOS.txt, NSRLMfg.txt and version.txt beside it (any case). A client
-// that sends file to a daemon sends these along.
+// NSRLOS.txt, NSRLMfg.txt and version.txt beside it (any case, plain or
+// zipped), whatever kind of entry each is (a symbolic link is read
+// through). A client that sends file to a daemon sends these along; a
+// daemon that reads file in place for a caller checks each for that
+// caller too.
 func (r Request) Siblings(file string) []string {
 	if r.Format != FormatNSRL || !strings.EqualFold(filepath.Base(file), "NSRLFile.txt") {
 		return nil
@@ -124,11 +145,9 @@ func (r Request) Siblings(file string) []string {
 		return nil
 	}
 	var out []string
-	for _, e := range ents {
-		for _, want := range v2Siblings {
-			if e.Type().IsRegular() && strings.EqualFold(e.Name(), want) {
-				out = append(out, filepath.Join(dir, e.Name()))
-			}
+	for _, want := range v2Tables {
+		if name := v2Entry(ents, want); name != "" {
+			out = append(out, filepath.Join(dir, name))
 		}
 	}
 	return out

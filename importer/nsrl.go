@@ -197,29 +197,26 @@ func v2FromDir(dir string) (*v2Release, error) {
 	}
 	rel := &v2Release{where: dir}
 	find := func(want string) (*member, error) {
-		for _, e := range ents {
-			if strings.EqualFold(e.Name(), want) {
-				return fileMember(filepath.Join(dir, e.Name())), nil
+		name := v2Entry(ents, want)
+		if name == "" {
+			return nil, nil
+		}
+		p := filepath.Join(dir, name)
+		if strings.EqualFold(name, want) {
+			return fileMember(p), nil
+		}
+		zr, err := zip.OpenReader(p) // want.zip
+		if err != nil {
+			return nil, zipError(p, err)
+		}
+		for _, f := range zr.File {
+			if strings.EqualFold(filepath.Base(f.Name), want) {
+				rel.closers = append(rel.closers, zr)
+				return zipMember(p, f), nil
 			}
 		}
-		for _, e := range ents {
-			if strings.EqualFold(e.Name(), want+".zip") {
-				zp := filepath.Join(dir, e.Name())
-				zr, err := zip.OpenReader(zp)
-				if err != nil {
-					return nil, zipError(zp, err)
-				}
-				for _, f := range zr.File {
-					if strings.EqualFold(filepath.Base(f.Name), want) {
-						rel.closers = append(rel.closers, zr)
-						return zipMember(zp, f), nil
-					}
-				}
-				zr.Close()
-				return nil, fmt.Errorf("importer: nsrl %s: no %s inside", zp, want)
-			}
-		}
-		return nil, nil
+		zr.Close()
+		return nil, fmt.Errorf("importer: nsrl %s: no %s inside", p, want)
 	}
 	for _, x := range []struct {
 		name string
