@@ -167,22 +167,32 @@ type page struct {
 // lister lists blocks from start (or from the page token next).
 type lister func(ctx context.Context, start int64, next *string, max int32) (page, error)
 
+// pageFrom is where both listing calls start: the token of the page
+// before, else the block index start (none for the first block).
+func pageFrom(start int64, next *string) (token *string, index *int32) {
+	switch {
+	case next != nil:
+		return next, nil
+	case start > 0:
+		return nil, aws.Int32(int32(start))
+	}
+	return nil, nil
+}
+
+// newPage is the page of both listing calls' answers, its blocks to add.
+func newPage(next *string, volumeGiB *int64, blockSize *int32, expiry *time.Time) page {
+	return page{next: next, volumeGiB: aws.ToInt64(volumeGiB), blockSize: int64(aws.ToInt32(blockSize)), expiry: aws.ToTime(expiry)}
+}
+
 func snapshotLister(api API, snapshot string) lister {
 	return func(ctx context.Context, start int64, next *string, max int32) (page, error) {
 		in := &ebs.ListSnapshotBlocksInput{SnapshotId: aws.String(snapshot), MaxResults: aws.Int32(max)}
-		if next != nil {
-			in.NextToken = next
-		} else if start > 0 {
-			in.StartingBlockIndex = aws.Int32(int32(start))
-		}
+		in.NextToken, in.StartingBlockIndex = pageFrom(start, next)
 		out, err := api.ListSnapshotBlocks(ctx, in)
 		if err != nil {
 			return page{}, err
 		}
-		p := page{next: out.NextToken, volumeGiB: aws.ToInt64(out.VolumeSize), blockSize: int64(aws.ToInt32(out.BlockSize))}
-		if out.ExpiryTime != nil {
-			p.expiry = *out.ExpiryTime
-		}
+		p := newPage(out.NextToken, out.VolumeSize, out.BlockSize, out.ExpiryTime)
 		p.refs = make([]blockRef, 0, len(out.Blocks))
 		for i, b := range out.Blocks {
 			if b.BlockIndex == nil || b.BlockToken == nil {
@@ -197,19 +207,12 @@ func snapshotLister(api API, snapshot string) lister {
 func changedLister(api API, first, second string) lister {
 	return func(ctx context.Context, start int64, next *string, max int32) (page, error) {
 		in := &ebs.ListChangedBlocksInput{FirstSnapshotId: aws.String(first), SecondSnapshotId: aws.String(second), MaxResults: aws.Int32(max)}
-		if next != nil {
-			in.NextToken = next
-		} else if start > 0 {
-			in.StartingBlockIndex = aws.Int32(int32(start))
-		}
+		in.NextToken, in.StartingBlockIndex = pageFrom(start, next)
 		out, err := api.ListChangedBlocks(ctx, in)
 		if err != nil {
 			return page{}, err
 		}
-		p := page{next: out.NextToken, volumeGiB: aws.ToInt64(out.VolumeSize), blockSize: int64(aws.ToInt32(out.BlockSize))}
-		if out.ExpiryTime != nil {
-			p.expiry = *out.ExpiryTime
-		}
+		p := newPage(out.NextToken, out.VolumeSize, out.BlockSize, out.ExpiryTime)
 		for i, b := range out.ChangedBlocks {
 			if b.BlockIndex == nil {
 				return page{}, fmt.Errorf("imager: changed blocks %s..%s: entry %d has no index", first, second, i)
