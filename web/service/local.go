@@ -141,15 +141,20 @@ func (l *Local) Verdict(ctx context.Context, kind db.Kind, key []byte) (bool, er
 	return ok, err
 }
 
+// asList is a list operation's answer: never nil, so that its JSON is an
+// empty list and not null.
+func asList[T any](xs []T, err error) ([]T, error) {
+	if xs == nil && err == nil {
+		xs = []T{}
+	}
+	return xs, err
+}
+
 // --- Sets
 
 // Sets lists the published sets.
 func (l *Local) Sets(ctx context.Context) ([]db.SetInfo, error) {
-	sets, err := l.st.Sets()
-	if sets == nil && err == nil {
-		sets = []db.SetInfo{}
-	}
-	return sets, err
+	return asList(l.st.Sets())
 }
 
 // Set is one set by name.
@@ -174,11 +179,7 @@ func (l *Local) RemoveSet(ctx context.Context, name string) ([]string, error) {
 
 // History is the change history, newest first.
 func (l *Local) History(ctx context.Context, limit int) ([]db.Event, error) {
-	evs, err := l.st.History(limit)
-	if evs == nil && err == nil {
-		evs = []db.Event{}
-	}
-	return evs, err
+	return asList(l.st.History(limit))
 }
 
 // --- Imports
@@ -237,11 +238,7 @@ func (l *Local) Compact(ctx context.Context, watch Watch) (db.CompactReport, err
 
 // APIKeys lists every key, revoked ones included.
 func (l *Local) APIKeys(ctx context.Context) ([]db.APIKey, error) {
-	keys, err := l.st.APIKeys()
-	if keys == nil && err == nil {
-		keys = []db.APIKey{}
-	}
-	return keys, err
+	return asList(l.st.APIKeys())
 }
 
 // AddAPIKey creates a key.
@@ -274,11 +271,7 @@ func (l *Local) Backup(ctx context.Context, w io.Writer) (int64, error) {
 
 // Profiles is the profile table.
 func (l *Local) Profiles(ctx context.Context) ([]db.Profile, error) {
-	ps, err := l.st.Profiles()
-	if ps == nil && err == nil {
-		ps = []db.Profile{}
-	}
-	return ps, err
+	return asList(l.st.Profiles())
 }
 
 // PutProfile adds or changes a profile.

@@ -37,11 +37,7 @@ func (l *Local) NetwatchScan(ctx context.Context, req netwatch.ScanRequest, watc
 
 // NetwatchDevices reads the inventory.
 func (l *Local) NetwatchDevices(ctx context.Context) ([]db.InventoryDevice, error) {
-	devs, err := l.st.InventoryDevices()
-	if devs == nil && err == nil {
-		devs = []db.InventoryDevice{}
-	}
-	return devs, err
+	return asList(l.st.InventoryDevices())
 }
 
 // NetwatchEvents reads the event log.
@@ -49,11 +45,7 @@ func (l *Local) NetwatchEvents(ctx context.Context, after uint64, limit int) ([]
 	if limit <= 0 {
 		return nil, db.Errorf(db.ErrorInvalid, "netwatch: events: limit must be positive, got %d", limit)
 	}
-	evs, err := l.st.InventoryEvents(after, limit)
-	if evs == nil && err == nil {
-		evs = []db.InventoryEvent{}
-	}
-	return evs, err
+	return asList(l.st.InventoryEvents(after, limit))
 }
 
 // NetwatchAllow stores an allowlist entry.
