@@ -276,7 +276,7 @@ func TestEnvFileDocumentsEverySetting(t *testing.T) {
 		}
 		documented[k] = true
 	}
-	read := envVarsInCode(t, "../cmd/matchmeta", "../web", "../db")
+	read := envVarsInCode(t, "../cmd/matchmeta", "../web", "../web/daemon", "../db")
 	// Not settings of the service: read by the package's scripts, by CLI
 	// clients of a remote appliance (the API key of `lookup --server`), or
 	// naming this file itself (MATCHMETA_ENV_FILE, explained in its header).

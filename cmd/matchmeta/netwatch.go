@@ -13,14 +13,6 @@ import (
 	"github.com/matchmeta/matchmeta/web/service"
 )
 
-// netwatchEnv names serve's netwatch settings (systemd/matchmeta.env
-// documents each).
-func netwatchEnv(setting string) string {
-	return map[string]string{"INTERFACE": "MATCHMETA_NETWATCH_INTERFACE", "CIDR": "MATCHMETA_NETWATCH_CIDR",
-		"INTERVAL": "MATCHMETA_NETWATCH_INTERVAL", "ALLOW": "MATCHMETA_NETWATCH_ALLOW",
-		"OUTPUT": "MATCHMETA_NETWATCH_OUTPUT", "SYSLOG": "MATCHMETA_NETWATCH_SYSLOG"}[setting]
-}
-
 func (m *Main) netwatchCmd(fs *pflag.FlagSet) command.Run {
 	o := flaggroup.AddNetwatch(fs, "", nil, nil)
 	format := fs.String("format", "kyn", "scan output: kyn (the Know Your Network line format), json, cef or rfc5424")
