@@ -5,7 +5,6 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/matchmeta/matchmeta/db"
@@ -61,12 +60,10 @@ func BundleApplied(w io.Writer, rec db.BundleRecord) {
 
 // BundleHistory prints bundle list: one row per attempt.
 func BundleHistory(w io.Writer, recs []db.BundleRecord) error {
-	if len(recs) == 0 {
-		_, err := fmt.Fprintln(w, "no bundles applied or tried yet")
+	tw, err := tableOr(w, len(recs), "no bundles applied or tried yet", "TIME\tRESULT\tBUNDLE\tPRODUCER\tSEQ\tFILE\tDETAIL")
+	if tw == nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tRESULT\tBUNDLE\tPRODUCER\tSEQ\tFILE\tDETAIL")
 	for _, r := range recs {
 		detail := r.Error
 		if r.Result == db.BundleApplied {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/matchmeta/matchmeta/db"
@@ -26,8 +25,7 @@ func Scan(w io.Writer, rep *netwatch.Report, f netwatch.Format) error {
 
 // Devices prints netwatch devices.
 func Devices(w io.Writer, devs []db.InventoryDevice) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "IP\tMAC\tVENDOR\tFIRST SEEN\tLAST SEEN\tTIMES\tLABEL\tFLAGS")
+	tw := newTable(w, "IP\tMAC\tVENDOR\tFIRST SEEN\tLAST SEEN\tTIMES\tLABEL\tFLAGS")
 	for _, d := range devs {
 		var flags []string
 		if d.New {
@@ -50,8 +48,7 @@ func Devices(w io.Writer, devs []db.InventoryDevice) error {
 
 // Events prints netwatch events.
 func Events(w io.Writer, evs []db.InventoryEvent) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tTIME\tEVENT\tIP\tMAC\tOLD MAC\tVENDOR\tDETAIL")
+	tw := newTable(w, "SEQ\tTIME\tEVENT\tIP\tMAC\tOLD MAC\tVENDOR\tDETAIL")
 	for _, e := range evs {
 		old := ""
 		if e.OldMAC != nil {

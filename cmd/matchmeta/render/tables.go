@@ -22,15 +22,32 @@ func JSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// newTable starts a table on w with its header row (columns split by
+// tabs); Flush ends it.
+func newTable(w io.Writer, header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	return tw
+}
+
+// tableOr is newTable, or for no rows the line empty instead (tw is nil
+// then, and err its write's).
+func tableOr(w io.Writer, rows int, empty, header string) (tw *tabwriter.Writer, err error) {
+	if rows == 0 {
+		_, err = fmt.Fprintln(w, empty)
+		return nil, err
+	}
+	return newTable(w, header), nil
+}
+
 // Sets prints sets list: one row per release (group) with its sets
 // beneath, then the sets of no group, all by name.
 func Sets(w io.Writer, sets []db.SetInfo, fingerprints bool) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	head := "NAME\tKIND\tCLASS\tVERSION\tCOUNT\tIMPORTED"
 	if fingerprints {
 		head += "\tFINGERPRINT"
 	}
-	fmt.Fprintln(tw, head)
+	tw := newTable(w, head)
 	setLine := func(indent string, s db.SetInfo) {
 		line := fmt.Sprintf("%s%s\t%s\t%s\t%s\t%d\t%s", indent, s.Name, s.Kind, s.Class, s.Version, s.Count, s.Imported.UTC().Format(time.RFC3339))
 		if fingerprints {
@@ -72,8 +89,7 @@ func Sets(w io.Writer, sets []db.SetInfo, fingerprints bool) error {
 
 // History prints sets history.
 func History(w io.Writer, evs []db.Event) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tACTION\tSET\tVERSION\tCOUNT\tBY\tDETAIL")
+	tw := newTable(w, "TIME\tACTION\tSET\tVERSION\tCOUNT\tBY\tDETAIL")
 	for _, e := range evs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Action, e.Set, e.Version, e.Count, e.By, e.Detail)
 	}
@@ -151,8 +167,7 @@ func ImportSummary(w io.Writer, res *importer.Result) {
 		fmt.Fprintf(w, ", %d bad lines", res.Bad)
 	}
 	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SET\tKIND\tCLASS\tCOUNT\tRECORDS\tVERSION")
+	tw := newTable(w, "SET\tKIND\tCLASS\tCOUNT\tRECORDS\tVERSION")
 	for _, si := range res.Sets {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", si.Name, si.Kind, si.Class, si.Count, si.Records, si.Version)
 	}
@@ -180,8 +195,7 @@ func BadLines(w io.Writer, res *importer.Result) {
 
 // Profiles prints the profile table with the path sets of each.
 func Profiles(w io.Writer, ps []db.Profile, sets []db.SetInfo) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROFILE\tOS\tDEFAULT USER\tPATH SETS\tDESCRIPTION")
+	tw := newTable(w, "PROFILE\tOS\tDEFAULT USER\tPATH SETS\tDESCRIPTION")
 	for _, p := range ps {
 		var names []string
 		for _, si := range sets {
@@ -262,12 +276,10 @@ func Answers(w io.Writer, answers []db.Answer, asJSON bool) error {
 
 // Keys prints the API keys.
 func Keys(w io.Writer, keys []db.APIKey) error {
-	if len(keys) == 0 {
-		_, err := fmt.Fprintln(w, "no API keys; create one with 'matchmeta keys add NAME'")
+	tw, err := tableOr(w, len(keys), "no API keys; create one with 'matchmeta keys add NAME'", "NAME\tPREFIX\tCREATED\tSTATE")
+	if tw == nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tPREFIX\tCREATED\tSTATE")
 	for _, k := range keys {
 		state := "active"
 		if !k.Active() {
