@@ -183,12 +183,7 @@ func (s *Store) RecordBundle(rec BundleRecord) (BundleRecord, error) {
 
 // Bundles returns up to limit attempts, newest first.
 func (s *Store) Bundles(limit int) ([]BundleRecord, error) {
-	var out []BundleRecord
-	err := s.view(func(tx *bolt.Tx) (err error) {
-		out, err = newestLog[BundleRecord](tx.Bucket(bucketBundles), limit, "db: bundle record %d")
-		return err
-	})
-	return out, err
+	return viewNewest[BundleRecord](s, bucketBundles, limit, "db: bundle record %d")
 }
 
 // Producers returns the last applied bundle of every producer.

@@ -39,12 +39,7 @@ func appendHistory(tx *bolt.Tx, ev Event) error {
 
 // History returns up to limit events, newest first.
 func (s *Store) History(limit int) ([]Event, error) {
-	var out []Event
-	err := s.view(func(tx *bolt.Tx) (err error) {
-		out, err = newestLog[Event](tx.Bucket(bucketHistory), limit, "db: history entry %d")
-		return err
-	})
-	return out, err
+	return viewNewest[Event](s, bucketHistory, limit, "db: history entry %d")
 }
 
 // ReplacedVersions words a replace in the history: "replaced version

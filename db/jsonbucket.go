@@ -71,6 +71,17 @@ func newestLog[T any](b *bolt.Bucket, limit int, entry string) ([]T, error) {
 	return out, nil
 }
 
+// viewNewest is newestLog of the top-level log bucket in a read
+// transaction of s.
+func viewNewest[T any](s *Store, bucket []byte, limit int, entry string) ([]T, error) {
+	var out []T
+	err := s.view(func(tx *bolt.Tx) (err error) {
+		out, err = newestLog[T](tx.Bucket(bucket), limit, entry)
+		return err
+	})
+	return out, err
+}
+
 // logEntry decodes the log entry v under the key k.
 func logEntry[T any](k, v []byte, entry string) (T, error) {
 	var x T
