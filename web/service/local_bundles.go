@@ -142,19 +142,13 @@ func verify(ctx context.Context, req BundleApplyRequest, opts bundle.Options) (B
 
 // BundleHistory reads the bundle history and the producers' sequences.
 func (l *Local) BundleHistory(ctx context.Context, limit int) (BundleHistory, error) {
-	recs, err := l.st.Bundles(limit)
+	recs, err := asList(l.st.Bundles(limit))
 	if err != nil {
 		return BundleHistory{}, fmt.Errorf("service: reading the bundle history: %w", err)
 	}
-	prods, err := l.st.Producers()
+	prods, err := asList(l.st.Producers())
 	if err != nil {
 		return BundleHistory{}, fmt.Errorf("service: reading the bundle producers: %w", err)
-	}
-	if recs == nil {
-		recs = []db.BundleRecord{}
-	}
-	if prods == nil {
-		prods = []db.ProducerState{}
 	}
 	return BundleHistory{Bundles: recs, Producers: prods}, nil
 }
