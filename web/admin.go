@@ -148,11 +148,12 @@ func (s *Server) startSocket() error {
 		// they take; a client that goes away ends its request.
 		BaseContext: func(net.Listener) context.Context { return base },
 		// Who is on the other end: the kernel's word (SO_PEERCRED), not
-		// the client's, for the provenance of what it imports.
+		// the client's, for the provenance of what it imports and the
+		// files the daemon reads for it (peer.go).
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			ctx = context.WithValue(ctx, socketKey, true)
-			if by := peerUser(c); by != "" {
-				ctx = context.WithValue(ctx, peerKey, by)
+			if p := peerCred(c); p != nil {
+				ctx = context.WithValue(ctx, peerKey, p)
 			}
 			return ctx
 		},
@@ -184,28 +185,6 @@ func (s *Server) shutdownSocket() {
 		s.sock.Close() // a client that stopped sending
 	}
 	os.Remove(s.cfg.AdminSocket)
-}
-
-// peerUser names the user on the other end of a unix socket connection
-// from its kernel credentials: "alice (uid 1000)", or "uid 1000" when the
-// user database does not know it; "" when c is not a unix socket.
-func peerUser(c net.Conn) string {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return ""
-	}
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return ""
-	}
-	var cred *syscall.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
-	}); err != nil || cerr != nil || cred == nil {
-		return ""
-	}
-	return UserName(int(cred.Uid))
 }
 
 // UserName names a uid as the provenance records show it.

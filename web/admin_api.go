@@ -188,15 +188,22 @@ func (s *Server) apiPutProfile(c echo.Context) error {
 }
 
 // apiImportCheck answers, per probe, whether the daemon sees the very
-// same file (and may read it in place).
+// same file and may read it in place for the caller (peer.go).
 func (s *Server) apiImportCheck(c echo.Context) error {
 	var probes []service.FileProbe
 	if err := readJSON(c, &probes); err != nil {
 		return err
 	}
+	pe := peerOf(c.Request().Context())
 	out := make([]bool, len(probes))
 	for i, p := range probes {
-		out[i] = service.SameFile(p)
+		if pe == nil {
+			continue
+		}
+		if f, err := pe.open(p.Path); err == nil {
+			out[i] = p.Matches(p.Path, f)
+			f.Close()
+		}
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -213,9 +220,11 @@ type ImportSpec struct {
 	// directory).
 	Inputs []string `json:"inputs"`
 	// Probes holds, for every "direct" input, the client's probe of the
-	// file (service.ProbeFile), checked again when the job starts: the
-	// daemon opens a file in place only for a client that has shown it
-	// reads that very file (its first 64 KiB hashed), never on a bare name.
+	// file (service.ProbeFile), checked on the file the daemon opens for
+	// the job: it reads a file in place only for a client that has shown
+	// it reads that very file (its first 64 KiB hashed) and that may read
+	// it and the files the import reads beside it (peer.go), never on a
+	// bare name.
 	Probes map[int]service.FileProbe `json:"probes,omitempty"`
 }
 
@@ -342,12 +351,8 @@ func (s *Server) apiImport(c echo.Context) error {
 	stopRead := context.AfterFunc(ctx, func() { rc.SetReadDeadline(time.Now()) })
 	defer stopRead()
 
-	var spool string
-	defer func() {
-		if spool != "" {
-			os.RemoveAll(spool)
-		}
-	}()
+	sp := &spool{s: s, peer: peerOf(ctx)}
+	defer sp.remove()
 	refuse := func(err error) error {
 		// Do not wait for the rest of an upload we refuse.
 		w.Header().Set("Connection", "close")
@@ -360,21 +365,31 @@ func (s *Server) apiImport(c echo.Context) error {
 			// the admin group could have the daemon read a file only the
 			// service user can read (its bad-line report quotes lines).
 			p, ok := spec.Probes[i]
-			if !ok || !p.Proves(files[i]) {
+			if !ok {
 				return refuse(errf(db.ErrorForbidden, "import: input %d (%s): the daemon reads a file in place only for a client that shows it reads the same file (POST /api/v1/import/check); send it instead", i, files[i]))
 			}
-		case "file", "dir":
-			if spool == "" {
-				// Named after the database: the next writable open of it
-				// removes what a killed daemon left (db's removeStaleTemp).
-				spool, err = os.MkdirTemp(filepath.Dir(s.dbPath), db.UploadSpoolPrefix(s.dbPath)+"*")
-				if err != nil {
-					return refuse(internal("spooling the upload", err))
+			dir, err := sp.input(i)
+			if err != nil {
+				return refuse(err)
+			}
+			f, linked, err := sp.readInPlace(dir, files[i])
+			if err != nil {
+				return refuse(err)
+			}
+			if !p.Matches(files[i], f) {
+				return refuse(errf(db.ErrorForbidden, "import: input %d (%s): the daemon reads a file in place only for a client that shows it reads the same file (POST /api/v1/import/check); send it instead", i, files[i]))
+			}
+			// The files the importer reads beside it, each checked too.
+			for _, sib := range spec.Request.Siblings(files[i]) {
+				if _, _, err := sp.readInPlace(dir, sib); err != nil {
+					return refuse(err)
 				}
 			}
-			dir := filepath.Join(spool, strconv.Itoa(i))
-			if err := os.Mkdir(dir, 0o700); err != nil {
-				return refuse(internal("spooling the upload", err))
+			files[i] = linked
+		case "file", "dir":
+			dir, err := sp.input(i)
+			if err != nil {
+				return refuse(err)
 			}
 			if in == "dir" {
 				files[i] = dir
@@ -404,7 +419,7 @@ func (s *Server) apiImport(c echo.Context) error {
 		if !ok || err != nil || i < 0 || i >= len(spec.Inputs) || spec.Inputs[i] == "direct" || name == "" || name == "." || name == ".." || strings.ContainsAny(name, `/\`) {
 			return refuse(badRequest("import: bad upload part %q %q", part.FormName(), part.FileName()))
 		}
-		dst := filepath.Join(spool, idx, name)
+		dst := filepath.Join(sp.dir, idx, name)
 		n, err := saveFile(dst, part)
 		received += n
 		if err != nil {
@@ -430,10 +445,10 @@ func (s *Server) apiImport(c echo.Context) error {
 		format = "paths"
 	}
 	s.log.Info("import job started", "set", spec.set(), "format", format, "files", len(files), "received_bytes", received, "client_files", spec.Files())
-	names := spoolNames(spool, spec)
+	names := spoolNames(sp.dir, spec)
 	// Provenance: the sets name the files as the client gave them (not
 	// our spool) and who imported them, from the socket's credentials.
-	by, _ := ctx.Value(peerKey).(string)
+	by := peerName(ctx)
 	return s.jobStream(c, func(watch service.Watch) (any, error) {
 		var res *importer.Result
 		var err error
@@ -446,10 +461,8 @@ func (s *Server) apiImport(c echo.Context) error {
 			req.Files, req.Names, req.By = files, spec.Files(), by
 			res, err = s.svc.Import(ctx, req, watch)
 		}
-		if spool != "" {
-			// Before the answer: once the client has it, nothing is left over.
-			os.RemoveAll(spool)
-		}
+		// Before the answer: once the client has it, nothing is left over.
+		sp.remove()
 		// Name the client's files, not our spool, in what the examiner sees.
 		if res != nil {
 			res.BadLines = unspool(res.BadLines, names)
@@ -482,13 +495,13 @@ func saveFile(dst string, r io.Reader) (int64, error) {
 
 // spoolNames maps spool paths back to what the client called them: the
 // spool directory of input i stands for the client's directory (a "dir"
-// input) or the directory of the client's file (names are kept), and a
-// spooled stdin is "-".
+// input) or the directory of the client's file (names are kept; a file
+// read in place is linked there too), and a spooled stdin is "-".
 func spoolNames(spool string, spec ImportSpec) *strings.Replacer {
 	type pair struct{ from, to string }
 	var ps []pair
 	for i, in := range spec.Inputs {
-		if in == "direct" || spool == "" {
+		if spool == "" {
 			continue
 		}
 		from := filepath.Join(spool, strconv.Itoa(i))

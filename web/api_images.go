@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -55,7 +56,21 @@ func (s *Server) apiImage(c echo.Context) error {
 	if op == "" {
 		op = "acquire"
 	}
-	by, _ := ctx.Value(peerKey).(string) // the socket's caller, by the kernel's word
+	// What the job reads: over the socket only what the caller may read
+	// itself and cannot change while the job reads it by name (peer.go);
+	// over TCP a key holder names the daemon's own files.
+	if fromSocket(c) {
+		pe := peerOf(ctx)
+		for _, p := range imageReads(op, j) {
+			if pe == nil {
+				return errf(db.ErrorForbidden, "%s: the daemon cannot tell who you are, so it does not read files for you", p)
+			}
+			if err := pe.checkTree(p); err != nil {
+				return err
+			}
+		}
+	}
+	by := peerName(ctx) // the socket's caller, by the kernel's word
 	s.log.Info("image job through the API", "op", op, "key", key, "by", by)
 	switch op {
 	case "acquire":
@@ -105,6 +120,37 @@ func (s *Server) apiImage(c echo.Context) error {
 		return s.jobStream(c, func(watch service.Watch) (any, error) { return s.svc.ImageTransform(ctx, op, j.Dir, o, watch) })
 	}
 	return badRequest("unknown image operation %q: want acquire, budget, verify, rebuild, compress, uncompress, encrypt or decrypt", op)
+}
+
+// imageReads lists what an image job reads: the acquisition, block folder
+// or file it works on, with the key file of a block folder's acquisition
+// (imager's identity.age beside it), and a changed-blocks acquisition's
+// base. An acquisition's own output folder is the daemon's to write.
+func imageReads(op string, j service.ImageJob) []string {
+	var out []string
+	switch op {
+	case "acquire":
+		if j.Acquire != nil && j.Acquire.Base != "" {
+			out = append(out, j.Acquire.Base)
+		}
+	case "budget":
+	default:
+		if j.Dir == "" {
+			break
+		}
+		out = append(out, j.Dir)
+		if fi, err := os.Stat(j.Dir); err == nil && fi.IsDir() && !fileExists(filepath.Join(j.Dir, "identity.age")) {
+			if key := filepath.Join(filepath.Dir(j.Dir), "identity.age"); fileExists(key) {
+				out = append(out, key)
+			}
+		}
+	}
+	return out
+}
+
+func fileExists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }
 
 func deref[T any](p *T) T {

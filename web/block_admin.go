@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/db/progress"
 	"github.com/matchmeta/matchmeta/importer/blocks"
+	"github.com/matchmeta/matchmeta/importer/ewf"
 	"github.com/matchmeta/matchmeta/web/service"
 )
 
@@ -74,25 +76,46 @@ func longJob(c echo.Context) func() {
 	return func() { stop() }
 }
 
-// checkFiles applies the rule above to the files a caller wants read.
-func checkFiles(c echo.Context, paths []string, probes []service.FileProbe) error {
+// checkFiles applies the rule above to the files a caller wants read and
+// returns the paths the job opens: on TCP the caller's; on the socket the
+// links in sp to each file, opened for the caller and checked against its
+// probe, and to the files reading it opens beside it (siblings, when not
+// nil), each checked too.
+func checkFiles(c echo.Context, sp *spool, paths []string, probes []service.FileProbe, siblings func(string) []string) ([]string, error) {
 	if !fromSocket(c) {
 		for _, p := range paths {
 			if !filepath.IsAbs(p) {
-				return badRequest("paths read by the daemon are absolute paths on its machine, not %q", p)
+				return nil, badRequest("paths read by the daemon are absolute paths on its machine, not %q", p)
 			}
 		}
-		return nil
+		return paths, nil
 	}
 	if len(probes) != len(paths) {
-		return badRequest("over the admin socket every file the daemon reads comes with its probe (%d files, %d probes)", len(paths), len(probes))
+		return nil, badRequest("over the admin socket every file the daemon reads comes with its probe (%d files, %d probes)", len(paths), len(probes))
 	}
+	out := make([]string, len(paths))
 	for i, p := range paths {
-		if !probes[i].Proves(p) {
-			return errf(db.ErrorInvalid, "the daemon does not see %s as you do (another mount namespace or a private /tmp?); stop the daemon to run the command on the database", p)
+		dir, err := sp.input(i)
+		if err != nil {
+			return nil, err
 		}
+		f, link, err := sp.readInPlace(dir, p)
+		if err != nil {
+			return nil, err
+		}
+		if !probes[i].Matches(p, f) {
+			return nil, errf(db.ErrorInvalid, "the daemon does not see %s as you do (another mount namespace or a private /tmp?); stop the daemon to run the command on the database", p)
+		}
+		if siblings != nil {
+			for _, sib := range siblings(p) {
+				if _, _, err := sp.readInPlace(dir, sib); err != nil {
+					return nil, err
+				}
+			}
+		}
+		out[i] = link
 	}
-	return nil
+	return out, nil
 }
 
 func (s *Server) apiBlockCreate(c echo.Context) error {
@@ -124,10 +147,21 @@ func (s *Server) apiBlockIngest(c echo.Context) error {
 			paths[i] = f.Path
 		}
 	}
-	if err := checkFiles(c, paths, spec.Probes); err != nil {
+	ctx := c.Request().Context()
+	sp := &spool{s: s, peer: peerOf(ctx)}
+	defer sp.remove()
+	read, err := checkFiles(c, sp, paths, spec.Probes, nil)
+	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
+	if len(req.Files) > 0 {
+		req.Files = slices.Clone(req.Files) // names and repositories stay the caller's
+		for i := range req.Files {
+			req.Files[i].Path = read[i]
+		}
+	} else {
+		req.Paths = read
+	}
 	return s.jobStream(c, func(watch service.Watch) (any, error) {
 		return s.svc.BlockIngest(ctx, req, watch)
 	})
@@ -257,14 +291,17 @@ func (s *Server) apiBlockScanStream(c echo.Context) error {
 	if len(spec.Paths) != len(spec.Images) {
 		return badRequest("a scan names %d images and %d paths", len(spec.Images), len(spec.Paths))
 	}
-	if err := checkFiles(c, spec.Paths, spec.Probes); err != nil {
+	ctx := c.Request().Context()
+	sp := &spool{s: s, peer: peerOf(ctx)}
+	defer sp.remove()
+	read, err := checkFiles(c, sp, spec.Paths, spec.Probes, ewf.Segments)
+	if err != nil {
 		return err
 	}
 	open := map[string]string{}
 	for i, im := range spec.Images {
-		open[im] = spec.Paths[i]
+		open[im] = read[i]
 	}
-	ctx := c.Request().Context()
 	return s.jobStreamOut(c, func(watch service.Watch, out io.Writer) (any, error) {
 		req := blocks.ScanRequest{Set: spec.Set, Images: spec.Images, Step: spec.Step, Format: spec.Format, Mode: spec.Mode,
 			Command: spec.Command, NoRecurse: spec.NoRecurse, Nonprobative: spec.Nonprobative, Out: out,

@@ -128,6 +128,24 @@ func Open(path string) (*Image, error) {
 	return im, nil
 }
 
+// Segments lists the files after first that Open(first) reads, those
+// that exist: the segment files .E02, .E03 and on beside it. A daemon
+// checks each for its caller before it opens the image.
+func Segments(first string) []string {
+	var out []string
+	for n := 2; n <= maxSegments; n++ {
+		name, err := segmentName(first, n)
+		if err != nil {
+			return nil
+		}
+		if _, err := os.Lstat(name); err != nil {
+			break
+		}
+		out = append(out, name)
+	}
+	return out
+}
+
 // segmentName is the file name of segment n (1-based) of the image whose
 // first segment is first: E01..E99, then EAA, EAB, ... (the case of the
 // first name is kept).

@@ -31,6 +31,10 @@ func ProbeFile(path string) (FileProbe, error) {
 		return FileProbe{}, err
 	}
 	defer f.Close()
+	return probeOpen(path, f)
+}
+
+func probeOpen(path string, f *os.File) (FileProbe, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return FileProbe{}, err
@@ -43,21 +47,18 @@ func ProbeFile(path string) (FileProbe, error) {
 		p.Dev, p.Ino = uint64(s.Dev), s.Ino
 	}
 	h := sha256.New()
-	if _, err := io.Copy(h, io.LimitReader(f, probeHead)); err != nil {
+	// ReadAt: the offset stays where a reader of f expects it.
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, probeHead)); err != nil {
 		return FileProbe{}, err
 	}
 	p.HeadSum = hex.EncodeToString(h.Sum(nil))
 	return p, nil
 }
 
-// Proves reports whether p is a probe of path that this process sees
-// the same: the check before the daemon reads a client's file in place.
-func (p FileProbe) Proves(path string) bool {
-	return p.Path == path && SameFile(p)
-}
-
-// SameFile reports whether this process sees the very file p describes.
-func SameFile(p FileProbe) bool {
-	mine, err := ProbeFile(p.Path)
-	return err == nil && mine == p
+// Matches reports whether f, a file the daemon opened at path, is the
+// very file the probe p describes: the check before a job reads it. The
+// open file is checked, not the name, so what is checked is what is read.
+func (p FileProbe) Matches(path string, f *os.File) bool {
+	mine, err := probeOpen(path, f)
+	return err == nil && p.Path == path && mine == p
 }
