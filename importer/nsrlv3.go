@@ -456,18 +456,16 @@ func (b *v3Batch) col(r *v3RawRow, i int) []byte {
 func v3Read(ctx context.Context, conn *sql.Conn, part v3Part, ch chan<- *v3Batch, free chan *v3Batch) {
 	defer close(ch)
 	defer conn.Close()
-	get := func() *v3Batch { return v3GetBatch(free) }
-	send := func(b *v3Batch) bool { return v3SendBatch(ctx, ch, b) }
-	b := get()
+	w := newV3Batcher(ctx, ch, free)
 	err := conn.Raw(func(dc any) error {
 		q, ok := dc.(driver.QueryerContext)
 		if !ok {
-			b.queryErr = true
+			w.b.queryErr = true
 			return fmt.Errorf("sqlite driver cannot run queries directly")
 		}
 		rows, err := q.QueryContext(ctx, part.query, part.args)
 		if err != nil {
-			b.queryErr = true
+			w.b.queryErr = true
 			return err
 		}
 		defer rows.Close()
@@ -487,24 +485,53 @@ func v3Read(ctx context.Context, conn *sql.Conn, part v3Part, ch chan<- *v3Batch
 			}
 			n++
 			r := v3RawRow{at: n}
-			r.err = v3Convert(b, &r, vals, names, first, part.rowid)
-			if r.err == nil {
-				r.err = v3Decode(b, &r)
-			}
-			b.rows = append(b.rows, r)
-			if len(b.rows) == v3BatchRows {
-				if !send(b) {
-					return ctx.Err()
-				}
-				b = get()
+			r.err = v3Convert(w.b, &r, vals, names, first, part.rowid)
+			if !w.add(&r) {
+				return ctx.Err()
 			}
 		}
 	})
-	if err == nil && ctx.Err() != nil {
+	w.end(err)
+}
+
+// v3Batcher collects a reader's rows into batches for the sink.
+type v3Batcher struct {
+	ctx  context.Context
+	ch   chan<- *v3Batch
+	free chan *v3Batch
+	b    *v3Batch // the batch being filled: rows' columns go in its buf
+}
+
+func newV3Batcher(ctx context.Context, ch chan<- *v3Batch, free chan *v3Batch) *v3Batcher {
+	return &v3Batcher{ctx: ctx, ch: ch, free: free, b: v3GetBatch(free)}
+}
+
+// add decodes the hashes of r, whose columns are in w.b (unless r.err
+// says they could not be converted), and takes it into the batch, handing
+// a full batch to the sink; false when the import was cancelled.
+func (w *v3Batcher) add(r *v3RawRow) bool {
+	if r.err == nil {
+		r.err = v3Decode(w.b, r)
+	}
+	w.b.rows = append(w.b.rows, *r)
+	if len(w.b.rows) < v3BatchRows {
+		return true
+	}
+	if !v3SendBatch(w.ctx, w.ch, w.b) {
+		return false
+	}
+	w.b = v3GetBatch(w.free)
+	return true
+}
+
+// end sends the last rows and err, the error that ended the scan, unless
+// the import was cancelled.
+func (w *v3Batcher) end(err error) {
+	if err == nil && w.ctx.Err() != nil {
 		return
 	}
-	b.err = err
-	send(b)
+	w.b.err = err
+	v3SendBatch(w.ctx, w.ch, w.b)
 }
 
 var v3Kinds = [3]db.Kind{db.KindSHA256, db.KindSHA1, db.KindMD5}
@@ -745,10 +772,8 @@ func v3SendBatch(ctx context.Context, ch chan<- *v3Batch, b *v3Batch) bool {
 // conversions are the same.
 func v3ReadPages(ctx context.Context, part v3Part, ch chan<- *v3Batch, free chan *v3Batch) {
 	defer close(ch)
-	get := func() *v3Batch { return v3GetBatch(free) }
-	send := func(b *v3Batch) bool { return v3SendBatch(ctx, ch, b) }
 	lr := newLeafReader(part.pages)
-	b := get()
+	bw := newV3Batcher(ctx, ch, free)
 	var err error
 	w := part.walked
 	for i, leaf := range part.leaves {
@@ -774,6 +799,7 @@ func v3ReadPages(ctx context.Context, part v3Part, ch chan<- *v3Batch, free chan
 				}
 				return vals[c], true
 			}
+			b := bw.b
 			for i := 0; i < 5; i++ {
 				off := len(b.buf)
 				if v, ok := col(i); ok {
@@ -794,15 +820,8 @@ func v3ReadPages(ctx context.Context, part v3Part, ch chan<- *v3Batch, free chan
 					r.err = fmt.Errorf("%s %q is not an integer", [2]string{"file_size", "package_id"}[i], clip(v.appendText(nil)))
 				}
 			}
-			if r.err == nil {
-				r.err = v3Decode(b, &r)
-			}
-			b.rows = append(b.rows, r)
-			if len(b.rows) == v3BatchRows {
-				if !send(b) {
-					return ctx.Err()
-				}
-				b = get()
+			if !bw.add(&r) {
+				return ctx.Err()
 			}
 			return nil
 		})
@@ -813,11 +832,7 @@ func v3ReadPages(ctx context.Context, part v3Part, ch chan<- *v3Batch, free chan
 			return
 		}
 	}
-	if err == nil && ctx.Err() != nil {
-		return
-	}
-	b.err = err
-	send(b)
+	bw.end(err)
 }
 
 // v3PageParts plans reading FILE from its pages: the table's columns in
