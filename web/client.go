@@ -81,6 +81,12 @@ type ClientConfig struct {
 	Logger    *slog.Logger
 	// UserAgent defaults to "matchmeta-client".
 	UserAgent string
+	// Warn, when set, gets the first MaxRejectWarnings values a
+	// LookupStream refused, by Input (the stream's name) and line, and the
+	// stream's figures are logged at info (else debug): a run over a file
+	// is reported, a few values are not.
+	Warn  io.Writer
+	Input string
 }
 
 // LookupResult is the answer to one input value.
@@ -373,9 +379,38 @@ type clientEntry struct {
 }
 
 type clientBatch struct {
+	run     *clientRun
 	entries []clientEntry
 	answers []db.Answer
 	err     error
+}
+
+// clientRun is what the batches of one run share.
+type clientRun struct {
+	url string // POST /api/v1/lookup with the run's detail and type
+	typ db.Kind
+	// ndjson: the values are NDJSON lines, sent as they are (else bare
+	// text lines).
+	ndjson bool
+	// flushed, when set, is called after each batch of answers.
+	flushed func() error
+}
+
+// newRun is a run of values of kind typ ("" detects each), answered
+// with detail ("" full).
+func (c *Client) newRun(typ db.Kind, detail string, ndjson bool) *clientRun {
+	q := url.Values{}
+	if detail != "" {
+		q.Set("detail", detail)
+	}
+	if typ != "" {
+		q.Set("type", string(typ))
+	}
+	u := c.base.String() + "/api/v1/lookup"
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return &clientRun{url: u, typ: typ, ndjson: ndjson}
 }
 
 // lookupBatch sends one batch (with retries) and fills b.answers.
@@ -393,28 +428,20 @@ func (c *Client) lookupBatch(ctx context.Context, b *clientBatch) error {
 	b.answers = make([]db.Answer, len(b.entries))
 	for i, e := range b.entries {
 		if e.rejected != "" {
-			b.answers[i] = db.Answer{Query: e.value, Type: c.cfg.Type, Verdict: db.VerdictError, Error: e.rejected}
+			b.answers[i] = db.Answer{Query: e.value, Type: b.run.typ, Verdict: db.VerdictError, Error: e.rejected}
 		}
 	}
 	if len(sent) == 0 {
 		return nil
 	}
-	q := url.Values{}
-	if c.cfg.Detail != "" {
-		q.Set("detail", c.cfg.Detail)
-	}
-	if c.cfg.Type != "" {
-		q.Set("type", string(c.cfg.Type))
-	}
-	u := c.base.String() + "/api/v1/lookup"
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
 	what := fmt.Sprintf("POST /api/v1/lookup (lines %d-%d)", b.entries[0].line, b.entries[len(b.entries)-1].line)
 	payload := body.Bytes()
+	hdr := map[string]string{"Content-Type": "text/plain; charset=utf-8", "Accept": "application/x-ndjson"}
+	if b.run.ndjson {
+		hdr["Content-Type"] = "application/x-ndjson"
+	}
 	return c.retry(ctx, what, func(ctx context.Context) error {
-		hdr := map[string]string{"Content-Type": "text/plain; charset=utf-8", "Accept": "application/x-ndjson"}
-		return c.send(ctx, http.MethodPost, u, payload, hdr, func(body io.Reader) error { return c.readAnswers(body, b, sent) })
+		return c.send(ctx, http.MethodPost, b.run.url, payload, hdr, func(body io.Reader) error { return c.readAnswers(body, b, sent) })
 	})
 }
 
@@ -437,8 +464,9 @@ func (c *Client) readAnswers(r io.Reader, b *clientBatch, sent []int) error {
 				return &streamError{fmt.Sprintf("the server sent more answers than the %d values sent", len(sent))}
 			}
 			e := b.entries[sent[n]]
-			if utf8.ValidString(e.value) && !strings.EqualFold(a.Query, e.value) {
-				// Answers are matched to values by position; make sure.
+			if !b.run.ndjson && utf8.ValidString(e.value) && !strings.EqualFold(a.Query, e.value) {
+				// Answers are matched to values by position; make sure
+				// (an NDJSON line may be an object: its count is checked).
 				return &permanentError{fmt.Errorf("answer %d is for %q, but line %d holds %q", n+1, a.Query, e.line, e.value)}
 			}
 			b.answers[sent[n]] = a
@@ -463,6 +491,12 @@ func (c *Client) readAnswers(r io.Reader, b *clientBatch, sent []int) error {
 // (longer ones are answered with an error without being sent); 0 asks the
 // server for its limit.
 func (c *Client) LookupLines(ctx context.Context, in io.Reader, maxValue int, emit func(LookupResult) error) (ClientStats, error) {
+	return c.lookupLines(ctx, c.newRun(c.cfg.Type, c.cfg.Detail, false), in, maxValue, emit)
+}
+
+// lookupLines is LookupLines of a run: of NDJSON lines, only blank ones
+// are skipped.
+func (c *Client) lookupLines(ctx context.Context, run *clientRun, in io.Reader, maxValue int, emit func(LookupResult) error) (ClientStats, error) {
 	if maxValue <= 0 {
 		info, err := c.Info(ctx)
 		if err != nil {
@@ -494,13 +528,13 @@ func (c *Client) LookupLines(ctx context.Context, in io.Reader, maxValue int, em
 					rejected: fmt.Sprintf("line %d: value of %d bytes is longer than the server's limit of %d", line, n, maxValue-1)}, nil
 			}
 			v := bytes.TrimSpace(raw)
-			if len(v) == 0 || v[0] == '#' {
+			if len(v) == 0 || v[0] == '#' && !run.ndjson {
 				continue
 			}
 			return clientEntry{line: line, value: string(v)}, nil
 		}
 	}
-	return c.run(ctx, next, emit)
+	return c.run(ctx, run, next, emit)
 }
 
 func clipValue(s string) string {
@@ -560,7 +594,7 @@ func (c *Client) Lookup(ctx context.Context, values []string) ([]LookupResult, C
 		return clientEntry{}, io.EOF
 	}
 	out := make([]LookupResult, 0, len(values))
-	st, err := c.run(ctx, next, func(r LookupResult) error {
+	st, err := c.run(ctx, c.newRun(c.cfg.Type, c.cfg.Detail, false), next, func(r LookupResult) error {
 		out = append(out, r)
 		return nil
 	})
@@ -570,12 +604,12 @@ func (c *Client) Lookup(ctx context.Context, values []string) ([]LookupResult, C
 // run is the pipeline (package pipe): a reader cuts the input into
 // batches, Concurrency workers send them, and this goroutine emits the
 // answers in order. At most about 2*Concurrency batches are held at once.
-func (c *Client) run(ctx context.Context, next func() (clientEntry, error), emit func(LookupResult) error) (ClientStats, error) {
+func (c *Client) run(ctx context.Context, run *clientRun, next func() (clientEntry, error), emit func(LookupResult) error) (ClientStats, error) {
 	r0, t0 := c.requests.Load(), c.retries.Load()
 	var readErr error // read by the emitter after the reader ended
 	read := func(ctx context.Context, send func(*clientBatch) bool) {
 		for {
-			b := &clientBatch{entries: make([]clientEntry, 0, c.cfg.Batch)}
+			b := &clientBatch{run: run, entries: make([]clientEntry, 0, c.cfg.Batch)}
 			var err error
 			for len(b.entries) < c.cfg.Batch {
 				var e clientEntry
@@ -615,6 +649,9 @@ func (c *Client) run(ctx context.Context, next func() (clientEntry, error), emit
 			if err := emit(LookupResult{Line: e.line, Answer: a}); err != nil {
 				return err
 			}
+		}
+		if run.flushed != nil {
+			return run.flushed()
 		}
 		return nil
 	}

@@ -5,27 +5,37 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
-// MaxRejectWarnings bounds the per-line complaints of LookupFile; the
-// answers carry every one of them anyway.
+// MaxRejectWarnings bounds the per-line complaints of LookupStream
+// (ClientConfig.Warn); the answers carry every one of them anyway.
 const MaxRejectWarnings = 20
 
-// LookupFile is `matchmeta lookup --server --file`: the values of in (one
-// a line; name says where they come from) answered as JSON lines on out,
-// in order, with the first rejected lines told on warn, and the run's
-// figures logged at the end.
-func (c *Client) LookupFile(ctx context.Context, in io.Reader, name string, out, warn io.Writer) (ClientStats, error) {
+// LookupStream is the one bulk lookup (service.Streamer) answered by the
+// appliance: the values of in, one a line (o.Format: bare text lines, or
+// NDJSON lines, sent as they are), answered as NDJSON on out in input
+// order, in batches of Batch values with Concurrency in flight. The
+// server's line limit bounds a value (o.MaxItems and o.MaxLineBytes are
+// the local service's); a JSON document is refused, since it cannot be
+// cut into batches.
+func (c *Client) LookupStream(ctx context.Context, in io.Reader, out io.Writer, o service.StreamOptions) (service.StreamStats, error) {
+	if o.Format == service.StreamJSON {
+		return service.StreamStats{}, db.Errorf(db.ErrorUnsupported, "web: client: a JSON document cannot be sent in batches: send text or NDJSON lines")
+	}
+	run := c.newRun(o.Type, o.Detail.String(), o.Format == service.StreamNDJSON)
+	run.flushed = o.Flushed
 	enc := json.NewEncoder(out)
 	warned := 0
 	start := time.Now()
-	st, err := c.LookupLines(ctx, in, 0, func(r LookupResult) error {
-		if r.Answer.Error != "" {
+	st, err := c.lookupLines(ctx, run, in, 0, func(r LookupResult) error {
+		if r.Answer.Error != "" && c.cfg.Warn != nil {
 			if warned < MaxRejectWarnings {
-				fmt.Fprintf(warn, "matchmeta lookup: %s line %d: %s\n", name, r.Line, r.Answer.Error)
+				fmt.Fprintf(c.cfg.Warn, "matchmeta lookup: %s line %d: %s\n", c.cfg.Input, r.Line, r.Answer.Error)
 			}
 			warned++
 		}
@@ -35,39 +45,22 @@ func (c *Client) LookupFile(ctx context.Context, in io.Reader, name string, out,
 		return nil
 	})
 	if warned > MaxRejectWarnings {
-		fmt.Fprintf(warn, "matchmeta lookup: %s: %d more lines rejected (see the \"error\" field of their answers)\n", name, warned-MaxRejectWarnings)
+		fmt.Fprintf(c.cfg.Warn, "matchmeta lookup: %s: %d more lines rejected (see the \"error\" field of their answers)\n", c.cfg.Input, warned-MaxRejectWarnings)
+	}
+	stats := service.StreamStats{Values: uint64(st.Values), OK: uint64(st.OK), NA: uint64(st.NA), Rejected: uint64(st.Rejected)}
+	if err != nil && c.cfg.Input != "" {
+		err = fmt.Errorf("%s after %d answers: %w", c.cfg.Input, st.Values, err)
 	}
 	if err != nil {
-		return st, fmt.Errorf("%s after %d answers: %w", name, st.Values, err)
+		return stats, err
 	}
 	el := time.Since(start)
-	c.log.Info("remote lookup done", "input", name, "values", st.Values, "ok", st.OK, "na", st.NA, "rejected", st.Rejected,
+	level := slog.LevelDebug
+	if c.cfg.Warn != nil {
+		level = slog.LevelInfo
+	}
+	c.log.Log(ctx, level, "remote lookup done", "input", c.cfg.Input, "values", st.Values, "ok", st.OK, "na", st.NA, "rejected", st.Rejected,
 		"requests", st.Requests, "retries", st.Retries, "elapsed", el.Round(time.Millisecond),
 		"per_second", int(float64(st.Values)/max(el.Seconds(), 1e-9)))
-	return st, nil
-}
-
-// RemoteLookup is `matchmeta lookup --server`: with in nil, values are
-// answered and returned in order; else the lines of in go through
-// LookupFile to out. The client lives for this one call.
-func RemoteLookup(ctx context.Context, cfg ClientConfig, values []string, in io.Reader, name string, out, warn io.Writer) ([]db.Answer, ClientStats, error) {
-	c, err := NewClient(cfg)
-	if err != nil {
-		return nil, ClientStats{}, err
-	}
-	defer c.Close()
-	if in != nil {
-		st, err := c.LookupFile(ctx, in, name, out, warn)
-		return nil, st, err
-	}
-	res, st, err := c.Lookup(ctx, values)
-	if err != nil {
-		return nil, st, err
-	}
-	answers := make([]db.Answer, len(res))
-	for i, r := range res {
-		answers[i] = r.Answer
-	}
-	c.log.Debug("remote lookup done", "values", st.Values, "requests", st.Requests, "retries", st.Retries)
-	return answers, st, nil
+	return stats, nil
 }

@@ -2,13 +2,16 @@ package web
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +19,7 @@ import (
 	"time"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/web/service"
 )
 
 // frontServer is a real HTTP server on loopback in front of the matchmeta
@@ -457,5 +461,79 @@ func TestReadValueLine(t *testing.T) {
 				t.Errorf("got %q %v, want %q %v", got, ns, tc.want, tc.ns)
 			}
 		})
+	}
+}
+
+// TestClientLookupStreamAsLocal: the client's LookupStream answers values
+// (NDJSON lines, as service.LookupValues writes them) and text lines as
+// the local service's one bulk lookup does, value for value, odd values
+// included, in batches smaller than the input.
+func TestClientLookupStreamAsLocal(t *testing.T) {
+	ctx := context.Background()
+	st := fixtureStore(t)
+	ts := startServer(t, st, nil)
+	local, err := service.NewLocal(service.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close(ctx)
+	c := newTestClient(t, ClientConfig{Server: ts.URL, Batch: 3, Concurrency: 2})
+	values := []string{knownSHA256, strings.ToLower(badSHA256), "NTUSER.DAT", "svchost.exe ", " notepad.exe", "a\nb", "",
+		`"quoted"`, "{not json", unknownMD5, "C:\\Windows\\System32\\calc.exe", notableMD5}
+	o := service.StreamOptions{Detail: service.DetailFull}
+	want, err := service.LookupValues(ctx, local, values, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := service.LookupValues(ctx, c, values, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range values {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("value %q:\nremote %+v\nlocal  %+v", values[i], got[i], want[i])
+		}
+	}
+	if want[3].Verdict != db.VerdictNA || want[4].Verdict != db.VerdictOK {
+		t.Errorf("the fixture no longer tells a trailing space from a leading one: %+v %+v", want[3], want[4])
+	}
+
+	// Text lines: the same NDJSON answers and figures as the local stream.
+	text := "# a comment\n" + knownSHA256 + "\r\n\nNTUSER.DAT\nxyz\n" + unknown256 + "\n"
+	var lout, rout bytes.Buffer
+	o.Format = service.StreamText
+	lst, err := local.LookupStream(ctx, strings.NewReader(text), &lout, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rst, err := c.LookupStream(ctx, strings.NewReader(text), &rout, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var la, ra []db.Answer
+	for _, p := range []struct {
+		b   *bytes.Buffer
+		out *[]db.Answer
+	}{{&lout, &la}, {&rout, &ra}} {
+		dec := json.NewDecoder(p.b)
+		for dec.More() {
+			var a db.Answer
+			if err := dec.Decode(&a); err != nil {
+				t.Fatal(err)
+			}
+			*p.out = append(*p.out, a)
+		}
+	}
+	if len(la) != 4 || !reflect.DeepEqual(ra, la) {
+		t.Errorf("text lines:\nremote %+v\nlocal  %+v", ra, la)
+	}
+	if rst.Values != lst.Values || rst.OK != lst.OK || rst.NA != lst.NA || rst.Rejected != lst.Rejected || rst.NA != 2 {
+		t.Errorf("figures: remote %+v, local %+v", rst, lst)
+	}
+
+	// A JSON document cannot be cut into batches: refused, nothing sent.
+	o.Format = service.StreamJSON
+	if _, err := c.LookupStream(ctx, strings.NewReader(`{"queries": []}`), io.Discard, o); db.KindOf(err) != db.ErrorUnsupported {
+		t.Errorf("JSON document: %v, want an error of kind unsupported", err)
 	}
 }

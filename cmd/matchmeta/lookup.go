@@ -12,6 +12,7 @@ import (
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/termio"
 	"github.com/matchmeta/matchmeta/db"
 	"github.com/matchmeta/matchmeta/web"
+	"github.com/matchmeta/matchmeta/web/daemon"
 	"github.com/matchmeta/matchmeta/web/service"
 )
 
@@ -38,8 +39,8 @@ func (m *Main) lookupCmd(fs *pflag.FlagSet) command.Run {
 		if err := m.lookupArgs(c, &rc, typ, *file, *asPath); err != nil {
 			return err
 		}
-		var t service.StreamStats
-		if err := m.lookup(ctx, c, rc, *file, *out, *records, *asJSON, &t); err != nil {
+		t, err := m.lookup(ctx, c, rc, *file, *out, *records, *asJSON)
+		if err != nil {
 			return &command.ExitStatus{Code: 2, Err: err}
 		}
 		switch {
@@ -78,6 +79,9 @@ func (m *Main) lookupArgs(c *command.Call, rc *web.ClientConfig, typ *string, fi
 		if rc.APIKey == "" {
 			rc.APIKey = m.env("MATCHMETA_API_KEY")
 		}
+		if rc.Retries == 0 {
+			rc.Retries = -1 // the client's "none"
+		}
 	}
 	switch {
 	case file == "" && len(c.Args) == 0:
@@ -96,26 +100,12 @@ func (m *Main) lookupArgs(c *command.Call, rc *web.ClientConfig, typ *string, fi
 	return nil
 }
 
-// count adds answers' verdicts to the tally of the exit status.
-func count(t *service.StreamStats, answers []db.Answer) {
-	for _, a := range answers {
-		switch a.Verdict {
-		case db.VerdictOK:
-			t.OK++
-		case db.VerdictNA:
-			t.NA++
-		default:
-			t.Rejected++
-		}
-	}
-}
-
-// lookup answers the command line's values, or --file's, from a remote
-// appliance (web.Client) or the service.
-func (m *Main) lookup(ctx context.Context, c *command.Call, rc web.ClientConfig, file, outFile string, records, asJSON bool, t *service.StreamStats) (err error) {
+// lookup answers the command line's values, or --file's, with the one
+// bulk lookup of a remote appliance (--server) or of the service.
+func (m *Main) lookup(ctx context.Context, c *command.Call, rc web.ClientConfig, file, outFile string, records, asJSON bool) (t service.StreamStats, err error) {
 	w, closeOut, err := termio.Create(m.Stdout, outFile)
 	if err != nil {
-		return fmt.Errorf("lookup: %w", err)
+		return t, fmt.Errorf("lookup: %w", err)
 	}
 	defer func() {
 		if cerr := closeOut(); cerr != nil && err == nil {
@@ -124,47 +114,34 @@ func (m *Main) lookup(ctx context.Context, c *command.Call, rc web.ClientConfig,
 	}()
 	in, name, closeIn, err := termio.OpenIn(m.Stdin, file)
 	if err != nil {
-		return fmt.Errorf("lookup: %w", err)
+		return t, fmt.Errorf("lookup: %w", err)
 	}
 	defer closeIn()
-	detail := service.DetailFull
+	o := service.StreamOptions{Type: rc.Type, Detail: service.DetailFull, MaxLineBytes: 1 << 20}
 	if !records {
-		detail = service.DetailSets
+		o.Detail = service.DetailSets
 	}
-	var answers []db.Answer
-	if rc.Server != "" {
-		rc.Detail, rc.Logger, rc.UserAgent = detail.String(), m.logger(), "matchmeta-lookup/"+Version
-		if rc.Retries == 0 {
-			rc.Retries = -1 // the client's "none"
-		}
-		var st web.ClientStats
-		if file == "" {
-			answers, _, err = web.RemoteLookup(ctx, rc, c.Args, nil, "", nil, nil)
-		} else {
-			_, st, err = web.RemoteLookup(ctx, rc, nil, in, name, w, m.Stderr)
-			t.OK, t.NA, t.Rejected = uint64(st.OK), uint64(st.NA), uint64(st.Rejected)
-		}
-		err = wrap("lookup", err)
-	} else {
-		err = m.with(ctx, c, svcOptions{readOnly: true}, func(svc service.Service) error {
-			o := service.StreamOptions{Type: rc.Type, Detail: detail, MaxLineBytes: 1 << 20}
-			if file == "" {
-				var err error
-				answers, err = service.LookupValues(ctx, svc, c.Args, o)
-				return wrap("lookup", err)
-			}
-			// One value per line, answered by the one bulk lookup as JSON lines.
-			o.Format = service.StreamText
-			var err error
-			*t, err = svc.LookupStream(ctx, in, w, o)
-			return wrap("lookup", err)
-		})
+	rc.Logger, rc.UserAgent = m.logger(), "matchmeta-lookup/"+Version
+	if file != "" {
+		rc.Warn, rc.Input = m.Stderr, name
 	}
-	if err != nil || file != "" {
-		return err
+	l, release, err := daemon.ConnectLookups(ctx, m.connect(ctx, c.DB, svcOptions{readOnly: true}), rc)
+	if err != nil {
+		return t, err
 	}
-	count(t, answers)
-	return wrap("lookup: write", render.Answers(w, answers, asJSON))
+	defer release()
+	if file != "" {
+		// One value per line, answered as JSON lines.
+		o.Format = service.StreamText
+		t, err = l.LookupStream(ctx, in, w, o)
+		return t, wrap("lookup", err)
+	}
+	answers, err := service.LookupValues(ctx, l, c.Args, o)
+	if err != nil {
+		return t, wrap("lookup", err)
+	}
+	t.Tally(answers)
+	return t, wrap("lookup: write", render.Answers(w, answers, asJSON))
 }
 
 // wrap prefixes err with what failed (nil stays nil).

@@ -73,6 +73,20 @@ func Connect(ctx context.Context, cfg ConnectConfig) (svc service.Service, relea
 	}, nil
 }
 
+// ConnectLookups is the bulk lookup of a command: a remote appliance's
+// (a web.Client of server.Server) when server names one, else Connect's
+// service for cfg. release frees it.
+func ConnectLookups(ctx context.Context, cfg ConnectConfig, server web.ClientConfig) (l service.Streamer, release func(), err error) {
+	if server.Server == "" {
+		return Connect(ctx, cfg)
+	}
+	c, err := web.NewClient(server)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, c.Close, nil
+}
+
 // Dial is the client of the daemon serving the database and the socket
 // it answers on, or nil when none does.
 func Dial(ctx context.Context, cfg ConnectConfig) (*remote.Client, string) {

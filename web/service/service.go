@@ -40,13 +40,19 @@ type Lookups interface {
 	// Verdict is the hot path of the plain-text endpoints: is key (the
 	// binary hash of kind) in any set? No answer is built.
 	Verdict(ctx context.Context, kind db.Kind, key []byte) (bool, error)
+	Streamer
+}
+
+// Streamer is the one bulk lookup alone: what LookupValues needs, and
+// what a remote appliance's client (web.Client) offers too.
+type Streamer interface {
 	// LookupStream answers a stream of values (one per line of in) with one
 	// NDJSON answer line per value on out, in input order, while in is
 	// still being read: the one bulk lookup, used by the API, the admin
-	// socket, the page and `matchmeta lookup --file`. A value it cannot
-	// read is answered with an "error" field; an error that ends the stream
-	// early is written as a last line {"error": "..."} (once answers have
-	// gone out) and returned.
+	// socket, the page and `matchmeta lookup`. A value it cannot read is
+	// answered with an "error" field; an error that ends the stream early
+	// is written as a last line {"error": "..."} (once answers have gone
+	// out) and returned.
 	LookupStream(ctx context.Context, in io.Reader, out io.Writer, o StreamOptions) (StreamStats, error)
 }
 
@@ -127,6 +133,21 @@ type StreamStats struct {
 	Rejected uint64 `json:"rejected"`
 	// ByKind counts per kind: [ok, na, rejected] (for metrics).
 	ByKind map[db.Kind][3]uint64 `json:"-"`
+}
+
+// Tally counts answers' verdicts (not ByKind).
+func (st *StreamStats) Tally(answers []db.Answer) {
+	for _, a := range answers {
+		st.Values++
+		switch a.Verdict {
+		case db.VerdictOK:
+			st.OK++
+		case db.VerdictNA:
+			st.NA++
+		default:
+			st.Rejected++
+		}
+	}
 }
 
 // Sets reads and removes published sets.

@@ -806,7 +806,7 @@ func AppendValue(dst []byte, v string) []byte {
 // answers, one per value in order. JSON carries a query as valid UTF-8;
 // an answer keeps the bytes of the value given (a name with invalid
 // UTF-8 prints as it was typed).
-func LookupValues(ctx context.Context, s Lookups, values []string, o StreamOptions) ([]db.Answer, error) {
+func LookupValues(ctx context.Context, s Streamer, values []string, o StreamOptions) ([]db.Answer, error) {
 	var in []byte
 	for _, v := range values {
 		in = AppendValue(in, v)
