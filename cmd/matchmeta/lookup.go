@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/command"
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/flaggroup"
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/termio"
 	"github.com/matchmeta/matchmeta/db"
@@ -28,14 +28,12 @@ func (m *Main) lookupCmd(fs *pflag.FlagSet) command.Run {
 	asJSON := fs.Bool("json", false, "print JSON lines for command-line values too")
 	records := fs.Bool("records", true, "include per-hash records (NSRL metadata)")
 	asPath := fs.Bool("path", false, "treat values as full paths (same as --type path)")
-	var rc web.ClientConfig
-	fs.StringVar(&rc.Server, "server", "", "look up on a remote appliance (http://HOST:8080) instead of the local database")
-	fs.StringVar(&rc.APIKey, "api-key", "", "with --server: API key, sent in the x-api-key header (env MATCHMETA_API_KEY)")
-	fs.IntVar(&rc.Concurrency, "concurrency", 4, "with --server: requests in flight")
-	fs.IntVar(&rc.Batch, "batch", 10000, "with --server: values per request")
-	fs.DurationVar(&rc.Timeout, "timeout", 60*time.Second, "with --server: time limit of one request")
-	fs.IntVar(&rc.Retries, "retries", 4, "with --server: further attempts after a network error, 5xx or 429")
+	srv := flaggroup.AddServer(fs, m.env("MATCHMETA_API_KEY"))
 	return func(ctx context.Context, c *command.Call) error {
+		rc, err := srv.Config()
+		if err != nil {
+			return c.Usagef("%v", err)
+		}
 		if err := m.lookupArgs(c, &rc, typ, *file, *asPath); err != nil {
 			return err
 		}
@@ -54,35 +52,8 @@ func (m *Main) lookupCmd(fs *pflag.FlagSet) command.Run {
 	}
 }
 
-// lookupArgs checks lookup's flags; the --server ones only go with it.
+// lookupArgs checks the values and their type.
 func (m *Main) lookupArgs(c *command.Call, rc *web.ClientConfig, typ *string, file string, asPath bool) error {
-	fs := c.FS
-	if rc.Server == "" {
-		for _, f := range []string{"api-key", "concurrency", "batch", "timeout", "retries"} {
-			if fs.Changed(f) {
-				return c.Usagef("--%s needs --server", f)
-			}
-		}
-	} else {
-		switch {
-		case fs.Changed("db"):
-			return c.Usagef("give --db or --server, not both")
-		case rc.Concurrency < 1 || rc.Concurrency > 256:
-			return c.Usagef("--concurrency must be from 1 to 256, got %d", rc.Concurrency)
-		case rc.Batch < 1 || rc.Batch > 1_000_000:
-			return c.Usagef("--batch must be from 1 to 1000000, got %d", rc.Batch)
-		case rc.Timeout <= 0:
-			return c.Usagef("--timeout must be positive, got %v", rc.Timeout)
-		case rc.Retries < 0 || rc.Retries > 100:
-			return c.Usagef("--retries must be from 0 to 100, got %d", rc.Retries)
-		}
-		if rc.APIKey == "" {
-			rc.APIKey = m.env("MATCHMETA_API_KEY")
-		}
-		if rc.Retries == 0 {
-			rc.Retries = -1 // the client's "none"
-		}
-	}
 	switch {
 	case file == "" && len(c.Args) == 0:
 		return c.Usagef("give values to look up or --file FILE")
