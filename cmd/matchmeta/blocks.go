@@ -78,25 +78,11 @@ func (m *Main) blocksImportCmd(fs *pflag.FlagSet) command.Run {
 func (m *Main) blocksExportCmd(_ *pflag.FlagSet) command.Run {
 	return func(ctx context.Context, c *command.Call) error {
 		return m.job(ctx, c, "export", svcOptions{readOnly: true}, func(svc service.Service, p *render.Progress) error {
-			return m.createOut(c.Args[1], func(out io.Writer) error {
+			return termio.WriteOut(m.Stdout, c.Args[1], func(out io.Writer) error {
 				return svc.BlockExport(ctx, c.Args[0], "matchmeta blocks export "+strings.Join(c.Args, " "), out, p.Watch)
 			})
 		})
 	}
-}
-
-// createOut runs write on the output file path (termio.CreateOut: "-" is
-// stdout, a file appears under its name only when complete).
-func (m *Main) createOut(path string, write func(io.Writer) error) error {
-	out, done, err := termio.CreateOut(m.Stdout, path)
-	if err != nil {
-		return err
-	}
-	err = write(out)
-	if derr := done(); err == nil {
-		err = derr
-	}
-	return err
 }
 
 // blocksSetOpCmd is add, subtract, intersect and subtract-repository.
@@ -186,7 +172,7 @@ func (m *Main) blocksScanCmd(fs *pflag.FlagSet) command.Run {
 		req.Images = c.Args
 		req.Command = "matchmeta blocks scan " + strings.Join(c.Raw, " ")
 		return m.job(ctx, c, "scan", svcOptions{readOnly: true}, func(svc service.Service, p *render.Progress) error {
-			return m.createOut(*output, func(out io.Writer) error {
+			return termio.WriteOut(m.Stdout, *output, func(out io.Writer) error {
 				req.Out = out
 				run := func() error {
 					_, err := svc.BlockScan(ctx, req, p.Watch)
@@ -195,7 +181,7 @@ func (m *Main) blocksScanCmd(fs *pflag.FlagSet) command.Run {
 				}
 				switch {
 				case *summary != "":
-					return m.createOut(*summary, func(sum io.Writer) error { req.Summary = sum; return run() })
+					return termio.WriteOut(m.Stdout, *summary, func(sum io.Writer) error { req.Summary = sum; return run() })
 				case req.Format == blocks.ScanJSON:
 					req.Summary = m.Stderr
 				}

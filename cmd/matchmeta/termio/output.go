@@ -7,30 +7,30 @@ import (
 	"strings"
 )
 
-// CreateOut opens a command's output file ("-": stdout). A file is
-// written beside its name and renamed into place when complete, so an
-// interrupted export or scan never leaves a truncated file under the
-// name asked for; done syncs, closes and renames it.
-func CreateOut(stdout io.Writer, path string) (w io.Writer, done func() error, err error) {
+// WriteOut runs write on a command's output file ("-": stdout). A file is
+// written beside its name and renamed into place only when write
+// succeeded and the file is synced and closed, so an interrupted or failed
+// export or scan never leaves a truncated file under the name asked for.
+func WriteOut(stdout io.Writer, path string, write func(io.Writer) error) error {
 	if path == "-" {
-		return stdout, func() error { return nil }, nil
+		return write(stdout)
 	}
 	f, err := os.CreateTemp(dirOf(path), ".matchmeta-out-*")
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	return f, func() error {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			return err
-		}
-		if err := f.Close(); err != nil {
-			os.Remove(f.Name())
-			return err
-		}
-		return os.Rename(f.Name(), path)
-	}, nil
+	err = write(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 func dirOf(p string) string {
