@@ -400,6 +400,24 @@ func clip(b []byte) string {
 	return fmt.Sprintf("%q", b)
 }
 
+// AbsFiles makes a request's inputs absolute, since a daemon opens them
+// from its own working directory; "-" (stdin) stays.
+func AbsFiles(files []string) ([]string, error) {
+	out := make([]string, len(files))
+	for i, f := range files {
+		out[i] = f
+		if f == "-" {
+			continue
+		}
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = abs
+	}
+	return out, nil
+}
+
 // validateFiles checks a request's input list: at least one, none empty,
 // stdin at most once.
 func validateFiles(files []string) error {

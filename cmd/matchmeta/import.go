@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -44,7 +43,7 @@ func (m *Main) importCmd(fs *pflag.FlagSet) command.Run {
 		case s.Class == "":
 			s.Class = string(db.ClassKnown)
 		}
-		files, err := absPaths(c.Args[1:])
+		files, err := importer.AbsFiles(c.Args[1:])
 		if err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
@@ -119,7 +118,7 @@ func (m *Main) importPathsCmd(fs *pflag.FlagSet) command.Run {
 		if s.Name == "" {
 			s.Name = importer.DefaultPathSet(*profile)
 		}
-		files, err := absPaths(c.Args)
+		files, err := importer.AbsFiles(c.Args)
 		if err != nil {
 			return fmt.Errorf("import paths: %w", err)
 		}
@@ -159,22 +158,4 @@ func (m *Main) importPathsCmd(fs *pflag.FlagSet) command.Run {
 		}
 		return err
 	}
-}
-
-// absPaths makes inputs absolute, since a daemon opens them from its own
-// working directory; "-" (stdin) stays.
-func absPaths(files []string) ([]string, error) {
-	out := make([]string, len(files))
-	for i, f := range files {
-		out[i] = f
-		if f == "-" {
-			continue
-		}
-		abs, err := filepath.Abs(f)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = abs
-	}
-	return out, nil
 }
