@@ -17,29 +17,21 @@ import (
 	"github.com/matchmeta/matchmeta/web/service"
 )
 
-// withImaging runs fn with the imaging service: the daemon's when one
-// serves the call's --db (the job then runs there, with the daemon's
-// credentials, and shows on its status page), else the local service over
-// the database when the operation needs it (--scan-blocks), else a job
-// runner of its own (imaging needs no database). A progress view is on
-// stderr either way.
+// withImaging runs fn with the imaging service (daemon.ConnectImages: the
+// daemon's job when one serves the call's --db, else this process's) and a
+// progress view on stderr.
 func (m *Main) withImaging(ctx context.Context, c *command.Call, what string, needDB bool, fn func(svc service.Images, p *render.Progress) error) error {
 	p := render.NewProgress(m.Stderr, render.ProgressOptions{What: what})
 	defer p.Close()
-	if c.DB != "" {
-		if d, sock := daemon.Dial(ctx, m.connect(ctx, c.DB, svcOptions{})); d != nil {
-			defer d.Close()
-			fmt.Fprintf(m.Stderr, "matchmeta: the daemon on %s runs this job (its AWS credentials, its view of the files)\n", sock)
-			return fn(d, p)
-		}
+	svc, sock, release, err := daemon.ConnectImages(ctx, m.connect(ctx, c.DB, svcOptions{readOnly: true, log: p.LogWriter()}), needDB)
+	if err != nil {
+		return err
 	}
-	if needDB {
-		return m.with(ctx, c, svcOptions{readOnly: true, log: p.LogWriter()}, func(svc service.Service) error { return fn(svc, p) })
+	defer release()
+	if sock != "" {
+		fmt.Fprintf(m.Stderr, "matchmeta: the daemon on %s runs this job (its AWS credentials, its view of the files)\n", sock)
 	}
-	log := m.logTo(p.LogWriter())
-	jobs := service.NewRunner(service.RunnerConfig{Logger: log})
-	defer jobs.Stop(context.Background())
-	return fn(service.NewImaging(service.ImagingConfig{Logger: log, InstanceMetadata: true}, jobs), p)
+	return fn(svc, p)
 }
 
 func (m *Main) imageStatusCmd(fs *pflag.FlagSet) command.Run {

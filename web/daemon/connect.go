@@ -87,6 +87,26 @@ func ConnectLookups(ctx context.Context, cfg ConnectConfig, server web.ClientCon
 	return c, c.Close, nil
 }
 
+// ConnectImages is the imaging service of a command: the daemon's when
+// one serves cfg.DB (the job then runs there, with the daemon's
+// credentials, and shows on its status page; sock names its socket), else
+// Connect's local service when the operation needs the database (needDB),
+// else a job runner of its own, since imaging needs no database. release
+// frees it.
+func ConnectImages(ctx context.Context, cfg ConnectConfig, needDB bool) (svc service.Images, sock string, release func(), err error) {
+	if cfg.DB != "" {
+		if d, sock := Dial(ctx, cfg); d != nil {
+			return d, sock, d.Close, nil
+		}
+	}
+	if needDB {
+		svc, release, err := Connect(ctx, cfg)
+		return svc, "", release, err
+	}
+	jobs := service.NewRunner(service.RunnerConfig{Logger: cfg.Logger})
+	return service.NewImaging(service.ImagingConfig{Logger: cfg.Logger, InstanceMetadata: true}, jobs), "", func() { jobs.Stop(context.Background()) }, nil
+}
+
 // Dial is the client of the daemon serving the database and the socket
 // it answers on, or nil when none does.
 func Dial(ctx context.Context, cfg ConnectConfig) (*remote.Client, string) {
