@@ -145,7 +145,7 @@ func (m *Main) bundleCreateCmd(fs *pflag.FlagSet) command.Run {
 	return func(ctx context.Context, c *command.Call) error {
 		a.Set, a.Kind, a.Class, a.Provenance = s.Name, db.Kind(*kind), s.ClassOf(), s.Provenance()
 		a.Files, a.TrustDir = c.Args, tf.Dir
-		if err := m.invalid(c, a.Validate()); err != nil {
+		if err := c.Invalid(a.Validate()); err != nil {
 			return err
 		}
 		var err error

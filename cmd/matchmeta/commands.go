@@ -180,7 +180,7 @@ func (m *Main) backupCmd(fs *pflag.FlagSet) command.Run {
 			verb = "checked"
 			rep, err = db.VerifyBackup(ctx, out)
 		default:
-			if err := m.invalid(c, service.CheckOutFile(out, "backup file", c.DB, *force)); err != nil {
+			if err := c.Invalid(service.CheckOutFile(out, "backup file", c.DB, *force)); err != nil {
 				return err // before the database is opened
 			}
 			err = m.with(ctx, c, svcOptions{readOnly: true, mustExist: "no database to back up"}, func(svc service.Service) (err error) {
@@ -204,15 +204,6 @@ func (m *Main) backupCmd(fs *pflag.FlagSet) command.Run {
 		render.Backup(m.Stdout, rep, verb, out)
 		return nil
 	}
-}
-
-// invalid makes a refusal of the request before any work (db.ErrorInvalid)
-// a usage error of the command.
-func (m *Main) invalid(c *command.Call, err error) error {
-	if err != nil && db.KindOf(err) == db.ErrorInvalid {
-		return c.Usagef("%s", db.Message(err))
-	}
-	return err
 }
 
 const exportUsage = "export bloom --set NAME [--set NAME...] [--kind sha256|sha1|md5] -o FILE [--capacity N] [--rate P] [--force] [--db PATH]"
@@ -245,7 +236,7 @@ func (m *Main) exportBloomCmd(fs *pflag.FlagSet) command.Run {
 		case req.Kind != "" && req.Kind != db.KindSHA256 && req.Kind != db.KindSHA1 && req.Kind != db.KindMD5:
 			return c.Usagef("--kind %q: want sha256, sha1 or md5", *kind)
 		}
-		if err := m.invalid(c, service.CheckOutFile(*out, "filter file", "", *force)); err != nil {
+		if err := c.Invalid(service.CheckOutFile(*out, "filter file", "", *force)); err != nil {
 			return err
 		}
 		var res bloom.ExportResult

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/matchmeta/matchmeta/db"
 )
 
 // Command is one entry of a table: a command, a group's subcommand (named
@@ -42,6 +44,16 @@ type Call struct {
 
 // Usagef is a usage error of the call's command.
 func (c *Call) Usagef(format string, args ...any) error { return Usagef(c.FS, format, args...) }
+
+// Invalid makes a refusal of the request before any work (an error of
+// kind db.ErrorInvalid) a usage error of the call's command, with the
+// refusal's message; other errors, and nil, stay as they are.
+func (c *Call) Invalid(err error) error {
+	if err != nil && db.KindOf(err) == db.ErrorInvalid {
+		return c.Usagef("%s", db.Message(err))
+	}
+	return err
+}
 
 // Action checks a command's action word (its first argument) and how many
 // arguments follow: takes maps each action to what it needs ("" none,
