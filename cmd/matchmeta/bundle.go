@@ -170,11 +170,7 @@ func (m *Main) bundleCreateCmd(fs *pflag.FlagSet) command.Run {
 		if err != nil {
 			return err
 		}
-		keyID := ""
-		if req.Key != nil {
-			keyID = bundle.KeyID(req.Key.ID())
-		}
-		render.BundleCreated(m.Stdout, a.Out, made.Manifest, keyID)
+		render.BundleCreated(m.Stdout, a.Out, made)
 		return nil
 	}
 }

@@ -87,7 +87,7 @@ func (c *Client) BundleHistory(ctx context.Context, limit int) (service.BundleHi
 // the --from-db sets) unsigned, receives it, and signs it here with
 // req.Key: the secret key never goes to the daemon.
 func (c *Client) BundleCreate(ctx context.Context, req service.BundleCreateRequest, watch service.Watch) (service.BundleCreated, error) {
-	out := service.BundleCreated{Out: req.Out, Signed: req.Key != nil}
+	out := req.Result()
 	key := req.Key
 	req.Key, req.Writer = nil, nil
 	if key != nil {

@@ -465,7 +465,7 @@ func (l *Local) BundleCreate(ctx context.Context, req BundleCreateRequest, watch
 // fingerprints come from importing the data into a scratch database the
 // way an appliance will.
 func CreateBundle(ctx context.Context, req BundleCreateRequest, live *db.Store, log *slog.Logger, tr *progress.Tracker) (BundleCreated, error) {
-	out := BundleCreated{Out: req.Out, Signed: req.Key != nil}
+	out := req.Result()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

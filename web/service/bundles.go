@@ -156,6 +156,18 @@ type BundleCreated struct {
 	Out      string           `json:"out"`
 	Manifest *bundle.Manifest `json:"manifest"`
 	Signed   bool             `json:"signed"`
+	// KeyID names the key that signed it ("" unsigned).
+	KeyID string `json:"key_id,omitempty"`
+}
+
+// Result is what creating r tells before its manifest is added: the
+// file and its signing key.
+func (r BundleCreateRequest) Result() BundleCreated {
+	out := BundleCreated{Out: r.Out, Signed: r.Key != nil}
+	if r.Key != nil {
+		out.KeyID = bundle.KeyID(r.Key.ID())
+	}
+	return out
 }
 
 // BundleConfig configures the bundle area of a Local.

@@ -12,13 +12,14 @@ import (
 	"github.com/matchmeta/matchmeta/web/service"
 )
 
-// BundleCreated prints what bundle create wrote to out; keyID is the
-// signing key's ID, "" for an unsigned bundle.
-func BundleCreated(w io.Writer, out string, man *bundle.Manifest, keyID string) {
+// BundleCreated prints what bundle create wrote to out (as the user named
+// it): its manifest and the key that signed it, or that none did.
+func BundleCreated(w io.Writer, out string, made service.BundleCreated) {
 	signed := "UNSIGNED (appliances refuse it unless --insecure-unsigned)"
-	if keyID != "" {
-		signed = "signed by key " + keyID
+	if made.KeyID != "" {
+		signed = "signed by key " + made.KeyID
 	}
+	man := made.Manifest
 	fmt.Fprintf(w, "wrote %s: bundle %s, producer %s, sequence %d, %s\n", out, man.ID, man.Producer, man.Sequence, signed)
 	for _, d := range man.Datasets {
 		fmt.Fprintf(w, "  %s %s %s: %d keys, %s\n", d.Mode, d.Set, d.Version, d.Count, d.Fingerprint)
