@@ -26,7 +26,8 @@ import (
 // socket, and on TCP with an API key. The long ones answer NDJSON job
 // events (progress, then the result or error). Which files the daemon may
 // read for a caller: on the socket, only files the caller proved it reads
-// itself (service.FileProbe per file, as the admin import); on TCP, an
+// itself (service.FileProbe per file, as the admin import) and may read
+// (peer.go), read through the spool as the import does; on TCP, an
 // admin key holder names absolute paths on the daemon's machine, as for a
 // scan job (POST /api/v1/blocks/scan).
 

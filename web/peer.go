@@ -67,10 +67,9 @@ func peerCred(c net.Conn) *peer {
 		if err != nil {
 			return
 		}
-		groups, err := peerGroups(int(fd))
-		if err != nil {
-			return
-		}
+		// Without SO_PEERGROUPS (before Linux 4.13) only the primary
+		// group is known: reads through another group are refused.
+		groups, _ := peerGroups(int(fd))
 		p = &peer{name: UserName(int(cred.Uid)), uid: cred.Uid, gids: append(groups, cred.Gid)}
 	}); err != nil {
 		return nil
@@ -116,7 +115,11 @@ func (p *peer) may(fd int, st *unix.Stat_t, want uint32) bool {
 	if p.uid == 0 {
 		return true // root reads and searches everything
 	}
-	if acl, ok := accessACL(fd); ok {
+	acl, err := accessACL(fd)
+	if err != nil {
+		return false // an ACL that cannot be read might deny
+	}
+	if acl != nil {
 		return p.aclAllows(acl, st, want)
 	}
 	switch {
@@ -128,19 +131,22 @@ func (p *peer) may(fd int, st *unix.Stat_t, want uint32) bool {
 	return st.Mode&want == want
 }
 
-// accessACL reads the POSIX access ACL of fd (its xattr form), if any.
-func accessACL(fd int) ([]byte, bool) {
+// accessACL reads the POSIX access ACL of fd (its xattr form); nil when
+// there is none (mode bits alone decide).
+func accessACL(fd int) ([]byte, error) {
 	buf := make([]byte, 256)
 	for {
 		n, err := unix.Getxattr(procFD(fd), "system.posix_acl_access", buf)
-		if errors.Is(err, unix.ERANGE) {
+		switch {
+		case errors.Is(err, unix.ERANGE):
 			buf = make([]byte, 2*len(buf))
 			continue
+		case errors.Is(err, unix.ENODATA), errors.Is(err, unix.EOPNOTSUPP):
+			return nil, nil
+		case err != nil:
+			return nil, err
 		}
-		if err != nil {
-			return nil, false // ENODATA: mode bits alone
-		}
-		return buf[:n], true
+		return buf[:n], nil
 	}
 }
 
