@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -41,9 +42,11 @@ type DeltaInfo struct {
 	ID      uint32 `json:"id"` // data ID of the layer's bucket
 	Adds    uint64 `json:"adds"`
 	Removes uint64 `json:"removes"`
-	// BaseFingerprint and BaseVersion are those of the base data alone.
-	BaseFingerprint string `json:"base_fingerprint"`
-	BaseVersion     string `json:"base_version,omitempty"`
+	// BaseFingerprint, BaseSections and BaseVersion are those of the base
+	// data alone.
+	BaseFingerprint string            `json:"base_fingerprint"`
+	BaseSections    map[string]string `json:"base_sections,omitempty"`
+	BaseVersion     string            `json:"base_version,omitempty"`
 }
 
 // ErrBaseMismatch marks a delta whose base is not the set this database
@@ -370,22 +373,89 @@ func (d *DeltaBuilder) Finish(ctx context.Context) (SetInfo, error) {
 	if d.spec.Version != "" {
 		info.Version = d.spec.Version
 	}
-	di := &DeltaInfo{ID: d.id, Adds: adds, Removes: removes, BaseFingerprint: d.base.Fingerprint, BaseVersion: d.base.Version}
+	di := &DeltaInfo{ID: d.id, Adds: adds, Removes: removes, BaseFingerprint: d.base.Fingerprint, BaseSections: d.base.FingerprintSections,
+		BaseVersion: d.base.Version}
 	if d.base.Delta != nil {
-		di.BaseFingerprint, di.BaseVersion = d.base.Delta.BaseFingerprint, d.base.Delta.BaseVersion
+		di.BaseFingerprint, di.BaseSections, di.BaseVersion = d.base.Delta.BaseFingerprint, d.base.Delta.BaseSections, d.base.Delta.BaseVersion
 	}
 	info.Delta = di
 	info.Count = d.base.baseCount() + adds - removes
 	err = s.view(func(tx *bolt.Tx) error {
-		fp, err := fingerprint(ctx, tx, info)
-		info.Fingerprint = fp
-		return err
+		parts, err := d.resultSections(ctx, tx, info, len(d.packages) > 0)
+		if err != nil {
+			return err
+		}
+		info.Fingerprint, info.FingerprintSections = fpTop(info.Kind, parts), parts.encode()
+		return nil
 	})
 	if err != nil {
 		return SetInfo{}, fmt.Errorf("db: delta for set %s: fingerprint: %w", name, err)
 	}
 	d.info = info
 	return info, nil
+}
+
+// resultSections computes the section digests of the set with its new
+// layer (info) from those of the base data and the layer: the key sum is
+// updated bucket by bucket, and only sections the layer changes otherwise
+// are streamed again (records, when the layer brings some or removes keys
+// of a base with records; packages, when it brings some; a release set's
+// key file numbers, when it removes keys). A base without stored sections
+// (fingerprinted by older code), or a change of the key buckets' size,
+// streams what it must.
+func (d *DeltaBuilder) resultSections(ctx context.Context, tx *bolt.Tx, info SetInfo, packages bool) (fpParts, error) {
+	base := decodeParts(info.Delta.BaseSections)
+	baseCount := d.base.baseCount()
+	b := fpBucketBits(info.Count)
+	if base == nil || b != fpBucketBits(baseCount) {
+		all, err := fpSections(ctx, tx, []SetInfo{info}, nil)
+		if err != nil {
+			return nil, err
+		}
+		return all[0], nil
+	}
+	parts := maps.Clone(base)
+	var sum fpSum
+	if k, ok := base[idxKeys[0]]; ok {
+		for i := range sum {
+			sum[i] = binary.BigEndian.Uint64(k[i*8:])
+		}
+	}
+	if err := fpLayerKeys(ctx, tx, d.base.ID, d.id, d.base.Kind.KeyWidth(), b, &sum); err != nil {
+		return nil, err
+	}
+	delete(parts, idxKeys[0])
+	if info.Count > 0 {
+		parts[idxKeys[0]] = sum.bytes()
+	}
+	_, baseRecords := base[idxRecords[0]]
+	records := info.Delta.Removes > 0 && baseRecords
+	if !records {
+		if rb := indexBucket(tx, d.id, idxRecords); rb != nil {
+			k, _ := rb.Cursor().First()
+			records = k != nil
+		}
+	}
+	files := info.FilesID != 0 && info.Delta.Removes > 0
+	again := func(l byte) bool {
+		return l == idxRecords[0] && records || l == idxPackages[0] && packages || l == 'I' && files
+	}
+	if !records && !packages && !files {
+		return parts, nil
+	}
+	some, err := fpSections(ctx, tx, []SetInfo{info}, again)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range []byte{idxRecords[0], idxPackages[0], 'I'} {
+		if again(l) {
+			delete(parts, l)
+			if v, ok := some[0][l]; ok {
+				parts[l] = v
+			}
+		}
+	}
+	return parts, nil
 }
 
 // oldRecords feeds the old layer's records into the sort and keeps its
@@ -751,17 +821,18 @@ func (s *Store) mergeDelta(ctx context.Context, cur SetInfo, id uint32) (SetInfo
 	info := cur
 	info.ID = id
 	info.Delta = nil
-	var fp string
+	var fp []fpResult
 	if err := s.view(func(tx *bolt.Tx) error {
 		var err error
-		fp, err = fingerprint(ctx, tx, info)
+		fp, err = fingerprints(ctx, tx, []SetInfo{info})
 		return err
 	}); err != nil {
 		return SetInfo{}, err
 	}
-	if fp != cur.Fingerprint {
-		return SetInfo{}, fmt.Errorf("merged data fingerprint %s differs from the set's %s", fp, cur.Fingerprint)
+	if fp[0].fp != cur.Fingerprint {
+		return SetInfo{}, fmt.Errorf("merged data fingerprint %s differs from the set's %s", fp[0].fp, cur.Fingerprint)
 	}
+	info.FingerprintSections = fp[0].parts.encode()
 	err := s.update(func(tx *bolt.Tx) error {
 		sets := tx.Bucket(bucketSets)
 		var now SetInfo

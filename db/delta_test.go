@@ -36,7 +36,7 @@ func TestFingerprintContentOnly(t *testing.T) {
 	c := importHashes(t, st, SetSpec{Name: "c", Kind: KindSHA256, Class: ClassKnown}, keysRange(0, 19999))
 	d := importHashes(t, st, SetSpec{Name: "d", Kind: KindPath, Class: ClassKnown}, keysRange(0, 20000))
 	if !strings.HasPrefix(a.Fingerprint, FingerprintPrefix) || len(a.Fingerprint) != len(FingerprintPrefix)+64 {
-		t.Fatalf("fingerprint %q: want sha256:<64 hex>", a.Fingerprint)
+		t.Fatalf("fingerprint %q: want %s<64 hex>", a.Fingerprint, FingerprintPrefix)
 	}
 	if a.Fingerprint != b.Fingerprint {
 		t.Errorf("same keys: got %s and %s, want equal", a.Fingerprint, b.Fingerprint)

@@ -8,48 +8,164 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"maps"
+	"math/bits"
 	"slices"
+	"sort"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// The content fingerprint of a set is the SHA-256 of a canonical stream of
-// what the set answers, independent of its name, class, version, set ID and
-// of how the data is split into chunks or delta layers:
+// The content fingerprint of a set (version 2, text "mmfp2:" and 64 hex
+// digits) is the SHA-256 of
 //
-//	"matchmeta set fingerprint v1\n" KIND "\n"
-//	then, for each index of the set in ascending letter order that holds
-//	at least one entry, the letter followed by
-//	  hash keys (index k and c of fixed-width kinds): every key, sorted,
-//	    concatenated (a key is exactly the kind's width);
-//	  any other index: every (key, value) as uvarint(len) key uvarint(len)
-//	    value, in key order.
+//	"matchmeta set fingerprint v2\n" KIND "\n"
+//	then, for each section of the set that holds at least one entry, in
+//	ascending byte order of its letter: the letter and its 32-byte digest.
 //
-// A delta layer is applied while streaming: removed keys (and their
-// records) are left out, added keys are merged in, and so are the records
-// and packages added keys came with (the layer's 'r' and 'p', merged into
-// those sections in key order; a layer package of a key the base has too
-// is the one hashed). A layer without records adds nothing to the stream,
-// so fingerprints taken before layers could hold records stay valid. Two appliances whose
-// sets have equal fingerprints answer every lookup of them alike, and a
-// bundle producer computes the same value from the data it ships.
-const fingerprintMagic = "matchmeta set fingerprint v1\n"
+// The sections are the set's indexes (by their letters; a release set's
+// key file numbers are left out of these) and, for a release set, its file
+// store's files 'F' and packages 'P' and its keys' file numbers 'I' (key,
+// numbers). A section's entries are those of v1's stream: hash keys of a
+// fixed-width kind (index k and c) as the keys, each exactly the kind's
+// width; any other index as (key, value) pairs, each uvarint(len) key
+// uvarint(len) value; all in key order. Its digest is the SHA-256 of the
+// entries' concatenation, except for the hash keys (k) of a kind that
+// takes deltas (sha256, sha1, md5, block): those are split into buckets by
+// their first b bits, b = bit length of (count/8) less one (at least 0,
+// at most 32; count is the set's distinct keys, so a bucket holds 8 to 16
+// keys on average), and the digest is the sum mod 2^256 of the SHA-256 of
+// each non-empty bucket's keys, read as big-endian numbers.
+//
+// It depends on the set's content only: not on its name, class, version,
+// set ID, on how the data is split into chunks or delta layers, or on the
+// order keys were imported in. A delta layer is applied while streaming:
+// removed keys (and their records) are left out, added keys are merged in,
+// and so are the records and packages added keys came with (the layer's
+// 'r' and 'p', merged into those sections in key order; a layer package of
+// a key the base has too is the one hashed).
+//
+// The section digests are kept with the set (SetInfo.FingerprintSections;
+// a layered set's base's in DeltaInfo.BaseSections), so that a delta's
+// result fingerprint costs in proportion to the change: the key sum loses
+// the digest of each bucket the layer touches and gains the bucket's new
+// one, and only sections the layer changes otherwise (records and file
+// numbers of removed keys, the records and packages it adds) are streamed
+// again. A 1% random change touches about a tenth of the buckets; one
+// stream over the whole set would cost as much as the change's own work
+// ten times over.
+//
+// Two appliances whose sets have equal fingerprints hold the same data,
+// barring a deliberate collision: the bucket sum is only as strong as the
+// generalized-birthday bound of a 256-bit sum, so a producer that sets out
+// to build two different sets with one fingerprint could. Bundles are
+// authenticated by their signature and the SHA-256 of each file, not by
+// the fingerprint; it catches a delta applied to another base and data
+// that differ by accident or damage.
+const fingerprintMagic = "matchmeta set fingerprint v2\n"
 
-// FingerprintPrefix starts every fingerprint string.
-const FingerprintPrefix = "sha256:"
+// FingerprintPrefix starts every fingerprint string (its version: v1,
+// "sha256:", was one SHA-256 over the whole set).
+const FingerprintPrefix = "mmfp2:"
 
-// fpStream writes the canonical stream into a hash, buffering keys so that
-// the hash sees large writes. The hashing runs in its own goroutine, in
-// order, while the caller walks the set: SHA-256 of a large set costs
-// about as much as decoding and merging its chunks (a delta's result
-// fingerprint is most of its apply), and the two overlap on two cores.
+// fpBucketBits is b of the key buckets for a set of count keys.
+func fpBucketBits(count uint64) int {
+	return min(max(bits.Len64(count/8)-1, 0), 32)
+}
+
+// fpBucket is the bucket of a key (4 bytes at least).
+func fpBucket(key []byte, b int) uint32 {
+	return uint32(uint64(binary.BigEndian.Uint32(key)) >> (32 - b))
+}
+
+// fpSum is a 256-bit sum of bucket digests (big-endian words).
+type fpSum [4]uint64
+
+func (s *fpSum) add(d []byte) {
+	var c uint64
+	for i := 3; i >= 0; i-- {
+		s[i], c = bits.Add64(s[i], binary.BigEndian.Uint64(d[i*8:]), c)
+	}
+}
+
+func (s *fpSum) sub(d []byte) {
+	var c uint64
+	for i := 3; i >= 0; i-- {
+		s[i], c = bits.Sub64(s[i], binary.BigEndian.Uint64(d[i*8:]), c)
+	}
+}
+
+func (s *fpSum) bytes() (d [32]byte) {
+	for i := range s {
+		binary.BigEndian.PutUint64(d[i*8:], s[i])
+	}
+	return d
+}
+
+// fpParts are a set's section digests by letter.
+type fpParts map[byte][32]byte
+
+// fpTop is the fingerprint made of section digests.
+func fpTop(kind Kind, parts fpParts) string {
+	h := sha256.New()
+	h.Write([]byte(fingerprintMagic))
+	h.Write([]byte(kind))
+	h.Write([]byte{'\n'})
+	letters := make([]byte, 0, len(parts))
+	for l := range parts {
+		letters = append(letters, l)
+	}
+	slices.Sort(letters)
+	for _, l := range letters {
+		d := parts[l]
+		h.Write([]byte{l})
+		h.Write(d[:])
+	}
+	return FingerprintPrefix + hex.EncodeToString(h.Sum(nil))
+}
+
+// encode gives the stored form of section digests: letter, hex digest.
+func (p fpParts) encode() map[string]string {
+	m := make(map[string]string, len(p))
+	for l, d := range p {
+		m[string(l)] = hex.EncodeToString(d[:])
+	}
+	return m
+}
+
+// decodeParts reads stored section digests; nil when there are none
+// (a set fingerprinted by older code) or they are damaged.
+func decodeParts(m map[string]string) fpParts {
+	if m == nil {
+		return nil
+	}
+	p := make(fpParts, len(m))
+	for l, v := range m {
+		var d [32]byte
+		if len(l) != 1 || len(v) != 64 {
+			return nil
+		}
+		if _, err := hex.Decode(d[:], []byte(v)); err != nil {
+			return nil
+		}
+		p[l[0]] = d
+	}
+	return p
+}
+
+// fpStream hashes a set's sections, buffering entries so that the hash
+// sees large writes. The hashing runs in its own goroutine, in order,
+// while the caller walks the set: SHA-256 of a large set costs about as
+// much as decoding and merging its chunks, and the two overlap on two
+// cores.
 type fpStream struct {
-	h      hash.Hash
-	buf    []byte
-	header byte // index letter whose header is still to be written, 0 if written
+	kind  Kind
+	buf   []byte
+	parts fpParts // written by the hashing goroutine, read after done
 	// work carries writes to the hashing goroutine: buffers of the pool
-	// (returned to free once hashed) or packed chunks of the store, which
-	// stay valid for the transaction the fingerprint is taken in.
+	// (returned to free once hashed), packed chunks of the store, which
+	// stay valid for the transaction the fingerprint is taken in, and
+	// the start of each section.
 	work chan fpWrite
 	free chan []byte
 	done chan struct{}
@@ -74,6 +190,11 @@ func (f *fpStream) readSome(n int) {
 type fpWrite struct {
 	b       []byte
 	recycle bool
+	// start, when not 0, ends the section being hashed and begins the
+	// section of that letter: bucketed keys of width bytes (b bits)
+	// when width is not 0, else one stream.
+	start       byte
+	width, bits int
 }
 
 const (
@@ -81,22 +202,90 @@ const (
 	fpBufs    = 4
 )
 
-func newFPStream() *fpStream {
-	f := &fpStream{h: sha256.New(), buf: make([]byte, 0, fpBufSize+1024),
+func newFPStream(kind Kind) *fpStream {
+	f := &fpStream{kind: kind, buf: make([]byte, 0, fpBufSize+1024), parts: fpParts{},
 		work: make(chan fpWrite, 64), free: make(chan []byte, fpBufs), done: make(chan struct{})}
 	for i := 1; i < fpBufs; i++ {
 		f.free <- make([]byte, 0, fpBufSize+1024)
 	}
 	go func() {
 		defer close(f.done)
+		s := fpSection{h: sha256.New()}
 		for w := range f.work {
-			f.h.Write(w.b)
+			if w.start != 0 {
+				s.end(f.parts)
+				s = fpSection{h: s.h, letter: w.start, width: w.width, bits: w.bits}
+				s.h.Reset()
+				continue
+			}
+			s.write(w.b)
 			if w.recycle {
 				f.free <- w.b[:0]
 			}
 		}
+		s.end(f.parts)
 	}()
 	return f
+}
+
+// fpSection is the section being hashed.
+type fpSection struct {
+	letter      byte
+	h           hash.Hash
+	any         bool
+	width, bits int    // bucketed keys when width is not 0
+	open        bool   // a bucket is being hashed
+	cur         uint32 // its number
+	sum         fpSum
+	d           [32]byte
+}
+
+func (s *fpSection) write(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	s.any = true
+	if s.width == 0 {
+		s.h.Write(b)
+		return
+	}
+	w := s.width
+	for off := 0; off < len(b); {
+		j := fpBucket(b[off:], s.bits)
+		if !s.open || j != s.cur {
+			s.closeBucket()
+			s.open, s.cur = true, j
+		}
+		end := off + w
+		for end < len(b) && fpBucket(b[end:], s.bits) == j {
+			end += w
+		}
+		s.h.Write(b[off:end])
+		off = end
+	}
+}
+
+func (s *fpSection) closeBucket() {
+	if s.open {
+		s.sum.add(s.h.Sum(s.d[:0]))
+		s.h.Reset()
+		s.open = false
+	}
+}
+
+// end records the section's digest, if it has any entry.
+func (s *fpSection) end(parts fpParts) {
+	if s.letter == 0 || !s.any {
+		return
+	}
+	if s.width == 0 {
+		var d [32]byte
+		s.h.Sum(d[:0])
+		parts[s.letter] = d
+		return
+	}
+	s.closeBucket()
+	parts[s.letter] = s.sum.bytes()
 }
 
 func (f *fpStream) flush() {
@@ -107,12 +296,12 @@ func (f *fpStream) flush() {
 	}
 }
 
-// sum ends the stream and returns the digest; stop ends it without one
-// (an error path). Either waits for the hashing goroutine.
-func (f *fpStream) sum() []byte {
+// sum ends the stream and returns the section digests; stop ends it
+// without them (an error path). Either waits for the hashing goroutine.
+func (f *fpStream) sum() fpParts {
 	f.flush()
 	f.stop()
-	return f.h.Sum(nil)
+	return f.parts
 }
 
 func (f *fpStream) stop() {
@@ -123,17 +312,19 @@ func (f *fpStream) stop() {
 	}
 }
 
-func (f *fpStream) section(idx byte) { f.header = idx }
+// section begins a streamed section.
+func (f *fpStream) section(idx byte) {
+	f.flush()
+	f.work <- fpWrite{start: idx}
+}
 
-func (f *fpStream) writeHeader() {
-	if f.header != 0 {
-		f.buf = append(f.buf, f.header)
-		f.header = 0
-	}
+// bucketSection begins a section of bucketed keys.
+func (f *fpStream) bucketSection(idx byte, width, bits int) {
+	f.flush()
+	f.work <- fpWrite{start: idx, width: width, bits: bits}
 }
 
 func (f *fpStream) key(k []byte) {
-	f.writeHeader()
 	f.buf = append(f.buf, k...)
 	if len(f.buf) >= 1<<16 {
 		f.flush()
@@ -148,7 +339,6 @@ func (f *fpStream) run(packed []byte) {
 		f.bulk(packed)
 		return
 	}
-	f.writeHeader()
 	f.buf = append(f.buf, packed...)
 	if len(f.buf) >= 1<<16 {
 		f.flush()
@@ -160,14 +350,12 @@ func (f *fpStream) bulk(packed []byte) {
 	if len(packed) == 0 {
 		return
 	}
-	f.writeHeader()
 	f.flush()
 	f.readSome(len(packed))
 	f.work <- fpWrite{b: packed}
 }
 
 func (f *fpStream) pair(k, v []byte) {
-	f.writeHeader()
 	f.buf = binary.AppendUvarint(f.buf, uint64(len(k)))
 	f.buf = append(f.buf, k...)
 	f.buf = binary.AppendUvarint(f.buf, uint64(len(v)))
@@ -184,15 +372,38 @@ func fingerprint(ctx context.Context, tx *bolt.Tx, si SetInfo) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return fps[0], nil
+	return fps[0].fp, nil
+}
+
+// fpResult is a set's fingerprint and the section digests it is made of.
+type fpResult struct {
+	fp    string
+	parts fpParts
 }
 
 // fingerprints computes the fingerprints of sets that share one file store
-// (sis[i].FilesID all equal, or all 0 and then only one set): each stream
-// is the set's own indexes, then the store's files and packages, then its
-// keys' file numbers. The store is walked once and written to every
-// stream: a release's three hash sets would otherwise read it three times.
-func fingerprints(ctx context.Context, tx *bolt.Tx, sis []SetInfo) ([]string, error) {
+// (sis[i].FilesID all equal, or all 0 and then only one set): each set's
+// own indexes, then the store's files and packages, then its keys' file
+// numbers. The store is walked once and written to every stream: a
+// release's three hash sets would otherwise read it three times.
+func fingerprints(ctx context.Context, tx *bolt.Tx, sis []SetInfo) ([]fpResult, error) {
+	parts, err := fpSections(ctx, tx, sis, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]fpResult, len(sis))
+	for i, si := range sis {
+		out[i] = fpResult{fp: fpTop(si.Kind, parts[i]), parts: parts[i]}
+	}
+	return out, nil
+}
+
+// fpSections computes the section digests of sets as fingerprints does,
+// only those of the letters want accepts (all when want is nil).
+func fpSections(ctx context.Context, tx *bolt.Tx, sis []SetInfo, want func(byte) bool) ([]fpParts, error) {
+	if want == nil {
+		want = func(byte) bool { return true }
+	}
 	fs := make([]*fpStream, len(sis))
 	defer func() {
 		for _, f := range fs {
@@ -205,9 +416,9 @@ func fingerprints(ctx context.Context, tx *bolt.Tx, sis []SetInfo) ([]string, er
 		if si.FilesID != sis[0].FilesID || (si.FilesID == 0 && len(sis) > 1) {
 			return nil, fmt.Errorf("sets %s and %s share no file store", sis[0].Name, si.Name)
 		}
-		fs[i] = newFPStream()
+		fs[i] = newFPStream(si.Kind)
 		fs[i].tx = tx
-		if err := fpOwn(ctx, fs[i], tx, si); err != nil {
+		if err := fpOwn(ctx, fs[i], tx, si, want); err != nil {
 			return nil, err
 		}
 	}
@@ -215,28 +426,27 @@ func fingerprints(ctx context.Context, tx *bolt.Tx, sis []SetInfo) ([]string, er
 		// A release set answers from its file store: the files and
 		// packages (sections 'F', 'P'), and the file numbers of its keys
 		// ('I': key, numbers) in key order.
-		if err := fpStore(ctx, fs, tx, sis[0].FilesID); err != nil {
+		if err := fpStore(ctx, fs, tx, sis[0].FilesID, want); err != nil {
 			return nil, fmt.Errorf("set %s file store: %w", sis[0].Name, err)
 		}
-		for i, si := range sis {
-			if err := fpKeyFiles(ctx, fs[i], tx, si); err != nil {
-				return nil, fmt.Errorf("set %s file store: %w", si.Name, err)
+		if want('I') {
+			for i, si := range sis {
+				if err := fpKeyFiles(ctx, fs[i], tx, si); err != nil {
+					return nil, fmt.Errorf("set %s file store: %w", si.Name, err)
+				}
 			}
 		}
 	}
-	out := make([]string, len(sis))
+	out := make([]fpParts, len(sis))
 	for i, f := range fs {
-		out[i] = FingerprintPrefix + hex.EncodeToString(f.sum())
+		out[i] = f.sum()
 	}
 	return out, nil
 }
 
-// fpOwn starts a set's stream: the header and the set's own indexes (its
-// delta layer merged in).
-func fpOwn(ctx context.Context, f *fpStream, tx *bolt.Tx, si SetInfo) error {
-	f.buf = append(f.buf, fingerprintMagic...)
-	f.buf = append(f.buf, si.Kind...)
-	f.buf = append(f.buf, '\n')
+// fpOwn hashes the set's own indexes (its delta layer merged in), those
+// want accepts.
+func fpOwn(ctx context.Context, f *fpStream, tx *bolt.Tx, si SetInfo, want func(byte) bool) error {
 	var delta *bolt.Bucket
 	layer := map[byte]*bolt.Bucket{} // the layer's records and packages, when it has any
 	if si.Delta != nil {
@@ -272,10 +482,14 @@ func fpOwn(ctx context.Context, f *fpStream, tx *bolt.Tx, si SetInfo) error {
 	for _, name := range names {
 		idx := name[5]
 		b := tx.Bucket(name)
-		if b == nil && layer[idx] == nil {
+		if b == nil && layer[idx] == nil || !want(idx) {
 			continue
 		}
-		f.section(idx)
+		if idx == idxKeys[0] && deltaKind(si.Kind) {
+			f.bucketSection(idx, width, fpBucketBits(si.Count))
+		} else {
+			f.section(idx)
+		}
 		var err error
 		if width != 0 && (idx == idxKeys[0] || idx == idxFolded[0]) {
 			var d *bolt.Bucket
@@ -539,23 +753,30 @@ func checkFingerprints(tx *bolt.Tx) error {
 		if si.State != StateReady || si.Fingerprint == "" {
 			return nil
 		}
-		fp, err := fingerprint(context.Background(), tx, si)
+		fps, err := fingerprints(context.Background(), tx, []SetInfo{si})
 		if err != nil {
 			return fmt.Errorf("db: check: %w", err)
 		}
-		if fp != si.Fingerprint {
+		if fp := fps[0].fp; fp != si.Fingerprint {
 			return fmt.Errorf("db: check: set %s: data fingerprint %s, catalog says %s", si.Name, fp, si.Fingerprint)
+		}
+		// The sections a later delta starts from must be the data's too.
+		if got := fps[0].parts.encode(); si.FingerprintSections != nil && !maps.Equal(got, si.FingerprintSections) {
+			return fmt.Errorf("db: check: set %s: data fingerprint sections %v, catalog says %v", si.Name, got, si.FingerprintSections)
 		}
 		return nil
 	})
 }
 
 // fpStore streams a file store's files and packages into every stream.
-func fpStore(ctx context.Context, fs []*fpStream, tx *bolt.Tx, filesID uint32) error {
+func fpStore(ctx context.Context, fs []*fpStream, tx *bolt.Tx, filesID uint32, want func(byte) bool) error {
 	for _, x := range []struct {
 		sec byte
 		idx []byte
 	}{{'F', idxFiles}, {'P', idxPackages}} {
+		if !want(x.sec) {
+			continue
+		}
 		b := indexBucket(tx, filesID, x.idx)
 		if b == nil {
 			return fmt.Errorf("index %c missing", x.idx[0])
@@ -633,4 +854,137 @@ func fpKeyFiles(ctx context.Context, f *fpStream, tx *bolt.Tx, si SetInfo) error
 		_, iv = ic.Next()
 	}
 	return nil
+}
+
+// fpLayerKeys updates sum, the key sum of the base data baseID (buckets of
+// b bits), for the delta layer layerID: each bucket the layer touches
+// loses the digest of its base keys and gains that of its keys with the
+// layer applied. The base is read only in those buckets.
+func fpLayerKeys(ctx context.Context, tx *bolt.Tx, baseID, layerID uint32, width, b int, sum *fpSum) error {
+	d := indexBucket(tx, layerID, idxDeltaB)
+	if d == nil {
+		return fmt.Errorf("delta layer %d missing", layerID)
+	}
+	var base *bucketReader
+	if kb := indexBucket(tx, baseID, idxKeys); kb != nil {
+		base = &bucketReader{c: kb.Cursor(), width: width, b: b}
+		if err := base.load(base.c.First()); err != nil {
+			return err
+		}
+	}
+	dc := d.Cursor()
+	dk, dv := dc.First()
+	var old, now []byte
+	n := 0
+	for dk != nil {
+		if err := checkDeltaEntry(dk, dv, width); err != nil {
+			return err
+		}
+		j := fpBucket(dk, b)
+		old = old[:0]
+		if base != nil {
+			var err error
+			if old, err = base.bucket(j, old); err != nil {
+				return err
+			}
+		}
+		// The bucket's keys with the layer's entries in it applied (both
+		// sorted): a remove drops its key, an add inserts its own.
+		now = now[:0]
+		i := 0
+		for dk != nil && fpBucket(dk, b) == j {
+			if n++; n&1023 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			for i < len(old) && bytes.Compare(old[i:i+width], dk) < 0 {
+				now = append(now, old[i:i+width]...)
+				i += width
+			}
+			if i < len(old) && bytes.Equal(old[i:i+width], dk) {
+				i += width
+			}
+			if dv[0] == deltaAdd {
+				now = append(now, dk...)
+			}
+			dk, dv = dc.Next()
+			if err := checkDeltaEntry(dk, dv, width); err != nil {
+				return err
+			}
+		}
+		now = append(now, old[i:]...)
+		if len(old) > 0 {
+			d := sha256.Sum256(old)
+			sum.sub(d[:])
+		}
+		if len(now) > 0 {
+			d := sha256.Sum256(now)
+			sum.add(d[:])
+		}
+	}
+	return nil
+}
+
+// bucketReader reads a chunked key index bucket by bucket, in ascending
+// bucket order.
+type bucketReader struct {
+	c        *bolt.Cursor
+	width, b int
+	ck       []byte // the current chunk's key (its last key), nil past the end
+	packed   []byte // its other keys
+}
+
+func (r *bucketReader) load(ck, cv []byte) error {
+	r.ck, r.packed = ck, nil
+	if ck == nil {
+		return nil
+	}
+	if len(cv) < chunkSumLen || (len(cv)-chunkSumLen)%r.width != 0 || len(ck) != r.width {
+		return fmt.Errorf("chunk %X: bad sizes", ck)
+	}
+	r.packed = cv[:len(cv)-chunkSumLen]
+	return nil
+}
+
+// key is the i-th key of the current chunk (its own key last).
+func (r *bucketReader) key(i int) []byte {
+	if i*r.width == len(r.packed) {
+		return r.ck
+	}
+	return r.packed[i*r.width : (i+1)*r.width]
+}
+
+// bucket appends the keys of bucket j to dst. Buckets must be asked for in
+// ascending order.
+func (r *bucketReader) bucket(j uint32, dst []byte) ([]byte, error) {
+	// Chunks wholly below the bucket: step over a few, seek past more.
+	for steps := 0; r.ck != nil && fpBucket(r.ck, r.b) < j; steps++ {
+		var err error
+		if steps < 4 {
+			err = r.load(r.c.Next())
+		} else {
+			start := make([]byte, r.width)
+			binary.BigEndian.PutUint32(start, uint32(uint64(j)<<(32-r.b)))
+			err = r.load(r.c.Seek(start))
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
+	for r.ck != nil {
+		n := len(r.packed)/r.width + 1
+		i := sort.Search(n, func(i int) bool { return fpBucket(r.key(i), r.b) >= j })
+		for ; i < n && fpBucket(r.key(i), r.b) == j; i++ {
+			dst = append(dst, r.key(i)...)
+		}
+		if i < n {
+			break // the chunk goes on past the bucket
+		}
+		// The chunk ends in the bucket: the next may hold more of it.
+		if err := r.load(r.c.Next()); err != nil {
+			return dst, err
+		}
+	}
+	return dst, nil
 }

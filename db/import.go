@@ -487,7 +487,7 @@ func (imp *Import) writeAll(ctx context.Context) error {
 				return fmt.Errorf("db: import %s: fingerprint: %w", g[0].info.Name, err)
 			}
 			for i, b := range g {
-				b.info.Fingerprint = fps[i]
+				b.info.Fingerprint, b.info.FingerprintSections = fps[i].fp, fps[i].parts.encode()
 			}
 			return nil
 		})

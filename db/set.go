@@ -113,9 +113,13 @@ type SetInfo struct {
 	Count      uint64 `json:"count"`             // distinct keys
 	Records    uint64 `json:"records,omitempty"` // keys that carry records
 	Input      uint64 `json:"input,omitempty"`   // values read, duplicates included
-	// Fingerprint is the SHA-256 content digest of the set's keys and
-	// records (fingerprint.go): equal on two appliances means equal data.
+	// Fingerprint is the content digest of the set's keys and records
+	// (fingerprint.go): equal on two appliances means equal data.
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// FingerprintSections are the digests Fingerprint is made of, by
+	// section letter (hex), kept so that a delta's result fingerprint is
+	// computed from them and the change alone.
+	FingerprintSections map[string]string `json:"fingerprint_sections,omitempty"`
 	// Delta is the layer of adds and removes over the immutable base data,
 	// nil when the set is one base (delta.go).
 	Delta *DeltaInfo `json:"delta,omitempty"`

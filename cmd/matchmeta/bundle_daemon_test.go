@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
-	"github.com/matchmeta/matchmeta/importer/bundle"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/importer/bundle"
 )
 
 // TestBundleThroughDaemon: while the daemon holds the database, bundle
@@ -134,7 +136,7 @@ func fingerprintOf(t *testing.T, list, set string) string {
 		f := strings.Fields(line)
 		if len(f) > 0 && f[0] == set {
 			for _, w := range f {
-				if strings.HasPrefix(w, "sha256:") {
+				if strings.HasPrefix(w, db.FingerprintPrefix) {
 					return w
 				}
 			}

@@ -28,7 +28,7 @@ func TestSetsShowHistoryLeftovers(t *testing.T) {
 	if code != 0 || strings.HasPrefix(strings.TrimSpace(out), "{") {
 		t.Fatalf("sets show: %d\n%s", code, out)
 	}
-	for _, want := range []string{"set          vendor\n", "kind         sha256\n", "version      2026.12.1\n", "count        1\n", "fingerprint  sha256:"} {
+	for _, want := range []string{"set          vendor\n", "kind         sha256\n", "version      2026.12.1\n", "count        1\n", "fingerprint  " + db.FingerprintPrefix} {
 		if !strings.Contains(out, want) {
 			t.Errorf("sets show lacks %q:\n%s", want, out)
 		}

@@ -103,7 +103,7 @@ func TestExport(t *testing.T) {
 	if fp > 2 {
 		t.Errorf("%d false positives in 100000 at rate %v", fp, DefaultRate)
 	}
-	if d := string(f.Data); !strings.Contains(d, "upper-case hex sha1; 30000 keys; set nsrl-sha1 (known, NSRL 2026.09.1, sha256:") {
+	if d := string(f.Data); !strings.Contains(d, "upper-case hex sha1; 30000 keys; set nsrl-sha1 (known, NSRL 2026.09.1, "+db.FingerprintPrefix) {
 		t.Errorf("data %q", d)
 	}
 

@@ -158,7 +158,9 @@ var (
 	idRE       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$`)
 	fileNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$`)
 	hexRE      = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	fpRE       = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+	// A fingerprint is VERSION:HEX (db.FingerprintPrefix is this code's
+	// version): one of another version is read, and then never matches.
+	fpRE = regexp.MustCompile(`^[a-z0-9]+:[0-9a-f]{64}$`)
 )
 
 // ErrUnknownVersion marks a manifest of a format version this code does not read.
@@ -278,7 +280,7 @@ func (m *Manifest) Validate() error {
 				return fmt.Errorf("%s: a %s set takes no delta (sha256, sha1, md5 and block do)", where, d.Kind)
 			}
 			if d.Base == nil || !fpRE.MatchString(d.Base.Fingerprint) {
-				return fmt.Errorf("%s: a delta needs base.fingerprint (sha256:<64 hex>)", where)
+				return fmt.Errorf("%s: a delta needs base.fingerprint (%s<64 hex>)", where, db.FingerprintPrefix)
 			}
 		default:
 			return fmt.Errorf("%s: mode %q (want full or delta)", where, d.Mode)
@@ -294,7 +296,7 @@ func (m *Manifest) Validate() error {
 		} else if len(d.Sets) > 0 {
 			return fmt.Errorf("%s: only a release (kind nsrl) lists sets", where)
 		} else if !fpRE.MatchString(d.Fingerprint) {
-			return fmt.Errorf("%s: fingerprint %q: want sha256:<64 lower-case hex>", where, d.Fingerprint)
+			return fmt.Errorf("%s: fingerprint %q: want %s<64 lower-case hex>", where, d.Fingerprint, db.FingerprintPrefix)
 		}
 		if len(d.Files) == 0 {
 			return fmt.Errorf("%s: no files", where)
@@ -393,7 +395,7 @@ func (d Dataset) validateRelease(where string) error {
 		}
 		seen[r.Set] = true
 		if !fpRE.MatchString(r.Fingerprint) {
-			return fmt.Errorf("%s: sets[%d] (%s): fingerprint %q: want sha256:<64 lower-case hex>", where, j, r.Set, r.Fingerprint)
+			return fmt.Errorf("%s: sets[%d] (%s): fingerprint %q: want %s<64 lower-case hex>", where, j, r.Set, r.Fingerprint, db.FingerprintPrefix)
 		}
 	}
 	return nil
