@@ -3,6 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"mime/multipart"
@@ -15,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/matchmeta/matchmeta/importer"
+	"github.com/matchmeta/matchmeta/importer/blocks"
 	"github.com/matchmeta/matchmeta/web"
 	"github.com/matchmeta/matchmeta/web/service"
 )
@@ -271,5 +275,63 @@ func TestAdminImageReadsHostile(t *testing.T) {
 				t.Errorf("the refused job wrote %s", out)
 			}
 		})
+	}
+}
+
+// TestAdminBlockIngestReadsWhatWasProbed: a block ingest through the
+// socket hashes the file the daemon opened and checked against its probe,
+// not what its name leads to once the job runs.
+func TestAdminBlockIngestReadsWhatWasProbed(t *testing.T) {
+	env, dbPath := testEnv(t)
+	d := startDaemon(t, env)
+	if code, _, errOut := cli(t, env, "", "blocks", "create", "probed", "--block-size", "512"); code != 0 {
+		t.Fatalf("blocks create: %d %s", code, errOut)
+	}
+	dir := t.TempDir()
+	good, other := make([]byte, 4096), make([]byte, 4096)
+	rand.Read(good)
+	rand.Read(other)
+	file := filepath.Join(dir, "corpus.bin")
+	os.WriteFile(file, good, 0o644)
+	secret := filepath.Join(dir, "secret.bin")
+	os.WriteFile(secret, other, 0o600)
+	probe, err := service.ProbeFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := json.Marshal(web.BlockIngestSpec{Request: blocks.IngestRequest{Set: "probed", Files: []blocks.IngestFile{{Path: file, Name: file}}},
+		Probes: []service.FileProbe{probe}})
+	req, _ := http.NewRequest("POST", "http://matchmeta-admin/api/v1/blocks/ingest", bytes.NewReader(spec))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(web.HeaderDB, dbPath)
+	started, release := holdJobs(t, d)
+	answer := make(chan string, 1)
+	go func() {
+		res, err := socketClient(env["MATCHMETA_ADMIN_SOCKET"]).Do(req)
+		if err != nil {
+			answer <- err.Error()
+			return
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		answer <- string(b)
+	}()
+	<-started
+	if err := os.Rename(secret, file); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if got := <-answer; !strings.Contains(got, `"result"`) {
+		t.Fatalf("ingest: %s", got)
+	}
+	for _, tc := range []struct {
+		data  []byte
+		known bool
+	}{{good[:512], true}, {other[:512], false}} {
+		sum := md5.Sum(tc.data)
+		_, body := httpGet(t, d.url+"/api/v1/block/"+hex.EncodeToString(sum[:]))
+		if strings.Contains(body, `"probed"`) != tc.known {
+			t.Errorf("block of the %s file: %s", map[bool]string{true: "probed", false: "swapped-in"}[tc.known], body)
+		}
 	}
 }
