@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
+	"math/bits"
 	"slices"
 	"sort"
 	"strings"
@@ -71,6 +72,8 @@ type FileBuilder struct {
 	val      [4]byte
 	rows     uint64
 	files    uint64
+	// flagsSeen has bit f set when some row had the fields flags f say.
+	flagsSeen uint32
 }
 
 // fileIdentLen is the longest identity a row's sort key starts with:
@@ -214,6 +217,7 @@ func (fb *FileBuilder) Add(r *FileRow) error {
 		k = binary.BigEndian.AppendUint64(k, uint64(r.Size))
 	}
 	k[0] = flags
+	fb.flagsSeen |= 1 << flags
 	k = binary.AppendUvarint(k, uint64(len(r.Name)))
 	k = append(k, r.Name...)
 	k = binary.AppendUvarint(k, uint64(len(r.Special)))
@@ -261,6 +265,7 @@ func (fb *FileBuilder) write(ctx context.Context, iw *importWriter) error {
 		arena   []byte
 		pnums   []uint32
 	)
+	ks := fb.keysInOrder(ctx, iw)
 	flush := func() error {
 		if !started {
 			return nil
@@ -283,6 +288,12 @@ func (fb *FileBuilder) write(ctx context.Context, iw *importWriter) error {
 				continue
 			}
 			b.input++
+			if ks != nil && ks.b == b {
+				if err := ks.add(key, num[:]); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := b.put("k", key, num[:]); err != nil {
 				return err
 			}
@@ -356,6 +367,9 @@ func (fb *FileBuilder) write(ctx context.Context, iw *importWriter) error {
 	if err == nil {
 		err = flush()
 	}
+	if err == nil && ks != nil {
+		err = ks.finish()
+	}
 	if err == nil {
 		for i, old := range order {
 			var v []byte
@@ -381,6 +395,79 @@ func (fb *FileBuilder) write(ctx context.Context, iw *importWriter) error {
 		}
 	}
 	return nil
+}
+
+// inOrderKeys writes, along with the file store, the keys of the hash set
+// whose keys come out of the store's merge in order: when every row has
+// the same fields, files are numbered in the order of the first hash
+// they have (the sort key's first field after the flags), and that set
+// need not sort its keys again. Keys of several files come one after the
+// other, their files in ascending order.
+type inOrderKeys struct {
+	ctx  context.Context
+	b    *Builder
+	p    *batchPutter
+	kw   *fileKeyWriter
+	key  []byte   // the last key, whose files are still being collected
+	nums [][]byte // its file numbers
+	num  [4]byte  // the first of them
+}
+
+// keysInOrder returns the writer of the set whose keys come in order, or
+// nil when none does (rows with different fields sort by them first).
+func (fb *FileBuilder) keysInOrder(ctx context.Context, iw *importWriter) *inOrderKeys {
+	if bits.OnesCount32(fb.flagsSeen) != 1 {
+		return nil
+	}
+	flags := bits.TrailingZeros32(fb.flagsSeen)
+	for i, b := range fb.hashes {
+		if flags&(1<<i) == 0 {
+			continue
+		}
+		if b == nil {
+			return nil
+		}
+		p := iw.putter(ctx, b.info.ID)
+		kw := b.newFileKeyWriter(p, b.info.Kind.KeyWidth(), 0)
+		kw.quiet = true // the file store's progress is shown
+		return &inOrderKeys{ctx: ctx, b: b, p: p, kw: kw}
+	}
+	return nil
+}
+
+func (k *inOrderKeys) add(key, num []byte) error {
+	if len(k.nums) > 0 {
+		switch c := bytes.Compare(key, k.key); {
+		case c == 0:
+			k.nums = append(k.nums, append([]byte(nil), num...))
+			return nil
+		case c < 0:
+			return fmt.Errorf("set %s: key %X after %X: out of order", k.b.info.Name, key, k.key)
+		}
+		if err := k.kw.add(k.ctx, k.key, k.nums); err != nil {
+			return err
+		}
+	}
+	k.key = append(k.key[:0], key...)
+	copy(k.num[:], num)
+	k.nums = append(k.nums[:0], k.num[:])
+	return nil
+}
+
+// finish writes the last key and the last chunk; the set is then written
+// whole (its Count and Records).
+func (k *inOrderKeys) finish() error {
+	if len(k.nums) > 0 {
+		if err := k.kw.add(k.ctx, k.key, k.nums); err != nil {
+			return err
+		}
+	}
+	n, err := k.kw.finish()
+	if err == nil {
+		err = k.p.flush()
+	}
+	k.b.info.Count, k.b.info.Records = n, n
+	return err
 }
 
 // packedIdentLen is the length of a sort key's identity: flags and the
@@ -656,42 +743,62 @@ func clone(b []byte) []byte {
 }
 
 // writeFileChunks writes a file-store hash set's keys (each with its file
-// numbers as values, from FileBuilder.write): the chunked keys, the
-// parallel file numbers and the overflow of keys with several files.
+// numbers as values, from FileBuilder.write) from its sorter.
 func (b *Builder) writeFileChunks(ctx context.Context, w putter, so *sorter, width int) (uint64, error) {
-	fw := newFileChunkWriter(w, width)
-	var several [4]byte // the file number of a key with several files
-	var ov []byte
-	var n uint64
-	err := so.finish(func(key []byte, vals [][]byte) error {
-		n++
-		if n&0xffff == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			b.imp.progress(Progress{Phase: "write", Set: b.info.Name, Done: n, Total: so.added})
-		}
-		if len(vals) == 0 {
-			return fmt.Errorf("key %X without a file", key)
-		}
-		num := vals[0]
-		if len(vals) > 1 {
-			num = several[:]
-			ov = ov[:0]
-			for _, v := range vals {
-				ov = binary.AppendUvarint(ov, uint64(binary.BigEndian.Uint32(v)))
-			}
-			if err := w.put(string(idxOverflow), key, ov); err != nil {
-				return err
-			}
-		}
-		return fw.add(key, num)
-	})
-	if err != nil {
+	kw := b.newFileKeyWriter(w, width, so.added)
+	if err := so.finish(func(key []byte, vals [][]byte) error { return kw.add(ctx, key, vals) }); err != nil {
 		return 0, err
 	}
-	return n, fw.flush()
+	return kw.finish()
 }
+
+// fileKeyWriter writes a file-store hash set's keys in order, each with
+// the numbers of the files it names: the chunked keys, the parallel file
+// numbers and the overflow of keys with several files.
+type fileKeyWriter struct {
+	b     *Builder
+	w     putter
+	fw    *fileChunkWriter
+	total uint64 // for progress; 0 when unknown
+	quiet bool   // no progress of its own
+	n     uint64
+	ov    []byte
+}
+
+func (b *Builder) newFileKeyWriter(w putter, width int, total uint64) *fileKeyWriter {
+	return &fileKeyWriter{b: b, w: w, fw: newFileChunkWriter(w, width), total: total}
+}
+
+// add writes key, which comes after every key added before, with the
+// numbers (uint32 BE each, ascending) of its files.
+func (kw *fileKeyWriter) add(ctx context.Context, key []byte, nums [][]byte) error {
+	kw.n++
+	if kw.n&0xffff == 0 && !kw.quiet {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		kw.b.imp.progress(Progress{Phase: "write", Set: kw.b.info.Name, Done: kw.n, Total: kw.total})
+	}
+	if len(nums) == 0 {
+		return fmt.Errorf("key %X without a file", key)
+	}
+	num := nums[0]
+	if len(nums) > 1 {
+		var several [4]byte // the file number of a key with several files
+		num = several[:]
+		kw.ov = kw.ov[:0]
+		for _, v := range nums {
+			kw.ov = binary.AppendUvarint(kw.ov, uint64(binary.BigEndian.Uint32(v)))
+		}
+		if err := kw.w.put(string(idxOverflow), key, kw.ov); err != nil {
+			return err
+		}
+	}
+	return kw.fw.add(key, num)
+}
+
+// finish writes the last chunk and returns how many keys were written.
+func (kw *fileKeyWriter) finish() (uint64, error) { return kw.n, kw.fw.flush() }
 
 // fileChunkWriter writes a release set's chunked keys with the parallel
 // file numbers (4 bytes each), under the same chunk keys.

@@ -285,3 +285,105 @@ func TestFileStoreCheckFindsDamage(t *testing.T) {
 		return indexBucket(tx, infos[0].FilesID, idxFiles).Put([]byte{0, 0, 0, 1}, good)
 	})
 }
+
+// When every row has the same fields, the file store's first hash (here
+// SHA-256) is written in the order the store's merge gives, not sorted
+// again; a release whose rows differ in their fields sorts it as the
+// other sets. Both must answer every key with the same records: many
+// chunks, and one SHA-256 that names two files.
+func TestFileStoreKeysInOrderAndSorted(t *testing.T) {
+	st := openTest(t, Options{SortMemory: 1 << 20}) // spilled runs too
+	ctx := context.Background()
+	const files = 20000
+	shared := sha256.Sum256([]byte("shared"))
+	type row struct {
+		s256, s1, m5, crc []byte
+		name              string
+		pkg               uint32
+	}
+	var rows []row
+	for i := range files {
+		f := testFile{content: "f" + strconv.Itoa(i), sha256: true}
+		s256, s1, m5 := f.hashes()
+		if i < 2 {
+			s256 = shared[:] // one SHA-256, two files
+		}
+		for p := range uint32(2) {
+			rows = append(rows, row{s256, s1, m5, []byte{1, 2, 3, 4}, "n" + strconv.Itoa(i), 1 + (uint32(i)+p)%7})
+		}
+	}
+	build := func(group string, mixed bool) []SetInfo {
+		specs := []SetSpec{{Name: group + "-sha256", Kind: KindSHA256, Class: ClassKnown, Group: group}, {Name: group + "-md5", Kind: KindMD5, Class: ClassKnown, Group: group}}
+		imp, err := st.BeginImport(ctx, specs, ImportOptions{TxBytes: 1 << 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fb, err := imp.Files(imp.Builders()[0], nil, imp.Builders()[1], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fb.AddSegment("modern"); err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i <= 7; i++ {
+			fb.AddPackage(Package{Key: strconv.Itoa(i), ID: strconv.Itoa(i)})
+		}
+		all := rows
+		if mixed {
+			f := testFile{content: "no crc", sha256: true}
+			s256, s1, m5 := f.hashes()
+			all = append(slices.Clone(rows), row{s256, s1, m5, nil, "no-crc", 1})
+		}
+		// Rows in an order unrelated to their hashes, as a release has them.
+		for i := range all {
+			r := all[(i*7919)%len(all)]
+			if err := fb.Add(&FileRow{SHA256: r.s256, SHA1: r.s1, MD5: r.m5, CRC32: r.crc, Name: []byte(r.name), Size: 10, Segment: 0, Package: r.pkg}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		infos, err := imp.Commit(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return infos
+	}
+	u, m := build("u", false), build("m", true)
+	if u[0].Count != files-1 || m[0].Count != files {
+		t.Fatalf("sha256 keys: in order %d, sorted %d; want %d and %d", u[0].Count, m[0].Count, files-1, files)
+	}
+	if err := st.Check(); err != nil {
+		t.Fatal(err)
+	}
+	answers := func(r *Reader, set string, key []byte) string {
+		ms, err := r.LookupHash(KindSHA256, key, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mt := range ms {
+			if mt.Set.Name == set {
+				return fmt.Sprintf("%+v", mt.Records)
+			}
+		}
+		return "none"
+	}
+	st.View(func(r *Reader) error {
+		seen := map[string]bool{}
+		for _, rw := range rows {
+			if seen[string(rw.s256)] {
+				continue
+			}
+			seen[string(rw.s256)] = true
+			a, b := answers(r, "u-sha256", rw.s256), answers(r, "m-sha256", rw.s256)
+			if a == "none" || a != b {
+				t.Fatalf("sha256 %X: in order %s, sorted %s", rw.s256, a, b)
+			}
+		}
+		ms, _ := r.LookupHash(KindSHA256, shared[:], true)
+		for _, mt := range ms {
+			if len(mt.Records) != 2 {
+				t.Errorf("%s: shared SHA-256 has %d records, want 2 (one per file)", mt.Set.Name, len(mt.Records))
+			}
+		}
+		return nil
+	})
+}
