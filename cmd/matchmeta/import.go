@@ -115,9 +115,6 @@ func (m *Main) importPathsCmd(fs *pflag.FlagSet) command.Run {
 			return c.Usagef("no input file (use - for stdin)")
 		}
 		prof.Name = *profile
-		if s.Name == "" {
-			s.Name = importer.DefaultPathSet(*profile)
-		}
 		files, err := importer.AbsFiles(c.Args)
 		if err != nil {
 			return fmt.Errorf("import paths: %w", err)
