@@ -33,8 +33,13 @@ type nsrlSink struct {
 
 	// Package numbers by the source's key: v3 package_id, v2
 	// "ProductCode/OpSystemCode"; per segment, as ids are a segment's own.
-	byInt   map[int64]uint32
-	byStr   map[string]uint32
+	byInt map[int64]uint32
+	byStr map[string]uint32
+	// byID holds byInt's numbers of ids below maxDenseID, by id: releases
+	// number their packages densely, and a map lookup per row cost the
+	// sink's goroutine, which every row passes, as much as the rest of
+	// its work on the row.
+	byID    []uint32
 	v2      *v2Meta // resolves v2 keys as rows name them
 	multi   bool    // several segments: package keys carry the segment
 	segName string
@@ -60,7 +65,7 @@ func newNSRLSink(j *job, imp *db.Import, set string, multi bool) (*nsrlSink, err
 // segment starts the rows of one segment of the release (modern,
 // legacy, android, ios); its packages are numbered afresh.
 func (s *nsrlSink) segment(name string) error {
-	s.byInt, s.byStr, s.segName, s.v2 = map[int64]uint32{}, map[string]uint32{}, name, nil
+	s.byInt, s.byStr, s.byID, s.segName, s.v2 = map[int64]uint32{}, map[string]uint32{}, nil, name, nil
 	if s.fb == nil {
 		return nil
 	}
@@ -94,6 +99,12 @@ func (s *nsrlSink) addPackages(pkgs []db.Package, byInt bool) {
 		if byInt {
 			if v, err := strconv.ParseInt(id, 10, 64); err == nil {
 				s.byInt[v] = n
+				if v >= 0 && v < maxDenseID {
+					if int(v) >= len(s.byID) {
+						s.byID = append(s.byID, make([]uint32, int(v)+1-len(s.byID))...)
+					}
+					s.byID[v] = n
+				}
 				continue
 			}
 		}
@@ -111,9 +122,15 @@ func (s *nsrlSink) orphan(id string) uint32 {
 	return s.fb.AddPackage(db.Package{Key: s.key(id), ID: id})
 }
 
+// maxDenseID bounds the package ids nsrlSink.byID holds (16 MiB).
+const maxDenseID = 1 << 22
+
 func (s *nsrlSink) pkgInt(id int64) uint32 {
 	if s.fb == nil {
 		return 0
+	}
+	if id >= 0 && id < int64(len(s.byID)) && s.byID[id] != 0 {
+		return s.byID[id]
 	}
 	if n, ok := s.byInt[id]; ok {
 		return n
