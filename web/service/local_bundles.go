@@ -24,7 +24,8 @@ import (
 // bundleApplier applies bundles to a store: the file is copied into the
 // database's directory and verified there (a stick pulled mid-read leaves
 // nothing, and the next pass retries), every dataset is written invisibly
-// into one db.Stage and checked against the manifest (record counts, key
+// into one db.Stage as the copy is read (stagedCopy) and checked against
+// the manifest (every data file's size and SHA-256, record counts, key
 // counts, fingerprints), then all of them are published in one
 // transaction together with the producer's new sequence number. Every
 // attempt is recorded, applied or not. One per Local: applies never
@@ -245,12 +246,20 @@ func (a *bundleApplier) applyLocked(ctx context.Context, path string, req Bundle
 		return nil, &bundle.Error{Bundle: name, Reason: bundle.ReasonApply, Err: err}
 	}
 	defer os.RemoveAll(work)
+	copyErr := func(err error) error {
+		return &bundle.Error{Bundle: name, Reason: bundle.ReasonIO, Err: fmt.Errorf("copy into %s: %w", parent, err)}
+	}
 	local := req.Spooled
+	var cp *stagedCopy
 	if local == "" {
+		// The copy is read (verified and staged) while it is made; see
+		// stagedCopy.
 		local = filepath.Join(work, "bundle"+bundle.Ext)
-		if err := copyInto(ctx, path, req.Body, local, tr); err != nil {
-			return nil, &bundle.Error{Bundle: name, Reason: bundle.ReasonIO, Err: fmt.Errorf("copy into %s: %w", parent, err)}
+		tr.Begin("copy", name, "", 0, 0)
+		if cp, err = startCopy(ctx, path, req.Body, local); err != nil {
+			return nil, copyErr(err)
 		}
+		defer cp.stop()
 	}
 	trust, err := a.trust(req.BundleTrust)
 	if err != nil {
@@ -313,7 +322,18 @@ func (a *bundleApplier) applyLocked(ctx context.Context, path string, req Bundle
 		}
 		return nil
 	}
-	b, err := bundle.Unpack(ctx, local, data, opts)
+	var b *bundle.Bundle
+	if cp != nil {
+		b, err = bundle.UnpackFrom(ctx, local, cp, data, opts)
+		// Whatever the reader made of a copy that failed (a stick pulled
+		// mid-read looks like a truncated archive), the failure is the
+		// copy's: an i/o error, tried again by the next pass.
+		if cerr := cp.stop(); cerr != nil && !errors.Is(cerr, context.Canceled) {
+			return nil, copyErr(cerr)
+		}
+	} else {
+		b, err = bundle.Unpack(ctx, local, data, opts)
+	}
 	if err != nil {
 		var be *bundle.Error
 		if errors.As(err, &be) {
@@ -605,48 +625,138 @@ func needs(d bundle.Dataset) string {
 	return "apply first " + s
 }
 
-// copyInto copies src (or body, when set) to dst, a new file, counting the
-// bytes on tr. No fsync: the copy is a staging area read back by this
+// stagedCopy is a bundle's copy in the work directory while it is being
+// made: a goroutine copies the source in chunks, and reads of the copy
+// wait for the bytes not written yet. Verifying the bundle and staging
+// its import so start at once, yet they read the copy only, never the
+// source, and nothing is published before the whole copy has been read
+// and checked (a read returns the end of the file only once the copy is
+// complete). No fsync: the copy is a staging area read back by this
 // process only; after a crash the next pass copies again, and what is
 // published is synced by bbolt.
-func copyInto(ctx context.Context, src string, body io.Reader, dst string, tr *progress.Tracker) error {
-	var size int64
+type stagedCopy struct {
+	f      *os.File // the copy, for reading
+	off    int64
+	cancel context.CancelFunc
+	ended  chan struct{}
+
+	mu      sync.Mutex
+	written *sync.Cond
+	size    int64 // bytes copied so far
+	done    bool
+	err     error // why the copy failed, once done
+}
+
+// How much is copied between two wake-ups of the reader: from a file, in
+// large chunks (file to file, io.CopyN lets the kernel copy the bytes
+// with copy_file_range, without passing them through this process); from
+// a stream (a daemon's request body), what the network gives at a time.
+const (
+	copyChunk       = 4 << 20
+	copyStreamChunk = 64 << 10
+)
+
+// startCopy starts copying src (or body, when set) to dst, a new file.
+func startCopy(ctx context.Context, src string, body io.Reader, dst string) (*stagedCopy, error) {
+	var in *os.File
 	if body == nil {
-		in, err := os.Open(src)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		if fi, err := in.Stat(); err == nil {
-			size = fi.Size()
+		var err error
+		if in, err = os.Open(src); err != nil {
+			return nil, err
 		}
 		body = in
 	}
-	tr.Begin("copy", filepath.Base(src), "", 0, size)
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	// In chunks, for the progress and to stop when asked; file to file,
-	// io.CopyN lets the kernel copy (copy_file_range) without passing the
-	// bytes through this process.
-	const chunk = 64 << 20
-	for {
-		if err := ctx.Err(); err != nil {
+	if err == nil {
+		var rd *os.File
+		if rd, err = os.Open(dst); err != nil {
 			out.Close()
-			return err
+		} else {
+			ctx, cancel := context.WithCancel(ctx)
+			c := &stagedCopy{f: rd, cancel: cancel, ended: make(chan struct{})}
+			c.written = sync.NewCond(&c.mu)
+			go c.run(ctx, in, body, out)
+			return c, nil
 		}
-		n, err := io.CopyN(out, body, chunk)
-		tr.AddBytes(n)
-		if err == io.EOF {
-			break
+	}
+	if in != nil {
+		in.Close()
+	}
+	return nil, err
+}
+
+func (c *stagedCopy) run(ctx context.Context, in *os.File, body io.Reader, out *os.File) {
+	defer close(c.ended)
+	if in != nil {
+		defer in.Close()
+	}
+	chunk := int64(copyChunk)
+	if in == nil {
+		chunk = copyStreamChunk
+	}
+	err := func() error {
+		for {
+			if err := ctx.Err(); err != nil {
+				out.Close()
+				return err
+			}
+			n, err := io.CopyN(out, body, chunk)
+			c.mu.Lock()
+			c.size += n
+			c.mu.Unlock()
+			c.written.Broadcast()
+			if err == io.EOF {
+				return out.Close()
+			}
+			if err != nil {
+				out.Close()
+				return err
+			}
 		}
+	}()
+	c.mu.Lock()
+	c.done, c.err = true, err
+	c.mu.Unlock()
+	c.written.Broadcast()
+}
+
+// Read reads the copy, waiting for the bytes not copied yet. It returns
+// io.EOF once the whole source is copied, and the copy's error if it
+// failed.
+func (c *stagedCopy) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	for c.off >= c.size && !c.done {
+		c.written.Wait()
+	}
+	avail, err := c.size-c.off, c.err
+	c.mu.Unlock()
+	if avail == 0 {
 		if err != nil {
-			out.Close()
-			return err
+			return 0, fmt.Errorf("copy failed: %w", err)
 		}
+		return 0, io.EOF
 	}
-	return out.Close()
+	if int64(len(p)) > avail {
+		p = p[:avail]
+	}
+	n, err := c.f.ReadAt(p, c.off)
+	c.off += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// stop ends the copy if it still runs (the reader gave up), waits for it,
+// closes the copy and returns why the copy failed: nil when complete,
+// context.Canceled when stopped here.
+func (c *stagedCopy) stop() error {
+	c.cancel()
+	<-c.ended
+	c.f.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
 }
 
 // syncPass applies the new bundles under dir in sequence order, per
