@@ -39,7 +39,12 @@ type nsrlSink struct {
 	// number their packages densely, and a map lookup per row cost the
 	// sink's goroutine, which every row passes, as much as the rest of
 	// its work on the row.
-	byID    []uint32
+	byID []uint32
+	// byShort caches byStr's answers for keys shorter than 16 bytes (v2
+	// "ProductCode/OpSystemCode" keys are about 9): a fixed-size key is
+	// compared in the map's own memory, while a string key's bytes are
+	// one more cache miss, on every line of a release.
+	byShort map[[16]byte]uint32
 	v2      *v2Meta // resolves v2 keys as rows name them
 	multi   bool    // several segments: package keys carry the segment
 	segName string
@@ -65,7 +70,7 @@ func newNSRLSink(j *job, imp *db.Import, set string, multi bool) (*nsrlSink, err
 // segment starts the rows of one segment of the release (modern,
 // legacy, android, ios); its packages are numbered afresh.
 func (s *nsrlSink) segment(name string) error {
-	s.byInt, s.byStr, s.byID, s.segName, s.v2 = map[int64]uint32{}, map[string]uint32{}, nil, name, nil
+	s.byInt, s.byStr, s.byID, s.byShort, s.segName, s.v2 = map[int64]uint32{}, map[string]uint32{}, nil, map[[16]byte]uint32{}, name, nil
 	if s.fb == nil {
 		return nil
 	}
@@ -144,6 +149,21 @@ func (s *nsrlSink) pkgStr(id []byte) uint32 {
 	if s.fb == nil || len(id) == 0 {
 		return 0
 	}
+	if len(id) >= 16 {
+		return s.pkgStrLong(id)
+	}
+	var k [16]byte
+	copy(k[:], id)
+	k[15] = byte(len(id)) // "1" and "1\x00" differ
+	if n, ok := s.byShort[k]; ok {
+		return n
+	}
+	n := s.pkgStrLong(id)
+	s.byShort[k] = n
+	return n
+}
+
+func (s *nsrlSink) pkgStrLong(id []byte) uint32 {
 	if n, ok := s.byStr[string(id)]; ok {
 		return n
 	}
