@@ -24,7 +24,7 @@ type sorter struct {
 
 	cur   *sortBuf
 	free  *sortBuf
-	runs  []string
+	runs  []*sortRun
 	spill sync.WaitGroup
 	err   error
 	errMu sync.Mutex
@@ -47,9 +47,37 @@ type sortBuf struct {
 	// merge, a hash list or an RDS v2 file sorted by hash): those
 	// buffers need no sort at all.
 	unsorted bool
+	// prefixUnsorted: some entry's 8-byte prefix was smaller than the one
+	// before. Pairs in order of their keys' first bytes but not of whole
+	// pairs (an RDS v2 file in SHA-1 order, whose rows of one file name
+	// their products in any order) need only their runs of equal prefixes
+	// sorted.
+	prefixUnsorted bool
 }
 
 const sortEntSize = 24
+
+// sortRun is a spilled run file and the pairs it starts and ends with.
+type sortRun struct {
+	name        string
+	first, last pairCopy // written by the spill, read after spill.Wait
+}
+
+// pairCopy is a pair kept apart from the buffer it came from.
+type pairCopy struct{ key, val []byte }
+
+func (p *pairCopy) set(k, v []byte) {
+	p.key = append(p.key[:0], k...)
+	p.val = append(p.val[:0], v...)
+}
+
+// cmpPairs orders pairs as the sorter does: by key, then value.
+func cmpPairs(k1, v1, k2, v2 []byte) int {
+	if c := bytes.Compare(k1, k2); c != 0 {
+		return c
+	}
+	return bytes.Compare(v1, v2)
+}
 
 func newSorter(dir string, limit *atomic.Int64) *sorter {
 	return &sorter{dir: dir, limit: limit}
@@ -102,8 +130,12 @@ func (s *sorter) add(key, val []byte) error {
 	b.arena = append(b.arena, key...)
 	b.arena = append(b.arena, val...)
 	e := sortEnt{p: prefix8(key), off: uint32(off), klen: uint32(len(key)), vlen: uint32(len(val))}
-	if n := len(b.ents); n > 0 && !b.unsorted && b.cmp(b.ents[n-1], e) > 0 {
-		b.unsorted = true
+	if n := len(b.ents); n > 0 && !b.prefixUnsorted {
+		if prev := b.ents[n-1]; prev.p > e.p {
+			b.unsorted, b.prefixUnsorted = true, true
+		} else if !b.unsorted && b.cmp(prev, e) > 0 {
+			b.unsorted = true
+		}
 	}
 	b.ents = append(b.ents, e)
 	s.added++
@@ -140,17 +172,18 @@ func (s *sorter) startSpill() error {
 	if err != nil {
 		return fmt.Errorf("db: sort: %w", err)
 	}
-	s.runs = append(s.runs, f.Name())
+	run := &sortRun{name: f.Name()}
+	s.runs = append(s.runs, run)
 	s.spill.Add(1)
 	go func() {
 		defer s.spill.Done()
 		b.sort()
-		if err := b.writeRun(f); err != nil {
+		if err := b.writeRun(f, run); err != nil {
 			s.setErr(err)
 		}
 		b.arena = b.arena[:0]
 		b.ents = b.ents[:0]
-		b.unsorted = false
+		b.unsorted, b.prefixUnsorted = false, false
 		s.free = b // safe: read only after spill.Wait
 	}()
 	return nil
@@ -176,6 +209,20 @@ func (b *sortBuf) sort() {
 	}
 	b.unsorted = false
 	n := len(b.ents)
+	if !b.prefixUnsorted {
+		for lo := 0; lo < n; {
+			hi := lo + 1
+			for hi < n && b.ents[hi].p == b.ents[lo].p {
+				hi++
+			}
+			if hi-lo > 1 {
+				slices.SortFunc(b.ents[lo:hi], b.cmp)
+			}
+			lo = hi
+		}
+		return
+	}
+	b.prefixUnsorted = false
 	if n < 1<<12 {
 		slices.SortFunc(b.ents, b.cmp)
 		return
@@ -221,16 +268,20 @@ func (b *sortBuf) sort() {
 // so runs are written and read back at a fraction of their size. The
 // pairs are read through a memSource: walking the arena in sorted order
 // one pair at a time would wait on a cache miss for each.
-func (b *sortBuf) writeRun(f *os.File) error {
+func (b *sortBuf) writeRun(f *os.File, run *sortRun) error {
 	w := bufio.NewWriterSize(f, 1<<20)
 	var hdr [3 * binary.MaxVarintLen64]byte
-	var prev []byte
+	var prev, lastVal []byte
 	src := &memSource{b: b}
-	for {
+	for n := 0; ; n++ {
 		key, val, ok, _ := src.next()
 		if !ok {
 			break
 		}
+		if n == 0 {
+			run.first.set(key, val)
+		}
+		lastVal = append(lastVal[:0], val...)
 		shared := commonPrefix(prev, key)
 		prev = append(prev[:0], key...)
 		n := binary.PutUvarint(hdr[:], uint64(shared))
@@ -240,6 +291,7 @@ func (b *sortBuf) writeRun(f *os.File) error {
 		w.Write(key[shared:])
 		w.Write(val)
 	}
+	run.last.set(prev, lastVal)
 	if err := w.Flush(); err != nil {
 		f.Close()
 		return fmt.Errorf("db: sort: write run: %w", err)
@@ -407,7 +459,7 @@ func (s *sorter) finish(emit func(key []byte, vals [][]byte) error) error {
 	// Nothing is added any more: the spare buffer goes now, not at the
 	// end of the merge (sorters that merge later fill up meanwhile).
 	s.free = nil
-	var srcs []mergeSource
+	var srcs []rangedSource
 	var files []*os.File
 	defer func() {
 		for _, f := range files {
@@ -415,25 +467,29 @@ func (s *sorter) finish(emit func(key []byte, vals [][]byte) error) error {
 		}
 		s.cleanup()
 	}()
-	for _, name := range s.runs {
-		f, err := os.Open(name)
+	for _, run := range s.runs {
+		f, err := os.Open(run.name)
 		if err != nil {
 			return fmt.Errorf("db: sort: %w", err)
 		}
 		files = append(files, f)
 		// 256 KiB per run: an import merges all of its sets' runs at
 		// once, inside one memory budget.
-		srcs = append(srcs, &fileSource{name: name, f: f, r: bufio.NewReaderSize(f, 256<<10)})
+		srcs = append(srcs, rangedSource{src: &fileSource{name: run.name, f: f, r: bufio.NewReaderSize(f, 256<<10)}, first: run.first, last: run.last})
 	}
-	if s.cur != nil && len(s.cur.ents) > 0 {
-		s.cur.sort()
-		srcs = append(srcs, &memSource{b: s.cur})
+	if b := s.cur; b != nil && len(b.ents) > 0 {
+		b.sort()
+		// The ends alias the arena, which stays as it is until the end.
+		first, last := b.ents[0], b.ents[len(b.ents)-1]
+		srcs = append(srcs, rangedSource{src: &memSource{b: b},
+			first: pairCopy{b.key(first), b.val(first)}, last: pairCopy{b.key(last), b.val(last)}})
 	}
-	if len(srcs) == 1 {
-		return emitGroups(srcs[0], emit)
+	chains := chainRuns(srcs)
+	if len(chains) == 1 {
+		return emitGroups(chains[0], emit)
 	}
-	h := make(mergeHeap, 0, len(srcs))
-	for _, src := range srcs {
+	h := make(mergeHeap, 0, len(chains))
+	for _, src := range chains {
 		k, v, ok, err := src.next()
 		if err != nil {
 			return err
@@ -444,6 +500,59 @@ func (s *sorter) finish(emit func(key []byte, vals [][]byte) error) error {
 	}
 	h.init()
 	return emitGroups(&heapSource{h: &h}, emit)
+}
+
+// rangedSource is a sorted source and the first and last pairs it holds.
+type rangedSource struct {
+	src         mergeSource
+	first, last pairCopy
+}
+
+// chainRuns links sources whose ranges do not overlap into chains read
+// one after another: pairs added in order (a release's SHA-1 keys, an
+// RDS v2 file in SHA-1 order, a sorted hash list) spill runs that follow
+// each other, which then need no merge at all. Only the chains are
+// merged. A pair in two sources (equal ends) keeps them in different
+// chains, where the merge drops the duplicate.
+func chainRuns(srcs []rangedSource) []mergeSource {
+	slices.SortStableFunc(srcs, func(a, b rangedSource) int {
+		return cmpPairs(a.first.key, a.first.val, b.first.key, b.first.val)
+	})
+	var chains []*chainSource
+	var tails []pairCopy
+	for _, rs := range srcs {
+		i := 0
+		for i < len(chains) && cmpPairs(tails[i].key, tails[i].val, rs.first.key, rs.first.val) >= 0 {
+			i++
+		}
+		if i == len(chains) {
+			chains = append(chains, &chainSource{})
+			tails = append(tails, pairCopy{})
+		}
+		chains[i].srcs = append(chains[i].srcs, rs.src)
+		tails[i] = rs.last
+	}
+	out := make([]mergeSource, len(chains))
+	for i, c := range chains {
+		out[i] = c
+	}
+	return out
+}
+
+// chainSource reads its sources one after another.
+type chainSource struct {
+	srcs []mergeSource
+}
+
+func (c *chainSource) next() ([]byte, []byte, bool, error) {
+	for len(c.srcs) > 0 {
+		k, v, ok, err := c.srcs[0].next()
+		if ok || err != nil {
+			return k, v, ok, err
+		}
+		c.srcs = c.srcs[1:]
+	}
+	return nil, nil, false, nil
 }
 
 // heapSource adapts the merge heap to a mergeSource, dropping duplicates
@@ -540,8 +649,8 @@ func emitGroups(src mergeSource, emit func([]byte, [][]byte) error) error {
 // cleanup removes run files. A file that cannot be removed goes with the
 // import's temp directory (RemoveAll), or the next Open's stale-dir sweep.
 func (s *sorter) cleanup() {
-	for _, name := range s.runs {
-		os.Remove(name)
+	for _, run := range s.runs {
+		os.Remove(run.name)
 	}
 	s.runs = nil
 	s.cur = nil

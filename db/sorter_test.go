@@ -41,6 +41,26 @@ func TestSorterOrders(t *testing.T) {
 			}
 			return p
 		}(), 1 << 16},
+		// In order of the first 8 key bytes only: each group of equal
+		// prefixes in no order of the bytes after them or of the values
+		// (rows of one file of an RDS v2 release in SHA-1 order),
+		// including keys shorter than 8 bytes, zero-padded alike.
+		{"prefix order, groups in no order", func() [][2][]byte {
+			var p [][2][]byte
+			for i := 0; i < 3000; i++ {
+				pre := binary.BigEndian.AppendUint64(nil, uint64(i/4))
+				p = append(p, [2][]byte{append(pre, byte(7-i%4), byte(i%3)), {byte(5 - i%5)}})
+			}
+			p = append(p, [2][]byte{{0xff, 0xff}, {2}}, [2][]byte{{0xff, 0xff, 0}, {1}}, [2][]byte{{0xff, 0xff}, {1}})
+			return p
+		}(), 1 << 16},
+		{"prefix order in memory", func() [][2][]byte {
+			var p [][2][]byte
+			for i := 0; i < 3000; i++ {
+				p = append(p, [2][]byte{binary.BigEndian.AppendUint64(nil, uint64(i/3)), {byte(9 - i%3)}})
+			}
+			return p
+		}(), 1 << 24},
 		{"scattered", func() [][2][]byte {
 			var p [][2][]byte
 			for i := 0; i < 5000; i++ {
@@ -88,5 +108,55 @@ func TestSorterOrders(t *testing.T) {
 				t.Errorf("got %d pairs, want %d; first got %.3q, want %.3q", len(got), len(ws), got, ws)
 			}
 		})
+	}
+}
+
+// sliceSource yields fixed pairs, in the order given.
+type sliceSource struct{ pairs [][2]string }
+
+func (s *sliceSource) next() ([]byte, []byte, bool, error) {
+	if len(s.pairs) == 0 {
+		return nil, nil, false, nil
+	}
+	p := s.pairs[0]
+	s.pairs = s.pairs[1:]
+	return []byte(p[0]), []byte(p[1]), true, nil
+}
+
+// Runs that follow each other are read as one chain; a run that overlaps
+// another, or shares a pair with its end (the merge drops that
+// duplicate), starts a chain of its own.
+func TestChainRuns(t *testing.T) {
+	src := func(pairs ...[2]string) rangedSource {
+		return rangedSource{src: &sliceSource{pairs: pairs},
+			first: pairCopy{[]byte(pairs[0][0]), []byte(pairs[0][1])}, last: pairCopy{[]byte(pairs[len(pairs)-1][0]), []byte(pairs[len(pairs)-1][1])}}
+	}
+	read := func(c mergeSource) []string {
+		var out []string
+		for {
+			k, v, ok, err := c.next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				return out
+			}
+			out = append(out, string(k)+"="+string(v))
+		}
+	}
+	chains := chainRuns([]rangedSource{
+		src([2]string{"m", "1"}, [2]string{"p", "1"}),
+		src([2]string{"a", "1"}, [2]string{"c", "2"}),
+		src([2]string{"c", "3"}, [2]string{"f", "1"}), // after c=2: same key, larger value
+		src([2]string{"b", "1"}, [2]string{"d", "1"}), // overlaps
+		src([2]string{"p", "1"}, [2]string{"q", "1"}), // starts with m..p's last pair
+	})
+	var got [][]string
+	for _, c := range chains {
+		got = append(got, read(c))
+	}
+	want := [][]string{{"a=1", "c=2", "c=3", "f=1", "m=1", "p=1"}, {"b=1", "d=1", "p=1", "q=1"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("chains %q, want %q", got, want)
 	}
 }
