@@ -618,8 +618,8 @@ func (imp *Import) publish(tx *bolt.Tx, now time.Time) ([]SetInfo, error) {
 }
 
 // txWriter writes sorted data in bounded transactions. bbolt keeps the
-// key and value slices until commit, so they come from an arena that is
-// reused only after the commit.
+// value slices until commit, so they come from an arena that is reused
+// only after the commit.
 type txWriter struct {
 	s       *Store
 	id      uint32
@@ -711,11 +711,10 @@ func (w *txWriter) putID(id uint32, idx string, k, v []byte) error {
 	if err != nil {
 		return err
 	}
-	kk := w.alloc(len(k))
-	copy(kk, k)
+	// bbolt copies the key itself; the value it keeps until the commit.
 	vv := w.alloc(len(v))
 	copy(vv, v)
-	if err := b.Put(kk, vv); err != nil {
+	if err := b.Put(k, vv); err != nil {
 		return err
 	}
 	w.bytes += len(k) + len(v) + 16
