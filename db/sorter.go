@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/bits"
@@ -361,21 +362,35 @@ type fileSource struct {
 }
 
 func (fs *fileSource) next() ([]byte, []byte, bool, error) {
-	shared, err := binary.ReadUvarint(fs.r)
-	if err == io.EOF {
-		return nil, nil, false, nil
-	}
-	if err != nil {
+	// The three lengths are decoded from the buffer in place: reading
+	// them a byte at a time through io.ByteReader cost more than the
+	// copy of the pair.
+	hdr, err := fs.r.Peek(3 * binary.MaxVarintLen64)
+	if len(hdr) == 0 {
+		if err == io.EOF {
+			return nil, nil, false, nil
+		}
 		return nil, nil, false, fmt.Errorf("db: sort: read run %s: %w", fs.name, err)
 	}
-	rest, err := binary.ReadUvarint(fs.r)
-	if err != nil {
+	shared, n1 := binary.Uvarint(hdr)
+	var rest, vl uint64
+	var n2, n3 int
+	if n1 > 0 {
+		rest, n2 = binary.Uvarint(hdr[n1:])
+	}
+	if n2 > 0 {
+		vl, n3 = binary.Uvarint(hdr[n1+n2:])
+	}
+	if n3 <= 0 {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		if n1 < 0 || n2 < 0 || n3 < 0 {
+			err = errors.New("bad entry")
+		}
 		return nil, nil, false, fmt.Errorf("db: sort: read run %s: %w", fs.name, err)
 	}
-	vl, err := binary.ReadUvarint(fs.r)
-	if err != nil {
-		return nil, nil, false, fmt.Errorf("db: sort: read run %s: %w", fs.name, err)
-	}
+	fs.r.Discard(n1 + n2 + n3)
 	if shared > uint64(fs.klen) || rest+vl > 1<<25 {
 		return nil, nil, false, fmt.Errorf("db: sort: read run %s: bad entry", fs.name)
 	}
@@ -387,6 +402,9 @@ func (fs *fileSource) next() ([]byte, []byte, bool, error) {
 	}
 	fs.buf = fs.buf[:n]
 	if _, err := io.ReadFull(fs.r, fs.buf[shared:]); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
 		return nil, nil, false, fmt.Errorf("db: sort: read run %s: %w", fs.name, err)
 	}
 	fs.klen = kl

@@ -1,9 +1,11 @@
 package db
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"os"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -158,5 +160,71 @@ func TestChainRuns(t *testing.T) {
 	want := [][]string{{"a=1", "c=2", "c=3", "f=1", "m=1", "p=1"}, {"b=1", "d=1", "p=1", "q=1"}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("chains %q, want %q", got, want)
+	}
+}
+
+// A run file reads back every pair written, ends cleanly only at a pair's
+// end, and a run cut anywhere inside a pair is an error.
+func TestRunReadBack(t *testing.T) {
+	var limit atomic.Int64
+	limit.Store(1 << 20)
+	b := &sortBuf{arena: make([]byte, 0, 1<<16), ents: make([]sortEnt, 0, 1<<10)}
+	so := newSorter(t.TempDir(), &limit)
+	so.cur = b
+	var want []string
+	for i := 0; i < 60; i++ {
+		k := append(bytes.Repeat([]byte{'k'}, i%20), byte(i))
+		v := bytes.Repeat([]byte{'v'}, i%4*70) // lengths past one varint byte
+		if err := so.add(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.sort()
+	for src := (&memSource{b: b}); ; {
+		k, v, ok, _ := src.next()
+		if !ok {
+			break
+		}
+		want = append(want, fmt.Sprintf("%x=%x", k, v))
+	}
+	f, err := os.CreateTemp(t.TempDir(), "run-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := &sortRun{name: f.Name()}
+	if err := b.writeRun(f, run); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(run.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(data []byte) (got []string, err error) {
+		fs := &fileSource{name: "run", r: bufio.NewReaderSize(bytes.NewReader(data), 64)}
+		for {
+			k, v, ok, err := fs.next()
+			if err != nil || !ok {
+				return got, err
+			}
+			got = append(got, fmt.Sprintf("%x=%x", k, v))
+		}
+	}
+	got, err := read(data)
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("read back %d pairs (err %v), want %d", len(got), err, len(want))
+	}
+	// The pair boundaries: where a prefix of the run reads back whole.
+	bounds := map[int]bool{0: true, len(data): true}
+	for cut := 1; cut < len(data); cut++ {
+		got, err := read(data[:cut])
+		if err == nil {
+			bounds[cut] = true
+			if !slices.Equal(got, want[:len(got)]) {
+				t.Fatalf("cut at %d: pairs differ", cut)
+			}
+		}
+	}
+	if len(bounds) != len(want)+1 {
+		t.Errorf("%d cuts read as whole runs, want one per pair and the empty run (%d)", len(bounds), len(want)+1)
 	}
 }
