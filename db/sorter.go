@@ -54,6 +54,9 @@ type sortBuf struct {
 	// their products in any order) need only their runs of equal prefixes
 	// sorted.
 	prefixUnsorted bool
+	// shuffled: sort moved entries far from where their pairs lie in the
+	// arena (memSource then gathers them).
+	shuffled bool
 }
 
 const sortEntSize = 24
@@ -184,7 +187,7 @@ func (s *sorter) startSpill() error {
 		}
 		b.arena = b.arena[:0]
 		b.ents = b.ents[:0]
-		b.unsorted, b.prefixUnsorted = false, false
+		b.unsorted, b.prefixUnsorted, b.shuffled = false, false, false
 		s.free = b // safe: read only after spill.Wait
 	}()
 	return nil
@@ -224,6 +227,7 @@ func (b *sortBuf) sort() {
 		return
 	}
 	b.prefixUnsorted = false
+	b.shuffled = true
 	if n < 1<<12 {
 		slices.SortFunc(b.ents, b.cmp)
 		return
@@ -313,7 +317,9 @@ type mergeSource interface {
 // reads it at random: each pair a cache miss, taken one at a time while
 // the consumer works on the one before. Instead the next pairs are copied
 // out together (independent loads, which the CPU overlaps) and handed
-// out from that copy; a pair stays valid until the next call.
+// out from that copy; a pair stays valid until the next call. Entries
+// still in about the order of the arena (pairs added in order) are read
+// in place.
 type memSource struct {
 	b     *sortBuf
 	i     int
@@ -335,17 +341,26 @@ func (m *memSource) next() ([]byte, []byte, bool, error) {
 	}
 	sp := m.spans[m.pos]
 	m.pos++
-	k := m.buf[sp.off : sp.off+sp.klen]
-	return k, m.buf[sp.off+sp.klen : sp.off+sp.klen+sp.vlen], true, nil
+	// Capped: a pair read in place must not be appended to over the next.
+	k, end := sp.off+sp.klen, sp.off+sp.klen+sp.vlen
+	return m.buf[sp.off:k:k], m.buf[k:end:end], true, nil
 }
 
 // refill copies out the next memGather distinct pairs.
 func (m *memSource) refill() {
 	m.buf, m.spans, m.pos = m.buf[:0], m.spans[:0], 0
+	inPlace := !m.b.shuffled
+	if inPlace {
+		m.buf = m.b.arena
+	}
 	for m.i < len(m.b.ents) && len(m.spans) < memGather {
 		e := m.b.ents[m.i]
 		m.i++
 		if m.i > 1 && m.b.cmp(m.b.ents[m.i-2], e) == 0 {
+			continue
+		}
+		if inPlace {
+			m.spans = append(m.spans, memSpan{off: e.off, klen: e.klen, vlen: e.vlen})
 			continue
 		}
 		m.spans = append(m.spans, memSpan{off: uint32(len(m.buf)), klen: e.klen, vlen: e.vlen})

@@ -43,6 +43,13 @@ func TestSorterOrders(t *testing.T) {
 			}
 			return p
 		}(), 1 << 16},
+		{"ascending with duplicates in memory", func() [][2][]byte {
+			var p [][2][]byte
+			for _, x := range asc(3000) {
+				p = append(p, x, x)
+			}
+			return p
+		}(), 1 << 24},
 		// In order of the first 8 key bytes only: each group of equal
 		// prefixes in no order of the bytes after them or of the values
 		// (rows of one file of an RDS v2 release in SHA-1 order),
