@@ -368,21 +368,44 @@ func (m *memSource) refill() {
 	}
 }
 
+// fileSource reads a run file, opened at the first read and closed at
+// its end.
 type fileSource struct {
-	name string
-	f    *os.File
-	r    *bufio.Reader
-	buf  []byte // the last key and value read
-	klen int    // the last key's length
+	name    string
+	bufSize int
+	f       *os.File
+	r       *bufio.Reader
+	done    bool
+	buf     []byte // the last key and value read
+	klen    int    // the last key's length
+}
+
+func (fs *fileSource) close() {
+	if fs.f != nil {
+		fs.f.Close()
+		fs.f, fs.r = nil, nil
+	}
 }
 
 func (fs *fileSource) next() ([]byte, []byte, bool, error) {
+	if fs.done {
+		return nil, nil, false, nil
+	}
+	if fs.r == nil {
+		f, err := os.Open(fs.name)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("db: sort: %w", err)
+		}
+		fs.f, fs.r = f, bufio.NewReaderSize(f, max(fs.bufSize, 16<<10))
+	}
 	// The three lengths are decoded from the buffer in place: reading
 	// them a byte at a time through io.ByteReader cost more than the
 	// copy of the pair.
 	hdr, err := fs.r.Peek(3 * binary.MaxVarintLen64)
 	if len(hdr) == 0 {
 		if err == io.EOF {
+			fs.done = true
+			fs.close()
 			return nil, nil, false, nil
 		}
 		return nil, nil, false, fmt.Errorf("db: sort: read run %s: %w", fs.name, err)
@@ -493,22 +516,17 @@ func (s *sorter) finish(emit func(key []byte, vals [][]byte) error) error {
 	// end of the merge (sorters that merge later fill up meanwhile).
 	s.free = nil
 	var srcs []rangedSource
-	var files []*os.File
+	var files []*fileSource
 	defer func() {
-		for _, f := range files {
-			f.Close()
+		for _, fs := range files {
+			fs.close()
 		}
 		s.cleanup()
 	}()
 	for _, run := range s.runs {
-		f, err := os.Open(run.name)
-		if err != nil {
-			return fmt.Errorf("db: sort: %w", err)
-		}
-		files = append(files, f)
-		// 256 KiB per run: an import merges all of its sets' runs at
-		// once, inside one memory budget.
-		srcs = append(srcs, rangedSource{src: &fileSource{name: run.name, f: f, r: bufio.NewReaderSize(f, 256<<10)}, first: run.first, last: run.last})
+		fs := &fileSource{name: run.name}
+		files = append(files, fs)
+		srcs = append(srcs, rangedSource{src: fs, first: run.first, last: run.last})
 	}
 	if b := s.cur; b != nil && len(b.ents) > 0 {
 		b.sort()
@@ -518,6 +536,15 @@ func (s *sorter) finish(emit func(key []byte, vals [][]byte) error) error {
 			first: pairCopy{b.key(first), b.val(first)}, last: pairCopy{b.key(last), b.val(last)}})
 	}
 	chains := chainRuns(srcs)
+	// A chain reads one run at a time, each opened when the one before
+	// it ends, so there is a read buffer per chain: together they take
+	// about one sort buffer's memory (an import merges all of its sets at
+	// once, each inside its share), at least 16 KiB and at most 256 KiB
+	// each. A release of a billion rows spills hundreds of runs.
+	bufSize := min(max(int(s.limit.Load())/max(len(chains), 1), 16<<10), 256<<10)
+	for _, fs := range files {
+		fs.bufSize = bufSize
+	}
 	if len(chains) == 1 {
 		return emitGroups(chains[0], emit)
 	}

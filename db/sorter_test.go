@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -233,5 +234,58 @@ func TestRunReadBack(t *testing.T) {
 	}
 	if len(bounds) != len(want)+1 {
 		t.Errorf("%d cuts read as whole runs, want one per pair and the empty run (%d)", len(bounds), len(want)+1)
+	}
+}
+
+// openRuns counts the files of dir this process has open.
+func openRuns(t *testing.T, dir string) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	n := 0
+	for _, e := range ents {
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && filepath.Dir(target) == dir {
+			n++
+		}
+	}
+	return n
+}
+
+// Pairs added in order spill many runs that are read one after another:
+// one run file is open at a time, and none when the merge is done.
+func TestChainReadsOneRunAtATime(t *testing.T) {
+	dir := t.TempDir()
+	var limit atomic.Int64
+	limit.Store(1 << 14)
+	so := newSorter(dir, &limit)
+	for i := 0; i < 20000; i++ {
+		if err := so.add(binary.BigEndian.AppendUint64(nil, uint64(i)), []byte{1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	so.spill.Wait()
+	if len(so.runs) < 10 {
+		t.Fatalf("%d runs, want many", len(so.runs))
+	}
+	most, n := 0, 0
+	err := so.finish(func(k []byte, _ [][]byte) error {
+		if binary.BigEndian.Uint64(k) != uint64(n) {
+			return fmt.Errorf("key %x at %d", k, n)
+		}
+		if n%97 == 0 {
+			most = max(most, openRuns(t, dir))
+		}
+		n++
+		return nil
+	})
+	if err != nil || n != 20000 {
+		t.Fatalf("%d keys, err %v", n, err)
+	}
+	if most != 1 {
+		t.Errorf("%d run files open at once, want 1", most)
+	}
+	if n := openRuns(t, dir); n != 0 {
+		t.Errorf("%d run files open after the merge", n)
 	}
 }
