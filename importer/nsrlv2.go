@@ -191,6 +191,10 @@ func (j *job) nsrlV2(st *nsrlState, rel *v2Release) error {
 	return j.v2Files(rel.file, st.sink)
 }
 
+// v2Files reads NSRLFile.txt into the sink. Parsing (splitting, hex
+// decoding, bad lines) runs on a goroutine of its own and hands rows over
+// in batches, while this one numbers their packages and adds them to the
+// release's file store: the two halves cost about as much per line.
 func (j *job) v2Files(m *member, sink *nsrlSink) error {
 	rc, err := m.open()
 	if err != nil {
@@ -207,18 +211,90 @@ func (j *job) v2Files(m *member, sink *nsrlSink) error {
 	defer ra.Close()
 	cr := &countingReader{r: ra, tr: j.tr}
 	lr := &lineReader{br: bufio.NewReaderSize(cr, readBufSize)}
+	full := make(chan *v2Batch, 2)
+	free := make(chan *v2Batch, 3)
+	stop := make(chan struct{})
+	var parseErr error
+	go func() {
+		defer close(full)
+		parseErr = j.v2Parse(m, lr, full, free, stop)
+	}()
+	var addErr error
+	for b := range full {
+		for i := range b.rows {
+			if addErr != nil {
+				break
+			}
+			// Package numbers are given here: the file store's package
+			// list is this goroutine's.
+			b.rows[i].pkg = sink.pkgStr(b.pkgKeys[i])
+			addErr = sink.add(&b.rows[i])
+		}
+		if addErr != nil && stop != nil {
+			close(stop) // the parser ends; its batches are drained
+			stop = nil
+		}
+		select {
+		case free <- b:
+		default:
+		}
+	}
+	// The parser is done: its counts are final.
+	j.res.Lines += lr.line
+	j.res.Bytes += cr.n
+	if addErr != nil {
+		return addErr
+	}
+	return parseErr
+}
+
+// v2Batch is a run of parsed rows and their package keys; their slices
+// point into arena, which is never grown past its capacity (so earlier
+// rows stay valid).
+type v2Batch struct {
+	rows    []nsrlRow
+	pkgKeys [][]byte
+	arena   []byte
+}
+
+const (
+	v2BatchRows  = 2048
+	v2BatchBytes = 256 << 10
+)
+
+// put copies b into the arena.
+func (b *v2Batch) put(v []byte) []byte {
+	if v == nil {
+		return nil
+	}
+	b.arena = append(b.arena, v...)
+	return b.arena[len(b.arena)-len(v) : len(b.arena) : len(b.arena)]
+}
+
+// v2Parse reads and parses the lines, counts and reports bad ones, and
+// sends the rows in batches until the input ends, an error, or stop.
+func (j *job) v2Parse(m *member, lr *lineReader, full, free chan *v2Batch, stop chan struct{}) error {
 	var (
 		l              v2FileLine
 		row            nsrlRow
 		sha1, md5, crc [32]byte
 		pkgBuf         []byte
 		pending        uint64
+		b              *v2Batch
 	)
-	defer func() {
-		j.res.Lines += lr.line
-		j.res.Bytes += cr.n
-		j.tr.Add(pending)
-	}()
+	defer func() { j.tr.Add(pending) }()
+	send := func() bool {
+		if b == nil || len(b.rows) == 0 {
+			return true
+		}
+		select {
+		case full <- b:
+			b = nil
+			return true
+		case <-stop:
+			return false
+		}
+	}
 	for {
 		line, ok := lr.next()
 		if !ok {
@@ -249,13 +325,30 @@ func (j *job) v2Files(m *member, sink *nsrlSink) error {
 			}
 			continue
 		}
-		row.pkg = sink.pkgStr(pkgBuf)
-		if err := sink.add(&row); err != nil {
-			return err
+		need := len(row.sha1) + len(row.md5) + len(row.crc32) + len(row.name) + len(row.special) + len(pkgBuf)
+		if b != nil && (len(b.rows) == v2BatchRows || len(b.arena)+need > cap(b.arena)) {
+			if !send() {
+				return nil
+			}
 		}
+		if b == nil {
+			select {
+			case b = <-free:
+				b.rows, b.pkgKeys, b.arena = b.rows[:0], b.pkgKeys[:0], b.arena[:0]
+			default:
+				b = &v2Batch{rows: make([]nsrlRow, 0, v2BatchRows), pkgKeys: make([][]byte, 0, v2BatchRows), arena: make([]byte, 0, v2BatchBytes)}
+			}
+			if need > cap(b.arena) {
+				b.arena = make([]byte, 0, need)
+			}
+		}
+		b.rows = append(b.rows, nsrlRow{sha1: b.put(row.sha1), md5: b.put(row.md5), crc32: b.put(row.crc32),
+			name: b.put(row.name), size: row.size, special: b.put(row.special)})
+		b.pkgKeys = append(b.pkgKeys, b.put(pkgBuf))
 	}
 	if lr.err != nil {
 		return readError("nsrl v2", m.name, lr.line, lr.err)
 	}
+	send()
 	return nil
 }
