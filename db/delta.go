@@ -125,6 +125,8 @@ type DeltaBuilder struct {
 	// packages named by added records (AddPackage), by key
 	packages map[string]Package
 	rec      []byte
+	// layerRecords: the layer holds records (of keys it adds)
+	layerRecords bool
 }
 
 // BeginDelta starts a delta of a published hash set. It fails with a
@@ -351,6 +353,7 @@ func (d *DeltaBuilder) Finish(ctx context.Context) (SetInfo, error) {
 			if len(recs) == 0 {
 				return nil
 			}
+			d.layerRecords = true
 			list = appendList(list[:0], recs)
 			return w.put(string(idxRecords), key, list)
 		case op == deltaRemove && inBase:
@@ -380,17 +383,11 @@ func (d *DeltaBuilder) Finish(ctx context.Context) (SetInfo, error) {
 	}
 	info.Delta = di
 	info.Count = d.base.baseCount() + adds - removes
-	err = s.view(func(tx *bolt.Tx) error {
-		parts, err := d.resultSections(ctx, tx, info, len(d.packages) > 0)
-		if err != nil {
-			return err
-		}
-		info.Fingerprint, info.FingerprintSections = fpTop(info.Kind, parts), parts.encode()
-		return nil
-	})
+	parts, err := d.resultSections(ctx, info, len(d.packages) > 0)
 	if err != nil {
 		return SetInfo{}, fmt.Errorf("db: delta for set %s: fingerprint: %w", name, err)
 	}
+	info.Fingerprint, info.FingerprintSections = fpTop(info.Kind, parts), parts.encode()
 	d.info = info
 	return info, nil
 }
@@ -403,16 +400,22 @@ func (d *DeltaBuilder) Finish(ctx context.Context) (SetInfo, error) {
 // key file numbers, when it removes keys). A base without stored sections
 // (fingerprinted by older code), or a change of the key buckets' size,
 // streams what it must.
-func (d *DeltaBuilder) resultSections(ctx context.Context, tx *bolt.Tx, info SetInfo, packages bool) (fpParts, error) {
+func (d *DeltaBuilder) resultSections(ctx context.Context, info SetInfo, packages bool) (fpParts, error) {
+	s := d.st.s
+	sections := func(want func(byte) bool) (p fpParts, err error) {
+		err = s.view(func(tx *bolt.Tx) error {
+			all, err := fpSections(ctx, tx, []SetInfo{info}, want)
+			if err == nil {
+				p = all[0]
+			}
+			return err
+		})
+		return p, err
+	}
 	base := decodeParts(info.Delta.BaseSections)
-	baseCount := d.base.baseCount()
 	b := fpBucketBits(info.Count)
-	if base == nil || b != fpBucketBits(baseCount) {
-		all, err := fpSections(ctx, tx, []SetInfo{info}, nil)
-		if err != nil {
-			return nil, err
-		}
-		return all[0], nil
+	if base == nil || b != fpBucketBits(d.base.baseCount()) {
+		return sections(nil)
 	}
 	parts := maps.Clone(base)
 	var sum fpSum
@@ -421,7 +424,7 @@ func (d *DeltaBuilder) resultSections(ctx context.Context, tx *bolt.Tx, info Set
 			sum[i] = binary.BigEndian.Uint64(k[i*8:])
 		}
 	}
-	if err := fpLayerKeys(ctx, tx, d.base.ID, d.id, d.base.Kind.KeyWidth(), b, &sum); err != nil {
+	if err := s.layerKeySum(ctx, d.base.ID, d.id, d.base.Kind.KeyWidth(), b, &sum); err != nil {
 		return nil, err
 	}
 	delete(parts, idxKeys[0])
@@ -429,13 +432,7 @@ func (d *DeltaBuilder) resultSections(ctx context.Context, tx *bolt.Tx, info Set
 		parts[idxKeys[0]] = sum.bytes()
 	}
 	_, baseRecords := base[idxRecords[0]]
-	records := info.Delta.Removes > 0 && baseRecords
-	if !records {
-		if rb := indexBucket(tx, d.id, idxRecords); rb != nil {
-			k, _ := rb.Cursor().First()
-			records = k != nil
-		}
-	}
+	records := info.Delta.Removes > 0 && baseRecords || d.layerRecords
 	files := info.FilesID != 0 && info.Delta.Removes > 0
 	again := func(l byte) bool {
 		return l == idxRecords[0] && records || l == idxPackages[0] && packages || l == 'I' && files
@@ -443,14 +440,14 @@ func (d *DeltaBuilder) resultSections(ctx context.Context, tx *bolt.Tx, info Set
 	if !records && !packages && !files {
 		return parts, nil
 	}
-	some, err := fpSections(ctx, tx, []SetInfo{info}, again)
+	some, err := sections(again)
 	if err != nil {
 		return nil, err
 	}
 	for _, l := range []byte{idxRecords[0], idxPackages[0], 'I'} {
 		if again(l) {
 			delete(parts, l)
-			if v, ok := some[0][l]; ok {
+			if v, ok := some[l]; ok {
 				parts[l] = v
 			}
 		}

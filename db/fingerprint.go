@@ -88,6 +88,13 @@ func (s *fpSum) add(d []byte) {
 	}
 }
 
+func (s *fpSum) addSum(x fpSum) {
+	var c uint64
+	for i := 3; i >= 0; i-- {
+		s[i], c = bits.Add64(s[i], x[i], c)
+	}
+}
+
 func (s *fpSum) sub(d []byte) {
 	var c uint64
 	for i := 3; i >= 0; i-- {
@@ -856,24 +863,49 @@ func fpKeyFiles(ctx context.Context, f *fpStream, tx *bolt.Tx, si SetInfo) error
 	return nil
 }
 
-// fpLayerKeys updates sum, the key sum of the base data baseID (buckets of
-// b bits), for the delta layer layerID: each bucket the layer touches
-// loses the digest of its base keys and gains that of its keys with the
-// layer applied. The base is read only in those buckets.
-func fpLayerKeys(ctx context.Context, tx *bolt.Tx, baseID, layerID uint32, width, b int, sum *fpSum) error {
+// layerKeySum adds to sum, the key sum of the base data baseID (buckets of
+// b bits), what the delta layer layerID changes: each bucket the layer
+// touches loses the digest of its base keys and gains that of its keys
+// with the layer applied. The base is read only in those buckets. The
+// two halves of the buckets are hashed at once, each in its own read
+// transaction (one is not for two goroutines).
+func (s *Store) layerKeySum(ctx context.Context, baseID, layerID uint32, width, b int, sum *fpSum) error {
+	halves := [][2]uint64{{0, 1 << b}}
+	if b > 0 {
+		halves = [][2]uint64{{0, 1 << (b - 1)}, {1 << (b - 1), 1 << b}}
+	}
+	sums := make([]fpSum, len(halves))
+	err := eachParallel([]int{0, 1}[:len(halves)], func(h int) error {
+		return s.view(func(tx *bolt.Tx) error {
+			return fpLayerKeys(ctx, tx, baseID, layerID, width, b, halves[h][0], halves[h][1], &sums[h])
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for _, x := range sums {
+		sum.addSum(x)
+	}
+	return nil
+}
+
+// fpLayerKeys adds the change of buckets lo to hi-1 to sum.
+func fpLayerKeys(ctx context.Context, tx *bolt.Tx, baseID, layerID uint32, width, b int, lo, hi uint64, sum *fpSum) error {
 	d := indexBucket(tx, layerID, idxDeltaB)
 	if d == nil {
 		return fmt.Errorf("delta layer %d missing", layerID)
 	}
+	start := make([]byte, width)
+	binary.BigEndian.PutUint32(start, uint32(lo<<(32-b)))
 	var base *bucketReader
 	if kb := indexBucket(tx, baseID, idxKeys); kb != nil {
 		base = &bucketReader{c: kb.Cursor(), width: width, b: b}
-		if err := base.load(base.c.First()); err != nil {
+		if err := base.load(base.c.Seek(start)); err != nil {
 			return err
 		}
 	}
 	dc := d.Cursor()
-	dk, dv := dc.First()
+	dk, dv := dc.Seek(start)
 	var old, now []byte
 	n := 0
 	for dk != nil {
@@ -881,6 +913,9 @@ func fpLayerKeys(ctx context.Context, tx *bolt.Tx, baseID, layerID uint32, width
 			return err
 		}
 		j := fpBucket(dk, b)
+		if uint64(j) >= hi {
+			break
+		}
 		old = old[:0]
 		if base != nil {
 			var err error
