@@ -12,6 +12,8 @@ import (
 	"math/bits"
 	"slices"
 	"sort"
+	"sync"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -161,21 +163,26 @@ func decodeParts(m map[string]string) fpParts {
 }
 
 // fpStream hashes a set's sections, buffering entries so that the hash
-// sees large writes. The hashing runs in its own goroutine, in order,
-// while the caller walks the set: SHA-256 of a large set costs about as
-// much as decoding and merging its chunks, and the two overlap on two
-// cores.
+// sees large writes. The hashing runs in two goroutines of its own, in
+// order, while the caller walks the set: SHA-256 of a large set costs more
+// than decoding its chunks. Both see every write; the first hashes the
+// streamed sections and the even buckets of bucketed keys, the second the
+// odd buckets (the key sum is order-free, so the halves add up).
 type fpStream struct {
-	kind  Kind
-	buf   []byte
-	parts fpParts // written by the hashing goroutine, read after done
-	// work carries writes to the hashing goroutine: buffers of the pool
-	// (returned to free once hashed), packed chunks of the store, which
-	// stay valid for the transaction the fingerprint is taken in, and
-	// the start of each section.
-	work chan fpWrite
-	free chan []byte
-	done chan struct{}
+	kind Kind
+	buf  []byte
+	// parts and odd are written by the hashing goroutines, read after
+	// they end: the first's section digests, the second's sums of odd
+	// buckets.
+	parts, odd fpParts
+	// work carries writes to each hashing goroutine: buffers of the pool
+	// (returned to free once both hashed them), packed chunks of the
+	// store, which stay valid for the transaction the fingerprint is
+	// taken in, and the start of each section.
+	work    [2]chan fpWrite
+	free    chan []byte
+	done    sync.WaitGroup
+	stopped bool
 
 	tx   *bolt.Tx // the mapped pages it reads are given back every dropEvery bytes
 	read int
@@ -197,6 +204,7 @@ func (f *fpStream) readSome(n int) {
 type fpWrite struct {
 	b       []byte
 	recycle bool
+	refs    *atomic.Int32 // of a pool buffer: the goroutines yet to hash it
 	// start, when not 0, ends the section being hashed and begins the
 	// section of that letter: bucketed keys of width bytes (b bits)
 	// when width is not 0, else one stream.
@@ -210,34 +218,48 @@ const (
 )
 
 func newFPStream(kind Kind) *fpStream {
-	f := &fpStream{kind: kind, buf: make([]byte, 0, fpBufSize+1024), parts: fpParts{},
-		work: make(chan fpWrite, 64), free: make(chan []byte, fpBufs), done: make(chan struct{})}
+	f := &fpStream{kind: kind, buf: make([]byte, 0, fpBufSize+1024), parts: fpParts{}, odd: fpParts{},
+		work: [2]chan fpWrite{make(chan fpWrite, 64), make(chan fpWrite, 64)}, free: make(chan []byte, fpBufs)}
 	for i := 1; i < fpBufs; i++ {
 		f.free <- make([]byte, 0, fpBufSize+1024)
 	}
-	go func() {
-		defer close(f.done)
-		s := fpSection{h: sha256.New()}
-		for w := range f.work {
-			if w.start != 0 {
-				s.end(f.parts)
-				s = fpSection{h: s.h, letter: w.start, width: w.width, bits: w.bits}
-				s.h.Reset()
-				continue
+	for part, parts := range []fpParts{f.parts, f.odd} {
+		f.done.Add(1)
+		go func() {
+			defer f.done.Done()
+			s := fpSection{h: sha256.New(), part: part}
+			for w := range f.work[part] {
+				if w.start != 0 {
+					s.end(parts)
+					s = fpSection{h: s.h, part: part, letter: w.start, width: w.width, bits: w.bits}
+					s.h.Reset()
+					continue
+				}
+				s.write(w.b)
+				if w.recycle && w.refs.Add(-1) == 0 {
+					f.free <- w.b[:0]
+				}
 			}
-			s.write(w.b)
-			if w.recycle {
-				f.free <- w.b[:0]
-			}
-		}
-		s.end(f.parts)
-	}()
+			s.end(parts)
+		}()
+	}
 	return f
 }
 
-// fpSection is the section being hashed.
+// send hands a write to both hashing goroutines.
+func (f *fpStream) send(w fpWrite) {
+	if w.recycle {
+		w.refs = new(atomic.Int32)
+		w.refs.Store(2)
+	}
+	f.work[0] <- w
+	f.work[1] <- w
+}
+
+// fpSection is the section being hashed by one of the goroutines (part).
 type fpSection struct {
 	letter      byte
+	part        int
 	h           hash.Hash
 	any         bool
 	width, bits int    // bucketed keys when width is not 0
@@ -253,21 +275,25 @@ func (s *fpSection) write(b []byte) {
 	}
 	s.any = true
 	if s.width == 0 {
-		s.h.Write(b)
+		if s.part == 0 {
+			s.h.Write(b)
+		}
 		return
 	}
 	w := s.width
 	for off := 0; off < len(b); {
 		j := fpBucket(b[off:], s.bits)
-		if !s.open || j != s.cur {
-			s.closeBucket()
-			s.open, s.cur = true, j
-		}
 		end := off + w
 		for end < len(b) && fpBucket(b[end:], s.bits) == j {
 			end += w
 		}
-		s.h.Write(b[off:end])
+		if int(j&1) == s.part {
+			if !s.open || j != s.cur {
+				s.closeBucket()
+				s.open, s.cur = true, j
+			}
+			s.h.Write(b[off:end])
+		}
 		off = end
 	}
 }
@@ -282,7 +308,7 @@ func (s *fpSection) closeBucket() {
 
 // end records the section's digest, if it has any entry.
 func (s *fpSection) end(parts fpParts) {
-	if s.letter == 0 || !s.any {
+	if s.letter == 0 || !s.any || s.width == 0 && s.part != 0 {
 		return
 	}
 	if s.width == 0 {
@@ -298,37 +324,45 @@ func (s *fpSection) end(parts fpParts) {
 func (f *fpStream) flush() {
 	if len(f.buf) > 0 {
 		f.readSome(len(f.buf))
-		f.work <- fpWrite{b: f.buf, recycle: true}
+		f.send(fpWrite{b: f.buf, recycle: true})
 		f.buf = <-f.free
 	}
 }
 
 // sum ends the stream and returns the section digests; stop ends it
-// without them (an error path). Either waits for the hashing goroutine.
+// without them (an error path). Either waits for the hashing goroutines.
 func (f *fpStream) sum() fpParts {
 	f.flush()
 	f.stop()
+	for l, odd := range f.odd {
+		var s fpSum
+		even := f.parts[l]
+		s.add(even[:])
+		s.add(odd[:])
+		f.parts[l] = s.bytes()
+	}
 	return f.parts
 }
 
 func (f *fpStream) stop() {
-	if f.work != nil {
-		close(f.work)
-		<-f.done
-		f.work = nil
+	if !f.stopped {
+		f.stopped = true
+		close(f.work[0])
+		close(f.work[1])
+		f.done.Wait()
 	}
 }
 
 // section begins a streamed section.
 func (f *fpStream) section(idx byte) {
 	f.flush()
-	f.work <- fpWrite{start: idx}
+	f.send(fpWrite{start: idx})
 }
 
 // bucketSection begins a section of bucketed keys.
 func (f *fpStream) bucketSection(idx byte, width, bits int) {
 	f.flush()
-	f.work <- fpWrite{start: idx, width: width, bits: bits}
+	f.send(fpWrite{start: idx, width: width, bits: bits})
 }
 
 func (f *fpStream) key(k []byte) {
@@ -359,7 +393,7 @@ func (f *fpStream) bulk(packed []byte) {
 	}
 	f.flush()
 	f.readSome(len(packed))
-	f.work <- fpWrite{b: packed}
+	f.send(fpWrite{b: packed})
 }
 
 func (f *fpStream) pair(k, v []byte) {
