@@ -82,17 +82,16 @@ func (s *Server) localOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// socketGuard refuses socket requests meant for another database file.
-func (s *Server) socketGuard(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if fromSocket(c) {
-			if p := c.Request().Header.Get(HeaderDB); p != "" && !s.ping().Serves(p) {
-				c.Response().Header().Set("Connection", "close")
-				return errf(db.ErrorBusy, "this daemon serves %s, not %s", s.dbPath, p)
-			}
+// socketGuard refuses socket requests meant for another database file
+// (run by common before the route's handler).
+func (s *Server) socketGuard(c echo.Context) error {
+	if fromSocket(c) {
+		if p := c.Request().Header.Get(HeaderDB); p != "" && !s.ping().Serves(p) {
+			c.Response().Header().Set("Connection", "close")
+			return errf(db.ErrorBusy, "this daemon serves %s, not %s", s.dbPath, p)
 		}
-		return next(c)
 	}
+	return nil
 }
 
 // listenSocket binds the admin socket. A socket file left by a daemon

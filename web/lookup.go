@@ -25,7 +25,11 @@ func routeKind(path string) db.Kind {
 
 // param is a path parameter, unescaped (echo hands them over raw).
 func param(c echo.Context, name string) (string, error) {
-	v, err := url.PathUnescape(c.Param(name))
+	raw := c.Param(name)
+	if strings.IndexByte(raw, '%') < 0 {
+		return raw, nil // nothing escaped: skip the byte-wise unescape (hot on single GETs)
+	}
+	v, err := url.PathUnescape(raw)
 	if err != nil {
 		return "", badRequest("bad escape in the URL: %v", err)
 	}
