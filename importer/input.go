@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/matchmeta/matchmeta/db/progress"
+	"github.com/matchmeta/matchmeta/importer/internal/ahead"
 )
 
 // readBufSize is the line reader's buffer: also the longest line accepted.
@@ -90,7 +91,7 @@ func (j *job) openList(path string) (*input, error) {
 			return nil, fmt.Errorf("importer: %s: bad gzip header: %w", in.name, err)
 		}
 		in.closers = append(in.closers, zr)
-		ra := newReadAhead(zr)
+		ra := ahead.New(zr, nil)
 		in.closers = append(in.closers, ra) // closed first: stops reading zr
 		br = bufio.NewReaderSize(ra, readBufSize)
 	case bytes.HasPrefix(head, magicZip):

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/importer/internal/ahead"
 )
 
 // v2Release is where the files of an RDS v2 release are.
@@ -207,7 +208,7 @@ func (j *job) v2Files(m *member, sink *nsrlSink) error {
 	}
 	j.tr.Begin("read", j.req.Set, "records", 0, total)
 	// Inflating a zip member costs as much as parsing it: do it ahead.
-	ra := newReadAhead(rc)
+	ra := ahead.New(rc, nil)
 	defer ra.Close()
 	cr := &countingReader{r: ra, tr: j.tr}
 	lr := &lineReader{br: bufio.NewReaderSize(cr, readBufSize)}

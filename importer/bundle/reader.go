@@ -21,6 +21,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/importer/internal/ahead"
 )
 
 // Reason says why a bundle was refused; every Error carries one.
@@ -444,9 +445,11 @@ func (u *unpacker) data(h *tar.Header, tr *tar.Reader) error {
 // wins over fn's error (which the bad bytes may have caused). The entry is
 // read and hashed a few buffers ahead of fn, in another goroutine.
 func (u *unpacker) stream(h *tar.Header, f File, tr *tar.Reader, fn func(io.Reader) error) error {
-	ra := newHashAhead(&ctxReader{ctx: u.ctx, r: tr})
+	sha := sha256.New()
+	ra := ahead.New(&ctxReader{ctx: u.ctx, r: tr}, sha)
 	ferr := fn(ra)
-	n, sum, err := ra.finish()
+	n, err := ra.Drain()
+	sum := sha.Sum(nil)
 	if err != nil {
 		return u.tarErr(err)
 	}
