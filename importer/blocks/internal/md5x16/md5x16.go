@@ -13,13 +13,6 @@ const Lanes = 16
 // 32-bit indexes.
 const MaxOffset = math.MaxInt32
 
-var k = func() (t [64]uint32) {
-	for i := range t {
-		t[i] = uint32(math.Floor(math.Abs(math.Sin(float64(i+1))) * (1 << 32)))
-	}
-	return t
-}()
-
 // Sum16 sets out[i] to the MD5 of data[offs[i]:offs[i]+n] for all 16
 // lanes. n must be a multiple of 64 (whole MD5 blocks: the padding is a
 // block of its own then, the same for every lane) and every message must
@@ -47,18 +40,7 @@ func Sum16(data []byte, offs *[Lanes]uint32, n int, out *[Lanes][16]byte) {
 	m[14], m[15] = uint32(bitsLen), uint32(bitsLen>>32)
 	var pad [64]uint32
 	for i := range pad {
-		var g int
-		switch i / 16 {
-		case 0:
-			g = i
-		case 1:
-			g = (5*i + 1) % 16
-		case 2:
-			g = (3*i + 5) % 16
-		case 3:
-			g = (7 * i) % 16
-		}
-		pad[i] = k[i] + m[g]
+		pad[i] = k[i] + m[msgWord[i]]
 	}
 	block16(&data[0], offs, uint64(n/64), &pad, out)
 }
