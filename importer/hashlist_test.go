@@ -15,22 +15,8 @@ import (
 	"testing"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/dbtest"
 )
-
-func openStore(t testing.TB) *db.Store {
-	t.Helper()
-	st, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "mm.db"), db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Check(); err != nil {
-			t.Errorf("integrity: %v", err)
-		}
-		st.Close()
-	})
-	return st
-}
 
 func sum256(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
 func sum1(s string) []byte   { h := sha1.Sum([]byte(s)); return h[:] }
@@ -135,7 +121,7 @@ func TestParseHashLine(t *testing.T) {
 }
 
 func TestImportHashListGood(t *testing.T) {
-	st := openStore(t)
+	st := dbtest.Open(t)
 	res, err := run(t, st, Request{Format: FormatSHA256, Set: "case1", Class: db.ClassKnownBad, Provenance: db.Provenance{Desc: "case 1 bad files"}, Files: []string{"testdata/hashlist-good/list.txt"}})
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +155,7 @@ func TestImportHashListGood(t *testing.T) {
 func TestImportHashListBadLines(t *testing.T) {
 	path := "testdata/hashlist-bad/list.txt"
 	t.Run("lenient", func(t *testing.T) {
-		st := openStore(t)
+		st := dbtest.Open(t)
 		res, err := run(t, st, Request{Format: FormatSHA256, Set: "s", Files: []string{path}})
 		if err != nil {
 			t.Fatal(err)
@@ -196,7 +182,7 @@ func TestImportHashListBadLines(t *testing.T) {
 		}
 	})
 	t.Run("strict", func(t *testing.T) {
-		st := openStore(t)
+		st := dbtest.Open(t)
 		if _, err := run(t, st, Request{Format: FormatSHA256, Set: "s", Files: []string{"testdata/hashlist-good/list.txt"}}); err != nil {
 			t.Fatal(err)
 		}
@@ -223,7 +209,7 @@ func TestImportHashListBadLines(t *testing.T) {
 		}
 		p := filepath.Join(dir, "many.txt")
 		os.WriteFile(p, []byte(b.String()), 0o644)
-		res, err := run(t, openStore(t), Request{Format: FormatSHA256, Set: "s", Files: []string{p}})
+		res, err := run(t, dbtest.Open(t), Request{Format: FormatSHA256, Set: "s", Files: []string{p}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,7 +238,7 @@ func TestImportHashListGzipStdin(t *testing.T) {
 	dir := t.TempDir()
 	gz := filepath.Join(dir, "list.dat") // gzip is found by its magic, not its name
 	gzipFile(t, "testdata/hashlist-good/list.txt", gz)
-	st := openStore(t)
+	st := dbtest.Open(t)
 	res, err := run(t, st, Request{Format: FormatSHA256, Set: "gz", Files: []string{gz}})
 	if err != nil {
 		t.Fatal(err)
@@ -293,7 +279,7 @@ func TestImportHashListGzipStdin(t *testing.T) {
 }
 
 func TestImportMixedHashes(t *testing.T) {
-	st := openStore(t)
+	st := dbtest.Open(t)
 	res, err := run(t, st, Request{Format: FormatHashes, Set: "mix", Files: []string{"testdata/hashlist-mixed/list.txt"}})
 	if err != nil {
 		t.Fatal(err)
@@ -354,7 +340,7 @@ func TestImportRefusals(t *testing.T) {
 		{"nsrl two", Request{Format: FormatNSRL, Set: "s", Files: []string{empty, empty}}, "named twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := openStore(t)
+			st := dbtest.Open(t)
 			_, err := run(t, st, tc.req)
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Fatalf("got %v, want %q", err, tc.err)
@@ -370,7 +356,7 @@ func TestImportRefusals(t *testing.T) {
 }
 
 func TestImportCancel(t *testing.T) {
-	st := openStore(t)
+	st := dbtest.Open(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := Import(ctx, st, Request{Format: FormatSHA256, Set: "s", Class: db.ClassKnown, Files: []string{"testdata/hashlist-good/list.txt"}}, Options{})
@@ -383,7 +369,7 @@ func TestImportCancel(t *testing.T) {
 }
 
 func TestImportFilenames(t *testing.T) {
-	st := openStore(t)
+	st := dbtest.Open(t)
 	res, err := run(t, st, Request{Format: FormatFilenames, Set: "nsrl251", Files: []string{"testdata/filenames/nsrl251.txt"}})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/dbtest"
 )
 
 func upper(b []byte) string { return strings.ToUpper(hex.EncodeToString(b)) }
@@ -236,7 +237,7 @@ func checkV3(t *testing.T, st *db.Store, res *Result, set, version string, crc b
 func TestNSRLv3Minimal(t *testing.T) {
 	dir := t.TempDir()
 	p := makeMinimal(t, dir)
-	st := openStore(t)
+	st := dbtest.Open(t)
 	res, err := run(t, st, Request{Format: FormatNSRL, Set: "nsrl", Files: []string{p}})
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +263,7 @@ func TestNSRLv3Minimal(t *testing.T) {
 
 func TestNSRLv3Curated(t *testing.T) {
 	p := makeCurated(t, t.TempDir())
-	st := openStore(t)
+	st := dbtest.Open(t)
 	res, err := run(t, st, Request{Format: FormatNSRL, Set: "cur", Files: []string{p}})
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +279,7 @@ func TestNSRLv3Zip(t *testing.T) {
 	p := makeMinimal(t, dir)
 	zp := filepath.Join(dir, "RDS_2024.03.1_modern_minimal.zip")
 	zipFiles(t, zp, map[string]string{"RDS_2024.03.1_modern_minimal/RDS_2024.03.1_modern_minimal.db": p, "RDS_2024.03.1_modern_minimal/README.txt": "testdata/filenames/nsrl251.txt"})
-	st := openStore(t)
+	st := dbtest.Open(t)
 	res, err := run(t, st, Request{Format: FormatNSRL, Set: "z", Files: []string{zp}})
 	if err != nil {
 		t.Fatal(err)
@@ -334,7 +335,7 @@ func TestNSRLv3Corrupt(t *testing.T) {
 		{"zip without release", zipNoDB, false, "no RDS v3 .db and no RDS v2 NSRLFile.txt in the zip (it holds readme.txt)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := openStore(t)
+			st := dbtest.Open(t)
 			_, err := run(t, st, Request{Format: FormatNSRL, Set: "x", Strict: tc.strict, Files: []string{tc.path}})
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Fatalf("got %v, want %q", err, tc.err)
@@ -345,7 +346,7 @@ func TestNSRLv3Corrupt(t *testing.T) {
 		})
 	}
 	t.Run("bad rows lenient", func(t *testing.T) {
-		st := openStore(t)
+		st := dbtest.Open(t)
 		res, err := run(t, st, Request{Format: FormatNSRL, Set: "x", Files: []string{badRows}})
 		if err != nil {
 			t.Fatal(err)
@@ -424,7 +425,7 @@ func TestNSRLv2(t *testing.T) {
 		}
 	}
 	t.Run("directory", func(t *testing.T) {
-		st := openStore(t)
+		st := dbtest.Open(t)
 		res, err := run(t, st, Request{Format: FormatNSRL, Set: "v2", Files: []string{"testdata/nsrlv2-basic"}})
 		if err != nil {
 			t.Fatal(err)
@@ -432,7 +433,7 @@ func TestNSRLv2(t *testing.T) {
 		check(t, st, res)
 	})
 	t.Run("NSRLFile.txt", func(t *testing.T) {
-		st := openStore(t)
+		st := dbtest.Open(t)
 		res, err := run(t, st, Request{Format: FormatNSRL, Set: "v2", Files: []string{"testdata/nsrlv2-basic/NSRLFile.txt"}})
 		if err != nil {
 			t.Fatal(err)
@@ -446,7 +447,7 @@ func TestNSRLv2(t *testing.T) {
 			files["RDS_277/"+n] = "testdata/nsrlv2-basic/" + n
 		}
 		zipFiles(t, zp, files)
-		st := openStore(t)
+		st := dbtest.Open(t)
 		res, err := run(t, st, Request{Format: FormatNSRL, Set: "v2", Files: []string{zp}})
 		if err != nil {
 			t.Fatal(err)
@@ -461,7 +462,7 @@ func TestNSRLv2(t *testing.T) {
 			data, _ := os.ReadFile("testdata/nsrlv2-basic/" + n)
 			os.WriteFile(filepath.Join(dir, strings.ToUpper(n)), data, 0o644)
 		}
-		st := openStore(t)
+		st := dbtest.Open(t)
 		res, err := run(t, st, Request{Format: FormatNSRL, Set: "v2", Files: []string{dir}})
 		if err != nil {
 			t.Fatal(err)
@@ -472,7 +473,7 @@ func TestNSRLv2(t *testing.T) {
 
 func TestNSRLv2Corrupt(t *testing.T) {
 	path := "testdata/nsrlv2-corrupt/NSRLFile.txt"
-	st := openStore(t)
+	st := dbtest.Open(t)
 	res, err := run(t, st, Request{Format: FormatNSRL, Set: "c", Files: []string{path}})
 	if err != nil {
 		t.Fatal(err)
@@ -499,7 +500,7 @@ func TestNSRLv2Corrupt(t *testing.T) {
 		t.Errorf("good line: got %+v", ms)
 	}
 
-	_, err = run(t, openStore(t), Request{Format: FormatNSRL, Set: "c", Strict: true, Files: []string{path}})
+	_, err = run(t, dbtest.Open(t), Request{Format: FormatNSRL, Set: "c", Strict: true, Files: []string{path}})
 	var le *LineError
 	if !errors.As(err, &le) || le.Line != 3 {
 		t.Fatalf("strict: got %v, want line 3", err)
@@ -521,7 +522,7 @@ func TestNSRLDetect(t *testing.T) {
 		{"hash list", "testdata/hashlist-good/list.txt", "not an NSRL release"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := run(t, openStore(t), Request{Format: FormatNSRL, Set: "x", Files: []string{tc.path}})
+			_, err := run(t, dbtest.Open(t), Request{Format: FormatNSRL, Set: "x", Files: []string{tc.path}})
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Fatalf("got %v, want %q", err, tc.err)
 			}
@@ -530,7 +531,7 @@ func TestNSRLDetect(t *testing.T) {
 	// A directory with one database imports it.
 	one := t.TempDir()
 	makeCurated(t, one)
-	st := openStore(t)
+	st := dbtest.Open(t)
 	res, err := Import(context.Background(), st, Request{Format: FormatNSRL, Set: "d", Class: db.ClassKnown, Files: []string{one}}, Options{})
 	if err != nil || res.Format != "nsrl-v3-curated" {
 		t.Fatalf("dir with one db: %v %v", res, err)
@@ -539,7 +540,7 @@ func TestNSRLDetect(t *testing.T) {
 
 func TestNSRLNoRecords(t *testing.T) {
 	p := makeMinimal(t, t.TempDir())
-	st := openStore(t)
+	st := dbtest.Open(t)
 	res, err := run(t, st, Request{Format: FormatNSRL, Set: "k", NoRecords: true, Files: []string{p}})
 	if err != nil {
 		t.Fatal(err)
@@ -581,7 +582,7 @@ func TestNSRLv3Segments(t *testing.T) {
 	const npkgs = 150 // more than the 64 records a key once kept
 	modern := segmentDB(t, dir, "modern", "2024.03.1", npkgs, 70000)
 	android := segmentDB(t, dir, "android", "2024.03.1", 3, 10)
-	st := openStore(t)
+	st := dbtest.Open(t)
 	res, err := run(t, st, Request{Format: FormatNSRL, Set: "nsrl", Files: []string{modern, android}})
 	if err != nil {
 		t.Fatal(err)
@@ -652,7 +653,7 @@ func TestNSRLv3SegmentsOfTwoReleases(t *testing.T) {
 	dir := t.TempDir()
 	a := segmentDB(t, dir, "modern", "2024.03.1", 1, 1)
 	b := segmentDB(t, dir, "ios", "2024.06.1", 1, 1)
-	st := openStore(t)
+	st := dbtest.Open(t)
 	_, err := run(t, st, Request{Format: FormatNSRL, Set: "nsrl", Files: []string{a, b}})
 	if err == nil || !strings.Contains(err.Error(), "release version 2024.06.1") || !strings.Contains(err.Error(), "one release") {
 		t.Fatalf("got %v, want a version mismatch", err)

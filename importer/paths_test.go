@@ -7,27 +7,12 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/dbtest"
 )
-
-func openPathStore(t testing.TB) *db.Store {
-	t.Helper()
-	st, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "mm.db"), db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Check(); err != nil {
-			t.Errorf("integrity: %v", err)
-		}
-		st.Close()
-	})
-	return st
-}
 
 func pathAnswer(t *testing.T, st *db.Store, path string) db.Answer {
 	t.Helper()
@@ -101,7 +86,7 @@ func TestImportPathListings(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := openPathStore(t)
+			st := dbtest.Open(t)
 			res, err := ImportPaths(context.Background(), st, PathsRequest{Profile: tc.profile, Encoding: tc.encoding, Files: []string{tc.file}}, Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -130,7 +115,7 @@ func TestImportPathListings(t *testing.T) {
 }
 
 func TestImportPathListingLookalikes(t *testing.T) {
-	st := openPathStore(t)
+	st := dbtest.Open(t)
 	if _, err := ImportPaths(context.Background(), st, PathsRequest{Profile: "win2k16", Set: "w16", Files: []string{"testdata/paths-utf16/win2k16-utf16le-bom.txt"}}, Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +126,7 @@ func TestImportPathListingLookalikes(t *testing.T) {
 }
 
 func TestImportPathHashes(t *testing.T) {
-	st := openPathStore(t)
+	st := dbtest.Open(t)
 	res, err := ImportPaths(context.Background(), st, PathsRequest{Profile: "WIN2K8", Hashes: true, Files: []string{"testdata/paths-hashes/win2k16.txt"}}, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +146,7 @@ func TestImportPathHashes(t *testing.T) {
 }
 
 func TestImportPathsBadLines(t *testing.T) {
-	st := openPathStore(t)
+	st := dbtest.Open(t)
 	res, err := ImportPaths(context.Background(), st, PathsRequest{Profile: "UBUNTU18", Files: []string{"testdata/paths-bad/ubuntu18-mixed.txt"}}, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +193,7 @@ func TestImportPathsBadLines(t *testing.T) {
 }
 
 func TestImportPathsRefusals(t *testing.T) {
-	st := openPathStore(t)
+	st := dbtest.Open(t)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		req  PathsRequest
@@ -234,7 +219,7 @@ func TestImportPathsRefusals(t *testing.T) {
 }
 
 func TestImportPathsMountedAndGzip(t *testing.T) {
-	st := openPathStore(t)
+	st := dbtest.Open(t)
 	ctx := context.Background()
 	// A Windows image mounted on a Linux box and listed with find.
 	_, err := ImportPaths(ctx, st, PathsRequest{Profile: "WIN2K12", StripPrefix: "/mnt/gold/", Files: []string{"testdata/paths-mounted/find-mnt-gold.txt"}}, Options{})

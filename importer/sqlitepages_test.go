@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/dbtest"
 )
 
 // pagesDB builds an RDS v3 minimal database with rows whose names need
@@ -40,7 +41,7 @@ func TestSQLitePagesMatchSQL(t *testing.T) {
 			path := pagesDB(t, dir, ps)
 			fps := map[bool]map[string]string{}
 			for _, sqlOnly := range []bool{true, false} {
-				st := openStore(t)
+				st := dbtest.Open(t)
 				res, err := Import(context.Background(), st, Request{Format: FormatNSRL, Set: "n", Class: db.ClassKnown, Files: []string{path}}, Options{SQLOnly: sqlOnly, Readers: 3})
 				if err != nil {
 					t.Fatal(err)
@@ -82,7 +83,7 @@ func TestSQLitePagesDamaged(t *testing.T) {
 	}
 	bad := filepath.Join(t.TempDir(), "RDS_2024.03.1_modern_minimal.db")
 	os.WriteFile(bad, data, 0o644)
-	st := openStore(t)
+	st := dbtest.Open(t)
 	_, err = run(t, st, Request{Format: FormatNSRL, Set: "n", Files: []string{bad}})
 	if err == nil {
 		t.Fatal("damaged database imported")
@@ -139,7 +140,7 @@ func TestSQLitePagesDividerOutOfOrder(t *testing.T) {
 	if err := os.WriteFile(bad, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	st := openStore(t)
+	st := dbtest.Open(t)
 	_, err = run(t, st, Request{Format: FormatNSRL, Set: "n", Files: []string{bad}})
 	if err == nil || !strings.Contains(err.Error(), "out of order") {
 		t.Fatalf("err %v, want the walk's rowid out of order", err)

@@ -13,22 +13,8 @@ import (
 	"time"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/dbtest"
 )
-
-func openStore(t testing.TB) *db.Store {
-	t.Helper()
-	st, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "mm.db"), db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Check(); err != nil {
-			t.Errorf("integrity: %v", err)
-		}
-		st.Close()
-	})
-	return st
-}
 
 func mustMAC(t testing.TB, s string) db.MAC {
 	t.Helper()
@@ -78,7 +64,7 @@ func TestWatcherEvents(t *testing.T) {
 	l.addHost("b", macB, "198.18.1.11/26")
 	l.addHost("c", macC, "198.18.1.12/26")
 
-	st := openStore(t)
+	st := dbtest.Open(t)
 	dir := t.TempDir()
 	var outs []Output
 	for _, f := range Formats {

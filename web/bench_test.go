@@ -8,44 +8,10 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
 
-	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/dbtest"
 )
-
-// benchStore imports n SHA-256 keys (MATCHMETA_BENCH_KEYS, default 1 M;
-// the figure is for 10 M). Key i is SHA-256 of its index.
-func benchStore(b *testing.B) (*db.Store, int) {
-	n := 1_000_000
-	if v := os.Getenv("MATCHMETA_BENCH_KEYS"); v != "" {
-		n, _ = strconv.Atoi(v)
-	}
-	ctx := context.Background()
-	st, err := db.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), db.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	imp, err := st.BeginImport(ctx, []db.SetSpec{{Name: "bench", Kind: db.KindSHA256, Class: db.ClassKnown}}, db.ImportOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var buf [8]byte
-	for i := 0; i < n; i++ {
-		binary.BigEndian.PutUint64(buf[:], uint64(i))
-		h := sha256.Sum256(buf[:])
-		if err := imp.Builders()[0].AddKey(h[:]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if _, err := imp.Commit(ctx); err != nil {
-		b.Fatal(err)
-	}
-	return st, n
-}
 
 // BenchmarkBulkNDJSON posts 1 M SHA-256 values (half known) as NDJSON in
 // one request over loopback and reads the verdicts back:
@@ -53,7 +19,7 @@ func benchStore(b *testing.B) (*db.Store, int) {
 //	go test ./web -run XXX -bench BulkNDJSON -benchtime 3x
 //	MATCHMETA_BENCH_KEYS=10000000 go test ./web -run XXX -bench BulkNDJSON -benchtime 3x -timeout 30m
 func BenchmarkBulkNDJSON(b *testing.B) {
-	st, n := benchStore(b)
+	st, n := dbtest.BenchStore(b)
 	s, err := New(Config{Store: st, Listen: "127.0.0.1:0"})
 	if err != nil {
 		b.Fatal(err)
@@ -103,7 +69,7 @@ func BenchmarkBulkNDJSON(b *testing.B) {
 // the whole server, from one client goroutine per core (the wrk load with
 // 64 connections is the other helper's benchmark).
 func BenchmarkSingleGET(b *testing.B) {
-	st, _ := benchStore(b)
+	st, _ := dbtest.BenchStore(b)
 	s, err := New(Config{Store: st, Listen: "127.0.0.1:0"})
 	if err != nil {
 		b.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/matchmeta/matchmeta/db/dbtest"
 )
 
 // The fixture testdata/hashdb-real was made by hashdb 3.1.0 itself (its
@@ -67,7 +69,7 @@ func TestRealHashdbExportRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := openStore(t)
+	st := dbtest.Open(t)
 	createSet(t, st, "real", 512)
 	res, err := Import(context.Background(), st, ImportRequest{Set: "real", File: filepath.Join(realDir, "export.json")}, nil)
 	if err != nil {
@@ -114,7 +116,7 @@ func TestRealHashdbIngestMatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := openStore(t)
+	st := dbtest.Open(t)
 	createSet(t, st, "ing", 512)
 	t.Chdir(realDir) // hashdb names files by the path it was given
 	res, err := Ingest(context.Background(), st, IngestRequest{Set: "ing", Paths: []string{"corpus"}, Repository: "corpusR"}, nil)
@@ -165,7 +167,7 @@ func TestRealHashdbScanMedia(t *testing.T) {
 		t.Fatal(err)
 	}
 	img := realImage(t)
-	st := openStore(t)
+	st := dbtest.Open(t)
 	createSet(t, st, "real", 512)
 	if _, err := Import(context.Background(), st, ImportRequest{Set: "real", File: export}, nil); err != nil {
 		t.Fatal(err)

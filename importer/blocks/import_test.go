@@ -6,27 +6,12 @@ import (
 	"crypto/md5"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/dbtest"
 )
-
-func openStore(t testing.TB) *db.Store {
-	t.Helper()
-	st, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "mm.db"), db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Check(); err != nil {
-			t.Errorf("integrity: %v", err)
-		}
-		st.Close()
-	})
-	return st
-}
 
 func createSet(t testing.TB, st *db.Store, name string, bs int) {
 	t.Helper()
@@ -58,7 +43,7 @@ func body(t testing.TB, b []byte) []byte {
 }
 
 func TestJSONRoundTripByteIdentical(t *testing.T) {
-	st := openStore(t)
+	st := dbtest.Open(t)
 	createSet(t, st, "corpus", 512)
 	res, err := Import(context.Background(), st, ImportRequest{Set: "corpus", File: "testdata/hashdb-export/export.json"}, nil)
 	if err != nil {
@@ -85,7 +70,7 @@ func TestJSONRoundTripByteIdentical(t *testing.T) {
 }
 
 func TestJSONBadLines(t *testing.T) {
-	st := openStore(t)
+	st := dbtest.Open(t)
 	createSet(t, st, "x", 512)
 	res, err := Import(context.Background(), st, ImportRequest{Set: "x", File: "testdata/json-bad/bad.json"}, nil)
 	if err != nil {
@@ -121,7 +106,7 @@ func TestJSONBadLines(t *testing.T) {
 }
 
 func TestImportTabAndWhitelist(t *testing.T) {
-	st := openStore(t)
+	st := dbtest.Open(t)
 	createSet(t, st, "nsrl", 512)
 	createSet(t, st, "white", 512)
 	if _, err := Import(context.Background(), st, ImportRequest{Set: "white", File: "testdata/hashdb-export/export.json"}, nil); err != nil {
@@ -156,7 +141,7 @@ func TestImportTabAndWhitelist(t *testing.T) {
 }
 
 func TestImportDFXMLFromMd5deep(t *testing.T) {
-	st := openStore(t)
+	st := dbtest.Open(t)
 	createSet(t, st, "d", 512)
 	res, err := Import(context.Background(), st, ImportRequest{Set: "d", File: "testdata/dfxml/md5deep-p512.xml", Repository: "lab"}, nil)
 	if err != nil {

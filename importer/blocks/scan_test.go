@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/dbtest"
 )
 
 func randBytes(r *rand.Rand, n int) []byte {
@@ -93,7 +94,7 @@ func TestIngestCorpus(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "copy-of-b.bin"), files["b.bin"], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	st := openStore(t)
+	st := dbtest.Open(t)
 	res := ingestCorpus(t, st, "mal", 512, dir)
 	if res.Files != 7 || res.Duplicates != 2 || res.Embedded != 1 || res.Failed != 0 {
 		t.Fatalf("result %+v", res)
@@ -260,7 +261,7 @@ func checkMatches(t *testing.T, got []matchLine, want map[int64][16]byte, label 
 func TestScanFindsPlantedFiles(t *testing.T) {
 	dir := t.TempDir()
 	files := corpus(t, dir)
-	st := openStore(t)
+	st := dbtest.Open(t)
 	ingestCorpus(t, st, "mal", 512, dir)
 	ingestCorpus(t, st, "mal4k", 4096, dir)
 	// a.bin at a 512-aligned offset that is not 4096-aligned, b.bin
@@ -375,7 +376,7 @@ func TestScanFindsPlantedFiles(t *testing.T) {
 func TestScanHashdbFormat(t *testing.T) {
 	dir := t.TempDir()
 	files := corpus(t, dir)
-	st := openStore(t)
+	st := dbtest.Open(t)
 	ingestCorpus(t, st, "mal", 512, dir)
 	img := makeImage(t, files, []planted{{"b.bin", 4096 * 2}, {"b.bin", 4096 * 10}}, 4096*16, 2)
 	p := filepath.Join(t.TempDir(), "img.raw")

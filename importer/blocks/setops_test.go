@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/dbtest"
 )
 
 func importInto(t *testing.T, st *db.Store, set, file string) {
@@ -17,7 +18,7 @@ func importInto(t *testing.T, st *db.Store, set, file string) {
 }
 
 func TestSetOperations(t *testing.T) {
-	st := openStore(t)
+	st := dbtest.Open(t)
 	importInto(t, st, "vx", "testdata/hashdb-export/export.json")
 	importInto(t, st, "nsrl", "testdata/setops/whitelist.json")
 	const (

@@ -16,43 +16,13 @@ import (
 	"time"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/dbtest"
 )
-
-// benchStore imports n SHA-256 keys (MATCHMETA_BENCH_KEYS, default 1 M;
-// the figure is for 10 M). Key i is SHA-256 of its index.
-func benchStore(b *testing.B) (*db.Store, int) {
-	n := 1_000_000
-	if v := os.Getenv("MATCHMETA_BENCH_KEYS"); v != "" {
-		n, _ = strconv.Atoi(v)
-	}
-	ctx := context.Background()
-	st, err := db.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), db.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	imp, err := st.BeginImport(ctx, []db.SetSpec{{Name: "bench", Kind: db.KindSHA256, Class: db.ClassKnown}}, db.ImportOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var buf [8]byte
-	for i := 0; i < n; i++ {
-		binary.BigEndian.PutUint64(buf[:], uint64(i))
-		h := sha256.Sum256(buf[:])
-		if err := imp.Builders()[0].AddKey(h[:]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if _, err := imp.Commit(ctx); err != nil {
-		b.Fatal(err)
-	}
-	return st, n
-}
 
 // BenchmarkBulkParts splits the bulk path: parsing lines into a batch, and
 // answering a parsed batch (one read transaction), without HTTP.
 func BenchmarkBulkParts(b *testing.B) {
-	st, n := benchStore(b)
+	st, n := dbtest.BenchStore(b)
 	l, err := NewLocal(Config{Store: st})
 	if err != nil {
 		b.Fatal(err)
@@ -111,7 +81,7 @@ func BenchmarkBulkParts(b *testing.B) {
 // BenchmarkBulkSorted compares answering verdict batches in input order
 // and in key order.
 func BenchmarkBulkSorted(b *testing.B) {
-	st, n := benchStore(b)
+	st, n := dbtest.BenchStore(b)
 	l, err := NewLocal(Config{Store: st})
 	if err != nil {
 		b.Fatal(err)
