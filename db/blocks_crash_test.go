@@ -1,35 +1,20 @@
 package db
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // blockCrashChild adds a large import to block set "blk" (its base) and
 // announces the write phase, so the parent can kill it mid-write.
 func blockCrashChild(path string) {
-	st, err := Open(context.Background(), path, Options{SortMemory: 1 << 20})
-	if err != nil {
-		fmt.Println("error", err)
+	st, say, opts, ok := openCrashChild(path)
+	if !ok {
 		return
 	}
-	out := bufio.NewWriter(os.Stdout)
-	say := func(s string) { out.WriteString(s + "\n"); out.Flush() }
 	bi, err := st.BeginBlocks(context.Background(), SetSpec{Name: "blk", Kind: KindBlock, Class: ClassKnownBad, BlockSize: 512, Provenance: Provenance{Version: "2"}},
-		BlockOptions{Base: "blk", Mode: BlockMerge}, ImportOptions{TxBytes: 64 << 10, Progress: func(p Progress) {
-			if p.Phase == "write" {
-				say(fmt.Sprintf("write %d", p.Done))
-				time.Sleep(20 * time.Millisecond)
-			}
-		}})
+		BlockOptions{Base: "blk", Mode: BlockMerge}, opts)
 	if err != nil {
 		say("error " + err.Error())
 		return
@@ -67,32 +52,7 @@ func TestKillBlockImport(t *testing.T) {
 	before := blockView(t, st, "blk")
 	st.Close()
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "MATCHMETA_BLOCK_CRASH_CHILD="+path)
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stdout)
-	killed := false
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "error") || line == "published" {
-			t.Fatalf("child got to %q before the kill", line)
-		}
-		var done int
-		fmt.Sscanf(line, "write %d", &done)
-		if done >= 150000 {
-			cmd.Process.Signal(syscall.SIGKILL)
-			killed = true
-			break
-		}
-	}
-	cmd.Wait()
-	if !killed {
-		t.Fatal("child ended without reaching the kill point")
-	}
+	killChild(t, "MATCHMETA_BLOCK_CRASH_CHILD", path, func(_ string, written int) bool { return written >= 150000 })
 	st, err = Open(context.Background(), path, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -31,22 +31,11 @@ func TestMain(m *testing.M) {
 // crashChild replaces set "base" with a large import, announcing phases on
 // stdout, and blocks when done so the parent can kill it at any point.
 func crashChild(path string) {
-	st, err := Open(context.Background(), path, Options{SortMemory: 1 << 20})
-	if err != nil {
-		fmt.Println("error", err)
+	st, say, opts, ok := openCrashChild(path)
+	if !ok {
 		return
 	}
-	out := bufio.NewWriter(os.Stdout)
-	say := func(s string) { out.WriteString(s + "\n"); out.Flush() }
-	imp, err := st.BeginImport(context.Background(), []SetSpec{{Name: "base", Kind: KindSHA256, Class: ClassKnown, Provenance: Provenance{Version: "2"}}}, ImportOptions{
-		TxBytes: 64 << 10, // many small commits: the kill lands between them
-		Progress: func(p Progress) {
-			if p.Phase == "write" {
-				say(fmt.Sprintf("write %d", p.Done))
-				time.Sleep(20 * time.Millisecond)
-			}
-		},
-	})
+	imp, err := st.BeginImport(context.Background(), []SetSpec{{Name: "base", Kind: KindSHA256, Class: ClassKnown, Provenance: Provenance{Version: "2"}}}, opts)
 	if err != nil {
 		say("error " + err.Error())
 		return
@@ -65,6 +54,64 @@ func crashChild(path string) {
 	}
 	say("published")
 	select {}
+}
+
+// openCrashChild opens the store at path in a kill test's child. say
+// writes a line to the parent at once; opts make many small commits (the
+// kill lands between them) and say each step of the write phase as
+// "write N", slowed so the parent can stop it there.
+func openCrashChild(path string) (st *Store, say func(string), opts ImportOptions, ok bool) {
+	st, err := Open(context.Background(), path, Options{SortMemory: 1 << 20})
+	if err != nil {
+		fmt.Println("error", err)
+		return nil, nil, opts, false
+	}
+	out := bufio.NewWriter(os.Stdout)
+	say = func(s string) { out.WriteString(s + "\n"); out.Flush() }
+	opts = ImportOptions{
+		TxBytes: 64 << 10,
+		Progress: func(p Progress) {
+			if p.Phase == "write" {
+				say(fmt.Sprintf("write %d", p.Done))
+				time.Sleep(20 * time.Millisecond)
+			}
+		},
+	}
+	return st, say, opts, true
+}
+
+// killChild runs this test binary again as the child that env (set to
+// path) names and SIGKILLs it at the first line it says that at accepts
+// (written is N of a "write N" line, else 0). The child publishing or
+// failing first, or ending before the kill, fails the test.
+func killChild(t *testing.T, env, path string, at func(line string, written int) bool) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env+"="+path)
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	killed := false
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "error") || line == "published" {
+			t.Fatalf("child got to %q before the kill", line)
+		}
+		var written int
+		fmt.Sscanf(line, "write %d", &written)
+		if at(line, written) {
+			cmd.Process.Signal(syscall.SIGKILL)
+			killed = true
+			break
+		}
+	}
+	cmd.Wait()
+	if !killed {
+		t.Fatal("child ended without reaching the kill point")
+	}
 }
 
 func TestKillImport(t *testing.T) {
@@ -86,33 +133,10 @@ func TestKillImport(t *testing.T) {
 			importHashes(t, st, SetSpec{Name: "other", Kind: KindSHA256, Class: ClassNotable}, old[:10])
 			st.Close()
 
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), "MATCHMETA_CRASH_CHILD="+path)
-			stdout, _ := cmd.StdoutPipe()
-			cmd.Stderr = os.Stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			sc := bufio.NewScanner(stdout)
-			killed := false
-			for sc.Scan() {
-				line := sc.Text()
-				if strings.HasPrefix(line, "error") || line == "published" {
-					t.Fatalf("child got to %q before the kill", line)
-				}
+			killChild(t, "MATCHMETA_CRASH_CHILD", path, func(line string, written int) bool {
 				// In the write phase wait until several transactions committed.
-				var done int
-				fmt.Sscanf(line, "write %d", &done)
-				if strings.HasPrefix(line, killAt) && (killAt != "write" || done >= 200000) {
-					cmd.Process.Signal(syscall.SIGKILL)
-					killed = true
-					break
-				}
-			}
-			cmd.Wait()
-			if !killed {
-				t.Fatal("child ended without reaching the kill point")
-			}
+				return strings.HasPrefix(line, killAt) && (killAt != "write" || written >= 200000)
+			})
 
 			st, err = Open(context.Background(), path, Options{})
 			if err != nil {
