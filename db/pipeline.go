@@ -44,8 +44,7 @@ type importWriter struct {
 	free chan *putBatch
 	done chan struct{}
 
-	mu  sync.Mutex
-	err error
+	err firstErr
 }
 
 // startWriter begins the import's write transaction and its goroutine.
@@ -61,10 +60,10 @@ func (imp *Import) startWriter() (*importWriter, error) {
 func (iw *importWriter) run() {
 	defer close(iw.done)
 	for b := range iw.ch {
-		if iw.failed() == nil {
+		if iw.err.get() == nil {
 			for _, op := range b.ops {
 				if err := iw.w.putID(b.id, op.idx, b.arena[op.koff:op.koff+op.klen], b.arena[op.voff:op.voff+op.vlen]); err != nil {
-					iw.fail(err)
+					iw.err.set(err)
 					break
 				}
 			}
@@ -77,23 +76,30 @@ func (iw *importWriter) run() {
 	}
 }
 
-func (iw *importWriter) fail(err error) {
-	iw.mu.Lock()
-	if iw.err == nil {
-		iw.err = err
-	}
-	iw.mu.Unlock()
+// firstErr keeps the first error of the goroutines that work for one
+// import (the writer, a sorter's spills); the others stop when they see it.
+type firstErr struct {
+	mu  sync.Mutex
+	err error
 }
 
-func (iw *importWriter) failed() error {
-	iw.mu.Lock()
-	defer iw.mu.Unlock()
-	return iw.err
+func (e *firstErr) set(err error) {
+	e.mu.Lock()
+	if e.err == nil {
+		e.err = err
+	}
+	e.mu.Unlock()
+}
+
+func (e *firstErr) get() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.err
 }
 
 // send hands a full batch to the writer.
 func (iw *importWriter) send(ctx context.Context, b *putBatch) error {
-	if err := iw.failed(); err != nil {
+	if err := iw.err.get(); err != nil {
 		return err
 	}
 	select {
@@ -119,7 +125,7 @@ func (iw *importWriter) batch(id uint32) *putBatch {
 func (iw *importWriter) finish(err error) error {
 	close(iw.ch)
 	<-iw.done
-	if werr := iw.failed(); werr != nil && (err == nil || errors.Is(err, context.Canceled)) {
+	if werr := iw.err.get(); werr != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		err = werr
 	}
 	if err != nil {

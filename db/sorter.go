@@ -27,8 +27,7 @@ type sorter struct {
 	free  *sortBuf
 	runs  []*sortRun
 	spill sync.WaitGroup
-	err   error
-	errMu sync.Mutex
+	err   firstErr
 	added uint64
 }
 
@@ -149,25 +148,11 @@ func (s *sorter) add(key, val []byte) error {
 	return nil
 }
 
-func (s *sorter) setErr(err error) {
-	s.errMu.Lock()
-	if s.err == nil {
-		s.err = err
-	}
-	s.errMu.Unlock()
-}
-
-func (s *sorter) getErr() error {
-	s.errMu.Lock()
-	defer s.errMu.Unlock()
-	return s.err
-}
-
 // startSpill hands the current buffer to a goroutine that sorts and writes
 // it; at most one spill runs at a time so memory stays at two buffers.
 func (s *sorter) startSpill() error {
 	s.spill.Wait()
-	if err := s.getErr(); err != nil {
+	if err := s.err.get(); err != nil {
 		return err
 	}
 	b := s.cur
@@ -183,7 +168,7 @@ func (s *sorter) startSpill() error {
 		defer s.spill.Done()
 		b.sort()
 		if err := b.writeRun(f, run); err != nil {
-			s.setErr(err)
+			s.err.set(err)
 		}
 		b.arena = b.arena[:0]
 		b.ents = b.ents[:0]
@@ -509,7 +494,7 @@ func (h mergeHeap) init() {
 // values). key and vals are only valid during the call.
 func (s *sorter) finish(emit func(key []byte, vals [][]byte) error) error {
 	s.spill.Wait()
-	if err := s.getErr(); err != nil {
+	if err := s.err.get(); err != nil {
 		return err
 	}
 	// Nothing is added any more: the spare buffer goes now, not at the
