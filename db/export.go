@@ -1,7 +1,6 @@
 package db
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 
@@ -66,64 +65,15 @@ func (s *Store) EachKey(ctx context.Context, name string, fn func(key []byte) er
 	return nil
 }
 
-// eachChunkKey walks a chunked index merged with a delta layer (nil: none).
+// eachChunkKey walks a chunked index merged with a delta layer (nil:
+// none) key by key: walkChunks with each run of packed keys taken apart.
 func eachChunkKey(ctx context.Context, b *bolt.Bucket, width int, delta *bolt.Bucket, fn func([]byte) error) error {
-	var dc *bolt.Cursor
-	var dk, dv []byte
-	if delta != nil {
-		dc = delta.Cursor()
-		dk, dv = dc.First()
-	}
-	c := b.Cursor()
-	n := 0
-	for ck, cv := c.First(); ck != nil; ck, cv = c.Next() {
-		if n++; n&63 == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if len(ck) != width || len(cv) < chunkSumLen || (len(cv)-chunkSumLen)%width != 0 {
-			return fmt.Errorf("chunk %X: bad sizes", ck)
-		}
-		packed := cv[:len(cv)-chunkSumLen]
-		for i := 0; i <= len(packed); i += width {
-			x := ck
-			if i < len(packed) {
-				x = packed[i : i+width]
-			}
-			keep := true
-			for dk != nil {
-				if err := checkDeltaEntry(dk, dv, width); err != nil {
-					return err
-				}
-				cmp := bytes.Compare(dk, x)
-				if cmp > 0 {
-					break
-				}
-				if cmp < 0 && dv[0] == deltaAdd {
-					if err := fn(dk); err != nil {
-						return err
-					}
-				}
-				if cmp == 0 && dv[0] == deltaRemove {
-					keep = false
-				}
-				dk, dv = dc.Next()
-			}
-			if keep {
-				if err := fn(x); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	for ; dk != nil; dk, dv = dc.Next() {
-		if err := checkDeltaEntry(dk, dv, width); err != nil {
-			return err
-		}
-		if dv[0] == deltaAdd {
-			if err := fn(dk); err != nil {
+	return walkChunks(ctx, b, width, delta, func(packed []byte) error {
+		for i := 0; i < len(packed); i += width {
+			if err := fn(packed[i : i+width]); err != nil {
 				return err
 			}
 		}
-	}
-	return nil
+		return nil
+	}, fn)
 }

@@ -693,15 +693,7 @@ func (r *Reader) ForEachKey(ctx context.Context, set SetInfo, fn func(key []byte
 			return fmt.Errorf("db: set %s: delta layer %d missing", set.Name, set.Delta.ID)
 		}
 	}
-	err := walkChunks(ctx, b, width, delta, func(packed []byte) error {
-		for i := 0; i < len(packed); i += width {
-			if err := fn(packed[i : i+width]); err != nil {
-				return err
-			}
-		}
-		return nil
-	}, fn)
-	if err != nil {
+	if err := eachChunkKey(ctx, b, width, delta, fn); err != nil {
 		return fmt.Errorf("db: set %s keys: %w", set.Name, err)
 	}
 	return nil
