@@ -135,7 +135,7 @@ func (s *Server) apiExportBloom(c echo.Context) error {
 		return err
 	}
 	w := c.Response()
-	lw := &lazyTrailer{w: w}
+	lw := &lazyStart{c: c, ctype: "application/octet-stream", head: func(h http.Header) { h.Set("Trailer", BloomTrailer) }}
 	res, err := s.svc.ExportBloom(c.Request().Context(), req, lw)
 	if err != nil {
 		if lw.started {
@@ -147,22 +147,6 @@ func (s *Server) apiExportBloom(c echo.Context) error {
 	sum, _ := json.Marshal(res)
 	w.Header().Set(BloomTrailer, string(sum))
 	return nil
-}
-
-// lazyTrailer declares the trailer and sends the 200 on the first write.
-type lazyTrailer struct {
-	w       *echo.Response
-	started bool
-}
-
-func (l *lazyTrailer) Write(p []byte) (int, error) {
-	if !l.started {
-		l.started = true
-		l.w.Header().Set("Content-Type", "application/octet-stream")
-		l.w.Header().Set("Trailer", BloomTrailer)
-		l.w.WriteHeader(http.StatusOK)
-	}
-	return l.w.Write(p)
 }
 
 func (s *Server) apiProfiles(c echo.Context) error {

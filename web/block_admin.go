@@ -235,17 +235,24 @@ func (s *Server) streamOut(c echo.Context, ctype string, fn func(w io.Writer) er
 	return nil
 }
 
-// lazyStart sends the 200 on the first write.
+// lazyStart sends the 200 with its headers (Content-Type ctype, and what
+// head adds when set) on the first write: until then a refusal still
+// answers as a JSON error.
 type lazyStart struct {
 	c       echo.Context
 	ctype   string
+	head    func(h http.Header)
 	started bool
 }
 
 func (l *lazyStart) Write(p []byte) (int, error) {
 	if !l.started {
 		l.started = true
-		l.c.Response().Header().Set("Content-Type", l.ctype)
+		h := l.c.Response().Header()
+		h.Set("Content-Type", l.ctype)
+		if l.head != nil {
+			l.head(h)
+		}
 		l.c.Response().WriteHeader(http.StatusOK)
 	}
 	return l.c.Response().Write(p)

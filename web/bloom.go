@@ -38,7 +38,10 @@ func (s *Server) apiSetBloom(c echo.Context) error {
 	}
 	// The exporter writes only once the filter is complete: headers go
 	// out with the first byte, so a refusal still answers as JSON.
-	w := &lazyDownload{c: c, name: file + ".bloom"}
+	w := &lazyStart{c: c, ctype: "application/octet-stream", head: func(h http.Header) {
+		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": file + ".bloom"}))
+		h.Set("Cache-Control", "no-store")
+	}}
 	if _, err := s.svc.ExportBloom(c.Request().Context(), req, w); err != nil {
 		if w.started {
 			s.log.Error("bloom export failed while sending", "set", name, "err", err)
@@ -50,23 +53,4 @@ func (s *Server) apiSetBloom(c echo.Context) error {
 		return internal("writing the Bloom filter", errors.New("the exporter wrote nothing"))
 	}
 	return nil
-}
-
-// lazyDownload sets the download headers on the first write.
-type lazyDownload struct {
-	c       echo.Context
-	name    string
-	started bool
-}
-
-func (d *lazyDownload) Write(p []byte) (int, error) {
-	if !d.started {
-		d.started = true
-		h := d.c.Response().Header()
-		h.Set("Content-Type", "application/octet-stream")
-		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": d.name}))
-		h.Set("Cache-Control", "no-store")
-		d.c.Response().WriteHeader(http.StatusOK)
-	}
-	return d.c.Response().Write(p)
 }
