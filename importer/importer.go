@@ -54,8 +54,13 @@ type Request struct {
 	// Strict fails on the first bad line and imports nothing.
 	Strict bool `json:"strict,omitempty"`
 	// NoRecords keeps only the keys (no file names, sizes, packages).
-	NoRecords bool     `json:"no_records,omitempty"`
-	Files     []string `json:"files"`
+	NoRecords bool `json:"no_records,omitempty"`
+	// Delta (nsrl): Files are the stored release's base RDS v3 database
+	// and a NIST delta script (RDS_YYYY.MM.N_<segment>_<flavour>_delta.sql)
+	// made against it; the release is replaced by the version the script
+	// makes (nsrldelta.go).
+	Delta bool     `json:"delta,omitempty"`
+	Files []string `json:"files"`
 	// Names are the files as the user named them, when Files are other
 	// copies (a daemon runs a streamed import on its spool): descriptions,
 	// sources and messages name these. Empty: Files themselves.
@@ -88,6 +93,9 @@ func (r Request) Validate() error {
 	}
 	if err := validateFiles(r.Files); err != nil {
 		return err
+	}
+	if r.Delta && (r.Format != FormatNSRL || len(r.Files) != 2 || r.NoRecords) {
+		return requestErrorf("a delta is applied to an nsrl release, with records, from two files: its base .db and the delta script")
 	}
 	if r.Format == FormatNSRL {
 		// Several files are the segments of one release (modern,
@@ -279,7 +287,11 @@ func Import(ctx context.Context, st *db.Store, req Request, opts Options) (*Resu
 	case FormatFilenames:
 		err = j.nameLists()
 	case FormatNSRL:
-		err = j.nsrl()
+		if req.Delta {
+			err = j.nsrlDelta()
+		} else {
+			err = j.nsrl()
+		}
 	}
 	j.res.Elapsed = time.Since(j.start)
 	if err != nil {

@@ -27,13 +27,29 @@ import (
 // the reader asks SQLite which columns exist and reads those.
 
 type v3DB struct {
-	db      *sql.DB
+	db *sql.DB
+	// q runs the metadata queries: db, or the one connection a delta
+	// runs its script on (its changes are visible only there).
+	q       v3Queryer
 	path    string            // shown in messages
 	objects map[string]string // upper-case name -> "table" or "view"
 	names   map[string]string // upper-case name -> name as defined
 }
 
+// v3Queryer is what metadata queries need of *sql.DB or *sql.Conn.
+type v3Queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 func openV3(ctx context.Context, path, label string) (*v3DB, error) {
+	return openV3Mode(ctx, path, label, false)
+}
+
+// openV3Mode opens the database read-only and immutable, or, when
+// writable, for a delta's script, which runs in a transaction that is
+// rolled back (nsrldelta.go).
+func openV3Mode(ctx context.Context, path, label string, writable bool) (*v3DB, error) {
 	head, err := readHead(path, 16)
 	if err != nil {
 		return nil, fmt.Errorf("importer: nsrl v3 %s: %w", label, err)
@@ -48,12 +64,20 @@ func openV3(ctx context.Context, path, label string) (*v3DB, error) {
 	// Read-only and immutable: no lock, no journal, the file is never
 	// written (it may sit on a read-only evidence share).
 	u := url.URL{Scheme: "file", OmitHost: true, Path: abs, RawQuery: "mode=ro&immutable=1"}
+	if writable {
+		u.RawQuery = "mode=rw"
+	} else if fi, err := os.Stat(abs + "-journal"); err == nil && fi.Size() > 0 {
+		// An immutable open ignores a hot journal: the file would be
+		// read half-changed by a write that never finished (a delta's
+		// script killed before its rollback).
+		return nil, fmt.Errorf("importer: nsrl v3 %s: a hot journal (%s-journal) is beside it: a write to it was interrupted; open it once with sqlite3 (which rolls the write back) and try again", label, filepath.Base(abs))
+	}
 	sdb, err := sql.Open("sqlite", u.String())
 	if err != nil {
 		return nil, fmt.Errorf("importer: nsrl v3 %s: %w", label, err)
 	}
 	sdb.SetMaxOpenConns(2)
-	v := &v3DB{db: sdb, path: label, objects: map[string]string{}, names: map[string]string{}}
+	v := &v3DB{db: sdb, q: sdb, path: label, objects: map[string]string{}, names: map[string]string{}}
 	rows, err := sdb.QueryContext(ctx, `SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view')`)
 	if err != nil {
 		sdb.Close()
@@ -87,7 +111,7 @@ func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`)
 
 // columns lists the lower-case column names of a table or view.
 func (v *v3DB) columns(ctx context.Context, table string) (map[string]bool, error) {
-	rows, err := v.db.QueryContext(ctx, `SELECT name FROM pragma_table_info(?)`, v.names[table])
+	rows, err := v.q.QueryContext(ctx, `SELECT name FROM pragma_table_info(?)`, v.names[table])
 	if err != nil {
 		return nil, fmt.Errorf("importer: nsrl v3 %s: columns of %s: %w", v.path, table, err)
 	}
@@ -131,7 +155,7 @@ func (v *v3DB) queryStrings(ctx context.Context, table string, wanted [][]string
 		return err
 	}
 	list, _ := selectList(cols, wanted)
-	rows, err := v.db.QueryContext(ctx, "SELECT "+list+" FROM "+quoteIdent(v.names[table]))
+	rows, err := v.q.QueryContext(ctx, "SELECT "+list+" FROM "+quoteIdent(v.names[table]))
 	if err != nil {
 		return fmt.Errorf("importer: nsrl v3 %s: read %s: %w", v.path, table, err)
 	}
@@ -155,6 +179,19 @@ func (v *v3DB) queryStrings(ctx context.Context, table string, wanted [][]string
 		return fmt.Errorf("importer: nsrl v3 %s: read %s: %w", v.path, table, err)
 	}
 	return nil
+}
+
+// sortPackageIDs puts ids in the package table's order: numeric ids
+// ascending.
+func sortPackageIDs(ids []string) {
+	sort.Slice(ids, func(a, b int) bool {
+		x, errx := strconv.ParseInt(ids[a], 10, 64)
+		y, erry := strconv.ParseInt(ids[b], 10, 64)
+		if errx == nil && erry == nil {
+			return x < y
+		}
+		return ids[a] < ids[b]
+	})
 }
 
 type v3OS struct{ name, version, mfg string }
@@ -293,24 +330,7 @@ func (j *job) nsrlV3(st *nsrlState, path, label string) error {
 		if err != nil {
 			return err
 		}
-		ids := make([]string, 0, len(pkgs))
-		for id := range pkgs {
-			ids = append(ids, id)
-		}
-		// The package table's order: numeric ids ascending.
-		sort.Slice(ids, func(a, b int) bool {
-			x, errx := strconv.ParseInt(ids[a], 10, 64)
-			y, erry := strconv.ParseInt(ids[b], 10, 64)
-			if errx == nil && erry == nil {
-				return x < y
-			}
-			return ids[a] < ids[b]
-		})
-		list := make([]db.Package, len(ids))
-		for i, id := range ids {
-			list[i] = pkgs[id]
-		}
-		st.sink.addPackages(list, true)
+		st.sink.addPackages(sortedPackages(pkgs), true)
 	}
 	table := quoteIdent(v.names["FILE"])
 	// A table's rows are named by rowid in messages (the examiner can

@@ -24,6 +24,7 @@ func (m *Main) importCmd(fs *pflag.FlagSet) command.Run {
 		"version": "version of the data (nsrl: read from the release when not given)"})
 	strict := fs.Bool("strict", false, "fail on the first bad line and import nothing")
 	noRecords := fs.Bool("no-records", false, "keep only the keys, not the names, sizes and packages")
+	delta := fs.String("delta", "", "nsrl: apply this NIST RDS v3 delta script to the stored release (FILE: the base .db it was made for)")
 	return func(ctx context.Context, c *command.Call) error {
 		formats := strings.Join(importer.Formats, ", ")
 		switch {
@@ -43,12 +44,15 @@ func (m *Main) importCmd(fs *pflag.FlagSet) command.Run {
 		case s.Class == "":
 			s.Class = string(db.ClassKnown)
 		}
+		if *delta != "" {
+			c.Args = append(c.Args, *delta) // the request's second file
+		}
 		files, err := importer.AbsFiles(c.Args[1:])
 		if err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
 		req := importer.Request{Format: c.Args[0], Set: s.Name, Class: s.ClassOf(), Provenance: s.Provenance(),
-			Strict: *strict, NoRecords: *noRecords, Files: files}
+			Strict: *strict, NoRecords: *noRecords, Files: files, Delta: *delta != ""}
 		if err := req.Validate(); err != nil {
 			return c.Usagef("%s", db.Message(err))
 		}

@@ -29,6 +29,7 @@ var readmeSkip = map[string]string{
 	"go run ./cmd/matchmeta serve":                                "the test runs the daemon itself",
 	"./.ci/test":                                                  "this is the suite",
 	"matchmeta import nsrl RDS_2026.09_modern_minimal.zip":        "a real NSRL release is not shipped",
+	"matchmeta import nsrl --delta RDS_2026.12.1_":                "a real NSRL delta is not shipped (importer's TestNSRLDelta* apply generated ones)",
 	"matchmeta serve --read-only --db /media/dvd/matchmeta.db":    "no /media/dvd here",
 	"RDS_2026.09_android_minimal.zip RDS_2026.09_ios_minimal.zip": "continuation of a skipped line",
 	// netwatch's sweeps send ARP on a real interface: they run in network
