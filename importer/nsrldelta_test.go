@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/dbtest"
 )
 
 // genHex is the hash segmentDB gives its generated file i, in hex.
@@ -127,7 +128,7 @@ type deltaFixture struct {
 
 func newDeltaFixture(t *testing.T, segments ...string) *deltaFixture {
 	t.Helper()
-	f := &deltaFixture{dir: t.TempDir(), st: openStore(t), want: openStore(t)}
+	f := &deltaFixture{dir: t.TempDir(), st: dbtest.Open(t), want: dbtest.Open(t)}
 	var bases, news []string
 	for i, seg := range segments {
 		p := segmentDB(t, f.dir, seg, "2024.03.1", 3, 2000+i*10)
@@ -320,7 +321,7 @@ func TestNSRLDeltaRefused(t *testing.T) {
 
 func TestNSRLDeltaFullFlavourRefused(t *testing.T) {
 	dir := t.TempDir()
-	st := openStore(t)
+	st := dbtest.Open(t)
 	cur := makeCurated(t, dir)
 	if _, err := run(t, st, Request{Format: FormatNSRL, Set: "nsrl", Files: []string{cur}}); err != nil {
 		t.Fatal(err)
