@@ -143,10 +143,27 @@ func TestAdminImportReadsWhatWasProbed(t *testing.T) {
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set(web.HeaderDB, dbPath)
 
+	got := swapWhileHeld(t, d, env["MATCHMETA_ADMIN_SOCKET"], req, secret, list)
+	if strings.Contains(got, "not-a-hash") || !strings.Contains(got, `"values":1`) {
+		t.Errorf("the import read the file swapped in after the check: %s", got)
+	}
+	for h, want := range map[string]string{impHex("probed"): "OK", impHex("swapped-in"): "NA"} {
+		if code, body := httpGet(t, d.url+"/sha256/"+h); code/100 == 5 || body != want {
+			t.Errorf("lookup of %s: %d %q, want %s", h, code, body, want)
+		}
+	}
+}
+
+// swapWhileHeld sends req to the daemon's admin socket and, once the job
+// it starts has begun and read nothing yet, renames from to to: the name
+// the daemon checked now leads to another file. Then it lets the job go
+// on and returns the answer's body (or the request's error).
+func swapWhileHeld(t *testing.T, d *runningDaemon, socket string, req *http.Request, from, to string) string {
+	t.Helper()
 	started, release := holdJobs(t, d)
 	answer := make(chan string, 1)
 	go func() {
-		res, err := socketClient(env["MATCHMETA_ADMIN_SOCKET"]).Do(req)
+		res, err := socketClient(socket).Do(req)
 		if err != nil {
 			answer <- err.Error()
 			return
@@ -156,21 +173,11 @@ func TestAdminImportReadsWhatWasProbed(t *testing.T) {
 		answer <- string(b)
 	}()
 	<-started
-	// The job has begun and read nothing yet: the name now leads to the
-	// secret.
-	if err := os.Rename(secret, list); err != nil {
+	if err := os.Rename(from, to); err != nil {
 		t.Fatal(err)
 	}
 	close(release)
-	got := <-answer
-	if strings.Contains(got, "not-a-hash") || !strings.Contains(got, `"values":1`) {
-		t.Errorf("the import read the file swapped in after the check: %s", got)
-	}
-	for h, want := range map[string]string{impHex("probed"): "OK", impHex("swapped-in"): "NA"} {
-		if code, body := httpGet(t, d.url+"/sha256/"+h); code/100 == 5 || body != want {
-			t.Errorf("lookup of %s: %d %q, want %s", h, code, body, want)
-		}
-	}
+	return <-answer
 }
 
 // TestAdminImportSiblingsHostile: another user (nobody) imports an NSRL
@@ -304,24 +311,7 @@ func TestAdminBlockIngestReadsWhatWasProbed(t *testing.T) {
 	req, _ := http.NewRequest("POST", "http://matchmeta-admin/api/v1/blocks/ingest", bytes.NewReader(spec))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(web.HeaderDB, dbPath)
-	started, release := holdJobs(t, d)
-	answer := make(chan string, 1)
-	go func() {
-		res, err := socketClient(env["MATCHMETA_ADMIN_SOCKET"]).Do(req)
-		if err != nil {
-			answer <- err.Error()
-			return
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		answer <- string(b)
-	}()
-	<-started
-	if err := os.Rename(secret, file); err != nil {
-		t.Fatal(err)
-	}
-	close(release)
-	if got := <-answer; !strings.Contains(got, `"result"`) {
+	if got := swapWhileHeld(t, d, env["MATCHMETA_ADMIN_SOCKET"], req, secret, file); !strings.Contains(got, `"result"`) {
 		t.Fatalf("ingest: %s", got)
 	}
 	for _, tc := range []struct {
