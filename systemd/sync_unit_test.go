@@ -53,23 +53,7 @@ func TestSyncUnitSettings(t *testing.T) {
 // TestSyncUnitVerify: systemd-analyze verify reports nothing, and the
 // mount unit name matches systemd-escape for /media/matchmeta.
 func TestSyncUnitVerify(t *testing.T) {
-	sa := needTool(t, "systemd-analyze", "systemd")
-	dir := t.TempDir()
-	for _, f := range []string{syncUnitFile, unitFile} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		exe, _ := os.Executable()
-		b = bytes.ReplaceAll(b, []byte("ExecStart=/usr/bin/matchmeta "), []byte("ExecStart="+exe+" "))
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	out, err := exec.Command(sa, "verify", "--man=no", filepath.Join(dir, syncUnitFile)).CombinedOutput()
-	if err != nil || len(bytes.TrimSpace(out)) > 0 {
-		t.Fatalf("systemd-analyze verify %s: %v\n%s", syncUnitFile, err, out)
-	}
+	verifyUnits(t, syncUnitFile, unitFile)
 	if esc, err := exec.LookPath("systemd-escape"); err == nil {
 		got, err := exec.Command(esc, "-p", "--suffix=mount", "/media/matchmeta").Output()
 		if err != nil || strings.TrimSpace(string(got)) != "media-matchmeta.mount" {
@@ -109,21 +93,30 @@ func TestSyncPathUnitSettings(t *testing.T) {
 // TestSyncPathUnitVerify: systemd-analyze verify reports nothing for the
 // path unit with the units it starts.
 func TestSyncPathUnitVerify(t *testing.T) {
+	verifyUnits(t, syncPathFile, syncUnitFile, unitFile)
+}
+
+// verifyUnits copies unit and the units it starts (others) to a new
+// directory, their ExecStart pointed at this test binary (verify wants
+// an executable that exists), and fails unless systemd-analyze verify of
+// unit reports nothing.
+func verifyUnits(t *testing.T, unit string, others ...string) {
+	t.Helper()
 	sa := needTool(t, "systemd-analyze", "systemd")
 	dir := t.TempDir()
-	for _, f := range []string{syncPathFile, syncUnitFile, unitFile} {
+	exe, _ := os.Executable()
+	for _, f := range append([]string{unit}, others...) {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		exe, _ := os.Executable()
 		b = bytes.ReplaceAll(b, []byte("ExecStart=/usr/bin/matchmeta "), []byte("ExecStart="+exe+" "))
 		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	out, err := exec.Command(sa, "verify", "--man=no", filepath.Join(dir, syncPathFile)).CombinedOutput()
+	out, err := exec.Command(sa, "verify", "--man=no", filepath.Join(dir, unit)).CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
-		t.Fatalf("systemd-analyze verify %s: %v\n%s", syncPathFile, err, out)
+		t.Fatalf("systemd-analyze verify %s: %v\n%s", unit, err, out)
 	}
 }
