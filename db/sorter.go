@@ -23,8 +23,11 @@ type sorter struct {
 	dir   string
 	limit *atomic.Int64 // bytes per buffer (two may be alive), shared by an import's sorters
 
-	cur   *sortBuf
-	free  *sortBuf
+	cur *sortBuf
+	// free is the buffer the last spill emptied, for the next one. The
+	// spill hands it over while the caller may already be adding to a
+	// fresh buffer, so it is passed atomically.
+	free  atomic.Pointer[sortBuf]
 	runs  []*sortRun
 	spill sync.WaitGroup
 	err   firstErr
@@ -112,12 +115,11 @@ func (s *sorter) add(key, val []byte) error {
 		// would leave garbage copies that push the peak RSS up. Untouched
 		// capacity costs no memory. A recycled buffer larger than the
 		// current share (more sorters joined) is dropped.
-		if s.free != nil && cap(s.free.arena) <= limit/2 {
-			s.cur = s.free
+		if f := s.free.Swap(nil); f != nil && cap(f.arena) <= limit/2 {
+			s.cur = f
 		} else {
 			s.cur = &sortBuf{arena: make([]byte, 0, limit/2), ents: make([]sortEnt, 0, limit/(4*sortEntSize))}
 		}
-		s.free = nil
 	}
 	b := s.cur
 	if len(key)+len(val) > 1<<24 {
@@ -173,7 +175,7 @@ func (s *sorter) startSpill() error {
 		b.arena = b.arena[:0]
 		b.ents = b.ents[:0]
 		b.unsorted, b.prefixUnsorted, b.shuffled = false, false, false
-		s.free = b // safe: read only after spill.Wait
+		s.free.Store(b)
 	}()
 	return nil
 }
@@ -499,7 +501,7 @@ func (s *sorter) finish(emit func(key []byte, vals [][]byte) error) error {
 	}
 	// Nothing is added any more: the spare buffer goes now, not at the
 	// end of the merge (sorters that merge later fill up meanwhile).
-	s.free = nil
+	s.free.Store(nil)
 	var srcs []rangedSource
 	var files []*fileSource
 	defer func() {
@@ -699,5 +701,5 @@ func (s *sorter) cleanup() {
 	}
 	s.runs = nil
 	s.cur = nil
-	s.free = nil
+	s.free.Store(nil)
 }
