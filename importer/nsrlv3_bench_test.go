@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"bufio"
 	"context"
 	"crypto/md5"
 	"crypto/sha1"
@@ -9,12 +10,16 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/matchmeta/matchmeta/db"
 )
@@ -128,4 +133,157 @@ func BenchmarkNSRLv3Synth(b *testing.B) {
 	}
 	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
 	b.ReportMetric(float64(cpuTime()-c0)/float64(rows), "cpu-ns/row")
+}
+
+// synthDelta writes a delta script in NIST's form against synthV3's
+// release of rows rows: about pct percent of its rows change (half of
+// them removed with their files, half added as new files), a package is
+// added and one renamed, and the VERSION row moves to the next quarter.
+func synthDelta(b *testing.B, dir string, rows int, pct float64) string {
+	b.Helper()
+	p := filepath.Join(dir, "RDS_2026.03.1_modern_minimal_delta.sql")
+	f, err := os.Create(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	fmt.Fprintln(w, "BEGIN TRANSACTION;")
+	distinct := rows * 6 / 10
+	change := int(float64(rows) * pct / 100 / 2)
+	rng := rand.New(rand.NewPCG(9, 9))
+	var seed [8]byte
+	seen := map[int]bool{}
+	for i := 0; i < change*6/10; i++ { // a file has about 1.6 rows
+		fl := rng.IntN(distinct)
+		if seen[fl] {
+			continue
+		}
+		seen[fl] = true
+		binary.LittleEndian.PutUint64(seed[:], uint64(fl))
+		fmt.Fprintf(w, "DELETE FROM FILE WHERE sha256 = '%X';\n", sha256.Sum256(seed[:]))
+	}
+	for i := 0; i < change; i++ {
+		fl := rows + i
+		binary.LittleEndian.PutUint64(seed[:], uint64(fl))
+		fmt.Fprintf(w, "INSERT INTO FILE(sha256,sha1,md5,crc32,file_name,file_size,package_id) VALUES('%X','%X','%X','%08X','new%d.dll',%d,%d);\n",
+			sha256.Sum256(seed[:]), sha1.Sum(seed[:]), md5.Sum(seed[:]), crc32.ChecksumIEEE(seed[:]), fl, fl*3, 1+rng.IntN(20001))
+	}
+	fmt.Fprintln(w, "INSERT INTO PKG VALUES (20001, 'Package new', '1.0', 10, 1, 'English', 'Application');")
+	fmt.Fprintln(w, "UPDATE PKG SET name = 'Package 7 renamed' WHERE package_id = 7;")
+	fmt.Fprintln(w, "UPDATE VERSION SET version = '2026.03.1', release_date = '2026-03-05';")
+	fmt.Fprintln(w, "COMMIT;")
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// BenchmarkNSRLDeltaVsImport applies a 1% delta (MATCHMETA_BENCH_DELTA_PCT)
+// to a stored synthetic release of MATCHMETA_BENCH_V3_ROWS rows (default
+// 1M), against a full import of the new version the sqlite3 shell makes
+// from the same base and delta, each replacing the base release in a
+// store of its own, in the same run; delta/import is the ratio of their
+// times:
+//
+//	go test ./importer -run '^$' -bench NSRLDeltaVsImport -benchtime 1x
+func BenchmarkNSRLDeltaVsImport(b *testing.B) {
+	n := 1 << 20
+	if s := os.Getenv("MATCHMETA_BENCH_V3_ROWS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v <= 0 {
+			b.Fatalf("MATCHMETA_BENCH_V3_ROWS=%q: want a positive number", s)
+		}
+		n = v
+	}
+	pct := 1.0
+	if s := os.Getenv("MATCHMETA_BENCH_DELTA_PCT"); s != "" {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || v <= 0 {
+			b.Fatalf("MATCHMETA_BENCH_DELTA_PCT=%q: want a positive number", s)
+		}
+		pct = v
+	}
+	sqlite3, err := exec.LookPath("sqlite3")
+	if err != nil {
+		b.Skip("no sqlite3 CLI")
+	}
+	base := synthV3(b, n)
+	dir := b.TempDir()
+	delta := synthDelta(b, dir, n, pct)
+	next := filepath.Join(dir, "RDS_2026.03.1_modern_minimal.db")
+	copyFileB(b, base, next)
+	cmd := exec.Command(sqlite3, "-bail", next)
+	script, err := os.Open(delta)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stdin = script
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("sqlite3: %v: %s", err, out)
+	}
+	script.Close()
+	ctx := context.Background()
+	var tDelta, tFull time.Duration
+	b.StopTimer()
+	for i := 0; i < b.N; i++ {
+		var stores [2]*db.Store
+		for k := range stores {
+			st, err := db.Open(ctx, filepath.Join(b.TempDir(), "mm.db"), db.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			if _, err := Import(ctx, st, Request{Format: FormatNSRL, Set: "nsrl", Class: db.ClassKnown, Files: []string{base}}, Options{}); err != nil {
+				b.Fatal(err)
+			}
+			stores[k] = st
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		// Its phases (script, stored release read, new version written)
+		// are logged.
+		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		if _, err := Import(ctx, stores[0], Request{Format: FormatNSRL, Set: "nsrl", Class: db.ClassKnown, Delta: true, Files: []string{base, delta}}, Options{Logger: log}); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if _, err := Import(ctx, stores[1], Request{Format: FormatNSRL, Set: "nsrl", Class: db.ClassKnown, Files: []string{next}}, Options{}); err != nil {
+			b.Fatal(err)
+		}
+		tDelta, tFull = tDelta+t1.Sub(t0), tFull+time.Since(t1)
+		b.StopTimer()
+		// The two answer the same.
+		for _, kind := range []db.Kind{db.KindSHA256, db.KindSHA1, db.KindMD5, db.KindFilename} {
+			a, err1 := stores[0].Set("nsrl-" + string(kind))
+			c, err2 := stores[1].Set("nsrl-" + string(kind))
+			if err1 != nil || err2 != nil || a.Fingerprint != c.Fingerprint || a.Count != c.Count {
+				b.Fatalf("%s: delta gave %d keys %s, the import %d keys %s (%v, %v)", kind, a.Count, a.Fingerprint, c.Count, c.Fingerprint, err1, err2)
+			}
+		}
+	}
+	b.ReportMetric(tDelta.Seconds()/float64(b.N), "delta-s")
+	b.ReportMetric(tFull.Seconds()/float64(b.N), "import-s")
+	b.ReportMetric(tDelta.Seconds()/tFull.Seconds(), "delta/import")
+}
+
+func copyFileB(b *testing.B, from, to string) {
+	b.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		b.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		b.Fatal(err)
+	}
 }
