@@ -22,7 +22,10 @@ import (
 // release it came from and all of its packages, packed. The hash sets
 // (sha256, sha1, md5) of the release point at the file numbers:
 //
-//	xFFFFf   file number (uint32 BE) -> file entry (see encodeFile)
+//	xFFFFf   the number of a chunk's last file (uint32 BE) -> a chunk of
+//	         file entries, consecutive numbers (see fileChunk); a store
+//	         written before chunks has one entry per file number instead
+//	         (format 1, read as written)
 //	xFFFFp   package number (uint32 BE) -> JSON Package
 //	xSSSSk   the hash set's keys, chunked as every hash set's
 //	xSSSSi   chunk key -> the file number of each key of that chunk
@@ -90,7 +93,161 @@ const (
 	fileHasSize
 )
 
-const fileFormat = 1
+// fileFormat is the first byte of a file entry; fileChunkFormat that of
+// a chunk of them. A value of the 'f' bucket says which it is.
+const (
+	fileFormat      = 1
+	fileChunkFormat = 2
+)
+
+// A chunk of file entries is about one bbolt page: one put for some fifty
+// files of a release instead of one each (the put, not the encoding, was
+// an import's cost per file), and a lookup still decodes one entry. A
+// file whose entry alone is larger (thousands of packages) has a chunk of
+// its own.
+const (
+	fileChunkBytes = 4000 // value size the chunk stays under, so it fits a 4 KiB page with its key
+	fileChunkMax   = 128  // entries at most: a lookup walks this many lengths
+)
+
+// fileChunk collects the entries of consecutive files: format, count
+// (uvarint), each entry's length (uvarint), then the entries, each a
+// format 1 entry with its own checksum. Its key is its last file's number.
+type fileChunk struct {
+	lens    []byte // the uvarint lengths
+	entries []byte
+	n       int
+	last    uint32
+	val     []byte
+}
+
+func (c *fileChunk) size() int {
+	return 1 + binary.MaxVarintLen16 + len(c.lens) + len(c.entries)
+}
+
+// add appends file num's entry, first writing the chunk through put when
+// the entry would take it past its size.
+func (c *fileChunk) add(num uint32, enc []byte, put func(k, v []byte) error) error {
+	if c.n > 0 && (c.n == fileChunkMax || c.size()+len(enc)+binary.MaxVarintLen32 > fileChunkBytes) {
+		if err := c.flush(put); err != nil {
+			return err
+		}
+	}
+	c.lens = binary.AppendUvarint(c.lens, uint64(len(enc)))
+	c.entries = append(c.entries, enc...)
+	c.n++
+	c.last = num
+	return nil
+}
+
+func (c *fileChunk) flush(put func(k, v []byte) error) error {
+	if c.n == 0 {
+		return nil
+	}
+	v := append(c.val[:0], fileChunkFormat)
+	v = binary.AppendUvarint(v, uint64(c.n))
+	v = append(v, c.lens...)
+	v = append(v, c.entries...)
+	c.val = v
+	var k [4]byte
+	binary.BigEndian.PutUint32(k[:], c.last)
+	c.lens, c.entries, c.n = c.lens[:0], c.entries[:0], 0
+	return put(k[:], v)
+}
+
+// eachFileEntry calls fn with the number and entry of every file a value
+// of the 'f' bucket holds (k its key): a chunk's, or one entry of a
+// store written before chunks. Entries alias v and are not decoded.
+func eachFileEntry(k, v []byte, fn func(num uint32, entry []byte) error) error {
+	if len(k) != 4 || len(v) == 0 {
+		return fmt.Errorf("%w: file key %X", errBadRecord, k)
+	}
+	num := binary.BigEndian.Uint32(k)
+	switch v[0] {
+	case fileFormat:
+		return fn(num, v)
+	case fileChunkFormat:
+	default:
+		return fmt.Errorf("%w: format %d", errBadRecord, v[0])
+	}
+	n, w := binary.Uvarint(v[1:])
+	if w <= 0 || n == 0 || n > uint64(num) || n > uint64(len(v)) {
+		return fmt.Errorf("%w: chunk %d: count", errBadRecord, num)
+	}
+	lens := v[1+w:]
+	body := lens
+	// The lengths first, then the entries after them.
+	for i := uint64(0); i < n; i++ {
+		_, w := binary.Uvarint(body)
+		if w <= 0 {
+			return fmt.Errorf("%w: chunk %d: lengths", errBadRecord, num)
+		}
+		body = body[w:]
+	}
+	first := num - uint32(n) + 1
+	for i := uint64(0); i < n; i++ {
+		l, w := binary.Uvarint(lens)
+		lens = lens[w:]
+		if l > uint64(len(body)) {
+			return fmt.Errorf("%w: chunk %d: entry %d of %d bytes, %d left", errBadRecord, num, i, l, len(body))
+		}
+		if err := fn(first+uint32(i), body[:l]); err != nil {
+			return err
+		}
+		body = body[l:]
+	}
+	if len(body) != 0 {
+		return fmt.Errorf("%w: chunk %d: %d bytes after its entries", errBadRecord, num, len(body))
+	}
+	return nil
+}
+
+// fileEntryOf finds file num's entry in the value the 'f' bucket's cursor
+// found seeking num (k its key; nil when none): the chunk holding it, or
+// its own entry in a store written before chunks. nil when absent.
+func fileEntryOf(k, v []byte, num uint32) ([]byte, error) {
+	if len(k) != 4 || len(v) == 0 {
+		return nil, nil
+	}
+	last := binary.BigEndian.Uint32(k)
+	switch v[0] {
+	case fileFormat:
+		if last != num {
+			return nil, nil
+		}
+		return v, nil
+	case fileChunkFormat:
+	default:
+		return nil, fmt.Errorf("%w: format %d", errBadRecord, v[0])
+	}
+	n, w := binary.Uvarint(v[1:])
+	if w <= 0 || n == 0 || n > uint64(last) {
+		return nil, fmt.Errorf("%w: chunk %d: count", errBadRecord, last)
+	}
+	if num > last || uint64(last-num) >= n {
+		return nil, nil
+	}
+	idx := n - 1 - uint64(last-num)
+	b := v[1+w:]
+	var off, l uint64
+	for i := uint64(0); i < n; i++ {
+		x, w := binary.Uvarint(b)
+		if w <= 0 {
+			return nil, fmt.Errorf("%w: chunk %d: lengths", errBadRecord, last)
+		}
+		b = b[w:]
+		switch {
+		case i < idx:
+			off += x
+		case i == idx:
+			l = x
+		}
+	}
+	if off+l > uint64(len(b)) {
+		return nil, fmt.Errorf("%w: chunk %d: entry past its end", errBadRecord, last)
+	}
+	return b[off : off+l], nil
+}
 
 // Files starts the file store shared by the hash sets of this import
 // (sha256, sha1, md5; any may be nil) and the file names of names (nil for
@@ -266,6 +423,8 @@ func (fb *FileBuilder) write(ctx context.Context, iw *importWriter) error {
 		pnums   []uint32
 	)
 	ks := fb.keysInOrder(ctx, iw)
+	var chunk fileChunk
+	putFiles := func(k, v []byte) error { return w.put(string(idxFiles), k, v) }
 	flush := func() error {
 		if !started {
 			return nil
@@ -273,7 +432,7 @@ func (fb *FileBuilder) write(ctx context.Context, iw *importWriter) error {
 		fb.files++
 		binary.BigEndian.PutUint32(num[:], uint32(fb.files))
 		enc = binary.BigEndian.AppendUint32(enc, crc32.Checksum(enc, castagnoli))
-		if err := w.put(string(idxFiles), num[:], enc); err != nil {
+		if err := chunk.add(uint32(fb.files), enc, putFiles); err != nil {
 			return err
 		}
 		h := packed[1:] // the hashes the file has, in flag order
@@ -366,6 +525,9 @@ func (fb *FileBuilder) write(ctx context.Context, iw *importWriter) error {
 	})
 	if err == nil {
 		err = flush()
+	}
+	if err == nil {
+		err = chunk.flush(putFiles)
 	}
 	if err == nil && ks != nil {
 		err = ks.finish()
@@ -671,9 +833,14 @@ func (r *Reader) fillFileRecords(m *Match, key []byte) error {
 	}
 	var all [][]uint32
 	var nb [4]byte
+	fc := fb.Cursor()
 	for _, n := range nums {
 		binary.BigEndian.PutUint32(nb[:], n)
-		v := fb.Get(nb[:])
+		k, cv := fc.Seek(nb[:])
+		v, err := fileEntryOf(k, cv, n)
+		if err != nil {
+			return fmt.Errorf("db: set %s: file %d: %w", m.Set.Name, n, err)
+		}
 		if v == nil {
 			return fmt.Errorf("db: set %s: file %d missing", m.Set.Name, n)
 		}
@@ -853,7 +1020,12 @@ func checkFiles(tx *bolt.Tx, si SetInfo, seen map[uint32]bool) error {
 		return fmt.Errorf("db: check: set %s: file index or store missing", si.Name)
 	}
 	ob := indexBucket(tx, si.ID, idxOverflow)
-	files := uint64(fbk.Stats().KeyN)
+	// The last key is the last file's number, chunked or not (the
+	// store's own check below sees that every number up to it is there).
+	var files uint64
+	if k, _ := fbk.Cursor().Last(); len(k) == 4 {
+		files = uint64(binary.BigEndian.Uint32(k))
+	}
 	c := kb.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		iv := ib.Get(k)
@@ -887,12 +1059,18 @@ func checkFiles(tx *bolt.Tx, si SetInfo, seen map[uint32]bool) error {
 	fc := fbk.Cursor()
 	var want uint32 = 1
 	for k, v := fc.First(); k != nil; k, v = fc.Next() {
-		if len(k) != 4 || binary.BigEndian.Uint32(k) != want {
-			return fmt.Errorf("db: check: file store %d: file %X out of sequence", si.FilesID, k)
-		}
-		want++
-		if _, err := decodeFile(v); err != nil {
-			return fmt.Errorf("db: check: file store %d file %d: %w", si.FilesID, binary.BigEndian.Uint32(k), err)
+		err := eachFileEntry(k, v, func(num uint32, entry []byte) error {
+			if num != want {
+				return fmt.Errorf("file %d out of sequence (key %X), want %d", num, k, want)
+			}
+			want++
+			if _, err := decodeFile(entry); err != nil {
+				return fmt.Errorf("file %d: %w", num, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("db: check: file store %d: %w", si.FilesID, err)
 		}
 	}
 	return nil

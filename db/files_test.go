@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -29,7 +30,7 @@ func (f testFile) hashes() (s256, s1, m5 []byte) {
 
 // importRelease builds a release group from rows (content, name, segment,
 // package number) through the file store.
-func importRelease(t *testing.T, st *Store, group string, segments []string, npkgs int, rows func(add func(content string, name string, seg uint8, pkg uint32))) []SetInfo {
+func importRelease(t testing.TB, st *Store, group string, segments []string, npkgs int, rows func(add func(content string, name string, seg uint8, pkg uint32))) []SetInfo {
 	t.Helper()
 	ctx := context.Background()
 	var specs []SetSpec
@@ -386,4 +387,97 @@ func TestFileStoreKeysInOrderAndSorted(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A store written before file entries were chunked (one entry per file
+// number, format 1) answers, checks and fingerprints as the chunked one:
+// the fingerprint is of the files, however they are packed.
+func TestFileStoreReadsUnchunked(t *testing.T) {
+	st := openTest(t, Options{})
+	const files = 500
+	infos := importRelease(t, st, "nsrl", []string{"modern"}, 7, func(add func(string, string, uint8, uint32)) {
+		for i := 0; i < files; i++ {
+			for p := uint32(1); p <= 1+uint32(i%3); p++ {
+				add("file"+strconv.Itoa(i), "name"+strconv.Itoa(i)+".dll", 0, p)
+			}
+		}
+	})
+	answers := func() []string {
+		var out []string
+		st.View(func(r *Reader) error {
+			for i := 0; i < files; i++ {
+				_, s1, _ := testFile{content: "file" + strconv.Itoa(i)}.hashes()
+				ms, err := r.LookupHash(KindSHA1, s1, true)
+				if err != nil || len(ms) != 1 {
+					t.Fatalf("file %d: %v %+v", i, err, ms)
+				}
+				out = append(out, fmt.Sprintf("%s %d %v", ms[0].Records[0].FileName, ms[0].Records[0].FileSize, ms[0].Records[0].Packages))
+			}
+			return nil
+		})
+		return out
+	}
+	walk := func() []string {
+		var out []string
+		err := st.ReleaseFiles(context.Background(), infos[0], func(f *StoredFile) error {
+			out = append(out, fmt.Sprintf("%d %X %s %v", f.Number, f.SHA1, f.Entries[0].Name, f.Entries[0].Packages))
+			return nil
+		})
+		if err != nil || len(out) != files {
+			t.Fatalf("release files: %d, %v", len(out), err)
+		}
+		return out
+	}
+	chunked, walked := answers(), walk()
+	var chunks, entries int
+	err := st.Bolt().Update(func(tx *bolt.Tx) error {
+		b := indexBucket(tx, infos[0].FilesID, idxFiles)
+		type ent struct {
+			k, v []byte
+		}
+		var all []ent
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			chunks++
+			if err := eachFileEntry(k, v, func(num uint32, e []byte) error {
+				all = append(all, ent{binary.BigEndian.AppendUint32(nil, num), append([]byte(nil), e...)})
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		for k, _ := c.First(); k != nil; k, _ = c.First() {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		for _, e := range all {
+			entries++
+			if err := b.Put(e.k, e.v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chunks < 2 || chunks >= files/10 || entries != files {
+		t.Errorf("%d files in %d chunks, %d entries unpacked", files, chunks, entries)
+	}
+	if got := answers(); !slices.Equal(got, chunked) {
+		t.Errorf("unchunked store answers differ: first %q, want %q", got[0], chunked[0])
+	}
+	if got := walk(); !slices.Equal(got, walked) {
+		t.Errorf("unchunked store's files differ: first %q, want %q", got[0], walked[0])
+	}
+	if err := st.Check(); err != nil {
+		t.Errorf("check of the unchunked store: %v", err)
+	}
+	for _, si := range infos {
+		fp, err := st.Fingerprint(context.Background(), si.Name)
+		if err != nil || fp != si.Fingerprint {
+			t.Errorf("set %s: fingerprint %s %v, catalog %s", si.Name, fp, err, si.Fingerprint)
+		}
+	}
 }

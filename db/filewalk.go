@@ -91,28 +91,34 @@ func (s *Store) ReleaseFiles(ctx context.Context, set SetInfo, file func(f *Stor
 				k, v = c.Seek(next)
 			}
 			var f StoredFile
-			for n := 0; ; n++ {
+			for n := 0; ; {
 				if k == nil {
 					done = true
 					return nil
 				}
-				if n == walkChunk {
+				if n >= walkChunk { // files, at a chunk's end
 					next = append(next[:0], k...)
 					return nil
 				}
-				if len(k) != 4 {
-					return fmt.Errorf("file key %X: %w", k, errBadRecord)
-				}
-				d, err := decodeFile(v)
+				// A chunk of files, or one file of a store written
+				// before chunks.
+				err := eachFileEntry(k, v, func(num uint32, entry []byte) error {
+					d, err := decodeFile(entry)
+					if err != nil {
+						return fmt.Errorf("file %d: %w", num, err)
+					}
+					f = StoredFile{Number: num, SHA256: d.sha256, SHA1: d.sha1, MD5: d.md5, CRC32: d.crc, Size: d.size, Entries: f.Entries[:0]}
+					for _, e := range d.entries {
+						f.Entries = append(f.Entries, StoredEntry{Name: e.name, Special: e.special, Segment: e.segment, Packages: e.pkgs})
+					}
+					if err := file(&f); err != nil {
+						cbErr = err
+						return err
+					}
+					n++
+					return nil
+				})
 				if err != nil {
-					return fmt.Errorf("file %d: %w", binary.BigEndian.Uint32(k), err)
-				}
-				f = StoredFile{Number: binary.BigEndian.Uint32(k), SHA256: d.sha256, SHA1: d.sha1, MD5: d.md5, CRC32: d.crc, Size: d.size, Entries: f.Entries[:0]}
-				for _, e := range d.entries {
-					f.Entries = append(f.Entries, StoredEntry{Name: e.name, Special: e.special, Segment: e.segment, Packages: e.pkgs})
-				}
-				if err := file(&f); err != nil {
-					cbErr = err
 					return err
 				}
 				k, v = c.Next()

@@ -817,7 +817,41 @@ func fpStore(ctx context.Context, fs []*fpStream, tx *bolt.Tx, filesID uint32, w
 		for _, f := range fs {
 			f.section(x.sec)
 		}
+		if x.sec == 'F' {
+			if err := fpFiles(ctx, fs, b); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := fpPairs(ctx, fs, b, nil, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fpFiles streams a file store's entries as (file number, entry) pairs,
+// whether they are stored in chunks or one per number: the fingerprint is
+// of the release's files, not of how they were packed (a bundle's
+// manifest made before chunks still matches the set it builds).
+func fpFiles(ctx context.Context, fs []*fpStream, b *bolt.Bucket) error {
+	var nb [4]byte
+	n := 0
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if n++; n&0x3ff == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		err := eachFileEntry(k, v, func(num uint32, entry []byte) error {
+			binary.BigEndian.PutUint32(nb[:], num)
+			for _, f := range fs {
+				f.pair(nb[:], entry)
+			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 	}

@@ -14,7 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-func openTest(t *testing.T, opts Options) *Store {
+func openTest(t testing.TB, opts Options) *Store {
 	t.Helper()
 	st, err := Open(context.Background(), filepath.Join(t.TempDir(), "mm.db"), opts)
 	if err != nil {
