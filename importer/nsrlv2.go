@@ -222,13 +222,18 @@ func (j *job) v2Files(m *member, sink *nsrlSink) error {
 	}()
 	var addErr error
 	for b := range full {
+		// Package numbers are given here: the file store's package list
+		// is this goroutine's. A loop of its own, so that the lookups
+		// (a cache miss each, in a table of some 20,000 keys) overlap.
+		if addErr == nil {
+			for i := range b.rows {
+				b.rows[i].pkg = sink.pkgStr(b.pkgKeys[i])
+			}
+		}
 		for i := range b.rows {
 			if addErr != nil {
 				break
 			}
-			// Package numbers are given here: the file store's package
-			// list is this goroutine's.
-			b.rows[i].pkg = sink.pkgStr(b.pkgKeys[i])
 			addErr = sink.add(&b.rows[i])
 		}
 		if addErr != nil && stop != nil {
