@@ -107,7 +107,8 @@ func synthV2(b *testing.B, rows int, sha1Order bool) string {
 
 // BenchmarkNSRLv2Synth imports a synthetic RDS v2 release end to end
 // (MATCHMETA_BENCH_V2_ROWS lines of NSRLFile.txt, default 2M), its lines
-// in SHA-1 order as NIST ships them, and in no order:
+// in SHA-1 order as NIST ships them, and in no order. It reports the
+// process's peak RSS too (the target: 512 MiB whatever the release size):
 //
 //	go test ./importer -run '^$' -bench NSRLv2Synth -benchtime 1x
 func BenchmarkNSRLv2Synth(b *testing.B) {
@@ -142,6 +143,7 @@ func BenchmarkNSRLv2Synth(b *testing.B) {
 			}
 			b.ReportMetric(float64(lines)/b.Elapsed().Seconds(), "lines/s")
 			b.ReportMetric(float64(cpuTime()-c0)/float64(lines), "cpu-ns/line")
+			b.ReportMetric(peakRSS(), "peak-RSS-MiB")
 		})
 	}
 }
