@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -187,6 +188,15 @@ func (l *Local) History(ctx context.Context, limit int) ([]db.Event, error) {
 // Import runs a list import as a job and waits for it.
 func (l *Local) Import(ctx context.Context, req importer.Request, watch Watch) (*importer.Result, error) {
 	spec := JobSpec{Kind: "import", Title: "import " + req.Format + " " + req.Set, Sets: []string{req.Set}}
+	if req.Delta && len(req.Files) == 2 {
+		// The same job (an import that replaces the release), named for
+		// what it does: the jobs list and the status page show this.
+		script := req.Files[1]
+		if len(req.Names) > 1 && req.Names[1] != "" {
+			script = req.Names[1] // as the client named it, not the daemon's spool
+		}
+		spec.Title = "apply nsrl delta " + filepath.Base(script) + " to " + req.Set
+	}
 	return Run(ctx, l.jobs, spec, watch, func(ctx context.Context, tr *progress.Tracker) (*importer.Result, error) {
 		res, err := importer.Import(ctx, l.st, req, l.importOptions(tr))
 		if err != nil && errors.Is(err, context.Canceled) {
