@@ -141,6 +141,16 @@ func (j *job) nsrlDelta() error {
 		return err
 	}
 	j.log.Info("nsrl delta: script ran on the base", "script", shownScript, "statements", j.res.Lines, "elapsed", time.Since(t0))
+	// A script that dropped FILE took the triggers with it, one that
+	// renamed it took them along to the new name: what they captured
+	// would not be all it changed.
+	var onFile int
+	if err := conn.QueryRowContext(j.ctx, "SELECT count(*) FROM sqlite_temp_master WHERE type = 'trigger' AND name LIKE 'matchmeta_delta_%' AND tbl_name = ? COLLATE NOCASE", v.names["FILE"]).Scan(&onFile); err != nil {
+		return fmt.Errorf("importer: %s: base %s: %w", what, v.path, err)
+	}
+	if onFile != 3 {
+		return db.Errorf(db.ErrorInvalid, "importer: %s: the script replaces the FILE table rather than changing its rows: apply it with sqlite3 (sqlite3 BASE.db < DELTA.sql) and import the result; nothing applied", what)
+	}
 	after, err := j.v3Versions(v)
 	if err != nil {
 		return err

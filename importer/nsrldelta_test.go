@@ -36,6 +36,12 @@ func deltaScript(version, segment string) string {
 	fmt.Fprintf(&b, "DELETE FROM FILE WHERE sha256 = '%s';\n", genHex(64, 5))
 	fmt.Fprintf(&b, "DELETE FROM FILE WHERE sha256 = '%s' /* two rows in a row */ ; DELETE FROM FILE WHERE sha256 = '%s';\n", genHex(64, 6), genHex(64, 7))
 	fmt.Fprintf(&b, "UPDATE FILE SET file_name = 'renamed.bin' WHERE sha256 = '%s';\n", genHex(64, 9))
+	// A row replaced by itself (its delete fires with recursive
+	// triggers), one ignored, and a row added then removed again.
+	for _, verb := range []string{"INSERT OR REPLACE", "INSERT OR IGNORE"} {
+		fmt.Fprintf(&b, "%s INTO FILE VALUES ('%s', '%s', '%s', '0000ABCD', 'gen12.bin', 12, 100);\n", verb, genHex(64, 12), genHex(40, 12), genHex(32, 12))
+	}
+	fmt.Fprintf(&b, "INSERT INTO FILE VALUES ('%s', '%s', '%s', '0000ABCD', 'gone.bin', 1, 100);\nDELETE FROM FILE WHERE file_name = 'gone.bin';\n", genHex(64, 99999), genHex(40, 99999), genHex(32, 99999))
 	fmt.Fprintf(&b, "UPDATE FILE SET package_id = 300 WHERE sha256 = '%s';\n", upper(sum256("gimp")))
 	b.WriteString("UPDATE PKG SET name = 'GIMP 3' WHERE package_id = 200;\n")
 	b.WriteString("DELETE FROM VERSION;\n")
@@ -277,9 +283,11 @@ func TestNSRLDeltaRefused(t *testing.T) {
 		{"base rows not the stored ones", foreign, f.delta, db.ErrBaseMismatch, []string{"not in the stored release", "not imported from this base"}},
 		{"delta not the next quarter", f.base, write("RDS_2024.12.1_modern_minimal_delta.sql", strings.Split(good, "DELETE FROM VERSION")[0]+"COMMIT;\n"), db.ErrBaseMismatch, []string{"2024.12.1", "does not follow"}},
 		{"name and VERSION disagree", f.base, write("RDS_2024.09.1_modern_minimal_delta.sql", good), db.ErrBaseMismatch, []string{"named for version 2024.09.1", "makes version 2024.06.1"}},
-		{"bad statement", f.base, write("RDS_2024.06.1_modern_minimal_delta.sql", strings.Replace(good, "UPDATE PKG SET", "UPDATE PKG SETT", 1)), nil, []string{"RDS_2024.06.1_modern_minimal_delta.sql line 10", "UPDATE PKG SETT", "nothing applied"}},
+		{"bad statement", f.base, write("RDS_2024.06.1_modern_minimal_delta.sql", strings.Replace(good, "UPDATE PKG SET", "UPDATE PKG SETT", 1)), nil, []string{"RDS_2024.06.1_modern_minimal_delta.sql line 14", "UPDATE PKG SETT", "nothing applied"}},
 		{"unterminated string", f.base, write("bad-quote.sql", "BEGIN;\nINSERT INTO PKG VALUES (1, 'oops);\n"), nil, []string{"bad-quote.sql line 2", "never closed"}},
 		{"rollback in the script", f.base, write("rb.sql", "BEGIN;\nDELETE FROM FILE;\nROLLBACK;\n"), nil, []string{"rb.sql line 3", "rolls back"}},
+		{"FILE renamed and made again", f.base, write("rename/RDS_2024.06.1_modern_minimal_delta.sql", "BEGIN;\nALTER TABLE FILE RENAME TO OLD_FILE;\nCREATE TABLE FILE AS SELECT * FROM OLD_FILE;\nCOMMIT;\n"), nil, []string{"replaces the FILE table", "nothing applied"}},
+		{"FILE dropped and made again", f.base, write("drop/RDS_2024.06.1_modern_minimal_delta.sql", "BEGIN;\nCREATE TABLE KEEP AS SELECT * FROM FILE;\nDROP TABLE FILE;\nCREATE TABLE FILE AS SELECT * FROM KEEP;\nCOMMIT;\n"), nil, []string{"replaces the FILE table", "nothing applied"}},
 		{"shell command", f.base, write("dot.sql", ".bail on\nDELETE FROM FILE;\n"), nil, []string{"dot.sql line 1", "shell command"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -407,4 +415,19 @@ func FuzzSQLSplitter(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A base left with a hot journal (a delta's run killed before its
+// rollback) is not read as it is: the immutable open would ignore the
+// journal and read a half-changed file.
+func TestNSRLv3HotJournalRefused(t *testing.T) {
+	dir := t.TempDir()
+	p := makeMinimal(t, dir)
+	if err := os.WriteFile(p+"-journal", []byte("not empty"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := run(t, dbtest.Open(t), Request{Format: FormatNSRL, Set: "nsrl", Files: []string{p}})
+	if err == nil || !strings.Contains(err.Error(), "hot journal") || !strings.Contains(err.Error(), "sqlite3") {
+		t.Fatalf("got %v, want a hot journal refused", err)
+	}
 }
