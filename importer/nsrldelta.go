@@ -475,6 +475,9 @@ func (j *job) deltaRun(conn *sql.Conn, script, shown string) error {
 		case "BEGIN", "COMMIT", "END":
 			continue // the transaction is ours
 		case "ROLLBACK":
+			if f := strings.Fields(strings.ToUpper(strings.TrimSuffix(stmt.Text, ";"))); len(f) > 2 && (f[1] == "TO" || f[2] == "TO") {
+				break // ROLLBACK TO a savepoint of the script's own
+			}
 			return bad(stmt.Line, fmt.Errorf("the script rolls back (%s)", clip([]byte(stmt.Text))))
 		case "":
 			if strings.HasPrefix(stmt.Text, ".") {

@@ -44,6 +44,7 @@ func deltaScript(version, segment string) string {
 	fmt.Fprintf(&b, "INSERT INTO FILE VALUES ('%s', '%s', '%s', '0000ABCD', 'gone.bin', 1, 100);\nDELETE FROM FILE WHERE file_name = 'gone.bin';\n", genHex(64, 99999), genHex(40, 99999), genHex(32, 99999))
 	fmt.Fprintf(&b, "UPDATE FILE SET package_id = 300 WHERE sha256 = '%s';\n", upper(sum256("gimp")))
 	b.WriteString("UPDATE PKG SET name = 'GIMP 3' WHERE package_id = 200;\n")
+	b.WriteString("SAVEPOINT s1;\nDELETE FROM PKG WHERE package_id = 200;\nROLLBACK TO s1;\nRELEASE s1;\n")
 	b.WriteString("DELETE FROM VERSION;\n")
 	fmt.Fprintf(&b, "INSERT INTO VERSION VALUES ('%s', '%s', '2024-06-01', '2024-06-05', 'RDS %s minimal test, June');\n", version, segment, segment)
 	b.WriteString("COMMIT;\n")
