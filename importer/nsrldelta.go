@@ -104,6 +104,13 @@ func (j *job) nsrlDelta() error {
 	if len(before) > 0 {
 		baseVersion, baseSet = before[0].version, strings.ToLower(strings.TrimSpace(before[0].buildSet))
 	}
+	if named != nil && baseVersion != g.Version && g.Version == named[1]+"."+named[2]+"."+named[3] {
+		// Applied already (a run that was interrupted after its commit,
+		// or a second run): the release is the version the delta makes.
+		j.warn("release %s is at version %s already, the version %s makes from %s; nothing applied", j.req.Set, g.Version, filepath.Base(shownScript), baseVersion)
+		j.res.Sets = g.Sets
+		return nil
+	}
 	if baseVersion != g.Version {
 		return fmt.Errorf("importer: %s: %w: the base %s is release version %q, the stored release %s is version %q; the delta applies to its own base only", what, db.ErrBaseMismatch, v.path, baseVersion, j.req.Set, g.Version)
 	}

@@ -314,14 +314,24 @@ func TestNSRLDeltaRefused(t *testing.T) {
 			}
 		})
 	}
-	// The stored release of another version: its sets say 2024.03.1, the
-	// base is right, but the store was moved on meanwhile.
+	// Applied, then applied again: the release is the version the delta
+	// makes already, so nothing changes and the run says so.
 	if _, err := f.apply(t, f.base, f.delta); err != nil {
 		t.Fatal(err)
 	}
 	state, b0 := storeState(t, f.st)
-	if _, err := f.apply(t, f.base, f.delta); !errors.Is(err, db.ErrBaseMismatch) || !strings.Contains(err.Error(), `version "2024.06.1"`) {
-		t.Errorf("second apply: %v", err)
+	res, err := f.apply(t, f.base, f.delta)
+	if err != nil || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "at version 2024.06.1 already") {
+		t.Errorf("second apply: %v %+v", err, res)
+	}
+	if s, b := storeState(t, f.st); s != state || b != b0 {
+		t.Error("the database changed")
+	}
+	// A delta for the quarter after that, made against 2024.03.1's base:
+	// the stored release moved on.
+	next := write("RDS_2024.09.1_modern_minimal_delta.sql", strings.Split(good, "DELETE FROM VERSION")[0]+"COMMIT;\n")
+	if _, err := f.apply(t, f.base, next); !errors.Is(err, db.ErrBaseMismatch) || !strings.Contains(err.Error(), `version "2024.06.1"`) {
+		t.Errorf("a base the release moved on from: %v", err)
 	}
 	if s, b := storeState(t, f.st); s != state || b != b0 {
 		t.Error("the database changed")

@@ -229,6 +229,32 @@ func TestCrashOperations(t *testing.T) {
 				return crashRun(ctx, dir, "import", "nsrl", "DIR/RDS_2026.09.1_modern_minimal.db", "--set", "nsrl", "--class", "known")
 			},
 		},
+		{
+			// Killed inside the script's run, the base is left with a hot
+			// journal, which SQLite rolls back when the next run opens it.
+			Name: "apply-nsrl-delta",
+			Setup: func(t testing.TB, dir string) {
+				crashBase(t, dir)
+				makeRDSv3(t, filepath.Join(dir, "RDS_2026.09.1_modern_minimal.db"), 5000)
+				crashMust(t, dir, "import", "nsrl", "DIR/RDS_2026.09.1_modern_minimal.db", "--set", "nsrl", "--class", "known")
+				var b strings.Builder
+				b.WriteString("BEGIN TRANSACTION;\n")
+				up := func(s string) string { h := sha256.Sum256([]byte(s)); return strings.ToUpper(hex.EncodeToString(h[:])) }
+				for i := 0; i < 50; i++ {
+					fmt.Fprintf(&b, "DELETE FROM FILE WHERE sha256 = '%s';\n", up(fmt.Sprint("rds-", i*97)))
+					h1, h5 := sha1.Sum([]byte(fmt.Sprint("new-", i))), md5.Sum([]byte(fmt.Sprint("new-", i)))
+					fmt.Fprintf(&b, "INSERT INTO FILE(sha256,sha1,md5,crc32,file_name,file_size,package_id) VALUES('%s','%X','%X','0000ABCD','new-%d.dll',%d,100);\n", up(fmt.Sprint("new-", i)), h1, h5, i, i)
+				}
+				b.WriteString("UPDATE VERSION SET version = '2026.12.1';\nCOMMIT;\n")
+				if err := os.WriteFile(filepath.Join(dir, "RDS_2026.12.1_modern_minimal_delta.sql"), []byte(b.String()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			},
+			Run: func(ctx context.Context, dir string) error {
+				return crashRun(ctx, dir, "import", "nsrl", "--delta", "DIR/RDS_2026.12.1_modern_minimal_delta.sql", "DIR/RDS_2026.09.1_modern_minimal.db", "--set", "nsrl", "--class", "known")
+			},
+			ResumeFile: func(f string) bool { return f == "RDS_2026.09.1_modern_minimal.db-journal" },
+		},
 		keysOp(),
 		compactOp(),
 		bundleOp("bundle-apply-full", false),
