@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -332,8 +331,7 @@ func (s *Server) apiImport(c echo.Context) error {
 	ctx := r.Context()
 	// A read blocked on a slow upload does not see ctx: cut it.
 	rc := http.NewResponseController(w)
-	stopRead := context.AfterFunc(ctx, func() { rc.SetReadDeadline(time.Now()) })
-	defer stopRead()
+	defer cutReadsOnDone(ctx, rc)()
 
 	sp := &spool{s: s, peer: peerOf(ctx)}
 	defer sp.remove()

@@ -73,8 +73,27 @@ func longJob(c echo.Context) func() {
 		rc.SetReadDeadline(time.Time{})
 		rc.SetWriteDeadline(time.Time{})
 	}
-	stop := context.AfterFunc(c.Request().Context(), func() { rc.SetReadDeadline(time.Now()) })
-	return func() { stop() }
+	return cutReadsOnDone(c.Request().Context(), rc)
+}
+
+// cutReadsOnDone sets rc's read deadline to now when ctx ends, so a read
+// blocked on a gone client returns. The returned func, called before the
+// handler returns, also waits for a cut already under way: echo reuses the
+// handler's Response for the next request once it returns, and a late
+// cut would read it while it is reset (go test -race ./cmd/matchmeta,
+// TestPipedImportInterrupts) and could set the deadline of another
+// request's connection.
+func cutReadsOnDone(ctx context.Context, rc *http.ResponseController) func() {
+	done := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(done)
+		rc.SetReadDeadline(time.Now())
+	})
+	return sync.OnceFunc(func() {
+		if !stop() {
+			<-done // the cut started (this is the one call of stop)
+		}
+	})
 }
 
 // checkFiles applies the rule above to the files a caller wants read and
