@@ -104,6 +104,25 @@ func (p *Progress) Watch(ev progress.Event) {
 	}
 }
 
+// Writer is w for text that other goroutines of the job write beside the
+// progress (the block scan's summary of an acquisition): each write holds
+// the lock the progress lines are written under, as an io.Writer need not
+// take writes from two goroutines at once. A nil *Progress discards.
+func (p *Progress) Writer() io.Writer {
+	if p == nil {
+		return io.Discard
+	}
+	return progressWriter{p}
+}
+
+type progressWriter struct{ p *Progress }
+
+func (w progressWriter) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	return w.p.w.Write(b)
+}
+
 // Line is the status line of the last event shown.
 func (p *Progress) Line() string {
 	if p == nil {
