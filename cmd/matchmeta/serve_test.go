@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -62,7 +63,11 @@ func startDaemon(t *testing.T, env map[string]string, args ...string) *runningDa
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &runningDaemon{stop: cancel, exit: make(chan int, 1), stderr: &syncBuf{}, env: env}
 	ready := make(chan string, 1)
-	m := &Main{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: d.stderr, Getenv: func(k string) string { return env[k] },
+	// The daemon gets its own copy, fixed at start as a process's
+	// environment is: tests go on setting the map for the CLI runs they
+	// make (a password), while the daemon reads it (the watchdog).
+	denv := maps.Clone(env)
+	m := &Main{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: d.stderr, Getenv: func(k string) string { return denv[k] },
 		Ready: func(addr string) { ready <- addr }}
 	m.OnJobStart = func(ctx context.Context) {
 		if h := d.hook.Load(); h != nil {
