@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/matchmeta/matchmeta/cmd/matchmeta/command"
+	"github.com/matchmeta/matchmeta/cmd/matchmeta/render"
 
 	"github.com/matchmeta/matchmeta/db"
 )
@@ -48,6 +49,7 @@ var helpFS embed.FS
 // returns the exit status.
 func (m *Main) Run(ctx context.Context, args []string) int {
 	help, _ := fs.Sub(helpFS, "help")
+	m.Stderr = render.SyncWriter(m.Stderr) // a job's logger and its caller's progress both write it
 	t := command.Table{Program: "matchmeta", Title: "matchmeta: known-file lookups for forensic labs", Commands: m.commands(), Help: help,
 		DBFlag: m.dbFlag, Stdout: m.Stdout, Stderr: m.Stderr}
 	return t.Run(ctx, args)

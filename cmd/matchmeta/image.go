@@ -103,7 +103,6 @@ func (m *Main) imageAcquireCmd(changed bool) func(fs *pflag.FlagSet) command.Run
 					// The lines go to --scan-output (opened by whoever runs
 					// the job), else to this terminal when the job runs
 					// here; a daemon keeps them in the job's report only.
-					// The scan writes its summary from its goroutine: under p's lock.
 					req.ScanOut, req.ScanSummary = m.Stdout, p.Writer()
 				}
 				var err error

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -186,4 +187,25 @@ func (l logWriter) Write(b []byte) (int, error) {
 		p.drawLocked()
 	}
 	return n, err
+}
+
+// SyncWriter is w made safe for writes from several goroutines (a job's
+// own logger and the progress lines of its caller both write stderr). An
+// *os.File is already: it is returned as is, so a terminal stays one.
+func SyncWriter(w io.Writer) io.Writer {
+	if _, ok := w.(*os.File); ok || w == nil {
+		return w
+	}
+	return &syncWriter{w: w}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
 }
