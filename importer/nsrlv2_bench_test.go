@@ -113,14 +113,7 @@ func synthV2(b *testing.B, rows int, sha1Order bool) string {
 //
 //	go test ./importer -run '^$' -bench NSRLv2Synth -benchtime 1x
 func BenchmarkNSRLv2Synth(b *testing.B) {
-	n := 2_000_000
-	if s := os.Getenv("MATCHMETA_BENCH_V2_ROWS"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v <= 0 {
-			b.Fatalf("MATCHMETA_BENCH_V2_ROWS=%q: want a positive number", s)
-		}
-		n = v
-	}
+	n := benchRows(b, "MATCHMETA_BENCH_V2_ROWS", 2_000_000)
 	// The memory limit cmd/matchmeta runs with (its main sets it): without
 	// it the garbage of a run may grow as large as the sort buffers, and
 	// the peak RSS would not be the one a lab sees.

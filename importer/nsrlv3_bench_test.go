@@ -102,14 +102,7 @@ func synthV3(b *testing.B, rows int) string {
 //
 //	go test ./importer -run '^$' -bench NSRLv3Synth -benchtime 1x
 func BenchmarkNSRLv3Synth(b *testing.B) {
-	n := 1 << 20
-	if s := os.Getenv("MATCHMETA_BENCH_V3_ROWS"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v <= 0 {
-			b.Fatalf("MATCHMETA_BENCH_V3_ROWS=%q: want a positive number", s)
-		}
-		n = v
-	}
+	n := benchRows(b, "MATCHMETA_BENCH_V3_ROWS", 1<<20)
 	path := synthV3(b, n)
 	st, err := db.Open(context.Background(), filepath.Join(b.TempDir(), "mm.db"), db.Options{})
 	if err != nil {
@@ -191,14 +184,7 @@ func synthDelta(b *testing.B, dir string, rows int, pct float64) string {
 //
 //	go test ./importer -run '^$' -bench NSRLDeltaVsImport -benchtime 1x
 func BenchmarkNSRLDeltaVsImport(b *testing.B) {
-	n := 1 << 20
-	if s := os.Getenv("MATCHMETA_BENCH_V3_ROWS"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v <= 0 {
-			b.Fatalf("MATCHMETA_BENCH_V3_ROWS=%q: want a positive number", s)
-		}
-		n = v
-	}
+	n := benchRows(b, "MATCHMETA_BENCH_V3_ROWS", 1<<20)
 	pct := 1.0
 	if s := os.Getenv("MATCHMETA_BENCH_DELTA_PCT"); s != "" {
 		v, err := strconv.ParseFloat(s, 64)
@@ -309,4 +295,18 @@ func copyFileB(b *testing.B, from, to string) {
 	if err := out.Close(); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// benchRows is the positive number in the environment variable name, def
+// when it is unset.
+func benchRows(b *testing.B, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v <= 0 {
+		b.Fatalf("%s=%q: want a positive number", name, s)
+	}
+	return v
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/dbtest"
 )
 
 // exportStore has an NSRL-like group (SHA-1 and MD5 sets), a known-bad
@@ -23,16 +24,7 @@ import (
 func exportStore(t *testing.T) (*db.Store, []string, []string) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := db.Open(ctx, filepath.Join(t.TempDir(), "mm.db"), db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Check(); err != nil {
-			t.Errorf("integrity: %v", err)
-		}
-		st.Close()
-	})
+	st := dbtest.Open(t)
 	imp, err := st.BeginImport(ctx, []db.SetSpec{
 		{Name: "nsrl-sha1", Kind: db.KindSHA1, Class: db.ClassKnown, Provenance: db.Provenance{Source: "NSRL", Version: "2026.09.1"}, Group: "nsrl"},
 		{Name: "nsrl-md5", Kind: db.KindMD5, Class: db.ClassKnown, Provenance: db.Provenance{Source: "NSRL", Version: "2026.09.1"}, Group: "nsrl"},

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/matchmeta/matchmeta/db"
+	"github.com/matchmeta/matchmeta/db/dbtest"
 	"github.com/matchmeta/matchmeta/db/progress"
 	"github.com/matchmeta/matchmeta/importer"
 	"github.com/matchmeta/matchmeta/importer/bloom"
@@ -41,16 +42,7 @@ func startDaemon(t *testing.T, cfg remote.Config) *daemon {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := db.Open(ctx, filepath.Join(dir, "mm.db"), db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Check(); err != nil {
-			t.Errorf("integrity: %v", err)
-		}
-		st.Close()
-	})
+	st := dbtest.Open(t)
 	log := slog.New(slog.DiscardHandler)
 	local, err := service.NewLocal(service.Config{Store: st, Logger: log, Version: "test"})
 	if err != nil {
