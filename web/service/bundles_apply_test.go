@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -147,5 +148,79 @@ func TestBundleApplyWhileCopying(t *testing.T) {
 	}
 	if si, err := st.Set("big"); err != nil || si.Count != lines {
 		t.Errorf("big after a whole copy: %+v %v", si, err)
+	}
+}
+
+// TestBundleRecordsFileSHA256: the SHA-256 recorded for an applied bundle
+// and reported by verify is the whole file's, trailing padding included,
+// however the file arrives: copied from a path, streamed in as a body,
+// spooled by the daemon, or only verified. The history's record of an
+// applied bundle carried none before: it was published before apply set it.
+func TestBundleRecordsFileSHA256(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	var sb strings.Builder
+	for i := 0; i < 5000; i++ {
+		sb.WriteString(keyHex(i) + "\n")
+	}
+	list := filepath.Join(dir, "list.txt")
+	if err := os.WriteFile(list, []byte(sb.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(name, compression string, pad int) (string, string) {
+		out := filepath.Join(dir, name+".mmbundle")
+		if _, err := CreateBundle(ctx, BundleCreateRequest{Out: out, Producer: "lab", Sequence: 1, Compression: compression,
+			Datasets: []BundleSpecEntry{{Set: "s", Kind: db.KindSHA256, Class: db.ClassKnown, Files: []string{list}}}}, nil, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw = append(raw, make([]byte, pad)...) // more zero blocks after the archive's end
+		if err := os.WriteFile(out, raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return out, fmt.Sprintf("%x", sha256.Sum256(raw))
+	}
+	for _, bc := range []struct {
+		name, compression string
+		pad               int
+	}{{"zstd", "", 0}, {"padded", "none", 3 * 512 * 20}} {
+		file, want := mk(bc.name, bc.compression, bc.pad)
+		for _, how := range []string{"file", "body", "spooled", "verify"} {
+			t.Run(bc.name+"/"+how, func(t *testing.T) {
+				l, _ := bundleLocal(t, t.TempDir())
+				req := BundleApplyRequest{File: file}
+				switch how {
+				case "body":
+					f, err := os.Open(file)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer f.Close()
+					req.Body = f
+				case "spooled":
+					req.Spooled = file
+				case "verify":
+					v, err := l.BundleVerify(ctx, req)
+					if err != nil || v.SHA256 != want {
+						t.Fatalf("verify: sha256 %s, err %v; want %s", v.SHA256, err, want)
+					}
+					return
+				}
+				rec, err := l.BundleApply(ctx, req, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				h, err := l.BundleHistory(ctx, 0)
+				if err != nil || len(h.Bundles) != 1 {
+					t.Fatalf("history: %+v %v", h.Bundles, err)
+				}
+				if got := []string{rec.SHA256, h.Bundles[0].SHA256}; got[0] != want || got[1] != want {
+					t.Errorf("sha256 (returned, recorded) %v, want %s", got, want)
+				}
+			})
+		}
 	}
 }

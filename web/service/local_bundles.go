@@ -393,6 +393,9 @@ func (a *bundleApplier) applyLocked(ctx context.Context, path string, req Bundle
 			return b, fail(bundle.ReasonMismatch, "set %s: fingerprint %s after applying, the manifest says %s", d.Set, st.got.Fingerprint, d.Fingerprint)
 		}
 	}
+	// The history's record of an applied bundle is the one published:
+	// apply sets these on its copy only after this returns.
+	rec.SHA256, rec.KeyID = b.SHA256, b.KeyID
 	tr.Begin("publish", ename, "", 0, 0)
 	published = true // Publish aborts the stage itself on error
 	if _, err := stage.Publish(ctx, rec); err != nil {
