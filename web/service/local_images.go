@@ -128,9 +128,20 @@ func (im *Imaging) CachedStatus(ctx context.Context) imager.Status {
 	return im.status
 }
 
+// operationDetectTimeout bounds the credential check of an imaging
+// operation (the status check keeps imager's default).
+const operationDetectTimeout = 10 * time.Second
+
 // api refuses at once, naming why, when there are no credentials.
 func (im *Imaging) api(ctx context.Context, c imager.Config) (imager.API, imager.Status, string, error) {
 	c = im.merge(c)
+	if c.DetectTimeout <= 0 {
+		// The status check's 1.5 s bound keeps the page quick; an operation
+		// the user asked for waits longer: on a loaded machine reading the
+		// environment and the shared files alone took longer than that
+		// (instance metadata is off unless configured).
+		c.DetectTimeout = operationDetectTimeout
+	}
 	st := imager.Detect(ctx, c)
 	if !st.Available {
 		return nil, st, "", db.Errorf(db.ErrorInvalid, "%s: %s", st, st.Reason)
