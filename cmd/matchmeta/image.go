@@ -103,7 +103,7 @@ func (m *Main) imageAcquireCmd(changed bool) func(fs *pflag.FlagSet) command.Run
 					// The lines go to --scan-output (opened by whoever runs
 					// the job), else to this terminal when the job runs
 					// here; a daemon keeps them in the job's report only.
-					req.ScanOut, req.ScanSummary = m.Stdout, p.Writer()
+					req.ScanOut, req.ScanSummary = m.Stdout, p.LogWriter()
 				}
 				var err error
 				rep, err = svc.ImageAcquire(ctx, req, p.Watch)

@@ -105,25 +105,6 @@ func (p *Progress) Watch(ev progress.Event) {
 	}
 }
 
-// Writer is w for text that other goroutines of the job write beside the
-// progress (the block scan's summary of an acquisition): each write holds
-// the lock the progress lines are written under, as an io.Writer need not
-// take writes from two goroutines at once. A nil *Progress discards.
-func (p *Progress) Writer() io.Writer {
-	if p == nil {
-		return io.Discard
-	}
-	return progressWriter{p}
-}
-
-type progressWriter struct{ p *Progress }
-
-func (w progressWriter) Write(b []byte) (int, error) {
-	w.p.mu.Lock()
-	defer w.p.mu.Unlock()
-	return w.p.w.Write(b)
-}
-
 // Line is the status line of the last event shown.
 func (p *Progress) Line() string {
 	if p == nil {
@@ -167,9 +148,12 @@ func (p *Progress) Close() {
 	p.logLocked("phase done", p.last)
 }
 
-// LogWriter returns a writer for log output that shares the terminal with
-// the status line: the line is cleared before the text and drawn again
-// after it. Off a terminal it writes straight through.
+// LogWriter returns a writer for log output, or any text a job's other
+// goroutines write beside the progress (the block scan's summary of an
+// acquisition), that shares the terminal with the status line: writes
+// hold the lock the status line is drawn under, and on a terminal the
+// line is cleared before the text and drawn again after it. Off a
+// terminal it writes straight through.
 func (p *Progress) LogWriter() io.Writer { return logWriter{p} }
 
 type logWriter struct{ p *Progress }
