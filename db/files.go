@@ -170,11 +170,10 @@ func eachFileEntry(k, v []byte, fn func(num uint32, entry []byte) error) error {
 	default:
 		return fmt.Errorf("%w: format %d", errBadRecord, v[0])
 	}
-	n, w := binary.Uvarint(v[1:])
-	if w <= 0 || n == 0 || n > uint64(num) || n > uint64(len(v)) {
-		return fmt.Errorf("%w: chunk %d: count", errBadRecord, num)
+	n, lens, err := chunkCount(v, num)
+	if err != nil {
+		return err
 	}
-	lens := v[1+w:]
 	body := lens
 	// The lengths first, then the entries after them.
 	for i := uint64(0); i < n; i++ {
@@ -202,6 +201,17 @@ func eachFileEntry(k, v []byte, fn func(num uint32, entry []byte) error) error {
 	return nil
 }
 
+// chunkCount reads the entry count of chunk v (keyed by its last file,
+// last) and returns it with the bytes after it: the lengths, then the
+// entries.
+func chunkCount(v []byte, last uint32) (uint64, []byte, error) {
+	n, w := binary.Uvarint(v[1:])
+	if w <= 0 || n == 0 || n > uint64(last) || n > uint64(len(v)) {
+		return 0, nil, fmt.Errorf("%w: chunk %d: count", errBadRecord, last)
+	}
+	return n, v[1+w:], nil
+}
+
 // fileEntryOf finds file num's entry in the value the 'f' bucket's cursor
 // found seeking num (k its key; nil when none): the chunk holding it, or
 // its own entry in a store written before chunks. nil when absent.
@@ -220,15 +230,14 @@ func fileEntryOf(k, v []byte, num uint32) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("%w: format %d", errBadRecord, v[0])
 	}
-	n, w := binary.Uvarint(v[1:])
-	if w <= 0 || n == 0 || n > uint64(last) {
-		return nil, fmt.Errorf("%w: chunk %d: count", errBadRecord, last)
+	n, b, err := chunkCount(v, last)
+	if err != nil {
+		return nil, err
 	}
 	if num > last || uint64(last-num) >= n {
 		return nil, nil
 	}
 	idx := n - 1 - uint64(last-num)
-	b := v[1+w:]
 	var off, l uint64
 	for i := uint64(0); i < n; i++ {
 		x, w := binary.Uvarint(b)
