@@ -382,9 +382,12 @@ func deltaVersion(before, after []v3VersionRow, named []string, given string) (v
 	return nameVersion, base.desc, nil
 }
 
+// releaseVersion is NIST's YYYY.MM.N release version.
+var releaseVersion = regexp.MustCompile(`^([0-9]{4})\.([0-9]{2})\.[0-9]+$`)
+
 // nextQuarter is "YYYY.MM." of the quarter after a YYYY.MM.N version.
 func nextQuarter(v string) (string, bool) {
-	m := regexp.MustCompile(`^([0-9]{4})\.([0-9]{2})\.[0-9]+$`).FindStringSubmatch(v)
+	m := releaseVersion.FindStringSubmatch(v)
 	if m == nil {
 		return "", false
 	}
@@ -641,8 +644,9 @@ func storedRowKey(sha256, sha1, md5, crc []byte, size int64, name []byte, pkg st
 // removedRows is the set of rows a delta removed, by a 128-bit digest of
 // each: the first 8 bytes of the file's first hash and a 64-bit FNV-1a of
 // the whole row. Two rows of one file collide with chance 2^-64, rows of
-// different files only when their hashes share 8 bytes too; so the set is
-// exact for any release. It holds 16 bytes a row, sorted, and a bitmap of
+// different files only when their hashes share 8 bytes too: a stored row
+// is taken for a removed one by mistake with that chance, which no
+// release comes near (an exact set of row descriptions grew too large). It holds 16 bytes a row, sorted, and a bitmap of
 // the files' first hash bits that most stored rows are turned away by
 // before any search (a quarter's delta can remove millions of rows).
 type removedRows struct {

@@ -250,17 +250,14 @@ func (j *job) v3Packages(v *v3DB) (map[string]db.Package, error) {
 // v3Version reads the VERSION table: version, description and build set
 // (the segment: modern, legacy, android, ios).
 func (j *job) v3Version(v *v3DB) (version, desc, buildSet string) {
-	if !v.has("VERSION") {
-		return "", "", ""
-	}
-	err := v.queryStrings(j.ctx, "VERSION", [][]string{{"version"}, {"description"}, {"build_set"}}, func(s []sql.NullString) error {
-		if version == "" {
-			version, desc, buildSet = s[0].String, s[1].String, s[2].String
-		}
-		return nil
-	})
+	rows, err := j.v3Versions(v)
 	if err != nil {
 		j.warn("nsrl v3 %s: VERSION table unreadable: %v", v.path, err)
+	}
+	for _, r := range rows {
+		if version == "" {
+			version, desc, buildSet = r.version, r.desc, r.buildSet
+		}
 	}
 	return version, desc, buildSet
 }

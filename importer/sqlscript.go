@@ -21,7 +21,7 @@ type sqlStmt struct {
 
 // sqlSplitter cuts a script into statements without understanding them:
 // it only knows where SQLite's tokens can hide a ';' (single-quoted
-// strings with ” escapes, "identifiers", `identifiers`, [identifiers],
+// strings, a doubled quote escaping one, "identifiers", `identifiers`, [identifiers],
 // -- and /* */ comments) and that a CREATE TRIGGER's body holds ';'s up
 // to its END. SQLite itself parses each statement; that is the point of
 // running NIST's script rather than reading it.
