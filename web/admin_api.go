@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -264,6 +265,20 @@ func endEvent(res any, err error) JobEvent {
 		end.Error, end.Kind, end.Usage = err.Error(), db.KindOf(err), errors.Is(err, importer.ErrRequest)
 	}
 	return end
+}
+
+// jsonJob runs the job whose request is the body's JSON (a T) and answers
+// as jobStream does: the handler of an operation that needs nothing from
+// the request but its body.
+func jsonJob[T, R any](s *Server, c echo.Context, run func(context.Context, T, service.Watch) (R, error)) error {
+	var req T
+	if err := readJSON(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	return s.jobStream(c, func(watch service.Watch) (any, error) {
+		return run(ctx, req, watch)
+	})
 }
 
 // jobStream answers a request that runs a job: NDJSON progress events a

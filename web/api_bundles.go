@@ -100,14 +100,7 @@ func (s *Server) apiBundleVerify(c echo.Context) error {
 // apiBundleSync is POST /api/v1/bundles/sync: one pass over a directory
 // of the daemon's machine, as a job.
 func (s *Server) apiBundleSync(c echo.Context) error {
-	var req service.BundleSyncRequest
-	if err := readJSON(c, &req); err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	return s.jobStream(c, func(watch service.Watch) (any, error) {
-		return s.svc.BundleSync(ctx, req, watch)
-	})
+	return jsonJob(s, c, s.svc.BundleSync)
 }
 
 // apiBundleCreate is POST /api/v1/bundles/create: the bundle a

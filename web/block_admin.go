@@ -279,14 +279,7 @@ func (l *lazyStart) Write(p []byte) (int, error) {
 
 func (s *Server) apiBlockSetOp(c echo.Context) error {
 	defer longJob(c)()
-	var req blocks.SetOpRequest
-	if err := readJSON(c, &req); err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	return s.jobStream(c, func(watch service.Watch) (any, error) {
-		return s.svc.BlockSetOp(ctx, req, watch)
-	})
+	return jsonJob(s, c, s.svc.BlockSetOp)
 }
 
 func (s *Server) apiBlockStats(c echo.Context) error {

@@ -8,8 +8,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/matchmeta/matchmeta/db"
-	"github.com/matchmeta/matchmeta/netwatch"
-	"github.com/matchmeta/matchmeta/web/service"
 )
 
 // The netwatch views: the inventory and events the netwatch engine
@@ -95,14 +93,7 @@ func (s *Server) pageNetwatch(c echo.Context) error {
 // sweep as a job (a netwatch.ScanRequest), its progress streamed, the
 // report as the result.
 func (s *Server) apiNetwatchScan(c echo.Context) error {
-	var req netwatch.ScanRequest
-	if err := readJSON(c, &req); err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	return s.jobStream(c, func(watch service.Watch) (any, error) {
-		return s.svc.NetwatchScan(ctx, req, watch)
-	})
+	return jsonJob(s, c, s.svc.NetwatchScan)
 }
 
 // AllowRequest is the body of POST /api/v1/netwatch/allow.
