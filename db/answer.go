@@ -125,7 +125,7 @@ func ParseTypedQuery(t Kind, v string) (Query, error) {
 			return q, Errorf(ErrorInvalid, "empty %s", t)
 		}
 		if !isHex(v) {
-			return q, Errorf(ErrorInvalid, "%s %q is not hexadecimal", t, clip(v))
+			return q, Errorf(ErrorInvalid, "%s %q is not hexadecimal", t, Clip(v, 80))
 		}
 		if len(v) != 2*w {
 			return q, Errorf(ErrorInvalid, "%s must be %d hex digits, got %d", t, 2*w, len(v))
@@ -149,11 +149,13 @@ func ParseTypedQuery(t Kind, v string) (Query, error) {
 	return q, nil
 }
 
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "..."
+// Clip is s for a message: its first n bytes and "..." when longer (a bad
+// value can be a whole line, or megabytes).
+func Clip[T string | []byte](s T, n int) string {
+	if len(s) > n {
+		return string(s[:n]) + "..."
 	}
-	return s
+	return string(s)
 }
 
 func isHex[T string | []byte](s T) bool {

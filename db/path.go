@@ -97,7 +97,7 @@ func parsePath(p string) (parsedPath, error) {
 	if p[0] == '\\' {
 		return parseWinSpecial(strings.ReplaceAll(p, "/", `\`))
 	}
-	return parsedPath{}, Errorf(ErrorInvalid, "%q is not a full path (want /..., X:\\... or \\\\host\\share\\...)", clip(p))
+	return parsedPath{}, Errorf(ErrorInvalid, "%q is not a full path (want /..., X:\\... or \\\\host\\share\\...)", Clip(p, 80))
 }
 
 func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
@@ -130,7 +130,7 @@ func parseWinSpecial(p string) (parsedPath, error) {
 		case hasPrefixFold(rest, `GLOBALROOT\Device\HarddiskVolume`):
 			return winDrive(afterComp(rest[len(`GLOBALROOT\Device\`):])), nil
 		}
-		return parsedPath{}, Errorf(ErrorInvalid, "unsupported device path %q (want \\\\?\\X:\\..., \\\\?\\UNC\\... or a volume path)", clip(p))
+		return parsedPath{}, Errorf(ErrorInvalid, "unsupported device path %q (want \\\\?\\X:\\..., \\\\?\\UNC\\... or a volume path)", Clip(p, 80))
 	case strings.HasPrefix(p, `\\`):
 		return parseUNC(p[2:])
 	case hasPrefixFold(p, `\Device\HarddiskVolume`):
@@ -262,7 +262,7 @@ func NormalizePath(p string, prof Profile) (string, error) {
 		return "", err
 	}
 	if !pp.accepts(prof) {
-		return "", Errorf(ErrorInvalid, "%s path %q for %s profile %s", pp.style, clip(p), prof.OS, prof.Name)
+		return "", Errorf(ErrorInvalid, "%s path %q for %s profile %s", pp.style, Clip(p, 80), prof.OS, prof.Name)
 	}
 	return pp.join(pp.withUser(prof.OS, prof.DefaultUser)), nil
 }
@@ -296,7 +296,7 @@ func NewPathEntry(p string, prof Profile) (PathEntry, error) {
 		return PathEntry{}, err
 	}
 	if !pp.accepts(prof) {
-		return PathEntry{}, Errorf(ErrorInvalid, "%s path %q for %s profile %s", pp.style, clip(p), prof.OS, prof.Name)
+		return PathEntry{}, Errorf(ErrorInvalid, "%s path %q for %s profile %s", pp.style, Clip(p, 80), prof.OS, prof.Name)
 	}
 	return pp.entry(prof.OS, prof.DefaultUser, prof.CaseInsensitive()), nil
 }

@@ -340,7 +340,7 @@ func (p *pathReader) linePath(line []byte) (string, error) {
 	if p.strip != "" {
 		rest, ok := strings.CutPrefix(s, p.strip)
 		if !ok || rest != "" && rest[0] != '/' && rest[0] != '\\' {
-			return "", fmt.Errorf("%q is not under --strip-prefix %q", clipString(s), p.strip)
+			return "", fmt.Errorf("%q is not under --strip-prefix %q", db.Clip(s, 70), p.strip)
 		}
 		if rest == "" {
 			rest = "/"
@@ -352,20 +352,13 @@ func (p *pathReader) linePath(line []byte) (string, error) {
 	}
 	if p.prof.OS == db.OSWindows {
 		if !utf8.ValidString(s) {
-			return "", fmt.Errorf("%q is not UTF-8: the listing is probably in a Windows code page; give --encoding cp437, cp850 or windows-1252 (or export it as UTF-8 or UTF-16)", clipString(s))
+			return "", fmt.Errorf("%q is not UTF-8: the listing is probably in a Windows code page; give --encoding cp437, cp850 or windows-1252 (or export it as UTF-8 or UTF-16)", db.Clip(s, 70))
 		}
 		if strings.HasPrefix(s, "/") {
-			return "", fmt.Errorf("unix path %q in a listing for windows profile %s (a listing of a mounted image? give --strip-prefix MOUNTPOINT)", clipString(s), p.prof.Name)
+			return "", fmt.Errorf("unix path %q in a listing for windows profile %s (a listing of a mounted image? give --strip-prefix MOUNTPOINT)", db.Clip(s, 70), p.prof.Name)
 		}
 	}
 	return s, nil
-}
-
-func clipString(s string) string {
-	if len(s) > 70 {
-		return s[:70] + "..."
-	}
-	return s
 }
 
 // readHashes reads one list of path hashes.

@@ -259,7 +259,7 @@ func DetectFormat(head []byte) (string, error) {
 		case bytes.IndexByte(line, '\t') > 0:
 			return FormatTab, nil
 		default:
-			return "", fmt.Errorf("%w: cannot tell the format from %q (use --format json, tab or dfxml)", ErrBadInput, clip(line))
+			return "", fmt.Errorf("%w: cannot tell the format from %q (use --format json, tab or dfxml)", ErrBadInput, db.Clip(line, 48))
 		}
 	}
 	return FormatJSON, nil // nothing but comments: an empty hashdb export
@@ -501,10 +501,10 @@ func (imp *importer) readTab(br *bufio.Reader) error {
 		}
 		var e tabEntry
 		if !parseHex16(line[:t1], &e.file) {
-			return imp.bad(fmt.Errorf("%w: file hash %q is not 32 hex digits", ErrBadInput, clip(line[:t1])))
+			return imp.bad(fmt.Errorf("%w: file hash %q is not 32 hex digits", ErrBadInput, db.Clip(line[:t1], 48)))
 		}
 		if !parseHex16(line[t1+1:t1+1+t2], &e.block) {
-			return imp.bad(fmt.Errorf("%w: block hash %q is not 32 hex digits", ErrBadInput, clip(line[t1+1:t1+1+t2])))
+			return imp.bad(fmt.Errorf("%w: block hash %q is not 32 hex digits", ErrBadInput, db.Clip(line[t1+1:t1+1+t2], 48)))
 		}
 		if !imp.importable(e.file) {
 			imp.res.Skipped++
@@ -671,7 +671,7 @@ func parseDFXML(r io.Reader, bsize int, bad func(line int, err error) error, sho
 				case err != nil || n <= 0:
 					err = bad(line, fmt.Errorf("%w: byte_run len %q", ErrBadInput, runLen))
 				case !parseHex16([]byte(runDigest), &r.block):
-					err = bad(line, fmt.Errorf("%w: byte_run MD5 %q is not 32 hex digits", ErrBadInput, clip([]byte(runDigest))))
+					err = bad(line, fmt.Errorf("%w: byte_run MD5 %q is not 32 hex digits", ErrBadInput, db.Clip(runDigest, 48)))
 				case n < bsize:
 					short(line)
 				case n != bsize:

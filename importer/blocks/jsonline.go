@@ -457,7 +457,7 @@ func (l *jsonLine) parse(line []byte) error {
 			return fieldErr
 		}
 		if !parseHex16(blockHex, &l.block) {
-			return fmt.Errorf("block_hash %q is not 32 hex digits", clip(blockHex))
+			return fmt.Errorf("block_hash %q is not 32 hex digits", db.Clip(blockHex, 48))
 		}
 		if fieldErr != nil {
 			return fieldErr
@@ -476,7 +476,7 @@ func (l *jsonLine) parse(line []byte) error {
 			return fieldErr
 		}
 		if !parseHex16(fileHex, &l.file) {
-			return fmt.Errorf("file_hash %q is not 32 hex digits", clip(fileHex))
+			return fmt.Errorf("file_hash %q is not 32 hex digits", db.Clip(fileHex, 48))
 		}
 		if !haveSize {
 			return fieldError("Invalid filesize field")
@@ -599,7 +599,7 @@ func (s *jscan) pairsArray(fieldErr *error) error {
 				}
 				l.pairs = append(l.pairs, subCount{})
 				if !parseHex16(v, &l.pairs[len(l.pairs)-1].file) && *fieldErr == nil {
-					*fieldErr = fmt.Errorf("source hash %q in source_sub_counts is not 32 hex digits", clip(v))
+					*fieldErr = fmt.Errorf("source hash %q in source_sub_counts is not 32 hex digits", db.Clip(v, 48))
 				}
 			} else {
 				if _, err := s.skip(1); err != nil {
@@ -679,11 +679,4 @@ func (s *jscan) namesArray(fieldErr *error) error {
 			return errSyntax
 		}
 	}
-}
-
-func clip(b []byte) string {
-	if len(b) > 48 {
-		return string(b[:48]) + "..."
-	}
-	return string(b)
 }

@@ -57,7 +57,7 @@ func readKeyLines(r io.Reader, what, name string, width int, ops bool, fn func(o
 				op := DeltaOp{Add: true, Key: key}
 				if ops {
 					if t[0] != '+' && t[0] != '-' {
-						return n, fmt.Errorf("bundle: %s %s line %d: want +HEX or -HEX, got %q", what, name, line, clip(t))
+						return n, fmt.Errorf("bundle: %s %s line %d: want +HEX or -HEX, got %q", what, name, line, db.Clip(t, 70))
 					}
 					op.Add, t = t[0] == '+', t[1:]
 				}
@@ -66,7 +66,7 @@ func readKeyLines(r io.Reader, what, name string, width int, ops bool, fn func(o
 					h, rest = bytes.TrimSpace(h[:i]), bytes.TrimSpace(h[i+1:])
 				}
 				if len(h) != 2*width || !db.DecodeHex(key, h) {
-					return n, fmt.Errorf("bundle: %s %s line %d: bad key %q (want %d hex digits)", what, name, line, clip(h), 2*width)
+					return n, fmt.Errorf("bundle: %s %s line %d: bad key %q (want %d hex digits)", what, name, line, db.Clip(h, 70), 2*width)
 				}
 				if len(rest) > 0 {
 					if !op.Add {
@@ -91,11 +91,4 @@ func readKeyLines(r io.Reader, what, name string, width int, ops bool, fn func(o
 			return n, fmt.Errorf("bundle: %s %s: %w", what, name, err)
 		}
 	}
-}
-
-func clip(b []byte) string {
-	if len(b) > 70 {
-		return string(b[:70]) + "..."
-	}
-	return string(b)
 }

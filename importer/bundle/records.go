@@ -67,7 +67,7 @@ func ParseRecord(b []byte) (db.Record, []db.Package, error) {
 		}
 		v, err := hex.DecodeString(f.s)
 		if err != nil || len(v) != f.n {
-			return rec, nil, fmt.Errorf("record: %s %q: want %d hex digits", f.name, clip([]byte(f.s)), 2*f.n)
+			return rec, nil, fmt.Errorf("record: %s %q: want %d hex digits", f.name, db.Clip(f.s, 70), 2*f.n)
 		}
 		*f.dst = v
 	}

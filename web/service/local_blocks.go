@@ -20,7 +20,7 @@ import (
 func (l *Local) BlockLookup(ctx context.Context, hash, set string) (db.BlockAnswer, error) {
 	var h [16]byte
 	if !db.DecodeHex(h[:], []byte(strings.TrimSpace(hash))) {
-		return db.BlockAnswer{}, db.Errorf(db.ErrorInvalid, "a block hash is the MD5 of a block: 32 hex digits, not %q", clipValue(hash))
+		return db.BlockAnswer{}, db.Errorf(db.ErrorInvalid, "a block hash is the MD5 of a block: 32 hex digits, not %q", db.Clip(hash, 48))
 	}
 	var a db.BlockAnswer
 	err := l.view(func(r *db.Reader) error {
@@ -174,11 +174,4 @@ func (l *Local) noteInterrupted(err error) {
 	if err != nil && errors.Is(err, context.Canceled) {
 		l.log.Warn("block job interrupted; nothing was published")
 	}
-}
-
-func clipValue(s string) string {
-	if len(s) > 48 {
-		return s[:48] + "..."
-	}
-	return s
 }
