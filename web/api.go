@@ -95,6 +95,7 @@ func (s *Server) apiInfo(c echo.Context) error {
 		Started: s.started.UTC(), Uptime: int64(time.Since(s.started).Seconds()),
 		DBSize: si.DBSize, Sets: len(sets), Keys: map[string]int{}, Classes: map[string]int{},
 		RequireKey: s.RequireKey(), Fingerprints: map[string]string{},
+		Imaging: si.Imaging, ImagingStatus: si.ImagingStatus,
 		Limits: map[string]int{
 			"max_body_bytes":   int(s.cfg.MaxBodyBytes),
 			"max_bulk_items":   s.cfg.MaxBulkItems,
@@ -107,11 +108,8 @@ func (s *Server) apiInfo(c echo.Context) error {
 		in.Classes[string(si.Class)]++
 		in.Fingerprints[si.Name] = si.Fingerprint
 	}
-	if in.Imports, err = s.runningJobs(c.Request().Context()); err != nil {
+	if in.Imports, err = s.runningJobs(ctx); err != nil {
 		return internal("listing the jobs", err)
-	}
-	if si, err := s.svc.Info(c.Request().Context()); err == nil {
-		in.Imaging, in.ImagingStatus = si.Imaging, si.ImagingStatus
 	}
 	return c.JSON(http.StatusOK, in)
 }
