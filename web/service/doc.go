@@ -72,7 +72,9 @@
 // handler decodes the request, calls s.svc.Method and answers c.JSON; a
 // job's handler wraps the call in s.jobStream(c, func(watch) (any, error)
 // {...}), which streams NDJSON {"progress": Event} lines, then
-// {"result": ...} or {"error", "kind"} (web/admin_api.go, apiImport).
+// {"result": ...} or {"error", "kind"} (web/admin_api.go, apiImport); a
+// job whose request is the body's JSON is just jsonJob(s, c,
+// s.svc.Method) (apiBundleSync).
 // Errors are returned, not written: the one error handler maps their kinds
 // to statuses and writes {"error", "kind"}.
 //
