@@ -95,7 +95,17 @@ func (r *Reader) hasDelta(set SetInfo, key []byte) bool {
 	return c != nil && c.has(key)
 }
 
+// deltaKind tells whether sets of kind k take delta layers. A block set
+// does not: its blocks carry their sources, which a layer of keys cannot
+// change, and its readers answer from the base alone.
 func deltaKind(k Kind) bool {
+	return k == KindSHA256 || k == KindSHA1 || k == KindMD5
+}
+
+// bucketedKeys tells whether a set's keys are hashed in buckets for its
+// fingerprint: the fixed-width hash kinds and blocks (the fingerprint's
+// definition, kept whatever takes deltas).
+func bucketedKeys(k Kind) bool {
 	return k == KindSHA256 || k == KindSHA1 || k == KindMD5 || k == KindBlock
 }
 
@@ -141,7 +151,7 @@ func (st *Stage) BeginDelta(ctx context.Context, spec DeltaSpec) (*DeltaBuilder,
 		return nil, err
 	}
 	if !deltaKind(cur.Kind) {
-		return nil, fmt.Errorf("db: delta for set %s: %w: a %s set takes no delta (only sha256, sha1, md5 and block sets do)", spec.Set, ErrInvalid, cur.Kind)
+		return nil, fmt.Errorf("db: delta for set %s: %w: a %s set takes no delta (only sha256, sha1 and md5 sets do)", spec.Set, ErrInvalid, cur.Kind)
 	}
 	if spec.BaseFingerprint == "" || cur.Fingerprint != spec.BaseFingerprint {
 		return nil, &BaseMismatchError{Set: spec.Set, WantFingerprint: spec.BaseFingerprint, WantVersion: spec.BaseVersion,

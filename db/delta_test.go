@@ -196,6 +196,18 @@ func TestDeltaRefusedLeavesState(t *testing.T) {
 	st := openTest(t, Options{})
 	base := importHashes(t, st, SetSpec{Name: "s", Kind: KindSHA256, Class: ClassKnown, Provenance: Provenance{Version: "v1"}}, keysRange(0, 1000))
 	importHashes(t, st, SetSpec{Name: "names", Kind: KindPath, Class: ClassKnown}, keysRange(0, 10))
+	// A block set's readers answer from its base: a layer would go unseen.
+	bi, err := st.BeginBlocks(context.Background(), SetSpec{Name: "blk", Kind: KindBlock, Class: ClassKnownBad, BlockSize: 512}, BlockOptions{}, ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk := md5N(1)
+	if err := bi.AddBlockSources(blk, 7000, "", []FileCount{{File: md5N(100), Count: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bi.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	before, _ := st.Sets()
 	for _, tc := range []struct {
 		name, set, fp string
@@ -205,14 +217,20 @@ func TestDeltaRefusedLeavesState(t *testing.T) {
 		{"wrong base", "s", "sha256:00", ErrBaseMismatch, `this database has version "v1"`},
 		{"missing set", "nope", base.Fingerprint, ErrBaseMismatch, "not in this database; it needs"},
 		{"path set", "names", "", ErrInvalid, "takes no delta"},
+		{"block set", "blk", "", ErrInvalid, "a block set takes no delta"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fp := tc.fp
-			if tc.set == "names" {
-				s, _ := st.Set("names")
+			if fp == "" {
+				s, _ := st.Set(tc.set)
 				fp = s.Fingerprint
 			}
-			_, err := applyDelta(t, st, tc.set, fp, "v2", keysRange(5000, 5010), nil)
+			adds := keysRange(5000, 5010)
+			if tc.set == "blk" {
+				b := md5N(2)
+				adds = [][]byte{b[:]}
+			}
+			_, err := applyDelta(t, st, tc.set, fp, "v2", adds, nil)
 			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.wantMsg) {
 				t.Fatalf("got %v, want %v containing %q", err, tc.want, tc.wantMsg)
 			}

@@ -33,7 +33,7 @@ import (
 // width; any other index as (key, value) pairs, each uvarint(len) key
 // uvarint(len) value; all in key order. Its digest is the SHA-256 of the
 // entries' concatenation, except for the hash keys (k) of a kind that
-// takes deltas (sha256, sha1, md5, block): those are split into buckets by
+// is sha256, sha1, md5 or block: those are split into buckets by
 // their first b bits, b = bit length of (count/8) less one (at least 0,
 // at most 32; count is the set's distinct keys, so a bucket holds 8 to 16
 // keys on average), and the digest is the sum mod 2^256 of the SHA-256 of
@@ -526,7 +526,7 @@ func fpOwn(ctx context.Context, f *fpStream, tx *bolt.Tx, si SetInfo, want func(
 		if b == nil && layer[idx] == nil || !want(idx) {
 			continue
 		}
-		if idx == idxKeys[0] && deltaKind(si.Kind) {
+		if idx == idxKeys[0] && bucketedKeys(si.Kind) {
 			f.bucketSection(idx, width, fpBucketBits(si.Count))
 		} else {
 			f.section(idx)

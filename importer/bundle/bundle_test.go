@@ -512,6 +512,13 @@ func TestManifestPathSets(t *testing.T) {
 			d.Kind, d.Format, d.BlockSize = db.KindBlock, FileBlocks, 512
 			d.Files = append(d.Files, File{Name: "second.json", SHA256: d.Files[0].SHA256})
 		}, "one hashdb JSON file, not 2"},
+		{"hash set as a delta", func(d *Dataset) {
+			d.Mode, d.Format, d.Base = ModeDelta, FileDelta, &Base{Fingerprint: db.FingerprintPrefix + strings.Repeat("ab", 32)}
+		}, ""},
+		// Its readers answer from the base: a layer would go unseen.
+		{"block set as a delta", func(d *Dataset) {
+			d.Kind, d.BlockSize, d.Mode, d.Format, d.Base = db.KindBlock, 512, ModeDelta, FileDelta, &Base{Fingerprint: db.FingerprintPrefix + strings.Repeat("ab", 32)}
+		}, "a block set takes no delta"},
 		{"block size on a hash set", func(d *Dataset) { d.BlockSize = 512 }, "block_size and step go with block sets"},
 		{"hash set as records", func(d *Dataset) { d.Format = FileRecords }, ""},
 		{"filename set as records", func(d *Dataset) { d.Kind, d.Format = db.KindFilename, FileRecords }, `format "records" for a full filename set (want filenames)`},

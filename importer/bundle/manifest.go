@@ -276,8 +276,8 @@ func (m *Manifest) Validate() error {
 			if d.Format != FileDelta {
 				return fmt.Errorf("%s: format %q for a delta (want delta)", where, d.Format)
 			}
-			if d.Kind.KeyWidth() == 0 || d.Kind == db.KindPath {
-				return fmt.Errorf("%s: a %s set takes no delta (sha256, sha1, md5 and block do)", where, d.Kind)
+			if d.Kind != db.KindSHA256 && d.Kind != db.KindSHA1 && d.Kind != db.KindMD5 {
+				return fmt.Errorf("%s: a %s set takes no delta (sha256, sha1 and md5 do)", where, d.Kind)
 			}
 			if d.Base == nil || !fpRE.MatchString(d.Base.Fingerprint) {
 				return fmt.Errorf("%s: a delta needs base.fingerprint (%s<64 hex>)", where, db.FingerprintPrefix)
