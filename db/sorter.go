@@ -111,15 +111,7 @@ func (b *sortBuf) size() int { return len(b.arena) + 2*len(b.ents)*sortEntSize }
 func (s *sorter) add(key, val []byte) error {
 	limit := int(s.limit.Load())
 	if s.cur == nil {
-		// Buffers are allocated whole, once: growing them by appends
-		// would leave garbage copies that push the peak RSS up. Untouched
-		// capacity costs no memory. A recycled buffer larger than the
-		// current share (more sorters joined) is dropped.
-		if f := s.free.Swap(nil); f != nil && cap(f.arena) <= limit/2 {
-			s.cur = f
-		} else {
-			s.cur = &sortBuf{arena: make([]byte, 0, limit/2), ents: make([]sortEnt, 0, limit/(4*sortEntSize))}
-		}
+		s.cur = s.newBuf(limit)
 	}
 	b := s.cur
 	if len(key)+len(val) > 1<<24 {
@@ -131,6 +123,28 @@ func (s *sorter) add(key, val []byte) error {
 		}
 		return s.add(key, val)
 	}
+	b.push(key, val)
+	s.added++
+	if b.size() >= limit || len(b.arena) > 1<<31 {
+		return s.startSpill()
+	}
+	return nil
+}
+
+// newBuf is an empty buffer for the current share of the sort memory.
+// Buffers are allocated whole, once: growing them by appends would leave
+// garbage copies that push the peak RSS up. Untouched capacity costs no
+// memory. A recycled buffer larger than the current share (more sorters
+// joined) is dropped.
+func (s *sorter) newBuf(limit int) *sortBuf {
+	if f := s.free.Swap(nil); f != nil && cap(f.arena) <= limit/2 {
+		return f
+	}
+	return &sortBuf{arena: make([]byte, 0, limit/2), ents: make([]sortEnt, 0, limit/(4*sortEntSize))}
+}
+
+// push appends a pair that fits.
+func (b *sortBuf) push(key, val []byte) {
 	off := len(b.arena)
 	b.arena = append(b.arena, key...)
 	b.arena = append(b.arena, val...)
@@ -143,11 +157,34 @@ func (s *sorter) add(key, val []byte) error {
 		}
 	}
 	b.ents = append(b.ents, e)
-	s.added++
-	if b.size() >= limit || len(b.arena) > 1<<31 {
-		return s.startSpill()
+}
+
+// carryTail moves the pairs at the end of a buffer whose pairs came in
+// order of their 8-byte prefixes that share the last one's prefix into
+// next (empty). Pairs in key order but not in pair order (an RDS v2 file
+// in SHA-1 order: one file's rows, its names and products in any order)
+// would otherwise have a file's rows on both sides of a spill, so that
+// one run's last pair came after the next run's first: the runs would
+// not chain (chainRuns) and the whole merge would go through the heap.
+// Nothing moves when every pair shares the prefix.
+func (b *sortBuf) carryTail(next *sortBuf) {
+	n := len(b.ents)
+	if b.prefixUnsorted || n < 2 {
+		return
 	}
-	return nil
+	last := b.ents[n-1].p
+	i := n - 1
+	for i > 0 && b.ents[i-1].p == last {
+		i--
+	}
+	if i == 0 || n-i > n/2 {
+		return
+	}
+	for _, e := range b.ents[i:] {
+		next.push(b.key(e), b.val(e))
+	}
+	b.arena = b.arena[:b.ents[i].off]
+	b.ents = b.ents[:i] // b.unsorted may now be set needlessly: sort then checks runs of one prefix
 }
 
 // startSpill hands the current buffer to a goroutine that sorts and writes
@@ -159,6 +196,10 @@ func (s *sorter) startSpill() error {
 	}
 	b := s.cur
 	s.cur = nil
+	if !b.prefixUnsorted {
+		s.cur = s.newBuf(int(s.limit.Load()))
+		b.carryTail(s.cur)
+	}
 	f, err := os.CreateTemp(s.dir, "run-*")
 	if err != nil {
 		return fmt.Errorf("db: sort: %w", err)

@@ -289,3 +289,56 @@ func TestChainReadsOneRunAtATime(t *testing.T) {
 		t.Errorf("%d run files open after the merge", n)
 	}
 }
+
+// Pairs in order of their 8-byte prefixes, each group of one prefix in
+// no order of its values (an RDS v2 file in SHA-1 order: one file's rows
+// name its products in any order), spill runs that still follow each
+// other: a group is never split across a spill, so the runs chain and
+// need no merge. The pairs come back in order.
+func TestSpillKeepsPrefixGroupsWhole(t *testing.T) {
+	var limit atomic.Int64
+	limit.Store(1 << 14)
+	so := newSorter(t.TempDir(), &limit)
+	var want []string
+	for i := 0; i < 7*900; i++ {
+		k := binary.BigEndian.AppendUint64(nil, uint64(i/7))
+		v := []byte{byte(6 - i%7)} // descending within the group
+		if err := so.add(k, v); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, fmt.Sprintf("%x=%x", k, []byte{byte(i % 7)}))
+	}
+	so.spill.Wait()
+	if len(so.runs) < 5 {
+		t.Fatalf("%d runs, want several", len(so.runs))
+	}
+	var srcs []rangedSource
+	for _, r := range so.runs {
+		srcs = append(srcs, rangedSource{src: &sliceSource{}, first: r.first, last: r.last})
+	}
+	if b := so.cur; b != nil && len(b.ents) > 0 {
+		b.sort()
+		first, last := b.ents[0], b.ents[len(b.ents)-1]
+		srcs = append(srcs, rangedSource{src: &sliceSource{}, first: pairCopy{b.key(first), b.val(first)}, last: pairCopy{b.key(last), b.val(last)}})
+	}
+	if n := len(chainRuns(srcs)); n != 1 {
+		t.Errorf("%d runs in %d chains, want 1", len(srcs), n)
+	}
+	var got []string
+	err := so.finish(func(k []byte, vals [][]byte) error {
+		for _, v := range vals {
+			got = append(got, fmt.Sprintf("%x=%x", k, v))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		i := 0
+		for i < min(len(got), len(want)) && got[i] == want[i] {
+			i++
+		}
+		t.Errorf("got %d pairs, want %d; they differ from pair %d on: got %q, want %q", len(got), len(want), i, got[i:min(i+3, len(got))], want[i:min(i+3, len(want))])
+	}
+}
