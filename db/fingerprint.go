@@ -466,8 +466,10 @@ func fpSections(ctx context.Context, tx *bolt.Tx, sis []SetInfo, want func(byte)
 	if sis[0].FilesID != 0 {
 		// A release set answers from its file store: the files and
 		// packages (sections 'F', 'P'), and the file numbers of its keys
-		// ('I': key, numbers) in key order.
-		if err := fpStore(ctx, fs, tx, sis[0].FilesID, want); err != nil {
+		// ('I': key, numbers) in key order. The store's sections are the
+		// same for every set of it: hashed once, in the first stream, and
+		// copied to the others below.
+		if err := fpStore(ctx, fs[:1], tx, sis[0].FilesID, want); err != nil {
 			return nil, fmt.Errorf("set %s file store: %w", sis[0].Name, err)
 		}
 		if want('I') {
@@ -481,6 +483,15 @@ func fpSections(ctx context.Context, tx *bolt.Tx, sis []SetInfo, want func(byte)
 	out := make([]fpParts, len(sis))
 	for i, f := range fs {
 		out[i] = f.sum()
+	}
+	if sis[0].FilesID != 0 {
+		for _, l := range []byte{'F', 'P'} {
+			if d, ok := out[0][l]; ok {
+				for _, p := range out[1:] {
+					p[l] = d
+				}
+			}
+		}
 	}
 	return out, nil
 }
@@ -801,7 +812,8 @@ func checkFingerprints(tx *bolt.Tx) error {
 	})
 }
 
-// fpStore streams a file store's files and packages into every stream.
+// fpStore streams a file store's files and packages into every stream
+// of fs.
 func fpStore(ctx context.Context, fs []*fpStream, tx *bolt.Tx, filesID uint32, want func(byte) bool) error {
 	for _, x := range []struct {
 		sec byte
