@@ -73,6 +73,7 @@ type FileBuilder struct {
 	segments []string
 	key      []byte
 	val      [4]byte
+	lastName []byte // the name of the last row given to names
 	rows     uint64
 	files    uint64
 	// flagsSeen has bit f set when some row had the fields flags f say.
@@ -396,7 +397,19 @@ func (fb *FileBuilder) Add(r *FileRow) error {
 		val = fb.val[:]
 	}
 	fb.rows++
-	return fb.so.add(k, val)
+	if err := fb.so.add(k, val); err != nil {
+		return err
+	}
+	// The names set takes the names now, not from the store's merge:
+	// its sort and write then run along with the merge (writeAll)
+	// instead of after it. A file's rows, which mostly come together,
+	// name it once; the sorter drops the repeats that remain. The set's
+	// Input counts a name per file, as the merge sees them (write).
+	if fb.names != nil && len(r.Name) > 0 && len(r.Name) <= maxFileName && !bytes.Equal(r.Name, fb.lastName) {
+		fb.lastName = append(fb.lastName[:0], r.Name...)
+		return fb.names.addName(r.Name)
+	}
+	return nil
 }
 
 // fileEntry is one name of a file in an encoded entry.
@@ -468,11 +481,8 @@ func (fb *FileBuilder) write(ctx context.Context, iw *importWriter) error {
 		}
 		if fb.names != nil {
 			for _, n := range names {
-				if len(n) == 0 || len(n) > 4096 {
-					continue
-				}
-				if err := fb.names.AddName(n); err != nil {
-					return err
+				if len(n) > 0 && len(n) <= maxFileName {
+					fb.names.input++ // the name itself came with its row (Add)
 				}
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -265,10 +266,18 @@ func (b *Builder) AddName(name []byte) error {
 	if len(name) == 0 {
 		return fmt.Errorf("db: set %s: %w: empty file name", b.info.Name, ErrInvalid)
 	}
-	if len(name) > 4096 {
+	if len(name) > maxFileName {
 		return fmt.Errorf("db: set %s: %w: file name of %d bytes", b.info.Name, ErrInvalid, len(name))
 	}
 	b.input++
+	return b.addName(name)
+}
+
+// maxFileName is the longest file name a filename set takes, in bytes.
+const maxFileName = 4096
+
+// addName is AddName's sort of a checked name, without counting it.
+func (b *Builder) addName(name []byte) error {
 	// Folded into a buffer of the builder: the sorter copies it (a
 	// release adds one name per file, millions of small allocations).
 	b.fold = appendFold(b.fold[:0], name)
@@ -440,10 +449,27 @@ func (imp *Import) writeAll(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("db: import: %w", err)
 		}
-		// The file store's merge feeds the hash and name sets' sorts, so
-		// it runs first; then every set merges at once.
+		// The file store's merge feeds the hash sets' sorts, so it runs
+		// first, and the names set (whose names came with the rows)
+		// merges along with it; then every other set merges at once.
 		if imp.files != nil {
-			err = imp.files.write(ctx, iw)
+			var along []*Builder
+			if n := imp.files.names; n != nil && slices.Contains(sets, n) {
+				along = append(along, n)
+				sets = slices.DeleteFunc(sets, func(b *Builder) bool { return b == n })
+			}
+			err = eachParallel(append([]*Builder{nil}, along...), func(b *Builder) error {
+				var err error
+				if b == nil {
+					err = imp.files.write(ctx, iw)
+				} else {
+					err = b.writeTo(ctx, iw)
+				}
+				if err != nil {
+					cancel()
+				}
+				return err
+			})
 		}
 		if err == nil {
 			err = eachParallel(sets, func(b *Builder) error {
