@@ -242,16 +242,7 @@ func (b *sortBuf) sort() {
 	b.unsorted = false
 	n := len(b.ents)
 	if !b.prefixUnsorted {
-		for lo := 0; lo < n; {
-			hi := lo + 1
-			for hi < n && b.ents[hi].p == b.ents[lo].p {
-				hi++
-			}
-			if hi-lo > 1 {
-				slices.SortFunc(b.ents[lo:hi], b.cmp)
-			}
-			lo = hi
-		}
+		b.sortTies(b.ents)
 		return
 	}
 	b.prefixUnsorted = false
@@ -288,11 +279,56 @@ func (b *sortBuf) sort() {
 	}
 	for i := 0; i < 1<<16; i++ {
 		if lo, hi := count[i], count[i+1]; hi-lo > 1 {
-			slices.SortFunc(out[lo:hi], b.cmp)
+			b.sortBucket(out[lo:hi])
 		}
 	}
 	b.spare = b.ents[:0]
 	b.ents = out
+}
+
+// sortBucket sorts the entries of one bucket of the counting sort. A few
+// (hash keys, uniform) are sorted by comparing pairs. Many (keys that
+// share leading bytes: file names) are sorted by their prefixes alone,
+// then each run of equal prefixes apart (sortTies): a compare that goes
+// past the prefixes reads both keys from the arena, a cache miss each.
+func (b *sortBuf) sortBucket(ents []sortEnt) {
+	if len(ents) <= 32 {
+		slices.SortFunc(ents, b.cmp)
+		return
+	}
+	slices.SortFunc(ents, func(x, y sortEnt) int { return cmp.Compare(x.p, y.p) })
+	b.sortTies(ents)
+}
+
+// sortTies sorts each run of equal prefixes of entries that are in
+// order of their prefixes. A long run is sorted by the next 8 bytes of
+// its keys, read once per entry and held in place of the prefix (which
+// the run shares) while it sorts: keys with equal prefixes order by what
+// follows (a key shorter than 8 bytes, zero-padded, is a prefix of the
+// others, and its next bytes read as 0, the least).
+func (b *sortBuf) sortTies(ents []sortEnt) {
+	for lo := 0; lo < len(ents); {
+		hi := lo + 1
+		for hi < len(ents) && ents[hi].p == ents[lo].p {
+			hi++
+		}
+		run := ents[lo:hi]
+		switch {
+		case len(run) > 8:
+			p := run[0].p
+			for i := range run {
+				k := b.key(run[i])
+				run[i].p = prefix8(k[min(8, len(k)):])
+			}
+			slices.SortFunc(run, b.cmp)
+			for i := range run {
+				run[i].p = p
+			}
+		case len(run) > 1:
+			slices.SortFunc(run, b.cmp)
+		}
+		lo = hi
+	}
 }
 
 // writeRun writes the sorted entries, each key as the length it shares

@@ -25,6 +25,23 @@ func TestSorterOrders(t *testing.T) {
 		}
 		return out
 	}
+	names := func(n int) [][2][]byte {
+		var out [][2][]byte
+		for i := 0; i < n; i++ {
+			j := i * 7919 % n
+			k := []byte(fmt.Sprintf("file%d.dll", 100000+j%2500))
+			switch j % 7 {
+			case 1:
+				k = k[:min(len(k), 2+j%9)]
+			case 2:
+				k = append(k[:min(len(k), 2+j%9)], 0)
+			case 3:
+				k = append(k, 0, byte(j))
+			}
+			out = append(out, [2][]byte{k, {byte(j % 3)}})
+		}
+		return out
+	}
 	tests := []struct {
 		name  string
 		pairs [][2][]byte
@@ -71,6 +88,11 @@ func TestSorterOrders(t *testing.T) {
 			}
 			return p
 		}(), 1 << 24},
+		// Keys that share long prefixes (file names), in no order: runs
+		// of equal 8-byte prefixes sorted by the bytes after them,
+		// shorter keys and zero bytes among them, some pairs twice.
+		{"shared prefixes, scattered", names(6000), 1 << 24},
+		{"shared prefixes, scattered, spilled", names(6000), 1 << 19},
 		{"scattered", func() [][2][]byte {
 			var p [][2][]byte
 			for i := 0; i < 5000; i++ {
