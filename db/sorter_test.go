@@ -111,16 +111,7 @@ func TestSorterOrders(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var got []string
-			err := so.finish(func(k []byte, vals [][]byte) error {
-				for _, v := range vals {
-					got = append(got, fmt.Sprintf("%x=%x", k, v))
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := finishPairs(t, so)
 			want := make([][2][]byte, len(tc.pairs))
 			copy(want, tc.pairs)
 			slices.SortFunc(want, func(a, b [2][]byte) int {
@@ -141,6 +132,22 @@ func TestSorterOrders(t *testing.T) {
 			}
 		})
 	}
+}
+
+// finishPairs merges what so holds and returns its pairs, key=value in hex.
+func finishPairs(t *testing.T, so *sorter) []string {
+	t.Helper()
+	var got []string
+	err := so.finish(func(k []byte, vals [][]byte) error {
+		for _, v := range vals {
+			got = append(got, fmt.Sprintf("%x=%x", k, v))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 // sliceSource yields fixed pairs, in the order given.
@@ -346,17 +353,7 @@ func TestSpillKeepsPrefixGroupsWhole(t *testing.T) {
 	if n := len(chainRuns(srcs)); n != 1 {
 		t.Errorf("%d runs in %d chains, want 1", len(srcs), n)
 	}
-	var got []string
-	err := so.finish(func(k []byte, vals [][]byte) error {
-		for _, v := range vals {
-			got = append(got, fmt.Sprintf("%x=%x", k, v))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(got, want) {
+	if got := finishPairs(t, so); !slices.Equal(got, want) {
 		i := 0
 		for i < min(len(got), len(want)) && got[i] == want[i] {
 			i++
