@@ -109,3 +109,90 @@ COMMIT;
 	}
 	return p
 }
+
+// BenchmarkNSRLDeltaCLI applies a quarterly delta to the generated release
+// of BenchmarkNSRLVsSQLite (MATCHMETA_BENCH_NSRL_ROWS rows) with the real
+// binary in a child process, against a full import of the new version
+// (the base with the same script applied by the sqlite3 CLI) in the same
+// run. The delta removes every 100th row and adds as many new ones, as
+// NIST's scripts do: one statement a row. It reports the wall and CPU
+// ratios and both peak RSS figures (the target holds for a delta too:
+// 512 MiB whatever the release size).
+//
+//	go test ./cmd/matchmeta -run '^$' -bench NSRLDeltaCLI -benchtime 2x -timeout 60m
+func BenchmarkNSRLDeltaCLI(b *testing.B) {
+	n := 10_000_000
+	if v, err := strconv.Atoi(os.Getenv("MATCHMETA_BENCH_NSRL_ROWS")); err == nil && v > 0 {
+		n = v
+	}
+	sqlite, err := exec.LookPath("sqlite3")
+	if err != nil {
+		b.Skip("sqlite3 not installed (apt-get install sqlite3)")
+	}
+	base := synthRelease(b, sqlite, n)
+	dir := b.TempDir()
+	bin := buildBinary(b, dir)
+	// The script: a deterministic text (the same for both sides).
+	script := filepath.Join(dir, "RDS_2026.03.1_modern_minimal_delta.sql")
+	gen := exec.Command(sqlite, "-batch", "-noheader", base, fmt.Sprintf(`
+SELECT 'BEGIN TRANSACTION;';
+SELECT 'DELETE FROM FILE WHERE sha256 = ''' || sha256 || ''' AND file_name = ''' || file_name || ''' AND package_id = ' || package_id || ';' FROM FILE WHERE rowid %% 100 = 7;
+WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM g WHERE i < %d)
+SELECT 'INSERT INTO FILE(sha256,sha1,md5,crc32,file_name,file_size,package_id) VALUES(''' || hex(sha3(-i, 256)) || ''',''' || substr(hex(sha3(-i, 384)), 1, 40) || ''',''' || substr(hex(sha3(-i, 512)), 1, 32) || ''',''' || substr(hex(sha3(-i, 224)), 1, 8) || ''',''new' || i || '.dll'',' || (i * 41) || ',' || (1 + i %% 20000) || ');' FROM g;
+SELECT 'UPDATE VERSION SET version = ''2026.03.1'', release_date = ''2026-03-05'';';
+SELECT 'COMMIT;';`, max(n/100, 1)))
+	sf, err := os.Create(script)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var genErr strings.Builder
+	gen.Stdout, gen.Stderr = sf, &genErr
+	if err := gen.Run(); err != nil {
+		b.Fatalf("write the delta: %v\n%s", err, genErr.String())
+	}
+	sf.Close()
+	next := filepath.Join(dir, "RDS_2026.03.1_modern_minimal.db")
+	if out, err := exec.Command("cp", base, next).CombinedOutput(); err != nil {
+		b.Fatalf("copy the base: %v: %s", err, out)
+	}
+	apply := exec.Command(sqlite, "-bail", next)
+	if apply.Stdin, err = os.Open(script); err != nil {
+		b.Fatal(err)
+	}
+	if out, err := apply.CombinedOutput(); err != nil {
+		b.Fatalf("sqlite3 applies the delta: %v\n%s", err, out)
+	}
+	stored := filepath.Join(dir, "base-store.db")
+	runTimed(b, exec.Command(bin, "import", "nsrl", base, "--set", "nsrl", "--db", stored))
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		deltaDB := filepath.Join(dir, fmt.Sprintf("delta-%d.db", i))
+		if out, err := exec.Command("cp", stored, deltaDB).CombinedOutput(); err != nil {
+			b.Fatalf("copy the store: %v: %s", err, out)
+		}
+		fullDB := filepath.Join(dir, fmt.Sprintf("full-%d.db", i))
+		b.StartTimer()
+		deltaCmd := exec.Command(bin, "import", "nsrl", "--delta", script, base, "--set", "nsrl", "--db", deltaDB)
+		fullCmd := exec.Command(bin, "import", "nsrl", next, "--set", "nsrl", "--db", fullDB)
+		// Each goes first every other time: the machine's load drifts.
+		cmds := []*exec.Cmd{deltaCmd, fullCmd}
+		if i%2 == 1 {
+			cmds[0], cmds[1] = fullCmd, deltaCmd
+		}
+		got := map[*exec.Cmd][2]float64{}
+		for _, c := range cmds {
+			d, rss := runTimed(b, c)
+			got[c] = [2]float64{d.Seconds(), float64(rss) / (1 << 20)}
+		}
+		dw, fw := got[deltaCmd], got[fullCmd]
+		b.ReportMetric(dw[0]/fw[0], "delta/import")
+		b.ReportMetric(cpuOf(deltaCmd).Seconds()/cpuOf(fullCmd).Seconds(), "delta/import-cpu")
+		b.ReportMetric(dw[1], "delta-peak-RSS-MiB")
+		b.ReportMetric(fw[1], "import-peak-RSS-MiB")
+		b.Logf("rows=%d delta statements=%d: delta %.2fs (CPU %v, RSS %.0f MiB), import of the new version %.2fs (CPU %v, RSS %.0f MiB): %.2fx",
+			n, 2*max(n/100, 1), dw[0], cpuOf(deltaCmd).Round(time.Millisecond), dw[1], fw[0], cpuOf(fullCmd).Round(time.Millisecond), fw[1], dw[0]/fw[0])
+		os.Remove(deltaDB)
+		os.Remove(fullDB)
+	}
+}
