@@ -98,6 +98,10 @@ func (s *Store) ReleaseFiles(ctx context.Context, set SetInfo, file func(f *Stor
 				}
 				if n >= walkChunk { // files, at a chunk's end
 					next = append(next[:0], k...)
+					// The pages read go back (the callback has copied
+					// what it keeps): a release's whole store would
+					// otherwise stay resident.
+					dropMapped(tx)
 					return nil
 				}
 				// A chunk of files, or one file of a store written

@@ -218,11 +218,23 @@ func (j *job) nsrlDelta() error {
 	}
 	seg := sink.seg
 	sink.addPackages(sortedPackages(pkgs), true)
+	// The rows the script added, then the base's transaction rolled back
+	// and its connection closed: SQLite's cache and the captured rows are
+	// given back before the stored release is read, which is when the
+	// import's own memory peaks.
+	if err := j.deltaAddedRows(conn, shownScript, sink); err != nil {
+		return err
+	}
+	if err := rollback(); err != nil {
+		return err
+	}
+	conn.Close()
+	v.Close()
 
-	// Every stored row but those the script removed from its segment,
-	// then the rows it added. The stored files come in the order of the
-	// file store's sort keys, so the new store's sort finds its input in
-	// order but for the added rows at its end, and merges little.
+	// Every stored row but those the script removed from its segment.
+	// The stored files come in the order of the file store's sort keys,
+	// so the new store's sort finds its input in order but for the added
+	// rows before them, and merges little.
 	inSegment := make([]uint32, len(stored)) // stored package -> number in the new version, for the delta's segment
 	pkgOf := func(n uint32) uint32 {
 		if n == 0 || int(n) >= len(stored) {
@@ -278,14 +290,6 @@ func (j *job) nsrlDelta() error {
 	if err != nil {
 		return fmt.Errorf("importer: %s: %w", what, err)
 	}
-	if err := j.deltaAddedRows(conn, shownScript, sink); err != nil {
-		return err
-	}
-	if err := rollback(); err != nil {
-		return err
-	}
-	conn.Close()
-	v.Close()
 	if n := removed.missing(); n > 0 {
 		return fmt.Errorf("importer: %s: %w: %d of the FILE rows the delta removes were not met in the stored release %s: it was not imported from this base; nothing applied", what, db.ErrBaseMismatch, n, j.req.Set)
 	}
