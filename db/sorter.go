@@ -385,11 +385,12 @@ type mergeSource interface {
 // still in about the order of the arena (pairs added in order) are read
 // in place.
 type memSource struct {
-	b     *sortBuf
-	i     int
-	buf   []byte
-	spans []memSpan
-	pos   int
+	b       *sortBuf
+	touched byte // touch's loads, kept so that they are made
+	i       int
+	buf     []byte
+	spans   []memSpan
+	pos     int
 }
 
 type memSpan struct{ off, klen, vlen uint32 }
@@ -410,12 +411,29 @@ func (m *memSource) next() ([]byte, []byte, bool, error) {
 	return m.buf[sp.off:k:k], m.buf[k:end:end], true, nil
 }
 
+// touch reads the first and last byte of each pair, one load after
+// another with nothing waiting on them, so that the CPU has many of the
+// cache misses in flight at once; the copy that follows, a call per pair,
+// otherwise waited on them one or two at a time.
+func (m *memSource) touch(ents []sortEnt) {
+	var t byte
+	a := m.b.arena
+	for _, e := range ents {
+		if n := e.klen + e.vlen; n > 0 {
+			t += a[e.off] + a[e.off+n-1]
+		}
+	}
+	m.touched = t
+}
+
 // refill copies out the next memGather distinct pairs.
 func (m *memSource) refill() {
 	m.buf, m.spans, m.pos = m.buf[:0], m.spans[:0], 0
 	inPlace := !m.b.shuffled
 	if inPlace {
 		m.buf = m.b.arena
+	} else {
+		m.touch(m.b.ents[m.i:min(m.i+memGather, len(m.b.ents))])
 	}
 	for m.i < len(m.b.ents) && len(m.spans) < memGather {
 		e := m.b.ents[m.i]
