@@ -172,6 +172,10 @@ func (j *job) nsrlDelta() error {
 		return err
 	}
 
+	if err := j.deltaRefusals(conn, v, shownScript, len(g.Segments)); err != nil {
+		return err
+	}
+
 	// Every row the script removes must be in the stored release: else
 	// the store was not imported from this base. Refused here, before
 	// the import begins, so that the database is not touched.
@@ -450,7 +454,9 @@ func (j *job) deltaCapture(conn *sql.Conn, v *v3DB) error {
 
 // deltaRun executes the script's statements on conn, in the transaction
 // already open there: the script's own BEGIN, COMMIT and END are skipped.
-// Any error names the script's line and the statement.
+// A script that leaves its own transaction open is refused, as the
+// sqlite3 shell would roll it back. Any error names the script's line and
+// the statement.
 func (j *job) deltaRun(conn *sql.Conn, script, shown string) error {
 	f, err := os.Open(script)
 	if err != nil {
@@ -468,9 +474,13 @@ func (j *job) deltaRun(conn *sql.Conn, script, shown string) error {
 	bad := func(line int, err error) error {
 		return &LineError{What: "nsrl delta", File: shown, Unit: "line", Line: uint64(line), Err: fmt.Errorf("%w; nothing applied", err)}
 	}
+	var tx scriptTx
 	for n := 0; ; n++ {
 		stmt, err := sp.Next()
 		if err == io.EOF {
+			if tx.open.Line != 0 {
+				return bad(tx.open.Line, fmt.Errorf("the script ends inside the transaction %s opens, never committed (a truncated file?): sqlite3 would roll all of it back", clip([]byte(tx.open.Text))))
+			}
 			return nil
 		}
 		if err != nil {
@@ -485,6 +495,7 @@ func (j *job) deltaRun(conn *sql.Conn, script, shown string) error {
 			}
 		}
 		j.res.Lines++
+		tx.step(stmt)
 		switch stmt.Word {
 		case "BEGIN", "COMMIT", "END":
 			continue // the transaction is ours
@@ -540,6 +551,31 @@ func (j *job) deltaRows(conn *sql.Conn, table string, fn func(b *v3Batch, r *v3R
 		return fmt.Errorf("importer: nsrl delta: read %s: %w", table, err)
 	}
 	return nil
+}
+
+// deltaRefusals refuses, before the new version's import begins (a
+// refusal after it leaves the store's file changed, if not its sets), what
+// that import would refuse: a release left without rows, and under
+// Strict an added row it cannot read.
+func (j *job) deltaRefusals(conn *sql.Conn, v *v3DB, shown string, segments int) error {
+	if segments == 1 {
+		var any bool
+		if err := conn.QueryRowContext(j.ctx, "SELECT EXISTS (SELECT 1 FROM main."+quoteIdent(v.names["FILE"])+")").Scan(&any); err != nil {
+			return fmt.Errorf("importer: nsrl delta %s: base %s: %w", shown, v.path, err)
+		}
+		if !any {
+			return fmt.Errorf("importer: nsrl delta %s: the script leaves FILE empty and the release has no other segment: no values found (%d statements run); nothing imported", shown, j.res.Lines)
+		}
+	}
+	if !j.req.Strict {
+		return nil
+	}
+	return j.deltaRows(conn, deltaAdded, func(_ *v3Batch, r *v3RawRow) error {
+		if r.err != nil {
+			return &LineError{What: "nsrl delta", File: shown, Unit: "added FILE row", Line: r.at, Err: r.err}
+		}
+		return nil
+	})
 }
 
 // deltaAddedRows hands the rows the script added to the sink, in the

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 )
 
 // sqlStmt is one statement of an SQL script, as the sqlite3 shell would
@@ -214,5 +216,61 @@ func (s *sqlSplitter) quoted(q byte) error {
 		}
 		s.r.ReadByte()
 		s.buf.WriteByte(end)
+	}
+}
+
+// scriptTx follows the transactions a script opens and closes itself, as
+// SQLite does when the sqlite3 shell runs it: BEGIN, or a SAVEPOINT
+// outside any transaction, opens one; COMMIT or END, or the RELEASE of
+// that first savepoint, closes it. The shell rolls back a transaction
+// still open when its input ends, so that such a script (a truncated
+// download, often) changes nothing there.
+type scriptTx struct {
+	open   sqlStmt  // the statement that opened the transaction; Line 0 when none is open
+	points []string // the savepoints since a SAVEPOINT opened it, oldest first (upper case)
+}
+
+// step takes the script's next statement.
+func (x *scriptTx) step(st sqlStmt) {
+	w := strings.Fields(strings.ToUpper(strings.TrimSuffix(strings.TrimSpace(st.Text), ";")))
+	// name is the savepoint named after the words that may precede it.
+	name := func(skip ...string) string {
+		for len(w) > 1 && slices.Contains(skip, w[1]) {
+			w = w[1:]
+		}
+		if len(w) < 2 {
+			return ""
+		}
+		return strings.Trim(w[1], "\"`[]'")
+	}
+	switch st.Word {
+	case "BEGIN":
+		if x.open.Line == 0 {
+			x.open = st
+		}
+	case "COMMIT", "END":
+		x.open, x.points = sqlStmt{}, nil
+	case "SAVEPOINT":
+		if x.open.Line == 0 {
+			x.open, x.points = st, []string{name()}
+		} else if len(x.points) > 0 {
+			x.points = append(x.points, name())
+		}
+	case "RELEASE", "ROLLBACK": // ROLLBACK TO keeps its savepoint, RELEASE ends it
+		keep, n := 0, ""
+		if st.Word == "ROLLBACK" {
+			keep, n = 1, name("TRANSACTION", "TO", "SAVEPOINT")
+		} else {
+			n = name("SAVEPOINT")
+		}
+		for i := len(x.points) - 1; i >= 0; i-- {
+			if x.points[i] == n {
+				x.points = x.points[:i+keep]
+				break
+			}
+		}
+		if x.open.Line != 0 && len(x.points) == 0 && x.open.Word == "SAVEPOINT" {
+			x.open = sqlStmt{}
+		}
 	}
 }
