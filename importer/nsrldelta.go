@@ -48,6 +48,9 @@ var deltaFileName = regexp.MustCompile(`(?i)^RDS_([0-9]{4})\.([0-9]{2})\.([0-9]+
 const (
 	deltaAdded   = "temp.matchmeta_delta_added"
 	deltaRemoved = "temp.matchmeta_delta_removed"
+	// deltaRowCols are the captured tables' FILE columns, as
+	// fileColumns lists them.
+	deltaRowCols = "sha256, sha1, md5, crc32, file_name, file_size, package_id"
 )
 
 // nsrlDelta applies the delta script Files[1], made against the base
@@ -174,6 +177,10 @@ func (j *job) nsrlDelta() error {
 
 	if err := j.deltaRefusals(conn, v, shownScript, len(g.Segments)); err != nil {
 		return err
+	}
+
+	if err := j.deltaKeepSpellings(conn, v); err != nil {
+		return fmt.Errorf("importer: %s: %w", what, err)
 	}
 
 	// Every row the script removes must be in the stored release: else
@@ -434,7 +441,7 @@ func (j *job) deltaCapture(conn *sql.Conn, v *v3DB) error {
 		return strings.Join(parts, ", ")
 	}
 	file := "main." + quoteIdent(v.names["FILE"])
-	const rowCols = "sha256, sha1, md5, crc32, file_name, file_size, package_id"
+	const rowCols = deltaRowCols
 	gone := fmt.Sprintf(`INSERT INTO %s SELECT %s WHERE NOT EXISTS (SELECT 1 FROM %s WHERE rid = OLD.rowid);
   DELETE FROM %s WHERE rid = OLD.rowid;`, deltaRemoved, ref("OLD"), deltaAdded, deltaAdded)
 	added := fmt.Sprintf(`INSERT OR REPLACE INTO %s VALUES (NEW.rowid, %s);`, deltaAdded, ref("NEW"))
@@ -448,6 +455,40 @@ func (j *job) deltaCapture(conn *sql.Conn, v *v3DB) error {
 		if _, err := conn.ExecContext(j.ctx, stmt); err != nil {
 			return fmt.Errorf("base %s: capture FILE's changes: %w", v.path, err)
 		}
+	}
+	return nil
+}
+
+// deltaKeepSpellings forgets the removed rows of which FILE still holds
+// another spelling: the same row but for the case of its hex (a stored
+// row is the hashes' bytes, so both spellings were one stored row, and it
+// stays). Each is found through FILE's primary key, the upper and lower
+// case forms of its four hex columns: other mixes of case in one value
+// are not looked for.
+func (j *job) deltaKeepSpellings(conn *sql.Conn, v *v3DB) error {
+	cols, err := v.columns(j.ctx, "FILE")
+	if err != nil {
+		return err
+	}
+	names := strings.Split(deltaRowCols, ", ")
+	var conds []string
+	for i, aliases := range fileColumns {
+		for _, a := range aliases {
+			if !cols[a] {
+				continue
+			}
+			r := deltaRemoved + "." + names[i]
+			if i <= colCRC32 {
+				conds = append(conds, fmt.Sprintf("f.%s IN (upper(%s), lower(%s))", quoteIdent(a), r, r))
+			} else {
+				conds = append(conds, fmt.Sprintf("f.%s = %s", quoteIdent(a), r))
+			}
+			break
+		}
+	}
+	q := fmt.Sprintf("DELETE FROM %s WHERE EXISTS (SELECT 1 FROM main.%s AS f WHERE %s)", deltaRemoved, quoteIdent(v.names["FILE"]), strings.Join(conds, " AND "))
+	if _, err := conn.ExecContext(j.ctx, q); err != nil {
+		return fmt.Errorf("base %s: removed rows spelt otherwise: %w", v.path, err)
 	}
 	return nil
 }

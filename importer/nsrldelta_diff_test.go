@@ -254,6 +254,10 @@ func TestNSRLDeltaDifferential(t *testing.T) {
 		{"a package whose id sorts in the middle", []string{"modern"}, one(
 			"INSERT INTO PKG VALUES (150, 'Mid Pkg', '2', 11, 3, 'German', 'Utility');\nINSERT INTO FILE VALUES " + diffRow("notepad", "notepad.exe", 201216, 150) + ", " + diffRow("notepad", "notepad.exe", 201216, 99) + ", " + diffRow("notepad", "notepad.exe", 201216, 1000) + ";\n")},
 		{"a file's second package made an orphan", []string{"modern"}, one("DELETE FROM PKG WHERE package_id = 101;\nINSERT INTO FILE VALUES " + diffRow("orphan", "orphan.sys", 5, 7) + ";\n")},
+		{"rows of one file in two spellings", []string{"modern"}, []diffDelta{
+			{version: "2024.06.1", body: "INSERT INTO FILE SELECT sha256, lower(sha1), md5, crc32, file_name, file_size, package_id FROM FILE WHERE sha256 = '" + n256("gimp") + "';\n"},
+			{version: "2024.09.1", body: "DELETE FROM FILE WHERE sha1 = '" + n1("gimp") + "';\n"},
+		}},
 		{"package row added to a package", []string{"modern"}, one("INSERT INTO PKG VALUES (101, 'Pkg 101', '1', 11, 1, 'German', 'Application');\n")},
 		{"package renamed", []string{"modern"}, one("UPDATE PKG SET name = 'Windows 10 LTSC' WHERE package_id = 100;\n")},
 		{"package's OS and MFG changed", []string{"modern"}, one("UPDATE OS SET version = '11' WHERE operating_system_id = 10;\nUPDATE MFG SET name = 'Microsoft Corp.' WHERE manufacturer_id = 1;\n")},
