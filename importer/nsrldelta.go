@@ -494,10 +494,10 @@ func (j *job) deltaKeepSpellings(conn *sql.Conn, v *v3DB) error {
 }
 
 // deltaRun executes the script's statements on conn, in the transaction
-// already open there: the script's own BEGIN, COMMIT and END are skipped.
-// A script that leaves its own transaction open is refused, as the
-// sqlite3 shell would roll it back. Any error names the script's line and
-// the statement.
+// already open there: the script's own BEGIN, COMMIT and END are skipped,
+// and VACUUM. A script that leaves its own transaction open is refused,
+// as the sqlite3 shell would roll it back. Any error names the script's
+// line and the statement.
 func (j *job) deltaRun(conn *sql.Conn, script, shown string) error {
 	f, err := os.Open(script)
 	if err != nil {
@@ -540,6 +540,8 @@ func (j *job) deltaRun(conn *sql.Conn, script, shown string) error {
 		switch stmt.Word {
 		case "BEGIN", "COMMIT", "END":
 			continue // the transaction is ours
+		case "VACUUM":
+			continue // it rewrites the file and changes no row, and cannot run inside a transaction
 		case "ROLLBACK":
 			if f := strings.Fields(strings.ToUpper(strings.TrimSuffix(stmt.Text, ";"))); len(f) > 2 && (f[1] == "TO" || f[2] == "TO") {
 				break // ROLLBACK TO a savepoint of the script's own

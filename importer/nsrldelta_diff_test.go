@@ -227,6 +227,14 @@ func TestNSRLDeltaDifferential(t *testing.T) {
 			"INSERT OR REPLACE INTO FILE VALUES " + diffRow("gimp", "gimp-2.10", 9000000, 200) + ";\n")},
 		{"replace of an existing row", []string{"modern"}, one(
 			"REPLACE INTO FILE VALUES " + diffRow("twoname", "b1.dll", 300, 100) + ";\nREPLACE INTO FILE VALUES " + diffRow("replaced-new", "rn.bin", 9, 100) + ";\n")},
+		{"update or replace onto a row already there", []string{"modern"}, one("UPDATE OR REPLACE FILE SET package_id = 100 WHERE sha256 = '" + n256("notepad") + "';\n")},
+		{"upsert", []string{"modern"}, one("INSERT INTO FILE VALUES " + diffRow("gimp", "gimp-2.10", 9000000, 200) + " ON CONFLICT DO UPDATE SET file_name = 'gimp-upserted';\n")},
+		{"replace of a row the script added", []string{"modern"}, one(
+			"INSERT INTO FILE VALUES " + diffRow("added", "added.bin", 1, 100) + ";\nREPLACE INTO FILE VALUES " + diffRow("added", "added.bin", 1, 100) + ";\nUPDATE FILE SET package_id = 99 WHERE file_name = 'added.bin';\n")},
+		{"names differing in case", []string{"modern"}, one(
+			"INSERT INTO FILE VALUES " + diffRow("upper readme", "README.TXT", 1, 100) + ";\nDELETE FROM FILE WHERE file_name = 'readme.txt' AND package_id = 99;\n")},
+		{"script's own trigger on FILE", []string{"modern"}, one(
+			"CREATE TEMP TRIGGER t AFTER INSERT ON FILE BEGIN DELETE FROM FILE WHERE sha256 = '" + n256("gimp") + "'; END;\nINSERT INTO FILE VALUES " + diffRow("trig", "trig.bin", 1, 100) + ";\nDROP TRIGGER t;\n")},
 		{"insert or ignore of a row already there", []string{"modern"}, one(
 			"INSERT OR IGNORE INTO FILE VALUES " + diffRow("notepad", "notepad.exe", 201216, 100) + ";\nINSERT OR IGNORE INTO FILE VALUES " + diffRow("ignored-new", "in.bin", 9, 100) + ";\n")},
 		{"delete by sha1", []string{"modern"}, one("DELETE FROM FILE WHERE sha1 = '" + g1 + "';\n")},
@@ -276,6 +284,7 @@ func TestNSRLDeltaDifferential(t *testing.T) {
 			"BEGIN TRANSACTION;\nINSERT INTO FILE VALUES "+diffRow("crlf", "crlf.txt", 4, 100)+";\nDELETE FROM FILE\nWHERE sha256 = '"+g256+"';\nUPDATE VERSION SET version = '2024.06.1';\nCOMMIT;\n", "\n", "\r\n")}}},
 		{"last statement without its ';'", []string{"modern"}, []diffDelta{{version: "2024.06.1", raw: true, body: "BEGIN TRANSACTION;\nDELETE FROM FILE WHERE sha256 = '" + g256 + "';\nUPDATE VERSION SET version = '2024.06.1';\nCOMMIT"}}},
 		{"savepoints of the script's own", []string{"modern"}, []diffDelta{{version: "2024.06.1", raw: true, body: "SAVEPOINT a;\nDELETE FROM FILE WHERE sha256 = '" + g256 + "';\nSAVEPOINT b;\nDELETE FROM FILE WHERE package_id = 200;\nROLLBACK TO b;\nRELEASE a;\nUPDATE VERSION SET version = '2024.06.1';\n"}}},
+		{"VACUUM after COMMIT", []string{"modern"}, []diffDelta{{version: "2024.06.1", raw: true, body: "BEGIN;\nDELETE FROM FILE WHERE sha256 = '" + g256 + "';\nUPDATE VERSION SET version = '2024.06.1';\nCOMMIT;\nVACUUM;\nANALYZE;\n"}}},
 		{"two transactions", []string{"modern"}, []diffDelta{{version: "2024.06.1", raw: true, body: "BEGIN;\nDELETE FROM FILE WHERE sha256 = '" + g256 + "';\nCOMMIT;\nBEGIN TRANSACTION;\nUPDATE VERSION SET version = '2024.06.1';\nEND TRANSACTION;\n"}}},
 		{"no transaction at all", []string{"modern"}, []diffDelta{{version: "2024.06.1", raw: true, body: "DELETE FROM FILE WHERE sha256 = '" + g256 + "';\nUPDATE VERSION SET version = '2024.06.1';\n"}}},
 		{"two segments, hashes in both", []string{"modern", "legacy"}, one(
