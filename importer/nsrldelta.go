@@ -107,14 +107,26 @@ func (j *job) nsrlDelta() error {
 	if len(before) > 0 {
 		baseVersion, baseSet = before[0].version, strings.ToLower(strings.TrimSpace(before[0].buildSet))
 	}
+	sameQuarter := false // another segment's delta made the release this version
 	if named != nil && baseVersion != g.Version && g.Version == named[1]+"."+named[2]+"."+named[3] {
-		// Applied already (a run that was interrupted after its commit,
-		// or a second run): the release is the version the delta makes.
-		j.warn("release %s is at version %s already, the version %s makes from %s; nothing applied", j.req.Set, g.Version, filepath.Base(shownScript), baseVersion)
-		j.res.Sets = g.Sets
-		return nil
+		applied, err := j.deltaApplied(g, filepath.Base(shownScript))
+		if err != nil {
+			return fmt.Errorf("importer: %s: %w", what, err)
+		}
+		next, ok := nextQuarter(baseVersion)
+		// A release of several segments takes one delta per segment each
+		// quarter, and the first one applied makes it the new version:
+		// its other segments are still at the base's.
+		sameQuarter = len(g.Segments) > 1 && !applied && ok && strings.HasPrefix(g.Version, next)
+		if !sameQuarter {
+			// Applied already (a run that was interrupted after its commit,
+			// or a second run): the release is the version the delta makes.
+			j.warn("release %s is at version %s already, the version %s makes from %s; nothing applied", j.req.Set, g.Version, filepath.Base(shownScript), baseVersion)
+			j.res.Sets = g.Sets
+			return nil
+		}
 	}
-	if baseVersion != g.Version {
+	if baseVersion != g.Version && !sameQuarter {
 		return fmt.Errorf("importer: %s: %w: the base %s is release version %q, the stored release %s is version %q; the delta applies to its own base only", what, db.ErrBaseMismatch, v.path, baseVersion, j.req.Set, g.Version)
 	}
 	segment, err := deltaSegment(g.Segments, baseSet, named)
@@ -309,6 +321,31 @@ func (j *job) nsrlDelta() error {
 	t0 = time.Now()
 	defer func() { j.log.Info("nsrl delta: new version written", "elapsed", time.Since(t0)) }()
 	return j.commit(st.imp, what)
+}
+
+// deltaApplied tells whether the history shows the delta script (its
+// base name) applied to the release g at its present version.
+func (j *job) deltaApplied(g db.Group, script string) (bool, error) {
+	evs, err := j.st.History(0)
+	if err != nil {
+		return false, err
+	}
+	ours := map[string]bool{}
+	for _, si := range g.Sets {
+		ours[si.Name] = true
+	}
+	for _, ev := range evs { // newest first
+		if !ours[ev.Set] {
+			continue
+		}
+		if ev.Version != g.Version {
+			return false, nil // older versions of the release
+		}
+		if strings.Contains(ev.Source, "("+script+" applied to ") {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // deltaSegment names the segment of the release the delta changes: the

@@ -195,6 +195,7 @@ type diffDelta struct {
 	version string // the version it makes (its file name says it)
 	body    string // its statements, between BEGIN and the VERSION update and COMMIT
 	raw     bool   // body is the whole script as written
+	seg     int    // the segment it is for, by its place in the case's segments
 }
 
 func (d diffDelta) script(segment string) string {
@@ -292,6 +293,12 @@ func TestNSRLDeltaDifferential(t *testing.T) {
 				"UPDATE PKG SET name = 'GIMP 3' WHERE package_id = 200;\nINSERT INTO FILE VALUES " + diffRow("legacyonly", "legacy-in-modern.bin", 6, 101) + ";\n")},
 		{"two segments, delta of the second", []string{"legacy", "modern"}, one(
 			"DELETE FROM FILE WHERE sha256 = '" + n256("gimp") + "';\nINSERT INTO FILE VALUES " + diffRow("notepad", "notepad.exe", 201216, 101) + ";\n")},
+		{"two segments, a delta for each of one quarter", []string{"modern", "legacy"}, []diffDelta{
+			{version: "2024.06.1", body: "DELETE FROM FILE WHERE sha256 = '" + n256("gimp") + "';\nINSERT INTO FILE VALUES " + diffRow("m-new", "m-new.bin", 1, 101) + ";\n"},
+			{version: "2024.06.1", seg: 1, body: "DELETE FROM FILE WHERE sha256 = '" + n256("notepad") + "';\nINSERT INTO FILE VALUES " + diffRow("l-new", "l-new.bin", 1, 100) + ";\nUPDATE PKG SET name = 'Legacy GIMP' WHERE package_id = 200;\n"},
+			{version: "2024.09.1", seg: 1, body: "DELETE FROM FILE WHERE file_name = 'l-new.bin';\n"},
+			{version: "2024.09.1", body: "DELETE FROM FILE WHERE file_name = 'm-new.bin';\n"},
+		}},
 		{"chain of two deltas", []string{"modern"}, []diffDelta{
 			{version: "2024.06.1", body: "DELETE FROM FILE WHERE sha256 = '" + n256("gimp") + "';\nINSERT INTO FILE VALUES " + diffRow("chain1", "chain1.bin", 1, 101) + ";\nUPDATE PKG SET name = 'Pkg 99 v2' WHERE package_id = 99;\n"},
 			{version: "2024.09.1", body: "DELETE FROM FILE WHERE file_name = 'chain1.bin';\nINSERT INTO FILE VALUES " + diffRow("gimp", "gimp-2.10", 9000000, 200) + ";\nINSERT INTO FILE VALUES " + diffRow("chain2", "chain2.bin", 2, 99) + ";\nDELETE FROM PKG WHERE package_id = 1000;\n"},
@@ -302,21 +309,27 @@ func TestNSRLDeltaDifferential(t *testing.T) {
 			dir := t.TempDir()
 			st, want := dbtest.Open(t), dbtest.Open(t)
 			bases := diffBase(t, st, dir, tc.segments...)
-			seg, base := tc.segments[0], bases[0]
+			cur := slices.Clone(bases) // each segment's latest database
 			for step, d := range tc.deltas {
+				seg, base := tc.segments[d.seg], cur[d.seg]
 				script := filepath.Join(dir, fmt.Sprintf("RDS_%s_%s_minimal_delta.sql", d.version, seg))
 				if err := os.WriteFile(script, []byte(d.script(seg)), 0o644); err != nil {
 					t.Fatal(err)
 				}
 				// The oracle: sqlite3 applies the script to a copy of the base,
 				// the other segments are relabelled, and all is imported afresh.
-				next := filepath.Join(dir, d.version, "RDS_"+d.version+"_"+seg+"_minimal.db")
-				os.MkdirAll(filepath.Dir(next), 0o755)
+				stepDir := filepath.Join(dir, fmt.Sprintf("step%d", step+1))
+				os.MkdirAll(stepDir, 0o755)
+				next := filepath.Join(stepDir, "RDS_"+d.version+"_"+seg+"_minimal.db")
 				copyFile(t, base, next)
 				sqlite3CLI(t, next, d.script(seg))
-				news := []string{next}
-				for _, other := range bases[1:] {
-					p := filepath.Join(dir, d.version, filepath.Base(other))
+				var news []string
+				for i, other := range cur {
+					if i == d.seg {
+						news = append(news, next)
+						continue
+					}
+					p := filepath.Join(stepDir, filepath.Base(other))
 					copyFile(t, other, p)
 					sqlite3CLI(t, p, fmt.Sprintf("UPDATE VERSION SET version = '%s';", d.version))
 					news = append(news, p)
@@ -350,7 +363,16 @@ func TestNSRLDeltaDifferential(t *testing.T) {
 					t.Errorf("delta %d: integrity check: %v", step+1, err)
 				}
 				checkDeltaHistory(t, st, d.version, filepath.Base(script))
-				base = next
+				// Applied again (a re-run after a kill): nothing changes.
+				state, b0 := storeState(t, st)
+				res, err = run(t, st, Request{Format: FormatNSRL, Set: "nsrl", Delta: true, Files: []string{base, script}})
+				if err != nil || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "already") {
+					t.Errorf("delta %d applied again: %v %+v", step+1, err, res)
+				}
+				if s, b := storeState(t, st); s != state || b != b0 {
+					t.Errorf("delta %d applied again: the database changed", step+1)
+				}
+				cur[d.seg] = next
 			}
 		})
 	}
