@@ -704,9 +704,14 @@ func (j *job) deltaRemovedRows(conn *sql.Conn, set db.SetInfo, segment string, m
 				id = strconv.FormatInt(row.pkg.Int64, 10)
 			}
 			sha256, sha1, md5, crc, name := b.col(row, 0), b.col(row, 1), b.col(row, 2), b.col(row, 3), b.col(row, 4)
+			// The file is looked up by the first hash it has; the
+			// release's set of that kind shares the file store.
 			kind, key := db.KindSHA256, sha256
 			if key == nil {
 				kind, key = db.KindSHA1, sha1
+			}
+			if key == nil {
+				kind, key = db.KindMD5, md5
 			}
 			if !bytes.Equal(key, lastKey) || recs == nil {
 				lastKey, recs = append(lastKey[:0], key...), map[string]bool{}
@@ -715,7 +720,7 @@ func (j *job) deltaRemovedRows(conn *sql.Conn, set db.SetInfo, segment string, m
 					return err
 				}
 				for _, m := range ms {
-					if m.Set.Name != set.Name {
+					if m.Set.Group != set.Group {
 						continue
 					}
 					for _, rec := range m.Records {

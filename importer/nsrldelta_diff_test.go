@@ -277,6 +277,25 @@ func TestNSRLDeltaDifferential(t *testing.T) {
 		{"every row of one segment", []string{"modern", "legacy"}, one("DELETE FROM FILE;\n")},
 		{"bad row inserted", []string{"modern"}, one(
 			"INSERT INTO FILE VALUES ('NOTHEX', '" + n1("bad") + "', '" + nmd5("bad") + "', '00000000', 'bad.bin', 1, 100);\n")},
+		{"values of other types", []string{"modern"}, one(func() string {
+			var b strings.Builder
+			for i, vals := range []string{"12.0, 100", "12.5, 100", "'abc', 100", "' 13 ', '101'", "14, 100.5", "15, '0099'", "-3, 100", "17, 'x'"} {
+				c := fmt.Sprintf("typed%d", i)
+				fmt.Fprintf(&b, "INSERT INTO FILE VALUES ('%s', '%s', '%s', '00000000', 'typed%d.bin', %s);\n", n256(c), n1(c), nmd5(c), i, vals)
+			}
+			for i, vals := range []string{"X'" + n256("blob") + "', '" + n1("blob") + "', '" + nmd5("blob") + "', '00000000', 'blob.bin'",
+				"'" + n256("intname") + "', '" + n1("intname") + "', '" + nmd5("intname") + "', 'abcdef01', 12345",
+				"'" + n256("blobname") + "', '" + n1("blobname") + "', '" + nmd5("blobname") + "', '00000000', X'FF00FE'",
+				"'" + n256("nocrc") + "', '" + n1("nocrc") + "', '" + nmd5("nocrc") + "', '', 'nocrc.bin'",
+				"'', '" + n1("nosha256") + "', '" + nmd5("nosha256") + "', '00000000', 'nosha256.bin'"} {
+				fmt.Fprintf(&b, "INSERT INTO FILE VALUES (%s, %d, 100);\n", vals, 20+i)
+			}
+			return b.String()
+		}())},
+		{"a row without a sha256 added, then removed", []string{"modern"}, []diffDelta{
+			{version: "2024.06.1", body: "INSERT INTO FILE VALUES ('', '" + n1("nosha256") + "', '" + nmd5("nosha256") + "', '00000000', 'nosha256.bin', 1, 100), ('', '', '" + nmd5("md5only") + "', '00000000', 'md5only.bin', 1, 100);\n"},
+			{version: "2024.09.1", body: "DELETE FROM FILE WHERE sha256 = '';\n"},
+		}},
 		{"split lines, comments, quotes", []string{"modern"}, one(
 			"-- a line comment; with a semicolon\nINSERT INTO FILE\n  (sha256, sha1, md5, crc32, file_name, file_size, package_id)\n  VALUES /* a block; comment\n over lines */ ('" +
 				n256("split") + "',\n '" + n1("split") + "', '" + nmd5("split") + "', '00000001',\n 'a;b''c -- not a comment /* nor this */.txt', 4, 100); -- trailing\n" +
