@@ -300,6 +300,7 @@ func TestNSRLDeltaDifferential(t *testing.T) {
 			"-- a line comment; with a semicolon\nINSERT INTO FILE\n  (sha256, sha1, md5, crc32, file_name, file_size, package_id)\n  VALUES /* a block; comment\n over lines */ ('" +
 				n256("split") + "',\n '" + n1("split") + "', '" + nmd5("split") + "', '00000001',\n 'a;b''c -- not a comment /* nor this */.txt', 4, 100); -- trailing\n" +
 				"DELETE FROM FILE WHERE file_name = 'it''s; quoted.txt'; DELETE FROM FILE WHERE sha1 = '" + g1 + "';\n")},
+		{"a byte order mark", []string{"modern"}, []diffDelta{{version: "2024.06.1", raw: true, body: "\uFEFFBEGIN;\nDELETE FROM FILE WHERE sha256 = '" + g256 + "';\nUPDATE VERSION SET version = '2024.06.1';\nCOMMIT;\n"}}},
 		{"CRLF line ends", []string{"modern"}, []diffDelta{{version: "2024.06.1", raw: true, body: strings.ReplaceAll(
 			"BEGIN TRANSACTION;\nINSERT INTO FILE VALUES "+diffRow("crlf", "crlf.txt", 4, 100)+";\nDELETE FROM FILE\nWHERE sha256 = '"+g256+"';\nUPDATE VERSION SET version = '2024.06.1';\nCOMMIT;\n", "\n", "\r\n")}}},
 		{"last statement without its ';'", []string{"modern"}, []diffDelta{{version: "2024.06.1", raw: true, body: "BEGIN TRANSACTION;\nDELETE FROM FILE WHERE sha256 = '" + g256 + "';\nUPDATE VERSION SET version = '2024.06.1';\nCOMMIT"}}},

@@ -36,7 +36,13 @@ type sqlSplitter struct {
 }
 
 func newSQLSplitter(r io.Reader) *sqlSplitter {
-	return &sqlSplitter{r: bufio.NewReaderSize(r, 1<<16), line: 1}
+	s := &sqlSplitter{r: bufio.NewReaderSize(r, 1<<16), line: 1}
+	// A UTF-8 byte order mark (Windows editors write one) is no token:
+	// the sqlite3 shell skips it too.
+	if b, err := s.r.Peek(3); err == nil && string(b) == "\uFEFF" {
+		s.r.Discard(3)
+	}
+	return s
 }
 
 func isWordByte(c byte) bool {
