@@ -101,8 +101,9 @@ func diffNames(t *testing.T, paths ...string) []string {
 }
 
 // releaseDump is all a store answers about the release nsrl: the group,
-// every key of its hash sets with its records and packages, and names.
-func releaseDump(t *testing.T, st *db.Store, names []string) []string {
+// every key of its hash sets (or every nth) with its records and
+// packages, and names.
+func releaseDump(t *testing.T, st *db.Store, names []string, every int) []string {
 	t.Helper()
 	out := strings.Split(strings.TrimSpace(groupState(t, st, "nsrl")), "\n")
 	err := st.View(func(r *db.Reader) error {
@@ -118,7 +119,10 @@ func releaseDump(t *testing.T, st *db.Store, names []string) []string {
 			}); err != nil {
 				return err
 			}
-			for _, k := range keys {
+			for i, k := range keys {
+				if i%every != 0 && i != len(keys)-1 {
+					continue
+				}
 				ms, err := r.LookupHash(si.Kind, k, true)
 				if err != nil {
 					return err
@@ -376,7 +380,7 @@ func TestNSRLDeltaDifferential(t *testing.T) {
 					t.Errorf("delta %d: %d bad rows, the new release's import %d", step+1, res.Bad, wres.Bad)
 				}
 				names := diffNames(t, base, next)
-				if got, want := releaseDump(t, st, names), releaseDump(t, want, names); !slices.Equal(got, want) {
+				if got, want := releaseDump(t, st, names, 1), releaseDump(t, want, names, 1); !slices.Equal(got, want) {
 					t.Errorf("delta %d: the release after the delta differs from the new release imported:\n%s", step+1, dumpDiff(got, want))
 				}
 				if err := st.Check(); err != nil {
@@ -395,6 +399,51 @@ func TestNSRLDeltaDifferential(t *testing.T) {
 				cur[d.seg] = next
 			}
 		})
+	}
+}
+
+// TestNSRLDeltaDifferentialLarge applies a delta to a release of more
+// files than the stored release is read in at once (db.ReleaseFiles reads
+// 65,536 files a transaction), against sqlite3's result.
+func TestNSRLDeltaDifferentialLarge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 70,000-file release")
+	}
+	if _, err := exec.LookPath("sqlite3"); err != nil {
+		t.Skip("no sqlite3 CLI")
+	}
+	dir := t.TempDir()
+	st, want := dbtest.Open(t), dbtest.Open(t)
+	base := filepath.Join(dir, "RDS_2024.03.1_modern_minimal.db")
+	sqlite3CLI(t, base, diffBaseSQL("modern", "2024.03.1", diffFiles, 70000))
+	if _, err := run(t, st, Request{Format: FormatNSRL, Set: "nsrl", Files: []string{base}}); err != nil {
+		t.Fatal(err)
+	}
+	d := diffDelta{version: "2024.06.1", body: "DELETE FROM FILE WHERE file_name LIKE 'gen%' AND file_size % 1000 = 0;\n" +
+		"UPDATE FILE SET package_id = 101 WHERE file_name LIKE 'gen%' AND file_size % 777 = 0;\n" +
+		"UPDATE FILE SET file_name = 'moved' || file_size WHERE file_name LIKE 'gen%' AND file_size % 4099 = 0;\n" +
+		"INSERT INTO FILE SELECT sha256, sha1, md5, crc32, file_name, file_size, 99 FROM FILE WHERE file_name LIKE 'gen%' AND file_size % 5003 = 0;\n" +
+		"INSERT INTO FILE VALUES " + diffRow("large-new", "large-new.bin", 1, 101) + ";\n"}
+	script := filepath.Join(dir, "RDS_2024.06.1_modern_minimal_delta.sql")
+	if err := os.WriteFile(script, []byte(d.script("modern")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	next := filepath.Join(dir, "new", "RDS_2024.06.1_modern_minimal.db")
+	os.MkdirAll(filepath.Dir(next), 0o755)
+	copyFile(t, base, next)
+	sqlite3CLI(t, next, d.script("modern"))
+	if _, err := run(t, want, Request{Format: FormatNSRL, Set: "nsrl", Files: []string{next}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, st, Request{Format: FormatNSRL, Set: "nsrl", Delta: true, Files: []string{base, script}}); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"gen1000.bin", "gen999.bin", "moved4099", "large-new.bin", "notepad.exe"}
+	if got, want := releaseDump(t, st, names, 97), releaseDump(t, want, names, 97); !slices.Equal(got, want) {
+		t.Errorf("the release after the delta differs from the new release imported:\n%s", dumpDiff(got, want))
+	}
+	if err := st.Check(); err != nil {
+		t.Errorf("integrity check: %v", err)
 	}
 }
 
