@@ -29,6 +29,7 @@ func appendChunkSum(packed, last []byte) []byte {
 // problem, naming the set or bucket.
 func (s *Store) Check() error {
 	return s.view(func(tx *bolt.Tx) error {
+		defer trimMapped(tx)() // it reads every page
 		for err := range tx.Check() {
 			return fmt.Errorf("db: check: %w", err)
 		}

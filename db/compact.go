@@ -93,13 +93,21 @@ func (s *Store) Compact(ctx context.Context) (CompactReport, error) {
 	if err := ctx.Err(); err != nil {
 		return fail(fmt.Errorf("db: compact: %w", err))
 	}
-	if err := bolt.Compact(dst, old.db, 64<<20); err != nil {
+	// bolt.Compact reads every page of the old file in a read transaction
+	// of its own: this one keeps the mapping in place (changes wait, so no
+	// writer remaps it) while the pages it reads are given back.
+	err = old.db.View(func(tx *bolt.Tx) error {
+		defer trimMapped(tx)()
+		return bolt.Compact(dst, old.db, 64<<20)
+	})
+	if err != nil {
 		return fail(fmt.Errorf("db: compact: copy: %w", err))
 	}
 	if err := ctx.Err(); err != nil {
 		return fail(fmt.Errorf("db: compact: %w", err))
 	}
 	err = dst.View(func(tx *bolt.Tx) error {
+		defer trimMapped(tx)()
 		for err := range tx.Check() {
 			return err
 		}

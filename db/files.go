@@ -769,6 +769,12 @@ func (r *Reader) SetPackagePage(offset, limit int) {
 	r.pageOff, r.pageLim = max(offset, 0), limit
 }
 
+// DropPages gives back the pages of the database's mapping that this read
+// has touched (dropMapped); they stay in the page cache, and what the
+// reader returned stays valid. A read of many keys in one transaction
+// calls it now and then, or its resident set grows toward the file's size.
+func (r *Reader) DropPages() { dropMapped(r.tx) }
+
 // packagePage is the page of a record's packages an answer carries: from
 // off, at most limit of them (all when limit <= 0).
 func packagePage[T any](pkgs []T, off, limit int) []T {

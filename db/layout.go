@@ -47,7 +47,8 @@ func dataIDs(tx *bolt.Tx) map[uint32]bool {
 
 // dropSetData deletes every index bucket of a set. bbolt frees the pages
 // of a deleted bucket in the deleting transaction, bounded by the set's
-// page count.
+// page count; it reads each of them, so the pages it maps in are given
+// back as it goes (trimMapped).
 func dropSetData(tx *bolt.Tx, id uint32) error {
 	var names [][]byte
 	prefix := append([]byte{indexPrefix}, idKey(id)...)
@@ -55,6 +56,10 @@ func dropSetData(tx *bolt.Tx, id uint32) error {
 	for k, _ := c.Seek(prefix); len(k) == 6 && string(k[:5]) == string(prefix); k, _ = c.Next() {
 		names = append(names, append([]byte(nil), k...))
 	}
+	if len(names) == 0 {
+		return nil
+	}
+	defer trimMapped(tx)()
 	for _, n := range names {
 		if err := tx.DeleteBucket(n); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 			return err

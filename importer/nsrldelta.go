@@ -688,6 +688,7 @@ func (j *job) deltaRemovedRows(conn *sql.Conn, set db.SetInfo, segment string, m
 		recs    map[string]bool // the stored rows of lastKey's files, in the delta's segment
 		missing int
 		example string
+		lookups int
 	)
 	err := j.st.View(func(r *db.Reader) error {
 		r.SetPackagePage(0, -1)
@@ -714,6 +715,9 @@ func (j *job) deltaRemovedRows(conn *sql.Conn, set db.SetInfo, segment string, m
 				kind, key = db.KindMD5, md5
 			}
 			if !bytes.Equal(key, lastKey) || recs == nil {
+				if lookups++; lookups%4096 == 0 {
+					r.DropPages() // a delta of a million rows reads much of the store
+				}
 				lastKey, recs = append(lastKey[:0], key...), map[string]bool{}
 				ms, err := r.LookupHash(kind, key, true)
 				if err != nil {
