@@ -107,31 +107,37 @@ func (j *job) nsrlDelta() error {
 	if len(before) > 0 {
 		baseVersion, baseSet = before[0].version, strings.ToLower(strings.TrimSpace(before[0].buildSet))
 	}
-	sameQuarter := false // another segment's delta made the release this version
-	if named != nil && baseVersion != g.Version && g.Version == named[1]+"."+named[2]+"."+named[3] {
-		applied, err := j.deltaApplied(g, filepath.Base(shownScript))
-		if err != nil {
-			return fmt.Errorf("importer: %s: %w", what, err)
-		}
-		next, ok := nextQuarter(baseVersion)
-		// A release of several segments takes one delta per segment each
-		// quarter, and the first one applied makes it the new version:
-		// its other segments are still at the base's.
-		sameQuarter = len(g.Segments) > 1 && !applied && ok && strings.HasPrefix(g.Version, next)
-		if !sameQuarter {
-			// Applied already (a run that was interrupted after its commit,
-			// or a second run): the release is the version the delta makes.
-			j.warn("release %s is at version %s already, the version %s makes from %s; nothing applied", j.req.Set, g.Version, filepath.Base(shownScript), baseVersion)
-			j.res.Sets = g.Sets
-			return nil
-		}
-	}
-	if baseVersion != g.Version && !sameQuarter {
-		return fmt.Errorf("importer: %s: %w: the base %s is release version %q, the stored release %s is version %q; the delta applies to its own base only", what, db.ErrBaseMismatch, v.path, baseVersion, j.req.Set, g.Version)
-	}
 	segment, err := deltaSegment(g.Segments, baseSet, named)
 	if err != nil {
 		return fmt.Errorf("importer: %s: %w", what, err)
+	}
+	// The version the delta's segment is at: the release's, but for a
+	// release of several segments what its history says. Each segment
+	// moves on by its own delta: after the first of a quarter the release
+	// is the new version, the other segments still the base's.
+	segVersion := g.Version
+	if len(g.Segments) > 1 {
+		if segVersion, err = j.segmentVersion(g, segment); err != nil {
+			return fmt.Errorf("importer: %s: %w", what, err)
+		}
+	}
+	if named != nil && baseVersion != segVersion && segVersion == named[1]+"."+named[2]+"."+named[3] {
+		// Applied already (a run that was interrupted after its commit,
+		// or a second run): the segment is the version the delta makes.
+		which := j.req.Set
+		if len(g.Segments) > 1 {
+			which += " (segment " + segment + ")"
+		}
+		j.warn("release %s is at version %s already, the version %s makes from %s; nothing applied", which, segVersion, filepath.Base(shownScript), baseVersion)
+		j.res.Sets = g.Sets
+		return nil
+	}
+	if baseVersion != segVersion {
+		at := ""
+		if segVersion != g.Version {
+			at = fmt.Sprintf(" (its %s segment is at version %q)", segment, segVersion)
+		}
+		return fmt.Errorf("importer: %s: %w: the base %s is release version %q, the stored release %s is version %q%s; the delta applies to its own base only", what, db.ErrBaseMismatch, v.path, baseVersion, j.req.Set, g.Version, at)
 	}
 
 	// Run the script, its changes captured, in a transaction of our own.
@@ -210,11 +216,21 @@ func (j *job) nsrlDelta() error {
 			st.imp.Abort() // a no-op once committed
 		}
 	}()
-	source := fmt.Sprintf("NIST NSRL RDS v3 %s (%s applied to %s)", version, filepath.Base(shownScript), filepath.Base(v.path))
+	// The release is the latest version of its segments; the source
+	// (and so the history) says which segment the delta moved on, to what.
+	release := version
+	if laterRelease(g.Version, version) {
+		release = g.Version
+	}
+	marker := fmt.Sprintf("(%s applied to %s: segment %s at version %s)", filepath.Base(shownScript), filepath.Base(v.path), segment, version)
+	source := "NIST NSRL RDS v3 " + release + " " + marker
 	if j.req.Source == "" {
 		j.req.Source = source
+	} else {
+		j.req.Source += " " + marker
 	}
-	if err := j.nsrlStart(st, version, desc, source, what); err != nil {
+	j.req.Version = release
+	if err := j.nsrlStart(st, release, desc, source, what); err != nil {
 		return err
 	}
 	sink := st.sink
@@ -323,29 +339,57 @@ func (j *job) nsrlDelta() error {
 	return j.commit(st.imp, what)
 }
 
-// deltaApplied tells whether the history shows the delta script (its
-// base name) applied to the release g at its present version.
-func (j *job) deltaApplied(g db.Group, script string) (bool, error) {
+// deltaSource is how a delta's import names itself in the release's
+// source: the script, its base, and the segment it moved on to what
+// version (absent from deltas applied before segments were named).
+var deltaSource = regexp.MustCompile(`\(([^()]+?) applied to [^()]*?(?:: segment ([^ ()]+) at version ([^ ()]+))?\)$`)
+
+// segmentVersion is the version the history says segment of release g is
+// at: that of the latest delta for it, else of the latest import of the
+// whole release.
+func (j *job) segmentVersion(g db.Group, segment string) (string, error) {
 	evs, err := j.st.History(0)
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	ours := map[string]bool{}
 	for _, si := range g.Sets {
 		ours[si.Name] = true
 	}
 	for _, ev := range evs { // newest first
-		if !ours[ev.Set] {
+		if !ours[ev.Set] || ev.Action == "remove" {
 			continue
 		}
-		if ev.Version != g.Version {
-			return false, nil // older versions of the release
+		m := deltaSource.FindStringSubmatch(ev.Source)
+		if m == nil {
+			return ev.Version, nil // the whole release imported
 		}
-		if strings.Contains(ev.Source, "("+script+" applied to ") {
-			return true, nil
+		seg, version := m[2], m[3]
+		if seg == "" {
+			n := deltaFileName.FindStringSubmatch(filepath.Base(m[1]))
+			if n == nil {
+				return ev.Version, nil
+			}
+			seg, version = strings.ToLower(n[4]), ev.Version
+		}
+		if seg == segment {
+			return version, nil
 		}
 	}
-	return false, nil
+	return g.Version, nil
+}
+
+// laterRelease tells whether NIST release version a (YYYY.MM.N) is later
+// than b.
+func laterRelease(a, b string) bool {
+	var x, y [3]int
+	if _, err := fmt.Sscanf(a, "%d.%d.%d", &x[0], &x[1], &x[2]); err != nil || !releaseVersion.MatchString(a) {
+		return false
+	}
+	if _, err := fmt.Sscanf(b, "%d.%d.%d", &y[0], &y[1], &y[2]); err != nil || !releaseVersion.MatchString(b) {
+		return false
+	}
+	return slices.Compare(x[:], y[:]) > 0
 }
 
 // deltaSegment names the segment of the release the delta changes: the

@@ -3,6 +3,7 @@ package importer
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -547,6 +548,112 @@ func checkDeltaHistory(t *testing.T, st *db.Store, version, script string) {
 	for _, si := range g.Sets {
 		if !seen[si.Name] {
 			t.Errorf("history: no replace of %s by %s from %s in %+v", si.Name, version, script, evs)
+		}
+	}
+}
+
+// TestNSRLDeltaSegmentVersions: each segment of a release moves on by its
+// own deltas; one whose base is not the version its segment is at (as the
+// history says) is refused, whatever version the release as a whole is at.
+func TestNSRLDeltaSegmentVersions(t *testing.T) {
+	if _, err := exec.LookPath("sqlite3"); err != nil {
+		t.Skip("no sqlite3 CLI")
+	}
+	dir := t.TempDir()
+	st := dbtest.Open(t)
+	bases := diffBase(t, st, dir, "modern", "legacy")
+	// step makes the next version of a segment's database with sqlite3
+	// and writes its delta script.
+	step := func(base, version, segment, body string) (next, script string) {
+		d := diffDelta{version: version, body: body}
+		next = filepath.Join(dir, version, "RDS_"+version+"_"+segment+"_minimal.db")
+		os.MkdirAll(filepath.Dir(next), 0o755)
+		copyFile(t, base, next)
+		sqlite3CLI(t, next, d.script(segment))
+		script = filepath.Join(dir, version, "RDS_"+version+"_"+segment+"_minimal_delta.sql")
+		if err := os.WriteFile(script, []byte(d.script(segment)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return next, script
+	}
+	apply := func(base, script string) (*Result, error) {
+		return run(t, st, Request{Format: FormatNSRL, Set: "nsrl", Delta: true, Files: []string{base, script}})
+	}
+	ins := func(c string) string { return "INSERT INTO FILE VALUES " + diffRow(c, c+".bin", 1, 100) + ";\n" }
+	m1db, m1 := step(bases[0], "2024.06.1", "modern", ins("m1"))
+	_, m2 := step(m1db, "2024.09.1", "modern", ins("m2"))
+	l1db, l1 := step(bases[1], "2024.06.1", "legacy", ins("l1"))
+	_, l2 := step(l1db, "2024.09.1", "legacy", ins("l2"))
+	if _, err := apply(bases[0], m1); err != nil {
+		t.Fatal(err)
+	}
+	// Legacy's 2024.09.1 delta before its 2024.06.1 one: the release is
+	// at 2024.06.1, its legacy segment still at 2024.03.1.
+	state, b0 := storeState(t, st)
+	_, err := apply(l1db, l2)
+	if !errors.Is(err, db.ErrBaseMismatch) || !strings.Contains(err.Error(), "legacy") || !strings.Contains(err.Error(), "2024.03.1") {
+		t.Errorf("legacy's second delta before its first: %v", err)
+	}
+	if s, b := storeState(t, st); s != state || b != b0 {
+		t.Errorf("the database changed:\n%s\nwas\n%s", s, state)
+	}
+	// Modern moves on to 2024.09.1, then legacy catches up: the release
+	// stays at the latest version of its segments.
+	for i, s := range []struct{ base, script string }{{m1db, m2}, {bases[1], l1}, {l1db, l2}} {
+		if _, err := apply(s.base, s.script); err != nil {
+			t.Fatalf("delta %d: %v", i+1, err)
+		}
+		if g, _ := st.Group("nsrl"); g.Version != "2024.09.1" {
+			t.Errorf("after delta %d: version %s", i+1, g.Version)
+		}
+	}
+	for _, c := range []string{"m1", "m2", "l1", "l2"} {
+		if ms := lookup(t, st, db.KindSHA256, sum256(c)); len(ms) != 1 {
+			t.Errorf("%s: %d matches", c, len(ms))
+		}
+	}
+	if g, _ := st.Group("nsrl"); g.Version != "2024.09.1" {
+		t.Errorf("version %s", g.Version)
+	}
+	// Modern's last delta again: applied already; its first: a base the
+	// segment moved on from. Nothing changes.
+	state, b0 = storeState(t, st)
+	res, err := apply(m1db, m2)
+	if err != nil || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "nsrl (segment modern) is at version 2024.09.1 already") {
+		t.Errorf("modern's delta again: %v %+v", err, res)
+	}
+	if _, err := apply(bases[0], m1); !errors.Is(err, db.ErrBaseMismatch) {
+		t.Errorf("modern's first delta again: %v", err)
+	}
+	if s, b := storeState(t, st); s != state || b != b0 {
+		t.Error("the database changed")
+	}
+}
+
+func TestDeltaSourceAndLaterRelease(t *testing.T) {
+	for _, tc := range []struct {
+		source, script, segment, version string
+		delta                            bool
+	}{
+		{"NIST NSRL RDS v3 2024.06.1 (RDS_2024.06.1_legacy_minimal_delta.sql applied to RDS_2024.03.1_legacy_minimal.db: segment legacy at version 2024.06.1)", "RDS_2024.06.1_legacy_minimal_delta.sql", "legacy", "2024.06.1", true},
+		{"lab copy (d.sql applied to base.db: segment ios at version 2024.09.1)", "d.sql", "ios", "2024.09.1", true},
+		{"NIST NSRL RDS v3 2024.06.1 (RDS_2024.06.1_modern_minimal_delta.sql applied to RDS_2024.03.1_modern_minimal.db)", "RDS_2024.06.1_modern_minimal_delta.sql", "", "", true},
+		{"NIST NSRL RDS v3 minimal (RDS_2024.03.1_modern_minimal.db and 1 more segments)", "", "", "", false},
+	} {
+		m := deltaSource.FindStringSubmatch(tc.source)
+		if (m != nil) != tc.delta || (m != nil && (m[1] != tc.script || m[2] != tc.segment || m[3] != tc.version)) {
+			t.Errorf("%q: got %q, want script %q segment %q version %q", tc.source, m, tc.script, tc.segment, tc.version)
+		}
+	}
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"2024.09.1", "2024.06.1", true}, {"2024.06.1", "2024.09.1", false}, {"2024.06.1", "2024.06.1", false},
+		{"2024.03.10", "2024.03.9", true}, {"2025.03.1", "2024.12.1", true}, {"v2", "2024.06.1", false},
+	} {
+		if got := laterRelease(tc.a, tc.b); got != tc.want {
+			t.Errorf("laterRelease(%s, %s) = %v, want %v", tc.a, tc.b, got, tc.want)
 		}
 	}
 }
