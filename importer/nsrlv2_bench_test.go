@@ -118,7 +118,7 @@ func BenchmarkNSRLv2Synth(b *testing.B) {
 	// it the garbage of a run may grow as large as the sort buffers, and
 	// the peak RSS would not be the one a lab sees.
 	if os.Getenv("GOMEMLIMIT") == "" {
-		defer debug.SetMemoryLimit(debug.SetMemoryLimit(400 << 20))
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(370 << 20))
 	}
 	for _, order := range []string{"sha1", "none"} {
 		b.Run("order="+order, func(b *testing.B) {
