@@ -22,15 +22,7 @@ import (
 //
 //	go test ./cmd/matchmeta -run '^$' -bench NSRLVsSQLite -benchtime 1x -timeout 60m
 func BenchmarkNSRLVsSQLite(b *testing.B) {
-	n := 10_000_000
-	if v, err := strconv.Atoi(os.Getenv("MATCHMETA_BENCH_NSRL_ROWS")); err == nil && v > 0 {
-		n = v
-	}
-	sqlite, err := exec.LookPath("sqlite3")
-	if err != nil {
-		b.Skip("sqlite3 not installed (apt-get install sqlite3)")
-	}
-	src := synthRelease(b, sqlite, n)
+	sqlite, src, n := benchRelease(b)
 	sfi, err := os.Stat(src)
 	if err != nil {
 		b.Fatal(err)
@@ -59,6 +51,20 @@ func BenchmarkNSRLVsSQLite(b *testing.B) {
 			n, ours.Round(time.Millisecond), cpuOf(importCmd).Round(time.Millisecond), floor.Round(time.Millisecond), cpuOf(floorCmd).Round(time.Millisecond), ours.Seconds()/floor.Seconds(), fi.Size(), sfi.Size(), float64(fi.Size())/float64(sfi.Size()), float64(rss)/(1<<20))
 		os.Remove(dbPath)
 	}
+}
+
+// benchRelease is the sqlite3 CLI and the generated release the NSRL
+// benchmarks read: MATCHMETA_BENCH_NSRL_ROWS rows, 10 M unless set.
+func benchRelease(b *testing.B) (sqlite, src string, n int) {
+	n = 10_000_000
+	if v, err := strconv.Atoi(os.Getenv("MATCHMETA_BENCH_NSRL_ROWS")); err == nil && v > 0 {
+		n = v
+	}
+	sqlite, err := exec.LookPath("sqlite3")
+	if err != nil {
+		b.Skip("sqlite3 not installed (apt-get install sqlite3)")
+	}
+	return sqlite, synthRelease(b, sqlite, n), n
 }
 
 // synthRelease builds the release with the sqlite3 CLI (its sha3() gives
@@ -121,15 +127,8 @@ COMMIT;
 //
 //	go test ./cmd/matchmeta -run '^$' -bench NSRLDeltaCLI -benchtime 2x -timeout 60m
 func BenchmarkNSRLDeltaCLI(b *testing.B) {
-	n := 10_000_000
-	if v, err := strconv.Atoi(os.Getenv("MATCHMETA_BENCH_NSRL_ROWS")); err == nil && v > 0 {
-		n = v
-	}
-	sqlite, err := exec.LookPath("sqlite3")
-	if err != nil {
-		b.Skip("sqlite3 not installed (apt-get install sqlite3)")
-	}
-	base := synthRelease(b, sqlite, n)
+	sqlite, base, n := benchRelease(b)
+	var err error
 	dir := b.TempDir()
 	bin := buildBinary(b, dir)
 	// The script: a deterministic text (the same for both sides).
