@@ -440,8 +440,6 @@ func (fb *FileBuilder) write(ctx context.Context, iw *importWriter) error {
 		enc     []byte
 		num     [4]byte
 		started bool
-		names   [][]byte
-		arena   []byte
 		pnums   []uint32
 	)
 	ks := fb.keysInOrder(ctx, iw)
@@ -479,13 +477,6 @@ func (fb *FileBuilder) write(ctx context.Context, iw *importWriter) error {
 				return err
 			}
 		}
-		if fb.names != nil {
-			for _, n := range names {
-				if len(n) > 0 && len(n) <= maxFileName {
-					fb.names.input++ // the name itself came with its row (Add)
-				}
-			}
-		}
 		return nil
 	}
 	err := fb.so.finish(func(key []byte, vals [][]byte) error {
@@ -506,8 +497,6 @@ func (fb *FileBuilder) write(ctx context.Context, iw *importWriter) error {
 			started = true
 			packed = append(packed[:0], key[:n]...)
 			enc = appendFileHeader(enc[:0], packed)
-			names = names[:0]
-			arena = arena[:0]
 		}
 		rest := key[n:]
 		name, rest, ok := cutUvarintBytes(rest)
@@ -538,8 +527,9 @@ func (fb *FileBuilder) write(ctx context.Context, iw *importWriter) error {
 			enc = binary.AppendUvarint(enc, uint64(p-prev))
 			prev = p
 		}
-		arena = append(arena, name...)
-		names = append(names, arena[len(arena)-len(name):])
+		if fb.names != nil && len(name) > 0 && len(name) <= maxFileName {
+			fb.names.input++ // the name itself came with its row (Add)
+		}
 		return nil
 	})
 	if err == nil {

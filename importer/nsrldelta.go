@@ -522,13 +522,12 @@ func (j *job) deltaCapture(conn *sql.Conn, v *v3DB) error {
 		return strings.Join(parts, ", ")
 	}
 	file := "main." + quoteIdent(v.names["FILE"])
-	const rowCols = deltaRowCols
 	gone := fmt.Sprintf(`INSERT INTO %s SELECT %s WHERE NOT EXISTS (SELECT 1 FROM %s WHERE rid = OLD.rowid);
   DELETE FROM %s WHERE rid = OLD.rowid;`, deltaRemoved, ref("OLD"), deltaAdded, deltaAdded)
 	added := fmt.Sprintf(`INSERT OR REPLACE INTO %s VALUES (NEW.rowid, %s);`, deltaAdded, ref("NEW"))
 	for _, stmt := range []string{
-		"CREATE TEMP TABLE matchmeta_delta_added (rid INTEGER PRIMARY KEY, " + rowCols + ")",
-		"CREATE TEMP TABLE matchmeta_delta_removed (" + rowCols + ")",
+		"CREATE TEMP TABLE matchmeta_delta_added (rid INTEGER PRIMARY KEY, " + deltaRowCols + ")",
+		"CREATE TEMP TABLE matchmeta_delta_removed (" + deltaRowCols + ")",
 		"CREATE TEMP TRIGGER matchmeta_delta_insert AFTER INSERT ON " + file + " BEGIN " + added + " END",
 		"CREATE TEMP TRIGGER matchmeta_delta_delete AFTER DELETE ON " + file + " BEGIN " + gone + " END",
 		"CREATE TEMP TRIGGER matchmeta_delta_update AFTER UPDATE ON " + file + " BEGIN " + gone + " " + added + " END",
